@@ -1,0 +1,83 @@
+"""Application factory: one place that wires settings, store, rules engine,
+event delivery and the API blueprints, so tests and gunicorn build the same
+service."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+from flask_smorest import Api
+
+from .config import Settings
+from .errors import register_error_handlers
+
+__version__ = "0.1.0"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: object
+    events: object
+    rules: object
+    recommender: object
+    jobs: object
+    resources: dict
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    from .api import customer, health, inventory, recommendation
+    from .events import EventBus
+    from .recommend import Recommender
+    from .recommend.jobs import RecommendationJobs
+    from .resources.service import ResourceService
+    from .rules import RuleService
+    from .store import open_store
+
+    settings = settings or Settings.from_env(**overrides)
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+        API_TITLE="TMF Recommendation Engine",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(str(settings.data_dir))
+    events = EventBus(store, settings)
+    rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
+                        ruleset_id=settings.ruleset_id)
+    recommender = Recommender(rules, store)
+    resources = {
+        "customer": ResourceService(customer.KIND, store, events),
+        "product": ResourceService(inventory.KIND, store, events),
+        "queryProductRecommendation": ResourceService(recommendation.KIND, store, events),
+    }
+    jobs = RecommendationJobs(store, resources["queryProductRecommendation"], recommender)
+    app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
+                                      resources)
+
+    api = Api(app, spec_kwargs={"info": {"description": (
+        "TMF680 Recommendation, TMF629 Customer and TMF637 Product Inventory, v4.0.0. "
+        "Errors use the TMF Error body.")}})
+    for blueprint in (recommendation.blp, customer.blp, inventory.blp, health.blp):
+        api.register_blueprint(blueprint)
+    register_error_handlers(app)
+
+    if settings.background_workers:
+        @app.before_request
+        def _start_workers():
+            # Lazily, in the serving process: threads do not survive a fork.
+            events.start()
+            jobs.poller.ensure_started()
+
+    return app

@@ -1,0 +1,50 @@
+"""Liveness and readiness for operators and load balancers, and the JSON
+schemas that the service's own extension attributes point to."""
+from __future__ import annotations
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from ..errors import error_body
+from ..recommend.recommender import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
+from .tmf import json_response
+
+blp = Blueprint("operations", __name__, description="Health, readiness and schemas")
+
+
+def _report() -> tuple[dict, bool]:
+    reco = current_app.extensions["reco"]
+    store = reco.store.health()
+    try:
+        reco.rules.refresh()
+    except Exception:  # a broken rule file must show up here, not as a 500
+        pass
+    rules = reco.rules.status()
+    events = reco.events.outbox_status() if store.get("ok") else {}
+    ready = bool(store.get("ok")) and bool(rules.get("ok"))
+    return {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
+            "events": events}, ready
+
+
+@blp.route("/health", methods=["GET"])
+@blp.doc(summary="Status of the store, the active rule set and event delivery")
+def health():
+    report, _ready = _report()
+    return json_response(report)
+
+
+@blp.route("/health/ready", methods=["GET"])
+@blp.doc(summary="200 when the service can answer recommendations, else 503")
+def ready():
+    report, is_ready = _report()
+    if is_ready:
+        return json_response(report)
+    body = error_body(503, "Not ready: the store or the rule set is unavailable")
+    body["details"] = report
+    return json_response(body, 503)
+
+
+@blp.route(f"/schemas/{ITEM_SCHEMA_NAME}.schema.json", methods=["GET"])
+@blp.doc(summary="JSON schema of the explained recommendation item")
+def item_schema():
+    return json_response(ITEM_JSON_SCHEMA)

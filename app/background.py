@@ -1,0 +1,55 @@
+"""A small periodic worker thread that any process can start lazily.
+
+Started on first use rather than at import, because gunicorn may fork the
+process after the app is built and threads do not survive a fork."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(self, name: str, tick: Callable[[], None], interval: float):
+        self.name = name
+        self.tick = tick
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def ensure_started(self) -> None:
+        if self._pid == os.getpid() and self._thread and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._pid == os.getpid() and self._thread and self._thread.is_alive():
+                return
+            self._stop = threading.Event()
+            self._wake = threading.Event()
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self.ensure_started()
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread and self._pid == os.getpid():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # a worker must outlive any one failure
+                log.exception("%s: tick failed", self.name)
+            self._wake.wait(self.interval)
+            self._wake.clear()

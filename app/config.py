@@ -1,0 +1,81 @@
+"""Settings read once from the environment, so operators configure the service
+without editing code, and tests configure it without monkeypatching modules."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+@dataclass
+class Settings:
+    data_dir: Path = PROJECT_ROOT / "instance" / "data"
+    rules_dir: Path = PROJECT_ROOT / "rules"
+    catalog_dir: Path = PROJECT_ROOT / "catalog"
+    ruleset_id: str | None = None
+    public_base_url: str | None = None
+    callback_allowed_hosts: list[str] = field(
+        default_factory=lambda: ["localhost", "127.0.0.0/8", "::1"])
+    max_body_bytes: int = 1024 * 1024
+    max_page_size: int = 1000
+    event_max_attempts: int = 8
+    event_backoff_seconds: float = 1.0
+    event_backoff_max_seconds: float = 300.0
+    event_timeout_seconds: float = 5.0
+    background_workers: bool = True
+
+    ENV = {
+        "data_dir": "RECO_DATA_DIR",
+        "rules_dir": "RECO_RULES_DIR",
+        "catalog_dir": "RECO_CATALOG_DIR",
+        "ruleset_id": "RECO_RULESET",
+        "public_base_url": "RECO_PUBLIC_BASE_URL",
+        "callback_allowed_hosts": "RECO_CALLBACK_ALLOWED_HOSTS",
+        "max_body_bytes": "RECO_MAX_BODY_BYTES",
+        "max_page_size": "RECO_MAX_PAGE_SIZE",
+        "event_max_attempts": "RECO_EVENT_MAX_ATTEMPTS",
+        "event_backoff_seconds": "RECO_EVENT_BACKOFF_SECONDS",
+        "event_backoff_max_seconds": "RECO_EVENT_BACKOFF_MAX_SECONDS",
+        "event_timeout_seconds": "RECO_EVENT_TIMEOUT_SECONDS",
+        "background_workers": "RECO_BACKGROUND_WORKERS",
+    }
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Settings":
+        """Environment first, explicit overrides (tests, factories) last."""
+        environ = os.environ if environ is None else environ
+        settings = cls()
+        for f in fields(cls):
+            name = cls.ENV.get(f.name)
+            if name and environ.get(name) not in (None, ""):
+                setattr(settings, f.name, _coerce(f.name, getattr(settings, f.name), environ[name]))
+        for key, value in overrides.items():
+            if not hasattr(settings, key):
+                raise TypeError(f"unknown setting {key!r}")
+            setattr(settings, key, value)
+        for key in ("data_dir", "rules_dir", "catalog_dir"):
+            setattr(settings, key, Path(getattr(settings, key)))
+        return settings
+
+
+def _coerce(name: str, default, raw: str):
+    try:
+        if isinstance(default, bool) or name == "background_workers":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, list):
+            return _list(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{Settings.ENV[name]}={raw!r}: {exc}") from None
+    return raw

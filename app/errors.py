@@ -1,0 +1,100 @@
+"""TMF Error bodies for every 4xx and 5xx, so a client never sees an HTML page
+or a stack trace, whatever part of the stack rejected the request."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Entity",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class TMFError(Exception):
+    """An error meant for the client: status, a short reason, and details."""
+
+    def __init__(self, status: int, message: str, *, reason: str | None = None,
+                 code: str | None = None, details=None, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason or REASONS.get(status, "Error")
+        self.code = code or str(status)
+        self.details = details
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return error_body(self.status, self.message, reason=self.reason,
+                          code=self.code, details=self.details)
+
+
+def error_body(status: int, message: str, *, reason: str | None = None,
+               code: str | None = None, details=None) -> dict:
+    body = {
+        "code": code or str(status),
+        "reason": reason or REASONS.get(status, "Error"),
+        "message": message,
+        "status": str(status),
+        "@type": "Error",
+    }
+    if details:
+        body["details"] = details
+    return body
+
+
+def error_response(status: int, message: str, **kwargs):
+    headers = kwargs.pop("headers", None) or {}
+    response = jsonify(error_body(status, message, **kwargs))
+    response.status_code = status
+    for key, value in headers.items():
+        response.headers[key] = value
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(TMFError)
+    def _tmf_error(exc: TMFError):
+        return error_response(exc.status, exc.message, reason=exc.reason,
+                              code=exc.code, details=exc.details, headers=exc.headers)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = exc.description or REASONS.get(status, "Error")
+        headers = {}
+        if status == 405 and getattr(exc, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(exc.valid_methods))
+        if status == 404:
+            message = "No resource or operation at this URL"
+        if status == 413:
+            message = "The request body is larger than this service accepts"
+        # flask-smorest aborts with 422 and the field messages for invalid input;
+        # TMF asks for 400 Bad Request there.
+        details = None
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict) and data.get("messages"):
+            details = data["messages"]
+        if status == 422:
+            status, message = 400, "The request does not match the API's schema"
+        return error_response(status, message, details=details, headers=headers)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "The service failed to process the request; it has been logged")

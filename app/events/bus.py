@@ -1,0 +1,211 @@
+"""Durable notification delivery.
+
+Events go to an outbox in the store before the API call returns, so a crash
+cannot lose an acknowledged change's notification; a background poller in
+each worker process claims due entries with a lease and posts them. Delivery
+is at least once: listeners drop repeats by `eventId`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qsl
+
+import requests
+
+from ..background import Poller
+from ..errors import TMFError
+from ..resources.query import Condition
+from ..timeutil import isoformat, utcnow
+from .allowlist import CallbackPolicy, CallbackRejected
+
+log = logging.getLogger(__name__)
+
+HUBS = "hubs"
+OUTBOX = "outbox"
+
+
+def parse_hub_query(query: str | None) -> list[Condition]:
+    """A hub's `query` is a TMF filter over the notification, e.g.
+    `eventType=CustomerCreateEvent&event.customer.status=active`."""
+    if not query:
+        return []
+    conditions = []
+    for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=True, strict_parsing=True):
+        path = key.split(".")
+        operator = "eq"
+        if len(path) > 1 and path[-1] in ("gt", "gte", "lt", "lte", "eq", "ne"):
+            operator = path.pop()
+        conditions.append(Condition(path, operator, value.split(",")))
+    return conditions
+
+
+class EventBus:
+    def __init__(self, store, settings):
+        self.store = store
+        self.settings = settings
+        self.policy = CallbackPolicy(settings.callback_allowed_hosts)
+        self.session = requests.Session()
+        self.session.trust_env = False  # never route callbacks through an env proxy
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid: int | None = None
+        self.poller = Poller("event-delivery", self.deliver_due, interval=1.0)
+
+    # -- hubs -------------------------------------------------------------
+    def register_hub(self, api: str, callback, query) -> dict:
+        if not isinstance(callback, str) or not callback:
+            raise TMFError(400, "callback is mandatory and must be a URL string")
+        if query is not None and not isinstance(query, str):
+            raise TMFError(400, "query must be a string")
+        try:
+            self.policy.check(callback)
+        except CallbackRejected as exc:
+            raise TMFError(400, str(exc), code="CALLBACK_NOT_ALLOWED") from None
+        try:
+            parse_hub_query(query)
+        except ValueError as exc:
+            raise TMFError(400, f"query is not a valid filter: {exc}") from None
+        hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api}
+        self.store.insert(HUBS, hub)
+        return self.public_hub(hub)
+
+    def get_hub(self, api: str, hub_id: str) -> dict | None:
+        hub = self.store.get(HUBS, hub_id)
+        return self.public_hub(hub) if hub and hub.get("api") == api else None
+
+    def unregister_hub(self, api: str, hub_id: str) -> bool:
+        hub = self.store.get(HUBS, hub_id)
+        if not hub or hub.get("api") != api:
+            return False
+        return self.store.delete(HUBS, hub_id) is not None
+
+    @staticmethod
+    def public_hub(hub: dict) -> dict:
+        return {"id": hub["id"], "callback": hub["callback"], "query": hub.get("query")}
+
+    # -- publishing -------------------------------------------------------
+    def publish(self, api: str, event_type: str, payload_name: str, resource: dict) -> dict:
+        """Queue one notification per interested hub. Never raises: a failure
+        to notify must not fail the change that caused it."""
+        event = {
+            "eventId": str(uuid.uuid4()),
+            "eventTime": isoformat(utcnow()),
+            "eventType": event_type,
+            "event": {payload_name: resource},
+        }
+        try:
+            queued = 0
+            for hub in self.store.all(HUBS):
+                if hub.get("api") != api or not self._wants(hub, event):
+                    continue
+                self.store.insert(OUTBOX, {
+                    "id": str(uuid.uuid4()), "hubId": hub["id"], "callback": hub["callback"],
+                    "notification": event, "attempts": 0, "nextAttemptAt": 0.0,
+                    "leaseUntil": 0.0, "status": "pending", "lastError": None,
+                })
+                queued += 1
+            if queued:
+                self.poller.wake()
+        except Exception:
+            log.exception("could not queue %s", event_type)
+        return event
+
+    @staticmethod
+    def _wants(hub: dict, event: dict) -> bool:
+        try:
+            return all(condition.matches(event) for condition in parse_hub_query(hub.get("query")))
+        except ValueError:
+            return False
+
+    # -- delivery ---------------------------------------------------------
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def deliver_due(self) -> None:
+        now = time.time()
+        lease = now + self.settings.event_timeout_seconds + 30
+        for entry in self.store.all(OUTBOX):
+            if entry.get("status") != "pending" or entry["nextAttemptAt"] > now \
+                    or entry["leaseUntil"] > now:
+                continue
+            try:
+                claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
+            except _AlreadyClaimed:
+                continue
+            if claimed is not None:
+                self._executor().submit(self._deliver, claimed)
+
+    def _deliver(self, entry: dict) -> None:
+        error = None
+        try:
+            if self.store.get(HUBS, entry["hubId"]) is None:
+                self.store.delete(OUTBOX, entry["id"])
+                return
+            self.policy.check(entry["callback"])
+            response = self.session.post(
+                entry["callback"], json=entry["notification"], allow_redirects=False,
+                timeout=(2.0, self.settings.event_timeout_seconds))
+            if 200 <= response.status_code < 300:
+                self.store.delete(OUTBOX, entry["id"])
+                return
+            error = f"listener answered {response.status_code}"
+        except CallbackRejected as exc:
+            error = f"callback no longer allowed: {exc}"
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # keep the entry, whatever happened
+            log.exception("delivery failed")
+            error = f"{type(exc).__name__}"
+        self.store.update(OUTBOX, entry["id"], self._after_failure(error))
+
+    def _after_failure(self, error: str):
+        settings = self.settings
+
+        def change(entry: dict) -> dict:
+            entry["attempts"] += 1
+            entry["lastError"] = error
+            entry["leaseUntil"] = 0.0
+            if entry["attempts"] >= settings.event_max_attempts:
+                entry["status"] = "failed"
+            else:
+                delay = min(settings.event_backoff_seconds * 2 ** (entry["attempts"] - 1),
+                            settings.event_backoff_max_seconds)
+                entry["nextAttemptAt"] = time.time() + delay
+            return entry
+        return change
+
+    def outbox_status(self) -> dict:
+        entries = self.store.all(OUTBOX)
+        return {
+            "pending": sum(1 for e in entries if e.get("status") == "pending"),
+            "failed": sum(1 for e in entries if e.get("status") == "failed"),
+        }
+
+    def start(self) -> None:
+        self.poller.ensure_started()
+
+    def stop(self) -> None:
+        self.poller.stop()
+
+
+class _AlreadyClaimed(Exception):
+    pass
+
+
+def _claim(now: float, lease: float):
+    """Take the entry only if no other worker process holds a live lease on
+    it; raising makes the store write nothing."""
+    def change(entry: dict) -> dict:
+        if entry.get("status") != "pending" or entry["leaseUntil"] > now \
+                or entry["nextAttemptAt"] > now:
+            raise _AlreadyClaimed()
+        entry["leaseUntil"] = lease
+        entry["leaseOwner"] = os.getpid()
+        return entry
+    return change

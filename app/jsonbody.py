@@ -1,0 +1,73 @@
+"""Strict reading of request bodies: the stdlib json module accepts NaN,
+Infinity and duplicate keys, none of which a TMF payload may carry, and a
+deeply nested document must not exhaust the interpreter's stack."""
+from __future__ import annotations
+
+import json
+
+from flask import request
+
+from .errors import TMFError
+
+MAX_DEPTH = 64
+
+JSON_TYPES = ("application/json",)
+MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
+
+
+def _no_duplicates(pairs):
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _depth(value, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
+def parse_json(raw: bytes):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TMFError(400, f"The body is not valid UTF-8 (byte {exc.start})") from None
+    if not text.strip():
+        raise TMFError(400, "The request body is empty; a JSON object is expected")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except RecursionError:
+        raise TMFError(400, "The JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise TMFError(400, f"The body is not valid JSON: {exc}") from None
+    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise TMFError(400, f"The JSON body is nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def read_json_object(accepted_types=JSON_TYPES) -> dict:
+    """The request body as a JSON object, or a TMF error naming what is wrong."""
+    mimetype = (request.mimetype or "").lower()
+    if mimetype not in accepted_types:
+        raise TMFError(415, f"Content-Type must be one of {', '.join(accepted_types)}"
+                            f" (got {request.content_type or 'none'})")
+    value = parse_json(request.get_data(cache=True))
+    if not isinstance(value, dict):
+        raise TMFError(400, "The JSON body must be an object")
+    return value

@@ -1,0 +1,96 @@
+"""Background evaluation of asynchronous TMF680 queries.
+
+The job record is written with the query, so a worker killed mid-evaluation
+leaves a lease that expires and another worker (or the restarted one) picks
+the query up again; a query never stays `accepted` because a process died.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from ..background import Poller
+
+log = logging.getLogger(__name__)
+
+JOBS = "recommendationJob"
+LEASE_SECONDS = 60.0
+MAX_ATTEMPTS = 3
+
+
+class _Taken(Exception):
+    pass
+
+
+class RecommendationJobs:
+    def __init__(self, store, service, recommender):
+        self.store = store
+        self.service = service          # ResourceService of queryProductRecommendation
+        self.recommender = recommender
+        self.poller = Poller("recommendation-jobs", self.run_due, interval=1.0)
+
+    def enqueue(self, query_id: str, base_url: str) -> None:
+        """Called before the query is stored, so no crash can leave a stored
+        query without its job; a job whose query never appeared is dropped."""
+        self.store.insert(JOBS, {"id": query_id, "baseUrl": base_url, "createdAt": time.time(),
+                                 "leaseUntil": 0.0, "attempts": 0})
+
+    def wake(self) -> None:
+        self.poller.wake()
+
+    def run_due(self) -> None:
+        now = time.time()
+        for job in self.store.all(JOBS):
+            if job["leaseUntil"] > now:
+                continue
+            try:
+                claimed = self.store.update(JOBS, job["id"], _claim(now))
+            except _Taken:
+                continue
+            if claimed is not None:
+                self._run(claimed)
+
+    def _run(self, job: dict) -> None:
+        query_id = job["id"]
+        query = self.store.get(self.service.kind.collection, query_id)
+        if query is None:
+            if time.time() - job.get("createdAt", 0) > LEASE_SECONDS:
+                self.store.delete(JOBS, query_id)
+            else:
+                self.store.update(JOBS, query_id, _release)
+            return
+        if job["attempts"] > MAX_ATTEMPTS:
+            self.service.set_attributes(query_id, {"state": "terminatedWithError"})
+            self.store.delete(JOBS, query_id)
+            return
+        if query.get("state") != "inProgress":
+            self.service.set_attributes(query_id, {"state": "inProgress"})
+        try:
+            items, _ruleset = self.recommender.recommend(query, job["baseUrl"])
+        except Exception:
+            log.exception("recommendation %s failed", query_id)
+            if job["attempts"] >= MAX_ATTEMPTS:
+                self.service.set_attributes(query_id, {"state": "terminatedWithError"})
+                self.store.delete(JOBS, query_id)
+            else:
+                self.store.update(JOBS, query_id, _release)
+            return
+        self.service.set_attributes(query_id, {"state": "done", "recommendationItem": items})
+        self.store.delete(JOBS, query_id)
+
+
+def _claim(now: float):
+    def change(job: dict) -> dict:
+        if job["leaseUntil"] > now:
+            raise _Taken()
+        job["leaseUntil"] = now + LEASE_SECONDS
+        job["attempts"] += 1
+        job["owner"] = os.getpid()
+        return job
+    return change
+
+
+def _release(job: dict) -> dict:
+    job["leaseUntil"] = time.time() + 2.0 * job["attempts"]
+    return job

@@ -1,0 +1,20 @@
+"""Production defaults for gunicorn; every value can be overridden on the
+command line or with GUNICORN_CMD_ARGS."""
+import os
+
+bind = os.environ.get("RECO_BIND", "127.0.0.1:8080")
+workers = int(os.environ.get("RECO_WORKERS", "2"))
+threads = int(os.environ.get("RECO_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Bounded request line and headers: oversized headers are refused before Flask.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = "-"
+errorlog = "-"
+# No preload: each worker builds its own app, store handles and rule engine,
+# so nothing durable-rules or file-lock related is shared across a fork.
+preload_app = False

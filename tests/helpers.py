@@ -1,0 +1,168 @@
+"""Test helpers: the real service as a process, a webhook listener, an HTTP
+client for the three APIs and the check every TMF error must pass."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceProcess:
+    """One gunicorn server of the project, started and stopped by a test."""
+
+    def __init__(self, data_dir: Path, workers: int = 1, env: dict | None = None,
+                 rules_dir: Path | None = None, catalog_dir: Path | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.workers = workers
+        self.env = dict(os.environ)
+        self.env.update({
+            "RECO_DATA_DIR": str(data_dir),
+            "RECO_RULES_DIR": str(rules_dir or ROOT / "rules"),
+            "RECO_CATALOG_DIR": str(catalog_dir or ROOT / "catalog"),
+            "RECO_EVENT_BACKOFF_SECONDS": "0.2",
+            "RECO_EVENT_TIMEOUT_SECONDS": "2",
+        })
+        self.env.update(env or {})
+        self.process: subprocess.Popen | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self) -> "ServiceProcess":
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+             "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, sig)
+            self.process.wait(30)
+        if getattr(self, "log", None):
+            self.log.close()
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+class Listener:
+    """A webhook receiver on loopback that records every notification."""
+
+    def __init__(self, status: int = 201):
+        self.events: list[dict] = []
+        self.status = status
+        self.condition = threading.Condition()
+        listener = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with listener.condition:
+                    status = listener.status
+                    if status < 300:
+                        listener.events.append(body)
+                    listener.condition.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/listener"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, predicate, timeout: float = 15.0) -> list[dict]:
+        deadline = time.time() + timeout
+        with self.condition:
+            while True:
+                found = [event for event in self.events if predicate(event)]
+                if found:
+                    return found
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return []
+                self.condition.wait(remaining)
+
+    def of_type(self, event_type: str, timeout: float = 15.0) -> list[dict]:
+        return self.wait_for(lambda e: e.get("eventType") == event_type, timeout)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Client:
+    """Thin HTTP helper with the three base paths."""
+
+    CUSTOMER = "/tmf-api/customerManagement/v4"
+    INVENTORY = "/tmf-api/productInventory/v4"
+    RECOMMENDATION = "/tmf-api/recommendationManagement/v4"
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session = requests.Session()
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return self.session.request(method, self.url + path, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        kwargs.setdefault("headers", {"Content-Type": "application/merge-patch+json"})
+        if "json" in kwargs:
+            kwargs["data"] = json.dumps(kwargs.pop("json"))
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+def assert_tmf_error(response: requests.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["@type"] == "Error"
+    assert body["status"] == str(status)
+    assert body["code"] and body["reason"] and body["message"]
+    assert "Traceback" not in response.text
+    return body

@@ -1,0 +1,83 @@
+"""The TMF notification pattern: hub registration, event shapes, filtering by
+the hub's query, and delivery that survives a listener that is down."""
+from __future__ import annotations
+
+import time
+import uuid
+
+from helpers import Client, Listener, assert_tmf_error
+
+C = Client.CUSTOMER + "/customer"
+P = Client.INVENTORY + "/product"
+
+
+def customer():
+    return {"name": f"c-{uuid.uuid4().hex[:6]}",
+            "engagedParty": {"id": uuid.uuid4().hex, "@referredType": "Individual"}}
+
+
+def test_register_and_unregister(api, listener):
+    response = api.post(Client.CUSTOMER + "/hub", json={"callback": listener.url})
+    assert response.status_code == 201
+    hub = response.json()
+    assert hub["callback"] == listener.url and hub["query"] is None and hub["id"]
+    assert response.headers["Location"].endswith(f"/tmf-api/customerManagement/v4/hub/{hub['id']}")
+    assert api.get(f"{Client.CUSTOMER}/hub/{hub['id']}").json() == hub
+    # hubs belong to their API
+    assert_tmf_error(api.delete(f"{Client.INVENTORY}/hub/{hub['id']}"), 404)
+    assert api.delete(f"{Client.CUSTOMER}/hub/{hub['id']}").status_code == 204
+    assert_tmf_error(api.delete(f"{Client.CUSTOMER}/hub/{hub['id']}"), 404)
+
+
+def test_bad_hub_requests(api):
+    hub = Client.INVENTORY + "/hub"
+    assert_tmf_error(api.post(hub, json={}), 400)
+    assert_tmf_error(api.post(hub, json={"callback": 12}), 400)
+    assert_tmf_error(api.post(hub, json={"callback": "ftp://127.0.0.1/x"}), 400)
+    assert_tmf_error(api.post(hub, json={"callback": "http://127.0.0.1:9/x", "extra": 1}), 400)
+    body = assert_tmf_error(api.post(hub, json={"callback": "http://169.254.169.254/latest"}), 400)
+    assert "allowed" in body["message"]
+    assert_tmf_error(api.post(hub, json={"callback": "http://hooks.invalid/hook"}), 400)
+
+
+def test_inventory_events_and_hub_query(api, listener):
+    everything = Listener()
+    try:
+        only_deletes = api.post(Client.INVENTORY + "/hub", json={
+            "callback": listener.url, "query": "eventType=ProductDeleteEvent"}).json()
+        all_events = api.post(Client.INVENTORY + "/hub", json={"callback": everything.url}).json()
+        product = api.post(P, json={"status": "created", "name": "Fiber"}).json()
+        api.patch(f"{P}/{product['id']}", json={"status": "active"})
+        api.patch(f"{P}/{product['id']}", json={"name": "Fiber 500"})
+        api.delete(f"{P}/{product['id']}")
+
+        def mine(event):
+            return event["event"]["product"]["id"] == product["id"]
+        for event_type in ("ProductCreateEvent", "ProductStateChangeEvent",
+                           "ProductAttributeValueChangeEvent", "ProductDeleteEvent"):
+            assert everything.wait_for(lambda e: e["eventType"] == event_type and mine(e)), event_type
+        assert listener.wait_for(lambda e: e["eventType"] == "ProductDeleteEvent" and mine(e))
+        assert {e["eventType"] for e in listener.events if mine(e)} == {"ProductDeleteEvent"}
+        ids = [e["eventId"] for e in everything.events]
+        assert len(ids) == len(set(ids))
+    finally:
+        everything.close()
+        api.delete(f"{Client.INVENTORY}/hub/{only_deletes['id']}")
+        api.delete(f"{Client.INVENTORY}/hub/{all_events['id']}")
+
+
+def test_listener_down_then_up_gets_events_and_api_is_not_slowed(api):
+    late = Listener(status=503)
+    try:
+        hub = api.post(Client.CUSTOMER + "/hub", json={"callback": late.url}).json()
+        started = time.monotonic()
+        created = api.post(C, json=customer())
+        assert created.status_code == 201
+        assert time.monotonic() - started < 2.0  # delivery is off the request path
+        time.sleep(0.5)  # a few failed attempts
+        late.status = 201
+        got = late.wait_for(lambda e: e["event"]["customer"]["id"] == created.json()["id"], timeout=30)
+        assert got and got[0]["eventType"] == "CustomerCreateEvent"
+        api.delete(f"{Client.CUSTOMER}/hub/{hub['id']}")
+    finally:
+        late.close()
