@@ -57,20 +57,19 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id)
     recommender = Recommender(rules, store)
-    resources = {
-        "customer": ResourceService(customer.KIND, store, events),
-        "product": ResourceService(inventory.KIND, store, events),
-        "queryProductRecommendation": ResourceService(recommendation.KIND, store, events),
-    }
-    jobs = RecommendationJobs(store, resources["queryProductRecommendation"], recommender)
+    tmf_apis = (recommendation, customer, inventory)
+    resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
+                 for module in tmf_apis}
+    jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
                                       resources)
 
     api = Api(app, spec_kwargs={"info": {"description": (
         "TMF680 Recommendation, TMF629 Customer and TMF637 Product Inventory, v4.0.0. "
         "Errors use the TMF Error body.")}})
-    for blueprint in (recommendation.blp, customer.blp, inventory.blp, health.blp):
-        api.register_blueprint(blueprint)
+    for module in tmf_apis:
+        api.register_blueprint(module.blp)
+    api.register_blueprint(health.blp)
     register_error_handlers(app)
 
     if settings.background_workers:

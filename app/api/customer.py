@@ -15,4 +15,4 @@ KIND = ResourceKind(
 )
 
 blp = resource_blueprint("customerManagement", KIND, schemas, url_prefix=URL_PREFIX,
-                         description="TMF629 Customer Management", service_key="customer")
+                         description="TMF629 Customer Management")

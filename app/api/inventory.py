@@ -15,4 +15,4 @@ KIND = ResourceKind(
 )
 
 blp = resource_blueprint("productInventory", KIND, schemas, url_prefix=URL_PREFIX,
-                         description="TMF637 Product Inventory", service_key="product")
+                         description="TMF637 Product Inventory")

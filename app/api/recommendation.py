@@ -46,7 +46,7 @@ KIND = ResourceKind(
 
 def _create_recommendation():
     reco = services()
-    service = reco.resources["queryProductRecommendation"]
+    service = reco.resources[KIND.collection]
     body = read_json_object()
     _reject_items(body)
     resource = service.new_resource(body, base_url())
@@ -76,7 +76,7 @@ def ruleset_headers(ruleset: dict) -> dict:
 
 blp = resource_blueprint(
     "recommendationManagement", KIND, schemas, url_prefix=URL_PREFIX,
-    description="TMF680 Recommendation Management", service_key="queryProductRecommendation",
+    description="TMF680 Recommendation Management",
     patchable=False, create_handler=_create_recommendation,
     create_responses={"200": {
         "description": "instantSyncRecommendation: the ranked items, state done, nothing stored",

@@ -97,7 +97,7 @@ def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
 
 
 def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: str,
-                       description: str, service_key: str, patchable: bool = True,
+                       description: str, patchable: bool = True,
                        create_handler=None, create_responses: dict | None = None) -> Blueprint:
     """A complete TMF API for one managed entity: list, create, retrieve and,
     where the spec lists them, PATCH (merge patch) and DELETE; plus the hub.
@@ -108,7 +108,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     errors = error_responses(schemas)
 
     def service() -> ResourceService:
-        return services().resources[service_key]
+        return services().resources[kind.collection]
 
     @blp.route(f"/{segment}", methods=["GET"], endpoint="list")
     @blp.doc(summary=f"List or find {kind.type_name} objects", parameters=list_parameters(),
