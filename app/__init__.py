@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from flask_smorest import Api
 
+from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         api.register_blueprint(module.blp)
     api.register_blueprint(health.blp)
     register_error_handlers(app)
+    register_cli(app)
 
     if settings.background_workers:
         @app.before_request
