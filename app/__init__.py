@@ -27,6 +27,15 @@ class Services:
     resources: dict
 
 
+class TmfApi(Api):
+    """Documents the TMF Error body as every operation's default error."""
+
+    @property
+    def ERROR_SCHEMA(self):  # noqa: N802 - flask-smorest's attribute name
+        from .api.recommendation import schemas
+        return schemas["Error"]
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import customer, health, inventory, recommendation
     from .events import EventBus
@@ -65,7 +74,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
                                       resources)
 
-    api = Api(app, spec_kwargs={"info": {"description": (
+    api = TmfApi(app, spec_kwargs={"info": {"description": (
         "TMF680 Recommendation, TMF629 Customer and TMF637 Product Inventory, v4.0.0. "
         "Errors use the TMF Error body.")}})
     for module in tmf_apis:
