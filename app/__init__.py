@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from flask import Flask
 from flask_smorest import Api
 
+from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         api.register_blueprint(module.blp)
     api.register_blueprint(health.blp)
     register_error_handlers(app)
+    install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)
     register_cli(app)
 
     if settings.background_workers:

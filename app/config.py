@@ -29,6 +29,9 @@ class Settings:
     event_backoff_max_seconds: float = 300.0
     event_timeout_seconds: float = 5.0
     background_workers: bool = True
+    api_keys: list[str] = field(default_factory=list)
+    admin_keys: list[str] = field(default_factory=list)
+    protect_reads: bool = False
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -44,6 +47,9 @@ class Settings:
         "event_backoff_max_seconds": "RECO_EVENT_BACKOFF_MAX_SECONDS",
         "event_timeout_seconds": "RECO_EVENT_TIMEOUT_SECONDS",
         "background_workers": "RECO_BACKGROUND_WORKERS",
+        "api_keys": "RECO_API_KEYS",
+        "admin_keys": "RECO_ADMIN_KEYS",
+        "protect_reads": "RECO_PROTECT_READS",
     }
 
     @classmethod
@@ -66,7 +72,7 @@ class Settings:
 
 def _coerce(name: str, default, raw: str):
     try:
-        if isinstance(default, bool) or name == "background_workers":
+        if isinstance(default, bool):
             return raw.strip().lower() in ("1", "true", "yes", "on")
         if isinstance(default, Path):
             return Path(raw)
