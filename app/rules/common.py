@@ -1,0 +1,132 @@
+"""Small helpers shared by the catalog, rule and case loaders."""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from .errors import Problem
+from .yamlload import PosDict, PosList
+
+UTC = dt.timezone.utc
+
+
+def parse_time(value) -> dt.datetime | None:
+    """An aware UTC datetime from an ISO 8601 string, a datetime or a date.
+
+    Naive values are taken as UTC. Returns None when the value is not a time.
+    """
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def iso(value: dt.datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def plain(value):
+    """PosDict/PosList/datetimes -> plain JSON-able dicts, lists and strings."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return iso(parse_time(value))
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def as_id(value) -> str | None:
+    """Offering, channel and category ids are strings; YAML integers are accepted."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (str, int)):
+        text = str(value).strip()
+        return text or None
+    return None
+
+
+VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)(?:[-+]([0-9A-Za-z.-]+))?$")
+
+
+def version_key(version: str) -> tuple:
+    """Sort key for "MAJOR.MINOR.PATCH[-pre]" (a pre-release sorts before its release)."""
+    match = VERSION_RE.match(version or "")
+    if not match:
+        return (-1, -1, -1, 0, version or "")
+    major, minor, patch, pre = match.groups()
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")
+
+
+class Checker:
+    """Collects problems for one file, with positions taken from PosDict/PosList."""
+
+    def __init__(self, file: str):
+        self.file = file
+        self.problems: list[Problem] = []
+
+    def add(self, where, message: str, rule: str | None = None, severity: str = "error") -> None:
+        line, column = where if isinstance(where, tuple) else getattr(where, "pos", (1, 1))
+        self.problems.append(Problem(self.file, line, column, message, rule, severity))
+
+    @property
+    def ok(self) -> bool:
+        return not any(p.severity == "error" for p in self.problems)
+
+    def mapping(self, value, where, what: str, rule: str | None = None) -> bool:
+        if not isinstance(value, dict):
+            self.add(where, f"{what} must be a mapping, got {type_name(value)}", rule)
+            return False
+        return True
+
+    def sequence(self, value, where, what: str, rule: str | None = None) -> bool:
+        if not isinstance(value, list):
+            self.add(where, f"{what} must be a list, got {type_name(value)}", rule)
+            return False
+        return True
+
+    def unknown_keys(self, mapping: PosDict, allowed, what: str, rule: str | None = None) -> None:
+        for key in mapping:
+            if key not in allowed and not (isinstance(key, str) and key.startswith("@")):
+                hint = ", ".join(sorted(allowed))
+                self.add(mapping.key_at(key), f"unknown field {key!r} in {what} (allowed: {hint})", rule)
+
+
+def type_name(value) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "a number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (dt.date, dt.datetime)):
+        return "a date"
+    return type(value).__name__
+
+
+def pos_of(container, key) -> tuple[int, int]:
+    if isinstance(container, (PosDict, PosList)):
+        return container.at(key)
+    return getattr(container, "pos", (1, 1))

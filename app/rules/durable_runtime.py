@@ -1,0 +1,140 @@
+"""Evaluate one fact against durable-rules rulesets, safely and cheaply.
+
+We call durable's C engine (`durable_rules_engine`, the module that
+`durable.engine.Host` wraps) directly with the dict form of the rulesets,
+rather than through `Host`:
+
+* `Host()` starts two timer threads that call into every registered ruleset
+  every 0.2 s without any lock; durable is not thread-safe, so that would race
+  with our evaluations (the error 307 we measured), and the threads do not
+  survive a gunicorn fork anyway.
+* `Host` runs every fired rule through a Python closure and re-serialises the
+  session state after each action; we only need the names of the fired rules.
+* `Host` keeps a registry of names and can neither replace nor drop a
+  ruleset; here every compiled version gets fresh unique names and
+  `delete_ruleset` frees old versions.
+
+Protocol per evaluation and chunk (all under the engine's lock): `assert_fact`
+the context fact under the fixed session id "0"; result 1 means "matched no
+rule" (durable's MessageNotHandledException) and stores nothing; otherwise
+collect every fired action with `start_action_for_state` /
+`complete_and_start_action` and `retract_fact` the fact again, so the session
+stays empty and one session per chunk is ever alive (no per-request state, no
+1,024-session ceiling). On any durable error the session is deleted and the
+evaluation retried once.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import weakref
+
+import durable_rules_engine as dre
+
+SID = "0"
+_names = itertools.count(1)
+_engines: "weakref.WeakSet[DurableRulesets]" = weakref.WeakSet()
+
+
+class DurableError(RuntimeError):
+    pass
+
+
+def unique_name(prefix: str) -> str:
+    """durable ruleset names must never repeat within a process."""
+    return f"{prefix}~{os.getpid()}~{next(_names)}"
+
+
+def _rule_name(message: str) -> str:
+    # message is '{"r12":{"m":{...}}}'; the rule name is the first key.
+    start = message.index('"') + 1
+    return message[start:message.index('"', start)]
+
+
+class DurableRulesets:
+    """A group of durable rulesets ("chunks") evaluated together under one lock."""
+
+    def __init__(self, prefix: str, chunks: list[dict]):
+        self.lock = threading.Lock()
+        self.handles: list[int] = []
+        self.names: list[str] = []
+        self.closed = False
+        self._fact_ids = itertools.count(1)
+        try:
+            for index, definition in enumerate(chunks):
+                name = unique_name(f"{prefix}#c{index}")
+                self.handles.append(dre.create_ruleset(name, json.dumps(definition, ensure_ascii=False)))
+                self.names.append(name)
+        except Exception:
+            self._delete_all()
+            raise
+        _engines.add(self)
+
+    def fire(self, fact: dict, chunk_indexes) -> set[str]:
+        """Names of the rules that fire for `fact`, over the given chunks."""
+        fired: set[str] = set()
+        with self.lock:
+            if self.closed:
+                raise DurableError("rule set version was unloaded")
+            fact = dict(fact, sid=SID, id=str(next(self._fact_ids)))
+            text = json.dumps(fact, ensure_ascii=False)
+            for index in chunk_indexes:
+                try:
+                    self._fire_one(self.handles[index], text, fired)
+                except dre.error:
+                    self._reset(self.handles[index])
+                    self._fire_one(self.handles[index], text, fired)
+        return fired
+
+    @staticmethod
+    def _fire_one(handle: int, text: str, fired: set[str]) -> None:
+        code, state = dre.assert_fact(handle, text)
+        if code != 0:          # 1: not handled (no rule matched, nothing stored)
+            return
+        try:
+            result = dre.start_action_for_state(handle, state)
+            while result:
+                message = result[1] if isinstance(result, tuple) else result
+                fired.add(_rule_name(message))
+                result = dre.complete_and_start_action(handle, state)
+        finally:
+            dre.retract_fact(handle, text)
+
+    @staticmethod
+    def _reset(handle: int) -> None:
+        try:
+            dre.delete_state(handle, SID)
+        except dre.error:
+            pass
+
+    def reset_after_fork(self) -> None:
+        self.lock = threading.Lock()
+        for handle in self.handles:
+            self._reset(handle)
+
+    def close(self) -> None:
+        """Free the durable rulesets once no evaluation uses them."""
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._delete_all()
+
+    def _delete_all(self) -> None:
+        for handle in self.handles:
+            try:
+                dre.delete_ruleset(handle)
+            except dre.error:
+                pass
+        self.handles = []
+
+
+def _after_fork_in_child() -> None:
+    for engine in list(_engines):
+        engine.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

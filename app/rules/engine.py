@@ -1,0 +1,150 @@
+"""One rule set version compiled for durable-rules, ready to evaluate contexts.
+
+An `Engine` is built completely (every durable ruleset created) before anyone
+can use it, and is never modified afterwards: the service swaps whole engines.
+"""
+from __future__ import annotations
+
+from .catalog import Catalog
+from .common import iso
+from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
+                       rule_expression)
+from .conditions import explain as explain_condition
+from .durable_runtime import DurableRulesets
+from .errors import Problem, RuleSetError
+from .facts import Context, Facts, build_facts
+from .policies import Recommendation, apply_policies
+from .ruleset import RuleSet
+
+
+class Engine:
+    def __init__(self, ruleset: RuleSet, catalog: Catalog, href_base: str = ""):
+        self.ruleset = ruleset
+        self.catalog = catalog
+        self.href_base = href_base
+        self.keys = FactKeys()
+        problems: list[Problem] = []
+        entries = []
+        self.compiled: dict[int, dict] = {}
+        for rule in ruleset.rules:
+            if not rule.fires_by_status:
+                continue
+            node = rule_expression(rule.when, self.keys,
+                                   rule.valid_from.timestamp() if rule.valid_from else None,
+                                   rule.valid_to.timestamp() if rule.valid_to else None)
+            if node.weight > MAX_RULE_WEIGHT:
+                problems.append(Problem(ruleset.file, rule.line, 1,
+                                        f"condition too complex: {node.weight} alternatives can hold at once "
+                                        f"(at most {MAX_RULE_WEIGHT}); use any_of/none_of lists or split the rule",
+                                        rule.id))
+                continue
+            self.compiled[rule.index] = node.expr
+            entries.append((rule.index, node, anchors(rule.when)))
+        if len(self.keys.chars) > 12:
+            problems.append(Problem(ruleset.file, 1, 1, f"the rule set reads {len(self.keys.chars)} different "
+                                    "customer characteristics; at most 12 are supported"))
+        if problems:
+            raise RuleSetError(f"rule set {ruleset.file} cannot be compiled", problems)
+        self.plans = plan_chunks(entries)
+        definitions = [{f"r{index}": {"all": [{"m": self.compiled[index]}]} for index in plan.rules}
+                       for plan in self.plans]
+        prefix = f"{ruleset.id}@{ruleset.version}#{ruleset.hash[:8]}"
+        try:
+            self.durable = DurableRulesets(prefix, definitions)
+        except Exception as exc:  # durable refused the definition: report, never crash
+            raise RuleSetError(f"rule set {ruleset.file} cannot be compiled",
+                               [Problem(ruleset.file, 1, 1, f"durable-rules refused the rule set: {exc}")]) from None
+        self.by_index = {rule.index: rule for rule in ruleset.rules}
+
+    # ------------------------------------------------------------------ evaluation
+    def facts(self, ctx: Context) -> Facts:
+        return build_facts(ctx, self.catalog)
+
+    def chunks_for(self, facts: Facts) -> list[int]:
+        atoms = context_atoms(facts)
+        return [i for i, plan in enumerate(self.plans) if plan.always or not plan.atoms.isdisjoint(atoms)]
+
+    def fired_indexes(self, facts: Facts) -> set[int]:
+        """Indexes of the rules durable fires for these facts."""
+        chunks = self.chunks_for(facts)
+        if not chunks:
+            return set()
+        names = self.durable.fire(durable_fact(facts, self.keys), chunks)
+        return {int(name[1:]) for name in names}
+
+    def recommend(self, ctx: Context) -> Recommendation:
+        facts = self.facts(ctx)
+        fired_idx = self.fired_indexes(facts)
+        fired = [rule for rule in self.ruleset.rules if rule.index in fired_idx]
+        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base)
+        return Recommendation(items=items, ruleset_id=self.ruleset.id, ruleset_version=self.ruleset.version,
+                              ruleset_hash=self.ruleset.hash, catalog_hash=self.catalog.hash,
+                              fired_rules=[rule.id for rule in fired])
+
+    def explain(self, ctx: Context) -> dict:
+        """Every rule (fired or not, and why not), each policy step, the final list."""
+        facts = self.facts(ctx)
+        fired_idx = self.fired_indexes(facts)
+        evaluated = self.chunks_for(facts)
+        rules_out = []
+        fired = []
+        consistent = True
+        for rule in self.ruleset.rules:
+            entry = {"id": rule.id, "name": rule.name, "kind": rule.kind, "line": rule.line,
+                     "status": rule.status, "fired": rule.index in fired_idx, "reason": None, "failed": [],
+                     "recommend": [{"offering": r.offering, "priority": r.priority} for r in rule.recommend]}
+            holds, failed = explain_condition(rule.when, facts)
+            if rule.index in fired_idx:
+                fired.append(rule)
+                entry["reason"] = "all conditions hold"
+                if not holds or not rule.valid_at(facts.time) or not rule.fires_by_status:
+                    consistent = False
+                    entry["reason"] = "fired by durable-rules, but the Python check disagrees"
+            elif not rule.fires_by_status:
+                entry["reason"] = f"status {rule.status}: the rule does not fire"
+            elif not rule.valid_at(facts.time):
+                entry["reason"] = (f"outside its validFor [{_t(rule.valid_from)}, {_t(rule.valid_to)}) "
+                                   f"at {iso(facts.time)}")
+            elif not holds:
+                entry["reason"] = "a condition failed"
+                entry["failed"] = failed
+            else:
+                consistent = False
+                entry["reason"] = "conditions hold in the Python check, but durable-rules did not fire it"
+            rules_out.append(entry)
+        trace: list = []
+        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, trace)
+        return {
+            "ruleset": {"id": self.ruleset.id, "version": self.ruleset.version, "hash": self.ruleset.hash,
+                        "file": self.ruleset.file, "limit": self.ruleset.limit},
+            "facts": facts_summary(facts),
+            "rules": rules_out,
+            "policies": trace,
+            "items": [item.as_dict() for item in items],
+            "engine": {"chunks": len(self.plans), "chunksEvaluated": len(evaluated), "consistent": consistent},
+        }
+
+    def close(self) -> None:
+        self.durable.close()
+
+    def __del__(self):  # free durable memory of versions nobody references any more
+        durable = getattr(self, "durable", None)
+        if durable is not None:
+            try:
+                durable.close()
+            except Exception:
+                pass
+
+
+def _t(when) -> str:
+    return iso(when) if when else "…"
+
+
+def facts_summary(facts: Facts) -> dict:
+    return {"time": iso(facts.time), "cart": facts.cart, "cartCategory": facts.cart_category,
+            "owns": facts.owns, "ownsCategory": facts.owns_category, "channel": facts.channel,
+            "place": facts.place, "category": facts.category, "segment": facts.segment,
+            "customer": "known" if facts.known else "anonymous",
+            "characteristics": {k: v for k, v in facts.characteristics.items()
+                                if isinstance(v, (str, int, float, bool)) or v is None},
+            "counts": dict(facts.counts)}

@@ -1,0 +1,412 @@
+"""RuleService: versions, activation, hot reload and evaluation of rule sets.
+
+Layout (see rules/README.md):
+
+    rules/<id>.yaml                  the working copy of a rule set (any version)
+    rules/versions/<id>@<ver>.yaml   earlier (or later) versions kept side by side
+    rules/<id>.cases.yaml            its regression cases (never loaded as rules)
+    <state_dir>/active-rulesets.json which version is active, per rule set id
+
+Which rule set is served: the `ruleset_id` given, else the only rule set
+present, else `telco-demo` if present, else the first id in alphabetical
+order (status() says so).
+
+Which version is active: the one pinned in active-rulesets.json (written by
+activate(), atomically: tmp file + fsync + rename), else the highest version
+that loads without errors. A file with errors never replaces a working
+version: the engine in service keeps serving and status() lists the errors.
+
+Every gunicorn worker calls refresh() before each request; it compares the
+stat() of every rule, catalog and pointer file with what it loaded and, when
+something changed, reloads. A new version is compiled completely before one
+reference is swapped, so a request sees the old or the new version, never a mix.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .catalog import Catalog, catalog_files, load_catalog
+from .common import UTC, iso, version_key
+from .engine import Engine
+from .errors import Problem, RuleSetError
+from .facts import Context
+from .policies import Recommendation
+from .ruleset import RuleSet, load_ruleset, peek_header
+from .yamlload import display_path
+
+POINTER_FILE = "active-rulesets.json"
+DEFAULT_RULESET = "telco-demo"
+ENGINE_CACHE = 4
+
+
+def rule_files(rules_dir: Path) -> list[Path]:
+    """Rule set files: rules/*.yaml and rules/versions/*.yaml, not *.cases.yaml."""
+    rules_dir = Path(rules_dir)
+    found = []
+    for folder in (rules_dir, rules_dir / "versions"):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in (".yaml", ".yml") and path.is_file() and not is_cases_file(path):
+                    found.append(path)
+    return found
+
+
+def is_cases_file(path: Path) -> bool:
+    return path.name.endswith((".cases.yaml", ".cases.yml"))
+
+
+@dataclass
+class VersionEntry:
+    ruleset_id: str
+    version: str
+    path: Path
+    ruleset: RuleSet | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.ruleset is not None and not self.problems
+
+
+@dataclass
+class Loaded:
+    """Everything one reload found (immutable once built)."""
+
+    catalog: Catalog | None
+    versions: dict[str, dict[str, VersionEntry]]
+    problems: list[Problem]
+    pointer: dict
+
+
+@dataclass
+class Active:
+    engine: Engine
+    pinned: bool
+    loaded_at: dt.datetime
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """tmp file in the same directory + fsync + rename (+ fsync of the directory)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:
+        pass
+
+
+class RuleService:
+    def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
+                 href_base: str = ""):
+        self.rules_dir = Path(rules_dir)
+        self.catalog_dir = Path(catalog_dir)
+        self.state_dir = Path(state_dir)
+        self.requested_id = ruleset_id
+        self.href_base = href_base
+        self.pointer_path = self.state_dir / POINTER_FILE
+        self._reload_lock = threading.Lock()
+        self._engines: OrderedDict = OrderedDict()
+        self._active: Active | None = None
+        self._loaded: Loaded | None = None
+        self._signature = None
+        self._ruleset_id: str | None = ruleset_id
+        self._id_note: str | None = None
+        self._errors: list[Problem] = []
+        self._last_catalog: Catalog | None = None
+        self.reload()
+
+    # ------------------------------------------------------------------ public API
+    def recommend(self, ctx: Context) -> Recommendation:
+        return self._engine().recommend(ctx)
+
+    def explain(self, ctx: Context) -> dict:
+        return self._engine().explain(ctx)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine in service (raises RuleSetError when there is none)."""
+        return self._engine()
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self._last_catalog
+
+    def refresh(self) -> None:
+        """Cheap: reload only when a rule, catalog or pointer file changed (stat)."""
+        if self._signature == self._stat_signature():
+            return
+        if not self._reload_lock.acquire(blocking=False):
+            return                       # another thread is reloading; keep serving
+        try:
+            if self._signature != self._stat_signature():
+                self._reload_locked()
+        finally:
+            self._reload_lock.release()
+
+    def reload(self) -> None:
+        """Reload now (blocking)."""
+        with self._reload_lock:
+            self._reload_locked()
+
+    def versions(self, ruleset_id: str | None = None) -> list[dict]:
+        loaded = self._loaded
+        ruleset_id = ruleset_id or self._ruleset_id
+        if loaded is None or ruleset_id not in loaded.versions:
+            return []
+        active = self._active
+        pinned = (loaded.pointer.get(ruleset_id) or {}).get("version")
+        out = []
+        for version, entry in sorted(loaded.versions[ruleset_id].items(), key=lambda kv: version_key(kv[0])):
+            rs = entry.ruleset
+            out.append({
+                "id": ruleset_id, "version": version, "file": display_path(entry.path),
+                "hash": rs.hash if rs else None, "status": rs.status if rs else None,
+                "valid": entry.valid, "errors": [str(p) for p in entry.problems],
+                "active": bool(active and active.engine.ruleset.id == ruleset_id
+                               and active.engine.ruleset.version == version),
+                "pinned": pinned == version,
+            })
+        return out
+
+    def activate(self, ruleset_id: str, version: str | None) -> dict:
+        """Pin `version` of `ruleset_id` (None: unpin, follow the highest version).
+
+        The version must load and compile; every worker picks it up on refresh().
+        """
+        with self._reload_lock:
+            self._reload_locked()
+            loaded = self._loaded
+            if loaded.catalog is None:
+                raise RuleSetError("the catalog has errors", loaded.problems)
+            entries = loaded.versions.get(ruleset_id)
+            if not entries:
+                raise RuleSetError(f"unknown rule set {ruleset_id!r}")
+            if version is not None:
+                entry = entries.get(version)
+                if entry is None:
+                    known = ", ".join(sorted(entries, key=version_key))
+                    raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r} (known: {known})")
+                if not entry.valid:
+                    raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
+                engine = self._engine_for(entry, loaded.catalog)   # compiles (and checks) first
+            pointer = dict(loaded.pointer)
+            if version is None:
+                pointer.pop(ruleset_id, None)
+            else:
+                pointer[ruleset_id] = {"version": version, "hash": entry.ruleset.hash,
+                                       "activatedAt": iso(dt.datetime.now(UTC))}
+            write_json_atomic(self.pointer_path, {"rulesets": pointer})
+            self._reload_locked()
+        return self.status()
+
+    def status(self) -> dict:
+        active = self._active
+        loaded = self._loaded
+        catalog = self._last_catalog
+        info = {
+            "ok": active is not None,
+            "rulesetId": self._ruleset_id,
+            "version": active.engine.ruleset.version if active else None,
+            "hash": active.engine.ruleset.hash if active else None,
+            "file": active.engine.ruleset.file if active else None,
+            "pinned": active.pinned if active else False,
+            "loadedAt": iso(active.loaded_at) if active else None,
+            "rules": len(active.engine.ruleset.rules) if active else 0,
+            "chunks": len(active.engine.plans) if active else 0,
+            "catalog": {"hash": catalog.hash if catalog else None,
+                        "offerings": len(catalog.offerings) if catalog else 0},
+            "rulesets": sorted(loaded.versions) if loaded else [],
+            "versions": self.versions(self._ruleset_id) if self._ruleset_id else [],
+            "errors": [str(p) for p in self._errors],
+        }
+        if self._id_note:
+            info["note"] = self._id_note
+        return info
+
+    # ------------------------------------------------------------------ internals
+    def _engine(self) -> Engine:
+        active = self._active
+        if active is None:
+            raise RuleSetError("no valid rule set is loaded", self._errors)
+        return active.engine
+
+    def _stat_signature(self):
+        entries = []
+        for folder in (self.rules_dir, self.rules_dir / "versions"):
+            try:
+                with os.scandir(folder) as it:
+                    for item in it:
+                        if item.name.endswith((".yaml", ".yml")):
+                            st = item.stat()
+                            entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                entries.append((str(folder), None))
+        for path in catalog_files(self.catalog_dir):
+            try:
+                st = path.stat()
+                entries.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                pass
+        try:
+            st = self.pointer_path.stat()
+            entries.append(("pointer", st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            entries.append(("pointer", None))
+        entries.sort(key=lambda e: e[0])
+        return tuple(entries)
+
+    def _read_pointer(self, problems: list[Problem]) -> dict:
+        try:
+            data = json.loads(self.pointer_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(display_path(self.pointer_path), 1, 1, f"cannot read the active pointer: {exc}"))
+            return {}
+        rulesets = data.get("rulesets") if isinstance(data, dict) else None
+        return {k: v for k, v in (rulesets or {}).items() if isinstance(v, dict) and isinstance(v.get("version"), str)}
+
+    def _discover(self) -> Loaded:
+        problems: list[Problem] = []
+        signature = self._stat_signature()
+        try:
+            catalog = load_catalog(self.catalog_dir)
+        except RuleSetError as exc:
+            problems.extend(exc.problems or [Problem(display_path(self.catalog_dir), 1, 1, str(exc))])
+            catalog = self._last_catalog         # keep serving with the last good catalog
+            if catalog is not None:
+                problems.append(Problem(display_path(self.catalog_dir), 1, 1,
+                                        "catalog not reloaded: still using the last valid catalog", severity="warning"))
+        versions: dict[str, dict[str, VersionEntry]] = {}
+        for path in rule_files(self.rules_dir):
+            rid, version = peek_header(path)
+            if rid is None or version is None:
+                rid = rid or path.stem.split("@")[0]
+                version = version or f"?{path.name}"
+            entry = VersionEntry(rid, version, path)
+            if catalog is None:
+                entry.problems.append(Problem(display_path(path), 1, 1, "not loaded: no valid catalog"))
+            else:
+                try:
+                    entry.ruleset = load_ruleset(path, catalog)
+                except RuleSetError as exc:
+                    entry.problems.extend(exc.problems or [Problem(display_path(path), 1, 1, str(exc))])
+            existing = versions.setdefault(rid, {}).get(version)
+            if existing is not None:
+                same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
+                if not same:
+                    # top-level files come first in rule_files(), so the working copy wins
+                    problems.append(Problem(display_path(path), 1, 1,
+                                            f"{rid}@{version} is also in {display_path(existing.path)} "
+                                            f"with different content; using {display_path(existing.path)}"))
+                continue
+            versions[rid][version] = entry
+            problems.extend(entry.problems)
+        pointer = self._read_pointer(problems)
+        self._pending_signature = signature
+        return Loaded(catalog, versions, problems, pointer)
+
+    def _choose_id(self, loaded: Loaded) -> str | None:
+        self._id_note = None
+        if self.requested_id:
+            return self.requested_id
+        ids = sorted(loaded.versions)
+        if not ids:
+            return None
+        if len(ids) == 1:
+            return ids[0]
+        if DEFAULT_RULESET in ids:
+            return DEFAULT_RULESET
+        self._id_note = (f"several rule sets ({', '.join(ids)}) and none named {DEFAULT_RULESET!r}: "
+                         f"serving {ids[0]!r}; set the rule set id to choose")
+        return ids[0]
+
+    def _engine_for(self, entry: VersionEntry, catalog: Catalog) -> Engine:
+        key = (entry.ruleset.id, entry.ruleset.version, entry.ruleset.hash, catalog.hash, self.href_base)
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = Engine(entry.ruleset, catalog, self.href_base)
+            self._engines[key] = engine
+            while len(self._engines) > ENGINE_CACHE:
+                self._engines.popitem(last=False)
+        else:
+            self._engines.move_to_end(key)
+        return engine
+
+    def _reload_locked(self) -> None:
+        loaded = self._discover()
+        problems = list(loaded.problems)
+        ruleset_id = self._choose_id(loaded)
+        self._ruleset_id = ruleset_id
+        chosen: Active | None = None
+        if loaded.catalog is not None and ruleset_id is not None:
+            entries = loaded.versions.get(ruleset_id, {})
+            pinned_version = (loaded.pointer.get(ruleset_id) or {}).get("version")
+            candidates: list[tuple[VersionEntry, bool]] = []
+            if pinned_version is not None:
+                if pinned_version in entries:
+                    candidates.append((entries[pinned_version], True))
+                else:
+                    problems.append(Problem(display_path(self.pointer_path), 1, 1,
+                                            f"pinned version {ruleset_id}@{pinned_version} not found; "
+                                            "using the highest valid version"))
+            candidates.extend((e, False) for _v, e in sorted(entries.items(), key=lambda kv: version_key(kv[0]),
+                                                              reverse=True))
+            current = self._active
+            for entry, pinned in candidates:
+                if not entry.valid:
+                    # a broken file never replaces a working version: keep the current
+                    # engine when the wanted version is broken
+                    if current is not None and current.engine.ruleset.id == ruleset_id:
+                        chosen = current
+                        break
+                    continue
+                try:
+                    engine = self._engine_for(entry, loaded.catalog)
+                except RuleSetError as exc:
+                    problems.extend(exc.problems)
+                    entry.problems.extend(exc.problems)
+                    if current is not None and current.engine.ruleset.id == ruleset_id:
+                        chosen = current
+                        break
+                    continue
+                if current is not None and current.engine is engine:
+                    chosen = Active(engine, pinned, current.loaded_at)
+                else:
+                    chosen = Active(engine, pinned, dt.datetime.now(UTC))
+                break
+            if not entries:
+                problems.append(Problem(display_path(self.rules_dir), 1, 1, f"no rule set with id {ruleset_id!r}"))
+        elif self._active is not None:
+            chosen = self._active            # no catalog: keep serving what we have
+        if loaded.catalog is not None:
+            self._last_catalog = loaded.catalog
+        self._loaded = loaded
+        self._errors = problems
+        self._active = chosen                # the one atomic swap
+        self._signature = self._pending_signature

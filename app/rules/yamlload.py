@@ -1,0 +1,133 @@
+"""Safe YAML loading that remembers where every key and item came from.
+
+Rule and catalog files are data, never code: this loader is a `yaml.SafeLoader`
+subclass, so tags such as `!!python/object` are rejected. Mappings and
+sequences are built as `PosDict` / `PosList`, which remember the line and
+column (1-based) of each key, value and item so that every later error can
+name `file:line:column`. Duplicate keys in a mapping are errors.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import Problem, RuleSetError
+
+
+class PosDict(dict):
+    """A dict that knows the position of itself, its keys and its values."""
+
+    pos: tuple[int, int] = (1, 1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key_pos: dict = {}
+        self.value_pos: dict = {}
+
+    def at(self, key) -> tuple[int, int]:
+        """Position of the value under `key` (else of the key, else of the mapping)."""
+        return self.value_pos.get(key) or self.key_pos.get(key) or self.pos
+
+    def key_at(self, key) -> tuple[int, int]:
+        return self.key_pos.get(key) or self.pos
+
+
+class PosList(list):
+    """A list that knows the position of itself and of each item."""
+
+    pos: tuple[int, int] = (1, 1)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.item_pos: list = []
+
+    def at(self, index: int) -> tuple[int, int]:
+        if 0 <= index < len(self.item_pos):
+            return self.item_pos[index]
+        return self.pos
+
+
+def _mark(node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class PositionLoader(yaml.SafeLoader):
+    """SafeLoader that records positions and rejects duplicate keys."""
+
+
+def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDict:
+    loader.flatten_mapping(node)
+    result = PosDict()
+    result.pos = _mark(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark,
+                "found unhashable key", key_node.start_mark) from None
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {result.key_at(key)[0]})",
+                key_node.start_mark)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_pos[key] = _mark(key_node)
+        result.value_pos[key] = _mark(value_node)
+    return result
+
+
+def _construct_sequence(loader: PositionLoader, node: yaml.SequenceNode) -> PosList:
+    result = PosList(loader.construct_object(child, deep=True) for child in node.value)
+    result.pos = _mark(node)
+    result.item_pos = [_mark(child) for child in node.value]
+    return result
+
+
+PositionLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+PositionLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def display_path(path: Path | str) -> str:
+    """A path relative to the working directory when possible (for messages)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    message = f"invalid YAML: {problem}"
+    if context and "constructing" not in context:
+        message = f"invalid YAML: {context}, {problem}"
+    if "could not determine a constructor" in str(problem):
+        message = f"YAML tag not allowed (rule and catalog files are data): {problem}"
+    return Problem(file, line, column, message.replace("\n", " "))
+
+
+def load_text(text: str, file: str):
+    """Parse one YAML document; raise RuleSetError naming file:line:column."""
+    try:
+        docs = list(yaml.load_all(text, Loader=PositionLoader))
+    except yaml.YAMLError as exc:
+        raise RuleSetError(f"cannot read {file}", [yaml_problem(file, exc)]) from None
+    if len(docs) > 1:
+        raise RuleSetError(f"cannot read {file}",
+                           [Problem(file, 1, 1, "expected one YAML document, found several")])
+    return docs[0] if docs else None
+
+
+def load_file(path: Path | str):
+    path = Path(path)
+    name = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+    return load_text(text, name)
