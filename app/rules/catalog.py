@@ -81,6 +81,7 @@ class Catalog:
     channels: dict[str, dict] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     hash: str = ""
+    seen_ids: dict = field(default_factory=dict, repr=False)
 
     @property
     def category_tokens(self) -> set[str]:
@@ -134,15 +135,16 @@ def _read_catalog_doc(doc, check: Checker, catalog: Catalog) -> None:
     offerings = doc.get("productOffering", [])
     if check.sequence(offerings, doc.at("productOffering"), "productOffering"):
         for index, item in enumerate(offerings):
+            raw_id = as_id(item.get("id")) if isinstance(item, dict) else None
+            if raw_id is not None and raw_id in catalog.seen_ids:
+                first_file, first_line = catalog.seen_ids[raw_id]
+                check.add(offerings.at(index), f"duplicate offering id {raw_id!r} (first in {first_file}:{first_line})")
+                continue
+            if raw_id is not None:
+                catalog.seen_ids[raw_id] = (check.file, offerings.at(index)[0])
             offering = _read_offering(item, offerings.at(index), check)
-            if offering is None:
-                continue
-            if offering.id in catalog.offerings:
-                first = catalog.offerings[offering.id]
-                check.add(offerings.at(index),
-                          f"duplicate offering id {offering.id!r} (first in {first.file}:{first.line})")
-                continue
-            catalog.offerings[offering.id] = offering
+            if offering is not None:
+                catalog.offerings[offering.id] = offering
     channels = doc.get("channels", [])
     if check.sequence(channels, doc.at("channels"), "channels"):
         for index, item in enumerate(channels):

@@ -163,14 +163,15 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
     else:
         seen: dict[str, int] = {}
         for index, item in enumerate(rules_raw):
+            raw_id = as_id(item.get("id")) if isinstance(item, dict) else None
+            if raw_id is not None and raw_id in seen:
+                check.add(rules_raw.at(index), f"duplicate rule id (first at line {seen[raw_id]})", raw_id)
+                continue
+            if raw_id is not None:
+                seen[raw_id] = rules_raw.at(index)[0]
             rule = _read_rule(item, rules_raw.at(index), len(rules), check, catalog)
-            if rule is None:
-                continue
-            if rule.id in seen:
-                check.add(rules_raw.at(index), f"duplicate rule id (first at line {seen[rule.id]})", rule.id)
-                continue
-            seen[rule.id] = rule.line
-            rules.append(rule)
+            if rule is not None:
+                rules.append(rule)
     if not check.ok:
         return None
     return RuleSet(id=rid, version=version, status=status, description=description, limit=limit,

@@ -52,8 +52,11 @@ def _mark(node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-class PositionLoader(yaml.SafeLoader):
-    """SafeLoader that records positions and rejects duplicate keys."""
+_SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml parser when available
+
+
+class PositionLoader(_SafeBase):
+    """SafeLoader (libyaml's when present) that records positions and rejects duplicate keys."""
 
 
 def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDict:

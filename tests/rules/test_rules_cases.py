@@ -1,0 +1,37 @@
+"""Every regression case beside every rule set in rules/ is one test, named after the case."""
+from __future__ import annotations
+
+import pytest
+
+from app.rules.cases import coverage, engine_for, find_cases_files, load_cases, ruleset_file_for, run_case
+from rulehelpers import DEMO_CATALOG, DEMO_RULES
+
+CASE_FILES = find_cases_files(DEMO_RULES)
+PARAMS = [pytest.param(path, case, id=f"{path.name[:-len('.cases.yaml')]}::{case.name}")
+          for path in CASE_FILES for case in load_cases(path)]
+_engines: dict = {}
+
+
+def _engine(cases_file):
+    if cases_file not in _engines:
+        _engines[cases_file] = engine_for(ruleset_file_for(cases_file), DEMO_CATALOG)
+    return _engines[cases_file]
+
+
+def test_demo_cases_exist_for_the_public_examples():
+    names = {case.name.split("-")[0] for path in CASE_FILES for case in load_cases(path)}
+    assert {"E1", "E2", "E3", "E4", "E5", "E6"} <= names
+
+
+@pytest.mark.parametrize("cases_file, case", PARAMS)
+def test_case(cases_file, case):
+    result = run_case(_engine(cases_file), case)
+    assert result.passed, f"{case.file}:{case.line}: {case.name}: " + "; ".join(result.messages)
+
+
+@pytest.mark.parametrize("cases_file", CASE_FILES, ids=lambda p: p.name)
+def test_cases_fire_every_rule(cases_file):
+    engine = _engine(cases_file)
+    results = [run_case(engine, case) for case in load_cases(cases_file)]
+    never = [rule for rule, count in coverage(engine, results).items() if count == 0]
+    assert never == []
