@@ -38,7 +38,7 @@ class TmfApi(Api):
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
-    from .api import customer, health, inventory, recommendation
+    from .api import customer, health, inventory, recommendation, sales
     from .events import EventBus
     from .recommend import Recommender
     from .recommend.jobs import RecommendationJobs
@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id)
     recommender = Recommender(rules, store)
-    tmf_apis = (recommendation, customer, inventory)
+    tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)

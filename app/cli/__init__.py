@@ -8,7 +8,7 @@ from flask import Flask
 
 COMMAND_GROUPS = (
     # "app.cli.rules:rules",
-    # "app.cli.sales:sales",
+    "app.cli.sales:sales",
 )
 
 

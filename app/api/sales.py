@@ -1,0 +1,191 @@
+"""TMF699 Sales Management v4.0.0: salesLead, leads made from recommended
+items, and the conversion report that tells which rules sell.
+
+Where this differs from the published document, and why:
+- `status` (and `statusChangeDate`) may be sent on create: the lead's first
+  status, `acknowledged` by default; the spec's _Create skips both.
+- `creationDate` and `statusChangeDate` are set by the service; a PATCH that
+  changes `status` also sets `statusChangeDate` unless it dates the change.
+- `RecommendationSalesLead` (TMF polymorphism) carries `recommendation`, the
+  reference to a TMF680 recommended item; see app/sales/recommendation_lead.py.
+- `GET /conversionReport` is this service's addition, not a TMF resource.
+"""
+from __future__ import annotations
+
+from flask import request
+from marshmallow import Schema, fields
+
+from ..errors import TMFError
+from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
+from ..recommend.facts import find_customer
+from ..resources.service import ResourceKind
+from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION, STATUSES,
+                     build_recommendation_lead, check_patch, check_transition,
+                     conversion_report, is_recommendation_lead, stamp_new_lead,
+                     stamp_status_change)
+from ..schemas import SpecSchemas
+from ..store import DuplicateId
+from ..timeutil import isoformat, utcnow
+from . import recommendation
+from .tmf import base_url, created, error_responses, json_response, resource_blueprint, services
+
+URL_PREFIX = "/tmf-api/sales/v4"
+LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
+
+_REFERENCE = {"type": "object", "description": REFERENCE_DESCRIPTION}
+schemas = SpecSchemas(
+    "TMF699-Sales-v4.0.0.swagger.json", "TMF699",
+    added_properties={
+        "SalesLead_Create": {
+            "status": {"$ref": "#/definitions/SalesLeadStateType",
+                       "description": "First status of the lead (default acknowledged)"},
+            "statusChangeDate": {"type": "string", "format": "date-time",
+                                 "description": "Date of the first status (default: now)"},
+            "recommendation": _REFERENCE,
+        },
+        "SalesLead": {"recommendation": _REFERENCE},
+    },
+)
+
+KIND = ResourceKind(
+    api="sales", collection="salesLead", type_name="SalesLead", payload_name="salesLead",
+    base_path=f"{URL_PREFIX}/salesLead",
+    resource_schema=schemas["SalesLead"], create_schema=schemas["SalesLead_Create"],
+    update_schema=schemas["SalesLead_Update"], state_attribute="status",
+    check_transition=check_transition, read_only=("creationDate", "recommendation"),
+)
+
+
+def _service():
+    return services().resources[KIND.collection]
+
+
+def _create_sales_lead():
+    reco = services()
+    service = _service()
+    body = read_json_object()
+    base = base_url()
+    lead_id, extension = None, {}
+    if is_recommendation_lead(body):
+        lead = build_recommendation_lead(
+            body,
+            get_recommendation=lambda key: reco.store.get(recommendation.KIND.collection, key),
+            find_customer=lambda party: find_customer(reco.store, party),
+            schema_location=f"{base}{URL_PREFIX}{LEAD_SCHEMA_PATH}")
+        body, extension, lead_id = lead.body, lead.extension, lead.lead_id
+    resource = service.new_resource(body, base)
+    if lead_id:
+        resource.update(id=lead_id, href=f"{base}{KIND.base_path}/{lead_id}")
+    resource.update(extension)
+    stamp_new_lead(resource, isoformat(utcnow()))
+    try:
+        stored = service.insert(resource)
+    except DuplicateId:
+        raise TMFError(409, f"This recommended item already became salesLead {resource['href']}",
+                       code="LEAD_EXISTS") from None
+    return created(stored)
+
+
+blp = resource_blueprint(
+    "sales", KIND, schemas, url_prefix=URL_PREFIX,
+    description="TMF699 Sales Management: salesLead, leads from recommended items "
+                f"(@type {LEAD_TYPE}), conversion report per rule",
+    patchable=False, create_handler=_create_sales_lead,
+    create_responses={"409": {
+        "description": f"A {LEAD_TYPE} for this recommended item exists (TMF Error)",
+        "content": {"application/json": {"schema": schemas["Error"]}}}})
+
+_RESOURCE_CONTENT = {"application/json": {"schema": KIND.resource_schema}}
+
+
+# PATCH and DELETE are the shared ones plus the lead's own rules (read the
+# lead, then patch): the product offering of a RecommendationSalesLead is
+# fixed, and a status change is dated.
+@blp.route("/salesLead/<resource_id>", methods=["PATCH"], endpoint="patch")
+@blp.doc(summary="Update partially a SalesLead (JSON merge patch)",
+         description="status moves acknowledged -> inProgress <-> pending -> accepted | "
+                     "rejected | cancelled (final); a wrong change is a 400.",
+         requestBody={"required": True, "content": {
+             content_type: {"schema": KIND.update_schema} for content_type in MERGE_PATCH_TYPES}},
+         responses={"200": {"description": "Updated", "content": _RESOURCE_CONTENT},
+                    **error_responses(schemas)})
+def patch_sales_lead(resource_id):
+    patch = read_json_object(MERGE_PATCH_TYPES)
+    service = _service()
+    current = service.get(resource_id)
+    check_patch(current, patch)
+    patch = stamp_status_change(current, patch, isoformat(utcnow()))
+    return json_response(service.patch(resource_id, patch))
+
+
+@blp.route("/salesLead/<resource_id>", methods=["DELETE"], endpoint="delete")
+@blp.doc(summary="Delete a SalesLead",
+         responses={"204": {"description": "Deleted"}, **error_responses(schemas)})
+def delete_sales_lead(resource_id):
+    _service().delete(resource_id)
+    return "", 204
+
+
+class _TallySchema(Schema):
+    recommendedItems = fields.Integer(metadata={
+        "description": "Items the rules recommended, in stored queryProductRecommendations"})
+    itemsWithLead = fields.Integer(metadata={"description": "Of those, items that became a lead"})
+    conversionRate = fields.Float(allow_none=True, metadata={
+        "description": "itemsWithLead / recommendedItems (null without items)"})
+    leads = fields.Integer(metadata={
+        "description": "Leads made from these recommendations (also of deleted recommendations)"})
+    leadsByStatus = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata={
+        "description": f"Leads by current status ({', '.join(STATUSES)}); accepted, "
+                       "rejected and cancelled are final"})
+
+
+class RuleConversionSchema(_TallySchema):
+    ruleId = fields.String()
+
+
+class RuleSetConversionSchema(_TallySchema):
+    ruleSetId = fields.String()
+    ruleSetVersion = fields.String()
+    rules = fields.List(fields.Nested(RuleConversionSchema))
+
+
+class SalesConversionReportSchema(Schema):
+    type_ = fields.String(data_key="@type")
+    generatedAt = fields.String()
+    ruleSets = fields.List(fields.Nested(RuleSetConversionSchema))
+
+
+REPORT_FILTERS = ("ruleSetId", "ruleSetVersion")
+
+
+@blp.route("/conversionReport", methods=["GET"], endpoint="conversion_report")
+@blp.doc(summary="Conversion of recommendations into sales leads, per rule set version and rule",
+         description="Counts the items of stored (asynchronous) TMF680 queries and the "
+                     f"{LEAD_TYPE}s made from them. Not a TMF resource: this service's addition.",
+         parameters=[{"in": "query", "name": name, "schema": {"type": "string"},
+                      "description": f"Only this {name}"} for name in REPORT_FILTERS],
+         responses={"200": {"description": "The report", "content": {
+             "application/json": {"schema": SalesConversionReportSchema}}},
+             **error_responses(schemas)})
+def get_conversion_report():
+    unknown = sorted(set(request.args) - set(REPORT_FILTERS))
+    if unknown:
+        raise TMFError(400, f"Unknown parameter(s): {', '.join(unknown)}; "
+                            f"filters are {', '.join(REPORT_FILTERS)}", code="INVALID_QUERY")
+    return json_response(current_report(services(), request.args.get("ruleSetId"),
+                                        request.args.get("ruleSetVersion")))
+
+
+def current_report(reco, rule_set_id: str | None = None,
+                   rule_set_version: str | None = None) -> dict:
+    """The report over what the store holds now (the API and `flask sales conversion`)."""
+    return conversion_report(reco.store.all(recommendation.KIND.collection),
+                             reco.store.all(KIND.collection),
+                             generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
+                             rule_set_version=rule_set_version)
+
+
+@blp.route(LEAD_SCHEMA_PATH, methods=["GET"], endpoint="lead_schema")
+@blp.doc(summary=f"JSON schema of {LEAD_TYPE} (its @schemaLocation)")
+def lead_schema():
+    return json_response(LEAD_JSON_SCHEMA)
