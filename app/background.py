@@ -36,7 +36,8 @@ class Poller:
             self._thread.start()
 
     def wake(self) -> None:
-        self.ensure_started()
+        """Hurry the next tick; starting is left to ensure_started(), so a
+        process configured without background workers never gets one."""
         self._wake.set()
 
     def stop(self, timeout: float = 5.0) -> None:

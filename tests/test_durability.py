@@ -46,14 +46,14 @@ def test_two_workers_writing_at_once_lose_nothing(make_server):
 
     def patcher(values):
         for value in values:
-            assert api.patch(f"{C}/{cid}", json={"description": value}).status_code == 200
+            assert api.patch(f"{C}/{cid}", json={"statusReason": value}).status_code == 200
 
     threads = [threading.Thread(target=patcher, args=([f"{k}-{i}" for i in range(20)],)) for k in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert api.get(f"{C}/{cid}").json()["description"].endswith("-19")
+    assert api.get(f"{C}/{cid}").json()["statusReason"].endswith("-19")
 
 
 def test_killed_server_keeps_every_acknowledged_write(make_server, tmp_path):

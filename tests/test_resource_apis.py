@@ -89,16 +89,16 @@ def test_patch_merges_and_emits_events(api, listener):
     created = api.post(C, json=customer_body(status="pending",
                                              characteristic=[{"name": "segment", "value": "standard"}]))
     cid = created.json()["id"]
-    patched = api.patch(f"{C}/{cid}", json={"status": "approved", "description": "vip",
+    patched = api.patch(f"{C}/{cid}", json={"status": "approved", "statusReason": "vip",
                                            "characteristic": [{"name": "segment", "value": "premium"}]})
     assert patched.status_code == 200, patched.text
     body = patched.json()
-    assert body["status"] == "approved" and body["description"] == "vip"
+    assert body["status"] == "approved" and body["statusReason"] == "vip"
     assert body["characteristic"] == [{"name": "segment", "value": "premium"}]
     assert body["engagedParty"] == created.json()["engagedParty"]
     # null removes an attribute (RFC 7386)
-    removed = api.patch(f"{C}/{cid}", json={"description": None}).json()
-    assert "description" not in removed
+    removed = api.patch(f"{C}/{cid}", json={"statusReason": None}).json()
+    assert "statusReason" not in removed
     assert api.get(f"{C}/{cid}").json() == removed
 
     def about(event):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend import RecommenderUnavailable
+from ..recommend.facts import cart_offerings
 from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
 from .tmf import base_url, created, json_response, resource_blueprint, services
@@ -33,13 +34,20 @@ def _reject_items(data: dict) -> None:
                             "the service computes it", code="INVALID_BODY")
 
 
+def _check_query(data: dict) -> None:
+    """Everything the evaluation will read is checked before a query is
+    accepted, so an asynchronous query never fails later on bad input."""
+    _reject_items(data)
+    cart_offerings(data.get("shoppingCart"))
+
+
 KIND = ResourceKind(
     api="recommendationManagement", collection="queryProductRecommendation",
     type_name="QueryProductRecommendation", payload_name="queryProductRecommendation",
     base_path=f"{URL_PREFIX}/queryProductRecommendation",
     resource_schema=schemas["QueryProductRecommendation"],
     create_schema=schemas["QueryProductRecommendation_Create"],
-    state_attribute="state", validate_create=_reject_items,
+    state_attribute="state", validate_create=_check_query,
 )
 
 
