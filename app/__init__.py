@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
                                       resources)
 
     api = TmfApi(app, spec_kwargs={"info": {"description": (
-        "TMF680 Recommendation, TMF629 Customer and TMF637 Product Inventory, v4.0.0. "
+        "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory and "
+        "TMF699 Sales Management, v4.0.0. "
         "Errors use the TMF Error body.")}})
     for module in tmf_apis:
         api.register_blueprint(module.blp)
