@@ -85,7 +85,11 @@ class Catalog:
 
     @property
     def category_tokens(self) -> set[str]:
-        return {token for offering in self.offerings.values() for token in offering.categories}
+        cached = self.__dict__.get("_category_tokens")
+        if cached is None or cached[0] != len(self.offerings):
+            tokens = {token for offering in self.offerings.values() for token in offering.categories}
+            cached = self.__dict__["_category_tokens"] = (len(self.offerings), tokens)
+        return cached[1]
 
     def get(self, offering_id: str) -> Offering | None:
         return self.offerings.get(offering_id)

@@ -75,7 +75,7 @@ class Engine:
     def recommend(self, ctx: Context) -> Recommendation:
         facts = self.facts(ctx)
         fired_idx = self.fired_indexes(facts)
-        fired = [rule for rule in self.ruleset.rules if rule.index in fired_idx]
+        fired = [self.by_index[index] for index in sorted(fired_idx)]
         items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base)
         return Recommendation(items=items, ruleset_id=self.ruleset.id, ruleset_version=self.ruleset.version,
                               ruleset_hash=self.ruleset.hash, catalog_hash=self.catalog.hash,

@@ -47,3 +47,7 @@ def tree(tmp_path):
 def service(tree):
     rules_dir, catalog_dir, state_dir = tree
     return RuleService(rules_dir, catalog_dir, state_dir)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long test (10,000 rules); runs by default, deselect with -m 'not slow'")

@@ -1,0 +1,76 @@
+"""Generated rule sets: 1,000 rules over 1,000 offerings must match a plain
+Python oracle on random contexts; 10,000 rules load and evaluate."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from app.rules import Context
+from app.rules.engine import Engine
+from app.rules.catalog import load_catalog
+from app.rules.ruleset import load_ruleset
+from rulegen import dump, make_ruleset, oracle, random_context
+
+
+def context_of(c: dict) -> Context:
+    customer = None
+    if c["known"]:
+        chars = []
+        if c["segment"] is not None:
+            chars.append({"name": "segment", "value": c["segment"]})
+        if c["tenure"] is not None:
+            chars.append({"name": "tenure", "value": c["tenure"]})
+        customer = {"id": "C", "characteristic": chars}
+    return Context(time=c["time"], channels=c["channels"], cart=c["cart"], customer=customer,
+                   products=[{"id": f"P{i}", "status": st, "productOffering": {"id": o}}
+                             for i, (o, st) in enumerate(c["owned"])])
+
+
+def build_engine(tmp_path, n_rules, n_offerings, seed=7):
+    catalog_data, ruleset_data = make_ruleset(n_rules, n_offerings, seed)
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "catalog.yaml").write_text(dump(catalog_data))
+    (tmp_path / "generated.yaml").write_text(dump(ruleset_data))
+    catalog = load_catalog(tmp_path / "catalog")
+    engine = Engine(load_ruleset(tmp_path / "generated.yaml", catalog), catalog)
+    return engine, catalog_data, ruleset_data
+
+
+def compare(engine, catalog_data, ruleset_data, contexts):
+    fired_total = 0
+    for c in contexts:
+        expected_fired, expected_items = oracle(catalog_data, ruleset_data, c)
+        result = engine.recommend(context_of(c))
+        assert result.fired_rules == expected_fired, c
+        got = [(i.offering_id, i.rule_priority, i.rule_ids) for i in result.items]
+        assert got == expected_items, c
+        fired_total += len(expected_fired)
+    return fired_total
+
+
+def test_1000_rules_over_1000_offerings_match_the_oracle(tmp_path):
+    engine, catalog_data, ruleset_data = build_engine(tmp_path, 1000, 1000)
+    assert len(engine.plans) > 1                  # split across several durable rulesets
+    rng = random.Random(42)
+    contexts = [random_context(rng, 1000) for _ in range(300)]
+    fired_total = compare(engine, catalog_data, ruleset_data, contexts)
+    assert fired_total > 300                      # the contexts really exercise the rules
+
+
+def test_many_rules_firing_at_once_stay_within_durable_limits(tmp_path, demo_catalog, build):
+    """200 rules that all hold at once (durable's alpha stack holds ~64 entries)."""
+    from rulehelpers import ctx, rule
+    rules = [rule(f"A{i}", {"any": [{"channel": "21"}, {"cart_count": {"at_least": 0}},
+                                    {"not": {"segment": "gold"}}]}, ("7301", i)) for i in range(200)]
+    engine = build(rules)
+    result = engine.recommend(ctx(channels=["21"]))
+    assert len(result.fired_rules) == 200 and result.items[0].rule_ids[:3] == ["A0", "A1", "A2"]
+
+
+@pytest.mark.slow
+def test_10000_rules_load_and_evaluate(tmp_path):
+    engine, catalog_data, ruleset_data = build_engine(tmp_path, 10_000, 1000, seed=11)
+    assert len(engine.ruleset.rules) == 10_000 and len(engine.plans) >= 10_000 // 48
+    rng = random.Random(5)
+    compare(engine, catalog_data, ruleset_data, [random_context(rng, 1000) for _ in range(40)])
