@@ -10,9 +10,12 @@ rather than through `Host`:
   survive a gunicorn fork anyway.
 * `Host` runs every fired rule through a Python closure and re-serialises the
   session state after each action; we only need the names of the fired rules.
-* `Host` keeps a registry of names and can neither replace nor drop a
-  ruleset; here every compiled version gets fresh unique names and
-  `delete_ruleset` frees old versions.
+* `Host` keeps a registry of names and cannot register a name twice; here
+  every compiled version gets fresh unique names (prefix, pid, counter).
+  Old versions are never deleted: `delete_ruleset` corrupted durable's state
+  now and then in our measurements (a later `create_ruleset` failed with
+  error 102 about once in 300 reloads), so compiled versions stay in memory
+  for the life of the worker process.
 
 Protocol per evaluation and chunk (all under the engine's lock): `assert_fact`
 the context fact under the fixed session id "0"; result 1 means "matched no
@@ -64,11 +67,18 @@ class DurableRulesets:
         self._fact_ids = itertools.count(1)
         try:
             for index, definition in enumerate(chunks):
-                name = unique_name(f"{prefix}#c{index}")
-                self.handles.append(dre.create_ruleset(name, json.dumps(definition, ensure_ascii=False)))
+                text = json.dumps(definition, ensure_ascii=False)
+                for attempt in range(3):      # durable has failed sporadically here (error 102)
+                    name = unique_name(f"{prefix}#c{index}")
+                    try:
+                        self.handles.append(dre.create_ruleset(name, text))
+                        break
+                    except dre.error:
+                        if attempt == 2:
+                            raise
                 self.names.append(name)
         except Exception:
-            self._delete_all()
+            self.closed = True
             raise
         _engines.add(self)
 
@@ -115,20 +125,10 @@ class DurableRulesets:
             self._reset(handle)
 
     def close(self) -> None:
-        """Free the durable rulesets once no evaluation uses them."""
+        """Refuse further evaluations. The durable rulesets are not deleted (see
+        Engine.close: delete_ruleset is not safe in durable-rules 2.0.28)."""
         with self.lock:
-            if self.closed:
-                return
             self.closed = True
-            self._delete_all()
-
-    def _delete_all(self) -> None:
-        for handle in self.handles:
-            try:
-                dre.delete_ruleset(handle)
-            except dre.error:
-                pass
-        self.handles = []
 
 
 def _after_fork_in_child() -> None:

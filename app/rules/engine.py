@@ -125,15 +125,12 @@ class Engine:
         }
 
     def close(self) -> None:
-        self.durable.close()
-
-    def __del__(self):  # free durable memory of versions nobody references any more
-        durable = getattr(self, "durable", None)
-        if durable is not None:
-            try:
-                durable.close()
-            except Exception:
-                pass
+        """Stop using this engine. Its durable rulesets are NOT deleted: on this
+        machine durable-rules' delete_ruleset made a later create_ruleset fail
+        now and then (error 102, about once in 300 reloads), a sign of memory
+        corruption, so compiled versions are kept for the life of the process
+        (the service compiles a version only when its files change)."""
+        self.durable.closed = True
 
 
 def _t(when) -> str:

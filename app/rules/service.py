@@ -43,7 +43,6 @@ from .yamlload import display_path
 
 POINTER_FILE = "active-rulesets.json"
 DEFAULT_RULESET = "telco-demo"
-ENGINE_CACHE = 4
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -351,11 +350,7 @@ class RuleService:
         engine = self._engines.get(key)
         if engine is None:
             engine = Engine(entry.ruleset, catalog, self.href_base)
-            self._engines[key] = engine
-            while len(self._engines) > ENGINE_CACHE:
-                self._engines.popitem(last=False)
-        else:
-            self._engines.move_to_end(key)
+            self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
     def _reload_locked(self) -> None:

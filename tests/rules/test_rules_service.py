@@ -71,7 +71,7 @@ def test_other_workers_converge_on_the_activated_version(tree):
     worker_a = RuleService(rules_dir, catalog_dir, state_dir)
     worker_b = RuleService(rules_dir, catalog_dir, state_dir)
     worker_a.activate("telco-demo", "0.9.0")
-    assert worker_b.status()["version"] == "1.0.0"                # until its next refresh()
+    assert worker_b.status()["version"] == "1.0.0", worker_b.status()  # until its next refresh()
     worker_b.refresh()
     assert worker_b.status()["version"] == "0.9.0"
     assert RuleService(rules_dir, catalog_dir, state_dir).status()["version"] == "0.9.0"   # a new worker too
