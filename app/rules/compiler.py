@@ -314,3 +314,18 @@ def plan_chunks(entries: list[tuple[int, Node, frozenset | None]]) -> list[Chunk
     if current.rules:
         chunks.append(current)
     return chunks
+
+
+def referenced_keys(expr) -> set[str]:
+    """Fact properties a durable expression reads (to send each chunk only those)."""
+    keys: set[str] = set()
+    if isinstance(expr, dict):
+        for key, value in expr.items():
+            if key in ("$and", "$or"):
+                for item in value:
+                    keys |= referenced_keys(item)
+            elif key in ("$iany", "$iall", "$ex", "$nex") or key in DURABLE_OP.values() or key == "$neq":
+                keys |= {k for k in value if not k.startswith("$")}
+            elif not key.startswith("$"):
+                keys.add(key)
+    return keys

@@ -59,8 +59,11 @@ def _rule_name(message: str) -> str:
 class DurableRulesets:
     """A group of durable rulesets ("chunks") evaluated together under one lock."""
 
-    def __init__(self, prefix: str, chunks: list[dict]):
+    def __init__(self, prefix: str, chunks: list[dict], chunk_keys: list[list[str]] | None = None):
         self.lock = threading.Lock()
+        # each chunk is sent only the fact properties its rules read: smaller JSON to
+        # parse, and durable copies the fact into every fired action's message
+        self.chunk_keys = chunk_keys
         self.handles: list[int] = []
         self.names: list[str] = []
         self.closed = False
@@ -89,8 +92,17 @@ class DurableRulesets:
             if self.closed:
                 raise DurableError("rule set version was unloaded")
             fact = dict(fact, sid=SID, id=str(next(self._fact_ids)))
-            text = json.dumps(fact, ensure_ascii=False)
+            full = None
             for index in chunk_indexes:
+                if self.chunk_keys is None:
+                    full = full or json.dumps(fact, ensure_ascii=False)
+                    text = full
+                else:
+                    part = {"sid": SID, "id": fact["id"]}
+                    for key in self.chunk_keys[index]:
+                        if key in fact:
+                            part[key] = fact[key]
+                    text = json.dumps(part, ensure_ascii=False)
                 try:
                     self._fire_one(self.handles[index], text, fired)
                 except dre.error:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .catalog import Catalog
 from .common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
-                       rule_expression)
+                       referenced_keys, rule_expression)
 from .conditions import explain as explain_condition
 from .durable_runtime import DurableRulesets
 from .errors import Problem, RuleSetError
@@ -48,9 +48,11 @@ class Engine:
         self.plans = plan_chunks(entries)
         definitions = [{f"r{index}": {"all": [{"m": self.compiled[index]}]} for index in plan.rules}
                        for plan in self.plans]
+        chunk_keys = [sorted(set().union(*(referenced_keys(self.compiled[i]) for i in plan.rules)))
+                      for plan in self.plans]
         prefix = f"{ruleset.id}@{ruleset.version}#{ruleset.hash[:8]}"
         try:
-            self.durable = DurableRulesets(prefix, definitions)
+            self.durable = DurableRulesets(prefix, definitions, chunk_keys)
         except Exception as exc:  # durable refused the definition: report, never crash
             raise RuleSetError(f"rule set {ruleset.file} cannot be compiled",
                                [Problem(ruleset.file, 1, 1, f"durable-rules refused the rule set: {exc}")]) from None

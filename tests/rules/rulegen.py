@@ -78,7 +78,13 @@ class Gen:
         return cond
 
 
-def make_ruleset(n_rules: int, n_offerings: int, seed: int = 7) -> tuple[dict, dict]:
+def anchored_when(gen: Gen) -> dict:
+    """A typical product-manager rule: a cart or owned offering, maybe one more test."""
+    anchor = {gen.rng.choice(["cart", "owns"]): gen.offering()}
+    return {"all": [anchor, gen.leaf()]} if gen.rng.random() < 0.6 else anchor
+
+
+def make_ruleset(n_rules: int, n_offerings: int, seed: int = 7, anchored: bool = False) -> tuple[dict, dict]:
     rng = random.Random(seed)
     catalog = make_catalog(n_offerings, rng)
     gen = Gen(rng, n_offerings)
@@ -88,7 +94,7 @@ def make_ruleset(n_rules: int, n_offerings: int, seed: int = 7) -> tuple[dict, d
         for offering in rng.sample(gen.offerings, rng.randint(1, 3)):
             recs.append({"offering": offering, "priority": rng.randint(1, 100)})
         r = {"id": f"G{i}", "kind": rng.choice(["up-sell", "cross-sell"]), "description": f"generated {i}",
-             "when": gen.when(), "recommend": recs}
+             "when": anchored_when(gen) if anchored else gen.when(), "recommend": recs}
         if rng.random() < 0.1:
             start = T0 + dt.timedelta(days=rng.randint(0, 300))
             r["validFor"] = {"startDateTime": iso(start), "endDateTime": iso(start + dt.timedelta(days=60))}
