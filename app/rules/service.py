@@ -119,6 +119,24 @@ def write_json_atomic(path: Path, data: dict) -> None:
         pass
 
 
+def _scan(folder, entries: list, recursive: bool) -> None:
+    try:
+        with os.scandir(folder) as it:
+            items = sorted(it, key=lambda e: e.name)
+    except OSError:
+        entries.append((str(folder), None))
+        return
+    for item in items:
+        if item.name.endswith((".yaml", ".yml")):
+            try:
+                st = item.stat()
+            except OSError:
+                continue
+            entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
+        elif recursive and item.is_dir(follow_symlinks=False):
+            _scan(item.path, entries, recursive)
+
+
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = ""):
@@ -255,28 +273,16 @@ class RuleService:
         return active.engine
 
     def _stat_signature(self):
-        entries = []
-        for folder in (self.rules_dir, self.rules_dir / "versions"):
-            try:
-                with os.scandir(folder) as it:
-                    for item in it:
-                        if item.name.endswith((".yaml", ".yml")):
-                            st = item.stat()
-                            entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
-            except OSError:
-                entries.append((str(folder), None))
-        for path in catalog_files(self.catalog_dir):
-            try:
-                st = path.stat()
-                entries.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
-            except OSError:
-                pass
+        """(path, inode, mtime, size) of every rule, catalog and pointer file."""
+        entries: list = []
+        _scan(self.rules_dir, entries, recursive=False)
+        _scan(self.rules_dir / "versions", entries, recursive=False)
+        _scan(self.catalog_dir, entries, recursive=True)
         try:
-            st = self.pointer_path.stat()
+            st = os.stat(self.pointer_path)
             entries.append(("pointer", st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             entries.append(("pointer", None))
-        entries.sort(key=lambda e: e[0])
         return tuple(entries)
 
     def _read_pointer(self, problems: list[Problem]) -> dict:
