@@ -1,0 +1,75 @@
+"""Persistence for the service.
+
+Use :func:`open_store` and the :class:`Store` interface only; backends are an
+implementation detail::
+
+    from app.store import open_store, DuplicateId, StoreError
+
+    store = open_store("tinydb:///var/lib/tmf/data")   # or just a path
+    store.insert("recommendations", {"id": "r1", "state": "new"})
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from .base import (
+    CorruptCollection,
+    DuplicateId,
+    InvalidName,
+    Store,
+    StoreError,
+    Txn,
+    validate_collection,
+)
+
+__all__ = [
+    "CorruptCollection",
+    "DuplicateId",
+    "InvalidName",
+    "Store",
+    "StoreError",
+    "Txn",
+    "open_store",
+    "validate_collection",
+]
+
+_URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+_SUPPORTED = "supported: a directory path, 'tinydb:///abs/dir' or 'tinydb://rel/dir'"
+
+
+def open_store(url_or_path: str | os.PathLike) -> Store:
+    """Open a store from a URL or a plain directory path.
+
+    * ``/var/lib/tmf`` or ``data/dev`` (a path)  -> TinyDB backend in that dir
+    * ``tinydb:///var/lib/tmf`` (absolute) or ``tinydb://data/dev``
+      (relative to the CWD)                      -> TinyDB backend
+    * anything else with ``scheme://``           -> StoreError
+
+    The directory is created if missing.
+    """
+    if isinstance(url_or_path, os.PathLike):
+        url_or_path = os.fspath(url_or_path)
+    if not isinstance(url_or_path, str) or not url_or_path.strip():
+        raise StoreError(f"store location must be a non-empty string ({_SUPPORTED}), got {url_or_path!r}")
+    location = url_or_path.strip()
+    m = _URL_RE.fullmatch(location)
+    if m:
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme != "tinydb":
+            raise StoreError(f"unsupported store URL scheme {scheme!r} in {location!r}; {_SUPPORTED}")
+        if "?" in rest or "#" in rest:
+            raise StoreError(f"store URL {location!r}: query strings and fragments are not supported")
+        if not rest:
+            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
+        path = rest
+    elif location.lower().startswith("tinydb:"):  # tinydb:/abs or tinydb:rel
+        path = location[len("tinydb:"):]
+        if not path:
+            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
+    else:
+        path = location
+    from .tinydb_store import TinyDBStore
+
+    return TinyDBStore(os.path.expanduser(path))

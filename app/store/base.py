@@ -1,0 +1,200 @@
+"""Storage interface used by the rest of the application.
+
+Everything outside ``app.store`` talks to persistence only through
+:class:`Store` (and :class:`Txn` inside :meth:`Store.transaction`), so a
+production backend can replace the TinyDB one without touching callers.
+
+Contract shared by all backends
+-------------------------------
+* A *collection* is a named set of JSON documents.  Names match
+  ``[A-Za-z][A-Za-z0-9_-]*`` (at most 64 characters); anything else raises
+  :class:`InvalidName`.  Collections spring into existence on first write;
+  reading a collection that was never written behaves as an empty one.
+* A *document* is a JSON object (``dict``) with a non-empty ``str`` field
+  ``"id"`` that is unique inside its collection.  Documents must be
+  JSON-serialisable (``TypeError``/``ValueError`` from :mod:`json` otherwise,
+  NaN/Infinity are rejected); what is stored is the JSON round-trip of the
+  given dict, e.g. tuples come back as lists.
+* Every document handed out is a deep copy: mutating it never changes the
+  store, and mutating a dict after passing it in never changes the store.
+* A mutating call returns only once the change is durable (for TinyDB: data
+  fsynced, renamed into place, directory fsynced).  If it raises, the change
+  either did not happen or -- only for failures after the rename, e.g. the
+  directory fsync -- it is visible but may not survive a power loss.
+* ``update()`` is an atomic read-modify-write across threads *and* processes.
+  ``change`` runs while the collection is locked: keep it short and do not
+  call the store for the same collection from inside it.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import Callable, ContextManager
+
+__all__ = [
+    "COLLECTION_NAME_RE",
+    "CorruptCollection",
+    "DuplicateId",
+    "InvalidName",
+    "Store",
+    "StoreError",
+    "Txn",
+    "validate_collection",
+]
+
+#: Valid collection names.  No dots or slashes, so a name can never escape the
+#: data directory or collide with lock/temp files.
+COLLECTION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+class StoreError(Exception):
+    """Any failure of the store itself (I/O error, corrupt data, misuse)."""
+
+
+class DuplicateId(StoreError):
+    """``insert()`` of an id that already exists in the collection.
+
+    Subclass of :class:`StoreError`: catch ``DuplicateId`` first (-> 409) if
+    you also handle ``StoreError`` generically.
+    """
+
+    def __init__(self, collection: str, doc_id: str):
+        super().__init__(f"document with id {doc_id!r} already exists in collection {collection!r}")
+        self.collection = collection
+        self.doc_id = doc_id
+
+
+class InvalidName(StoreError, ValueError):
+    """A collection name that does not match :data:`COLLECTION_NAME_RE`."""
+
+
+class CorruptCollection(StoreError):
+    """A collection's file exists but cannot be parsed / has the wrong shape.
+
+    The store never replaces such a file with an empty table; fix or remove
+    the file (``path``) by hand.
+    """
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"corrupt collection file {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def validate_collection(name: object) -> str:
+    """Return ``name`` if it is a valid collection name, else raise InvalidName."""
+    if not isinstance(name, str) or COLLECTION_NAME_RE.fullmatch(name) is None:
+        raise InvalidName(
+            f"invalid collection name {name!r}: must match [A-Za-z][A-Za-z0-9_-]* (max 64 chars)"
+        )
+    return name
+
+
+class Txn(ABC):
+    """Operations on one collection while its lock is held.
+
+    Obtained from :meth:`Store.transaction`.  Reads see the transaction's own
+    earlier writes.  The writes are applied all-or-nothing when the ``with``
+    block exits normally (one durable write); if the block raises, nothing is
+    written.  Individual Txn calls are therefore *not* durable when they
+    return -- the exit of the ``with`` block is the acknowledgement.  A Txn
+    must only be used by the thread that opened it, and not after the block.
+    """
+
+    collection: str
+
+    @abstractmethod
+    def insert(self, doc: dict) -> dict: ...
+
+    @abstractmethod
+    def get(self, doc_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def all(self) -> list[dict]: ...
+
+    @abstractmethod
+    def update(self, doc_id: str, change: Callable[[dict], dict]) -> dict | None: ...
+
+    @abstractmethod
+    def delete(self, doc_id: str) -> dict | None: ...
+
+    @abstractmethod
+    def count(self) -> int: ...
+
+
+class Store(ABC):
+    """Abstract document store.  See the module docstring for the contract."""
+
+    @abstractmethod
+    def insert(self, collection: str, doc: dict) -> dict:
+        """Store ``doc`` (must have a str ``'id'``).
+
+        Raises :class:`DuplicateId` if the id exists.  Returns a deep copy of
+        what was stored.
+        """
+
+    @abstractmethod
+    def get(self, collection: str, doc_id: str) -> dict | None:
+        """Deep copy of the document, or None."""
+
+    @abstractmethod
+    def all(self, collection: str) -> list[dict]:
+        """Deep copies of all documents, in insertion order."""
+
+    @abstractmethod
+    def update(self, collection: str, doc_id: str, change: Callable[[dict], dict]) -> dict | None:
+        """Atomic read-modify-write of one document.
+
+        ``change`` gets a deep copy of the current document and returns the new
+        document (it may mutate and return its argument).  The returned doc
+        must keep the same ``'id'`` (ValueError otherwise).  If ``change``
+        raises, nothing is written and the exception propagates.  Returns a
+        deep copy of the new document, or None if ``doc_id`` does not exist
+        (``change`` is then not called).
+        """
+
+    @abstractmethod
+    def delete(self, collection: str, doc_id: str) -> dict | None:
+        """Remove the document; returns it, or None if it did not exist."""
+
+    @abstractmethod
+    def count(self, collection: str) -> int:
+        """Number of documents in the collection."""
+
+    @abstractmethod
+    def transaction(self, collection: str) -> ContextManager[Txn]:
+        """Hold the collection lock for several operations (see :class:`Txn`).
+
+        Example -- claim up to 10 pending outbox events atomically::
+
+            with store.transaction("outbox") as tx:
+                for ev in tx.all():
+                    if ev["state"] == "pending" and n < 10:
+                        tx.update(ev["id"], lambda d: {**d, "state": "claimed", "by": me})
+
+        While a thread holds a transaction, calling the store's own
+        insert/update/delete for the same collection from that thread raises
+        :class:`StoreError` (it would deadlock or be overwritten).
+        """
+
+    @abstractmethod
+    def health(self) -> dict:
+        """Never raises.  Shape::
+
+            {"ok": bool,                      # False if any entry in "errors"
+             "backend": "tinydb",
+             "path": "/abs/data/dir",
+             "collections": {name: count},    # readable collections only
+             "errors": {name_or_"_store": "message (incl. the file path)"}}
+        """
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release resources.  Further calls raise StoreError."""
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
