@@ -74,3 +74,21 @@ def test_10000_rules_load_and_evaluate(tmp_path):
     assert len(engine.ruleset.rules) == 10_000 and len(engine.plans) >= 10_000 // 48
     rng = random.Random(5)
     compare(engine, catalog_data, ruleset_data, [random_context(rng, 1000) for _ in range(40)])
+
+
+def test_rules_with_many_alternatives_holding_at_once(build):
+    from rulehelpers import ctx, rule
+    alternatives = [{"cart_count": {"at_least": i}} for i in range(-40, 0)]        # 40 alternatives, all true
+    engine = build([rule(f"M{i}", {"any": alternatives}, ("7301", i)) for i in range(10)])
+    assert len(engine.plans) == 10                                                # one rule per durable ruleset
+    assert len(engine.recommend(ctx()).fired_rules) == 10
+
+
+def test_a_rule_with_too_many_simultaneous_alternatives_is_rejected_with_its_line(build):
+    from app.rules import RuleSetError
+    from rulehelpers import rule
+    alternatives = [{"cart_count": {"at_least": i}} for i in range(-41, 0)]
+    with pytest.raises(RuleSetError) as info:
+        build([rule("OK", {"cart": "6547"}, ("6542", 1)), rule("BIG", {"any": alternatives}, ("7301", 1))])
+    [problem] = info.value.problems
+    assert problem.rule == "BIG" and problem.line > 1 and "condition too complex: 41 alternatives" in problem.message
