@@ -98,8 +98,8 @@ class EventBus:
         }
         try:
             queued = 0
-            for hub in self.store.all(HUBS):
-                if hub.get("api") != api or not self._wants(hub, event):
+            for hub in self.store.find(HUBS, lambda hub: hub.get("api") == api):
+                if not self._wants(hub, event):
                     continue
                 self.store.insert(OUTBOX, {
                     "id": str(uuid.uuid4()), "hubId": hub["id"], "callback": hub["callback"],
@@ -130,10 +130,9 @@ class EventBus:
     def deliver_due(self) -> None:
         now = time.time()
         lease = now + self.settings.event_timeout_seconds + 30
-        for entry in self.store.all(OUTBOX):
-            if entry.get("status") != "pending" or entry["nextAttemptAt"] > now \
-                    or entry["leaseUntil"] > now:
-                continue
+        due = self.store.find(OUTBOX, lambda entry: entry.get("status") == "pending"
+                              and entry["nextAttemptAt"] <= now and entry["leaseUntil"] <= now)
+        for entry in due:
             try:
                 claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
             except _AlreadyClaimed:

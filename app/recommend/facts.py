@@ -56,11 +56,9 @@ def find_customer(store, party: dict | None) -> dict | None:
     customer = store.get("customer", party_id)
     if customer is not None:
         return customer
-    for candidate in store.all("customer"):
-        engaged = candidate.get("engagedParty") or {}
-        if str(engaged.get("id")) == party_id:
-            return candidate
-    return None
+    found = store.find("customer", lambda candidate: str(
+        (candidate.get("engagedParty") or {}).get("id")) == party_id)
+    return found[0] if found else None
 
 
 def customer_products(store, customer: dict | None) -> list[dict]:
@@ -70,8 +68,8 @@ def customer_products(store, customer: dict | None) -> list[dict]:
     engaged = customer.get("engagedParty") or {}
     if engaged.get("id"):
         party_ids.add(str(engaged["id"]))
-    return [product for product in store.all("product")
-            if any(str(party.get("id")) in party_ids for party in product.get("relatedParty") or [])]
+    return store.find("product", lambda product: any(
+        str(party.get("id")) in party_ids for party in product.get("relatedParty") or []))
 
 
 def build_context(query: dict, store) -> Context:

@@ -41,9 +41,7 @@ class RecommendationJobs:
 
     def run_due(self) -> None:
         now = time.time()
-        for job in self.store.all(JOBS):
-            if job["leaseUntil"] > now:
-                continue
+        for job in self.store.find(JOBS, lambda job: job["leaseUntil"] <= now):
             try:
                 claimed = self.store.update(JOBS, job["id"], _claim(now))
             except _Taken:

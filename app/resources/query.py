@@ -84,9 +84,9 @@ def select_fields(resource: dict, selected: list[str] | None) -> dict:
     return {key: value for key, value in resource.items() if key in keep}
 
 
-def apply_list_query(resources: list[dict], query: ListQuery) -> tuple[list[dict], int]:
-    """The page of matching resources and the total number that matched."""
-    matching = [resource for resource in resources if query.matches(resource)]
+def page_of(matching: list[dict], query: ListQuery) -> tuple[list[dict], int]:
+    """The sorted, selected page of already matching resources, and their
+    total number."""
     for name, descending in reversed(query.sort):
         path = name.split(".")
         present = [r for r in matching if _first(r, path) is not None]

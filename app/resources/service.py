@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from ..errors import TMFError
 from .merge_patch import merge_patch, without_nulls
-from .query import apply_list_query, parse_list_query, select_fields
+from .query import page_of, parse_list_query, select_fields
 
 SERVER_OWNED = ("id", "href")
 
@@ -54,7 +54,7 @@ class ResourceService:
     # -- reading ----------------------------------------------------------
     def list(self, args, max_page_size: int) -> tuple[list[dict], int, object]:
         query = parse_list_query(args, self.kind.known_attributes, max_page_size)
-        page, total = apply_list_query(self.store.all(self.kind.collection), query)
+        page, total = page_of(self.store.find(self.kind.collection, query.matches), query)
         return page, total, query
 
     def get(self, resource_id: str) -> dict:

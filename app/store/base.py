@@ -158,6 +158,13 @@ class Store(ABC):
     def delete(self, collection: str, doc_id: str) -> dict | None:
         """Remove the document; returns it, or None if it did not exist."""
 
+    def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
+        """Copies of the documents for which ``match`` is true, in insertion
+        order. ``match`` sees the stored document and must not change it;
+        backends filter before copying, so a selective lookup costs no copy
+        of the whole collection."""
+        return [doc for doc in self.all(collection) if match(doc)]
+
     @abstractmethod
     def count(self, collection: str) -> int:
         """Number of documents in the collection."""

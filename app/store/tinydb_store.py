@@ -368,6 +368,9 @@ class TinyDBStore(Store):
     def all(self, collection: str) -> list[dict]:
         return [_copy(d) for d in self._coll(collection).table.raw().values()]
 
+    def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
+        return [_copy(d) for d in self._coll(collection).table.raw().values() if match(d)]
+
     def count(self, collection: str) -> int:
         return len(self._coll(collection).table.raw())
 

@@ -418,3 +418,14 @@ def test_orphan_temp_files_are_ignored_and_removed_on_open(data_dir):
         assert s.all("orders") == [{"id": "o1"}]
         h = s.health()
         assert h["ok"] and h["collections"] == {"orders": 1}
+
+
+def test_find_returns_copies_of_matching_documents_in_order(store):
+    for n in range(6):
+        store.insert("things", {"id": f"t{n}", "n": n, "tags": ["even" if n % 2 == 0 else "odd"]})
+    found = store.find("things", lambda doc: "even" in doc["tags"])
+    assert [doc["id"] for doc in found] == ["t0", "t2", "t4"]
+    found[0]["n"] = 99
+    assert store.get("things", "t0")["n"] == 0
+    assert store.find("things", lambda doc: False) == []
+    assert store.find("never-written", lambda doc: True) == []
