@@ -1,0 +1,74 @@
+"""Rule versions change under load on two gunicorn workers: no request fails
+and every answer is wholly one version's answer, never a mix."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+
+import requests
+
+from app.rules import RuleService
+from helpers import ROOT, Client
+
+R = Client.RECOMMENDATION + "/queryProductRecommendation"
+E1 = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
+      "validFor": {"startDateTime": "2026-10-01T12:00:00Z"},
+      "shoppingCart": [{"id": "c1", "@type": "ShoppingCart", "cartItem": [
+          {"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]}
+ANSWERS = {"1.0.0": ["6542", "6543", "7301"], "1.1.0": ["6543", "7301", "6542"]}
+
+
+def test_versions_change_under_load_without_errors_or_mixed_answers(make_server, tmp_path):
+    rules_dir = tmp_path / "rules"
+    (rules_dir / "versions").mkdir(parents=True)
+    shutil.copy(ROOT / "rules" / "telco-demo.yaml", rules_dir / "telco-demo.yaml")
+    newer = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    assert 'version: "1.0.0"' in newer and '{offering: "6542", priority: 20}' in newer
+    newer = newer.replace('version: "1.0.0"', 'version: "1.1.0"').replace(
+        '{offering: "6542", priority: 20}', '{offering: "6542", priority: 45}')
+    data_dir = tmp_path / "data"
+    service = make_server(data_dir=data_dir, workers=2, rules_dir=rules_dir)
+
+    seen: list[tuple[int, str, list[str]]] = []
+    stop = threading.Event()
+
+    def shopper():
+        session = requests.Session()
+        while not stop.is_set():
+            response = session.post(service.url + R, json=E1, timeout=30)
+            ids = [item["productOffering"]["id"] for item in response.json().get("recommendationItem", [])]
+            seen.append((response.status_code, response.headers.get("X-Ruleset", ""), ids))
+
+    threads = [threading.Thread(target=shopper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        staged = rules_dir / "versions" / ".telco-demo@1.1.0.yaml.tmp"
+        staged.write_text(newer)
+        staged.rename(rules_dir / "versions" / "telco-demo@1.1.0.yaml")  # newest version goes live
+        time.sleep(1.5)
+        admin = RuleService(rules_dir, ROOT / "catalog", data_dir)
+        admin.activate("telco-demo", "1.0.0")  # rollback, seen by every worker
+        time.sleep(1.5)
+        admin.activate("telco-demo", None)  # follow the newest again
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    assert seen and all(status == 200 for status, _, _ in seen), {s for s, _, _ in seen}
+    for _, ruleset, ids in seen:
+        version = ruleset.split("@")[1]
+        assert ids == ANSWERS[version], (ruleset, ids)
+    order = [ruleset.split("@")[1] for _, ruleset, _ in seen]
+    wanted = iter(["1.0.0", "1.1.0", "1.0.0", "1.1.0"])  # live, rolled back, live again
+    step = next(wanted)
+    for version in order:
+        if version == step:
+            step = next(wanted, None)
+            if step is None:
+                break
+    assert step is None, "the answers did not follow activation and rollback"
