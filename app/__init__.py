@@ -33,12 +33,13 @@ class TmfApi(Api):
 
     @property
     def ERROR_SCHEMA(self):  # noqa: N802 - flask-smorest's attribute name
-        from .api.recommendation import schemas
-        return schemas["Error"]
+        from .api.tmf import ErrorSchema
+        return ErrorSchema
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import customer, health, inventory, recommendation, sales
+    from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
     from .recommend import Recommender
     from .recommend.jobs import RecommendationJobs
@@ -75,10 +76,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
                                       resources)
 
-    api = TmfApi(app, spec_kwargs={"info": {"description": (
-        "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory and "
-        "TMF699 Sales Management, v4.0.0. "
-        "Errors use the TMF Error body.")}})
+    api = TmfApi(app, spec_kwargs={
+        "marshmallow_plugin": TmfMarshmallowPlugin(),
+        "extra_plugins": [ListLimitPlugin(settings.max_page_size)],
+        "info": {"description": (
+            "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory and "
+            "TMF699 Sales Management, v4.0.0. "
+            "Errors use the TMF Error body.")}})
+    install_doc_fields(api)
     for module in tmf_apis:
         api.register_blueprint(module.blp)
     api.register_blueprint(health.blp)

@@ -7,9 +7,22 @@ from flask_smorest import Blueprint
 
 from ..errors import error_body
 from ..recommend.recommender import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
-from .tmf import json_response
+from .tmf import ErrorSchema, json_response
 
 blp = Blueprint("operations", __name__, description="Health, readiness and schemas")
+
+
+HEALTH_SCHEMA = {
+    "type": "object", "required": ["status", "store", "rules", "events"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "store": {"type": "object", "description": "ok, backend, collections, errors"},
+        "rules": {"type": "object",
+                  "description": "ok, the rule set version in service, errors of the rule files"},
+        "events": {"type": "object", "description": "pending and failed notifications"},
+    }}
+_JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
+    "application/json": {"schema": {"type": "object"}}}}}
 
 
 def _report() -> tuple[dict, bool]:
@@ -27,14 +40,20 @@ def _report() -> tuple[dict, bool]:
 
 
 @blp.route("/health", methods=["GET"])
-@blp.doc(summary="Status of the store, the active rule set and event delivery")
+@blp.doc(summary="Status of the store, the active rule set and event delivery",
+         responses={"200": {"description": "The report (status degraded when not ready)",
+                            "content": {"application/json": {"schema": HEALTH_SCHEMA}}}})
 def health():
     report, _ready = _report()
     return json_response(report)
 
 
 @blp.route("/health/ready", methods=["GET"])
-@blp.doc(summary="200 when the service can answer recommendations, else 503")
+@blp.doc(summary="200 when the service can answer recommendations, else 503",
+         responses={"200": {"description": "Ready; the health report",
+                            "content": {"application/json": {"schema": HEALTH_SCHEMA}}},
+                    "503": {"description": "Not ready: TMF Error, the report in details",
+                            "content": {"application/json": {"schema": ErrorSchema}}}})
 def ready():
     report, is_ready = _report()
     if is_ready:
@@ -45,6 +64,6 @@ def ready():
 
 
 @blp.route(f"/schemas/{ITEM_SCHEMA_NAME}.schema.json", methods=["GET"])
-@blp.doc(summary="JSON schema of the explained recommendation item")
+@blp.doc(summary="JSON schema of the explained recommendation item", responses=_JSON_SCHEMA_DOC)
 def item_schema():
     return json_response(ITEM_JSON_SCHEMA)

@@ -18,10 +18,13 @@ URL_PREFIX = "/tmf-api/recommendationManagement/v4"
 # The user guide's create samples carry validFor (the evaluation time) and a
 # relatedParty without @referredType; the spec's _Create definition skips
 # the first and RelatedParty requires the second. The guide is what clients
-# copy, so both are accepted.
+# copy, so both are accepted. The _Create definition lists recommendationItem,
+# which the service computes and refuses on create (a 400), so the served
+# document does not offer it.
 schemas = SpecSchemas(
     "TMF680-Recommendation-v4.0.0.swagger.json", "TMF680",
     required_overrides={"RelatedParty": ["id"]},
+    removed_properties={"QueryProductRecommendation_Create": ["recommendationItem"]},
     added_properties={"QueryProductRecommendation_Create": {
         "validFor": {"$ref": "#/definitions/TimePeriod",
                      "description": "validFor.startDateTime is the evaluation time (default: now)"}}},

@@ -27,7 +27,8 @@ from ..schemas import SpecSchemas
 from ..store import DuplicateId
 from ..timeutil import isoformat, utcnow
 from . import recommendation
-from .tmf import base_url, created, error_responses, json_response, resource_blueprint, services
+from .tmf import (ErrorSchema, base_url, created, error_responses, json_response,
+                  resource_blueprint, services)
 
 URL_PREFIX = "/tmf-api/sales/v4"
 LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
@@ -93,7 +94,7 @@ blp = resource_blueprint(
     patchable=False, create_handler=_create_sales_lead,
     create_responses={"409": {
         "description": f"A {LEAD_TYPE} for this recommended item exists (TMF Error)",
-        "content": {"application/json": {"schema": schemas["Error"]}}}})
+        "content": {"application/json": {"schema": ErrorSchema}}}})
 
 _RESOURCE_CONTENT = {"application/json": {"schema": KIND.resource_schema}}
 
@@ -186,6 +187,8 @@ def current_report(reco, rule_set_id: str | None = None,
 
 
 @blp.route(LEAD_SCHEMA_PATH, methods=["GET"], endpoint="lead_schema")
-@blp.doc(summary=f"JSON schema of {LEAD_TYPE} (its @schemaLocation)")
+@blp.doc(summary=f"JSON schema of {LEAD_TYPE} (its @schemaLocation)", responses={
+    "200": {"description": "A JSON schema (draft-07)",
+            "content": {"application/json": {"schema": {"type": "object"}}}}})
 def lead_schema():
     return json_response(LEAD_JSON_SCHEMA)

@@ -3,15 +3,122 @@ hub. Schemas come from the spec definitions, which both validate requests
 (in ResourceService) and describe them in the served OpenAPI document."""
 from __future__ import annotations
 
+import re
+
+from apispec import BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import current_app, jsonify, request
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..resources.query import parse_fields
+from ..resources.query import OPERATORS, parse_fields
 from ..resources.service import ResourceKind, ResourceService
+from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
 
 ERROR_CODES = ("400", "404", "405", "413", "415", "500")
+
+
+class ErrorSchema(Schema):
+    """The body of every error this service sends: the TMF Error, always with
+    code, reason, message, status and @type, plus `details` (per-field
+    messages of a validation error) where there are any."""
+
+    class Meta:
+        title = "Error"
+        description = ("TMF Error (code, reason, message, status, @type: Error); validation "
+                       "errors add `details` with the messages per attribute")
+
+    code = fields.String(required=True)
+    reason = fields.String(required=True)
+    message = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "HTTP status code"})
+    type_ = fields.String(data_key="@type", required=True, validate=validate.OneOf(["Error"]))
+    details = fields.Raw(metadata={"description": "Per-attribute messages (validation errors)"})
+    referenceError = fields.String()
+
+
+def _case_insensitive(name: str) -> str:
+    """A regex matching `name` in any case (ASCII, plus the Kelvin sign that
+    Python lower-cases to k), for JSON Schema, which has no flags."""
+    out = []
+    for char in name:
+        if char.isalpha():
+            extra = "\u212a" if char.lower() == "k" else ""
+            out.append(f"[{char.upper()}{char.lower()}{extra}]")
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
+
+
+class _TmfConverter(OpenAPIConverter):
+    """TMF objects are open for polymorphism (app/schemas/spec.py, TmfSchema):
+    an unknown attribute is refused unless the object's @type names a subclass
+    or it carries @schemaLocation, and then extension attributes are kept and
+    returned (e.g. ExplainedRecommendationItem). The document says exactly
+    that, with an anyOf, instead of a blanket `additionalProperties: false`."""
+
+    def schema2jsonschema(self, schema):
+        jsonschema = super().schema2jsonschema(schema)
+        schema_cls = resolve_schema_cls(schema)
+        if not issubclass(schema_cls, TmfSchema):
+            return jsonschema
+        jsonschema.pop("additionalProperties", None)
+        names = list(jsonschema.get("properties", {}))
+        own_types = "|".join(_case_insensitive(name) for name in sorted(schema_cls.tmf_types))
+        jsonschema["anyOf"] = [
+            {"title": "known attributes only",
+             "properties": {name: {} for name in names}, "additionalProperties": False},
+            {"title": "extension: @schemaLocation given",
+             "required": ["@schemaLocation"],
+             "properties": {"@schemaLocation": {"type": "string", "minLength": 1}}},
+            {"title": "extension: @type names a subclass",
+             "required": ["@type"],
+             "properties": {"@type": {"type": "string", "not": {"pattern": f"^({own_types})$"}}}},
+        ]
+        jsonschema["description"] = (
+            (jsonschema.get("description") or "").rstrip()
+            + " Unknown attributes are refused unless @type names a subclass or"
+              " @schemaLocation is given (TMF polymorphism).").lstrip()
+        return jsonschema
+
+    def field2property(self, field):
+        ret = super().field2property(field)
+        if isinstance(field, OneOrMany) and ret.get("type") == "array":
+            # the TMF680 user guide sends one object where the spec has an array
+            item = ret.pop("items")
+            ret.pop("type")
+            ret["anyOf"] = [{"type": "array", "items": item}, item]
+        return ret
+
+
+class TmfMarshmallowPlugin(MarshmallowPlugin):
+    Converter = _TmfConverter
+
+
+class ListLimitPlugin(BasePlugin):
+    """Documents the configured largest page (`limit`), which is a setting and
+    so unknown when the blueprints are declared."""
+
+    def __init__(self, max_page_size: int):
+        super().__init__()
+        self.max_page_size = max_page_size
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if isinstance(parameter, dict) and parameter.get("in") == "query" \
+                        and parameter.get("name") == "limit":
+                    parameter["schema"]["maximum"] = self.max_page_size
+
+
+def install_doc_fields(api) -> None:
+    """Field classes of app.schemas that the generator must know."""
+    api.register_field(DateTimeString, "string", "date-time")
 
 
 def services():
@@ -31,22 +138,41 @@ def json_response(body, status: int = 200, headers: dict | None = None):
     return response
 
 
-def error_responses(schemas) -> dict:
+def error_responses(schemas=None) -> dict:
+    """The TMF Error response for every error status an operation can give
+    (`schemas` is accepted for the callers that pass their API's schemas)."""
     return {code: {"description": "TMF Error", "content": {
-        "application/json": {"schema": schemas["Error"]}}} for code in ERROR_CODES}
+        "application/json": {"schema": ErrorSchema}}} for code in ERROR_CODES}
 
 
-def list_parameters() -> list[dict]:
+def fields_parameter(known_attributes) -> dict:
+    return {"in": "query", "name": "fields", "style": "form", "explode": False,
+            "schema": {"type": "array", "items": {"type": "string",
+                                                  "enum": sorted(known_attributes)}},
+            "description": "Comma-separated first-level attributes to return "
+                           "(id, href, @type always kept); an unknown attribute is a 400"}
+
+
+def list_parameters(known_attributes) -> list[dict]:
+    names = "|".join(re.escape(name) for name in sorted(known_attributes))
     return [
-        {"in": "query", "name": "fields", "schema": {"type": "string"},
-         "description": "Comma-separated first-level attributes to return (id, href, @type always kept)"},
+        fields_parameter(known_attributes),
         {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0},
          "description": "Index of the first item to return"},
         {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 0},
-         "description": "Maximum number of items to return"},
-        {"in": "query", "name": "sort", "schema": {"type": "string"},
-         "description": "Comma-separated attributes; a leading '-' sorts descending"},
+         "description": "Maximum number of items to return (at most RECO_MAX_PAGE_SIZE)"},
+        {"in": "query", "name": "sort", "style": "form", "explode": False,
+         "schema": {"type": "array", "items": {
+             "type": "string", "pattern": rf"^\s*[+-]*({names})(\.[^,]*)?\s*$"}},
+         "description": "Comma-separated attributes (dotted paths allowed); a leading '-' "
+                        "sorts descending; an unknown attribute is a 400"},
     ]
+
+
+FILTER_DESCRIPTION = (
+    "Any other query parameter filters: `attr=value`, dotted paths into objects and arrays "
+    f"(`relatedParty.id=34`), a comma for OR, `.{'/.'.join(OPERATORS)}` suffixes. A filter "
+    "on an unknown attribute is a 400.")
 
 
 def list_resources(service: ResourceService):
@@ -106,15 +232,17 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     segment = kind.base_path.rsplit("/", 1)[-1]
     resource_content = {"application/json": {"schema": kind.resource_schema}}
     errors = error_responses(schemas)
+    list_content = {"application/json": {"schema": {"type": "array", "items": kind.resource_schema}}}
 
     def service() -> ResourceService:
         return services().resources[kind.collection]
 
     @blp.route(f"/{segment}", methods=["GET"], endpoint="list")
-    @blp.doc(summary=f"List or find {kind.type_name} objects", parameters=list_parameters(),
-             responses={"200": {"description": "Success", "content": {"application/json": {
-                 "schema": {"type": "array", "items": kind.resource_schema}}}},
-                 "206": {"description": "Partial page"}, **errors})
+    @blp.doc(summary=f"List or find {kind.type_name} objects", description=FILTER_DESCRIPTION,
+             parameters=list_parameters(kind.known_attributes),
+             responses={"200": {"description": "Success", "content": list_content},
+                        "206": {"description": "Partial page (see X-Total-Count)",
+                                "content": list_content}, **errors})
     def list_view():
         return list_resources(service())
 
@@ -129,7 +257,8 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
         return created(service().create(read_json_object(), base_url()))
 
     @blp.route(f"/{segment}/<resource_id>", methods=["GET"], endpoint="retrieve")
-    @blp.doc(summary=f"Retrieve a {kind.type_name} by id", parameters=list_parameters()[:1],
+    @blp.doc(summary=f"Retrieve a {kind.type_name} by id",
+             parameters=[fields_parameter(kind.known_attributes)],
              responses={"200": {"description": "Success", "content": resource_content}, **errors})
     def retrieve_view(resource_id):
         selected = parse_fields(request.args, kind.known_attributes)

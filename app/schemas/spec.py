@@ -67,13 +67,17 @@ class SpecSchemas:
     """All definitions of one Swagger document as TmfSchema classes."""
 
     def __init__(self, spec_file: str, prefix: str, required_overrides: dict | None = None,
-                 added_properties: dict | None = None):
-        """`required_overrides` and `added_properties` correct the spec where its
-        own user guide contradicts it; each use says why at the call site."""
+                 added_properties: dict | None = None, removed_properties: dict | None = None):
+        """`required_overrides`, `added_properties` and `removed_properties` correct
+        the spec where its own user guide or this service's contract contradicts
+        it; each use says why at the call site."""
         self.spec = json.loads((SPEC_DIR / spec_file).read_text(encoding="utf-8"))
         self.definitions: dict = self.spec["definitions"]
         for name, extra in (added_properties or {}).items():
             self.definitions[name].setdefault("properties", {}).update(extra)
+        for name, removed in (removed_properties or {}).items():
+            for prop in removed:
+                self.definitions[name].get("properties", {}).pop(prop, None)
         self.prefix = prefix
         self.required_overrides = required_overrides or {}
         self.classes: dict[str, type[TmfSchema]] = {}
