@@ -1,15 +1,21 @@
 """Strict reading of request bodies: the stdlib json module accepts NaN,
-Infinity and duplicate keys, none of which a TMF payload may carry, and a
-deeply nested document must not exhaust the interpreter's stack."""
+Infinity (also as an overflowing number like 1e999), lone UTF-16 surrogates
+(`"\\ud800"`) and duplicate keys, none of which a TMF payload may carry (nor
+can they be stored or sent on as JSON); a deeply nested document must not
+exhaust the interpreter's stack."""
 from __future__ import annotations
 
 import json
+import math
+import re
 
 from flask import request
 
 from .errors import TMFError
 
 MAX_DEPTH = 64
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 JSON_TYPES = ("application/json",)
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
@@ -28,19 +34,31 @@ def _no_constants(name):
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _depth(value, limit: int) -> int:
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _check_tree(value) -> None:
+    """Depth and text of the parsed document, without recursion."""
     stack = [(value, 1)]
-    deepest = 0
     while stack:
         node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
+        if depth > MAX_DEPTH:
+            raise TMFError(400, f"The JSON body is nested deeper than {MAX_DEPTH} levels")
         if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
+            for key, child in node.items():
+                if _SURROGATE.search(key):
+                    raise TMFError(400, "The body is not valid JSON text: a key holds an "
+                                        "unpaired UTF-16 surrogate escape")
+                stack.append((child, depth + 1))
         elif isinstance(node, list):
             stack.extend((child, depth + 1) for child in node)
-    return deepest
+        elif isinstance(node, str) and _SURROGATE.search(node):
+            raise TMFError(400, "The body is not valid JSON text: a string holds an "
+                                "unpaired UTF-16 surrogate escape")
 
 
 def parse_json(raw: bytes):
@@ -51,13 +69,13 @@ def parse_json(raw: bytes):
     if not text.strip():
         raise TMFError(400, "The request body is empty; a JSON object is expected")
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
+                           parse_float=_finite)
     except RecursionError:
         raise TMFError(400, "The JSON body is nested too deeply") from None
     except ValueError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}") from None
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
-        raise TMFError(400, f"The JSON body is nested deeper than {MAX_DEPTH} levels")
+    _check_tree(value)
     return value
 
 
