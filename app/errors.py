@@ -26,6 +26,42 @@ REASONS = {
 }
 
 
+MAX_DETAILS = 50
+
+
+def bounded_details(details, limit: int = MAX_DETAILS):
+    """The first `limit` messages of a (nested) validation error report, and
+    how many were left out: an invalid 1 MB array must not answer with ten
+    times as many bytes."""
+    budget = [limit]
+    skipped = [0]
+
+    def walk(node):
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if budget[0] <= 0:
+                    skipped[0] += _count(value)
+                    continue
+                out[key] = walk(value)
+            return out
+        budget[0] -= 1
+        return node
+
+    if not isinstance(details, dict):
+        return details
+    trimmed = walk(details)
+    if skipped[0]:
+        trimmed["_truncated"] = f"{skipped[0]} more problem(s) not shown"
+    return trimmed
+
+
+def _count(node) -> int:
+    if isinstance(node, dict):
+        return sum(_count(value) for value in node.values())
+    return 1
+
+
 class TMFError(Exception):
     """An error meant for the client: status, a short reason, and details."""
 
@@ -54,7 +90,7 @@ def error_body(status: int, message: str, *, reason: str | None = None,
         "@type": "Error",
     }
     if details:
-        body["details"] = details
+        body["details"] = bounded_details(details)
     return body
 
 

@@ -2,7 +2,8 @@
 Infinity (also as an overflowing number like 1e999), lone UTF-16 surrogates
 (`"\\ud800"`) and duplicate keys, none of which a TMF payload may carry (nor
 can they be stored or sent on as JSON); a deeply nested document must not
-exhaust the interpreter's stack."""
+exhaust the interpreter's stack, and a huge array must not cost seconds of
+validation and a many times larger error answer."""
 from __future__ import annotations
 
 import json
@@ -14,6 +15,7 @@ from flask import request
 from .errors import TMFError
 
 MAX_DEPTH = 64
+MAX_ARRAY_ITEMS = 10_000
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -42,7 +44,7 @@ def _finite(text: str) -> float:
 
 
 def _check_tree(value) -> None:
-    """Depth and text of the parsed document, without recursion."""
+    """Depth, array sizes and text of the parsed document, without recursion."""
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -55,6 +57,9 @@ def _check_tree(value) -> None:
                                         "unpaired UTF-16 surrogate escape")
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
+            if len(node) > MAX_ARRAY_ITEMS:
+                raise TMFError(400, f"The JSON body has an array of {len(node)} items; "
+                                    f"at most {MAX_ARRAY_ITEMS} are accepted")
             stack.extend((child, depth + 1) for child in node)
         elif isinstance(node, str) and _SURROGATE.search(node):
             raise TMFError(400, "The body is not valid JSON text: a string holds an "
