@@ -10,7 +10,7 @@ import json
 import math
 import re
 
-from flask import request
+from flask import current_app, request
 
 from .errors import TMFError
 
@@ -90,7 +90,14 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
     if mimetype not in accepted_types:
         raise TMFError(415, f"Content-Type must be one of {', '.join(accepted_types)}"
                             f" (got {request.content_type or 'none'})")
-    value = parse_json(request.get_data(cache=True))
+    raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and request.content_length is None and len(raw) >= limit:
+        # A chunked body has no Content-Length to refuse up front, and werkzeug
+        # stops reading it at the limit without saying so: refuse, don't parse
+        # a truncated document.
+        raise TMFError(413, "The request body is larger than this service accepts")
+    value = parse_json(raw)
     if not isinstance(value, dict):
         raise TMFError(400, "The JSON body must be an object")
     return value
