@@ -182,6 +182,26 @@ def list_resources(service: ResourceService):
         "X-Total-Count": str(total), "X-Result-Count": str(len(page))})
 
 
+# Query parameters per endpoint; None: any (the list filters by attribute,
+# the conversion report checks its own). Every other operation takes none.
+QUERY_PARAMETERS = {"list": None, "conversion_report": None, "retrieve": {"fields"}}
+
+
+def refuse_unknown_parameters():
+    """A query parameter an operation does not define is a 400, not ignored:
+    `GET /customer/{id}?feilds=name` must not quietly return everything."""
+    endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+    allowed = QUERY_PARAMETERS.get(endpoint, set())
+    if allowed is None:
+        return None
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        known = f"; it takes {', '.join(sorted(allowed))}" if allowed else "; it takes none"
+        raise TMFError(400, f"Unknown query parameter(s) {', '.join(map(repr, unknown))} "
+                            f"for this operation{known}", code="INVALID_QUERY")
+    return None
+
+
 def created(resource: dict):
     return json_response(resource, 201, {"Location": resource["href"]})
 
@@ -229,6 +249,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     where the spec lists them, PATCH (merge patch) and DELETE; plus the hub.
     `create_handler` replaces the plain create where creation is a task."""
     blp = Blueprint(name, __name__, url_prefix=url_prefix, description=description)
+    blp.before_request(refuse_unknown_parameters)
     segment = kind.base_path.rsplit("/", 1)[-1]
     resource_content = {"application/json": {"schema": kind.resource_schema}}
     errors = error_responses(schemas)
