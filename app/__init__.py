@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     )
     app.json.sort_keys = False
+    # `/customer//x` is no resource: a 404 TMF Error, not a 308 (with an HTML
+    # body) to another URL that a client would re-send its POST or DELETE to.
+    app.url_map.merge_slashes = False
     logging.basicConfig(level=logging.INFO)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
