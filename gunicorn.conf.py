@@ -5,7 +5,8 @@ import os
 bind = os.environ.get("RECO_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("RECO_WORKERS", "2"))
 threads = int(os.environ.get("RECO_THREADS", "4"))
-worker_class = "gthread"
+# gthread, with gunicorn's own error answers (414, 431, 400) in the TMF Error body
+worker_class = "app.gunicorn_worker.TmfThreadWorker"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

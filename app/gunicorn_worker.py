@@ -1,0 +1,31 @@
+"""The gthread worker, with its own error answers in the TMF Error body.
+
+Gunicorn refuses some requests before Flask sees them: a request line or
+headers over the limits of gunicorn.conf.py (414, 431), malformed HTTP (400).
+It answers those with a small HTML page; clients of a TMF API expect the TMF
+Error body for every error, so this worker writes that instead."""
+from __future__ import annotations
+
+import json
+
+from gunicorn import util
+from gunicorn.workers.gthread import ThreadWorker
+
+from .errors import error_body
+
+
+def write_tmf_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    body = json.dumps(error_body(status_int, mesg or reason, reason=reason)).encode("utf-8")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\n"
+            "Connection: close\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+class TmfThreadWorker(ThreadWorker):
+    def init_process(self):
+        # gunicorn's Worker.handle_error() calls util.write_error(); this
+        # process is a worker of its own, so replacing it here is local to it.
+        util.write_error = write_tmf_error
+        super().init_process()
