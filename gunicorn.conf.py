@@ -15,6 +15,9 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = "-"
+# gunicorn's default format logs the user of an `Authorization: Basic` header
+# (%(u)s), which is the API key when a client sends it as `curl -u KEY:`.
+access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
 errorlog = "-"
 # No preload: each worker builds its own app, store handles and rule engine,
 # so nothing durable-rules or file-lock related is shared across a fork.
