@@ -238,7 +238,9 @@ def run_case(engine: Engine, case: Case) -> CaseResult:
     by_offering = {item.offering_id: item.rule_ids for item in recommendation.items}
     for offering, rules in case.expect_rules.items():
         if by_offering.get(offering) != rules:
-            messages.append(f"item {offering}: expected rules {rules}, got {by_offering.get(offering)}")
+            got = by_offering.get(offering)
+            messages.append(f"item {offering}: expected rules {rules}, "
+                            + (f"got {got}" if got is not None else "but it is not in the answer"))
     return CaseResult(case, not messages, actual, messages, recommendation)
 
 

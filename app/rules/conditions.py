@@ -443,23 +443,30 @@ def evaluate(cond: Cond, facts: Facts) -> bool:
 def explain(cond: Cond, facts: Facts) -> tuple[bool, list[str]]:
     """(holds, reasons): when it does not hold, the failed leaf conditions, each
     with what the facts were ("cart has any of [6547]: cart is []")."""
+    ok, failed = explain_detail(cond, facts)
+    return ok, [text for _leaf, text in failed]
+
+
+def explain_detail(cond: Cond, facts: Facts) -> tuple[bool, list[tuple[Cond, str]]]:
+    """Like explain(), each reason paired with the condition that failed (its
+    `pos` is the line and column in the rule file)."""
     if isinstance(cond, All):
         for child in cond.children:
-            ok, why = explain(child, facts)
+            ok, why = explain_detail(child, facts)
             if not ok:
                 return False, why
         return True, []
     if isinstance(cond, Any):
         reasons = []
         for child in cond.children:
-            ok, why = explain(child, facts)
+            ok, why = explain_detail(child, facts)
             if ok:
                 return True, []
             reasons.extend(why)
         return False, reasons
     if isinstance(cond, Not):
-        ok, _ = explain(cond.child, facts)
-        return (not ok), ([] if not ok else [f"{cond.describe()}: it holds"])
+        ok, _ = explain_detail(cond.child, facts)
+        return (not ok), ([] if not ok else [(cond, f"{cond.describe()}: it holds")])
     if isinstance(cond, SetTest):
         have = facts.set_of(cond.fact)
         present = set(have)
@@ -473,7 +480,7 @@ def explain(cond: Cond, facts: Facts) -> tuple[bool, list[str]]:
             ok = not present
         else:
             ok = bool(present)
-        return ok, ([] if ok else [f"{cond.describe()}: {cond.fact} is [{', '.join(have)}]"])
+        return ok, ([] if ok else [(cond, f"{cond.describe()}: {cond.fact} is [{', '.join(have)}]")])
     if isinstance(cond, ScalarTest):
         value = scalar_of(facts, cond)
         if cond.mode == "exists":
@@ -485,7 +492,7 @@ def explain(cond: Cond, facts: Facts) -> tuple[bool, list[str]]:
         else:
             ok = value is None or value not in cond.values
         shown = "not set" if value is None else repr(value)
-        return ok, ([] if ok else [f"{cond.describe()}: {cond.label} is {shown}"])
+        return ok, ([] if ok else [(cond, f"{cond.describe()}: {cond.label} is {shown}")])
     if isinstance(cond, Compare):
         value = compare_operand(facts, cond)
         ok = value is not None and _cmp(value, cond.op, cond.value)
@@ -497,10 +504,11 @@ def explain(cond: Cond, facts: Facts) -> tuple[bool, list[str]]:
             shown = iso(dt.datetime.fromtimestamp(value, dt.timezone.utc))
         else:
             shown = f"{value:g}"
-        return False, [f"{cond.describe()}: it is {shown}"]
+        return False, [(cond, f"{cond.describe()}: it is {shown}")]
     if isinstance(cond, Known):
         ok = facts.known == cond.known
-        return ok, ([] if ok else [f"{cond.describe()}: customer is {'known' if facts.known else 'anonymous'}"])
+        return ok, ([] if ok else [(cond, f"{cond.describe()}: customer is "
+                                          f"{'known' if facts.known else 'anonymous'}")])
     raise TypeError(f"unknown condition {cond!r}")
 
 

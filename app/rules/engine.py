@@ -9,7 +9,7 @@ from .catalog import Catalog
 from .common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
                        referenced_keys, rule_expression)
-from .conditions import explain as explain_condition
+from .conditions import explain_detail as explain_condition
 from .durable_runtime import DurableRulesets
 from .errors import Problem, RuleSetError
 from .facts import Context, Facts, build_facts
@@ -17,32 +17,43 @@ from .policies import Recommendation, apply_policies
 from .ruleset import RuleSet
 
 
+MAX_CHARACTERISTICS = 12
+
+
+def compile_rules(ruleset: RuleSet) -> tuple[FactKeys, dict[int, dict], list, list[Problem]]:
+    """The durable expression of every rule that can fire, without creating
+    durable rulesets: (keys, expressions by rule index, chunk entries, problems).
+    Problems are the limits of the engine (too complex, too many characteristics)."""
+    keys = FactKeys()
+    problems: list[Problem] = []
+    entries = []
+    compiled: dict[int, dict] = {}
+    for rule in ruleset.rules:
+        if not rule.fires_by_status:
+            continue
+        node = rule_expression(rule.when, keys,
+                               rule.valid_from.timestamp() if rule.valid_from else None,
+                               rule.valid_to.timestamp() if rule.valid_to else None)
+        if node.weight > MAX_RULE_WEIGHT:
+            problems.append(Problem(ruleset.file, rule.line, 1,
+                                    f"condition too complex: {node.weight} alternatives can hold at once "
+                                    f"(at most {MAX_RULE_WEIGHT}); use any_of/none_of lists or split the rule",
+                                    rule.id))
+            continue
+        compiled[rule.index] = node.expr
+        entries.append((rule.index, node, anchors(rule.when)))
+    if len(keys.chars) > MAX_CHARACTERISTICS:
+        problems.append(Problem(ruleset.file, 1, 1, f"the rule set reads {len(keys.chars)} different "
+                                f"customer characteristics; at most {MAX_CHARACTERISTICS} are supported"))
+    return keys, compiled, entries, problems
+
+
 class Engine:
     def __init__(self, ruleset: RuleSet, catalog: Catalog, href_base: str = ""):
         self.ruleset = ruleset
         self.catalog = catalog
         self.href_base = href_base
-        self.keys = FactKeys()
-        problems: list[Problem] = []
-        entries = []
-        self.compiled: dict[int, dict] = {}
-        for rule in ruleset.rules:
-            if not rule.fires_by_status:
-                continue
-            node = rule_expression(rule.when, self.keys,
-                                   rule.valid_from.timestamp() if rule.valid_from else None,
-                                   rule.valid_to.timestamp() if rule.valid_to else None)
-            if node.weight > MAX_RULE_WEIGHT:
-                problems.append(Problem(ruleset.file, rule.line, 1,
-                                        f"condition too complex: {node.weight} alternatives can hold at once "
-                                        f"(at most {MAX_RULE_WEIGHT}); use any_of/none_of lists or split the rule",
-                                        rule.id))
-                continue
-            self.compiled[rule.index] = node.expr
-            entries.append((rule.index, node, anchors(rule.when)))
-        if len(self.keys.chars) > 12:
-            problems.append(Problem(ruleset.file, 1, 1, f"the rule set reads {len(self.keys.chars)} different "
-                                    "customer characteristics; at most 12 are supported"))
+        self.keys, self.compiled, entries, problems = compile_rules(ruleset)
         if problems:
             raise RuleSetError(f"rule set {ruleset.file} cannot be compiled", problems)
         self.plans = plan_chunks(entries)
@@ -95,7 +106,8 @@ class Engine:
             entry = {"id": rule.id, "name": rule.name, "kind": rule.kind, "line": rule.line,
                      "status": rule.status, "fired": rule.index in fired_idx, "reason": None, "failed": [],
                      "recommend": [{"offering": r.offering, "priority": r.priority} for r in rule.recommend]}
-            holds, failed = explain_condition(rule.when, facts)
+            holds, failed_at = explain_condition(rule.when, facts)
+            failed = [text for _cond, text in failed_at]
             if rule.index in fired_idx:
                 fired.append(rule)
                 entry["reason"] = "all conditions hold"
@@ -110,6 +122,8 @@ class Engine:
             elif not holds:
                 entry["reason"] = "a condition failed"
                 entry["failed"] = failed
+                entry["failedAt"] = [{"condition": text, "line": cond.pos[0], "column": cond.pos[1]}
+                                     for cond, text in failed_at]
             else:
                 consistent = False
                 entry["reason"] = "conditions hold in the Python check, but durable-rules did not fire it"

@@ -14,6 +14,8 @@ class Problem:
     message: str
     rule: str | None = None
     severity: str = "error"
+    code: str | None = None        # lint check name, e.g. "unknown-offering"
+    hint: str | None = None        # what to do about it (lint)
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
@@ -23,7 +25,7 @@ class Problem:
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "column": self.column,
                 "rule": self.rule, "severity": self.severity, "message": self.message,
-                "text": str(self)}
+                "code": self.code, "hint": self.hint, "text": str(self)}
 
 
 class RuleSetError(LookupError):

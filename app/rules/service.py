@@ -173,6 +173,31 @@ class RuleService:
     def catalog(self) -> Catalog | None:
         return self._last_catalog
 
+    def engine_of(self, version: str | None = None, ruleset_id: str | None = None) -> Engine:
+        """The engine of one loaded version (compiled on first use), e.g. to
+        explain a version before activating it; the engine in service when
+        `version` is None. Raises RuleSetError for unknown or broken versions."""
+        if version is None and ruleset_id in (None, self._ruleset_id):
+            return self._engine()
+        ruleset_id = ruleset_id or self._ruleset_id
+        loaded = self._loaded
+        entries = loaded.versions.get(ruleset_id) if loaded else None
+        if not entries:
+            raise RuleSetError(f"unknown rule set {ruleset_id!r}")
+        if version is None:
+            valid = [v for v, e in entries.items() if e.valid]
+            if not valid:
+                raise RuleSetError(f"rule set {ruleset_id!r} has no valid version")
+            version = max(valid, key=version_key)
+        entry = entries.get(version)
+        if entry is None:
+            known = ", ".join(sorted(entries, key=version_key))
+            raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r} (known: {known})")
+        if not entry.valid or loaded.catalog is None:
+            raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
+        with self._reload_lock:
+            return self._engine_for(entry, loaded.catalog)
+
     def refresh(self) -> None:
         """Cheap: reload only when a rule, catalog or pointer file changed (stat)."""
         if self._signature == self._stat_signature():
