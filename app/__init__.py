@@ -39,6 +39,7 @@ class TmfApi(Api):
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import customer, health, inventory, recommendation, sales
+    from .api import rules_admin
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
     from .recommend import Recommender
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     for module in tmf_apis:
         api.register_blueprint(module.blp)
     api.register_blueprint(health.blp)
+    app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
     register_error_handlers(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)
     register_cli(app)

@@ -7,7 +7,7 @@ from importlib import import_module
 from flask import Flask
 
 COMMAND_GROUPS = (
-    # "app.cli.rules:rules",
+    "app.cli.rules:rules",
     "app.cli.sales:sales",
 )
 

@@ -1,0 +1,459 @@
+"""`flask rules ...`: rule authoring for product managers.
+
+    flask --app wsgi rules lint [PATH...]          # syntax, schema, meaning, versions (exit 1 on errors)
+    flask --app wsgi rules test [PATH]             # regression cases: table, failures explained, coverage
+    flask --app wsgi rules explain CONTEXT.json    # every rule, every policy step, the final list
+    flask --app wsgi rules diff OLD NEW            # what a change would change, per context
+    flask --app wsgi rules keep [ID]               # keep the working copy in rules/versions/ (before editing)
+    flask --app wsgi rules lock [ID]               # record the content hash of new versions
+    flask --app wsgi rules versions [ID]           # the versions found, which one is active
+    flask --app wsgi rules activate ID VERSION     # switch every worker, no restart
+
+Colour only on a terminal, never with NO_COLOR; the text is otherwise the
+same everywhere (stable for scripts and tests). See rules/README.md.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+rules = AppGroup("rules", help="Rule authoring: lint, test, explain, diff, keep, lock, versions, activate.")
+
+
+# --------------------------------------------------------------------------- helpers
+def _color():
+    return False if os.environ.get("NO_COLOR") else None     # None: click strips unless a terminal
+
+
+def _echo(line: str = "", err: bool = False) -> None:
+    click.echo(line, color=_color(), err=err)
+
+
+def _style():
+    from ..rules.report import ansi, plain
+    return plain if os.environ.get("NO_COLOR") else ansi
+
+
+def _services():
+    return current_app.extensions["reco"]
+
+
+def _settings():
+    return _services().settings
+
+
+def _fail(exc, code: int = 1):
+    """Print a RuleSetError (with its file:line:column problems) and exit."""
+    problems = getattr(exc, "problems", None) or []
+    first = str(exc).splitlines()[0] if str(exc) else "error"
+    _echo(click.style(f"error: {first}", fg="red", bold=True), err=True)
+    for problem in problems:
+        _echo(f"  {problem}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def _json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def _now(value: str | None) -> dt.datetime:
+    from ..rules.common import UTC, parse_time
+    if value is None:
+        return dt.datetime.now(UTC)
+    when = parse_time(value)
+    if when is None:
+        raise click.BadParameter(f"{value!r} is not a date-time like 2026-10-01T00:00:00Z")
+    return when
+
+
+def _catalog():
+    from ..rules import RuleSetError, load_catalog
+    try:
+        return load_catalog(_settings().catalog_dir)
+    except RuleSetError as exc:
+        _fail(exc)
+
+
+# --------------------------------------------------------------------------- lint
+@rules.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit code 1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("--now", "now_text", metavar="DATETIME",
+              help="Check expiry against this time instead of now (e.g. 2026-12-31T00:00:00Z).")
+@click.option("--show-acknowledged", is_flag=True, help="Also list the warnings acknowledged with lint-ignore.")
+def lint_command(paths, strict, as_json, now_text, show_acknowledged):
+    """Check rule sets, their cases, lock files and the catalog (default: all of them).
+
+    Every finding names file:line:column, the rule, the check and what to do.
+    Exit code 1 on errors (or on warnings with --strict), else 0."""
+    from ..rules.lint import lint
+    from ..rules.report import lint_lines
+
+    settings = _settings()
+    report = lint(list(paths) or None, settings.rules_dir, settings.catalog_dir, _now(now_text))
+    if as_json:
+        _json(report.as_dict())
+    else:
+        for line in lint_lines(report, _style(), show_acknowledged):
+            _echo(line)
+    raise click.exceptions.Exit(report.exit_code(strict))
+
+
+# --------------------------------------------------------------------------- test
+def _cases_targets(path: Path | None, rules_dir: Path) -> list[Path]:
+    from ..rules.cases import cases_file_for, find_cases_files
+    from ..rules.ruleset import peek_header
+    from ..rules.service import is_cases_file
+
+    if path is None:
+        return find_cases_files(rules_dir)
+    if path.is_dir():
+        return find_cases_files(path)
+    if is_cases_file(path):
+        return [path]
+    beside = cases_file_for(path)
+    if beside.exists():
+        return [beside]
+    rid, _version = peek_header(path)
+    candidate = Path(rules_dir) / f"{rid}.cases.yaml"
+    return [candidate] if rid and candidate.exists() else [beside]
+
+
+@rules.command("test")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--rules", "rule_file", type=click.Path(exists=True, path_type=Path),
+              help="Run the cases against this rule file (e.g. rules/versions/<id>@<version>.yaml).")
+@click.option("-k", "keyword", metavar="TEXT", help="Only the cases whose name contains TEXT.")
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
+              help="Fail when fewer than PERCENT of the rules fire in some case.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def test_command(path, rule_file, keyword, fail_under, as_json):
+    """Run the regression cases beside each rule set (or PATH: a cases file, a
+    rule file or a directory). Prints a pass/fail table, expected vs actual
+    with the reasons of every item on failure, and which rules never fired."""
+    from ..rules import RuleSetError
+    from ..rules.cases import coverage, engine_for, load_cases, ruleset_file_for, run_case
+    from ..rules.report import case_lines, coverage_percent
+    from ..rules.yamlload import display_path
+
+    settings = _settings()
+    targets = _cases_targets(path, settings.rules_dir)
+    if not targets:
+        _echo("No regression cases found (rules/<id>.cases.yaml).", err=True)
+        raise click.exceptions.Exit(1)
+    exit_code = 0
+    out = []
+    for cases_file in targets:
+        given_rule_file = path is not None and path.is_file() and path.resolve() != cases_file.resolve()
+        try:
+            target_rules = rule_file or (path if given_rule_file else ruleset_file_for(cases_file))
+            engine = engine_for(target_rules, settings.catalog_dir)
+            cases = load_cases(cases_file)
+        except RuleSetError as exc:
+            _fail(exc)
+        if keyword:
+            cases = [c for c in cases if keyword in c.name]
+        results = [run_case(engine, case) for case in cases]
+        counts = coverage(engine, results)
+        percent = coverage_percent(engine, counts)
+        if any(not r.passed for r in results) or (fail_under is not None and percent < fail_under):
+            exit_code = 1
+        if as_json:
+            out.append({"cases": display_path(cases_file),
+                        "ruleset": {"id": engine.ruleset.id, "version": engine.ruleset.version,
+                                    "file": engine.ruleset.file},
+                        "results": [{"name": r.case.name, "passed": r.passed, "expected": r.case.expect,
+                                     "actual": r.actual, "messages": r.messages, "line": r.case.line}
+                                    for r in results],
+                        "coverage": counts, "coveragePercent": round(percent, 1)})
+            continue
+        if out:
+            _echo()
+        out.append(cases_file)
+        for line in case_lines(engine, display_path(cases_file), results, counts, _style(), fail_under):
+            _echo(line)
+    if as_json:
+        _json({"files": out, "ok": exit_code == 0})
+    raise click.exceptions.Exit(exit_code)
+
+
+# --------------------------------------------------------------------------- explain
+def _resolve_ruleset(spec: str, catalog, other_id: str | None = None):
+    """A rule set from a file, `ID@VERSION`, a bare VERSION, or `git:REV:PATH`."""
+    from ..rules import RuleSetError
+    from ..rules.common import VERSION_RE
+    from ..rules.ruleset import load_ruleset, parse_ruleset, peek_header
+    from ..rules.service import rule_files
+
+    settings = _settings()
+    path = Path(spec)
+    if path.exists():
+        return load_ruleset(path, catalog)
+    if spec.startswith("git:"):
+        rev, _, file = spec[4:].partition(":")
+        if not rev or not file:
+            raise click.BadParameter(f"{spec!r}: write git:REV:PATH, e.g. git:HEAD:rules/telco-demo.yaml")
+        try:
+            top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                                 check=True).stdout.strip()
+            relative = Path(file).resolve().relative_to(Path(top).resolve()).as_posix()
+            text = subprocess.run(["git", "show", f"{rev}:{relative}"], capture_output=True, text=True,
+                                  check=True, cwd=top).stdout
+        except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+            detail = getattr(exc, "stderr", "") or str(exc)
+            raise click.BadParameter(f"{spec!r}: git could not show it: {detail.strip()}") from None
+        return parse_ruleset(text, spec, catalog)
+    rid, _, version = spec.rpartition("@")
+    if not rid:
+        if not VERSION_RE.match(spec):
+            raise click.BadParameter(f"{spec!r} is not a file, ID@VERSION, VERSION or git:REV:PATH")
+        rid = other_id or _services().rules.status().get("rulesetId")
+    for candidate in rule_files(settings.rules_dir):
+        if peek_header(candidate) == (rid, version):
+            return load_ruleset(candidate, catalog)
+    raise RuleSetError(f"no file in {settings.rules_dir} holds {rid}@{version}")
+
+
+@rules.command("explain")
+@click.argument("context_file", metavar="CONTEXT.json", type=click.Path(exists=True, path_type=Path))
+@click.option("--version", "version", metavar="VERSION",
+              help="Explain with this loaded version (default: the active one).")
+@click.option("--rules", "rules_spec", metavar="FILE|ID@VERSION", help="Explain with this rule file or version.")
+@click.option("--time", "time_text", metavar="DATETIME",
+              help="Evaluation time when the context has none (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain_command(context_file, version, rules_spec, time_text, as_json):
+    """Explain one context: every rule (fired, or which condition failed),
+    every policy step (what was dropped and why), the final list.
+
+    CONTEXT.json is a case context ({"cart": ["6547"], "channel": "21",
+    "time": ...}), a whole case, or a TMF680 query body (its customer is
+    looked up in this service's store)."""
+    from ..api.rules_admin import context_from_query
+    from ..errors import TMFError
+    from ..rules import RuleSetError
+    from ..rules.contexts import context_to_case, load_context_file
+    from ..rules.engine import Engine
+    from ..rules.report import explain_lines
+
+    reco = _services()
+    try:
+        doc, _name, context = load_context_file(context_file, _now(time_text))
+        query = context is None
+        if query:
+            context = context_from_query(doc, reco.store, _now(time_text))
+        if rules_spec:
+            catalog = _catalog()
+            engine = Engine(_resolve_ruleset(rules_spec, catalog), catalog)
+        else:
+            reco.rules.refresh()
+            engine = reco.rules.engine_of(version)
+    except RuleSetError as exc:
+        _fail(exc)
+    except TMFError as exc:
+        _echo(f"error: {context_file}: {exc.message}", err=True)
+        raise click.exceptions.Exit(1)
+    explained = engine.explain(context)
+    if as_json:
+        explained["context"] = context_to_case(context)
+        _json(explained)
+        return
+    for line in explain_lines(explained, engine.catalog, _style()):
+        _echo(line)
+    if query:
+        _echo()
+        _echo("As a case context (for a cases file or a --contexts JSONL file):")
+        _echo("  " + json.dumps(context_to_case(context), ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- diff
+@rules.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option("--contexts", "contexts_file", type=click.Path(exists=True, path_type=Path), metavar="FILE.jsonl",
+              help="Also compare these recorded contexts (one JSON context or case per line).")
+@click.option("--cases/--no-cases", default=True, help="Compare the rule set's regression cases (default: yes).")
+@click.option("--all", "show_all", is_flag=True, help="Also list the contexts that do not change.")
+@click.option("--fail-on-change", is_flag=True, help="Exit code 1 when any context changes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def diff_command(old, new, contexts_file, cases, show_all, fail_on_change, as_json):
+    """What changes from OLD to NEW, per context: items gained, lost,
+    reordered, and items recommended for other reasons.
+
+    OLD and NEW are rule files, ID@VERSION or VERSION (a version in rules/ or
+    rules/versions/), or git:REV:PATH (a committed file, e.g.
+    git:HEAD:rules/telco-demo.yaml)."""
+    from ..rules import RuleSetError
+    from ..rules.cases import load_cases
+    from ..rules.contexts import load_contexts_jsonl
+    from ..rules.diff import diff_engines
+    from ..rules.engine import Engine
+    from ..rules.report import diff_lines
+
+    settings = _settings()
+    catalog = _catalog()
+    try:
+        new_rs = _resolve_ruleset(new, catalog)
+        old_rs = _resolve_ruleset(old, catalog, other_id=new_rs.id)
+        old_engine, new_engine = Engine(old_rs, catalog), Engine(new_rs, catalog)
+        contexts = []
+        if cases:
+            cases_file = Path(settings.rules_dir) / f"{new_rs.id}.cases.yaml"
+            if cases_file.exists():
+                contexts += [(c.name, "case", c.context) for c in load_cases(cases_file)]
+        if contexts_file is not None:
+            contexts += [(name, "recorded", ctx) for name, ctx in load_contexts_jsonl(contexts_file, _now(None))]
+    except RuleSetError as exc:
+        _fail(exc)
+    if not contexts:
+        _echo("No contexts to compare: add regression cases or give --contexts FILE.jsonl.", err=True)
+        raise click.exceptions.Exit(1)
+    report = diff_engines(old_engine, new_engine, contexts)
+    if as_json:
+        _json(report.as_dict())
+    else:
+        for line in diff_lines(report, _style(), show_all):
+            _echo(line)
+    raise click.exceptions.Exit(1 if fail_on_change and report.changed else 0)
+
+
+# --------------------------------------------------------------------------- lock
+@rules.command("lock")
+@click.argument("ruleset_id", required=False, metavar="[ID]")
+@click.option("--amend", is_flag=True,
+              help="Re-record versions whose content changed (only for versions never activated or released).")
+def lock_command(ruleset_id, amend):
+    """Record the content hash of every version in rules/<id>.lock.json (commit
+    it with the rule set). A recorded version whose content changed is refused:
+    bump its version instead."""
+    from ..rules import RuleSetError
+    from ..rules.lockfile import lock_path, lock_rulesets
+    from ..rules.yamlload import display_path
+
+    settings = _settings()
+    try:
+        changes = lock_rulesets(settings.rules_dir, ruleset_id, amend)
+    except RuleSetError as exc:
+        _fail(exc)
+    style = _style()
+    for change in changes:
+        role = {"refused": "fail", "recorded": "ok", "amended": "warn"}.get(change.action)
+        _echo(style(str(change), role) if role else str(change))
+    for rid in sorted({c.ruleset_id for c in changes}):
+        _echo(f"lock file: {display_path(lock_path(settings.rules_dir, rid))}")
+    raise click.exceptions.Exit(1 if any(c.action == "refused" for c in changes) else 0)
+
+
+@rules.command("keep")
+@click.argument("ruleset_id", required=False, metavar="[ID]")
+def keep_command(ruleset_id):
+    """Keep the working copy rules/<ID>.yaml as rules/versions/<ID>@<VERSION>.yaml
+    (before you edit it), so that it stays available to diff and to roll back to."""
+    from ..rules import RuleSetError
+    from ..rules.lockfile import keep_version
+    from ..rules.yamlload import display_path
+
+    settings = _settings()
+    ruleset_id = ruleset_id or _services().rules.status().get("rulesetId")
+    working = Path(settings.rules_dir) / f"{ruleset_id}.yaml"
+    if not working.exists():
+        _echo(f"error: no working copy {display_path(working)}", err=True)
+        raise click.exceptions.Exit(1)
+    try:
+        target = keep_version(working)
+    except RuleSetError as exc:
+        _fail(exc)
+    _echo(f"kept {display_path(working)} as {display_path(target)}")
+
+
+# --------------------------------------------------------------------------- versions, activate
+def _lock_state(rules_dir, ruleset_id) -> dict:
+    from ..rules import RuleSetError
+    from ..rules.lockfile import lock_path, read_lock, version_files
+
+    try:
+        recorded = read_lock(lock_path(rules_dir, ruleset_id)) or {}
+    except RuleSetError:
+        recorded = {}
+    state = {}
+    for item in version_files(rules_dir):
+        if item.ruleset_id != ruleset_id:
+            continue
+        old = recorded.get(item.version)
+        state[item.version] = "recorded" if old == item.hash else ("not recorded" if old is None else "CHANGED")
+    return state
+
+
+@rules.command("versions")
+@click.argument("ruleset_id", required=False, metavar="[ID]")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
+def versions_command(ruleset_id, as_json):
+    """The versions of a rule set (default: the one in service), which one is active and pinned."""
+    reco = _services()
+    reco.rules.refresh()
+    ruleset_id = ruleset_id or reco.rules.status().get("rulesetId")
+    rows = reco.rules.versions(ruleset_id)
+    if not rows:
+        _echo(f"No rule set {ruleset_id!r} in {reco.settings.rules_dir}.", err=True)
+        raise click.exceptions.Exit(1)
+    locks = _lock_state(reco.settings.rules_dir, ruleset_id)
+    if as_json:
+        _json([{**row, "lock": locks.get(row["version"])} for row in rows])
+        return
+    style = _style()
+    table = [("VERSION", "STATUS", "STATE", "LOCK", "FILE")]
+    for row in rows:
+        state = "active" if row["active"] else ("broken" if not row["valid"] else "")
+        if row["pinned"]:
+            state += " (pinned)" if state else "pinned"
+        table.append((row["version"], row["status"] or "-", state or "-", locks.get(row["version"], "-"), row["file"]))
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    for index, r in enumerate(table):
+        line = "  ".join(f"{r[i]:<{widths[i]}}" for i in range(4)) + "  " + r[4]
+        _echo(style(line, "bold") if index == 0 else (style(line, "ok") if "active" in r[2] else line))
+    for row in rows:
+        for error in row["errors"]:
+            _echo(f"  {row['version']}: {error}")
+    status = reco.rules.status()
+    if not status.get("pinned"):
+        _echo(f"No version is pinned: the highest valid version serves ({status.get('version')}).")
+
+
+@rules.command("activate")
+@click.argument("ruleset_id", metavar="ID")
+@click.argument("version", required=False)
+@click.option("--latest", is_flag=True, help="Unpin: serve the highest valid version from now on.")
+def activate_command(ruleset_id, version, latest):
+    """Activate VERSION of rule set ID in every worker, without a restart (the
+    pointer file in the data directory; use the server's RECO_DATA_DIR)."""
+    from ..rules import RuleSetError
+    from ..rules.service import POINTER_FILE
+
+    if bool(version) == bool(latest):
+        raise click.UsageError("give a VERSION, or --latest")
+    reco = _services()
+    try:
+        status = reco.rules.activate(ruleset_id, None if latest else version)
+    except RuleSetError as exc:
+        _fail(exc)
+    pointer = Path(reco.settings.data_dir) / POINTER_FILE
+    style = _style()
+    if status.get("rulesetId") != ruleset_id:
+        _echo(f"Recorded for {ruleset_id}; note that this service serves {status.get('rulesetId')} "
+              f"(RECO_RULESET).")
+    what = "pinned" if not latest else "unpinned: the highest valid version serves"
+    _echo(style(f"{ruleset_id} {status.get('version')} is active ({what}).", "ok"))
+    _echo(f"Pointer: {pointer}. Running workers switch before their next request; "
+          f"check with GET /health (rules.version).")
+    locks = _lock_state(reco.settings.rules_dir, ruleset_id)
+    if locks.get(status.get("version")) not in (None, "recorded"):
+        _echo(style(f"note: version {status.get('version')} is {locks[status.get('version')]} in the lock file: "
+                    "run `flask rules lint`", "warn"))
