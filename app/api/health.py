@@ -6,7 +6,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from ..errors import error_body
-from ..recommend.recommender import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
+from ..recommend.recommender import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME, reload_failure
 from .tmf import ErrorSchema, json_response
 
 blp = Blueprint("operations", __name__, description="Health, readiness and schemas")
@@ -28,11 +28,14 @@ _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content"
 def _report() -> tuple[dict, bool]:
     reco = current_app.extensions["reco"]
     store = reco.store.health()
+    reload_error = None
     try:
         reco.rules.refresh()
-    except Exception:  # a broken rule file must show up here, not as a 500
-        pass
+    except Exception as exc:  # a broken rule file must show up here, not as a 500
+        reload_error = reload_failure(exc)
     rules = reco.rules.status()
+    if reload_error:
+        rules["errors"] = [*rules.get("errors", []), reload_error]
     events = reco.events.outbox_status() if store.get("ok") else {}
     ready = bool(store.get("ok")) and bool(rules.get("ok"))
     return {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
