@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -131,7 +132,8 @@ class EventBus:
         now = time.time()
         lease = now + self.settings.event_timeout_seconds + 30
         due = self.store.find(OUTBOX, lambda entry: entry.get("status") == "pending"
-                              and entry["nextAttemptAt"] <= now and entry["leaseUntil"] <= now)
+                              and entry["nextAttemptAt"] <= now
+                              and (entry["leaseUntil"] <= now or lease_holder_gone(entry)))
         for entry in due:
             try:
                 claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
@@ -197,14 +199,39 @@ class _AlreadyClaimed(Exception):
     pass
 
 
+HOST = socket.gethostname()
+
+
+def lease_holder_gone(entry: dict) -> bool:
+    """True when the process that leased the entry is known to be dead: it
+    ran on this host and its pid no longer exists (or is a zombie). A
+    service killed mid-delivery then redelivers as soon as it is back,
+    instead of waiting out the lease; when in doubt the lease holds."""
+    pid = entry.get("leaseOwner")
+    if entry.get("leaseHost") != HOST or not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _claim(now: float, lease: float):
-    """Take the entry only if no other worker process holds a live lease on
+    """Take the entry only if no other live worker process holds a lease on
     it; raising makes the store write nothing."""
     def change(entry: dict) -> dict:
-        if entry.get("status") != "pending" or entry["leaseUntil"] > now \
-                or entry["nextAttemptAt"] > now:
+        if entry.get("status") != "pending" or entry["nextAttemptAt"] > now \
+                or (entry["leaseUntil"] > now and not lease_holder_gone(entry)):
             raise _AlreadyClaimed()
         entry["leaseUntil"] = lease
         entry["leaseOwner"] = os.getpid()
+        entry["leaseHost"] = HOST
         return entry
     return change
