@@ -346,12 +346,6 @@ def test_rules_rewritten_while_requests_run(make_server, rules_copy):
     assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@1.3.0", 10)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/rules bug: with a rule set id requested (RECO_RULESET), RuleService._reload_locked() "
-    "finds no entries for it while the file is gone and sets the active engine to None "
-    "(503 RULESET_UNAVAILABLE) instead of keeping the engine in service. Fix: when the "
-    "requested id has no (valid) entries, keep `current` if it serves that id, and report "
-    "the problem."))
 def test_rule_file_briefly_missing_keeps_serving(make_server, rules_copy):
     """A deploy that removes and re-creates the file (rm; cp) does not take
     recommendations down in between."""

@@ -136,6 +136,8 @@ class Classifier:
             return "duplicate-key", "keep one of the two keys (merge their values)"
         if message.startswith("YAML tag not allowed"):
             return "yaml-syntax", "remove the tag (`!!...`): rule and catalog files hold plain data"
+        if "aliases (*name)" in message:
+            return "yaml-syntax", "write the value out instead of an anchor and alias (&name, *name)"
         if message.startswith(("invalid YAML", "expected one YAML document", "not UTF-8", "cannot read")):
             return "yaml-syntax", ("fix the YAML at this spot: indentation with spaces (no tabs), "
                                    "a missing ':' or an unclosed quote or bracket")

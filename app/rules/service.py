@@ -428,6 +428,9 @@ class RuleService:
                 break
             if not entries:
                 problems.append(Problem(display_path(self.rules_dir), 1, 1, f"no rule set with id {ruleset_id!r}"))
+                # a deploy that removes and re-creates the file must not take answers down
+                if current is not None and current.engine.ruleset.id == ruleset_id:
+                    chosen = current
         elif self._active is not None:
             chosen = self._active            # no catalog: keep serving what we have
         if loaded.catalog is not None:

@@ -56,7 +56,34 @@ _SafeBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml parser whe
 
 
 class PositionLoader(_SafeBase):
-    """SafeLoader (libyaml's when present) that records positions and rejects duplicate keys."""
+    """SafeLoader (libyaml's when present) that records positions and rejects
+    duplicate keys and aliases: rule and catalog files need neither, and an
+    alias bomb ("billion laughs") would expand exponentially once copied."""
+
+    def construct_document(self, node):
+        _refuse_aliases(node)
+        return super().construct_document(node)
+
+
+def _refuse_aliases(root) -> None:
+    """An alias makes the node graph share a node; find it in one linear walk.
+    The shared node carries the anchor's position, so the error names the
+    key (or the sequence) that holds the alias."""
+    seen: set[int] = set()
+    stack = [(root, root.start_mark)]
+    while stack:
+        node, holder = stack.pop()
+        if id(node) in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, "aliases (*name) and merge keys are not allowed in rule and "
+                "catalog files: write the value out", holder)
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in reversed(node.value):  # document order
+                stack.append((value_node, key_node.start_mark))
+                stack.append((key_node, key_node.start_mark))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((child, node.start_mark) for child in reversed(node.value))
 
 
 def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDict:
@@ -120,6 +147,12 @@ def load_text(text: str, file: str):
         docs = list(yaml.load_all(text, Loader=PositionLoader))
     except yaml.YAMLError as exc:
         raise RuleSetError(f"cannot read {file}", [yaml_problem(file, exc)]) from None
+    except RecursionError:
+        raise RuleSetError(f"cannot read {file}", [Problem(
+            file, 1, 1, "invalid YAML: nested too deeply (flatten the structure)")]) from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise RuleSetError(f"cannot read {file}", [Problem(
+            file, 1, 1, f"invalid YAML: a value cannot be read ({exc})")]) from None
     if len(docs) > 1:
         raise RuleSetError(f"cannot read {file}",
                            [Problem(file, 1, 1, "expected one YAML document, found several")])
@@ -134,3 +167,15 @@ def load_file(path: Path | str):
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
     return load_text(text, name)
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes shared Python objects out in full: the loader refuses aliases."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def dump_text(data) -> str:
+    """YAML text that this module's loader accepts (no anchors or aliases)."""
+    return yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, allow_unicode=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-import yaml
+
+from app.rules.yamlload import dump_text
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -107,7 +108,7 @@ def make_ruleset(n_rules: int, n_offerings: int, seed: int = 7, anchored: bool =
 
 
 def dump(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False)
+    return dump_text(data)
 
 
 def random_context(rng: random.Random, n_offerings: int) -> dict:

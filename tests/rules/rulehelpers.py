@@ -5,7 +5,8 @@ import datetime as dt
 import textwrap
 from pathlib import Path
 
-import yaml
+
+from app.rules.yamlload import dump_text
 
 from app.rules import Context
 
@@ -43,7 +44,7 @@ def ruleset_text(rules: list[dict], **header) -> str:
     doc = {"id": header.pop("id", "test-set"), "version": header.pop("version", "1.0.0"),
            "status": header.pop("status", "test"), "description": header.pop("description", "test rules"),
            "limit": header.pop("limit", 4), **header, "rules": rules}
-    return yaml.safe_dump(doc, sort_keys=False)
+    return dump_text(doc)
 
 
 def rule(rid: str, when: dict, *recs, kind: str = "cross-sell", **extra) -> dict:
