@@ -145,16 +145,21 @@ def error_responses(schemas=None) -> dict:
         "application/json": {"schema": ErrorSchema}}} for code in ERROR_CODES}
 
 
+def _names(known_attributes) -> str:
+    return "|".join(re.escape(name) for name in sorted(known_attributes))
+
+
 def fields_parameter(known_attributes) -> dict:
+    # Items are trimmed and empty ones skipped: `fields=` returns id, href, @type.
     return {"in": "query", "name": "fields", "style": "form", "explode": False,
-            "schema": {"type": "array", "items": {"type": "string",
-                                                  "enum": sorted(known_attributes)}},
+            "schema": {"type": "array", "items": {
+                "type": "string", "pattern": rf"^\s*({_names(known_attributes)})?\s*$"}},
             "description": "Comma-separated first-level attributes to return "
                            "(id, href, @type always kept); an unknown attribute is a 400"}
 
 
 def list_parameters(known_attributes) -> list[dict]:
-    names = "|".join(re.escape(name) for name in sorted(known_attributes))
+    names = _names(known_attributes)
     return [
         fields_parameter(known_attributes),
         {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0},
@@ -163,7 +168,7 @@ def list_parameters(known_attributes) -> list[dict]:
          "description": "Maximum number of items to return (at most RECO_MAX_PAGE_SIZE)"},
         {"in": "query", "name": "sort", "style": "form", "explode": False,
          "schema": {"type": "array", "items": {
-             "type": "string", "pattern": rf"^\s*[+-]*({names})(\.[^,]*)?\s*$"}},
+             "type": "string", "pattern": rf"^\s*([+-]*({names})(\.[^,]*)?)?\s*$"}},
          "description": "Comma-separated attributes (dotted paths allowed); a leading '-' "
                         "sorts descending; an unknown attribute is a 400"},
     ]
