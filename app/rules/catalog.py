@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Checker, as_id, parse_time, plain
+from .common import Checker, as_id, in_window, parse_time, plain
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_file
 
@@ -57,11 +57,7 @@ class Offering:
 
     def valid_at(self, when: dt.datetime) -> bool:
         """validFor contains `when`: start inclusive, end exclusive, open bounds allowed."""
-        if self.valid_from is not None and when < self.valid_from:
-            return False
-        if self.valid_to is not None and when >= self.valid_to:
-            return False
-        return True
+        return in_window(when, self.valid_from, self.valid_to)
 
     def href(self, base: str = "") -> str:
         return f"{base.rstrip('/')}{HREF_PATH}{self.id}"

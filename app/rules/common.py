@@ -33,6 +33,14 @@ def parse_time(value) -> dt.datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def in_window(when: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+    """Validity windows include their start and exclude their end; a missing
+    bound is open. Offerings and rules share this rule, so they never disagree."""
+    if start is not None and when < start:
+        return False
+    return end is None or when < end
+
+
 def iso(value: dt.datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog
-from .common import VERSION_RE, Checker, as_id, parse_time, type_name
+from .common import VERSION_RE, Checker, as_id, in_window, parse_time, type_name
 from .conditions import ConditionParser, Cond
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
@@ -54,11 +54,7 @@ class Rule:
         return self.status not in NON_FIRING_STATUSES
 
     def valid_at(self, when: dt.datetime) -> bool:
-        if self.valid_from is not None and when < self.valid_from:
-            return False
-        if self.valid_to is not None and when >= self.valid_to:
-            return False
-        return True
+        return in_window(when, self.valid_from, self.valid_to)
 
 
 @dataclass
