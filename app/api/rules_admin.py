@@ -35,7 +35,7 @@ blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules")
 def context_from_query(body: dict, store, default_time: dt.datetime | None = None):
     """A Context from a TMF680 QueryProductRecommendation body, validated like
     a create request; the customer and its products come from the store."""
-    from ..recommend.facts import build_context
+    from ..recommend.facts import PartyFacts, build_context
     from .recommendation import KIND
 
     data = {key: value for key, value in body.items() if key not in ("id", "href", "state", "recommendationItem")}
@@ -46,7 +46,7 @@ def context_from_query(body: dict, store, default_time: dt.datetime | None = Non
                        code="INVALID_CONTEXT", details=exc.messages) from None
     if KIND.validate_create:
         KIND.validate_create(data)
-    context = build_context(data, store)
+    context = build_context(data, PartyFacts(store))
     if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
         context.time = default_time
     return context

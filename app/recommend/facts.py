@@ -3,6 +3,8 @@ customer behind it and what that customer owns, so they are looked up here,
 once, and handed to the engine as plain data."""
 from __future__ import annotations
 
+import copy
+
 from marshmallow import ValidationError
 
 from ..errors import TMFError
@@ -11,6 +13,7 @@ from ..schemas import SpecSchemas
 from ..timeutil import parse_datetime, utcnow
 
 cart_schemas = SpecSchemas("TMF663-ShoppingCart-v4.0.0.swagger.json", "TMF663")
+_cart_items = cart_schemas["CartItem"](many=True)
 
 
 def _ids(refs) -> list[str]:
@@ -27,7 +30,7 @@ def cart_offerings(shopping_carts) -> list[str]:
         if items is None:
             continue
         try:
-            loaded = cart_schemas["CartItem"](many=True).load(items)
+            loaded = _cart_items.load(items)
         except ValidationError as exc:
             raise TMFError(400, "shoppingCart.cartItem does not match the TMF663 CartItem schema",
                            code="INVALID_BODY",
@@ -48,34 +51,82 @@ def _item_offerings(items) -> list[str]:
     return found
 
 
-def find_customer(store, party: dict | None) -> dict | None:
-    """By customer id, else by the id of its engaged party."""
-    if not party or not party.get("id"):
-        return None
-    party_id = str(party["id"])
-    customer = store.get("customer", party_id)
-    if customer is not None:
-        return customer
-    found = store.find("customer", lambda candidate: str(
-        (candidate.get("engagedParty") or {}).get("id")) == party_id)
-    return found[0] if found else None
+class KeyIndex:
+    """Documents of one collection by a key they carry (a party id), rebuilt
+    only when the collection changes: an instant recommendation must not scan
+    every stored product of every customer."""
+
+    def __init__(self, collection: str, keys_of):
+        self.collection = collection
+        self.keys_of = keys_of
+        self._version: object = None
+        self._index: dict[str, list[dict]] = {}
+
+    def lookup(self, store, keys) -> list[dict]:
+        version = store.version(self.collection)
+        if version is None:  # the backend cannot tell: no caching
+            wanted = set(keys)
+            return store.find(self.collection,
+                              lambda doc: not wanted.isdisjoint(self.keys_of(doc)))
+        if version != self._version:
+            index: dict[str, list[dict]] = {}
+            for doc in store.all(self.collection):
+                for key in set(self.keys_of(doc)):
+                    index.setdefault(key, []).append(doc)
+            self._index, self._version = index, version  # swapped whole: readers see one
+        index = self._index
+        found: dict[str, dict] = {}
+        for key in keys:
+            for doc in index.get(key, ()):
+                found.setdefault(doc["id"], doc)
+        return [copy.deepcopy(doc) for doc in found.values()]
 
 
-def customer_products(store, customer: dict | None) -> list[dict]:
-    if customer is None:
-        return []
-    party_ids = {str(customer["id"])}
+def _engaged_party_id(customer: dict) -> list[str]:
     engaged = customer.get("engagedParty") or {}
-    if engaged.get("id"):
-        party_ids.add(str(engaged["id"]))
-    return store.find("product", lambda product: any(
-        str(party.get("id")) in party_ids for party in product.get("relatedParty") or []))
+    return [str(engaged["id"])] if engaged.get("id") is not None else []
 
 
-def build_context(query: dict, store) -> Context:
+def _related_party_ids(product: dict) -> list[str]:
+    return [str(party.get("id")) for party in product.get("relatedParty") or []
+            if isinstance(party, dict)]
+
+
+class PartyFacts:
+    """The customer a query names and what it owns, via indexes per process."""
+
+    def __init__(self, store):
+        self.store = store
+        self.customers_by_party = KeyIndex("customer", _engaged_party_id)
+        self.products_by_party = KeyIndex("product", _related_party_ids)
+
+    def customer(self, party: dict | None) -> dict | None:
+        """By customer id, else by the id of its engaged party."""
+        if not party or not party.get("id"):
+            return None
+        party_id = str(party["id"])
+        customer = self.store.get("customer", party_id)
+        if customer is not None:
+            return customer
+        found = self.customers_by_party.lookup(self.store, [party_id])
+        return found[0] if found else None
+
+    def products(self, customer: dict | None) -> list[dict]:
+        if customer is None:
+            return []
+        return self.products_by_party.lookup(
+            self.store, [str(customer["id"]), *_engaged_party_id(customer)])
+
+
+def find_customer(store, party: dict | None) -> dict | None:
+    """One-off lookup (no index kept)."""
+    return PartyFacts(store).customer(party)
+
+
+def build_context(query: dict, parties: PartyFacts) -> Context:
     start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
     party = query.get("relatedParty")
-    customer = find_customer(store, party if isinstance(party, dict) else None)
+    customer = parties.customer(party if isinstance(party, dict) else None)
     place = query.get("place")
     categories = []
     for ref in query.get("category") or []:
@@ -85,7 +136,7 @@ def build_context(query: dict, store) -> Context:
         channels=_ids(query.get("channel")),
         cart=cart_offerings(query.get("shoppingCart")),
         customer=customer,
-        products=customer_products(store, customer),
+        products=parties.products(customer),
         places=[place] if isinstance(place, dict) else [],
         categories=categories,
         product_orders=_ids(query.get("productOrder")),

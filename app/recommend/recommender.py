@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from ..rules import RuleService
-from .facts import build_context
+from .facts import PartyFacts, build_context
 
 ITEM_SCHEMA_NAME = "ExplainedRecommendationItem"
 
@@ -23,11 +23,12 @@ class Recommender:
     def __init__(self, rules: RuleService, store):
         self.rules = rules
         self.store = store
+        self.parties = PartyFacts(store)
         self._reload_failure: str | None = None
 
     def recommend(self, query: dict, base_url: str) -> tuple[list[dict], dict]:
         """TMF680 recommendationItem list and the rule set that produced it."""
-        context = build_context(query, self.store)
+        context = build_context(query, self.parties)
         try:
             self.rules.refresh()
         except Exception as exc:

@@ -165,6 +165,12 @@ class Store(ABC):
         of the whole collection."""
         return [doc for doc in self.all(collection) if match(doc)]
 
+    def version(self, collection: str) -> object | None:
+        """A token that changes whenever the collection changes (in any
+        process), so callers can keep derived indexes; None when the backend
+        cannot tell cheaply, and then nothing may be cached."""
+        return None
+
     @abstractmethod
     def count(self, collection: str) -> int:
         """Number of documents in the collection."""

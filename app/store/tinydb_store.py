@@ -368,6 +368,10 @@ class TinyDBStore(Store):
     def all(self, collection: str) -> list[dict]:
         return [_copy(d) for d in self._coll(collection).table.raw().values()]
 
+    def version(self, collection: str) -> object | None:
+        snap = self._coll(collection).storage.snapshot()
+        return ("empty",) if snap is None else snap.key
+
     def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
         return [_copy(d) for d in self._coll(collection).table.raw().values() if match(d)]
 
