@@ -429,3 +429,18 @@ def test_find_returns_copies_of_matching_documents_in_order(store):
     assert store.get("things", "t0")["n"] == 0
     assert store.find("things", lambda doc: False) == []
     assert store.find("never-written", lambda doc: True) == []
+
+
+def test_version_changes_with_every_write_from_any_store(store, data_dir):
+    from app.store import open_store
+    before = store.version("things")
+    store.insert("things", {"id": "a"})
+    after_insert = store.version("things")
+    assert after_insert != before
+    assert store.version("things") == after_insert  # stable while nothing changes
+    other = open_store(str(data_dir))  # as another worker process would
+    try:
+        other.update("things", "a", lambda doc: {**doc, "n": 1})
+        assert store.version("things") != after_insert
+    finally:
+        other.close()
