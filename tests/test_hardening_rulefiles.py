@@ -5,9 +5,9 @@ no tag ever runs code; a bad version never replaces (or half-replaces) the
 one in service.
 
 tests/rules/test_rules_errors.py checks the messages of ordinary mistakes;
-this module is about hostile and broken input. Tests marked xfail(strict)
-are known bugs of app/rules (the reason names the fix): when it is fixed
-they XPASS, which fails, so the marker is removed with the fix.
+this module is about hostile and broken input. A known bug of app/rules
+gets a test marked xfail(strict=True) whose reason names the fix, so that
+the fix makes it XPASS (a failure) and the marker goes with the fix.
 """
 from __future__ import annotations
 
