@@ -35,8 +35,14 @@ class CallbackPolicy:
             else:
                 self.names.add(entry)
 
-    def check(self, url: str, resolve: bool = True) -> None:
-        """Raises CallbackRejected with a reason a client can act on."""
+    def check(self, url: str, resolve: bool = True) -> str | None:
+        """Raises CallbackRejected with a reason a client can act on.
+
+        Returns the address to connect to when the host is a DNS name that was
+        allowed because of the addresses it resolved to (the caller connects
+        to exactly that address, so an answer that changes between this check
+        and the connection, DNS rebinding, cannot lead elsewhere); None when
+        the host is an address itself or allowed by name."""
         try:
             parts = urlsplit(url)
         except ValueError:
@@ -53,12 +59,12 @@ class CallbackPolicy:
         except ValueError:
             raise CallbackRejected("callback URL has an invalid port") from None
         if self.allow_all:
-            return
+            return None
         if host in self.names or any(host.endswith(suffix) for suffix in self.suffixes):
-            return
+            return None
         addresses = self._addresses(host, resolve)
         if addresses and all(any(addr in net for net in self.networks) for addr in addresses):
-            return
+            return None if _is_address(host) else str(addresses[0])
         raise CallbackRejected(
             f"callback host {host!r} is not in the operator's allowed callback hosts")
 
@@ -75,3 +81,11 @@ class CallbackPolicy:
         except (socket.gaierror, UnicodeError):
             return []
         return [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..background import Poller
 from ..errors import TMFError
@@ -148,10 +150,15 @@ class EventBus:
             if self.store.get(HUBS, entry["hubId"]) is None:
                 self.store.delete(OUTBOX, entry["id"])
                 return
-            self.policy.check(entry["callback"])
-            response = self.session.post(
-                entry["callback"], json=entry["notification"], allow_redirects=False,
-                timeout=(2.0, self.settings.event_timeout_seconds))
+            address = self.policy.check(entry["callback"])
+            session = pinned_session(address) if address else self.session
+            try:
+                response = session.post(
+                    entry["callback"], json=entry["notification"], allow_redirects=False,
+                    timeout=(2.0, self.settings.event_timeout_seconds))
+            finally:
+                if session is not self.session:
+                    session.close()
             if 200 <= response.status_code < 300:
                 self.store.delete(OUTBOX, entry["id"])
                 return
@@ -197,6 +204,44 @@ class EventBus:
 
 class _AlreadyClaimed(Exception):
     pass
+
+
+def pinned_session(address: str) -> requests.Session:
+    """A session whose connections go to `address` whatever the URL's host
+    resolves to by then; the Host header and TLS (SNI, certificate check)
+    still use the URL's host name."""
+    session = requests.Session()
+    session.trust_env = False
+    adapter = _PinnedAdapter(address)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _pinned(connection_class, address: str):
+    class Pinned(connection_class):
+        def _new_conn(self):
+            host = self._dns_host
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = host
+    return Pinned
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        http = type("PinnedHTTPPool", (HTTPConnectionPool,), {
+            "ConnectionCls": _pinned(HTTPConnectionPool.ConnectionCls, self.address)})
+        https = type("PinnedHTTPSPool", (HTTPSConnectionPool,), {
+            "ConnectionCls": _pinned(HTTPSConnectionPool.ConnectionCls, self.address)})
+        self.poolmanager.pool_classes_by_scheme = {"http": http, "https": https}
 
 
 HOST = socket.gethostname()
