@@ -137,7 +137,7 @@ def recommender_run(workload: Workload, n_rules: int, store, calls: int, rules_s
     for i in range(calls):
         body = bodies[i % len(bodies)]
         t0 = time.perf_counter_ns()
-        build_context(body, store)
+        build_context(body, recommender.parties)
         t1 = time.perf_counter_ns()
         recommender.recommend(body, "http://bench")
         t2 = time.perf_counter_ns()
