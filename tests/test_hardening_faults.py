@@ -252,6 +252,30 @@ def test_bad_listeners_do_not_slow_the_api_and_retries_stop(make_server):
             server.server_close()
 
 
+def test_a_hanging_listener_does_not_hold_up_the_others(make_server):
+    """24 notifications for a listener that never answers (5 s read timeout)
+    and for a healthy one: the healthy one has all of its 24 within seconds,
+    not after the hanging deliveries have used up every delivery thread."""
+    service = make_server(env={"RECO_EVENT_TIMEOUT_SECONDS": "5"})
+    api = Client(service.url)
+    hanging, healthy = misbehaving("hang"), Listener()
+    try:
+        for url in (hanging.url, healthy.url):
+            assert api.post(HUB, json={"callback": url}).status_code == 201
+        started = time.monotonic()
+        ids = {api.post(C, json=customer()).json()["id"] for _ in range(24)}
+        got = wait_until(lambda: ids <= {e["event"]["customer"]["id"] for e in list(healthy.events)},
+                         timeout=30)
+        elapsed = time.monotonic() - started
+        assert got and elapsed < 8, f"the healthy listener waited {elapsed:.1f} s"
+    finally:
+        hanging.release.set()
+        for server in (hanging,):
+            server.shutdown()
+            server.server_close()
+        healthy.close()
+
+
 # -- the rules directory --------------------------------------------------
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,8 @@ class EventBus:
         self.session.trust_env = False  # never route callbacks through an env proxy
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
+        self._busy: set[str] = set()        # hubs with a delivery in flight (this process)
+        self._busy_lock = threading.Lock()
         self.poller = Poller("event-delivery", self.deliver_due, interval=1.0)
 
     # -- hubs -------------------------------------------------------------
@@ -126,9 +129,24 @@ class EventBus:
     # -- delivery ---------------------------------------------------------
     def _executor(self) -> ThreadPoolExecutor:
         if self._pool is None or self._pool_pid != os.getpid():
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="deliver")
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
             self._pool_pid = os.getpid()
+            self._busy = set()
         return self._pool
+
+    def _take(self, hub_id: str) -> bool:
+        """One delivery per hub at a time in this process: a listener that
+        hangs holds one delivery thread, not all of them, so the other
+        hubs' notifications keep flowing (and a hub's arrive in order)."""
+        with self._busy_lock:
+            if hub_id in self._busy:
+                return False
+            self._busy.add(hub_id)
+            return True
+
+    def _release(self, hub_id: str) -> None:
+        with self._busy_lock:
+            self._busy.discard(hub_id)
 
     def deliver_due(self) -> None:
         now = time.time()
@@ -136,13 +154,28 @@ class EventBus:
         due = self.store.find(OUTBOX, lambda entry: entry.get("status") == "pending"
                               and entry["nextAttemptAt"] <= now
                               and (entry["leaseUntil"] <= now or lease_holder_gone(entry)))
+        executor = self._executor()
         for entry in due:
+            if not self._take(entry["hubId"]):
+                continue
             try:
                 claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
-            except _AlreadyClaimed:
+            except BaseException as exc:
+                self._release(entry["hubId"])
+                if isinstance(exc, _AlreadyClaimed):
+                    continue
+                raise
+            if claimed is None:
+                self._release(entry["hubId"])
                 continue
-            if claimed is not None:
-                self._executor().submit(self._deliver, claimed)
+            executor.submit(self._deliver_and_release, claimed)
+
+    def _deliver_and_release(self, entry: dict) -> None:
+        try:
+            self._deliver(entry)
+        finally:
+            self._release(entry["hubId"])
+            self.poller.wake()          # the hub's next notification, without waiting a tick
 
     def _deliver(self, entry: dict) -> None:
         error = None
