@@ -7,11 +7,13 @@ headers, body schema), no answer is a 5xx, schema-valid requests are
 accepted and schema-breaking ones refused, and every error carries the TMF
 Error body. Bounded and derandomized so CI is quick and reproducible:
 FUZZ_EXAMPLES (default 25) examples per operation and generation mode,
-FUZZ_SEED (default 20261122). Schemathesis' coverage phase (every boundary
-of every property: tens of thousands of requests here) runs with
-FUZZ_COVERAGE=1. Search harder locally with:
+FUZZ_SEED (default 20261122). Search harder locally with, e.g.:
 
-    FUZZ_EXAMPLES=500 FUZZ_COVERAGE=1 .venv/bin/python -m pytest tests/test_hardening_fuzz.py
+    FUZZ_EXAMPLES=500 FUZZ_SEED=7 .venv/bin/python -m pytest tests/test_hardening_fuzz.py
+
+FUZZ_COVERAGE=1 adds schemathesis' coverage phase (every boundary of every
+property); for this document building its cases alone takes more than ten
+minutes on two cores, so it is a deep search to leave running, not a check.
 """
 from __future__ import annotations
 
