@@ -19,6 +19,6 @@ MINUTES = os.environ.get("RECO_SOAK_MINUTES")
 def test_soak():
     ok, report = soak(float(MINUTES), workers=int(os.environ.get("RECO_SOAK_WORKERS", "3")),
                       max_growth_mb=float(os.environ.get("RECO_SOAK_MAX_GROWTH_MB", "50")),
-                      reload_every=10.0)
+                      reload_every=30.0)
     print(json.dumps(report, indent=2))
     assert ok, report["problems"]
