@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .common import Checker, as_id, in_window, parse_time, plain
 from .errors import Problem, RuleSetError
-from .yamlload import PosDict, display_path, load_file
+from .yamlload import PosDict, display_path, load_text
 
 HREF_PATH = "/tmf-api/productCatalogManagement/v4/productOffering/"
 
@@ -109,10 +109,16 @@ def load_catalog(catalog_dir: Path) -> Catalog:
                            [Problem(display_path(catalog_dir), 1, 1, "no *.yaml catalog file found")])
     for path in files:
         name = display_path(path)
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         catalog.files.append(name)
+        try:  # read once: the hash and the parse must see the same bytes
+            data = path.read_bytes()
+            text = data.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:  # e.g. removed mid-reload
+            problems.append(Problem(name, 1, 1, f"cannot read file: {exc}"))
+            continue
+        digest.update(path.name.encode() + b"\0" + data + b"\0")
         try:
-            doc = load_file(path)
+            doc = load_text(text, name)
         except RuleSetError as exc:
             problems.extend(exc.problems)
             continue

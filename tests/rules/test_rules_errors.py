@@ -222,3 +222,26 @@ cases:
     errors = [str(p) for p in info.value.problems]
     assert errors[0].startswith(f"{path}:3:14: case c1: context.time must be a date-time")
     assert errors[1] == f"{path}:6:51: case c2: an anonymous shopper owns nothing; give a customer"
+
+
+def test_a_catalog_file_removed_while_loading_is_a_problem_with_its_name(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    from app.rules import RuleSetError, load_catalog
+
+    folder = tmp_path / "catalog"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", folder)
+    doomed = folder / "offerings.yaml"
+    real_read = Path.read_bytes
+
+    def read_bytes(path):  # listed, then removed before it is read (a deploy)
+        if path == doomed:
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(RuleSetError) as info:
+        load_catalog(folder)
+    assert any(p.file.endswith("offerings.yaml") and "cannot read file" in p.message
+               for p in info.value.problems)
