@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from app.events.allowlist import CallbackPolicy, CallbackRejected
-from helpers import Client, Listener, assert_tmf_error
+from helpers import Client, assert_tmf_error
 
 C = Client.CUSTOMER + "/customer"
 HUBS = [Client.CUSTOMER + "/hub", Client.INVENTORY + "/hub", Client.RECOMMENDATION + "/hub",

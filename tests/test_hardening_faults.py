@@ -14,7 +14,6 @@ import json
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,6 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import requests
@@ -117,7 +115,6 @@ def test_sigkill_during_writes_and_delivery_loses_no_record_and_no_event(make_se
 
 ACTIVATE_LOOP = """
 import sys
-from pathlib import Path
 sys.path.insert(0, {root!r})
 from app.rules import RuleService
 service = RuleService(Path({rules!r}), Path({catalog!r}), Path({state!r}))

@@ -327,7 +327,7 @@ class Conjunction:
         for values, lit in state.anys:
             if all(v in excluded for v in values):
                 blockers = list(dict.fromkeys(excluded[v] for v in values))
-                return self._blame(culprit, blockers + [lit], f"every offering it accepts is excluded")
+                return self._blame(culprit, blockers + [lit], "every offering it accepts is excluded")
         required = {v for values, _l in state.alls for v in values}
         for values, lit in state.notalls:
             if all(v in required for v in values):

@@ -26,7 +26,7 @@ from pathlib import Path
 from .catalog import load_catalog
 from .common import Checker, as_id, parse_time, plain, type_name
 from .engine import Engine
-from .errors import Problem, RuleSetError
+from .errors import RuleSetError
 from .facts import Context
 from .policies import Recommendation
 from .ruleset import load_ruleset

@@ -20,7 +20,7 @@ from .cases import CONTEXT_FIELDS, _read_context
 from .common import Checker, iso
 from .errors import Problem, RuleSetError
 from .facts import Context, characteristics
-from .yamlload import PosDict, PosList, display_path, load_text
+from .yamlload import PosDict, PosList, load_text, read_text_file
 
 # Keys that only a TMF680 QueryProductRecommendation has (the case format has
 # `places`, `categories`, `product_orders`, `owns`, `cart`, `customer`, `time`).
@@ -105,12 +105,7 @@ def read_context(raw, file: str, default_time: dt.datetime | None = None) -> tup
 def load_context_file(path: Path, default_time: dt.datetime | None = None):
     """The JSON (or YAML) object in a file: (raw document, name, Context), or
     (raw document, None, None) when it is a TMF680 query (the caller resolves it)."""
-    path = Path(path)
-    name = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+    name, text = read_text_file(path)
     doc = parse_document(text, name)
     if is_tmf680_query(doc):
         return doc, None, None
@@ -120,12 +115,8 @@ def load_context_file(path: Path, default_time: dt.datetime | None = None):
 
 def load_contexts_jsonl(path: Path, default_time: dt.datetime | None = None) -> list[tuple[str, Context]]:
     """One context (or case) per line; blank lines and lines starting with # are skipped."""
-    path = Path(path)
-    name = display_path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+    name, text = read_text_file(path)
+    lines = text.splitlines()
     out, problems = [], []
     for number, line in enumerate(lines, start=1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -32,7 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import Catalog, catalog_files, load_catalog
+from .catalog import Catalog, load_catalog
 from .common import UTC, iso, version_key
 from .engine import Engine
 from .errors import Problem, RuleSetError
@@ -255,7 +255,7 @@ class RuleService:
                     raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r} (known: {known})")
                 if not entry.valid:
                     raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
-                engine = self._engine_for(entry, loaded.catalog)   # compiles (and checks) first
+                self._engine_for(entry, loaded.catalog)   # compiles (and checks) first
             pointer = dict(loaded.pointer)
             if version is None:
                 pointer.pop(ruleset_id, None)

@@ -159,13 +159,17 @@ def load_text(text: str, file: str):
     return docs[0] if docs else None
 
 
-def load_file(path: Path | str):
-    path = Path(path)
+def read_text_file(path: Path | str) -> tuple[str, str]:
+    """(display name, UTF-8 text) of a file, or RuleSetError naming it."""
     name = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return name, Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+
+
+def load_file(path: Path | str):
+    name, text = read_text_file(path)
     return load_text(text, name)
 
 
