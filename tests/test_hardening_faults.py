@@ -116,6 +116,7 @@ def test_sigkill_during_writes_and_delivery_loses_no_record_and_no_event(make_se
 ACTIVATE_LOOP = """
 import sys
 sys.path.insert(0, {root!r})
+from pathlib import Path
 from app.rules import RuleService
 service = RuleService(Path({rules!r}), Path({catalog!r}), Path({state!r}))
 n = 0
@@ -151,7 +152,6 @@ def test_sigkill_during_rule_activation_leaves_a_valid_pointer(tmp_path):
         if pointer.exists():
             pinned = json.loads(pointer.read_text())["rulesets"].get("telco-demo")
             assert pinned is None or pinned["version"] in ("1.0.0", "1.1.0"), pinned
-        assert not list(state_dir.glob(".*.tmp")) or True   # a leftover temp file is harmless
         status = RuleService(rules_dir, ROOT / "catalog", state_dir).status()
         assert status["ok"] and status["version"] in ("1.0.0", "1.1.0"), status
 
