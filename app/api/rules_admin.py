@@ -32,10 +32,10 @@ from ..rules.report import explain_lines
 blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules")
 
 
-def context_from_query(body: dict, store, default_time: dt.datetime | None = None):
+def context_from_query(body: dict, parties, default_time: dt.datetime | None = None):
     """A Context from a TMF680 QueryProductRecommendation body, validated like
     a create request; the customer and its products come from the store."""
-    from ..recommend.facts import PartyFacts, build_context
+    from ..recommend.facts import build_context
     from .recommendation import KIND
 
     data = {key: value for key, value in body.items() if key not in ("id", "href", "state", "recommendationItem")}
@@ -46,7 +46,7 @@ def context_from_query(body: dict, store, default_time: dt.datetime | None = Non
                        code="INVALID_CONTEXT", details=exc.messages) from None
     if KIND.validate_create:
         KIND.validate_create(data)
-    context = build_context(data, PartyFacts(store))
+    context = build_context(data, parties)
     if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
         context.time = default_time
     return context
@@ -62,7 +62,7 @@ def explain():
     body = read_json_object()
     now = dt.datetime.now(UTC)
     if is_tmf680_query(body):
-        context = context_from_query(body, reco.store, now)
+        context = context_from_query(body, reco.recommender.parties, now)
     else:
         try:
             _name, context = read_context(body, "request body", now)

@@ -17,7 +17,6 @@ from marshmallow import Schema, fields
 
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..recommend.facts import find_customer
 from ..resources.service import ResourceKind
 from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION, STATUSES,
                      build_recommendation_lead, check_patch, check_transition,
@@ -71,7 +70,7 @@ def _create_sales_lead():
         lead = build_recommendation_lead(
             body,
             get_recommendation=lambda key: reco.store.get(recommendation.KIND.collection, key),
-            find_customer=lambda party: find_customer(reco.store, party),
+            find_customer=reco.recommender.parties.customer,
             schema_location=f"{base}{URL_PREFIX}{LEAD_SCHEMA_PATH}")
         body, extension, lead_id = lead.body, lead.extension, lead.lead_id
     resource = service.new_resource(body, base)

@@ -249,7 +249,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         doc, _name, context = load_context_file(context_file, _now(time_text))
         query = context is None
         if query:
-            context = context_from_query(doc, reco.store, _now(time_text))
+            context = context_from_query(doc, reco.recommender.parties, _now(time_text))
         if rules_spec:
             catalog = _catalog()
             engine = Engine(_resolve_ruleset(rules_spec, catalog), catalog)

@@ -118,11 +118,6 @@ class PartyFacts:
             self.store, [str(customer["id"]), *_engaged_party_id(customer)])
 
 
-def find_customer(store, party: dict | None) -> dict | None:
-    """One-off lookup (no index kept)."""
-    return PartyFacts(store).customer(party)
-
-
 def build_context(query: dict, parties: PartyFacts) -> Context:
     start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
     party = query.get("relatedParty")
