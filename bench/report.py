@@ -212,17 +212,7 @@ def plots(results: dict, out: Path) -> list[str]:
                             label="HTTP anonymous p99 (server), 1 worker")
         ax.axhline(5, color="grey", lw=0.8, ls=":")
         ax.axhline(20, color="grey", lw=0.8, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("rules (R)")
-        ax.set_ylabel("latency, ms (log)")
-        ax.set_title("Latency against rule count")
-        ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "latency-vs-rules.png", dpi=110)
-        plt.close(fig)
-        written.append("latency-vs-rules.png")
+        written.append(_save_log_log(plt, fig, ax, out / "latency-vs-rules.png", "rules (R)", "latency, ms (log)", "Latency against rule count", 7))
     if http:
         fig, ax = plt.subplots(figsize=(7.5, 4.8))
         for config, marker in (("1 worker, pinned", "s"), ("2 workers", "^")):
@@ -234,17 +224,7 @@ def plots(results: dict, out: Path) -> list[str]:
                 if rows[0].get("instantAnonymous"):
                     ax.plot(rs, [r["instantAnonymous"]["rps"] for r in rows], marker + ":",
                             label=f"TMF680 instant, anonymous, {config}")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("rules (R)")
-        ax.set_ylabel("requests/s (log)")
-        ax.set_title("Throughput against rule count")
-        ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "throughput-vs-rules.png", dpi=110)
-        plt.close(fig)
-        written.append("throughput-vs-rules.png")
+        written.append(_save_log_log(plt, fig, ax, out / "throughput-vs-rules.png", "rules (R)", "requests/s (log)", "Throughput against rule count", 7))
     mem = results.get("memory", {})
     if http or mem:
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -273,10 +253,7 @@ def plots(results: dict, out: Path) -> list[str]:
         right.set_title("Memory over the run")
         right.legend(fontsize=7)
         right.grid(True, alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "memory.png", dpi=110)
-        plt.close(fig)
-        written.append("memory.png")
+        written.append(_save(plt, fig, out / "memory.png"))
     store = results.get("store", [])
     if store:
         fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -284,17 +261,7 @@ def plots(results: dict, out: Path) -> list[str]:
             rows = sorted((r for r in store if r["api"] == api), key=lambda r: r["stored"])
             if rows:
                 ax.plot([r["stored"] for r in rows], [r["p50_ms"] for r in rows], marker + "-", label=f"{api} p50")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("records already stored in the collection")
-        ax.set_ylabel("create latency p50, ms (log)")
-        ax.set_title("Store writes against stored records")
-        ax.legend(fontsize=8)
-        ax.grid(True, which="both", alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(out / "store.png", dpi=110)
-        plt.close(fig)
-        written.append("store.png")
+        written.append(_save_log_log(plt, fig, ax, out / "store.png", "records already stored in the collection", "create latency p50, ms (log)", "Store writes against stored records", 8))
     return written
 
 
@@ -304,3 +271,23 @@ def write(results: dict, out: Path) -> None:
     results["plots"] = plots(results, out)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(results) + "\n", encoding="utf-8")
+
+
+def _save(plt, fig, path) -> str:
+    """Writes one figure and frees it; the file name goes into the results."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _save_log_log(plt, fig, ax, path, xlabel: str, ylabel: str, title: str, fontsize: int) -> str:
+    """The figures against rule count or record count share log-log axes."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=fontsize)
+    ax.grid(True, which="both", alpha=0.3)
+    return _save(plt, fig, path)
