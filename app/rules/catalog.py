@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Checker, as_id, in_window, parse_time, plain
+from .common import Checker, as_id, canonical_json, in_window, parse_time, plain
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
 
@@ -110,18 +110,18 @@ def load_catalog(catalog_dir: Path) -> Catalog:
     for path in files:
         name = display_path(path)
         catalog.files.append(name)
-        try:  # read once: the hash and the parse must see the same bytes
-            data = path.read_bytes()
-            text = data.decode("utf-8")
+        try:  # read once: the hash and the parse must see the same content
+            text = path.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # e.g. removed mid-reload
             problems.append(Problem(name, 1, 1, f"cannot read file: {exc}"))
             continue
-        digest.update(path.name.encode() + b"\0" + data + b"\0")
         try:
             doc = load_text(text, name)
         except RuleSetError as exc:
             problems.extend(exc.problems)
             continue
+        # of the content, like the rule set hash: a comment edit changes nothing
+        digest.update(path.name.encode() + b"\0" + canonical_json(doc).encode() + b"\0")
         check = Checker(name)
         _read_catalog_doc(doc, check, catalog)
         problems.extend(check.problems)

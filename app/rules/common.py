@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 from .errors import Problem
@@ -56,6 +57,14 @@ def plain(value):
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def canonical_json(value) -> str:
+    """One text per meaning: the parsed document (positions, comments, quoting,
+    key order and layout gone) as sorted, compact JSON. Hashes of rule and
+    catalog files are taken over this, so an editor-schema comment or a
+    re-indent changes no fingerprint (issue 12 item 16)."""
+    return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def as_id(value) -> str | None:

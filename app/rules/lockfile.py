@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import VERSION_RE, plain, version_key
+from .common import VERSION_RE, canonical_json, plain, version_key
 from .errors import Problem, RuleSetError
 from .yamlload import display_path, load_file
 
@@ -38,8 +38,7 @@ def semantic_hash(doc) -> str:
     data = plain(doc)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "version"}
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:16]
 
 
 def rules_dir_of(path: Path) -> Path:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from .catalog import Catalog
 from .common import VERSION_RE, Checker, as_id, in_window, parse_time, type_name
 from .conditions import ConditionParser, Cond
 from .errors import Problem, RuleSetError
+from .lockfile import semantic_hash
 from .yamlload import PosDict, display_path, load_text
 
 RULESET_STATUSES = ("experimental", "test", "stable", "deprecated")
@@ -66,17 +66,13 @@ class RuleSet:
     limit: int
     rules: list[Rule]
     file: str
-    hash: str                      # sha256 of the file's bytes (first 16 hex digits)
+    hash: str                      # the lock fingerprint: lockfile.semantic_hash of the document
     name: str | None = None
     owner: str | None = None
     meta: dict = field(default_factory=dict)
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
-
-
-def content_hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def peek_header(path: Path) -> tuple[str | None, str | None]:
@@ -103,13 +99,16 @@ def load_ruleset(path: Path, catalog: Catalog) -> RuleSet:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"not UTF-8 text: {exc}")]) from None
-    return parse_ruleset(text, name, catalog, content_hash(data))
+    return parse_ruleset(text, name, catalog)
 
 
-def parse_ruleset(text: str, file: str, catalog: Catalog, digest: str | None = None) -> RuleSet:
+def parse_ruleset(text: str, file: str, catalog: Catalog) -> RuleSet:
+    """Check one rule set's text. Its `hash` (X-Ruleset-Hash) is the lock
+    fingerprint of what the file says, not of its bytes: a kept copy whose
+    editor-schema comment points one directory up hashes like its source."""
     doc = load_text(text, file)
     check = Checker(file)
-    ruleset = _read(doc, check, catalog, file, digest or content_hash(text.encode("utf-8")))
+    ruleset = _read(doc, check, catalog, file, semantic_hash(doc))
     errors = [p for p in check.problems if p.severity == "error"]
     if errors or ruleset is None:
         raise RuleSetError(f"rule set {file} has errors", errors)
