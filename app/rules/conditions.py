@@ -22,6 +22,7 @@ See rules/README.md for the full reference.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 from .common import Checker, as_id, iso, parse_time, type_name
@@ -404,7 +405,15 @@ class ConditionParser:
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 self.error(where, f"{label}: expected a number, got {type_name(raw)}")
                 return None
-            return float(raw)
+            try:
+                number = float(raw)
+            except OverflowError:
+                number = math.inf
+            if not math.isfinite(number):  # .inf, .nan, 1.0e+400, a 400-digit integer
+                self.error(where, f"{label}: {str(raw)[:20]} is not a number the engine can compare "
+                                  "(use one between -1.7e308 and 1.7e308)")
+                return None
+            return number
         when = parse_time(raw)
         if when is None or (isinstance(raw, (int, float)) and not isinstance(raw, bool)):
             self.error(where, f"{label}: expected a date-time like 2026-11-15T00:00:00Z, got {type_name(raw)}")

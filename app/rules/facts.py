@@ -8,6 +8,7 @@ and characteristics, counts and the evaluation time.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 from .common import UTC, parse_time
@@ -49,16 +50,24 @@ def normalise_value(value) -> str | None:
 
 
 def number_value(value) -> float | None:
+    """A characteristic as a finite float, else None (the comparison is false).
+
+    JSON admits integers of any size (10**400 is valid, and stored as sent) and
+    texts such as "1e400" or "nan"; none of them is a double, which is what the
+    engine compares. Beyond about ±1.8e308 a value counts as not a number rather
+    than being clamped: an overflow must never become a 500."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
+    try:
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            number = float(value.strip())
+        else:
             return None
-    return None
+    except (OverflowError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def date_value(value) -> float | None:
