@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 
@@ -65,6 +66,16 @@ def canonical_json(value) -> str:
     catalog files are taken over this, so an editor-schema comment or a
     re-indent changes no fingerprint (issue 12 item 16)."""
     return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def ruleset_fingerprint(doc) -> str:
+    """Hash of a rule set's meaning: the parsed document without `version`
+    (first 16 hex digits of SHA-256). The lock file records it per version and
+    X-Ruleset-Hash sends it, so the two can be compared."""
+    data = plain(doc)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "version"}
+    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:16]
 
 
 def as_id(value) -> str | None:

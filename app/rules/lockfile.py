@@ -19,14 +19,13 @@ keeps reviews readable.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import VERSION_RE, canonical_json, plain, version_key
+from .common import VERSION_RE, ruleset_fingerprint, version_key
 from .errors import Problem, RuleSetError
 from .yamlload import display_path, load_file
 
@@ -35,10 +34,7 @@ LOCK_SUFFIX = ".lock.json"
 
 def semantic_hash(doc) -> str:
     """Hash of a rule set's meaning: the parsed document without `version`."""
-    data = plain(doc)
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k != "version"}
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:16]
+    return ruleset_fingerprint(doc)
 
 
 def rules_dir_of(path: Path) -> Path:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog
-from .common import VERSION_RE, Checker, as_id, in_window, parse_time, type_name
+from .common import VERSION_RE, Checker, as_id, in_window, parse_time, ruleset_fingerprint, type_name
 from .conditions import ConditionParser, Cond
 from .errors import Problem, RuleSetError
-from .lockfile import semantic_hash
 from .yamlload import PosDict, display_path, load_text
 
 RULESET_STATUSES = ("experimental", "test", "stable", "deprecated")
@@ -66,7 +65,7 @@ class RuleSet:
     limit: int
     rules: list[Rule]
     file: str
-    hash: str                      # the lock fingerprint: lockfile.semantic_hash of the document
+    hash: str                      # the lock fingerprint: common.ruleset_fingerprint of the document
     name: str | None = None
     owner: str | None = None
     meta: dict = field(default_factory=dict)
@@ -108,7 +107,7 @@ def parse_ruleset(text: str, file: str, catalog: Catalog) -> RuleSet:
     editor-schema comment points one directory up hashes like its source."""
     doc = load_text(text, file)
     check = Checker(file)
-    ruleset = _read(doc, check, catalog, file, semantic_hash(doc))
+    ruleset = _read(doc, check, catalog, file, ruleset_fingerprint(doc))
     errors = [p for p in check.problems if p.severity == "error"]
     if errors or ruleset is None:
         raise RuleSetError(f"rule set {file} has errors", errors)
