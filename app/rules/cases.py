@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import load_catalog
-from .common import Checker, as_id, parse_time, plain, type_name
+from .common import Checker, as_id, parse_time, plain, retyped, type_name
 from .engine import Engine
 from .errors import RuleSetError
-from .facts import Context
+from .facts import Context, normalise_value
 from .policies import Recommendation
 from .ruleset import load_ruleset
-from .yamlload import display_path, load_file
+from .yamlload import display_path, load_file, typed_text
 
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
 CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders"}
@@ -186,13 +186,17 @@ def _read_context(raw, check: Checker, name: str) -> Context | None:
             return None
         check.unknown_keys(cust_raw, {"id", "segment", "characteristics", "name"}, f"{what}: customer")
         chars = []
-        if "segment" in cust_raw:
-            chars.append({"name": "segment", "value": plain(cust_raw["segment"])})
         extra = cust_raw.get("characteristics") or {}
         if not check.mapping(extra, cust_raw.at("characteristics"), f"{what}: customer.characteristics"):
             return None
-        for key, value in extra.items():
-            chars.append({"name": str(key), "value": plain(value)})
+        values = [(cust_raw, "segment")] if "segment" in cust_raw else []
+        for container, key in values + [(extra, key) for key in extra]:
+            value = plain(container[key])
+            source = typed_text(container, key)   # `country: NO` must not pass as false
+            if source is not None and source != (value if isinstance(value, str) else normalise_value(value)):
+                check.add(container.at(key), f"{what}: {key}: {retyped(source, container[key])}")
+                return None
+            chars.append({"name": str(key), "value": value})
         customer = {"id": str(cust_raw.get("id", "case-customer")), "name": str(cust_raw.get("name", name)),
                     "characteristic": chars, "@type": "Customer"}
     products = []

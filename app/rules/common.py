@@ -134,6 +134,22 @@ class Checker:
                 self.add(mapping.key_at(key), f"unknown field {key!r} in {what} (allowed: {hint})", rule)
 
 
+def retyped(source: str, value) -> str:
+    """The problem and fix for a plain YAML scalar whose YAML 1.1 reading
+    changed the text the author typed (see yamlload)."""
+    if value is None:
+        reading = "null"
+    elif isinstance(value, bool):
+        reading = f"the boolean {str(value).lower()}"
+    elif isinstance(value, (int, float)):
+        reading = f"the number {value!r}"
+    elif isinstance(value, (dt.date, dt.datetime)):
+        reading = f"the date {plain(value)}"
+    else:
+        reading = type_name(value)
+    return f"YAML reads {source} as {reading}, not the text {source!r}: quote it (\"{source}\")"
+
+
 def type_name(value) -> str:
     if value is None:
         return "nothing (null)"

@@ -25,8 +25,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
-from .common import Checker, as_id, iso, parse_time, type_name
+from .common import Checker, as_id, iso, parse_time, retyped, type_name
 from .facts import Facts, date_value, normalise_value, number_value
+from .yamlload import typed_text
 
 SET_FACTS = {
     "cart": ("cart", "the cart"),
@@ -167,7 +168,7 @@ class ConditionParser:
         for key, sub in value.items():
             kpos = value.key_at(key)
             vpos = value.at(key)
-            part = self.parse_key(key, sub, kpos, vpos)
+            part = self.parse_key(key, sub, kpos, vpos, typed_text(value, key))
             if part is None:
                 ok = False
             else:
@@ -176,7 +177,7 @@ class ConditionParser:
             return None
         return parts[0] if len(parts) == 1 else All(parts, pos=getattr(value, "pos", where))
 
-    def parse_key(self, key, sub, kpos, vpos) -> Cond | None:
+    def parse_key(self, key, sub, kpos, vpos, typed: str | None = None) -> Cond | None:
         if key in ("all", "any"):
             if not isinstance(sub, list) or not sub:
                 self.error(vpos, f"`{key}` needs a non-empty list of conditions")
@@ -195,7 +196,7 @@ class ConditionParser:
         if key in SET_FACTS:
             return self.parse_set(key, sub, kpos, vpos)
         if key == "segment":
-            return self.parse_scalar("segment", False, sub, kpos, vpos)
+            return self.parse_scalar("segment", False, sub, kpos, vpos, typed)
         if key == "customer":
             if sub in ("known", "anonymous"):
                 return Known(sub == "known", pos=kpos)
@@ -211,7 +212,8 @@ class ConditionParser:
                 if not isinstance(name, str) or not name.strip():
                     self.error(sub.key_at(name), "a characteristic name must be text")
                     return None
-                part = self.parse_scalar(name, True, test, sub.key_at(name), sub.at(name))
+                part = self.parse_scalar(name, True, test, sub.key_at(name), sub.at(name),
+                                         typed_text(sub, name))
                 if part is None:
                     return None
                 parts.append(part)
@@ -289,10 +291,10 @@ class ConditionParser:
         return parts[0] if len(parts) == 1 else All(parts, pos=kpos)
 
     # ---- scalar facts (segment, characteristics)
-    def parse_scalar(self, name, is_char, sub, kpos, vpos) -> Cond | None:
+    def parse_scalar(self, name, is_char, sub, kpos, vpos, typed: str | None = None) -> Cond | None:
         label = f"characteristic {name}" if is_char else name
         if not isinstance(sub, dict):
-            values = self.scalar_values(sub, vpos, label)
+            values = self.scalar_values(sub, vpos, label, typed)
             if values is None:
                 return None
             return ScalarTest(name, is_char, "any_of", values, pos=kpos)
@@ -315,7 +317,7 @@ class ConditionParser:
                     return None
                 parts.append(ScalarTest(name, is_char, "exists" if raw else "missing", (), pos=sub.key_at(mode)))
                 continue
-            values = self.scalar_values(raw, mpos, label)
+            values = self.scalar_values(raw, mpos, label, typed_text(sub, mode))
             if values is None:
                 return None
             parts.append(ScalarTest(name, is_char, mode, values, pos=sub.key_at(mode)))
@@ -336,11 +338,21 @@ class ConditionParser:
             parts.append(cond)
         return parts[0] if len(parts) == 1 else All(parts, pos=kpos)
 
-    def scalar_values(self, raw, where, label) -> tuple[str, ...] | None:
+    def scalar_values(self, raw, where, label, typed: str | None = None) -> tuple[str, ...] | None:
+        """Segment and characteristic values, compared as text. A plain scalar
+        that YAML 1.1 read as something whose text differs from what was typed
+        (`NO` -> false, `0701` -> 449, `~` -> null) is an error with the fix:
+        `true` or `12` compare as typed and pass; `NO` might be Norway or the
+        boolean, so the author says which."""
         items = raw if isinstance(raw, list) else [raw]
         out = []
         for index, item in enumerate(items):
             value = normalise_value(item)
+            source = typed_text(raw, index) if isinstance(raw, list) else typed
+            if source is not None and value != source:
+                ipos = raw.at(index) if isinstance(raw, list) else where
+                self.error(ipos, f"{label}: {retyped(source, item)}")
+                return None
             if value is None or value == "":
                 ipos = raw.at(index) if isinstance(raw, list) else where
                 self.error(ipos, f"{label}: expected a text or number value, got {type_name(item)}")

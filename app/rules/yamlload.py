@@ -5,6 +5,20 @@ subclass, so tags such as `!!python/object` are rejected. Mappings and
 sequences are built as `PosDict` / `PosList`, which remember the line and
 column (1-based) of each key, value and item so that every later error can
 name `file:line:column`. Duplicate keys in a mapping are errors.
+
+YAML 1.1 implicit typing (PyYAML's) turns plain scalars into booleans
+(`NO`, `yes`, `on`, `off`), integers (`0701` octal -> 449, `1_000`, `0x1F`,
+`12:30` sexagesimal -> 750), floats, dates and null (`~`), silently. Rule,
+case and catalog files are full of text that looks like that. So:
+
+- where the format means text (ids and names: `TEXT_KEYS`, every mapping
+  key), the loader keeps the text the author typed: `id: 0701` is "0701";
+- everywhere else it keeps YAML's value (priorities, limits, flags, dates
+  and thresholds are meant as typed values) and remembers the typed text
+  (`typed_text(container, key)`), so that a reader that uses the value as
+  text (segment and characteristic values) can report the change at its
+  line with the fix: quote it. Those values may be meant either way
+  (`on` the boolean or the text), so the author decides, not the loader.
 """
 from __future__ import annotations
 
@@ -13,6 +27,16 @@ from pathlib import Path
 import yaml
 
 from .errors import Problem, RuleSetError
+
+
+# Fields whose values are ids or names in rule, case, catalog and context files:
+# their plain scalars stay the text typed, also inside lists and `{any_of: ...}`.
+TEXT_KEYS = frozenset({
+    "id", "name", "description", "owner", "ruleset", "offering",
+    "cart", "owns", "channel", "place", "category", "cart_category", "owns_category",
+    "expect", "absent", "expect_rules", "categories", "places", "product_orders",
+})
+FLAG_KEYS = frozenset({"empty", "exists"})   # true/false flags inside a text key's forms
 
 
 class PosDict(dict):
@@ -24,6 +48,7 @@ class PosDict(dict):
         super().__init__(*args, **kwargs)
         self.key_pos: dict = {}
         self.value_pos: dict = {}
+        self.typed: dict = {}     # key -> text typed, for values YAML read as non-text
 
     def at(self, key) -> tuple[int, int]:
         """Position of the value under `key` (else of the key, else of the mapping)."""
@@ -41,11 +66,47 @@ class PosList(list):
     def __init__(self, *args):
         super().__init__(*args)
         self.item_pos: list = []
+        self.typed: dict = {}     # index -> text typed, for items YAML read as non-text
 
     def at(self, index: int) -> tuple[int, int]:
         if 0 <= index < len(self.item_pos):
             return self.item_pos[index]
         return self.pos
+
+
+def typed_text(container, key) -> str | None:
+    """The text typed for container[key] when YAML's implicit typing read it as
+    something else (a boolean, number, date or null), else None."""
+    return getattr(container, "typed", {}).get(key)
+
+
+def _typed_plain(node, value) -> str | None:
+    """The source text of a plain scalar that YAML resolved to a non-string
+    (libyaml gives a plain scalar the style "", the Python parser None)."""
+    if (isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str)
+            and node.value != ""):
+        return node.value
+    return None
+
+
+def _keep_text(node, value):
+    """`value` with every plain scalar under a text key back to its typed text
+    (null stays null: an empty or `~` id is missing, and reported as such)."""
+    if isinstance(node, yaml.ScalarNode):
+        typed = _typed_plain(node, value)
+        return typed if typed is not None and value is not None else value
+    if isinstance(node, yaml.SequenceNode) and isinstance(value, list):
+        for index, child in enumerate(node.value[:len(value)]):
+            value[index] = _keep_text(child, value[index])
+            if isinstance(value[index], str) and isinstance(value, PosList):
+                value.typed.pop(index, None)
+    elif isinstance(node, yaml.MappingNode) and isinstance(value, dict):
+        for (_key_node, child), key in zip(node.value, list(value)):
+            if key not in FLAG_KEYS:
+                value[key] = _keep_text(child, value[key])
+                if isinstance(value[key], str) and isinstance(value, PosDict):
+                    value.typed.pop(key, None)
+    return value
 
 
 def _mark(node) -> tuple[int, int]:
@@ -92,6 +153,9 @@ def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDic
     result.pos = _mark(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        key_text = _typed_plain(key_node, key)
+        if key_text is not None and key is not None:
+            key = key_text        # keys are names: `on:`, `NO:`, `0701:` stay text
         try:
             hash(key)
         except TypeError:
@@ -102,7 +166,13 @@ def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDic
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {result.key_at(key)[0]})",
                 key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
+        value = loader.construct_object(value_node, deep=True)
+        if key in TEXT_KEYS:
+            value = _keep_text(value_node, value)
+        typed = _typed_plain(value_node, value)
+        if typed is not None:
+            result.typed[key] = typed
+        result[key] = value
         result.key_pos[key] = _mark(key_node)
         result.value_pos[key] = _mark(value_node)
     return result
@@ -112,6 +182,10 @@ def _construct_sequence(loader: PositionLoader, node: yaml.SequenceNode) -> PosL
     result = PosList(loader.construct_object(child, deep=True) for child in node.value)
     result.pos = _mark(node)
     result.item_pos = [_mark(child) for child in node.value]
+    for index, (child, item) in enumerate(zip(node.value, result)):
+        typed = _typed_plain(child, item)
+        if typed is not None:
+            result.typed[index] = typed
     return result
 
 
