@@ -65,7 +65,8 @@ def canonical_json(value) -> str:
     key order and layout gone) as sorted, compact JSON. Hashes of rule and
     catalog files are taken over this, so an editor-schema comment or a
     re-indent changes no fingerprint (issue 12 item 16)."""
-    return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=repr)   # bytes, sets: errors later, but hashing must not fail first
 
 
 def ruleset_fingerprint(doc) -> str:

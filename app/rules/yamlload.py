@@ -84,9 +84,16 @@ def _typed_plain(node, value) -> str | None:
     """The source text of a plain scalar that YAML resolved to a non-string
     (libyaml gives a plain scalar the style "", the Python parser None)."""
     if (isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str)
-            and node.value != ""):
+            and node.value != "" and node.tag == _implicit_tag(node.value)):
         return node.value
-    return None
+    return None  # quoted, empty, or typed on purpose with an explicit tag (!!binary, !!int)
+
+
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _implicit_tag(text: str) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
 
 
 def _keep_text(node, value):
