@@ -2,12 +2,15 @@
 client for the three APIs and the check every TMF error must pass."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +19,34 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _demo_copy() -> Path:
+    """The product's tests run on their own copy of the telco demo.
+
+    rules/ and catalog/ belong to product managers: the README tutorial edits
+    them, and the result is judged by the rule set's own cases and lint
+    (tests/rules/test_rules_cases.py), not by tests that know the demo by
+    heart (file counts, version 1.0.0, 23 cases). Those run on tests/demo/, a
+    frozen copy of the shipped demo, copied once per session into a temporary
+    project layout (rules/, catalog/, app/rules/schemas/ for the editor-schema
+    lines) so that no test can write into the checkout."""
+    base = Path(tempfile.mkdtemp(prefix="reco-demo-"))
+    shutil.copytree(ROOT / "tests" / "demo" / "rules", base / "rules")
+    shutil.copytree(ROOT / "tests" / "demo" / "catalog", base / "catalog")
+    shutil.copytree(ROOT / "app" / "rules" / "schemas", base / "app" / "rules" / "schemas")
+    atexit.register(shutil.rmtree, base, True)
+    return base
+
+
+DEMO = _demo_copy()
+DEMO_RULES = DEMO / "rules"         # the shipped demo's rule set, cases and lock file
+DEMO_CATALOG = DEMO / "catalog"     # the shipped demo's catalog
+PRODUCT_RULES = ROOT / "rules"      # the product managers' files: only cases and lint judge them
+PRODUCT_CATALOG = ROOT / "catalog"
+# In-process apps and `flask` subprocesses default to the copy too.
+os.environ["RECO_RULES_DIR"] = str(DEMO_RULES)
+os.environ["RECO_CATALOG_DIR"] = str(DEMO_CATALOG)
 
 
 def free_port() -> int:
@@ -36,8 +67,8 @@ class ServiceProcess:
         self.env = dict(os.environ)
         self.env.update({
             "RECO_DATA_DIR": str(data_dir),
-            "RECO_RULES_DIR": str(rules_dir or ROOT / "rules"),
-            "RECO_CATALOG_DIR": str(catalog_dir or ROOT / "catalog"),
+            "RECO_RULES_DIR": str(rules_dir or DEMO_RULES),
+            "RECO_CATALOG_DIR": str(catalog_dir or DEMO_CATALOG),
             "RECO_EVENT_BACKOFF_SECONDS": "0.2",
             "RECO_EVENT_TIMEOUT_SECONDS": "2",
         })

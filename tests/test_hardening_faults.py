@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from helpers import ROOT, Client, Listener, assert_tmf_error, free_port
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, assert_tmf_error, free_port
 
 C = Client.CUSTOMER + "/customer"
 HUB = Client.CUSTOMER + "/hub"
@@ -135,12 +135,12 @@ def test_sigkill_during_rule_activation_leaves_a_valid_pointer(tmp_path):
     from app.rules import RuleService
     rules_dir, state_dir = tmp_path / "rules", tmp_path / "state"
     (rules_dir / "versions").mkdir(parents=True)
-    demo = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     (rules_dir / "versions" / "telco-demo@1.0.0.yaml").write_text(demo)
     (rules_dir / "telco-demo.yaml").write_text(demo.replace('version: "1.0.0"', 'version: "1.1.0"'))
     rng = random.Random()
     code = ACTIVATE_LOOP.format(root=str(ROOT), rules=str(rules_dir),
-                                catalog=str(ROOT / "catalog"), state=str(state_dir))
+                                catalog=str(DEMO_CATALOG), state=str(state_dir))
     for _ in range(4):
         child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, cwd=ROOT)
         assert child.stdout.readline()
@@ -152,7 +152,7 @@ def test_sigkill_during_rule_activation_leaves_a_valid_pointer(tmp_path):
         if pointer.exists():
             pinned = json.loads(pointer.read_text())["rulesets"].get("telco-demo")
             assert pinned is None or pinned["version"] in ("1.0.0", "1.1.0"), pinned
-        status = RuleService(rules_dir, ROOT / "catalog", state_dir).status()
+        status = RuleService(rules_dir, DEMO_CATALOG, state_dir).status()
         assert status["ok"] and status["version"] in ("1.0.0", "1.1.0"), status
 
 
@@ -278,7 +278,7 @@ def test_a_hanging_listener_does_not_hold_up_the_others(make_server):
 @pytest.fixture
 def rules_copy(tmp_path):
     rules_dir = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(DEMO_RULES, rules_dir)
     return rules_dir
 
 
@@ -294,7 +294,7 @@ def test_invalid_rule_versions_keep_the_last_good_one_serving(make_server, rules
     api = Client(service.url)
     first = instant(api)
     assert first.status_code == 200 and first.headers["X-Ruleset"] == "telco-demo@1.0.0"
-    demo = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     v2 = demo.replace('version: "1.0.0"', 'version: "2.0.0"')
     marker = tmp_path / "pwned"
     broken = {
@@ -331,7 +331,7 @@ def test_rules_rewritten_while_requests_run(make_server, rules_copy):
     two workers answer: every answer is a 200 from a complete version, and
     after the last write that version serves."""
     service = make_server(rules_dir=rules_copy, workers=2)
-    demo = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     versions = [demo.replace('version: "1.0.0"', f'version: "1.{n}.0"') for n in range(1, 4)]
     target = rules_copy / "telco-demo.yaml"
     stop = threading.Event()

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from app.rules import Context, RuleService, RuleSetError, load_catalog, load_ruleset
 from app.rules.cases import load_cases
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_RULES = ROOT / "rules" / "telco-demo.yaml"
-DEMO_CATALOG = ROOT / "catalog"
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
+
+DEMO_RULE_FILE = DEMO_RULES / "telco-demo.yaml"
 LOCATION = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<column>\d+): \S")
 HEADER = 'id: hostile\nversion: "1.0.0"\nstatus: test\ndescription: hostile input\n'
 GOOD_RULE = ('  - id: R1\n    kind: cross-sell\n    description: d\n'
@@ -107,13 +107,13 @@ def test_tags_never_run_code(tmp_path, catalog, where):
 def test_a_service_given_exec_tags_keeps_serving_and_runs_nothing(tmp_path):
     rules_dir, state_dir = tmp_path / "rules", tmp_path / "state"
     rules_dir.mkdir()
-    shutil.copy(DEMO_RULES, rules_dir / "telco-demo.yaml")
+    shutil.copy(DEMO_RULE_FILE, rules_dir / "telco-demo.yaml")
     service = RuleService(rules_dir, DEMO_CATALOG, state_dir)
     before = service.status()
     marker = tmp_path / "pwned"
     for n, tag in enumerate(exec_tags(marker)):
         (rules_dir / "versions").mkdir(exist_ok=True)
-        text = DEMO_RULES.read_text().replace('version: "1.0.0"', f'version: "2.0.{n}"')
+        text = DEMO_RULE_FILE.read_text().replace('version: "1.0.0"', f'version: "2.0.{n}"')
         text = text.replace("owner: product-management", f"owner: {tag}")
         (rules_dir / "versions" / f"telco-demo@2.0.{n}.yaml").write_text(text)
         service.refresh()
@@ -301,7 +301,7 @@ def test_mutated_demo_rules_load_or_name_their_location(tmp_path_factory, mutati
     """The demo rule set with random values put in, taken out or doubled at
     random places: it loads, or every problem names file:line:column."""
     catalog = load_catalog(DEMO_CATALOG)
-    doc = yaml.safe_load(DEMO_RULES.read_text())
+    doc = yaml.safe_load(DEMO_RULE_FILE.read_text())
     for pick, action, value in mutations:
         nodes = [(path, node) for path, node in _nodes(doc) if path]
         path, _node = nodes[pick % len(nodes)]
@@ -339,13 +339,13 @@ def test_a_broken_new_version_never_replaces_the_one_in_service(tmp_path):
     once 2.0.0 is fixed it serves whole."""
     rules_dir, state_dir = tmp_path / "rules", tmp_path / "state"
     (rules_dir / "versions").mkdir(parents=True)
-    shutil.copy(DEMO_RULES, rules_dir / "versions" / "telco-demo@1.0.0.yaml")
+    shutil.copy(DEMO_RULE_FILE, rules_dir / "versions" / "telco-demo@1.0.0.yaml")
     service = RuleService(rules_dir, DEMO_CATALOG, state_dir)
     before = service.status()
     answer = [(i.offering["id"], i.rule_ids) for i in service.recommend(_context()).items]
     assert before["version"] == "1.0.0" and before["rules"] == 8
 
-    good_v2 = DEMO_RULES.read_text().replace('version: "1.0.0"', 'version: "2.0.0"')
+    good_v2 = DEMO_RULE_FILE.read_text().replace('version: "1.0.0"', 'version: "2.0.0"')
     broken = good_v2.replace('- {offering: "6543", priority: 30}', '- {offering: "9999", priority: 30}')
     assert broken != good_v2
     (rules_dir / "telco-demo.yaml").write_text(broken)
@@ -364,7 +364,7 @@ def test_a_broken_new_version_never_replaces_the_one_in_service(tmp_path):
 def test_a_broken_catalog_keeps_the_last_good_one(tmp_path):
     rules_dir, catalog_dir, state_dir = tmp_path / "rules", tmp_path / "catalog", tmp_path / "state"
     rules_dir.mkdir()
-    shutil.copy(DEMO_RULES, rules_dir / "telco-demo.yaml")
+    shutil.copy(DEMO_RULE_FILE, rules_dir / "telco-demo.yaml")
     shutil.copytree(DEMO_CATALOG, catalog_dir)
     service = RuleService(rules_dir, catalog_dir, state_dir)
     before = service.status()

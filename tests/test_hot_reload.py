@@ -9,7 +9,7 @@ import time
 import requests
 
 from app.rules import RuleService
-from helpers import ROOT, Client
+from helpers import DEMO_CATALOG, DEMO_RULES, Client
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 E1 = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
@@ -22,8 +22,8 @@ ANSWERS = {"1.0.0": ["6542", "6543", "7301"], "1.1.0": ["6543", "7301", "6542"]}
 def test_versions_change_under_load_without_errors_or_mixed_answers(make_server, tmp_path):
     rules_dir = tmp_path / "rules"
     (rules_dir / "versions").mkdir(parents=True)
-    shutil.copy(ROOT / "rules" / "telco-demo.yaml", rules_dir / "telco-demo.yaml")
-    newer = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    shutil.copy(DEMO_RULES / "telco-demo.yaml", rules_dir / "telco-demo.yaml")
+    newer = (DEMO_RULES / "telco-demo.yaml").read_text()
     assert 'version: "1.0.0"' in newer and '{offering: "6542", priority: 20}' in newer
     newer = newer.replace('version: "1.0.0"', 'version: "1.1.0"').replace(
         '{offering: "6542", priority: 20}', '{offering: "6542", priority: 45}')
@@ -49,7 +49,7 @@ def test_versions_change_under_load_without_errors_or_mixed_answers(make_server,
         staged.write_text(newer)
         staged.rename(rules_dir / "versions" / "telco-demo@1.1.0.yaml")  # newest version goes live
         time.sleep(1.5)
-        admin = RuleService(rules_dir, ROOT / "catalog", data_dir)
+        admin = RuleService(rules_dir, DEMO_CATALOG, data_dir)
         admin.activate("telco-demo", "1.0.0")  # rollback, seen by every worker
         time.sleep(1.5)
         admin.activate("telco-demo", None)  # follow the newest again

@@ -8,7 +8,7 @@ import json
 import shutil
 
 from app import create_app
-from helpers import ROOT
+from helpers import DEMO_CATALOG, DEMO_RULES
 
 R = "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
 QUERY = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
@@ -29,17 +29,17 @@ def _answer(tmp_path, name, rules_dir, catalog_dir):
 def _demo_copy(tmp_path):
     rules_dir, catalog_dir = tmp_path / "rules", tmp_path / "catalog"
     (rules_dir / "versions").mkdir(parents=True)
-    shutil.copytree(ROOT / "catalog", catalog_dir)
+    shutil.copytree(DEMO_CATALOG, catalog_dir)
     return rules_dir, catalog_dir
 
 
 def test_kept_copy_comment_and_layout_do_not_change_the_hashes(tmp_path):
-    shipped_hash, shipped = _answer(tmp_path, "shipped", ROOT / "rules", ROOT / "catalog")
-    lock = json.loads((ROOT / "rules" / "telco-demo.lock.json").read_text())
+    shipped_hash, shipped = _answer(tmp_path, "shipped", DEMO_RULES, DEMO_CATALOG)
+    lock = json.loads((DEMO_RULES / "telco-demo.lock.json").read_text())
     assert shipped_hash == lock["versions"]["1.0.0"]
 
     rules_dir, catalog_dir = _demo_copy(tmp_path)
-    text = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    text = (DEMO_RULES / "telco-demo.yaml").read_text()
     assert MODELINE in text
     kept = text.replace(MODELINE, MODELINE.replace("=../", "=../../")).replace(
         "limit: 4", "limit:   4   # at most four items")
@@ -54,9 +54,9 @@ def test_kept_copy_comment_and_layout_do_not_change_the_hashes(tmp_path):
 
 
 def test_a_changed_value_changes_the_hashes(tmp_path):
-    shipped_hash, shipped = _answer(tmp_path, "shipped", ROOT / "rules", ROOT / "catalog")
+    shipped_hash, shipped = _answer(tmp_path, "shipped", DEMO_RULES, DEMO_CATALOG)
     rules_dir, catalog_dir = _demo_copy(tmp_path)
-    text = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    text = (DEMO_RULES / "telco-demo.yaml").read_text()
     (rules_dir / "telco-demo.yaml").write_text(text.replace("limit: 4", "limit: 3"))
     offerings = catalog_dir / "offerings.yaml"
     catalog_text = offerings.read_text()

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import ROOT, Client
+from helpers import DEMO_CATALOG, ROOT, Client
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 C = Client.CUSTOMER + "/customer"
@@ -143,7 +143,7 @@ def test_lint_names_a_threshold_the_engine_cannot_hold(tmp_path, threshold):
     rules_dir = tmp_path / "rules"
     rules_dir.mkdir()
     (rules_dir / "numbers.yaml").write_text(RULES.replace("{at_least: 12}", "{at_least: %s}" % threshold))
-    env = {"RECO_RULES_DIR": str(rules_dir), "RECO_CATALOG_DIR": str(ROOT / "catalog"),
+    env = {"RECO_RULES_DIR": str(rules_dir), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
            "RECO_DATA_DIR": str(tmp_path / "data"), "FLASK_APP": "wsgi", "NO_COLOR": "1",
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "flask", "rules", "lint"], cwd=ROOT, env=env,

@@ -10,9 +10,7 @@ from app.rules.yamlload import dump_text
 
 from app.rules import Context
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_RULES = ROOT / "rules"
-DEMO_CATALOG = ROOT / "catalog"
+from helpers import DEMO_CATALOG, DEMO_RULES, PRODUCT_CATALOG, PRODUCT_RULES, ROOT  # noqa: F401
 
 
 def at(text: str) -> dt.datetime:

@@ -43,7 +43,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent.parent)]
 
-from helpers import ROOT, Listener, ServiceProcess  # noqa: E402
+from helpers import DEMO_RULES, ROOT, Listener, ServiceProcess  # noqa: E402
 
 C = "/tmf-api/customerManagement/v4/customer"
 P = "/tmf-api/productInventory/v4/product"
@@ -191,7 +191,7 @@ def hub_churn(run: Run, listener_url: str) -> None:
 
 def rule_reloads(run: Run, rules_dir: Path, every: float) -> None:
     """A new version of the rule file every `every` seconds, atomically."""
-    demo = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     target = rules_dir / "telco-demo.yaml"
     n = 0
     due = time.time() + every
@@ -321,7 +321,7 @@ def soak(minutes: float, workers: int, max_growth_mb: float, reload_every: float
          keep: bool = False) -> tuple[bool, dict]:
     base = Path(tempfile.mkdtemp(prefix="reco-soak-"))
     rules_dir = base / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(DEMO_RULES, rules_dir)
     listener = Listener()
     service = ServiceProcess(base / "data", workers=workers, rules_dir=rules_dir,
                              env={"RECO_THREADS": "4", "RECO_EVENT_BACKOFF_SECONDS": "0.5"})
