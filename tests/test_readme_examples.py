@@ -163,7 +163,6 @@ def test_readme_examples_in_order_on_a_fresh_server(make_server):
     assert sum(command.startswith("curl ") for command, _ in commands) >= 25   # all were found
     server = make_server()
     server.env = dict(server.env, FLASK_APP="wsgi", RECO_BACKGROUND_WORKERS="false", NO_COLOR="1")
-    server.env.pop("FLASK_RUN_PORT", None)
     walkthrough = Walkthrough(server)
     for command, expected in commands:
         walkthrough.run(command, expected)
