@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import DEMO_CATALOG, ROOT, Client
+from helpers import DEMO_CATALOG, ROOT, Client, ServiceProcess
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 C = Client.CUSTOMER + "/customer"
@@ -66,7 +66,6 @@ VALUES = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    from helpers import ServiceProcess
     base = tmp_path_factory.mktemp("numbers")
     rules_dir = base / "rules"
     rules_dir.mkdir()
