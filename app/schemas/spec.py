@@ -11,7 +11,7 @@ from pathlib import Path
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from ..timeutil import parse_datetime
+from ..timeutil import DateTimeOutOfRange, parse_datetime
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 
@@ -48,7 +48,11 @@ class DateTimeString(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if parse_datetime(text) is None:
+        try:
+            moment = parse_datetime(text)
+        except DateTimeOutOfRange as exc:
+            raise ValidationError(str(exc)) from None
+        if moment is None:
             raise ValidationError("Not a valid ISO 8601 date-time.")
         return text
 
