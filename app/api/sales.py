@@ -64,6 +64,7 @@ def _create_sales_lead():
     reco = services()
     service = _service()
     body = read_json_object()
+    KIND.refuse_server_owned(body)   # before the reference is looked up
     base = base_url()
     lead_id, extension = None, {}
     if is_recommendation_lead(body):

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..resources.query import OPERATORS, parse_fields
+from ..resources.query import OPERATORS
 from ..resources.service import ResourceKind, ResourceService
 from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
 
@@ -126,8 +126,13 @@ def services():
 
 
 def base_url() -> str:
-    configured = services().settings.public_base_url
-    return (configured or request.host_url).rstrip("/")
+    """What stored links start with: RECO_PUBLIC_BASE_URL when set (e.g.
+    `https://api.example.com`), else "" so that links are stored relative
+    (`/tmf-api/...`, resolved by a client against the URL it used, RFC 3986
+    section 5). Never the request's Host or port: a link is stored once and
+    read by everyone, so a client-chosen `Host: attacker.example` (or the
+    port a resource happened to be created through) must not end up in it."""
+    return (services().settings.public_base_url or "").rstrip("/")
 
 
 def json_response(body, status: int = 200, headers: dict | None = None):
@@ -287,8 +292,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
              parameters=[fields_parameter(kind.known_attributes)],
              responses={"200": {"description": "Success", "content": resource_content}, **errors})
     def retrieve_view(resource_id):
-        selected = parse_fields(request.args, kind.known_attributes)
-        return json_response(service().get_selected(resource_id, selected))
+        return json_response(service().get_selected(resource_id, request.args))
 
     if patchable:
         @blp.route(f"/{segment}/<resource_id>", methods=["PATCH"], endpoint="patch")
