@@ -38,7 +38,7 @@ class TmfApi(Api):
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
-    from .api import customer, health, inventory, recommendation, sales
+    from .api import catalog, customer, health, inventory, recommendation, sales
     from .api import rules_admin
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
@@ -84,12 +84,14 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         "marshmallow_plugin": TmfMarshmallowPlugin(),
         "extra_plugins": [ListLimitPlugin(settings.max_page_size)],
         "info": {"description": (
-            "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory and "
-            "TMF699 Sales Management, v4.0.0. "
+            "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory, "
+            "TMF699 Sales Management and TMF620 Product Catalog (productOffering, "
+            "read-only), v4.0.0. "
             "Errors use the TMF Error body.")}})
     install_doc_fields(api)
     for module in tmf_apis:
         api.register_blueprint(module.blp)
+    api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
     app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
     register_error_handlers(app)
