@@ -40,6 +40,7 @@ class TmfApi(Api):
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import catalog, customer, health, inventory, recommendation, sales
     from .api import rules_admin
+    from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
     from .recommend import Recommender
@@ -58,8 +59,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **SWAGGER_UI_SETTINGS,   # served from the installed package, not a CDN
     )
     app.json.sort_keys = False
     # `/customer//x` is no resource: a 404 TMF Error, not a 308 (with an HTML
@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         api.register_blueprint(module.blp)
     api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
+    install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
     register_error_handlers(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)
