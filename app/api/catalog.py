@@ -29,7 +29,14 @@ from .tmf import (FILTER_DESCRIPTION, base_url, error_responses, fields_paramete
 # where the offerings' hrefs point (app/rules/catalog.py)
 URL_PREFIX = HREF_PATH.removesuffix("/productOffering/")
 
-schemas = SpecSchemas("TMF620-ProductCatalog-v4.0.0.swagger.json", "TMF620")
+# The catalog files give prices by value (name, priceType, price), as TMF620
+# v5's ProductOfferingPriceRefOrValue allows; v4.0.0's ProductOffering lists
+# only ProductOfferingPriceRef (id required), so the served document says
+# "ProductOfferingPrice", the v4 definition of a price by value.
+schemas = SpecSchemas("TMF620-ProductCatalog-v4.0.0.swagger.json", "TMF620", added_properties={
+    "ProductOffering": {"productOfferingPrice": {
+        "type": "array", "items": {"$ref": "#/definitions/ProductOfferingPrice"},
+        "description": "Prices of the offering, by value, as the catalog files give them"}}})
 OFFERING_SCHEMA = schemas["ProductOffering"]
 KNOWN_ATTRIBUTES = set(OFFERING_SCHEMA().fields) | {"id", "href", "@type"}
 

@@ -174,6 +174,12 @@ class ResourceService:
             self.patch_schema.load({**typed, **without_nulls(patch)})
         except ValidationError as exc:
             raise validation_error(exc) from None
+        # A null removes an attribute (RFC 7396): only one the resource can have.
+        removable = set(self.patch_schema.fields) | (set(current) if is_extension(current, self.kind)
+                                                     else set())
+        unknown = sorted(key for key, value in patch.items() if value is None and key not in removable)
+        if unknown:
+            raise validation_error(ValidationError({key: ["Unknown field."] for key in unknown}))
         before: dict = {}
 
         def change(current: dict) -> dict:
