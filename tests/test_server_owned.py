@@ -113,6 +113,8 @@ def test_a_stored_subclass_governs_patch_filters_and_fields(api, collection, mak
     listed = api.get(collection, params={"loyaltyTier": tier, "fields": "loyaltyTier"}).json()
     assert listed == [{"id": created.json()["id"], "href": created.json()["href"],
                        "@type": "Residential", "loyaltyTier": tier}]
+    ranked = api.get(collection, params={"sort": "-loyaltyTier", "fields": "loyaltyTier"})
+    assert ranked.status_code == 200 and ranked.json()[0]["loyaltyTier"] >= tier
     one = api.get(url, params={"fields": "loyaltyTier"})
     assert one.status_code == 200 and one.json()["loyaltyTier"] == tier
     # still strict where nothing declares the attribute
