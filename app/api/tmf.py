@@ -175,7 +175,9 @@ def fields_parameter(known_attributes) -> dict:
             "schema": {"type": "array", "items": {
                 "type": "string", "pattern": rf"^\s*({_names(known_attributes)})?\s*$"}},
             "description": "Comma-separated first-level attributes to return "
-                           "(id, href, @type always kept); an unknown attribute is a 400"}
+                           "(id, href, @type always kept); an unknown attribute is a 400. "
+                           "The attributes of a stored subclass (@type/@schemaLocation "
+                           "extension) can be selected too"}
 
 
 def list_parameters(known_attributes) -> list[dict]:
