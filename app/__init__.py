@@ -38,8 +38,9 @@ class TmfApi(Api):
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
-    from .api import customer, health, inventory, recommendation, sales
+    from .api import catalog, customer, health, inventory, recommendation, sales
     from .api import rules_admin
+    from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
     from .recommend import Recommender
@@ -58,8 +59,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        **SWAGGER_UI_SETTINGS,   # served from the installed package, not a CDN
     )
     app.json.sort_keys = False
     # `/customer//x` is no resource: a 404 TMF Error, not a 308 (with an HTML
@@ -84,13 +84,16 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         "marshmallow_plugin": TmfMarshmallowPlugin(),
         "extra_plugins": [ListLimitPlugin(settings.max_page_size)],
         "info": {"description": (
-            "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory and "
-            "TMF699 Sales Management, v4.0.0. "
+            "TMF680 Recommendation, TMF629 Customer, TMF637 Product Inventory, "
+            "TMF699 Sales Management and TMF620 Product Catalog (productOffering, "
+            "read-only), v4.0.0. "
             "Errors use the TMF Error body.")}})
     install_doc_fields(api)
     for module in tmf_apis:
         api.register_blueprint(module.blp)
+    api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
+    install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
     register_error_handlers(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)

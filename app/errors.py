@@ -7,6 +7,8 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
+from .store.base import DuplicateId, StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 REASONS = {
@@ -129,6 +131,21 @@ def register_error_handlers(app: Flask) -> None:
         if status == 422:
             status, message = 400, "The request does not match the API's schema"
         return error_response(status, message, details=details, headers=headers)
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable):
+        # Disk full, read-only data directory, database unreachable: the
+        # operator's problem, not the request's; nothing was written, so the
+        # client may retry later.
+        log.error("storage unavailable: %s", exc)
+        return error_response(503, f"Storage unavailable ({exc.reason}): nothing was "
+                                   "written; retry later", code="STORE_UNAVAILABLE",
+                              reason="Storage Unavailable", headers={"Retry-After": "30"})
+
+    @app.errorhandler(DuplicateId)
+    def _duplicate_id(exc: DuplicateId):
+        return error_response(409, f"A resource with id {exc.doc_id!r} already exists",
+                              code="CONFLICT")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

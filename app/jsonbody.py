@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 
 from flask import current_app, request
 
@@ -84,6 +85,55 @@ def parse_json(raw: bytes):
     return value
 
 
+#: Content codings a request body may carry (RFC 9110 section 8.4.1):
+#: zlib's window bits for each; "identity" is no coding.
+CONTENT_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+                   "deflate": zlib.MAX_WBITS}
+ACCEPT_ENCODING = "gzip, deflate, identity"
+
+
+def _too_large() -> TMFError:
+    return TMFError(413, "The request body is larger than this service accepts")
+
+
+def _inflate(raw: bytes, coding: str, limit: int | None) -> bytes:
+    """One content coding undone, never producing more than `limit` bytes
+    (a 1 KB gzip bomb must not become gigabytes in memory). "deflate" is the
+    zlib format (RFC 9110 section 8.4.1.2); raw DEFLATE, which some clients
+    send under that name, is accepted too."""
+    wbits = CONTENT_CODINGS[coding]
+    for attempt in ((wbits, -zlib.MAX_WBITS) if coding == "deflate" else (wbits,)):
+        inflater = zlib.decompressobj(attempt)
+        try:
+            out = inflater.decompress(raw, limit + 1 if limit is not None else 0)
+        except zlib.error:
+            continue
+        if limit is not None and len(out) > limit:
+            raise _too_large()
+        if not inflater.eof:
+            raise TMFError(400, f"The {coding} request body is truncated", code="INVALID_ENCODING")
+        return out
+    raise TMFError(400, f"The request body is not valid {coding} data", code="INVALID_ENCODING")
+
+
+def decoded_body(raw: bytes, limit: int | None) -> bytes:
+    """The body with its Content-Encoding undone (codings are listed in the
+    order they were applied, so they are undone last first); an unsupported
+    coding is a 415 with Accept-Encoding (RFC 9110 sections 8.4 and 12.5.3).
+    The size limit applies to the decoded body."""
+    header = request.headers.get("Content-Encoding", "")
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding == "identity":
+            continue
+        if coding not in CONTENT_CODINGS:
+            raise TMFError(415, f"Content-Encoding {coding!r} is not supported; use "
+                                f"{ACCEPT_ENCODING}", code="UNSUPPORTED_ENCODING",
+                           headers={"Accept-Encoding": ACCEPT_ENCODING})
+        raw = _inflate(raw, coding, limit)
+    return raw
+
+
 def read_json_object(accepted_types=JSON_TYPES) -> dict:
     """The request body as a JSON object, or a TMF error naming what is wrong."""
     mimetype = (request.mimetype or "").lower()
@@ -96,8 +146,8 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
         # A chunked body has no Content-Length to refuse up front, and werkzeug
         # stops reading it at the limit without saying so: refuse, don't parse
         # a truncated document.
-        raise TMFError(413, "The request body is larger than this service accepts")
-    value = parse_json(raw)
+        raise _too_large()
+    value = parse_json(decoded_body(raw, limit))
     if not isinstance(value, dict):
         raise TMFError(400, "The JSON body must be an object")
     return value

@@ -1,16 +1,64 @@
-"""Date-time parsing that accepts what TMF clients really send (the TMF680
-user guide itself writes "2019-07-03 T04:00:00.0Z") without accepting junk."""
+"""The service's one date-time parser, for request bodies, query filters, rule,
+case and catalog files and the CLI, so that no two parts of the service
+disagree about what a date-time is.
+
+Accepted: ISO 8601 / RFC 3339 calendar date-times as TMF clients really send
+them, parsed by the standard library's `datetime.fromisoformat` (Python 3.12,
+the only version `pyproject.toml` admits, so the behaviour is the same
+everywhere the service runs):
+- `2026-03-01T01:00:00+01:00`, `...Z`, `+0100`, `+01` offsets, any number of
+  fraction digits (more than 6 are truncated to microseconds), `,` or `.`;
+- the TMF680 user guide's `2019-07-03 T04:00:00.0Z` (blanks around the `T`)
+  and a blank instead of the `T`;
+- a date alone (`2026-03-01`, midnight UTC) and a naive time (taken as UTC).
+Refused (None): anything not starting with `YYYY-MM-DD`, e.g. ISO week dates
+(`2026-W10-1`) and ordinal dates, which no TMF document uses.
+
+A value that is a date-time but whose instant in UTC is outside Python's
+range (years 1 to 9999, e.g. `0001-01-01T00:00:00+01:00`) raises
+:class:`DateTimeOutOfRange` (a ValueError), so callers can name the
+attribute in a 400 instead of failing with an OverflowError.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import re
-from datetime import datetime, timezone
+
+UTC = dt.timezone.utc
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOOKS_DATED = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
-def parse_datetime(value) -> datetime | None:
-    """An aware UTC datetime, or None when the value is not an ISO 8601 date-time."""
+class DateTimeOutOfRange(ValueError):
+    """A well-formed date-time whose UTC instant is before year 1 or after 9999."""
+
+    def __init__(self, text: str):
+        super().__init__(f"{text!r} is outside the supported range of date-times "
+                         "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z)")
+        self.text = text
+
+
+def to_utc(moment: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime (naive ones are taken as UTC); raises
+    DateTimeOutOfRange when the conversion leaves the representable range."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise DateTimeOutOfRange(moment.isoformat()) from None
+
+
+def parse_datetime(value) -> dt.datetime | None:
+    """An aware UTC datetime from a string (see the module docstring), a
+    datetime or a date (YAML gives those); None when the value is not a
+    date-time. Raises DateTimeOutOfRange (a ValueError) when it is one that
+    cannot be represented in UTC."""
+    if isinstance(value, dt.datetime):
+        return to_utc(value)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
         return None
     text = value.strip()
@@ -22,17 +70,18 @@ def parse_datetime(value) -> datetime | None:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return to_utc(parsed)
+    except DateTimeOutOfRange:
+        raise DateTimeOutOfRange(value) from None
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(UTC)
 
 
-def isoformat(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def isoformat(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -7,7 +7,10 @@ headers, body schema), no answer is a 5xx, schema-valid requests are
 accepted and schema-breaking ones refused, and every error carries the TMF
 Error body. Bounded and derandomized so CI is quick and reproducible:
 FUZZ_EXAMPLES (default 25) examples per operation and generation mode,
-FUZZ_SEED (default 20261122). Search harder locally with, e.g.:
+FUZZ_SEED (default 20261122); then the stateful phase: FUZZ_STATEFUL_EXAMPLES
+(default 40) sequences of at most FUZZ_STATEFUL_STEPS (default 6) calls
+chained by the document's links. About 2 minutes on a loaded 2-core machine.
+Search harder locally with, e.g.:
 
     FUZZ_EXAMPLES=500 FUZZ_SEED=7 .venv/bin/python -m pytest tests/test_hardening_fuzz.py
 
@@ -32,6 +35,9 @@ from helpers import Client, ServiceProcess
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261122"))
 COVERAGE = os.environ.get("FUZZ_COVERAGE", "") not in ("", "0")
+# the stateful phase: scenarios, and calls per scenario (see the test at the end)
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "40"))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "6"))
 TMF_ERROR_KEYS = ("code", "reason", "message", "status", "@type")
 
 
@@ -54,7 +60,8 @@ CONFIG = schemathesis.Config.from_dict({
     "seed": SEED,
     "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
     "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True},
-    "phases": {"stateful": {"enabled": False}, "coverage": {"enabled": COVERAGE}},
+    "phases": {"stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+               "coverage": {"enabled": COVERAGE}},
     "operations": [{
         # A well-formed hub may still name a callback host the operator does
         # not allow (app/events/allowlist.py): that is a documented 400
@@ -120,3 +127,33 @@ def test_the_fuzzed_document_is_the_served_one(fuzz_server):
 @schema.parametrize()
 def test_api_conforms_to_its_openapi_document(case, fuzz_server):
     case.call_and_validate(base_url=fuzz_server.url, timeout=30)
+
+
+# -- stateful phase ---------------------------------------------------------
+# Sequences of calls linked by the document's OpenAPI links (create ->
+# retrieve/patch/delete with the created id), every check of the
+# configuration (use_after_free and ensure_resource_availability included):
+# a resource made by one call must behave as documented in the next. Bounded
+# and derandomized like the rest: STATEFUL_EXAMPLES scenarios of at most
+# STATEFUL_STEPS calls.
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "40"))
+STATEFUL_STEPS = int(os.environ.get("FUZZ_STATEFUL_STEPS", "6"))
+
+
+def test_stateful_sequences_conform_to_the_document(fuzz_server):
+    from hypothesis import HealthCheck, settings
+
+    machine = schema.as_state_machine()
+    # the document links every create (and hub registration) to the calls on
+    # what it made (app/api/tmf.py, operation_links)
+    creates = {name.split(" -> ")[0] for name in machine.bundles if name.endswith("-> 201")}
+    assert len(creates) == 8, sorted(creates)   # 4 APIs x (resource, hub)
+
+    class Machine(machine):
+        def get_call_kwargs(self, case):
+            return {"base_url": fuzz_server.url, "timeout": 30}
+
+    Machine.TestCase.settings = settings(
+        max_examples=STATEFUL_EXAMPLES, stateful_step_count=STATEFUL_STEPS, derandomize=True,
+        deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    Machine.TestCase().runTest()

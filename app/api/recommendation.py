@@ -31,16 +31,9 @@ schemas = SpecSchemas(
 )
 
 
-def _reject_items(data: dict) -> None:
-    if "recommendationItem" in data:
-        raise TMFError(400, "recommendationItem must not be present in the request: "
-                            "the service computes it", code="INVALID_BODY")
-
-
 def _check_query(data: dict) -> None:
     """Everything the evaluation will read is checked before a query is
     accepted, so an asynchronous query never fails later on bad input."""
-    _reject_items(data)
     cart_offerings(data.get("shoppingCart"))
 
 
@@ -58,9 +51,8 @@ KIND = ResourceKind(
 def _create_recommendation():
     reco = services()
     service = reco.resources[KIND.collection]
-    body = read_json_object()
-    _reject_items(body)
-    resource = service.new_resource(body, base_url())
+    # recommendationItem, id and href are server-owned: new_resource refuses them
+    resource = service.new_resource(read_json_object(), base_url())
     if resource.get("instantSyncRecommendation"):
         try:
             items, ruleset = reco.recommender.recommend(resource, base_url())

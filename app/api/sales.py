@@ -18,7 +18,8 @@ from marshmallow import Schema, fields
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..resources.service import ResourceKind
-from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION, STATUSES,
+from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION,
+                     REQUEST_REFERENCE_KEYS, STATUSES,
                      build_recommendation_lead, check_patch, check_transition,
                      conversion_report, is_recommendation_lead, stamp_new_lead,
                      stamp_status_change)
@@ -32,16 +33,28 @@ from .tmf import (ErrorSchema, base_url, created, error_responses, json_response
 URL_PREFIX = "/tmf-api/sales/v4"
 LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
 
-_REFERENCE = {"type": "object", "description": REFERENCE_DESCRIPTION}
+# The reference to a recommended item, as its JSON schema says (id and itemId
+# required), so that the served document and the behaviour agree.
+# The request takes id, itemId, href and @referredType; the stored lead adds
+# itemPriority and explanation.
+_REFERENCE_DEFINITION = {**LEAD_JSON_SCHEMA["properties"]["recommendation"], "type": "object",
+                         "additionalProperties": False}
+_REFERENCE_REQUEST = {**_REFERENCE_DEFINITION, "properties": {
+    key: value for key, value in _REFERENCE_DEFINITION["properties"].items()
+    if key in REQUEST_REFERENCE_KEYS}}
+_REFERENCE = {"$ref": "#/definitions/RecommendationItemRef", "description": REFERENCE_DESCRIPTION}
 schemas = SpecSchemas(
     "TMF699-Sales-v4.0.0.swagger.json", "TMF699",
+    added_definitions={"RecommendationItemRef": _REFERENCE_DEFINITION,
+                       "RecommendationItemRef_Create": _REFERENCE_REQUEST},
     added_properties={
         "SalesLead_Create": {
             "status": {"$ref": "#/definitions/SalesLeadStateType",
                        "description": "First status of the lead (default acknowledged)"},
             "statusChangeDate": {"type": "string", "format": "date-time",
                                  "description": "Date of the first status (default: now)"},
-            "recommendation": _REFERENCE,
+            "recommendation": {**_REFERENCE,
+                               "$ref": "#/definitions/RecommendationItemRef_Create"},
         },
         "SalesLead": {"recommendation": _REFERENCE},
     },
@@ -64,6 +77,7 @@ def _create_sales_lead():
     reco = services()
     service = _service()
     body = read_json_object()
+    KIND.refuse_server_owned(body)   # before the reference is looked up
     base = base_url()
     lead_id, extension = None, {}
     if is_recommendation_lead(body):
@@ -90,7 +104,7 @@ blp = resource_blueprint(
     "sales", KIND, schemas, url_prefix=URL_PREFIX,
     description="TMF699 Sales Management: salesLead, leads from recommended items "
                 f"(@type {LEAD_TYPE}), conversion report per rule",
-    patchable=False, create_handler=_create_sales_lead,
+    patchable=False, create_handler=_create_sales_lead, item_methods=("get", "patch", "delete"),
     create_responses={"409": {
         "description": f"A {LEAD_TYPE} for this recommended item exists (TMF Error)",
         "content": {"application/json": {"schema": ErrorSchema}}}})

@@ -3,6 +3,7 @@ hub. Schemas come from the spec definitions, which both validate requests
 (in ResourceService) and describe them in the served OpenAPI document."""
 from __future__ import annotations
 
+import copy
 import re
 
 from apispec import BasePlugin
@@ -14,7 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..resources.query import OPERATORS, parse_fields
+from ..resources.query import OPERATORS
 from ..resources.service import ResourceKind, ResourceService
 from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
 
@@ -63,7 +64,7 @@ class _TmfConverter(OpenAPIConverter):
     def schema2jsonschema(self, schema):
         jsonschema = super().schema2jsonschema(schema)
         schema_cls = resolve_schema_cls(schema)
-        if not issubclass(schema_cls, TmfSchema):
+        if not issubclass(schema_cls, TmfSchema) or not schema_cls.polymorphic:
             return jsonschema
         jsonschema.pop("additionalProperties", None)
         names = list(jsonschema.get("properties", {}))
@@ -126,8 +127,13 @@ def services():
 
 
 def base_url() -> str:
-    configured = services().settings.public_base_url
-    return (configured or request.host_url).rstrip("/")
+    """What stored links start with: RECO_PUBLIC_BASE_URL when set (e.g.
+    `https://api.example.com`), else "" so that links are stored relative
+    (`/tmf-api/...`, resolved by a client against the URL it used, RFC 3986
+    section 5). Never the request's Host or port: a link is stored once and
+    read by everyone, so a client-chosen `Host: attacker.example` (or the
+    port a resource happened to be created through) must not end up in it."""
+    return (services().settings.public_base_url or "").rstrip("/")
 
 
 def json_response(body, status: int = 200, headers: dict | None = None):
@@ -145,6 +151,20 @@ def error_responses(schemas=None) -> dict:
         "application/json": {"schema": ErrorSchema}}} for code in ERROR_CODES}
 
 
+def selection_schema(schema_cls: type[TmfSchema]) -> type[TmfSchema]:
+    """The resource as GET returns it: `fields=` may leave out any attribute
+    but id, href and @type, so the answer's schema requires none (the full
+    definition's `required` would make `?fields=name` non-conforming)."""
+    copies = {}
+    for name, field in schema_cls._declared_fields.items():
+        copy_ = copy.copy(field)
+        copy_.required = False
+        copies[name] = copy_
+    copies["__doc__"] = (f"{schema_cls.__doc__ or ''} As returned by GET: with `fields=`, only "
+                         "the selected attributes and id, href, @type.").strip()
+    return type(f"{schema_cls.__name__}_Selection", (schema_cls,), copies)
+
+
 def _names(known_attributes) -> str:
     return "|".join(re.escape(name) for name in sorted(known_attributes))
 
@@ -155,7 +175,9 @@ def fields_parameter(known_attributes) -> dict:
             "schema": {"type": "array", "items": {
                 "type": "string", "pattern": rf"^\s*({_names(known_attributes)})?\s*$"}},
             "description": "Comma-separated first-level attributes to return "
-                           "(id, href, @type always kept); an unknown attribute is a 400"}
+                           "(id, href, @type always kept); an unknown attribute is a 400. "
+                           "The attributes of a stored subclass (@type/@schemaLocation "
+                           "extension) can be selected too"}
 
 
 def list_parameters(known_attributes) -> list[dict]:
@@ -192,11 +214,29 @@ def list_resources(service: ResourceService):
 QUERY_PARAMETERS = {"list": None, "conversion_report": None, "retrieve": {"fields"}}
 
 
+SINGLE_PARAMETERS = ("fields", "offset", "limit", "sort")
+
+
+def check_query_syntax() -> None:
+    """What the document says of `fields`, `offset`, `limit` and `sort`: each
+    at most once (`offset=0&offset=5` is not two pages), and `offset`/`limit`
+    integers (`offset=` is none)."""
+    for name in SINGLE_PARAMETERS:
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            raise TMFError(400, f"Query parameter {name!r} is given {len(values)} times; "
+                                "give it once", code="INVALID_QUERY")
+        if name in ("offset", "limit") and values and not values[0].strip():
+            raise TMFError(400, f"Query parameter {name!r} is empty; it takes a whole number",
+                           code="INVALID_QUERY")
+
+
 def refuse_unknown_parameters():
     """A query parameter an operation does not define is a 400, not ignored:
     `GET /customer/{id}?feilds=name` must not quietly return everything."""
     endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
     allowed = QUERY_PARAMETERS.get(endpoint, set())
+    check_query_syntax()
     if allowed is None:
         return None
     unknown = sorted(set(request.args) - allowed)
@@ -207,14 +247,30 @@ def refuse_unknown_parameters():
     return None
 
 
+def operation_links(path: str, parameter: str, methods, what: str) -> dict:
+    """OpenAPI links (OpenAPI 3.0.3 section 4.7.20) from a 201 to the
+    operations on the created resource, its `id` as the path parameter: they
+    tell clients, and schemathesis' stateful phase, how calls chain."""
+    pointer = "#/paths/" + path.replace("~", "~0").replace("/", "~1")
+    verbs = {"get": "Retrieve", "patch": "Patch", "delete": "Delete"}
+    return {f"{verbs[method]}{what}": {
+        "operationRef": f"{pointer}/{method}",
+        "parameters": {parameter: "$response.body#/id"},
+        "description": f"{verbs[method]} the created {what} by its id"} for method in methods}
+
+
 def created(resource: dict):
     return json_response(resource, 201, {"Location": resource["href"]})
 
 
 def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
     """`POST /hub` and `GET|DELETE /hub/{id}` of the TMF notification pattern."""
-    hub_doc = {"responses": {"201": {"description": "Listener registered", "content": {
-        "application/json": {"schema": schemas["EventSubscription"]}}}, **error_responses(schemas)},
+    hub_links = operation_links(f"{blp.url_prefix}/hub/{{hub_id}}", "hub_id", ("get", "delete"),
+                                "Listener")
+    hub_doc = {"responses": {"201": {"description": "Listener registered", "links": hub_links,
+                                     "content": {"application/json": {
+                                         "schema": schemas["EventSubscription"]}}},
+                             **error_responses(schemas)},
         "requestBody": {"required": True, "content": {
             "application/json": {"schema": schemas["EventSubscriptionInput"]}}}}
 
@@ -249,16 +305,20 @@ def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
 
 def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: str,
                        description: str, patchable: bool = True,
-                       create_handler=None, create_responses: dict | None = None) -> Blueprint:
+                       create_handler=None, create_responses: dict | None = None,
+                       item_methods: tuple[str, ...] | None = None) -> Blueprint:
     """A complete TMF API for one managed entity: list, create, retrieve and,
     where the spec lists them, PATCH (merge patch) and DELETE; plus the hub.
-    `create_handler` replaces the plain create where creation is a task."""
+    `create_handler` replaces the plain create where creation is a task;
+    `item_methods` are the methods on `/{id}` when the API adds its own."""
     blp = Blueprint(name, __name__, url_prefix=url_prefix, description=description)
     blp.before_request(refuse_unknown_parameters)
     segment = kind.base_path.rsplit("/", 1)[-1]
     resource_content = {"application/json": {"schema": kind.resource_schema}}
+    selected = selection_schema(kind.resource_schema)
+    selected_content = {"application/json": {"schema": selected}}
     errors = error_responses(schemas)
-    list_content = {"application/json": {"schema": {"type": "array", "items": kind.resource_schema}}}
+    list_content = {"application/json": {"schema": {"type": "array", "items": selected}}}
 
     def service() -> ResourceService:
         return services().resources[kind.collection]
@@ -272,10 +332,14 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     def list_view():
         return list_resources(service())
 
+    item_methods = item_methods or (("get", "patch", "delete") if patchable else ("get",))
+    links = operation_links(f"{url_prefix}/{segment}/{{resource_id}}", "resource_id",
+                            item_methods, kind.type_name)
+
     @blp.route(f"/{segment}", methods=["POST"], endpoint="create")
     @blp.doc(summary=f"Create a {kind.type_name}",
              requestBody={"required": True, "content": {"application/json": {"schema": kind.create_schema}}},
-             responses={"201": {"description": "Created", "content": resource_content},
+             responses={"201": {"description": "Created", "content": resource_content, "links": links},
                         **(create_responses or {}), **errors})
     def create_view():
         if create_handler is not None:
@@ -285,10 +349,9 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     @blp.route(f"/{segment}/<resource_id>", methods=["GET"], endpoint="retrieve")
     @blp.doc(summary=f"Retrieve a {kind.type_name} by id",
              parameters=[fields_parameter(kind.known_attributes)],
-             responses={"200": {"description": "Success", "content": resource_content}, **errors})
+             responses={"200": {"description": "Success", "content": selected_content}, **errors})
     def retrieve_view(resource_id):
-        selected = parse_fields(request.args, kind.known_attributes)
-        return json_response(service().get_selected(resource_id, selected))
+        return json_response(service().get_selected(resource_id, request.args))
 
     if patchable:
         @blp.route(f"/{segment}/<resource_id>", methods=["PATCH"], endpoint="patch")

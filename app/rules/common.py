@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 
+from ..timeutil import DateTimeOutOfRange, parse_datetime
 from .errors import Problem
 from .yamlload import PosDict, PosList
 
@@ -13,26 +14,14 @@ UTC = dt.timezone.utc
 
 
 def parse_time(value) -> dt.datetime | None:
-    """An aware UTC datetime from an ISO 8601 string, a datetime or a date.
-
-    Naive values are taken as UTC. Returns None when the value is not a time.
-    """
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if not text:
-        return None
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+    """An aware UTC datetime from an ISO 8601 string, a datetime or a date,
+    read by the service's one parser (app/timeutil.py). Naive values are taken
+    as UTC. Returns None when the value is not a time, or is one outside the
+    representable range (the loaders then report it at its file and line)."""
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        return parse_datetime(value)
+    except DateTimeOutOfRange:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def in_window(when: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:

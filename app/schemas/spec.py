@@ -11,7 +11,7 @@ from pathlib import Path
 
 from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from ..timeutil import parse_datetime
+from ..timeutil import DateTimeOutOfRange, parse_datetime
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
 
@@ -25,11 +25,16 @@ class TmfSchema(Schema):
     """
 
     tmf_types: frozenset[str] = frozenset()
+    #: False for definitions that are no TMF entity (the hub's
+    #: EventSubscriptionInput): no @type/@schemaLocation extension there.
+    polymorphic: bool = True
 
     class Meta:
         unknown = RAISE
 
     def _is_extension(self, data: Mapping) -> bool:
+        if not self.polymorphic:
+            return False
         if data.get("@schemaLocation"):
             return True
         declared = data.get("@type")
@@ -48,7 +53,11 @@ class DateTimeString(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if parse_datetime(text) is None:
+        try:
+            moment = parse_datetime(text)
+        except DateTimeOutOfRange as exc:
+            raise ValidationError(str(exc)) from None
+        if moment is None:
             raise ValidationError("Not a valid ISO 8601 date-time.")
         return text
 
@@ -66,13 +75,18 @@ class OneOrMany(fields.List):
 class SpecSchemas:
     """All definitions of one Swagger document as TmfSchema classes."""
 
+    #: Definitions of the TMF630 notification pattern, not TMF entities.
+    NOT_POLYMORPHIC = ("EventSubscription", "EventSubscriptionInput")
+
     def __init__(self, spec_file: str, prefix: str, required_overrides: dict | None = None,
-                 added_properties: dict | None = None, removed_properties: dict | None = None):
-        """`required_overrides`, `added_properties` and `removed_properties` correct
-        the spec where its own user guide or this service's contract contradicts
-        it; each use says why at the call site."""
+                 added_properties: dict | None = None, removed_properties: dict | None = None,
+                 added_definitions: dict | None = None):
+        """`required_overrides`, `added_properties`, `removed_properties` and
+        `added_definitions` correct the spec where its own user guide or this
+        service's contract contradicts it; each use says why at the call site."""
         self.spec = json.loads((SPEC_DIR / spec_file).read_text(encoding="utf-8"))
         self.definitions: dict = self.spec["definitions"]
+        self.definitions.update(added_definitions or {})
         for name, extra in (added_properties or {}).items():
             self.definitions[name].setdefault("properties", {}).update(extra)
         for name, removed in (removed_properties or {}).items():
@@ -100,6 +114,8 @@ class SpecSchemas:
                 attrs[prop] = field
         base = name.split("_")[0]
         attrs["tmf_types"] = frozenset({name.lower(), base.lower()})
+        attrs["polymorphic"] = (name not in self.NOT_POLYMORPHIC
+                                and definition.get("additionalProperties") is not False)
         attrs["__doc__"] = definition.get("description", name)
         return type(f"{self.prefix}_{name}", (TmfSchema,), attrs)
 

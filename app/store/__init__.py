@@ -20,6 +20,7 @@ from .base import (
     InvalidName,
     Store,
     StoreError,
+    StoreUnavailable,
     Txn,
     validate_collection,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidName",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Txn",
     "open_store",
     "validate_collection",

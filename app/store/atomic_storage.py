@@ -59,7 +59,7 @@ from typing import Any, NamedTuple, Optional
 
 from tinydb.storages import Storage
 
-from .base import CorruptCollection, StoreError
+from .base import CorruptCollection, StoreError, os_failure
 
 __all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic"]
 
@@ -171,7 +171,7 @@ class AtomicJSONStorage(Storage):
             fd = write_atomic(self.path, payload)
         except OSError as exc:
             self.invalidate()
-            raise StoreError(f"cannot write {self.path}: {exc}") from exc
+            raise os_failure(f"cannot write {self.path}", exc) from exc
         except BaseException:
             self.invalidate()
             raise

@@ -28,6 +28,7 @@ Contract shared by all backends
 
 from __future__ import annotations
 
+import errno
 import re
 from abc import ABC, abstractmethod
 from typing import Callable, ContextManager
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidName",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Txn",
     "validate_collection",
 ]
@@ -50,6 +52,32 @@ COLLECTION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 class StoreError(Exception):
     """Any failure of the store itself (I/O error, corrupt data, misuse)."""
+
+
+class StoreUnavailable(StoreError):
+    """The storage cannot take the operation now, through no fault of the
+    request: the disk is full, the data directory is read-only, an I/O error
+    (TinyDB), or the database is unreachable (PostgreSQL). The API answers
+    503 "storage unavailable"; nothing was written. ``reason`` is the
+    operator's hint (e.g. "no space left on device")."""
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
+
+
+#: errno values of an OSError that mean "the storage is unavailable" rather
+#: than a bug: disk full, quota, read-only filesystem, permissions, I/O error.
+UNAVAILABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                errno.EPERM, errno.EIO})
+
+
+def os_failure(message: str, exc: OSError) -> StoreError:
+    """The StoreError for an OSError: StoreUnavailable when the storage (not
+    the program) is at fault, see UNAVAILABLE_ERRNOS."""
+    if exc.errno in UNAVAILABLE_ERRNOS:
+        return StoreUnavailable(f"{message}: {exc}", exc.strerror or str(exc))
+    return StoreError(f"{message}: {exc}")
 
 
 class DuplicateId(StoreError):

@@ -78,10 +78,28 @@ from .base import (
     Store,
     StoreError,
     Txn,
+    os_failure,
     validate_collection,
 )
 
 __all__ = ["TinyDBStore"]
+
+#: Readiness fails below this much free space on the data directory's
+#: filesystem: a write copies a whole collection file (atomic_storage), so
+#: a nearly full disk turns every write into a 503 "storage unavailable".
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def _space_problem(path: str) -> str | None:
+    """Why the filesystem of `path` cannot take writes (read-only, full), or None."""
+    stats = os.statvfs(path)
+    if stats.f_flag & os.ST_RDONLY:
+        return "data directory is on a read-only filesystem"
+    free = stats.f_bavail * stats.f_frsize
+    if free < MIN_FREE_BYTES:
+        return (f"no space left for writes: {free} bytes free on the data directory's "
+                f"filesystem (at least {MIN_FREE_BYTES} needed)")
+    return None
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -196,7 +214,7 @@ class _CollectionLock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)  # EINTR is retried by Python (PEP 475)
         except OSError as exc:
             self._tlock.release()
-            raise StoreError(f"cannot lock {self.path}: {exc}") from exc
+            raise os_failure(f"cannot lock {self.path}", exc) from exc
         except BaseException:
             self._tlock.release()
             raise
@@ -422,6 +440,8 @@ class TinyDBStore(Store):
                 report["errors"]["_store"] = "store is closed"
             elif not os.path.isdir(self.path):
                 report["errors"]["_store"] = "data directory is missing"
+            elif problem := _space_problem(self.path):
+                report["errors"]["_store"] = problem
             elif not os.access(self.path, os.W_OK | os.X_OK):
                 report["errors"]["_store"] = "data directory is not writable"
             else:

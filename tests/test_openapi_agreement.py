@@ -1,0 +1,92 @@
+"""The served OpenAPI document and the behaviour agree (issue 12, item 11):
+each disagreement schemathesis found (`--checks all`, stateful phase) is a
+test here, for every operation of its kind; tests/test_hardening_fuzz.py
+keeps the bounded schemathesis run, stateful phase included."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import schemathesis
+
+from helpers import Client, assert_tmf_error
+
+C = Client.CUSTOMER + "/customer"
+P = Client.INVENTORY + "/product"
+L = "/tmf-api/sales/v4/salesLead"
+R = Client.RECOMMENDATION + "/queryProductRecommendation"
+PO = "/tmf-api/productCatalogManagement/v4/productOffering"
+HUBS = [Client.CUSTOMER, Client.INVENTORY, Client.RECOMMENDATION, "/tmf-api/sales/v4"]
+PATCHABLE = {C: {"name": "n", "engagedParty": {"id": "e", "@referredType": "Individual"}},
+             P: {"status": "active", "name": "n"}, L: {"name": "n"}}
+
+
+@pytest.fixture(scope="module")
+def document(server):
+    return Client(server.url).get("/openapi.json").json()
+
+
+def _schema(document, ref_or_schema):
+    while "$ref" in ref_or_schema:
+        ref_or_schema = document["components"]["schemas"][ref_or_schema["$ref"].rsplit("/", 1)[-1]]
+    return ref_or_schema
+
+
+def test_hub_input_is_not_open_to_extensions_in_document_or_service(api, document):
+    for base in HUBS:
+        body = document["paths"][f"{base}/hub"]["post"]["requestBody"]["content"]
+        schema = _schema(document, body["application/json"]["schema"])
+        assert schema.get("additionalProperties") is False and "anyOf" not in schema, base
+        for extra in ({"@type": "Sub"}, {"@schemaLocation": "https://x.example/s.json"}):
+            assert_tmf_error(api.post(f"{base}/hub", json={
+                "callback": "http://127.0.0.1:9/x", **extra}), 400)
+
+
+@pytest.mark.parametrize("path", [C, P, L, R, PO])
+def test_fields_answers_conform_to_the_get_schemas(api, server, document, path):
+    schema = schemathesis.openapi.from_dict(document)
+    if path in PATCHABLE:
+        api.post(path, json=PATCHABLE[path])
+    else:
+        api.post(path, json={"instantSyncRecommendation": False})
+    listed = api.get(path, params={"fields": "", "limit": 2})
+    assert listed.status_code in (200, 206) and listed.json()
+    schema[path]["GET"].validate_response(listed)                 # raises when it disagrees
+    item_path = next(p for p in document["paths"] if p.startswith(path + "/{"))
+    one = api.get(f"{path}/{listed.json()[0]['id']}", params={"fields": ""})
+    assert set(one.json()) == {"id", "href", "@type"}
+    schema[item_path]["GET"].validate_response(one)
+
+
+def test_the_lead_reference_requires_id_and_item_id(api, document):
+    for name in ("TMF699_SalesLead_Create", "TMF699_SalesLead"):
+        prop = document["components"]["schemas"][name]["properties"]["recommendation"]
+        reference = _schema(document, prop.get("allOf", [prop])[0])
+        assert set(reference["required"]) == {"id", "itemId"}, name
+    prop = document["components"]["schemas"]["TMF699_SalesLead_Create"]["properties"]["recommendation"]
+    request_ref = _schema(document, prop.get("allOf", [prop])[0])
+    assert request_ref.get("additionalProperties") is False
+    for reference in ({"itemId": "1"}, {"id": str(uuid.uuid4())},
+                      {"id": str(uuid.uuid4()), "itemId": "1", "itemPriority": 1}):
+        assert_tmf_error(api.post(L, json={"@type": "RecommendationSalesLead",
+                                           "recommendation": reference}), 400)
+
+
+@pytest.mark.parametrize("path", [C, P, L, R, PO])
+@pytest.mark.parametrize("query", ["offset=", "limit=", "offset=0&offset=1", "limit=1&limit=2",
+                                   "fields=id&fields=href", "sort=id&sort=href"])
+def test_paging_parameters_are_single_whole_numbers(api, path, query):
+    error = assert_tmf_error(api.get(f"{path}?{query}"), 400)
+    assert error["code"] == "INVALID_QUERY"
+
+
+@pytest.mark.parametrize("path", list(PATCHABLE))
+@pytest.mark.parametrize("patch", [{"": None}, {"noSuchAttribute": None}])
+def test_a_null_for_an_unknown_attribute_is_refused(api, path, patch):
+    created = api.post(path, json=PATCHABLE[path]).json()
+    error = assert_tmf_error(api.patch(f"{path}/{created['id']}", json=patch), 400)
+    assert list(patch)[0] in error["details"]
+    assert api.get(f"{path}/{created['id']}").json() == created
+    # a null that removes a known optional attribute still works
+    assert api.patch(f"{path}/{created['id']}", json={"description": None} if path != C
+                     else {"statusReason": None}).status_code == 200
