@@ -1,0 +1,107 @@
+"""Structured logs through structlog: one JSON object per line in production,
+aligned coloured text for a developer.
+
+Every record, whether from structlog or from a plain `logging.getLogger()`
+in the domain code or a library, goes through one handler on the root
+logger, so all of them share the format and carry the request's context
+(request id, trace id, rule set version) bound with `bind_log_context()`.
+
+Keys of a JSON line: `time` (ISO 8601, UTC), `level`, `logger`, `event`,
+then the context and the call's own fields; `exception` holds a formatted
+traceback when there is one.
+
+The format comes from RECO_LOG_FORMAT (`json` or `console`); gunicorn.conf.py
+makes `json` the default under gunicorn, `flask run` keeps `console`.
+Gunicorn's own messages (worker boot, timeouts) get the same format through
+`GunicornLogger` (gunicorn.conf.py's logger_class).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+from gunicorn import glogging
+
+FORMATS = ("json", "console")
+
+SHARED_PROCESSORS = (
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.stdlib.ExtraAdder(),
+    structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
+)
+
+
+FIRST_KEYS = ("time", "level", "event", "request_id")
+
+
+def _first_keys(_logger, _name, event: dict) -> dict:
+    """time, level, event and request id first: what a reader scans for."""
+    ordered = {key: event.pop(key) for key in FIRST_KEYS if key in event}
+    ordered.update(event)
+    return ordered
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    """A stdlib formatter rendering any record as JSON (one line) or console text."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        renderer = [structlog.processors.format_exc_info,
+                    _first_keys, structlog.processors.JSONRenderer(sort_keys=False)]
+    else:
+        renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"))]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=list(SHARED_PROCESSORS),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer])
+
+
+def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
+    """Route structlog and stdlib logging through one root handler on stderr.
+
+    Idempotent: a second call (a second app in one process, as in the tests)
+    replaces the handler it installed before, and leaves other handlers
+    (pytest's capture, say) alone."""
+    structlog.configure(
+        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_reco", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._reco = True
+    handler.setFormatter(formatter(fmt))
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def bind_log_context(**values) -> None:
+    """Add fields to every log line of the current request (or thread)."""
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def new_log_context(**values) -> None:
+    """Start a request's context: drop what a previous request on this thread bound."""
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def get_logger(name: str):
+    return structlog.stdlib.get_logger(name)
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, its lines in the service's log format (RECO_LOG_FORMAT)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        fmt = os.environ.get("RECO_LOG_FORMAT", "json")
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter(fmt))
