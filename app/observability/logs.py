@@ -6,8 +6,8 @@ in the domain code or a library, goes through one handler on the root
 logger, so all of them share the format and carry the request's context
 (request id, trace id, rule set version) bound with `bind_log_context()`.
 
-Keys of a JSON line: `time` (ISO 8601, UTC), `level`, `logger`, `event`,
-then the context and the call's own fields; `exception` holds a formatted
+Keys of a JSON line: `time` (ISO 8601, UTC), `level`, `event`, `request_id`
+(inside a request), `logger`, `pid`, then the rest of the context and the call's own fields; `exception` holds a formatted
 traceback when there is one.
 
 The format comes from RECO_LOG_FORMAT (`json` or `console`); gunicorn.conf.py
@@ -26,8 +26,15 @@ from gunicorn import glogging
 
 FORMATS = ("json", "console")
 
+def _add_pid(_logger, _name, event: dict) -> dict:
+    """Which gunicorn worker wrote the line."""
+    event["pid"] = os.getpid()
+    return event
+
+
 SHARED_PROCESSORS = (
     structlog.contextvars.merge_contextvars,
+    _add_pid,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.stdlib.ExtraAdder(),
