@@ -157,6 +157,7 @@ def test_metrics_add_up_across_workers(loaded):
     assert total(samples, "reco_event_outbox_oldest_pending_age_seconds") == 0
     assert total(samples, "reco_recommendation_jobs_pending") == 0
     assert total(samples, "reco_store_up") == 1
+    assert total(samples, "reco_store_documents", collection="customer") == N_CREATE
     assert total(samples, "reco_store_operation_duration_seconds_count", operation="insert",
                  collection="customer") == N_CREATE
     assert total(samples, "reco_store_errors_total") == 0

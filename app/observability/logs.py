@@ -104,11 +104,13 @@ def get_logger(name: str):
 
 
 class GunicornLogger(glogging.Logger):
-    """gunicorn's logger, its lines in the service's log format (RECO_LOG_FORMAT)."""
+    """gunicorn's logger, its messages in the service's log format
+    (RECO_LOG_FORMAT). Its access log is off (the app's request line replaces
+    it); turned back on (--access-logfile, as the benchmarks do for gunicorn's
+    own request timing) it keeps its access_log_format."""
 
     def setup(self, cfg):
         super().setup(cfg)
         fmt = os.environ.get("RECO_LOG_FORMAT", "json")
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                handler.setFormatter(formatter(fmt))
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter(fmt))

@@ -78,8 +78,14 @@ class ServiceCollector:
 
     def collect(self):
         yield from self._rules()
-        store_ok = bool(self.services.store.health().get("ok"))
+        health = self.services.store.health()
+        store_ok = bool(health.get("ok"))
         yield _gauge("reco_store_up", "1 when every store collection can be read, else 0.", int(store_ok))
+        documents = GaugeMetricFamily("reco_store_documents", "Documents per store collection.",
+                                      labels=["collection"])
+        for collection, count in sorted((health.get("collections") or {}).items()):
+            documents.add_metric([collection], count)
+        yield documents
         if store_ok:
             now = time.time()
             yield from self._outbox(now)
