@@ -21,9 +21,9 @@ from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..background import Poller
+from ..errors import TMFError
 from ..observability.metrics import count_delivery
 from ..observability.requests import outgoing_trace_headers
-from ..errors import TMFError
 from ..resources.query import Condition
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected

@@ -5,7 +5,7 @@ Nothing is imported here on purpose: gunicorn.conf.py imports
 not be imported there before PROMETHEUS_MULTIPROC_DIR is set.
 
     metrics.py   every metric the service exports, and the one-line helpers
-                 (decorators, context managers) that domain code calls
+                 (decorators, calls) that domain code uses
     scrape.py    GET /metrics: the multiprocess registry and the scrape-time
                  collector of backlogs read from the store
     store.py     store operation latency and errors, around any Store backend

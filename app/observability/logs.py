@@ -7,8 +7,8 @@ logger, so all of them share the format and carry the request's context
 (request id, trace id, rule set version) bound with `bind_log_context()`.
 
 Keys of a JSON line: `time` (ISO 8601, UTC), `level`, `event`, `request_id`
-(inside a request), `logger`, `pid`, then the rest of the context and the call's own fields; `exception` holds a formatted
-traceback when there is one.
+(inside a request), `logger`, `pid`, then the rest of the context and the
+call's own fields; `exception` holds a formatted traceback when there is one.
 
 The format comes from RECO_LOG_FORMAT (`json` or `console`); gunicorn.conf.py
 makes `json` the default under gunicorn, `flask run` keeps `console`.
@@ -26,6 +26,7 @@ from gunicorn import glogging
 
 FORMATS = ("json", "console")
 
+
 def _add_pid(_logger, _name, event: dict) -> dict:
     """Which gunicorn worker wrote the line."""
     event["pid"] = os.getpid()
@@ -40,7 +41,6 @@ SHARED_PROCESSORS = (
     structlog.stdlib.ExtraAdder(),
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
 )
-
 
 FIRST_KEYS = ("time", "level", "event", "request_id")
 
