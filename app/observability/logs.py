@@ -42,6 +42,7 @@ SHARED_PROCESSORS = (
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
 )
 
+
 FIRST_KEYS = ("time", "level", "event", "request_id")
 
 
@@ -60,7 +61,8 @@ def formatter(fmt: str) -> logging.Formatter:
         renderer = [structlog.processors.format_exc_info,
                     _first_keys, structlog.processors.JSONRenderer(sort_keys=False)]
     else:
-        renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"))]
+        renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"),
+                                                  timestamp_key="time")]
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=list(SHARED_PROCESSORS),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer])
