@@ -33,12 +33,11 @@ def _add_pid(_logger, _name, event: dict) -> dict:
     return event
 
 
-SHARED_PROCESSORS = (
+# Both paths: structlog's own loggers (the request line) and stdlib records.
+BASE_PROCESSORS = (
     structlog.contextvars.merge_contextvars,
     _add_pid,
-    structlog.stdlib.add_log_level,
-    structlog.stdlib.add_logger_name,
-    structlog.stdlib.ExtraAdder(),
+    structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
 )
 
@@ -53,32 +52,48 @@ def _first_keys(_logger, _name, event: dict) -> dict:
     return ordered
 
 
-def formatter(fmt: str) -> logging.Formatter:
-    """A stdlib formatter rendering any record as JSON (one line) or console text."""
+def _renderers(fmt: str) -> list:
     if fmt not in FORMATS:
         raise ValueError(f"log format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "json":
-        renderer = [structlog.processors.format_exc_info,
-                    _first_keys, structlog.processors.JSONRenderer(sort_keys=False)]
-    else:
-        renderer = [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"),
-                                                  timestamp_key="time")]
+        return [structlog.processors.format_exc_info, _first_keys,
+                structlog.processors.JSONRenderer(sort_keys=False)]
+    return [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty() and not os.environ.get("NO_COLOR"),
+                                          timestamp_key="time")]
+
+
+def _level(level: str) -> int:
+    number = logging.getLevelName(str(level).upper())
+    if not isinstance(number, int):
+        raise ValueError(f"log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
+    return number
+
+
+def formatter(fmt: str) -> logging.Formatter:
+    """A stdlib formatter rendering any record as JSON (one line) or console text."""
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=list(SHARED_PROCESSORS),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer])
+        foreign_pre_chain=[*BASE_PROCESSORS, structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder()],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_renderers(fmt)])
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
-    """Route structlog and stdlib logging through one root handler on stderr.
+    """structlog's loggers write straight to stderr; stdlib records (domain
+    code, libraries) go through one root handler with the same rendering.
 
-    Idempotent: a second call (a second app in one process, as in the tests)
-    replaces the handler it installed before, and leaves other handlers
-    (pytest's capture, say) alone."""
+    The request line, written for every request, takes structlog's own path:
+    it skips the stdlib record and handler machinery, about half the cost
+    (66-84 against 162 µs a line, measured on this shared 2-core machine at
+    load 11-13). Idempotent: a second call (a second app in one process, as
+    in the tests) replaces the handler it installed before and leaves other
+    handlers (pytest's capture, say) alone; loggers already made keep the
+    configuration they were made with."""
+    renderers = _renderers(fmt)
+    threshold = _level(level)
     structlog.configure(
-        processors=[*SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True)
+        processors=[*BASE_PROCESSORS, *renderers],
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False)
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_reco", False):
@@ -87,7 +102,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     handler._reco = True
     handler.setFormatter(formatter(fmt))
     root.addHandler(handler)
-    root.setLevel(level.upper())
+    root.setLevel(threshold)
 
 
 def bind_log_context(**values) -> None:
@@ -102,7 +117,9 @@ def new_log_context(**values) -> None:
 
 
 def get_logger(name: str):
-    return structlog.stdlib.get_logger(name)
+    """A structlog logger with the configuration in force now (call it after
+    configure_logging), its lines named `name` like stdlib's."""
+    return structlog.get_logger().bind(logger=name)
 
 
 class GunicornLogger(glogging.Logger):

@@ -22,8 +22,6 @@ from .tracing import Tracer, parse_traceparent
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
 
-access_log = get_logger("app.request")
-
 
 def request_id_from(value: str | None) -> tuple[str, bool]:
     """(the id to use, whether the client's value was refused)."""
@@ -52,6 +50,7 @@ def install_request_observability(app: Flask, tracer_provider=None) -> None:
     """Register the hooks first, so that they see every request, including
     those that the authentication hook refuses."""
     tracer = Tracer(tracer_provider)
+    access_log = get_logger("app.request")
 
     @app.before_request
     def _begin():
