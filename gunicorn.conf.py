@@ -1,5 +1,6 @@
 """Production defaults for gunicorn; every value can be overridden on the
 command line or with GUNICORN_CMD_ARGS."""
+import glob
 import os
 import shutil
 import tempfile
@@ -24,12 +25,29 @@ errorlog = "-"
 os.environ.setdefault("RECO_LOG_FORMAT", "json")
 logger_class = "app.observability.logs.GunicornLogger"
 
+# No preload: each worker builds its own app, store handles and rule engine,
+# so nothing durable-rules or file-lock related is shared across a fork.
+preload_app = False
+
 # prometheus-client's multiprocess mode: every worker writes its samples to
 # files in this directory, GET /metrics sums them. It must be set before a
 # worker imports prometheus-client, and emptied at start (old files would
 # add a previous run's counts). An operator may choose the directory.
+# Ours is named after the master's pid, so that the directories of masters
+# that were killed (no on_exit) are removed by the next start.
+def _remove_dead_masters_dirs():
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "reco-prometheus-*-*")):
+        try:
+            os.kill(int(os.path.basename(path).split("-")[2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            pass
+
+
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="reco-prometheus-")
+    _remove_dead_masters_dirs()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"reco-prometheus-{os.getpid()}-")
     os.environ["RECO_OWN_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
@@ -51,6 +69,3 @@ def on_exit(server):
     own = os.environ.get("RECO_OWN_METRICS_DIR")
     if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(own, ignore_errors=True)
-# No preload: each worker builds its own app, store handles and rule engine,
-# so nothing durable-rules or file-lock related is shared across a fork.
-preload_app = False
