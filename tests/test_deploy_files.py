@@ -31,6 +31,8 @@ def exported(tmp_path_factory) -> dict[str, set[str]]:
     app = create_app(data_dir=tmp_path_factory.mktemp("deploy") / "data", background_workers=False)
     client = app.test_client()
     client.get("/tmf-api/customerManagement/v4/customer/nobody")
+    client.post("/tmf-api/customerManagement/v4/customer", json={
+        "name": "deploy", "engagedParty": {"id": "p1", "@referredType": "Individual"}})
     text = client.get("/metrics").text
     names: dict[str, set[str]] = {}
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}
