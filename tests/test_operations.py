@@ -152,3 +152,41 @@ def test_request_spans_continue_the_incoming_trace_into_notifications(tmp_path):
     # the notification carries the request span's context, not the caller's parent
     sent = listener.headers[0]["traceparent"]
     assert re.fullmatch(rf"00-{TRACE_ID}-{create.context.span_id:016x}-01", sent), sent
+
+
+def scrape(client) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+    samples = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def test_store_failures_and_rule_file_problems_show_in_metrics(tmp_path):
+    import shutil
+
+    from helpers import ROOT
+
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules_dir)
+    app = make_app(tmp_path, rules_dir=rules_dir)
+    client = app.test_client()
+    before = scrape(client)
+    assert before[("reco_store_up", frozenset())] == 1
+    assert before[("reco_ruleset_problems", frozenset())] == 0
+
+    (tmp_path / "data" / "customer.json").write_text('{"_default": {"1": {"id": "x", "na')
+    response = client.get(Client.CUSTOMER + "/customer")
+    assert response.status_code == 500 and response.json["@type"] == "Error"
+    (rules_dir / "broken.yaml").write_text("id: broken\nversion: 1.0.0\nrules: [\n")
+    after = scrape(client)
+    errors = {dict(labels)["operation"]: value for (name, labels), value in after.items()
+              if name == "reco_store_errors_total" and ("collection", "customer") in labels
+              and ("error", "CorruptCollection") in labels}
+    assert sum(errors.values()) >= 1, after
+    assert after[("reco_store_up", frozenset())] == 0
+    assert after[("reco_ruleset_problems", frozenset())] >= 1          # the broken file...
+    info = [labels for (name, labels), value in after.items() if name == "reco_ruleset_info" and value == 1]
+    assert info and ("ruleset_id", "telco-demo") in info[0]              # ...and the version still serves
+    assert after[("reco_ruleset_reloads_total", frozenset())] > before[("reco_ruleset_reloads_total", frozenset())]

@@ -45,7 +45,9 @@ def render(services, accept: str | None) -> tuple[bytes, str]:
     scrape_time = CollectorRegistry(auto_describe=False)
     scrape_time.register(ServiceCollector(services))
     encoder, content_type = choose_encoder(accept or "")
-    return encoder(_Both(base, scrape_time)), content_type
+    # The scrape-time gauges first: they refresh the rule set, and a reload
+    # that refresh makes must be in this scrape's reload counters.
+    return encoder(_Both(scrape_time, base)), content_type
 
 
 class _Both:
