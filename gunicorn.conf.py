@@ -1,6 +1,9 @@
 """Production defaults for gunicorn; every value can be overridden on the
 command line or with GUNICORN_CMD_ARGS."""
+import glob
 import os
+import shutil
+import tempfile
 
 bind = os.environ.get("RECO_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("RECO_WORKERS", "2"))
@@ -14,11 +17,55 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
-accesslog = "-"
-# gunicorn's default format logs the user of an `Authorization: Basic` header
-# (%(u)s), which is the API key when a client sends it as `curl -u KEY:`.
-access_log_format = '%(h)s %(l)s - %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+# The app writes one log line per request (request id, duration, rule set
+# version: app/observability/requests.py), replacing gunicorn's access log.
+accesslog = None
 errorlog = "-"
+# JSON lines by default in production; RECO_LOG_FORMAT=console for text.
+os.environ.setdefault("RECO_LOG_FORMAT", "json")
+logger_class = "app.observability.logs.GunicornLogger"
+
 # No preload: each worker builds its own app, store handles and rule engine,
 # so nothing durable-rules or file-lock related is shared across a fork.
 preload_app = False
+
+# prometheus-client's multiprocess mode: every worker writes its samples to
+# files in this directory, GET /metrics sums them. It must be set before a
+# worker imports prometheus-client, and emptied at start (old files would
+# add a previous run's counts). An operator may choose the directory.
+# Ours is named after the master's pid, so that the directories of masters
+# that were killed (no on_exit) are removed by the next start.
+def _remove_dead_masters_dirs():
+    for path in glob.glob(os.path.join(tempfile.gettempdir(), "reco-prometheus-*-*")):
+        try:
+            os.kill(int(os.path.basename(path).split("-")[2]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, OSError):
+            pass
+
+
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    _remove_dead_masters_dirs()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"reco-prometheus-{os.getpid()}-")
+    os.environ["RECO_OWN_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server):
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(folder, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker):
+    # A dead worker's counters stay in the sums; this drops its live gauges.
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    own = os.environ.get("RECO_OWN_METRICS_DIR")
+    if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(own, ignore_errors=True)

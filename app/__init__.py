@@ -3,7 +3,6 @@ event delivery and the API blueprints, so tests and gunicorn build the same
 service."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from flask import Flask
@@ -38,11 +37,15 @@ class TmfApi(Api):
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
-    from .api import catalog, customer, health, inventory, recommendation, sales
+    from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .events import EventBus
+    from .observability.logs import configure_logging
+    from .observability.requests import install_request_observability
+    from .observability.store import instrument_store
+    from .observability.tracing import provider_from_env
     from .recommend import Recommender
     from .recommend.jobs import RecommendationJobs
     from .resources.service import ResourceService
@@ -65,10 +68,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     # `/customer//x` is no resource: a 404 TMF Error, not a 308 (with an HTML
     # body) to another URL that a client would re-send its POST or DELETE to.
     app.url_map.merge_slashes = False
-    logging.basicConfig(level=logging.INFO)
+    configure_logging(settings.log_format, settings.log_level)
+    # First, so that every request has its id and is measured, even one
+    # that authentication refuses.
+    install_request_observability(app, settings.tracer_provider or provider_from_env())
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(str(settings.data_dir))
+    store = instrument_store(open_store(str(settings.data_dir)))
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id)
@@ -95,8 +101,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
+    app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     register_error_handlers(app)
-    install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)
+    install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads,
+                 settings.metrics_keys)
     register_cli(app)
 
     if settings.background_workers:

@@ -30,8 +30,10 @@ def _matches(presented: str | None, keys: list[str]) -> bool:
 
 
 def install_auth(app: Flask, api_keys: list[str], admin_keys: list[str],
-                 protect_reads: bool) -> None:
-    if not api_keys and not admin_keys:
+                 protect_reads: bool, metrics_keys: list[str] = ()) -> None:
+    """/metrics takes the admin keys (else the API keys) and the metrics
+    keys, so a Prometheus server's key cannot change rules or data."""
+    if not api_keys and not admin_keys and not metrics_keys:
         return
 
     @app.before_request
@@ -41,6 +43,8 @@ def install_auth(app: Flask, api_keys: list[str], admin_keys: list[str],
             return None
         if path.startswith("/admin/"):
             keys = admin_keys or api_keys
+        elif path == "/metrics":
+            keys = [*metrics_keys, *(admin_keys or api_keys)]
         elif request.method in WRITE_METHODS or protect_reads:
             keys = api_keys
         else:

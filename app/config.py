@@ -32,6 +32,12 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     protect_reads: bool = False
+    metrics_keys: list[str] = field(default_factory=list)
+    log_format: str = "console"
+    log_level: str = "INFO"
+    # An OpenTelemetry TracerProvider (tests, embedding); None: from OTEL_*
+    # (app/observability/tracing.py). Not an environment setting.
+    tracer_provider: object = None
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -50,6 +56,9 @@ class Settings:
         "api_keys": "RECO_API_KEYS",
         "admin_keys": "RECO_ADMIN_KEYS",
         "protect_reads": "RECO_PROTECT_READS",
+        "metrics_keys": "RECO_METRICS_KEYS",
+        "log_format": "RECO_LOG_FORMAT",
+        "log_level": "RECO_LOG_LEVEL",
     }
 
     @classmethod

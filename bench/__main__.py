@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.cli.output import progress_bar
+
 from . import engine_bench, http_bench, report, store_bench, workload
 from .http_bench import log, loadavg
 from .load import client_name
@@ -98,43 +100,53 @@ def main(argv=None) -> int:
         results["workload"] = {str(r): workload.describe(wl.rulesets[r]) for r in all_rules}
         results["workload"]["mix"] = workload.MIX
 
-        if "engine" in phases:
-            results["engine"] = run_engine(wl, cfg)
-        if "lookups" in phases:
-            results["storeLookups"] = run_lookups(wl, cfg, args.seed)
-        if "http" in phases:
-            results["http"] = http_bench.http_matrix(wl, cfg["http_rules"], client=client,
-                                                     duration=cfg["http_duration"], warmup=cfg["http_warmup"],
-                                                     configs=cfg["http_configs"])
-        if "memory" in phases:
-            log(f"memory: up to {cfg['memory_requests']} requests or {cfg['memory_seconds']} s at "
-                f"R={cfg['memory_rules']}")
-            results["memory"] = {"http": http_bench.memory_growth(
-                wl, cfg["memory_rules"], client=client, requests=cfg["memory_requests"],
-                max_seconds=cfg["memory_seconds"], warmup=cfg["http_warmup"])}
-            log(f"  {results['memory']['http']['requests']} requests, growth "
-                f"{results['memory']['http']['growthAfterTenth_kib']} KiB after the first tenth")
-            engine, _ = engine_bench.load_times(wl, cfg["loop_rules"])
-            loop = engine_bench.memory_loop(engine, engine_bench.contexts(wl), cfg["loop_evals"])
-            loop["rules"] = cfg["loop_rules"]
-            results["memory"]["engineLoop"] = loop
-            log(f"  engine loop: {loop['evaluations']} evaluations, RSS {loop['rss_kib'][0][1]} -> "
-                f"{loop['rss_kib'][-1][1]} KiB")
-        if "reload" in phases:
-            results["reload"] = []
-            for n_rules in cfg["reload_rules"]:
-                log(f"reload under load: R={n_rules}")
-                row = http_bench.reload_under_load(wl, n_rules, total=cfg["reload_total"][n_rules],
-                                                   before=cfg["reload_before"])
-                results["reload"].append(row)
-                log(f"  activation {row['activation_s']} s, failed {row['failed']}, slowed "
-                    f"{row['slowedDuringReload']}/{row['duringReload']}, max {row['maxDuringReload_ms']} ms")
-        if "store" in phases:
-            results["store"] = store_bench.store_matrix(
-                wl, cfg["store_sizes"], n_rules=min(cfg["rules"]), max_requests=cfg["store_requests"],
-                max_seconds=cfg["store_seconds"], completion_timeout=cfg["store_completion"])
-        if "profile" in phases and cfg["profile"]:
-            run_profiles(wl, cfg, out)
+        # A bar over the phases on a terminal (app/cli/output.py); nothing when
+        # piped. Every phase slot counts, so a skipped phase moves it at once.
+        with progress_bar("Benchmark phases", total=len(PHASES)) as advance:
+            if "engine" in phases:
+                results["engine"] = run_engine(wl, cfg)
+            advance()
+            if "lookups" in phases:
+                results["storeLookups"] = run_lookups(wl, cfg, args.seed)
+            advance()
+            if "http" in phases:
+                results["http"] = http_bench.http_matrix(wl, cfg["http_rules"], client=client,
+                                                         duration=cfg["http_duration"], warmup=cfg["http_warmup"],
+                                                         configs=cfg["http_configs"])
+            advance()
+            if "memory" in phases:
+                log(f"memory: up to {cfg['memory_requests']} requests or {cfg['memory_seconds']} s at "
+                    f"R={cfg['memory_rules']}")
+                results["memory"] = {"http": http_bench.memory_growth(
+                    wl, cfg["memory_rules"], client=client, requests=cfg["memory_requests"],
+                    max_seconds=cfg["memory_seconds"], warmup=cfg["http_warmup"])}
+                log(f"  {results['memory']['http']['requests']} requests, growth "
+                    f"{results['memory']['http']['growthAfterTenth_kib']} KiB after the first tenth")
+                engine, _ = engine_bench.load_times(wl, cfg["loop_rules"])
+                loop = engine_bench.memory_loop(engine, engine_bench.contexts(wl), cfg["loop_evals"])
+                loop["rules"] = cfg["loop_rules"]
+                results["memory"]["engineLoop"] = loop
+                log(f"  engine loop: {loop['evaluations']} evaluations, RSS {loop['rss_kib'][0][1]} -> "
+                    f"{loop['rss_kib'][-1][1]} KiB")
+            advance()
+            if "reload" in phases:
+                results["reload"] = []
+                for n_rules in cfg["reload_rules"]:
+                    log(f"reload under load: R={n_rules}")
+                    row = http_bench.reload_under_load(wl, n_rules, total=cfg["reload_total"][n_rules],
+                                                       before=cfg["reload_before"])
+                    results["reload"].append(row)
+                    log(f"  activation {row['activation_s']} s, failed {row['failed']}, slowed "
+                        f"{row['slowedDuringReload']}/{row['duringReload']}, max {row['maxDuringReload_ms']} ms")
+            advance()
+            if "store" in phases:
+                results["store"] = store_bench.store_matrix(
+                    wl, cfg["store_sizes"], n_rules=min(cfg["rules"]), max_requests=cfg["store_requests"],
+                    max_seconds=cfg["store_seconds"], completion_timeout=cfg["store_completion"])
+            advance()
+            if "profile" in phases and cfg["profile"]:
+                run_profiles(wl, cfg, out)
+            advance()
     finally:
         results["meta"]["loadavgEnd"] = loadavg()
         results["meta"]["wall_s"] = round(time.perf_counter() - t_start, 1)

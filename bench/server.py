@@ -2,7 +2,8 @@
 both started with the project's gunicorn.conf.py (gthread, 4 threads, keep-alive,
 access log to stdout), pinned with taskset, on a free loopback port.
 
-The only change to the configuration is the access-log format, the same for both
+The only change to the configuration is gunicorn's access log, off in production
+(the app logs each request itself), on here with the same format for both
 servers: `BENCH <pid> <status> <µs> <method> <path>`, which gives the server-side
 time of every request (gunicorn's %(D)s: from the request read to the response
 written) and which worker served it.
@@ -89,7 +90,7 @@ class Server:
     def start(self, timeout: float = 180.0) -> "Server":
         cmd = pinned([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                       "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
-                      "--access-logformat", ACCESS_FORMAT, self.app], self.cpus)
+                      "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT, self.app], self.cpus)
         self.log = open(self.log_path, "ab")
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log,

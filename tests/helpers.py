@@ -111,6 +111,7 @@ class Listener:
 
     def __init__(self, status: int = 201):
         self.events: list[dict] = []
+        self.headers: list[dict] = []       # the HTTP headers of each recorded event
         self.status = status
         self.condition = threading.Condition()
         listener = self
@@ -123,6 +124,7 @@ class Listener:
                     status = listener.status
                     if status < 300:
                         listener.events.append(body)
+                        listener.headers.append(dict(self.headers))
                     listener.condition.notify_all()
                 self.send_response(status)
                 self.send_header("Content-Length", "0")

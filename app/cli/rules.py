@@ -3,7 +3,7 @@
     flask --app wsgi rules lint [PATH...]          # syntax, schema, meaning, versions (exit 1 on errors)
     flask --app wsgi rules test [PATH]             # regression cases: table, failures explained, coverage
     flask --app wsgi rules explain CONTEXT.json    # every rule, every policy step, the final list
-    flask --app wsgi rules diff OLD NEW            # what a change would change, per context
+    flask --app wsgi rules diff OLD NEW            # what a change would change: summary (--details: per context)
     flask --app wsgi rules keep [ID]               # keep the working copy in rules/versions/ (before editing)
     flask --app wsgi rules lock [ID]               # record the content hash of new versions
     flask --app wsgi rules versions [ID]           # the versions found, which one is active
@@ -23,6 +23,8 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+from .output import print_table, progress
 
 rules = AppGroup("rules", help="Rule authoring: lint, test, explain, diff, keep, lock, versions, activate.")
 
@@ -281,12 +283,18 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
 @click.option("--contexts", "contexts_file", type=click.Path(exists=True, path_type=Path), metavar="FILE.jsonl",
               help="Also compare these recorded contexts (one JSON context or case per line).")
 @click.option("--cases/--no-cases", default=True, help="Compare the rule set's regression cases (default: yes).")
-@click.option("--all", "show_all", is_flag=True, help="Also list the contexts that do not change.")
+@click.option("--details", is_flag=True,
+              help="After the summary, what changes in each changed context (see --limit).")
+@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, metavar="N",
+              help="With --details: list at most N contexts (0: all).")
+@click.option("--all", "show_all", is_flag=True, help="Details of the contexts that do not change too.")
 @click.option("--fail-on-change", is_flag=True, help="Exit code 1 when any context changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def diff_command(old, new, contexts_file, cases, show_all, fail_on_change, as_json):
-    """What changes from OLD to NEW, per context: items gained, lost,
-    reordered, and items recommended for other reasons.
+def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_on_change, as_json):
+    """What changes from OLD to NEW: the rules changed and a summary over the
+    contexts (items gained, lost, reordered, recommended for other reasons);
+    with --details, each changed context. A progress bar counts the contexts
+    on a terminal.
 
     OLD and NEW are rule files, ID@VERSION or VERSION (a version in rules/ or
     rules/versions/), or git:REV:PATH (a committed file, e.g.
@@ -316,12 +324,14 @@ def diff_command(old, new, contexts_file, cases, show_all, fail_on_change, as_js
     if not contexts:
         _echo("No contexts to compare: add regression cases or give --contexts FILE.jsonl.", err=True)
         raise click.exceptions.Exit(1)
-    report = diff_engines(old_engine, new_engine, contexts)
+    report = diff_engines(old_engine, new_engine, progress(contexts, "Comparing contexts"))
     if as_json:
         _json(report.as_dict())
     else:
-        for line in diff_lines(report, _style(), show_all):
+        for line in diff_lines(report, _style(), show_all, details, limit or None):
             _echo(line)
+        if report.changed and not (details or show_all):
+            _echo(f"Add --details to see what changes in each of the {len(report.changed)} changed contexts.")
     raise click.exceptions.Exit(1 if fail_on_change and report.changed else 0)
 
 
@@ -408,17 +418,14 @@ def versions_command(ruleset_id, as_json):
     if as_json:
         _json([{**row, "lock": locks.get(row["version"])} for row in rows])
         return
-    style = _style()
-    table = [("VERSION", "STATUS", "STATE", "LOCK", "FILE")]
+    table, styles = [], []
     for row in rows:
         state = "active" if row["active"] else ("broken" if not row["valid"] else "")
         if row["pinned"]:
             state += " (pinned)" if state else "pinned"
         table.append((row["version"], row["status"] or "-", state or "-", locks.get(row["version"], "-"), row["file"]))
-    widths = [max(len(r[i]) for r in table) for i in range(4)]
-    for index, r in enumerate(table):
-        line = "  ".join(f"{r[i]:<{widths[i]}}" for i in range(4)) + "  " + r[4]
-        _echo(style(line, "bold") if index == 0 else (style(line, "ok") if "active" in r[2] else line))
+        styles.append("green" if row["active"] else ("red" if not row["valid"] else None))
+    print_table(("VERSION", "STATUS", "STATE", "LOCK", "FILE"), table, row_styles=styles)
     for row in rows:
         for error in row["errors"]:
             _echo(f"  {row['version']}: {error}")

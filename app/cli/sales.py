@@ -8,7 +8,6 @@ going through HTTP.
 from __future__ import annotations
 
 import json
-import os
 
 import click
 from flask import current_app
@@ -26,20 +25,18 @@ def conversion(as_json: bool, rule_set_id: str | None, rule_set_version: str | N
     """How many recommended items became leads, and where the leads are, per
     rule set version and rule. Colour only on a terminal (and not with NO_COLOR)."""
     from ..api.sales import current_report
-    from ..sales import format_table, report_rows
+    from ..sales import report_rows
+    from ..sales.report import HEADER
+    from .output import print_table
 
     report = current_report(current_app.extensions["reco"], rule_set_id, rule_set_version)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    color = False if os.environ.get("NO_COLOR") else None  # None: click strips unless a tty
     rows = report_rows(report)
     if not rows:
         click.echo("No recommended items yet (only stored, asynchronous TMF680 queries count).")
         return
-    header, *lines = format_table(rows)
-    click.echo(click.style(header, bold=True), color=color)
-    for line, row in zip(lines, rows):
-        click.echo(click.style(line, bold=True) if row[2] == "all" else line, color=color)
+    print_table(HEADER, rows, numeric_from=3, row_styles=["bold" if row[2] == "all" else None for row in rows])
     click.echo(f"\nITEMS: recommended items in stored queries; WITH LEAD: of those, items that "
                f"became a lead; LEADS by current status. Generated {report['generatedAt']}.")

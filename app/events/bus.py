@@ -22,6 +22,8 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 from ..background import Poller
 from ..errors import TMFError
+from ..observability.metrics import count_delivery
+from ..observability.requests import outgoing_trace_headers
 from ..resources.query import Condition
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
@@ -111,6 +113,7 @@ class EventBus:
                     "id": str(uuid.uuid4()), "hubId": hub["id"], "callback": hub["callback"],
                     "notification": event, "attempts": 0, "nextAttemptAt": 0.0,
                     "leaseUntil": 0.0, "status": "pending", "lastError": None,
+                    "createdAt": time.time(), "traceHeaders": outgoing_trace_headers(),
                 })
                 queued += 1
             if queued:
@@ -182,28 +185,32 @@ class EventBus:
         try:
             if self.store.get(HUBS, entry["hubId"]) is None:
                 self.store.delete(OUTBOX, entry["id"])
+                count_delivery("hub_gone")
                 return
             address = self.policy.check(entry["callback"])
             session = pinned_session(address) if address else self.session
             try:
                 response = session.post(
                     entry["callback"], json=entry["notification"], allow_redirects=False,
+                    headers=entry.get("traceHeaders") or None,
                     timeout=(2.0, self.settings.event_timeout_seconds))
             finally:
                 if session is not self.session:
                     session.close()
             if 200 <= response.status_code < 300:
                 self.store.delete(OUTBOX, entry["id"])
+                count_delivery("delivered")
                 return
-            error = f"listener answered {response.status_code}"
+            error, outcome = f"listener answered {response.status_code}", "rejected"
         except CallbackRejected as exc:
-            error = f"callback no longer allowed: {exc}"
+            error, outcome = f"callback no longer allowed: {exc}", "not_allowed"
         except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
+            error, outcome = f"{type(exc).__name__}: {exc}"[:300], "error"
         except Exception as exc:  # keep the entry, whatever happened
             log.exception("delivery failed")
-            error = f"{type(exc).__name__}"
-        self.store.update(OUTBOX, entry["id"], self._after_failure(error))
+            error, outcome = f"{type(exc).__name__}", "error"
+        updated = self.store.update(OUTBOX, entry["id"], self._after_failure(error))
+        count_delivery("gave_up" if updated and updated.get("status") == "failed" else outcome)
 
     def _after_failure(self, error: str):
         settings = self.settings

@@ -65,7 +65,7 @@ class RecommendationJobs:
         if query.get("state") != "inProgress":
             self.service.set_attributes(query_id, {"state": "inProgress"})
         try:
-            items, _ruleset = self.recommender.recommend(query, job["baseUrl"])
+            items, _ruleset = self.recommender.recommend(query, job["baseUrl"], mode="async")
         except Exception:
             log.exception("recommendation %s failed", query_id)
             if job["attempts"] >= MAX_ATTEMPTS:

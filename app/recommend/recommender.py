@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from ..observability.metrics import observe_recommendation
 from ..rules import RuleService
 from .facts import PartyFacts, build_context
 
@@ -26,8 +27,11 @@ class Recommender:
         self.parties = PartyFacts(store)
         self._reload_failure: str | None = None
 
-    def recommend(self, query: dict, base_url: str) -> tuple[list[dict], dict]:
-        """TMF680 recommendationItem list and the rule set that produced it."""
+    @observe_recommendation
+    def recommend(self, query: dict, base_url: str, mode: str = "instant") -> tuple[list[dict], dict]:
+        """TMF680 recommendationItem list and the rule set that produced it
+        ({"id", "version", "hash", "firedRules"}). `mode` (instant, async)
+        labels the metrics only."""
         context = build_context(query, self.parties)
         try:
             self.rules.refresh()
@@ -47,7 +51,7 @@ class Recommender:
         except LookupError as exc:
             raise RecommenderUnavailable(str(exc)) from exc
         ruleset = {"id": result.ruleset_id, "version": result.ruleset_version,
-                   "hash": result.ruleset_hash}
+                   "hash": result.ruleset_hash, "firedRules": result.fired_rules}
         return [to_tmf_item(item, result, base_url) for item in result.items], ruleset
 
 

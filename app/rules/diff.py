@@ -7,6 +7,7 @@ rules added, removed and changed between the two files.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .engine import Engine
@@ -137,8 +138,9 @@ def compare(name: str, source: str, old_engine: Engine, new_engine: Engine, ctx:
     return diff
 
 
-def diff_engines(old_engine: Engine, new_engine: Engine, contexts: list[tuple[str, str, Context]]) -> DiffReport:
-    """contexts: (name, source, Context) triples, e.g. ("E1-...", "case", ctx)."""
+def diff_engines(old_engine: Engine, new_engine: Engine, contexts: Iterable[tuple[str, str, Context]]) -> DiffReport:
+    """contexts: (name, source, Context) triples, e.g. ("E1-...", "case", ctx),
+    iterated once (a progress bar may wrap them)."""
     return DiffReport(
         old=_label(old_engine.ruleset), new=_label(new_engine.ruleset),
         rules=rule_changes(old_engine.ruleset, new_engine.ruleset),

@@ -239,7 +239,11 @@ def explain_lines(explained: dict, catalog=None, style=plain) -> list[str]:
 
 
 # --------------------------------------------------------------------------- diff
-def diff_lines(report: DiffReport, style=plain, show_unchanged: bool = False) -> list[str]:
+def diff_lines(report: DiffReport, style=plain, show_unchanged: bool = False, details: bool = True,
+               limit: int | None = None) -> list[str]:
+    """The impact report: what changed in the rules, the summary, then (with
+    `details`) each changed context, at most `limit` of them (None: all).
+    `show_unchanged` also lists the contexts that do not change."""
     old, new = report.old, report.new
     lines = [style(f"Impact of {old['id']} {old['version']} ({old['file']}) -> "
                    f"{new['id']} {new['version']} ({new['file']})", "bold")]
@@ -257,9 +261,14 @@ def diff_lines(report: DiffReport, style=plain, show_unchanged: bool = False) ->
     origin = ", ".join(f"{n} {'cases' if src == 'case' else 'recorded'}" for src, n in sources.items())
     lines.append(f"Contexts: {s['contexts']} ({origin or 'none'}); {s['changed']} change, "
                  f"{s['contexts'] - s['changed']} unchanged")
-    for ctx in report.contexts:
-        if not ctx.changed and not show_unchanged:
-            continue
+    lines.append(style(f"Summary: {s['changed']} of {s['contexts']} contexts change: "
+                       f"{_plural(s['gained'], 'item')} gained, {s['lost']} lost, reordered in {s['reordered']}, "
+                       f"reasons changed in {s['reasonsChanged']}", "warn" if s["changed"] else "ok"))
+    if not (details or show_unchanged):
+        return lines
+    listed = [ctx for ctx in report.contexts if ctx.changed or show_unchanged]
+    shown = listed if limit is None else listed[:limit]
+    for ctx in shown:
         lines.append("")
         lines.append(style(ctx.name, "bold") + ("" if ctx.changed else "  (unchanged)"))
         lines.append(f"  before  {_ids(ctx.old)}")
@@ -275,8 +284,8 @@ def diff_lines(report: DiffReport, style=plain, show_unchanged: bool = False) ->
         for item in ctx.reasons:
             lines.append(f"  reasons {item.offering} {item.name}: rules {', '.join(item.old_rules)} -> "
                          f"{', '.join(item.new_rules)}")
-    lines.append("")
-    lines.append(style(f"Summary: {s['changed']} of {s['contexts']} contexts change: "
-                       f"{_plural(s['gained'], 'item')} gained, {s['lost']} lost, reordered in {s['reordered']}, "
-                       f"reasons changed in {s['reasonsChanged']}", "warn" if s["changed"] else "ok"))
+    if len(shown) < len(listed):
+        lines.append("")
+        lines.append(f"... and {_plural(len(listed) - len(shown), 'more context')} not shown "
+                     f"(the first {len(shown)} of {len(listed)}; a higher --limit, or 0 for all)")
     return lines

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..observability.metrics import observe_reload
 from .catalog import Catalog, load_catalog
 from .common import UTC, iso, version_key
 from .engine import Engine
@@ -384,6 +385,7 @@ class RuleService:
             self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
+    @observe_reload
     def _reload_locked(self) -> None:
         loaded = self._discover()
         problems = list(loaded.problems)

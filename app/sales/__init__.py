@@ -6,12 +6,12 @@ from .lifecycle import (FINAL_STATUSES, INITIAL_STATUS, STATUSES, TRANSITIONS, c
 from .recommendation_lead import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION,
                                   REQUEST_REFERENCE_KEYS, RecommendationLead, build_recommendation_lead, check_patch,
                                   is_recommendation_lead, lead_id_for)
-from .report import conversion_report, format_table, report_rows
+from .report import conversion_report, report_rows
 
 __all__ = [
     "FINAL_STATUSES", "INITIAL_STATUS", "LEAD_JSON_SCHEMA", "LEAD_TYPE", "REFERENCE_DESCRIPTION",
     "REQUEST_REFERENCE_KEYS", "STATUSES", "TRANSITIONS", "RecommendationLead", "build_recommendation_lead", "check_patch",
     "check_transition", "conversion_report",
-    "format_table", "is_recommendation_lead", "lead_id_for", "report_rows", "stamp_new_lead",
+    "is_recommendation_lead", "lead_id_for", "report_rows", "stamp_new_lead",
     "stamp_status_change",
 ]

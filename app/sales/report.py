@@ -122,14 +122,3 @@ def report_rows(report: dict) -> list[tuple[str, ...]]:
                          "-" if rate is None else f"{rate * 100:.1f}%", str(tally["leads"]))
                         + tuple(str(tally["leadsByStatus"][status]) for status in STATUSES))
     return rows
-
-
-def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> list[str]:
-    """Aligned text lines, the header first; numbers right-aligned."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = []
-    for row in [header, *rows]:
-        cells = [cell.ljust(width) if i < 3 else cell.rjust(width)
-                 for i, (cell, width) in enumerate(zip(row, widths))]
-        lines.append("  ".join(cells).rstrip())
-    return lines

@@ -211,15 +211,21 @@ def test_diff_reports_gained_lost_and_reordered_per_context(cli, project):
         '\n'
         '{"name": "fiber-web", "context": {"customer": {"segment": "standard"}, "owns": ["7101"], '
         '"channel": "22", "time": "2026-10-01T00:00:00Z"}}\n')
-    out = cli("diff", "telco-demo@1.0.0", "rules/telco-demo.yaml", "--contexts", "recorded.jsonl")
-    lines = out.splitlines()
-    assert lines[:4] == [
+    summary = [
         "Impact of telco-demo 1.0.0 (rules/versions/telco-demo@1.0.0.yaml) -> telco-demo 1.1.0 (rules/telco-demo.yaml)",
         "Rules:",
         "  R1 changed: recommend",
         "  R3 changed: when",
+        "Contexts: 25 (23 cases, 2 recorded); 10 change, 15 unchanged",
+        "Summary: 10 of 25 contexts change: 1 item gained, 4 lost, reordered in 8, reasons changed in 0",
     ]
-    assert lines[4] == "Contexts: 25 (23 cases, 2 recorded); 10 change, 15 unchanged"
+    # the summary first; the contexts on request
+    out = cli("diff", "telco-demo@1.0.0", "rules/telco-demo.yaml", "--contexts", "recorded.jsonl")
+    assert out.splitlines() == summary + [
+        "Add --details to see what changes in each of the 10 changed contexts."]
+    out = cli("diff", "telco-demo@1.0.0", "rules/telco-demo.yaml", "--contexts", "recorded.jsonl", "--details")
+    lines = out.splitlines()
+    assert lines[:6] == summary and lines[6:8] == ["", "E1-anonymous-phone-in-app"]
     i = lines.index("E1-anonymous-phone-in-app")
     assert lines[i + 1:i + 6] == [
         "  before  6542, 6543, 7301",
@@ -238,8 +244,13 @@ def test_diff_reports_gained_lost_and_reordered_per_context(cli, project):
         "  gained  6543 TMFone Screen Protector at #1 (rules R1)",
         "  lost    7202 Streaming Bundle, was #4 (rules R7)",
     ]
-    assert lines[-1] == ("Summary: 10 of 25 contexts change: 1 item gained, 4 lost, reordered in 8, "
-                         "reasons changed in 0")
+    assert sum(1 for line in lines if line.startswith("  before ")) == 10
+    limited = cli("diff", "1.0.0", "1.1.0", "--contexts", "recorded.jsonl", "--details", "--limit", "3")
+    limited = limited.splitlines()
+    assert limited[:6] == summary and sum(1 for line in limited if line.startswith("  before ")) == 3
+    assert limited[-1] == ("... and 7 more contexts not shown "
+                           "(the first 3 of 10; a higher --limit, or 0 for all)")
+    assert cli("diff", "1.0.0", "1.1.0", "--contexts", "recorded.jsonl", "--details", "--limit", "0") == out
     data = json.loads(cli("diff", "1.0.0", "1.1.0", "--json", "--fail-on-change", code=1))
     assert data["summary"] == {"contexts": 23, "changed": 9, "gained": 1, "lost": 3, "reordered": 7,
                                "reasonsChanged": 0}        # the same, without the recorded contexts
@@ -266,9 +277,11 @@ def test_lock_versions_and_activate_switch_every_worker(cli, project):
     assert other_worker.status()["version"] == "1.0.0" and other_worker.status()["pinned"]
     table = cli("versions").splitlines()
     assert table[0].split() == ["VERSION", "STATUS", "STATE", "LOCK", "FILE"]
-    assert table[1].split() == ["1.0.0", "stable", "active", "(pinned)", "recorded",
+    assert set(table[1]) == {"─"}
+    assert table[2].split() == ["1.0.0", "stable", "active", "(pinned)", "recorded",
                                 "rules/versions/telco-demo@1.0.0.yaml"]
-    assert table[2].split() == ["1.1.0", "stable", "-", "recorded", "rules/telco-demo.yaml"]
+    assert table[3].split() == ["1.1.0", "stable", "-", "recorded", "rules/telco-demo.yaml"]
+    assert table[2].index("active") == table[3].index("-  ") == table[0].index("STATE")   # aligned
     cli("activate", "telco-demo", "--latest")
     other_worker.refresh()
     assert other_worker.status()["version"] == "1.1.0" and not other_worker.status()["pinned"]
@@ -298,4 +311,48 @@ def test_diff_names_items_recommended_for_other_reasons(build):
                                                                     ("R3", "added", [])]
     lines = diff_lines(report)
     assert "  reasons 6542 TMFone Case: rules R1 -> R2, R1" in lines
-    assert lines[-1] == "Summary: 1 of 1 contexts change: 0 items gained, 0 lost, reordered in 0, reasons changed in 1"
+    assert "Summary: 1 of 1 contexts change: 0 items gained, 0 lost, reordered in 0, reasons changed in 1" in lines
+
+
+def run_diff_with_stderr(project, stderr_is_terminal: bool) -> tuple[str, str]:
+    """`flask rules diff` as a user runs it: stdout piped, stderr a terminal (a
+    pseudo-terminal) or a pipe too."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = dict(os.environ, FLASK_APP="wsgi", RECO_RULES_DIR=str(project / "rules"),
+               RECO_CATALOG_DIR=str(project / "catalog"), RECO_DATA_DIR=str(project / "data"),
+               RECO_BACKGROUND_WORKERS="false", COLUMNS="100", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    command = [sys.executable, "-m", "flask", "rules", "diff", "rules/telco-demo.yaml", "rules/telco-demo.yaml"]
+    if not stderr_is_terminal:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return done.stdout, done.stderr
+    parent, child = pty.openpty()
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=child, text=True,
+                              timeout=120)
+        os.close(child)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(parent, 65536)
+            except OSError:                      # EIO: the terminal's other side is closed
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(parent)
+    return done.stdout, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_diff_shows_progress_on_a_terminal_only(project):
+    stdout, terminal = run_diff_with_stderr(project, stderr_is_terminal=True)
+    assert "Comparing contexts" in terminal and "23/23" in terminal
+    assert ANSI not in stdout and stdout.splitlines()[-1].startswith("Summary: 0 of 23 contexts change")
+    stdout_piped, stderr_piped = run_diff_with_stderr(project, stderr_is_terminal=False)
+    assert stdout_piped == stdout
+    assert "Comparing" not in stderr_piped and ANSI not in stderr_piped

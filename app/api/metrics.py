@@ -1,0 +1,23 @@
+"""GET /metrics: the service's Prometheus metrics (text format 0.0.4, or
+OpenMetrics when the scraper asks for it in Accept).
+
+Protected like /admin/ when keys are configured (app/auth.py): RECO_METRICS_KEYS
+lets a Prometheus server scrape (`authorization: {credentials: KEY}` in its
+scrape config) without holding an admin key. The metric names and what they
+mean are in app/observability/metrics.py and scrape.py; the README's
+"Operating" section lists them. Not in the OpenAPI document: it is for
+operators' tools, not a TMF API.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from ..observability.scrape import render
+
+blp = Blueprint("metrics", __name__)
+
+
+@blp.route("/metrics", methods=["GET"])
+def metrics():
+    body, content_type = render(current_app.extensions["reco"], request.headers.get("Accept"))
+    return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

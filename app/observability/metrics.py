@@ -1,0 +1,145 @@
+"""Every Prometheus metric the service exports, and the one-line helpers that
+domain code calls to feed them.
+
+Names follow the Prometheus conventions (https://prometheus.io/docs/practices/naming/):
+the `reco_` prefix, base units in the name (`_seconds`), `_total` on
+counters. Under gunicorn, prometheus-client runs in multiprocess mode
+(PROMETHEUS_MULTIPROC_DIR, set by gunicorn.conf.py): each worker writes its
+samples to files there and GET /metrics sums them (app/observability/scrape.py).
+That mode has no Info metric and no live gauges, so the rule set in service
+and every backlog are computed at scrape time instead (scrape.py); this
+module holds counters and histograms only.
+
+Label values are bounded: API and operation come from the URL map (never
+the raw path), rule ids from the loaded rule sets, collections from the
+code, error labels from exception class names.
+
+Instrumentation points (each a decorator or a one-line call, so that a
+rewrite of the code around it keeps them easily):
+    app/observability/requests.py   HTTP requests (before/after request hooks)
+    app/recommend/recommender.py    @observe_recommendation on Recommender.recommend
+    app/rules/service.py            @observe_reload on RuleService._reload_locked
+    app/events/bus.py               count_delivery(outcome) in EventBus._deliver
+    app/__init__.py                 instrument_store(open_store(...)): store.py
+"""
+from __future__ import annotations
+
+import functools
+import time
+
+from prometheus_client import Counter, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+ITEM_BUCKETS = (0, 1, 2, 3, 4, 5, 10, 20, 50)
+
+# -- HTTP -------------------------------------------------------------------
+HTTP_REQUESTS = Counter(
+    "reco_http_requests_total",
+    "HTTP requests answered, by API (blueprint), operation (view), method and status code.",
+    ["api", "operation", "method", "status"])
+HTTP_REQUEST_SECONDS = Histogram(
+    "reco_http_request_duration_seconds",
+    "Time from the request reaching Flask to the answer being ready, in seconds.",
+    ["api", "operation", "method", "status"], buckets=LATENCY_BUCKETS)
+
+# -- recommendations ----------------------------------------------------------
+RECOMMENDATIONS = Counter(
+    "reco_recommendations_total",
+    "Recommendations computed, by rule set id and version and mode (instant: in the "
+    "POST answer; async: by the background job of a stored query).",
+    ["ruleset_id", "ruleset_version", "mode"])
+RECOMMENDATION_ERRORS = Counter(
+    "reco_recommendation_errors_total",
+    "Recommendations that failed (e.g. no valid rule set), by mode and exception type.",
+    ["mode", "error"])
+RECOMMENDATION_ITEMS = Histogram(
+    "reco_recommendation_items",
+    "Items returned per recommendation, by mode.", ["mode"], buckets=ITEM_BUCKETS)
+RECOMMENDATION_SECONDS = Histogram(
+    "reco_recommendation_duration_seconds",
+    "Time to compute one recommendation (facts, rule evaluation, policies), in seconds.",
+    ["mode"], buckets=LATENCY_BUCKETS)
+RULES_FIRED = Counter(
+    "reco_rule_fired_total",
+    "Rules whose conditions held in a recommendation, by rule set id and rule id "
+    "(bounded by the rules of the loaded rule sets).",
+    ["ruleset_id", "rule_id"])
+
+# -- rule reloads -------------------------------------------------------------
+RULESET_RELOADS = Counter(
+    "reco_ruleset_reloads_total",
+    "Rule and catalog reloads attempted (a file changed, an activation, the start).")
+RULESET_RELOAD_FAILURES = Counter(
+    "reco_ruleset_reload_failures_total",
+    "Reloads that raised; the rule set loaded before keeps serving.")
+RULESET_RELOAD_SECONDS = Histogram(
+    "reco_ruleset_reload_duration_seconds",
+    "Time to read, check and compile the rule and catalog files, in seconds.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+
+# -- event delivery -------------------------------------------------------------
+EVENT_DELIVERIES = Counter(
+    "reco_event_deliveries_total",
+    "Notification delivery attempts by outcome: delivered (2xx), rejected (other "
+    "status), error (network, timeout), not_allowed (callback no longer allowed), "
+    "hub_gone (the listener unregistered), gave_up (last attempt failed).",
+    ["outcome"])
+DELIVERY_OUTCOMES = ("delivered", "rejected", "error", "not_allowed", "hub_gone", "gave_up")
+
+# -- store ----------------------------------------------------------------------
+STORE_OPERATION_SECONDS = Histogram(
+    "reco_store_operation_duration_seconds",
+    "Time of one store call, by operation and collection, in seconds.",
+    ["operation", "collection"], buckets=STORE_BUCKETS)
+STORE_ERRORS = Counter(
+    "reco_store_errors_total",
+    "Store calls that failed in the store itself (StoreError, OSError), by "
+    "operation, collection and exception type.",
+    ["operation", "collection", "error"])
+
+
+def observe_recommendation(func):
+    """Decorates `recommend(self, query, base_url, mode="instant") -> (items, ruleset)`
+    where ruleset is {"id", "version", "firedRules", ...}: counts it, its
+    items, the rules that fired and its latency, and binds the rule set to
+    the request's log context (so the request log line names the version)."""
+    from .logs import bind_log_context
+
+    @functools.wraps(func)
+    def wrapper(self, *args, mode: str = "instant", **kwargs):
+        started = time.perf_counter()
+        try:
+            items, ruleset = func(self, *args, mode=mode, **kwargs)
+        except Exception as exc:
+            RECOMMENDATION_ERRORS.labels(mode, type(exc).__name__).inc()
+            raise
+        RECOMMENDATION_SECONDS.labels(mode).observe(time.perf_counter() - started)
+        RECOMMENDATIONS.labels(ruleset["id"], ruleset["version"], mode).inc()
+        RECOMMENDATION_ITEMS.labels(mode).observe(len(items))
+        for rule_id in ruleset.get("firedRules", ()):
+            RULES_FIRED.labels(ruleset["id"], rule_id).inc()
+        bind_log_context(ruleset_id=ruleset["id"], ruleset_version=ruleset["version"])
+        return items, ruleset
+    return wrapper
+
+
+def observe_reload(func):
+    """Decorates a rule reload: counts it, times it, counts it failed when it raises."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        RULESET_RELOADS.inc()
+        started = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        except BaseException:
+            RULESET_RELOAD_FAILURES.inc()
+            raise
+        finally:
+            RULESET_RELOAD_SECONDS.observe(time.perf_counter() - started)
+    return wrapper
+
+
+def count_delivery(outcome: str) -> None:
+    """One notification delivery attempt ended with `outcome` (DELIVERY_OUTCOMES)."""
+    EVENT_DELIVERIES.labels(outcome).inc()
