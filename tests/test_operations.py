@@ -166,10 +166,10 @@ def scrape(client) -> dict:
 def test_store_failures_and_rule_file_problems_show_in_metrics(tmp_path):
     import shutil
 
-    from helpers import ROOT
+    from helpers import DEMO_RULES
 
     rules_dir = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(DEMO_RULES, rules_dir)
     app = make_app(tmp_path, rules_dir=rules_dir)
     client = app.test_client()
     before = scrape(client)
