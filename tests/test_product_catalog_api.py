@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.rules import load_catalog
-from helpers import ROOT, Client, assert_tmf_error
+from helpers import DEMO_CATALOG, Client, assert_tmf_error
 
 PO = "/tmf-api/productCatalogManagement/v4/productOffering"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -48,7 +48,7 @@ def test_every_handed_out_offering_href_resolves(api):
 
 
 def test_the_list_is_the_catalog_the_rules_read(api):
-    catalog = load_catalog(ROOT / "catalog")
+    catalog = load_catalog(DEMO_CATALOG)
     listed = api.get(PO)
     assert listed.status_code == 200
     assert [o["id"] for o in listed.json()] == list(catalog.offerings)
