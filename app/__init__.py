@@ -91,7 +91,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     for module in tmf_apis:
         api.register_blueprint(module.blp)
     api.register_blueprint(health.blp)
-    app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
+    api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
+    from .studio import init_app as init_studio
+    init_studio(app, settings.data_dir)       # /studio: the product managers' web page
     register_error_handlers(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads)
     register_cli(app)
