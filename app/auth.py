@@ -18,14 +18,14 @@ STUDIO_PATH = "/studio"
 OPEN_PATHS = ("/health", "/openapi.json", "/docs", "/schemas/")
 
 
-def _presented_key() -> str | None:
+def presented_key() -> str | None:
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
     return request.headers.get("X-API-Key")
 
 
-def _matches(presented: str | None, keys: list[str]) -> bool:
+def key_matches(presented: str | None, keys: list[str]) -> bool:
     if not presented:
         return False
     found = False
@@ -68,8 +68,8 @@ def admin_identity(keys: list[str], require_csrf: bool) -> str | None:
     """Who makes this admin request: a key in the Authorization/X-API-Key
     header, or a studio login (whose state-changing requests must carry the
     CSRF token: a cookie is sent by the browser on its own, a header is not)."""
-    presented = _presented_key()
-    if presented and _matches(presented, keys):
+    presented = presented_key()
+    if presented and key_matches(presented, keys):
         return f"key {key_fingerprint(presented)}"
     login = session_login(keys)
     if login and (not require_csrf or csrf_valid()):
@@ -120,7 +120,7 @@ def install_auth(app: Flask, api_keys: list[str], admin_keys: list[str],
         if path.startswith("/admin/"):
             if admin_identity(keys, require_csrf=request.method in WRITE_METHODS) is not None:
                 return None
-        elif _matches(_presented_key(), keys):
+        elif key_matches(presented_key(), keys):
             return None
         raise TMFError(401, "A valid API key is required: send 'Authorization: Bearer <key>'"
                             " or 'X-API-Key: <key>'", code="UNAUTHORIZED",

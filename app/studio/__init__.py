@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 
-from ..auth import (CSRF_FIELD, _matches, _presented_key, configured_admin_keys, csrf_token, key_fingerprint,
-                    require_admin, session_login)
+from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
+                    presented_key, require_admin, session_login)
 from ..errors import TMFError
 from . import authoring
 
@@ -68,7 +68,7 @@ def _reco():
 
 def _can_read() -> bool:
     keys = configured_admin_keys()
-    return not keys or session_login(keys) is not None or _matches(_presented_key(), keys)
+    return not keys or session_login(keys) is not None or key_matches(presented_key(), keys)
 
 
 @bp.before_request
@@ -116,7 +116,6 @@ def _safe_next(target: str | None) -> str:
 
 
 def _check_csrf() -> None:
-    from ..auth import csrf_valid
     if not csrf_valid():
         raise TMFError(403, "The CSRF token is missing or wrong: reload the page", code="CSRF_FAILED")
 
@@ -133,7 +132,7 @@ def login():
             error = "No admin key is configured (RECO_ADMIN_KEYS): the studio is open for reading only."
         elif not name:
             error = "Give your name: it is recorded with every activation."
-        elif not _matches(key, keys):
+        elif not key_matches(key, keys):
             error = "This key is not valid."
         else:
             session.clear()

@@ -5,6 +5,11 @@ operations the browser needs on top of them (lint of unsaved text, atomic save
 of a working copy, activation with its history).
 
 Every function returns plain JSON-ready data; none knows about HTTP.
+
+After the app/rules split (/work/brief/rules-layout.md) the imports below become:
+activations -> repository/activations.py (its `.common` -> `..model.common`);
+cases, contexts, diff, lint, lockfile, report -> authoring/*; common, yamlload,
+conditions -> model/*; lock_path -> repository/layout.py.
 """
 from __future__ import annotations
 
@@ -155,7 +160,8 @@ def offering_details(catalog, offering_ids) -> dict:
         for price in offering.data.get("productOfferingPrice") or []:
             amount = (price or {}).get("price") or {}
             prices.append({"type": price.get("priceType"), "value": amount.get("value"),
-                           "unit": amount.get("unit"), "period": price.get("recurringChargePeriod")})
+                           "unit": amount.get("unit"),
+                           "period": price.get("recurringChargePeriodType") or price.get("recurringChargePeriod")})
         out[offering_id] = {"name": offering.name, "status": offering.lifecycle_status,
                             "categories": list(dict.fromkeys(c.get("name") or c.get("id") for c in
                                                              offering.data.get("category") or [])),
@@ -308,6 +314,7 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
 
 def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate") -> dict:
     """rules.activate (as `flask rules activate`), recorded in the history."""
+    rules.refresh()                    # "from": what serves now, not at the last reload
     rows = [r for r in rules.versions(ruleset_id) if r["active"]]
     before = rows[0]["version"] if rows else None
     status = rules.activate(ruleset_id, version)
