@@ -64,6 +64,13 @@ CONFIG = schemathesis.Config.from_dict({
         "include-path-regex": "/hub$",
         "include-method": "POST",
         "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400]}},
+    }, {
+        # Rule administration names rule sets and versions that may not exist
+        # (404), refuses changes without a configured admin key (403, always
+        # on this server), and content that is well-formed JSON but not valid
+        # rules, cases or contexts (409, 422); every one a TMF Error body.
+        "include-path-regex": "^/admin/rules",
+        "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400, 403, 404, 409, 422]}},
     }],
 })
 

@@ -43,10 +43,10 @@ _ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"
 
 
 def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
-         response: str = "A JSON object") -> dict:
+         response: dict | None = None) -> dict:
     doc = {"summary": summary, "description": description, "tags": ["Rule administration"],
-           "responses": {"200": {"description": response, "content": {
-               "application/json": {"schema": {"type": "object"}}}}, **_ERRORS}}
+           "responses": {"200": {"description": "The answer", "content": {
+               "application/json": {"schema": response or {"type": "object"}}}}, **_ERRORS}}
     if body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if parameters:
@@ -147,7 +147,8 @@ def overview():
 
 @blp.route("/activations", methods=["GET"])
 @blp.doc(**_doc("The activation history, newest first", "Who activated which version, when, from which "
-                "version (also `flask rules activate`).", parameters=[_RULESET_PARAM]))
+                "version (also `flask rules activate`).", parameters=[_RULESET_PARAM],
+                response={"type": "array", "items": {"type": "object"}}))
 def activations():
     rid = request.args.get("rulesetId") or None
     return jsonify(authoring.read_activations(_reco().rules.state_dir, rid))

@@ -5,9 +5,11 @@ Set STUDIO_SCREENSHOTS=1 to (re)write the README's screenshots in docs/studio/.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -112,7 +114,6 @@ def test_playground_explains_e1_and_e6_in_order(studio, page):
     assert "1. owned-or-in-cart: dropped 6542 (R1): owned" in answer
     assert re.search(r"R6 fiber-upsell \(line \d+\) no a condition failed: owns has any of \[7101\].*? \(line \d+:\d+\)", answer)
     assert "6550 TMFone Pro · devices · 1099 EUR one-time" in answer
-    shot(page, "playground")
     # a pasted case context gives the same answer as the form
     page.get_by_label("A case context, a case, or a TMF680 query body").fill(
         '{"customer": "none", "cart": ["6547"], "channel": "21", "time": "2026-10-01T00:00:00Z"}')
@@ -148,8 +149,9 @@ def test_edit_cases_impact_activate_and_roll_back(studio, page):
     source.press("Enter")
     source.type('      - {offering: "710')
     page.locator("#completions").get_by_role("option", name=re.compile("7101 Fiber 500")).wait_for()
-    source.press("Escape")
     shot(page, "edit")
+    source.press("Escape")
+    expect(page.locator("#completions")).to_be_hidden()
     source.fill(original.replace('version: "1.0.0"', 'version: "1.1.0"').replace(R6_OLD, R6_NEW))
     expect(page.locator("#lint-status")).to_have_text(re.compile("^0 errors"))
     page.get_by_role("button", name="Save working copy").click()
@@ -186,7 +188,7 @@ def test_edit_cases_impact_activate_and_roll_back(studio, page):
     assert page.locator("#impact-result table").nth(1).inner_text().split("\n")[1].split("\t")[:3] == \
         ["R6", "changed", "when"]
     page.get_by_text("R6-no-fiber-upsell-outside-store (case)").click()
-    assert "gained 7102 Fiber 1000 at #1 (rules R6)" in page.locator("#impact-result details[open]").inner_text()
+    expect(page.locator("#impact-result details[open]")).to_contain_text("gained 7102 Fiber 1000 at #1 (rules R6)")
     shot(page, "impact")
 
     # activate after the impact summary; /health follows; roll back in one step
@@ -196,36 +198,52 @@ def test_edit_cases_impact_activate_and_roll_back(studio, page):
     page.get_by_role("button", name="Activate 1.1.0").click()
     assert "telco-demo 1.1.0 is active (it was 1.0.0)" in page.locator(".flash").inner_text()
     assert health_version(studio.url) == "1.1.0"
-    history = page.locator("section.card table").last.inner_text()
+    history = page.locator("table.activations").inner_text()
     assert "Ana PM" in history and "activate" in history and "pin-before-save" in history
     page.get_by_role("button", name="Roll back to 1.0.0").click()
     assert "1.0.0 is active again" in page.locator(".flash").inner_text()
     assert health_version(studio.url) == "1.0.0"
+    assert page.locator("table.activations tbody tr").first.inner_text().split("\t")[1:] == [
+        "Ana PM (key " + hashlib.sha256(KEY.encode()).hexdigest()[:12] + ")", "rollback", "1.1.0", "1.0.0"]
     shot(page, "activations")
 
     # playground: both versions side by side on the situation that changed
     page.goto(studio.url + "/studio/playground")
     fiber = {"segment": "standard", "owns": ["7101"], "cart": [], "channel": "22"}
     assert explain(page, fiber, version_b="1.1.0") == [[], ["7102"]]
+    page.locator("#answers").evaluate("el => { el.scrollIntoView(); window.scrollBy(0, -150); }")
+    shot(page, "playground")
+
+
+def _stored_query(url: str) -> str:
+    """The demo's E1 asked asynchronously (stored); its id once it is done."""
+    base = url + "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
+    query = {"instantSyncRecommendation": False, "channel": [{"id": "21"}],
+             "validFor": {"startDateTime": "2026-10-01T00:00:00Z"},
+             "shoppingCart": [{"id": "c1", "@type": "ShoppingCart",
+                               "cartItem": [{"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]}
+    created = requests.post(base, json=query, timeout=10)
+    assert created.status_code == 201, created.text
+    query_id = created.json()["id"]
+    for _ in range(100):
+        if requests.get(f"{base}/{query_id}", timeout=10).json()["state"] == "done":
+            return query_id
+        time.sleep(0.1)
+    raise AssertionError("the stored query was not answered")
 
 
 def test_conversion_report_page(studio, page):
+    first, _second = _stored_query(studio.url), _stored_query(studio.url)
+    lead = requests.post(studio.url + "/tmf-api/sales/v4/salesLead", timeout=10, json={
+        "@type": "RecommendationSalesLead", "recommendation": {"id": first, "itemId": "3"}})
+    assert lead.status_code == 201, lead.text
     login(page, studio.url)
-    query = {"channel": [{"id": "21"}], "validFor": {"startDateTime": "2026-10-01T00:00:00Z"},
-             "shoppingCart": [{"id": "c1", "@type": "ShoppingCart",
-                               "cartItem": [{"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]}
-    base = studio.url + "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
-    created = requests.post(base, json=query, timeout=10)
-    assert created.status_code == 201, created.text
     page.goto(studio.url + "/studio/conversion")
-    page.wait_for_timeout(100)
-    for _ in range(50):                        # the asynchronous query is answered a moment later
-        if page.get_by_role("heading", name="telco-demo 1.0.0").count():
-            break
-        page.wait_for_timeout(200)
-        page.reload()
-    assert page.get_by_role("img", name="Conversion rate per rule").count() == 1
-    assert "3 items recommended, 0 became a lead" in page.locator("section.card").inner_text()
+    card = page.locator("section.card")
+    assert "6 items recommended, 1 became a lead (16.7%), 1 leads." in card.inner_text()
+    rates = page.get_by_role("img", name="Conversion rate per rule")
+    assert rates.locator("text.value").all_text_contents() == ["0.0%", "50.0%"]          # R1 0 of 4, R3 1 of 2
+    assert card.locator("tbody tr").first.inner_text().split("\t")[:4] == ["R1", "4", "0", "0.0%"]
     shot(page, "conversion")
 
 

@@ -24,6 +24,7 @@ function h(tag, attrs, ...children) {
 }
 
 const $ = (selector) => document.querySelector(selector);
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const ids = (list) => (list && list.length ? list.join(", ") : "(nothing)");
 
 /* The "Working…" indicator, shown only for calls slower than half a second. */
@@ -292,7 +293,7 @@ function initEditor() {
   };
   const showFindings = (data) => {
     findings = data.problems;
-    $("#lint-status").textContent = `${data.errors} errors, ${data.warnings} warnings`;
+    $("#lint-status").textContent = `${plural(data.errors, "error")}, ${plural(data.warnings, "warning")}`;
     $("#lint-status").className = `summary ${data.errors ? "fail-text" : "ok-text"}`;
     $("#findings").replaceChildren(...findings.map((f) => h("li", {},
       h("button", { type: "button", onclick: () => goTo(f.line, f.column), text: `${f.line}:${f.column}` }), " ",
@@ -343,10 +344,14 @@ function initEditor() {
       onmousedown: (event) => { event.preventDefault(); selected = i; accept(); },
     })));
     source.setAttribute("aria-activedescendant", `completion-${selected}`);
-    const lineNo = source.value.slice(0, source.selectionStart).split("\n").length;
-    list.style.top = `${Math.min(lineNo * 18 - source.scrollTop + 10, 520)}px`;
-    list.style.left = "80px";
     list.hidden = false;
+    // below the caret's line, or above it near the bottom (line height 18 px, monospace ~7.8 px)
+    const before = source.value.slice(0, source.selectionStart).split("\n");
+    const below = before.length * 18 + 8 - source.scrollTop;
+    const top = below + list.offsetHeight > source.clientHeight ? below - 18 - list.offsetHeight : below;
+    list.style.top = `${Math.max(0, top)}px`;
+    list.style.left = `${Math.min(gutter.offsetWidth + 8 + before[before.length - 1].length * 7.8 - source.scrollLeft,
+      source.clientWidth - 200)}px`;
   };
   const openList = (force) => {
     const at = wordBefore();
