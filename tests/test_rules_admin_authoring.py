@@ -253,3 +253,14 @@ def test_pages_send_security_headers(client):
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "<script>" not in response.get_data(as_text=True)          # no inline script
+
+
+def test_parameters_outside_the_documented_ones_are_refused(client):
+    """Found by the fuzz test: these were accepted (an unknown format as JSON, a text as a flag)."""
+    context = {"cart": ["6547"], "channel": "21", "time": "2026-10-01T00:00:00Z"}
+    wrong_format = client.post("/admin/rules/explain?format=xml", json=context, headers=AUTH)
+    assert wrong_format.status_code == 400 and wrong_format.get_json()["code"] == "INVALID_QUERY"
+    as_text = client.post("/admin/rules/explain?format=text", json=context, headers=AUTH)
+    assert as_text.status_code == 200 and as_text.mimetype == "text/plain"
+    flag = client.post("/admin/rules/impact", json={"old": "1.0.0", "new": "1.0.0", "cases": "no"}, headers=AUTH)
+    assert flag.status_code == 400 and flag.get_json()["message"] == "`cases` must be true or false"

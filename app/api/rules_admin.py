@@ -59,6 +59,8 @@ def _obj(properties: dict, required: list[str] | None = None) -> dict:
 
 
 _TEXT = {"type": "string"}
+_OPTIONAL = {"type": "string", "nullable": True}
+FORMATS = ("json", "text")
 _RULESET_PARAM = {"in": "query", "name": "rulesetId", "schema": _TEXT,
                   "description": "The rule set (default: the one in service)"}
 
@@ -96,7 +98,8 @@ def _field(body: dict, key: str, required: bool = True, kind=str):
     if value is None and not required:
         return None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise TMFError(400, f"`{key}` must be {'text' if kind is str else kind.__name__}", code="INVALID_BODY")
+        what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+        raise TMFError(400, f"`{key}` must be {what}", code="INVALID_BODY")
     return value
 
 
@@ -170,9 +173,11 @@ def vocabulary():
     body={"type": "object"},
     parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
                 _RULESET_PARAM,
-                {"in": "query", "name": "format", "schema": {"type": "string", "enum": ["json", "text"]}}]))
+                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}]))
 def explain():
     reco = _reco()
+    if request.args.get("format", "json") not in FORMATS:
+        raise TMFError(400, f"`format` is one of {', '.join(FORMATS)}", code="INVALID_QUERY")
     body = read_json_object()
     now = dt.datetime.now(authoring.UTC)
     if authoring.is_tmf680_query(body):
@@ -194,7 +199,7 @@ def explain():
 @blp.route("/lint", methods=["POST"])
 @blp.doc(**_doc("Lint unsaved rule set text", "As if it were saved as rules/<rulesetId>.yaml: every finding "
                 "with line, column, rule, check (`code`) and fix (`hint`).",
-                body=_obj({"rulesetId": _TEXT, "text": _TEXT}, ["text"])))
+                body=_obj({"rulesetId": _OPTIONAL, "text": _TEXT}, ["text"])))
 def lint_text():
     body = read_json_object()
     text = _field(body, "text")
@@ -206,7 +211,7 @@ def lint_text():
 @blp.route("/cases", methods=["POST"])
 @blp.doc(**_doc("Run the regression cases", "rules/<rulesetId>.cases.yaml against a loaded version (default: "
                 "the one in service): passed and failed cases, expected vs actual and why, rule coverage.",
-                body=_obj({"rulesetId": _TEXT, "version": _TEXT, "filter": _TEXT})))
+                body=_obj({"rulesetId": _OPTIONAL, "version": _OPTIONAL, "filter": _OPTIONAL})))
 def cases():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
@@ -226,8 +231,8 @@ def cases():
     "items gained, lost, reordered or recommended for other reasons. Situations: the regression cases "
     "(`cases`, default true), an uploaded JSON Lines file of contexts (`contexts`, its text) and the latest "
     "`recent` stored TMF680 queries.",
-    body=_obj({"rulesetId": _TEXT, "old": _TEXT, "new": _TEXT, "cases": {"type": "boolean"},
-               "contexts": _TEXT, "contextsName": _TEXT,
+    body=_obj({"rulesetId": _OPTIONAL, "old": _TEXT, "new": _TEXT, "cases": {"type": "boolean"},
+               "contexts": _OPTIONAL, "contextsName": _OPTIONAL,
                "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT}}, ["old", "new"])))
 def impact():
     reco = _reco()
@@ -236,11 +241,12 @@ def impact():
     old_engine = _engine(_field(body, "old"), rid)
     new_engine = _engine(_field(body, "new"), rid)
     recent = _field(body, "recent", required=False, kind=int) or 0
+    with_cases = _field(body, "cases", required=False, kind=bool)
     if not 0 <= recent <= MAX_RECENT:
         raise TMFError(400, f"`recent` must be 0 to {MAX_RECENT}", code="INVALID_BODY")
     contexts, skipped = [], 0
     try:
-        if body.get("cases", True) is not False:
+        if with_cases is not False:
             contexts += authoring.case_contexts(reco.settings.rules_dir, rid)
         text = _field(body, "contexts", required=False)
         if text:
@@ -300,7 +306,7 @@ def save_working_copy(ruleset_id):
 @blp.route("/activate", methods=["POST"])
 @blp.doc(**_doc("Activate a version", "As `flask rules activate`: every worker switches before its next "
                 "request. `version` null unpins (the highest valid version serves). Recorded in the history. "
-                "Needs an admin key, always.", body=_obj({"rulesetId": _TEXT, "version": _TEXT}, ["rulesetId"])))
+                "Needs an admin key, always.", body=_obj({"rulesetId": _TEXT, "version": _OPTIONAL}, ["rulesetId"])))
 def activate():
     who = require_admin()
     body = read_json_object()

@@ -385,20 +385,8 @@ def keep_command(ruleset_id):
 
 # --------------------------------------------------------------------------- versions, activate
 def _lock_state(rules_dir, ruleset_id) -> dict:
-    from ..rules import RuleSetError
-    from ..rules.lockfile import lock_path, read_lock, version_files
-
-    try:
-        recorded = read_lock(lock_path(rules_dir, ruleset_id)) or {}
-    except RuleSetError:
-        recorded = {}
-    state = {}
-    for item in version_files(rules_dir):
-        if item.ruleset_id != ruleset_id:
-            continue
-        old = recorded.get(item.version)
-        state[item.version] = "recorded" if old == item.hash else ("not recorded" if old is None else "CHANGED")
-    return state
+    from ..studio.authoring import lock_states
+    return lock_states(rules_dir, ruleset_id)
 
 
 @rules.command("versions")

@@ -4,7 +4,9 @@ reach into the rules package: the same engine and authoring functions as
 operations the browser needs on top of them (lint of unsaved text, atomic save
 of a working copy, activation with its history).
 
-Every function returns plain JSON-ready data; none knows about HTTP.
+Every function returns plain JSON-ready data; none knows about HTTP. The CLI
+uses lock_states() and activate() too, so that `flask rules versions` and
+`flask rules activate` share one implementation (and one history) with it.
 
 After the app/rules split (/work/brief/rules-layout.md) the imports below become:
 activations -> repository/activations.py (its `.common` -> `..model.common`);
