@@ -264,3 +264,17 @@ def test_parameters_outside_the_documented_ones_are_refused(client):
     assert as_text.status_code == 200 and as_text.mimetype == "text/plain"
     flag = client.post("/admin/rules/impact", json={"old": "1.0.0", "new": "1.0.0", "cases": "no"}, headers=AUTH)
     assert flag.status_code == 400 and flag.get_json()["message"] == "`cases` must be true or false"
+
+
+def test_every_worker_signs_sessions_with_the_same_secret(project):
+    """Workers build their own app (no preload): a login on one must hold on the others."""
+    first = make_client(project, admin_keys=[KEY])
+    token = _studio_login(first)
+    second = make_client(project, admin_keys=[KEY])
+    second.set_cookie("reco_studio", first.get_cookie("reco_studio").value)
+    assert second.get("/admin/rules/overview").status_code == 200
+    done = second.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"},
+                       headers={"X-CSRF-Token": token})
+    assert done.status_code == 200
+    secret = project / "data" / "studio-session-secret"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) == 64

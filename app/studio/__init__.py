@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,15 +51,21 @@ def init_app(app: Flask, data_dir: Path) -> None:
 
 
 def _stored_secret(path: Path) -> str:
-    """Created once (O_EXCL, mode 0600): every worker and restart reads the same one."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secrets.token_hex(32))
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Created once, complete, mode 0600 (written to a temporary file, then
+    hard-linked to its name, which fails if another worker was first): every
+    worker and restart reads the same secret, never a half-written one."""
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return path.read_text(encoding="ascii").strip()
 
 
