@@ -34,12 +34,8 @@ def browser():
     playwright.stop()
 
 
-def _loopback_only(route) -> None:
-    url = route.request.url
-    if url.startswith(("data:", "about:", "blob:")) or urlsplit(url).hostname in LOOPBACK:
-        route.continue_()
-    else:
-        route.abort()
+def _is_local(url: str) -> bool:
+    return url.startswith(("data:", "about:", "blob:")) or urlsplit(url).hostname in LOOPBACK
 
 
 @pytest.fixture
@@ -53,13 +49,14 @@ def page(browser, blocked_requests):
     in page.console_errors, aborted requests in blocked_requests."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
 
-    def route(route_):
-        host = urlsplit(route_.request.url).hostname
-        if host not in LOOPBACK and not route_.request.url.startswith(("data:", "about:", "blob:")):
-            blocked_requests.append(route_.request.url)
-        _loopback_only(route_)
+    def loopback_only(route):
+        if _is_local(route.request.url):
+            route.continue_()
+        else:
+            blocked_requests.append(route.request.url)
+            route.abort()
 
-    context.route("**/*", route)
+    context.route("**/*", loopback_only)
     page = context.new_page()
     page.console_errors = []
     page.on("console", lambda message: message.type == "error" and page.console_errors.append(message.text))
