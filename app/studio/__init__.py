@@ -106,9 +106,9 @@ def _headers(response):
     return response
 
 
-@bp.app_context_processor
+@bp.context_processor
 def _template_values():
-    keys = configured_admin_keys() if "reco" in current_app.extensions else []
+    keys = configured_admin_keys()
     login = session_login(keys) if keys else None
     return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD, "studio_pages": PAGES,
             "keys_configured": bool(keys), "login": login}

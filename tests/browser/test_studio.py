@@ -85,7 +85,6 @@ def test_reading_needs_a_key_and_every_page_loads(studio, page, blocked_requests
     page.get_by_label("Admin key").fill("wrong")
     page.get_by_role("button", name="Log in").click()
     assert page.get_by_role("alert").inner_text() == "This key is not valid."
-    shot(page, "login")
     page.console_errors.clear()                         # the refused login's 401
     login(page, studio.url)
     for link, heading in [("Rule sets", "Rule sets and versions"), ("Playground", "Playground"),
@@ -94,12 +93,15 @@ def test_reading_needs_a_key_and_every_page_loads(studio, page, blocked_requests
         page.get_by_role("navigation").get_by_role("link", name=link, exact=True).click()
         assert page.get_by_role("heading", level=1).inner_text() == heading
         assert page.get_by_role("link", name=link, exact=True).get_attribute("aria-current") == "page"
+    page.keyboard.press("Tab")                                  # keyboard: the skip link first, then the pages
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
     response = page.goto(studio.url + "/studio")
     csp = response.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp
     assert page.locator("table.rules tbody tr").count() == 8          # R1..R8 of the active version
     assert page.get_by_text("Serving telco-demo 1.0.0").is_visible()
-    shot(page, "overview")
     assert page.console_errors == [] and blocked_requests == []
 
 
@@ -150,6 +152,14 @@ def test_edit_cases_impact_activate_and_roll_back(studio, page):
     source.type('      - {offering: "710')
     page.locator("#completions").get_by_role("option", name=re.compile("7101 Fiber 500")).wait_for()
     shot(page, "edit")
+    source.press("ArrowDown")                                   # keyboard: the second option, Enter inserts it
+    expect(page.locator("#completions [aria-selected=true]")).to_have_text("7102 Fiber 1000")
+    source.press("Enter")
+    expect(page.locator("#completions")).to_be_hidden()
+    assert source.input_value().endswith('      - {offering: "7102')
+    source.press("Enter")                                       # field names from the JSON Schema
+    source.type("        prio")
+    expect(page.locator("#completions").get_by_role("option").first).to_contain_text("priority")
     source.press("Escape")
     expect(page.locator("#completions")).to_be_hidden()
     source.fill(original.replace('version: "1.0.0"', 'version: "1.1.0"').replace(R6_OLD, R6_NEW))
