@@ -119,7 +119,8 @@ def _engine(version: str | None, ruleset_id: str | None = None):
         return reco.rules.engine_of(version, ruleset_id)
     except authoring.RuleSetError as exc:
         if version is not None or ruleset_id is not None:
-            raise TMFError(404, f"Version {version!r} cannot be used: {'; '.join(_problems(exc))}",
+            what = f"Version {version!r}" if version is not None else f"Rule set {ruleset_id!r}"
+            raise TMFError(404, f"{what} cannot be used: {'; '.join(_problems(exc))}",
                            code="RULESET_VERSION_NOT_FOUND") from None
         raise TMFError(503, f"No valid rule set is active: {'; '.join(_problems(exc))}",
                        code="RULESET_UNAVAILABLE") from None
