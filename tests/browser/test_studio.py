@@ -108,7 +108,15 @@ def test_reading_needs_a_key_and_every_page_loads(studio, page, blocked_requests
 def test_playground_explains_e1_and_e6_in_order(studio, page):
     login(page, studio.url)
     page.goto(studio.url + "/studio/playground")
+    # a slow answer (held 1.5 s here) shows the "Working…" indicator, which goes away after
+    page.evaluate("""() => { window.busySeen = false;
+        new MutationObserver(() => { if (!document.getElementById('busy').hidden) window.busySeen = true; })
+            .observe(document.getElementById('busy'), {attributes: true}); }""")
+    page.route("**/admin/rules/explain*", lambda route: (time.sleep(1.5), route.continue_()))
     assert explain(page, E1) == [["6542", "6543", "7301"]]
+    page.unroute("**/admin/rules/explain*")
+    assert page.evaluate("window.busySeen") is True
+    expect(page.locator("#busy")).to_be_hidden()
     assert explain(page, E6) == [["6550", "7003", "6543", "7402"]]
     # the explained answer: failed conditions with their line, each policy step, names and prices
     answer = " ".join(page.locator("#answers section.answer").first.inner_text().split())
