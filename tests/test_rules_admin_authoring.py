@@ -278,3 +278,16 @@ def test_every_worker_signs_sessions_with_the_same_secret(project):
     assert done.status_code == 200
     secret = project / "data" / "studio-session-secret"
     assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_text()) == 64
+
+
+def test_lock_records_a_saved_version(client, project):
+    client.put("/admin/rules/telco-demo/working-copy", json={"text": version_110(working_text(client))},
+               headers=AUTH)
+    assert client.post("/admin/rules/lock", json={"rulesetId": "telco-demo"}).status_code == 401
+    done = client.post("/admin/rules/lock", json={"rulesetId": "telco-demo"}, headers=AUTH).get_json()
+    assert [(c["version"], c["action"]) for c in done["changes"]] == [("1.1.0", "recorded"), ("1.0.0", "unchanged")]
+    assert done["refused"] == [] and done["lockFile"] == "rules/telco-demo.lock.json"
+    versions = client.get("/admin/rules/overview", headers=AUTH).get_json()["rulesets"][0]["versions"]
+    assert [(v["version"], v["lock"]) for v in versions] == [("1.0.0", "recorded"), ("1.1.0", "recorded")]
+    lint = client.post("/admin/rules/lint", json={"text": working_text(client)}, headers=AUTH).get_json()
+    assert lint["problems"] == []

@@ -15,6 +15,7 @@ Studio at /studio) and operators. The same engine and authoring functions as
     PUT  /admin/rules/{id}/working-copy     save it (atomic; never activates)       [key always]
     POST /admin/rules/activate              activate a version (recorded)           [key always]
     POST /admin/rules/rollback              back to the version before the latest  [key always]
+    POST /admin/rules/lock                  record new versions (as `flask rules lock`) [key always]
 
 Like every /admin/ path these need an admin key (RECO_ADMIN_KEYS, else
 RECO_API_KEYS) when keys are set (app/auth.py); saving, activating and
@@ -329,3 +330,18 @@ def rollback():
         return jsonify(authoring.rollback(_reco().rules, rid, who))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ROLLBACK_REFUSED") from None
+
+
+@blp.route("/lock", methods=["POST"])
+@blp.doc(**_doc("Record new versions in the lock file", "As `flask rules lock` (never --amend): the content "
+                "hash of every version not yet in rules/<id>.lock.json; a recorded version whose content "
+                "changed is listed as refused. Needs an admin key, always.",
+                body=_obj({"rulesetId": _TEXT}, ["rulesetId"])))
+def lock():
+    require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    try:
+        return jsonify(authoring.lock(_reco().settings.rules_dir, rid))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "LOCK_REFUSED") from None

@@ -260,3 +260,18 @@ def rollback():
         return redirect(url_for("studio.overview"))
     flash(f"Rolled back: {rid} {done['activation']['version']} is active again.", "ok")
     return redirect(url_for("studio.overview"))
+
+
+@bp.route("/lock", methods=["POST"])
+def lock():
+    require_admin()
+    rid = request.form.get("rulesetId") or ""
+    try:
+        done = authoring.lock(_reco().settings.rules_dir, rid)
+    except authoring.RuleSetError as exc:
+        flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    for change in done["changes"]:
+        if change["action"] != "unchanged":
+            flash(change["text"], "error" if change["action"] == "refused" else "ok")
+    return redirect(url_for("studio.overview"))

@@ -31,7 +31,7 @@ from ..rules.conditions import COMBINATORS, FACT_KEYS
 from ..rules.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from ..rules.diff import diff_engines, summary
 from ..rules.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from ..rules.lockfile import keep_version, lock_path, read_lock, version_files
+from ..rules.lockfile import keep_version, lock_path, lock_rulesets, read_lock, version_files
 from ..rules.report import coverage_percent, explain_lines, failure_lines
 from ..rules.yamlload import display_path, load_text
 
@@ -332,3 +332,13 @@ def rollback(rules, ruleset_id: str, by: str) -> dict:
     if target is None:
         raise RuleSetError(f"nothing to roll back: no activation of {ruleset_id} is recorded")
     return activate(rules, ruleset_id, target, by, "rollback")
+
+
+def lock(rules_dir: Path, ruleset_id: str) -> dict:
+    """Record the content hash of new versions in rules/<id>.lock.json (as
+    `flask rules lock`, never --amend): a recorded version whose content
+    changed stays refused (bump its version)."""
+    changes = lock_rulesets(rules_dir, ruleset_id)
+    return {"lockFile": display_path(lock_path(rules_dir, ruleset_id)),
+            "changes": [{"version": c.version, "file": c.file, "action": c.action, "text": str(c)} for c in changes],
+            "refused": [c.version for c in changes if c.action == "refused"]}

@@ -211,6 +211,10 @@ def test_edit_cases_impact_activate_and_roll_back(studio, page):
 
     # activate after the impact summary; /health follows; roll back in one step
     page.goto(studio.url + "/studio")
+    page.get_by_role("button", name="Record new versions in the lock file").click()
+    expect(page.locator(".flash")).to_contain_text("telco-demo 1.1.0")
+    expect(page.locator(".flash")).to_contain_text("telco-demo.yaml): recorded")
+    assert page.get_by_role("button", name="Record new versions in the lock file").count() == 0
     page.get_by_role("link", name="Review and activate 1.1.0").click()
     assert "1 of 23 cases change" in page.locator("#impact-summary").inner_text()
     page.get_by_role("button", name="Activate 1.1.0").click()
