@@ -100,8 +100,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
-    app.register_blueprint(rules_admin.blp)  # /admin/rules: tooling, not in the OpenAPI document
+    api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
+    from .studio import init_app as init_studio
+    init_studio(app, settings.data_dir)       # /studio: the product managers' web page
     register_error_handlers(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads,
                  settings.metrics_keys)

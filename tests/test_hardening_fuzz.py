@@ -63,6 +63,15 @@ CONFIG = schemathesis.Config.from_dict({
     "phases": {"stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
                "coverage": {"enabled": COVERAGE}},
     "operations": [{
+        # Rule administration names rule sets and versions that may not exist
+        # (404), refuses changes without a configured admin key (403, always
+        # on this server), and content that is well-formed JSON but not valid
+        # rules, cases or contexts (409, 422); every one a TMF Error body.
+        # First in the list: the entry below matches every POST (its filters
+        # are alternatives), and the first matching entry's checks apply.
+        "include-path-regex": "^/admin/rules",
+        "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400, 403, 404, 409, 422]}},
+    }, {
         # A well-formed hub may still name a callback host the operator does
         # not allow (app/events/allowlist.py): that is a documented 400
         # CALLBACK_NOT_ALLOWED, not a rejected valid request. Everything else

@@ -1,35 +1,77 @@
-"""Rule administration over HTTP, for product managers' tools and operators:
+"""Rule administration over HTTP, for product managers' tools (the Rule
+Studio at /studio) and operators. The same engine and authoring functions as
+`flask rules ...`, through app/studio/authoring.py:
 
-    POST /admin/rules/explain[?version=1.1.0][&format=text]
-        body: a case context ({"cart": ["6547"], "channel": "21", "time": ...}),
-              a whole case ({"name": ..., "context": {...}}), or a TMF680
-              QueryProductRecommendation body (customer looked up in the store)
-        200:  every rule (fired, or which condition failed, with its line),
-              every policy step, the final list, and the context in the case
-              format (ready for a cases file)
-    GET  /admin/rules
-        200:  the rule set in service, its versions, errors of the rule files
+    GET  /admin/rules                       the rule set in service, its versions, errors
+    GET  /admin/rules/overview              every rule set: versions, lock state, lint, activations
+    GET  /admin/rules/activations           the activation history (newest first)
+    GET  /admin/rules/vocabulary            what the editor completes (JSON Schema keys, catalog ids)
+    POST /admin/rules/explain[?version=V][&rulesetId=ID][&format=text]
+                                            explain one context (as `flask rules explain`)
+    POST /admin/rules/lint                  lint unsaved rule set text (as `flask rules lint`)
+    POST /admin/rules/cases                 run the regression cases (as `flask rules test`)
+    POST /admin/rules/impact                compare two versions (as `flask rules diff`)
+    GET  /admin/rules/{id}/working-copy     the text of rules/<id>.yaml
+    PUT  /admin/rules/{id}/working-copy     save it (atomic; never activates)       [key always]
+    POST /admin/rules/activate              activate a version (recorded)           [key always]
+    POST /admin/rules/rollback              back to the version before the latest  [key always]
+    POST /admin/rules/lock                  record new versions (as `flask rules lock`) [key always]
 
-Like every /admin/ path these are protected by RECO_ADMIN_KEYS (else
-RECO_API_KEYS) when keys are set (app/auth.py). They are tooling, not part of
-the TMF APIs, so they are not in the OpenAPI document. Activation is a CLI
-command (`flask rules activate`), not an HTTP operation.
+Like every /admin/ path these need an admin key (RECO_ADMIN_KEYS, else
+RECO_API_KEYS) when keys are set (app/auth.py); saving, activating and
+rolling back need one always. They are tooling, not TMF APIs, documented in
+the OpenAPI document under the tag "Rule administration".
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Response, current_app, jsonify, request
+from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+from ..auth import require_admin
 from ..errors import TMFError
 from ..jsonbody import read_json_object
-from ..rules import RuleSetError
-from ..rules.common import UTC
-from ..rules.contexts import context_to_case, is_tmf680_query, read_context
-from ..rules.report import explain_lines
+from ..studio import authoring
+from .tmf import ErrorSchema
 
-blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules")
+blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description="Rule administration")
+
+MAX_RECENT = 1000
+_ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"schema": ErrorSchema}}}
+           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "503")}
+
+
+def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
+         response: dict | None = None) -> dict:
+    doc = {"summary": summary, "description": description, "tags": ["Rule administration"],
+           "responses": {"200": {"description": "The answer", "content": {
+               "application/json": {"schema": response or {"type": "object"}}}}, **_ERRORS}}
+    if body is not None:
+        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if parameters:
+        doc["parameters"] = parameters
+    return doc
+
+
+def _obj(properties: dict, required: list[str] | None = None) -> dict:
+    return {"type": "object", "properties": properties, "required": required or []}
+
+
+_TEXT = {"type": "string"}
+_OPTIONAL = {"type": "string", "nullable": True}
+FORMATS = ("json", "text")
+_RULESET_PARAM = {"in": "query", "name": "rulesetId", "schema": _TEXT,
+                  "description": "The rule set (default: the one in service)"}
+
+
+def _reco():
+    return current_app.extensions["reco"]
+
+
+def _problems(exc) -> list[str]:
+    return authoring.problems_of(exc)
 
 
 def context_from_query(body: dict, parties, default_time: dt.datetime | None = None):
@@ -52,43 +94,254 @@ def context_from_query(body: dict, parties, default_time: dt.datetime | None = N
     return context
 
 
-def _problems(exc: RuleSetError) -> list[str]:
-    return [p.message for p in exc.problems] or [str(exc)]
+def _field(body: dict, key: str, required: bool = True, kind=str):
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+        raise TMFError(400, f"`{key}` must be {what}", code="INVALID_BODY")
+    return value
 
 
-@blp.route("/explain", methods=["POST"])
-def explain():
-    reco = current_app.extensions["reco"]
-    body = read_json_object()
-    now = dt.datetime.now(UTC)
-    if is_tmf680_query(body):
-        context = context_from_query(body, reco.recommender.parties, now)
-    else:
-        try:
-            _name, context = read_context(body, "request body", now)
-        except RuleSetError as exc:
-            raise TMFError(400, "The body is not a valid context: " + "; ".join(_problems(exc)),
-                           code="INVALID_CONTEXT", details={"problems": _problems(exc)}) from None
-    version = request.args.get("version") or None
+def _ruleset_id(value: str | None) -> str:
+    reco = _reco()
+    reco.rules.refresh()
+    rid = value or reco.rules.status().get("rulesetId")
+    if rid not in reco.rules.status().get("rulesets", []):
+        raise TMFError(404, f"No rule set {rid!r} in the rules folder", code="RULESET_NOT_FOUND")
+    return rid
+
+
+def _engine(version: str | None, ruleset_id: str | None = None):
+    reco = _reco()
     reco.rules.refresh()
     try:
-        engine = reco.rules.engine_of(version)
-    except RuleSetError as exc:
-        if version is not None:
-            raise TMFError(404, f"Version {version!r} cannot be used: {'; '.join(_problems(exc))}",
+        return reco.rules.engine_of(version, ruleset_id)
+    except authoring.RuleSetError as exc:
+        if version is not None or ruleset_id is not None:
+            what = f"Version {version!r}" if version is not None else f"Rule set {ruleset_id!r}"
+            raise TMFError(404, f"{what} cannot be used: {'; '.join(_problems(exc))}",
                            code="RULESET_VERSION_NOT_FOUND") from None
         raise TMFError(503, f"No valid rule set is active: {'; '.join(_problems(exc))}",
                        code="RULESET_UNAVAILABLE") from None
-    explained = engine.explain(context)
-    explained["context"] = context_to_case(context)
+
+
+def _invalid(exc, status: int = 400, code: str = "INVALID_RULES") -> TMFError:
+    problems = _problems(exc)
+    return TMFError(status, "; ".join(problems)[:2000], code=code, details={"problems": problems})
+
+
+# --------------------------------------------------------------------------- reading
+@blp.route("", methods=["GET"])
+@blp.doc(**_doc("The rule set in service", "Version, hash, pinned, its versions and the errors of the rule files."))
+def status():
+    reco = _reco()
+    reco.rules.refresh()
+    return jsonify(reco.rules.status())
+
+
+@blp.route("/overview", methods=["GET"])
+@blp.doc(**_doc("Every rule set with its versions, lint findings and activations",
+                "As `flask rules versions` (status, active, pinned, lock state) and `flask rules lint` "
+                "(file:line:column, rule, check, fix) for every rule set in the rules folder."))
+def overview():
+    settings = _reco().settings
+    return jsonify(authoring.rulesets_overview(_reco().rules, settings.rules_dir, settings.catalog_dir))
+
+
+@blp.route("/activations", methods=["GET"])
+@blp.doc(**_doc("The activation history, newest first", "Who activated which version, when, from which "
+                "version (also `flask rules activate`).", parameters=[_RULESET_PARAM],
+                response={"type": "array", "items": {"type": "object"}}))
+def activations():
+    rid = request.args.get("rulesetId") or None
+    return jsonify(authoring.read_activations(_reco().rules.state_dir, rid))
+
+
+@blp.route("/vocabulary", methods=["GET"])
+@blp.doc(**_doc("What the rule editor completes", "Property names of the rule set JSON Schema, condition "
+                "names, and the catalog's offerings, categories and channels."))
+def vocabulary():
+    return jsonify(authoring.vocabulary(_reco().rules.catalog))
+
+
+@blp.route("/explain", methods=["POST"])
+@blp.doc(**_doc(
+    "Explain one situation", "Body: a case context ({\"cart\": [\"6547\"], \"channel\": \"21\", \"time\": ...}), "
+    "a whole case ({name, context}) or a TMF680 QueryProductRecommendation body (customer looked up in the "
+    "store). Answer: every rule (fired, or the condition that failed with its line), every policy step, the "
+    "final items, the catalog details of the offerings, and the context in the case format.",
+    body={"type": "object"},
+    parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
+                _RULESET_PARAM,
+                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}]))
+def explain():
+    reco = _reco()
+    if request.args.get("format", "json") not in FORMATS:
+        raise TMFError(400, f"`format` is one of {', '.join(FORMATS)}", code="INVALID_QUERY")
+    body = read_json_object()
+    now = dt.datetime.now(authoring.UTC)
+    if authoring.is_tmf680_query(body):
+        context = context_from_query(body, reco.recommender.parties, now)
+    else:
+        try:
+            _name, context = authoring.read_context(body, "request body", now)
+        except authoring.RuleSetError as exc:
+            raise TMFError(400, "The body is not a valid context: " + "; ".join(_problems(exc)),
+                           code="INVALID_CONTEXT", details={"problems": _problems(exc)}) from None
+    engine = _engine(request.args.get("version") or None, request.args.get("rulesetId") or None)
+    explained = authoring.explain(engine, context)
     if request.args.get("format") == "text":
-        text = "\n".join(explain_lines(explained, engine.catalog)) + "\n"
+        text = "\n".join(authoring.explain_lines(explained, engine.catalog)) + "\n"
         return Response(text, mimetype="text/plain")
     return jsonify(explained)
 
 
-@blp.route("", methods=["GET"])
-def status():
-    reco = current_app.extensions["reco"]
-    reco.rules.refresh()
-    return jsonify(reco.rules.status())
+@blp.route("/lint", methods=["POST"])
+@blp.doc(**_doc("Lint unsaved rule set text", "As if it were saved as rules/<rulesetId>.yaml: every finding "
+                "with line, column, rule, check (`code`) and fix (`hint`).",
+                body=_obj({"rulesetId": _OPTIONAL, "text": _TEXT}, ["text"])))
+def lint_text():
+    body = read_json_object()
+    text = _field(body, "text")
+    rid = _ruleset_id(_field(body, "rulesetId", required=False))
+    settings = _reco().settings
+    return jsonify(authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog))
+
+
+@blp.route("/cases", methods=["POST"])
+@blp.doc(**_doc("Run the regression cases", "rules/<rulesetId>.cases.yaml against a loaded version (default: "
+                "the one in service): passed and failed cases, expected vs actual and why, rule coverage.",
+                body=_obj({"rulesetId": _OPTIONAL, "version": _OPTIONAL, "filter": _OPTIONAL})))
+def cases():
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId", required=False))
+    engine = _engine(_field(body, "version", required=False), rid)
+    path = authoring.cases_file_of(_reco().settings.rules_dir, rid)
+    if not path.exists():
+        raise TMFError(404, f"Rule set {rid} has no regression cases ({path.name})", code="CASES_NOT_FOUND")
+    try:
+        return jsonify(authoring.run_cases(engine, path, _field(body, "filter", required=False)))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 422, "INVALID_CASES") from None
+
+
+@blp.route("/impact", methods=["POST"])
+@blp.doc(**_doc(
+    "Compare two versions", "As `flask rules diff`: the rules added, removed and changed, and per situation the "
+    "items gained, lost, reordered or recommended for other reasons. Situations: the regression cases "
+    "(`cases`, default true), an uploaded JSON Lines file of contexts (`contexts`, its text) and the latest "
+    "`recent` stored TMF680 queries.",
+    body=_obj({"rulesetId": _OPTIONAL, "old": _TEXT, "new": _TEXT, "cases": {"type": "boolean"},
+               "contexts": _OPTIONAL, "contextsName": _OPTIONAL,
+               "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT}}, ["old", "new"])))
+def impact():
+    reco = _reco()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId", required=False))
+    old_engine = _engine(_field(body, "old"), rid)
+    new_engine = _engine(_field(body, "new"), rid)
+    recent = _field(body, "recent", required=False, kind=int) or 0
+    with_cases = _field(body, "cases", required=False, kind=bool)
+    if not 0 <= recent <= MAX_RECENT:
+        raise TMFError(400, f"`recent` must be 0 to {MAX_RECENT}", code="INVALID_BODY")
+    contexts, skipped = [], 0
+    try:
+        if with_cases is not False:
+            contexts += authoring.case_contexts(reco.settings.rules_dir, rid)
+        text = _field(body, "contexts", required=False)
+        if text:
+            contexts += authoring.uploaded_contexts(text, _field(body, "contextsName", required=False)
+                                                    or "upload.jsonl")
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 422, "INVALID_CONTEXTS") from None
+    if recent:
+        from .recommendation import KIND
+        stored = reco.store.all(KIND.collection)[-recent:]
+        for query in stored:
+            try:
+                contexts.append((f"query {query.get('id')}", "stored",
+                                 context_from_query(query, reco.recommender.parties)))
+            except TMFError:
+                skipped += 1
+    if not contexts:
+        raise TMFError(422, "No situations to compare: use the cases, a contexts file or recent queries",
+                       code="NO_CONTEXTS")
+    report = authoring.impact(old_engine, new_engine, contexts)
+    report["skippedQueries"] = skipped
+    return jsonify(report)
+
+
+@blp.route("/<ruleset_id>/working-copy", methods=["GET"])
+@blp.doc(**_doc("The working copy of a rule set", "The text of rules/<id>.yaml."))
+def working_copy(ruleset_id):
+    rid = _ruleset_id(ruleset_id)
+    path = _reco().settings.rules_dir / f"{rid}.yaml"
+    if not path.exists():
+        raise TMFError(404, f"Rule set {rid} has no working copy {path.name}", code="RULESET_NOT_FOUND")
+    text = path.read_text(encoding="utf-8")
+    return jsonify({"rulesetId": rid, "file": authoring.display_path(path), "text": text})
+
+
+# --------------------------------------------------------------------------- changing (a key, always)
+@blp.route("/<ruleset_id>/working-copy", methods=["PUT"])
+@blp.doc(**_doc("Save the working copy (never activates)",
+                "Atomic write of rules/<id>.yaml. The old working copy is kept in rules/versions/ when the "
+                "version changes; the version in service is pinned first if nothing is pinned. Refused (409) "
+                "when the text changes the version in service. Needs an admin key, always.",
+                body=_obj({"text": _TEXT}, ["text"])))
+def save_working_copy(ruleset_id):
+    who = require_admin()
+    body = read_json_object()
+    text = _field(body, "text")
+    rid = _ruleset_id(ruleset_id)
+    settings = _reco().settings
+    try:
+        saved = authoring.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who)
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409 if "in service" in str(exc) else 422, "SAVE_REFUSED") from None
+    saved["lint"] = authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog)
+    return jsonify(saved)
+
+
+@blp.route("/activate", methods=["POST"])
+@blp.doc(**_doc("Activate a version", "As `flask rules activate`: every worker switches before its next "
+                "request. `version` null unpins (the highest valid version serves). Recorded in the history. "
+                "Needs an admin key, always.", body=_obj({"rulesetId": _TEXT, "version": _OPTIONAL}, ["rulesetId"])))
+def activate():
+    who = require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    try:
+        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "ACTIVATION_REFUSED") from None
+
+
+@blp.route("/rollback", methods=["POST"])
+@blp.doc(**_doc("Roll back", "Activate the version that served before the latest activation (from the "
+                "history). Needs an admin key, always.", body=_obj({"rulesetId": _TEXT}, ["rulesetId"])))
+def rollback():
+    who = require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    try:
+        return jsonify(authoring.rollback(_reco().rules, rid, who))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "ROLLBACK_REFUSED") from None
+
+
+@blp.route("/lock", methods=["POST"])
+@blp.doc(**_doc("Record new versions in the lock file", "As `flask rules lock` (never --amend): the content "
+                "hash of every version not yet in rules/<id>.lock.json; a recorded version whose content "
+                "changed is listed as refused. Needs an admin key, always.",
+                body=_obj({"rulesetId": _TEXT}, ["rulesetId"])))
+def lock():
+    require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    try:
+        return jsonify(authoring.lock(_reco().settings.rules_dir, rid))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "LOCK_REFUSED") from None

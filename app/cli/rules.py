@@ -15,6 +15,7 @@ same everywhere (stable for scripts and tests). See rules/README.md.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
 import subprocess
@@ -59,6 +60,14 @@ def _fail(exc, code: int = 1):
     for problem in problems:
         _echo(f"  {problem}", err=True)
     raise click.exceptions.Exit(code)
+
+
+def _user() -> str:
+    """Who runs the command, for the activation history."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):      # no login name and no passwd entry (some containers)
+        return "unknown user"
 
 
 def _json(data) -> None:
@@ -386,20 +395,8 @@ def keep_command(ruleset_id):
 
 # --------------------------------------------------------------------------- versions, activate
 def _lock_state(rules_dir, ruleset_id) -> dict:
-    from ..rules import RuleSetError
-    from ..rules.lockfile import lock_path, read_lock, version_files
-
-    try:
-        recorded = read_lock(lock_path(rules_dir, ruleset_id)) or {}
-    except RuleSetError:
-        recorded = {}
-    state = {}
-    for item in version_files(rules_dir):
-        if item.ruleset_id != ruleset_id:
-            continue
-        old = recorded.get(item.version)
-        state[item.version] = "recorded" if old == item.hash else ("not recorded" if old is None else "CHANGED")
-    return state
+    from ..studio.authoring import lock_states
+    return lock_states(rules_dir, ruleset_id)
 
 
 @rules.command("versions")
@@ -440,17 +437,20 @@ def versions_command(ruleset_id, as_json):
 @click.option("--latest", is_flag=True, help="Unpin: serve the highest valid version from now on.")
 def activate_command(ruleset_id, version, latest):
     """Activate VERSION of rule set ID in every worker, without a restart (the
-    pointer file in the data directory; use the server's RECO_DATA_DIR)."""
+    pointer file in the data directory; use the server's RECO_DATA_DIR).
+    Recorded in the activation history the Rule Studio lists."""
     from ..rules import RuleSetError
     from ..rules.service import POINTER_FILE
+    from ..studio.authoring import activate
 
     if bool(version) == bool(latest):
         raise click.UsageError("give a VERSION, or --latest")
     reco = _services()
     try:
-        status = reco.rules.activate(ruleset_id, None if latest else version)
+        status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)")
     except RuleSetError as exc:
         _fail(exc)
+    status = status["status"]
     pointer = Path(reco.settings.data_dir) / POINTER_FILE
     style = _style()
     if status.get("rulesetId") != ruleset_id:

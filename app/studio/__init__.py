@@ -1,0 +1,277 @@
+"""Rule Studio: the product managers' web page at /studio.
+
+Server-rendered pages (Jinja, autoescaped) and one small vanilla script
+(static/studio.js, no CDN, nothing fetched from another host) that calls the
+/admin/rules JSON endpoints, i.e. the same engine and authoring functions as
+`flask rules ...` (through authoring.py).
+
+Security (SECURITY.md, "Rule Studio"):
+- Reading needs an admin key when RECO_ADMIN_KEYS (else RECO_API_KEYS) is
+  set: the login form checks the key once and keeps only its fingerprint in
+  the signed session cookie (HttpOnly, SameSite=Strict). Saving, activating
+  and rolling back always need a key (app/auth.py require_admin).
+- Every state-changing request carries the session's CSRF token (form field
+  or X-CSRF-Token header).
+- Content-Security-Policy without inline scripts or styles, no framing,
+  nosniff, no referrer; every value is escaped by Jinja or set as textContent.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+
+from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
+                    presented_key, require_admin, session_login)
+from ..errors import TMFError
+from . import authoring
+
+bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
+               static_folder="static", static_url_path="/static")
+
+SECRET_FILE = "studio-session-secret"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+PAGES = [("studio.overview", "Rule sets"), ("studio.playground", "Playground"), ("studio.cases", "Cases"),
+         ("studio.impact", "Impact"), ("studio.edit", "Edit"), ("studio.conversion", "Conversion")]
+
+
+def init_app(app: Flask, data_dir: Path) -> None:
+    """Register the studio; sign its sessions with a secret shared by every
+    worker (RECO_SECRET_KEY, else a random one kept in the data directory)."""
+    if not app.secret_key:
+        app.secret_key = os.environ.get("RECO_SECRET_KEY") or _stored_secret(Path(data_dir) / SECRET_FILE)
+    app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
+    app.register_blueprint(bp)
+
+
+def _stored_secret(path: Path) -> str:
+    """Created once, complete, mode 0600 (written to a temporary file, then
+    hard-linked to its name, which fails if another worker was first): every
+    worker and restart reads the same secret, never a half-written one."""
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # mode 0600
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
+    return path.read_text(encoding="ascii").strip()
+
+
+def _reco():
+    return current_app.extensions["reco"]
+
+
+def _can_read() -> bool:
+    keys = configured_admin_keys()
+    return not keys or session_login(keys) is not None or key_matches(presented_key(), keys)
+
+
+@bp.before_request
+def _gate():
+    if request.endpoint in ("studio.login", "studio.static"):
+        return None
+    if not _can_read():
+        if request.method != "GET":
+            raise TMFError(401, "Log in with an admin key first", code="UNAUTHORIZED")
+        return redirect(url_for("studio.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.errorhandler(TMFError)
+def _refused(exc: TMFError):
+    """A refused form post (no key, no CSRF token) as a page, with the same status."""
+    return render_template("studio/error.html", error=exc), exc.status
+
+
+@bp.after_request
+def _headers(response):
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "studio.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.context_processor
+def _template_values():
+    keys = configured_admin_keys()
+    login = session_login(keys) if keys else None
+    return {"csrf_token": csrf_token, "csrf_field": CSRF_FIELD, "studio_pages": PAGES,
+            "keys_configured": bool(keys), "login": login}
+
+
+# --------------------------------------------------------------------------- login
+def _safe_next(target: str | None) -> str:
+    parts = urlsplit(target or "")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/studio"):
+        return url_for("studio.overview")
+    return target
+
+
+def _check_csrf() -> None:
+    if not csrf_valid():
+        raise TMFError(403, "The CSRF token is missing or wrong: reload the page", code="CSRF_FAILED")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    keys = configured_admin_keys()
+    error = None
+    if request.method == "POST":
+        _check_csrf()
+        name = (request.form.get("name") or "").strip()[:60]
+        key = request.form.get("key") or ""
+        if not keys:
+            error = "No admin key is configured (RECO_ADMIN_KEYS): the studio is open for reading only."
+        elif not name:
+            error = "Give your name: it is recorded with every activation."
+        elif not key_matches(key, keys):
+            error = "This key is not valid."
+        else:
+            session.clear()
+            session["admin"] = {"name": name, "key": key_fingerprint(key)}
+            csrf_token()
+            return redirect(_safe_next(request.form.get("next")))
+    status = 401 if error and keys else 200
+    return render_template("studio/login.html", error=error, next=_safe_next(request.args.get("next")
+                                                                           or request.form.get("next"))), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    _check_csrf()
+    session.clear()
+    return redirect(url_for("studio.login"))
+
+
+# --------------------------------------------------------------------------- pages
+def _ruleset_choice():
+    rules = _reco().rules
+    rules.refresh()
+    status = rules.status()
+    rid = request.args.get("rulesetId") or status.get("rulesetId")
+    if rid not in status.get("rulesets", []):
+        rid = status.get("rulesetId")
+    return rid, status, rules.versions(rid) if rid else []
+
+
+def _page(template: str, **values):
+    rid, status, versions = _ruleset_choice()
+    catalog = _reco().rules.catalog
+    return render_template(template, ruleset_id=rid, status=status, versions=versions,
+                           vocabulary=authoring.vocabulary(catalog), **values)
+
+
+@bp.route("", methods=["GET"])
+@bp.route("/", methods=["GET"])
+def overview():
+    settings = _reco().settings
+    data = authoring.rulesets_overview(_reco().rules, settings.rules_dir, settings.catalog_dir)
+    return render_template("studio/overview.html", data=data, status=data["status"])
+
+
+@bp.route("/playground", methods=["GET"])
+def playground():
+    return _page("studio/playground.html")
+
+
+@bp.route("/cases", methods=["GET"])
+def cases():
+    return _page("studio/cases.html")
+
+
+@bp.route("/impact", methods=["GET"])
+def impact():
+    return _page("studio/impact.html")
+
+
+@bp.route("/edit", methods=["GET"])
+def edit():
+    return _page("studio/edit.html")
+
+
+@bp.route("/conversion", methods=["GET"])
+def conversion():
+    from ..api.sales import current_report
+    report = current_report(_reco(), request.args.get("ruleSetId") or None)
+    return render_template("studio/conversion.html", report=report, status=_reco().rules.status())
+
+
+# --------------------------------------------------------------------------- activate, roll back
+@bp.route("/activate", methods=["GET"])
+def review_activation():
+    """The impact of activating a version (on the regression cases), then the button."""
+    rid, status, versions = _ruleset_choice()
+    version = request.args.get("version") or ""
+    target = next((v for v in versions if v["version"] == version), None)
+    serving = next((v for v in versions if v["active"]), None)
+    report, error = None, None
+    if target is None:
+        error = f"{rid} has no version {version!r}."
+    elif not target["valid"]:
+        error = f"{rid} {version} has errors and cannot be activated."
+    elif serving is not None:
+        rules = _reco().rules
+        try:
+            report = authoring.impact(rules.engine_of(serving["version"], rid), rules.engine_of(version, rid),
+                                      authoring.case_contexts(_reco().settings.rules_dir, rid))
+        except authoring.RuleSetError as exc:
+            error = "; ".join(authoring.problems_of(exc))
+    return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
+                           serving=serving, report=report, error=error, status=status)
+
+
+@bp.route("/activate", methods=["POST"])
+def activate():
+    who = require_admin()
+    rid = request.form.get("rulesetId") or ""
+    version = request.form.get("version") or None
+    try:
+        done = authoring.activate(_reco().rules, rid, version, who)
+    except authoring.RuleSetError as exc:
+        flash("Not activated: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    flash(f"{rid} {done['activation']['version']} is active (it was {done['activation']['fromVersion']}).", "ok")
+    return redirect(url_for("studio.overview"))
+
+
+@bp.route("/rollback", methods=["POST"])
+def rollback():
+    who = require_admin()
+    rid = request.form.get("rulesetId") or ""
+    try:
+        done = authoring.rollback(_reco().rules, rid, who)
+    except authoring.RuleSetError as exc:
+        flash("Not rolled back: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    flash(f"Rolled back: {rid} {done['activation']['version']} is active again.", "ok")
+    return redirect(url_for("studio.overview"))
+
+
+@bp.route("/lock", methods=["POST"])
+def lock():
+    require_admin()
+    rid = request.form.get("rulesetId") or ""
+    try:
+        done = authoring.lock(_reco().settings.rules_dir, rid)
+    except authoring.RuleSetError as exc:
+        flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    for change in done["changes"]:
+        if change["action"] != "unchanged":
+            flash(change["text"], "error" if change["action"] == "refused" else "ok")
+    return redirect(url_for("studio.overview"))
