@@ -43,7 +43,9 @@ def _setup_copy(tmp_path: Path) -> tuple[Path, dict]:
     fakes = tmp_path / "fakebin"
     fakes.mkdir()
     _script(fakes / "python3.12", NOISY_SHIM)
-    _script(fakes / "python3.11", FAKE_PYTHON)
+    _script(fakes / "python3", FAKE_PYTHON)
+    # No pyenv to ask for the real 3.12: the fakes are the only Pythons.
+    _script(fakes / "pyenv", "#!/usr/bin/env bash\nexit 1\n")
     env = dict(os.environ, PATH=f"{fakes}{os.pathsep}{os.environ['PATH']}")
     env.pop("PYTHON", None)
     return project, env
