@@ -3,7 +3,7 @@
 `instrument_store(open_store(...))` wraps the store the application uses;
 the backend itself holds no metrics code, so a new backend (PostgreSQL) is
 measured the same way without a change. The wrapper is a Store: the calls
-it does not time (health, close, version, backend-specific ones such as a
+it does not time (health, close, backend-specific ones such as a
 bulk insert) pass through. `transaction` is timed as a whole.
 """
 from __future__ import annotations
@@ -75,7 +75,9 @@ class InstrumentedStore(Store):
         _record("transaction", collection, started, None)
 
     def version(self, collection: str):
-        return self.inner.version(collection)
+        # Timed like a read: list queries ask it first, so a corrupt file
+        # is reported here before any other call sees it.
+        return self._timed("version", collection, self.inner.version)
 
     def health(self) -> dict:
         return self.inner.health()
