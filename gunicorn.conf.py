@@ -22,3 +22,10 @@ errorlog = "-"
 # No preload: each worker builds its own app, store handles and rule engine,
 # so nothing durable-rules or file-lock related is shared across a fork.
 preload_app = False
+
+
+def post_worker_init(worker):
+    """Background delivery and job processing start with the worker, not its
+    first request (app.start_background is idempotent)."""
+    from app import start_background
+    start_background(worker.wsgi)

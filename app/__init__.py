@@ -37,6 +37,15 @@ class TmfApi(Api):
         return ErrorSchema
 
 
+def start_background(app: Flask) -> None:
+    """Start event delivery and asynchronous evaluation in this process
+    (idempotent; does nothing when RECO_BACKGROUND_WORKERS is off)."""
+    services = getattr(app, "extensions", {}).get("reco")
+    if services is not None and services.settings.background_workers:
+        services.events.start()
+        services.jobs.poller.ensure_started()
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import customer, health, inventory, recommendation, sales
     from .api import rules_admin
@@ -97,10 +106,12 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_cli(app)
 
     if settings.background_workers:
-        @app.before_request
-        def _start_workers():
-            # Lazily, in the serving process: threads do not survive a fork.
-            events.start()
-            jobs.poller.ensure_started()
+        # With the worker, not its first request: a restarted service with no
+        # traffic still delivers its backlog and runs queued queries. Each
+        # gunicorn worker builds its own app (preload_app = False); should the
+        # app ever be built before a fork, gunicorn.conf.py's post_worker_init
+        # calls start_background() again in the worker, and Poller restarts
+        # its thread in a new process.
+        start_background(app)
 
     return app
