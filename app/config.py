@@ -32,7 +32,7 @@ class Settings:
     event_max_in_flight: int = 16
     event_circuit_failures: int = 5
     event_circuit_open_seconds: float = 30.0
-    event_delivered_retention_seconds: float = 3600.0
+    event_delivered_retention_seconds: float = 0.0
     event_failed_retention_seconds: float = 7 * 24 * 3600.0
     event_poll_seconds: float = 0.5
     max_hubs_per_api: int = 100

@@ -4,13 +4,14 @@ Each tick (every `event_poll_seconds`, sooner when woken):
 
 1. fan-out: proves recorded changes committed (see records.py), expands each
    into one delivery entry per interested hub, then drops the record;
-2. results: writes the outcome of finished attempts, all in one write;
-3. claims: per hub, only the OLDEST undelivered entry (the head of that hub's
-   queue) may be attempted, and only when its backoff and the hub's circuit
-   allow; a lease on it keeps other workers off. So a hub's notifications
+2. results and claims, in one write: the outcomes of finished attempts,
+   then per hub the OLDEST undelivered entry (the head of that hub's queue)
+   and up to BATCH entries behind it, when the head's backoff and the hub's
+   circuit allow; a lease keeps other workers off. One thread sends a hub's
+   batch in order and stops at the first failure. So a hub's notifications
    arrive in the order they were recorded, a retry holds back that hub's
    later ones and no other hub's, and a hub has at most one attempt in
-   flight; `event_max_in_flight` bounds the attempts of the process;
+   flight; `event_max_in_flight` bounds the hubs served at once per process;
 4. purge: delivered and failed entries older than their retention go, and so
    do entries whose hub was deleted.
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
 PURGE_EVERY_SECONDS = 10.0      # or the shortest retention, when shorter
+#: entries of one hub sent one after the other per claim: one write claims
+#: them and one records their outcomes, instead of two writes per entry
+BATCH = 20
+NOT_SENT = object()
 
 
 class Dispatcher:
@@ -73,11 +78,10 @@ class Dispatcher:
 
     def tick(self) -> None:
         self.fan_out()
-        self.apply_results()
-        self.claim_and_send()
+        self.step()
         settings = self.settings
-        every = min(PURGE_EVERY_SECONDS, settings.event_delivered_retention_seconds,
-                    settings.event_failed_retention_seconds)
+        every = min(PURGE_EVERY_SECONDS, settings.event_failed_retention_seconds,
+                    settings.event_delivered_retention_seconds or PURGE_EVERY_SECONDS)
         if time.time() - self._last_purge >= every:
             self.purge()
 
@@ -108,9 +112,12 @@ class Dispatcher:
                             entries.append(_entry(hub, note, now))
             if entries:
                 with self.store.transaction(DELIVERIES) as tx:
+                    # read under this lock: a hub deleted since is not served
+                    # (unregister_hub drops its entries after deleting it)
+                    live = {hub["id"] for hub in self.store.all(HUBS)}
                     for entry in entries:
-                        if tx.get(entry["id"]) is None:   # another worker got there first
-                            tx.insert(entry)
+                        if entry["hubId"] in live and tx.get(entry["id"]) is None:
+                            tx.insert(entry)              # (None: not already expanded)
             with self.store.transaction(EVENTS) as tx:
                 for record in records:
                     tx.delete(record["id"])
@@ -135,92 +142,152 @@ class Dispatcher:
         records.sort(key=lambda r: order.get(r["id"], len(order)))
         return records, current
 
-    # -- 2. results -------------------------------------------------------
-    def apply_results(self) -> None:
+    # -- 2 and 3. results and claims, in one write -------------------------
+    def step(self) -> None:
+        """Write the outcomes of finished attempts and claim the next batch,
+        in one transaction on the delivery entries (one file write on
+        TinyDB), then start the claimed batches."""
         results = []
         while True:
             try:
-                results.append(self._results.get_nowait())
+                results.extend(self._results.get_nowait())
             except queue.Empty:
                 break
-        if not results:
-            return
-        settings = self.settings
-        now = time.time()
-        with self.store.transaction(DELIVERIES) as tx:
-            for entry_id, _hub_id, error in results:
-                def change(entry, error=error):
-                    entry["attempts"] += 1
-                    entry["leaseUntil"] = 0.0
-                    entry["lastError"] = error
-                    if error is None:
-                        entry["status"] = "delivered"
-                        entry["finishedAt"] = now
-                    elif entry["attempts"] >= settings.event_max_attempts:
-                        entry["status"] = "failed"
-                        entry["finishedAt"] = now
-                    else:
-                        entry["nextAttemptAt"] = now + min(
-                            settings.event_backoff_seconds * 2 ** (entry["attempts"] - 1),
-                            settings.event_backoff_max_seconds)
-                    return entry
-                tx.update(entry_id, change)
-        # one attempt per hub in flight per process: at most one result per hub here
-        outcome = {hub_id: error for _entry_id, hub_id, error in results}
-        with self.store.transaction(HUBS) as tx:
-            for hub_id, last_error in outcome.items():
-                def circuit(hub, hub_id=hub_id, last_error=last_error):
-                    if last_error is None:
-                        hub["consecutiveFailures"] = 0
-                        hub["circuitOpenUntil"] = 0.0
-                    else:
-                        hub["consecutiveFailures"] = hub.get("consecutiveFailures", 0) + 1
-                        if hub["consecutiveFailures"] >= settings.event_circuit_failures:
-                            hub["circuitOpenUntil"] = now + settings.event_circuit_open_seconds
-                    return hub
-                hub = tx.get(hub_id)
-                if hub is not None and (last_error is not None
-                                        or hub.get("consecutiveFailures")):
-                    tx.update(hub_id, circuit)
-        for _entry_id, hub_id, _error in results:
-            self._in_flight.pop(hub_id, None)
-
-    # -- 3. claims --------------------------------------------------------
-    def claim_and_send(self) -> None:
-        room = self.settings.event_max_in_flight - len(self._in_flight)
-        if room <= 0 or not self.store.count(DELIVERIES):
+        finished_hubs = {hub_id for hub_id, _entries in self._finished_batches(results)}
+        room = self.settings.event_max_in_flight - (len(self._in_flight) - len(finished_hubs))
+        if not results and (room <= 0 or not self.store.count(DELIVERIES)):
             return
         now = time.time()
         hubs = {hub["id"]: hub for hub in self.store.all(HUBS)}
-        heads: dict[str, dict] = {}
-        for entry in self.store.find(DELIVERIES, lambda e: e.get("status") == "pending"):
-            heads.setdefault(entry["hubId"], entry)
-        candidates = [
-            entry for hub_id, entry in heads.items()
-            if hub_id in hubs and hub_id not in self._in_flight
-            and hubs[hub_id].get("circuitOpenUntil", 0.0) <= now
-            and entry["nextAttemptAt"] <= now
-            and (entry["leaseUntil"] <= now or lease_holder_gone(entry))][:room]
-        if not candidates:
-            return
-        lease = now + self.settings.event_timeout_seconds + 30
-        claimed = []
+        if results:
+            hubs = self._update_circuits(results, hubs, now)
+        batches: list[list[dict]] = []
         with self.store.transaction(DELIVERIES) as tx:
-            for candidate in candidates:
-                entry = tx.get(candidate["id"])
-                if entry is None or entry["status"] != "pending" or (
-                        entry["leaseUntil"] > now and not lease_holder_gone(entry)):
-                    continue
+            for entry_id, _hub_id, outcome in results:
+                self._apply(tx, entry_id, outcome, now)
+            for hub_id in finished_hubs:
+                self._in_flight.pop(hub_id, None)
+            if room > 0:
+                batches = self._claim(tx, hubs, room, now)
+        for batch in batches:
+            self._in_flight[batch[0]["hubId"]] = batch[0]["id"]
+            self._pool.submit(self._send_batch, batch)
+
+    @staticmethod
+    def _finished_batches(results):
+        seen: dict[str, list] = {}
+        for entry_id, hub_id, _outcome in results:
+            seen.setdefault(hub_id, []).append(entry_id)
+        return seen.items()
+
+    def _apply(self, tx, entry_id: str, outcome, now: float) -> None:
+        """`outcome`: None delivered, NOT_SENT (batch stopped before it: the
+        lease is released, no attempt counted) or the error text."""
+        settings = self.settings
+        entry = tx.get(entry_id)
+        if entry is None:                    # its hub was deleted meanwhile
+            return
+        entry["leaseUntil"] = 0.0
+        if outcome is NOT_SENT:
+            tx.update(entry_id, lambda _old: entry)
+            return
+        entry["attempts"] += 1
+        entry["lastError"] = outcome
+        if outcome is None:
+            if settings.event_delivered_retention_seconds <= 0:
+                tx.delete(entry_id)
+                return
+            entry["status"] = "delivered"
+            entry["finishedAt"] = now
+            entry["notification"] = None     # kept as a record of delivery, not a copy
+        elif entry["attempts"] >= settings.event_max_attempts:
+            entry["status"] = "failed"
+            entry["finishedAt"] = now
+        else:
+            entry["nextAttemptAt"] = now + min(
+                settings.event_backoff_seconds * 2 ** (entry["attempts"] - 1),
+                settings.event_backoff_max_seconds)
+        tx.update(entry_id, lambda _old: entry)
+
+    def _update_circuits(self, results, hubs: dict, now: float) -> dict:
+        """Consecutive failures per hub, kept on the hub record; opening the
+        circuit pauses the hub. Written only when something changes."""
+        settings = self.settings
+        last: dict[str, object] = {}
+        for _entry_id, hub_id, outcome in results:
+            if outcome is not NOT_SENT:
+                last.setdefault(hub_id, [])
+                last[hub_id].append(outcome)
+        changes = {}
+        for hub_id, outcomes in last.items():
+            hub = hubs.get(hub_id)
+            if hub is None:
+                continue
+            failures = hub.get("consecutiveFailures", 0)
+            for outcome in outcomes:
+                failures = 0 if outcome is None else failures + 1
+            if failures != hub.get("consecutiveFailures", 0):
+                opened = now + settings.event_circuit_open_seconds \
+                    if failures >= settings.event_circuit_failures else 0.0
+                changes[hub_id] = (failures, opened)
+        if changes:
+            with self.store.transaction(HUBS) as tx:
+                for hub_id, (failures, opened) in changes.items():
+                    updated = tx.update(hub_id, lambda hub, f=failures, o=opened: {
+                        **hub, "consecutiveFailures": f, "circuitOpenUntil": o})
+                    if updated is not None:
+                        hubs[hub_id] = updated
+        return hubs
+
+    def _claim(self, tx, hubs: dict, room: int, now: float) -> list[list[dict]]:
+        """Per hub not busy here: the head of its queue and the entries right
+        behind it (up to `BATCH`), if the head is due, not leased by a live
+        worker, and the hub's circuit is closed."""
+        queues: dict[str, list[dict]] = {}
+        for entry in tx.all():
+            if entry.get("status") == "pending":
+                line = queues.setdefault(entry["hubId"], [])
+                if len(line) < BATCH:
+                    line.append(entry)
+        lease = now + self.settings.event_timeout_seconds * BATCH + 30
+        batches = []
+        for hub_id, line in queues.items():
+            if len(batches) >= room:
+                break
+            head = line[0]
+            hub = hubs.get(hub_id)
+            if hub is None or hub_id in self._in_flight \
+                    or hub.get("circuitOpenUntil", 0.0) > now \
+                    or head["nextAttemptAt"] > now \
+                    or (head["leaseUntil"] > now and not lease_holder_gone(head)):
+                continue
+            batch = []
+            for entry in line:
+                if entry is not head and (entry["nextAttemptAt"] > now or entry["leaseUntil"] > now):
+                    break
                 entry.update(leaseUntil=lease, leaseOwner=os.getpid(), leaseHost=HOST)
                 tx.update(entry["id"], lambda _old, entry=entry: entry)
-                claimed.append(entry)
-        for entry in claimed:
-            self._in_flight[entry["hubId"]] = entry["id"]
-            self._pool.submit(self._attempt, entry)
+                batch.append(entry)
+            batches.append(batch)
+        return batches
 
-    def _attempt(self, entry: dict) -> None:
-        """One POST; never raises (the outcome goes to the results queue)."""
-        error = None
+    def _send_batch(self, batch: list[dict]) -> None:
+        """A hub's entries one after the other, stopping at the first failure
+        (the rest wait behind it, unsent); never raises."""
+        outcomes = []
+        failed = False
+        for entry in batch:
+            if failed:
+                outcomes.append((entry["id"], entry["hubId"], NOT_SENT))
+                continue
+            error = self._attempt(entry)
+            failed = error is not None
+            outcomes.append((entry["id"], entry["hubId"], error))
+        self._results.put(outcomes)
+        self.poller.wake()
+
+    def _attempt(self, entry: dict) -> str | None:
+        """One POST: None when the listener answered 2xx, else why not."""
         try:
             address = self.policy.check(entry["callback"])
             body = json.dumps(entry["notification"], separators=(",", ":")).encode("utf-8")
@@ -228,17 +295,14 @@ class Dispatcher:
                                deadline_seconds=self.settings.event_timeout_seconds,
                                max_response_bytes=self.settings.event_max_response_bytes,
                                address=address)
-            if not 200 <= status < 300:
-                error = f"listener answered {status}"
+            return None if 200 <= status < 300 else f"listener answered {status}"
         except CallbackRejected as exc:
-            error = f"callback no longer allowed: {exc}"
+            return f"callback no longer allowed: {exc}"
         except DeliveryError as exc:
-            error = str(exc)[:300]
+            return str(exc)[:300]
         except Exception as exc:  # noqa: BLE001 - keep the entry, whatever happened
             log.exception("delivery of %s failed", entry["id"])
-            error = type(exc).__name__
-        self._results.put((entry["id"], entry["hubId"], error))
-        self.poller.wake()
+            return type(exc).__name__
 
     # -- 4. purge ---------------------------------------------------------
     def purge(self) -> int:
