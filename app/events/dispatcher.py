@@ -45,6 +45,7 @@ PURGE_EVERY_SECONDS = 10.0      # or the shortest retention, when shorter
 #: them and one records their outcomes, instead of two writes per entry
 BATCH = 20
 NOT_SENT = object()
+STEP_GAP_SECONDS = 0.02
 
 
 class Dispatcher:
@@ -59,6 +60,7 @@ class Dispatcher:
         self._pool_pid: int | None = None
         self._fan_out_lock = threading.Lock()
         self._last_purge = 0.0
+        self._last_step = 0.0
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -77,6 +79,12 @@ class Dispatcher:
         self.poller.wake()
 
     def tick(self) -> None:
+        # a burst of finished attempts wakes the loop many times: a short gap
+        # lets one write record them together
+        gap = STEP_GAP_SECONDS - (time.monotonic() - self._last_step)
+        if gap > 0:
+            time.sleep(gap)
+        self._last_step = time.monotonic()
         self.fan_out()
         self.step()
         settings = self.settings
@@ -162,13 +170,14 @@ class Dispatcher:
         if results:
             hubs = self._update_circuits(results, hubs, now)
         batches: list[list[dict]] = []
+        fronts = self._queue_fronts(set(self._in_flight) - finished_hubs) if room > 0 else []
         with self.store.transaction(DELIVERIES) as tx:
             for entry_id, _hub_id, outcome in results:
                 self._apply(tx, entry_id, outcome, now)
             for hub_id in finished_hubs:
                 self._in_flight.pop(hub_id, None)
             if room > 0:
-                batches = self._claim(tx, hubs, room, now)
+                batches = self._claim(tx, fronts, hubs, room, now)
         for batch in batches:
             self._in_flight[batch[0]["hubId"]] = batch[0]["id"]
             self._pool.submit(self._send_batch, batch)
@@ -239,16 +248,15 @@ class Dispatcher:
                         hubs[hub_id] = updated
         return hubs
 
-    def _claim(self, tx, hubs: dict, room: int, now: float) -> list[list[dict]]:
+    def _claim(self, tx, fronts, hubs: dict, room: int, now: float) -> list[list[dict]]:
         """Per hub not busy here: the head of its queue and the entries right
         behind it (up to `BATCH`), if the head is due, not leased by a live
         worker, and the hub's circuit is closed."""
         queues: dict[str, list[dict]] = {}
-        for entry in tx.all():
-            if entry.get("status") == "pending":
-                line = queues.setdefault(entry["hubId"], [])
-                if len(line) < BATCH:
-                    line.append(entry)
+        for entry_id, hub_id in fronts:
+            entry = tx.get(entry_id)       # as it is now, under the lock
+            if entry is not None and entry.get("status") == "pending":
+                queues.setdefault(hub_id, []).append(entry)
         lease = now + self.settings.event_timeout_seconds * BATCH + 30
         batches = []
         for hub_id, line in queues.items():
@@ -270,6 +278,20 @@ class Dispatcher:
                 batch.append(entry)
             batches.append(batch)
         return batches
+
+    def _queue_fronts(self, busy: set) -> list[tuple[str, str]]:
+        """(entry id, hub id) of the first BATCH pending entries of each hub
+        not `busy` in this process, in queue order; copies only those."""
+        taken: dict[str, int] = {}
+
+        def front(entry: dict) -> bool:
+            hub_id = entry["hubId"]
+            if entry.get("status") != "pending" or hub_id in busy \
+                    or taken.get(hub_id, 0) >= BATCH:
+                return False
+            taken[hub_id] = taken.get(hub_id, 0) + 1
+            return True
+        return [(e["id"], e["hubId"]) for e in self.store.find(DELIVERIES, front)]
 
     def _send_batch(self, batch: list[dict]) -> None:
         """A hub's entries one after the other, stopping at the first failure
