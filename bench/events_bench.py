@@ -1,5 +1,5 @@
 """Benchmarks of event delivery (issue 11): `python -m bench.events_bench`
-(about 4 minutes on the 2-core machine; `--quick` about 1 minute, smaller
+(about 5 minutes on the 2-core machine; `--quick` about 1.5 minutes, smaller
 sizes, judges nothing). Results: bench/results/events.json, events.md and
 events-create-latency.png (or --out DIR).
 
@@ -42,7 +42,7 @@ C = "/tmf-api/customerManagement/v4/customer"
 HUB = "/tmf-api/customerManagement/v4/hub"
 
 PROFILES = {
-    "full": dict(hub_counts=[0, 10, 100, 1000], creates=200, lag_creates=40, lag_rate=4.0,
+    "full": dict(hub_counts=[0, 10, 100, 1000], creates=100, lag_creates=20, lag_rate=4.0,
                  throughput_seconds=10.0, throughput_rounds=2),
     "quick": dict(hub_counts=[0, 10, 100], creates=40, lag_creates=10, lag_rate=4.0,
                   throughput_seconds=3.0, throughput_rounds=1),

@@ -130,7 +130,9 @@ class ResourceService:
             if current is None:
                 return None, []
             updated = {**copy.deepcopy(current), **copy.deepcopy(values)}
-            return updated, self._change_events(current, updated, set(values))
+            # one notification: the state change when there is one (a task's
+            # `done` carries its results), else the attribute change
+            return updated, self._change_events(current, updated, set(values))[:1]
 
         return self._write(resource_id, change)
 
