@@ -7,7 +7,8 @@ needs neither: the answer's status line decides, the body is never used.
 
 So an attempt has ONE deadline covering connect, TLS handshake, sending and
 the answer (every socket operation gets the time that is left, not a fresh
-timeout), reads at most `max_response_bytes` of the answer, sends
+timeout), reads at most `max_response_bytes` of the answer and spends at most
+BODY_GRACE_SECONDS on its body once the status is known, sends
 `Connection: close` and never reuses the connection."""
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from urllib.parse import urlsplit
 
 USER_AGENT = "tmf-recommendation-engine/notifications"
 MAX_HEADER_BYTES = 16 * 1024
+#: how long the answer's body is read once the status line and headers are in:
+#: the status decides, the body is only drained so that a listener sending a
+#: short one sees an orderly close
+BODY_GRACE_SECONDS = 0.1
 
 
 class DeliveryError(Exception):
@@ -33,7 +38,8 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
     Raises DeliveryError on a connection failure, on a malformed answer, and
     when the deadline passes before the status line and headers arrived. Once
     they arrived the status stands: the rest of the answer is read until it
-    ends, the byte cap or the deadline, whichever comes first, then dropped."""
+    ends, the byte cap, BODY_GRACE_SECONDS or the deadline, whichever comes
+    first, then dropped."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
@@ -74,8 +80,12 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
         status = _status(header_block)
         length = _content_length(header_block)
         read = len(rest)
+        drain_until = min(deadline, time.monotonic() + BODY_GRACE_SECONDS)
         while read < max_response_bytes and (length is None or read < length):
-            sock.settimeout(left())
+            wait = drain_until - time.monotonic()
+            if wait <= 0:
+                break
+            sock.settimeout(wait)
             chunk = sock.recv(min(65536, max_response_bytes - read))
             if not chunk:
                 break
