@@ -106,12 +106,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_cli(app)
 
     if settings.background_workers:
-        # With the worker, not its first request: a restarted service with no
-        # traffic still delivers its backlog and runs queued queries. Each
-        # gunicorn worker builds its own app (preload_app = False); should the
-        # app ever be built before a fork, gunicorn.conf.py's post_worker_init
-        # calls start_background() again in the worker, and Poller restarts
-        # its thread in a new process.
-        start_background(app)
+        # gunicorn.conf.py's post_worker_init starts them with each worker, so
+        # a restarted service with no traffic still delivers its backlog and
+        # runs queued queries. Not here: `flask --app wsgi rules ...` builds
+        # this app too, and a CLI command must not deliver events. Under any
+        # other server they start with the first request (cheap check).
+        app.before_request(lambda: start_background(app))
 
     return app

@@ -59,18 +59,23 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         self._fan_out_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._last_purge = 0.0
         self._last_step = 0.0
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
+        with self._start_lock:
+            self._start_in_this_process()
+        self.poller.ensure_started()
+
+    def _start_in_this_process(self) -> None:
         if self._pool_pid != os.getpid():
             self._pool = ThreadPoolExecutor(max_workers=self.settings.event_max_in_flight,
                                             thread_name_prefix="deliver")
             self._pool_pid = os.getpid()
             self._in_flight = {}
             self._results = queue.SimpleQueue()
-        self.poller.ensure_started()
 
     def stop(self) -> None:
         self.poller.stop()
