@@ -156,7 +156,7 @@ def test_the_allow_list_is_checked_again_at_delivery(make_server, tmp_path, list
     while time.time() < deadline and api.get("/health").json()["events"].get("failed") != 1:
         time.sleep(0.2)
     events = api.get("/health").json()["events"]
-        assert (events["pending"], events["failed"]) == (0, 1)
+    assert (events["pending"], events["failed"]) == (0, 1)
     assert listener.events == []
 
 
