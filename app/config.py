@@ -29,7 +29,7 @@ class Settings:
     event_backoff_max_seconds: float = 300.0
     event_timeout_seconds: float = 5.0
     event_max_response_bytes: int = 64 * 1024
-    event_max_in_flight: int = 16
+    event_max_in_flight: int = 32
     event_circuit_failures: int = 5
     event_circuit_open_seconds: float = 30.0
     event_delivered_retention_seconds: float = 0.0
