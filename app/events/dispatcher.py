@@ -44,6 +44,7 @@ PURGE_EVERY_SECONDS = 10.0      # or the shortest retention, when shorter
 #: entries of one hub sent one after the other per claim: one write claims
 #: them and one records their outcomes, instead of two writes per entry
 BATCH = 20
+LEGACY_OUTBOX = "outbox"
 NOT_SENT = object()
 STEP_GAP_SECONDS = 0.02
 
@@ -62,12 +63,19 @@ class Dispatcher:
         self._start_lock = threading.Lock()
         self._last_purge = 0.0
         self._last_step = 0.0
+        self._adopted = False
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
         with self._start_lock:
             self._start_in_this_process()
         self.poller.ensure_started()
+
+    def _first_tick(self) -> None:
+        try:
+            self.adopt_legacy_outbox()
+        except Exception:  # noqa: BLE001 - retried on the next start
+            log.exception("could not move the old outbox")
 
     def _start_in_this_process(self) -> None:
         if self._pool_pid != os.getpid():
@@ -83,6 +91,27 @@ class Dispatcher:
     def wake(self) -> None:
         self.poller.wake()
 
+    def adopt_legacy_outbox(self) -> int:
+        """Pending entries of the `outbox` collection that versions before
+        this design wrote (one per notification and hub) become delivery
+        entries, so an upgrade loses no notification; returns how many."""
+        legacy = self.store.find(LEGACY_OUTBOX, lambda e: e.get("status") == "pending")
+        if not legacy:
+            return 0
+        now = time.time()
+        with self.store.transaction(DELIVERIES) as tx:
+            for old in legacy:
+                hub = {"id": old["hubId"], "callback": old["callback"]}
+                entry = _entry(hub, old["notification"], now)
+                if tx.get(entry["id"]) is None:
+                    tx.insert(entry)
+        with self.store.transaction(LEGACY_OUTBOX) as tx:
+            for old in legacy:
+                tx.delete(old["id"])
+        log.info("moved %d pending notifications of the old outbox to the delivery queues",
+                 len(legacy))
+        return len(legacy)
+
     def tick(self) -> None:
         # a burst of finished attempts wakes the loop many times: a short gap
         # lets one write record them together
@@ -90,6 +119,9 @@ class Dispatcher:
         if gap > 0:
             time.sleep(gap)
         self._last_step = time.monotonic()
+        if not self._adopted:
+            self._adopted = True
+            self._first_tick()
         self.fan_out()
         self.step()
         settings = self.settings
