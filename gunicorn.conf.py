@@ -69,3 +69,10 @@ def on_exit(server):
     own = os.environ.get("RECO_OWN_METRICS_DIR")
     if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(own, ignore_errors=True)
+
+
+def post_worker_init(worker):
+    """Background delivery and job processing start with the worker, not its
+    first request (app.start_background is idempotent)."""
+    from app import start_background
+    start_background(worker.wsgi)

@@ -36,6 +36,15 @@ class TmfApi(Api):
         return ErrorSchema
 
 
+def start_background(app: Flask) -> None:
+    """Start event delivery and asynchronous evaluation in this process
+    (idempotent; does nothing when RECO_BACKGROUND_WORKERS is off)."""
+    services = getattr(app, "extensions", {}).get("reco")
+    if services is not None and services.settings.background_workers:
+        services.events.start()
+        services.jobs.poller.ensure_started()
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import rules_admin
@@ -110,10 +119,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     register_cli(app)
 
     if settings.background_workers:
-        @app.before_request
-        def _start_workers():
-            # Lazily, in the serving process: threads do not survive a fork.
-            events.start()
-            jobs.poller.ensure_started()
+        # gunicorn.conf.py's post_worker_init starts them with each worker, so
+        # a restarted service with no traffic still delivers its backlog and
+        # runs queued queries. Not here: `flask --app wsgi rules ...` builds
+        # this app too, and a CLI command must not deliver events. Under any
+        # other server they start with the first request (cheap check).
+        app.before_request(lambda: start_background(app))
 
     return app

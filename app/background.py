@@ -1,7 +1,9 @@
-"""A small periodic worker thread that any process can start lazily.
+"""A small periodic worker thread, one per process.
 
-Started on first use rather than at import, because gunicorn may fork the
-process after the app is built and threads do not survive a fork."""
+Started explicitly when the serving process is ready (gunicorn's
+post_worker_init, see app.start_background), not at import: gunicorn may fork
+after the app is built and threads do not survive a fork, so
+ensure_started() starts a fresh thread whenever it runs in a new process."""
 from __future__ import annotations
 
 import logging

@@ -28,6 +28,14 @@ class Settings:
     event_backoff_seconds: float = 1.0
     event_backoff_max_seconds: float = 300.0
     event_timeout_seconds: float = 5.0
+    event_max_response_bytes: int = 64 * 1024
+    event_max_in_flight: int = 32
+    event_circuit_failures: int = 5
+    event_circuit_open_seconds: float = 30.0
+    event_delivered_retention_seconds: float = 0.0
+    event_failed_retention_seconds: float = 7 * 24 * 3600.0
+    event_poll_seconds: float = 0.5
+    max_hubs_per_api: int = 100
     background_workers: bool = True
     api_keys: list[str] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
@@ -52,6 +60,14 @@ class Settings:
         "event_backoff_seconds": "RECO_EVENT_BACKOFF_SECONDS",
         "event_backoff_max_seconds": "RECO_EVENT_BACKOFF_MAX_SECONDS",
         "event_timeout_seconds": "RECO_EVENT_TIMEOUT_SECONDS",
+        "event_max_response_bytes": "RECO_EVENT_MAX_RESPONSE_BYTES",
+        "event_max_in_flight": "RECO_EVENT_MAX_IN_FLIGHT",
+        "event_circuit_failures": "RECO_EVENT_CIRCUIT_FAILURES",
+        "event_circuit_open_seconds": "RECO_EVENT_CIRCUIT_OPEN_SECONDS",
+        "event_delivered_retention_seconds": "RECO_EVENT_DELIVERED_RETENTION_SECONDS",
+        "event_failed_retention_seconds": "RECO_EVENT_FAILED_RETENTION_SECONDS",
+        "event_poll_seconds": "RECO_EVENT_POLL_SECONDS",
+        "max_hubs_per_api": "RECO_MAX_HUBS_PER_API",
         "background_workers": "RECO_BACKGROUND_WORKERS",
         "api_keys": "RECO_API_KEYS",
         "admin_keys": "RECO_ADMIN_KEYS",

@@ -19,7 +19,9 @@ HEALTH_SCHEMA = {
         "store": {"type": "object", "description": "ok, backend, collections, errors"},
         "rules": {"type": "object",
                   "description": "ok, the rule set version in service, errors of the rule files"},
-        "events": {"type": "object", "description": "pending and failed notifications"},
+        "events": {"type": "object", "description": (
+            "recorded (changes not yet fanned out), pending, failed, delivered, "
+            "backlogAgeSeconds, openCircuits, recordable, recordError, lastRecordError")},
     }}
 _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
     "application/json": {"schema": {"type": "object"}}}}}
@@ -36,8 +38,10 @@ def _report() -> tuple[dict, bool]:
     rules = reco.rules.status()
     if reload_error:
         rules["errors"] = [*rules.get("errors", []), reload_error]
-    events = reco.events.outbox_status() if store.get("ok") else {}
-    ready = bool(store.get("ok")) and bool(rules.get("ok"))
+    events = reco.events.status() if store.get("ok") else {}
+    # a change whose event cannot be recorded is refused, so a service that
+    # cannot record events cannot take writes: not ready
+    ready = bool(store.get("ok")) and bool(rules.get("ok")) and bool(events.get("recordable"))
     return {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
             "events": events}, ready
 
@@ -61,7 +65,7 @@ def ready():
     report, is_ready = _report()
     if is_ready:
         return json_response(report)
-    body = error_body(503, "Not ready: the store or the rule set is unavailable")
+    body = error_body(503, "Not ready: the store, the rule set or event recording is unavailable")
     body["details"] = report
     return json_response(body, 503)
 

@@ -1,5 +1,5 @@
 """Hub registrations and notification delivery (TMF REST guidelines' pub/sub)."""
-from .bus import EventBus
 from .allowlist import CallbackPolicy
+from .bus import EventBus
 
 __all__ = ["EventBus", "CallbackPolicy"]

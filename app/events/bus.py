@@ -1,52 +1,27 @@
-"""Durable notification delivery.
+"""Hub registrations, recording a change's notifications, and what /health
+says about delivery (TMF630 REST guidelines, "Notifications": `POST /hub`).
 
-Events go to an outbox in the store before the API call returns, so a crash
-cannot lose an acknowledged change's notification; a background poller in
-each worker process claims due entries with a lease and posts them. Delivery
-is at least once: listeners drop repeats by `eventId`.
-"""
+What a listener can rely on (README "Events"): at-least-once delivery
+with an `eventId` that stays the same on every retry; a hub's notifications in
+the order the changes were recorded; an attempt ends `event_timeout_seconds`
+after it started (connect, send and answer together) and reads at most
+`event_max_response_bytes` of the answer; a 2xx status is success."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import parse_qsl
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-
-from ..background import Poller
 from ..errors import TMFError
-from ..observability.metrics import count_delivery
 from ..observability.requests import outgoing_trace_headers
-from ..resources.query import Condition
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
+from .dispatcher import Dispatcher
+from .hubquery import InvalidHubQuery, parse_hub_query
+from .records import DELIVERIES, EVENTS, HUBS, event_record, notification
 
 log = logging.getLogger(__name__)
-
-HUBS = "hubs"
-OUTBOX = "outbox"
-
-
-def parse_hub_query(query: str | None) -> list[Condition]:
-    """A hub's `query` is a TMF filter over the notification, e.g.
-    `eventType=CustomerCreateEvent&event.customer.status=active`."""
-    if not query:
-        return []
-    conditions = []
-    for key, value in parse_qsl(query.lstrip("?"), keep_blank_values=True, strict_parsing=True):
-        path = key.split(".")
-        operator = "eq"
-        if len(path) > 1 and path[-1] in ("gt", "gte", "lt", "lte", "eq", "ne"):
-            operator = path.pop()
-        conditions.append(Condition(path, operator, value.split(",")))
-    return conditions
 
 
 class EventBus:
@@ -54,16 +29,14 @@ class EventBus:
         self.store = store
         self.settings = settings
         self.policy = CallbackPolicy(settings.callback_allowed_hosts)
-        self.session = requests.Session()
-        self.session.trust_env = False  # never route callbacks through an env proxy
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid: int | None = None
-        self._busy: set[str] = set()        # hubs with a delivery in flight (this process)
-        self._busy_lock = threading.Lock()
-        self.poller = Poller("event-delivery", self.deliver_due, interval=1.0)
+        self.dispatcher = Dispatcher(store, settings, self.policy)
+        self._hub_lock = threading.Lock()
+        self._last_record_error: str | None = None     # with its time, for /health
 
     # -- hubs -------------------------------------------------------------
     def register_hub(self, api: str, callback, query) -> dict:
+        """400 for a callback outside the allowed hosts or a query that cannot
+        be evaluated; 409 when the API already has `max_hubs_per_api` hubs."""
         if not isinstance(callback, str) or not callback:
             raise TMFError(400, "callback is mandatory and must be a URL string")
         if query is not None and not isinstance(query, str):
@@ -74,10 +47,18 @@ class EventBus:
             raise TMFError(400, str(exc), code="CALLBACK_NOT_ALLOWED") from None
         try:
             parse_hub_query(query)
-        except ValueError as exc:
-            raise TMFError(400, f"query is not a valid filter: {exc}") from None
-        hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api}
-        self.store.insert(HUBS, hub)
+        except InvalidHubQuery as exc:
+            raise TMFError(400, f"query is not a valid filter: {exc}",
+                           code="INVALID_HUB_QUERY") from None
+        hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api,
+               "consecutiveFailures": 0, "circuitOpenUntil": 0.0}
+        limit = self.settings.max_hubs_per_api
+        with self._hub_lock, self.store.transaction(HUBS) as tx:
+            if sum(1 for h in tx.all() if h.get("api") == api) >= limit:
+                raise TMFError(409, f"this API already has {limit} hubs, the most allowed "
+                                    "(RECO_MAX_HUBS_PER_API); delete one first",
+                               code="TOO_MANY_HUBS")
+            tx.insert(hub)
         return self.public_hub(hub)
 
     def get_hub(self, api: str, hub_id: str) -> dict | None:
@@ -85,238 +66,94 @@ class EventBus:
         return self.public_hub(hub) if hub and hub.get("api") == api else None
 
     def unregister_hub(self, api: str, hub_id: str) -> bool:
+        """Deletes the hub and every delivery entry queued for it."""
         hub = self.store.get(HUBS, hub_id)
         if not hub or hub.get("api") != api:
             return False
-        return self.store.delete(HUBS, hub_id) is not None
+        if self.store.delete(HUBS, hub_id) is None:
+            return False
+        doomed = [e["id"] for e in self.store.find(DELIVERIES, lambda e: e["hubId"] == hub_id)]
+        if doomed:
+            with self.store.transaction(DELIVERIES) as tx:
+                for entry_id in doomed:
+                    tx.delete(entry_id)
+        return True
 
     @staticmethod
     def public_hub(hub: dict) -> dict:
         return {"id": hub["id"], "callback": hub["callback"], "query": hub.get("query")}
 
-    # -- publishing -------------------------------------------------------
-    def publish(self, api: str, event_type: str, payload_name: str, resource: dict) -> dict:
-        """Queue one notification per interested hub. Never raises: a failure
-        to notify must not fail the change that caused it."""
-        event = {
-            "eventId": str(uuid.uuid4()),
-            "eventTime": isoformat(utcnow()),
-            "eventType": event_type,
-            "event": {payload_name: resource},
-        }
+    # -- recording --------------------------------------------------------
+    def record(self, api: str, collection: str, resource_id: str, before: dict | None,
+               after: dict | None, events: list[tuple[str, str, dict]]) -> None:
+        """Durably record one change's notifications, `events` being
+        (eventType, payload name, resource) triples. Call it INSIDE the
+        resource collection's transaction, after staging the change (see
+        records.py): raising makes the change roll back. Raises TMFError 503
+        when the record cannot be written."""
+        notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
-            queued = 0
-            for hub in self.store.find(HUBS, lambda hub: hub.get("api") == api):
-                if not self._wants(hub, event):
-                    continue
-                self.store.insert(OUTBOX, {
-                    "id": str(uuid.uuid4()), "hubId": hub["id"], "callback": hub["callback"],
-                    "notification": event, "attempts": 0, "nextAttemptAt": 0.0,
-                    "leaseUntil": 0.0, "status": "pending", "lastError": None,
-                    "createdAt": time.time(), "traceHeaders": outgoing_trace_headers(),
-                })
-                queued += 1
-            if queued:
-                self.poller.wake()
-        except Exception:
-            log.exception("could not queue %s", event_type)
-        return event
+            self.store.insert(EVENTS, event_record(api, collection, resource_id,
+                                                   before, after, notes,
+                                                   outgoing_trace_headers()))
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:300]
+            self._last_record_error = f"{isoformat(utcnow())} {error}"
+            log.error("event of %s %s not recorded, change refused: %s",
+                      collection, resource_id, error)
+            raise TMFError(503, "The change was not made: its notification could not be "
+                                "recorded (storage unavailable). Retry later.",
+                           code="EVENT_NOT_RECORDED") from None
+        self.dispatcher.wake()
 
-    @staticmethod
-    def _wants(hub: dict, event: dict) -> bool:
+    def recordable(self) -> tuple[bool, str | None]:
+        """Whether an event can be recorded now: a write to the event
+        collection that leaves it unchanged (TinyDB rewrites its file, so a
+        full disk shows; PostgreSQL needs its connection)."""
         try:
-            return all(condition.matches(event) for condition in parse_hub_query(hub.get("query")))
-        except ValueError:
-            return False
+            probe = f"probe-{uuid.uuid4()}"
+            with self.store.transaction(EVENTS) as tx:
+                tx.insert({"id": probe, "probe": True})
+                tx.delete(probe)
+        except Exception as exc:  # noqa: BLE001 - health must not raise
+            return False, f"{type(exc).__name__}: {exc}"[:300]
+        return True, None
 
-    # -- delivery ---------------------------------------------------------
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None or self._pool_pid != os.getpid():
-            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="deliver")
-            self._pool_pid = os.getpid()
-            self._busy = set()
-        return self._pool
-
-    def _take(self, hub_id: str) -> bool:
-        """One delivery per hub at a time in this process: a listener that
-        hangs holds one delivery thread, not all of them, so the other
-        hubs' notifications keep flowing (and a hub's arrive in order)."""
-        with self._busy_lock:
-            if hub_id in self._busy:
-                return False
-            self._busy.add(hub_id)
-            return True
-
-    def _release(self, hub_id: str) -> None:
-        with self._busy_lock:
-            self._busy.discard(hub_id)
-
-    def deliver_due(self) -> None:
+    # -- status -----------------------------------------------------------
+    def backlog(self) -> dict:
+        """What waits and what failed, read without writing (for /health and
+        /metrics): `recorded` changes not yet fanned out, `pending`, `failed`
+        and `delivered` entries (delivered and failed within their
+        retention), `backlogAgeSeconds` (age of the oldest undelivered
+        notification, 0 when none), `openCircuits` (hubs paused by the
+        breaker)."""
         now = time.time()
-        lease = now + self.settings.event_timeout_seconds + 30
-        due = self.store.find(OUTBOX, lambda entry: entry.get("status") == "pending"
-                              and entry["nextAttemptAt"] <= now
-                              and (entry["leaseUntil"] <= now or lease_holder_gone(entry)))
-        executor = self._executor()
-        for entry in due:
-            if not self._take(entry["hubId"]):
-                continue
-            try:
-                claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
-            except BaseException as exc:
-                self._release(entry["hubId"])
-                if isinstance(exc, _AlreadyClaimed):
-                    continue
-                raise
-            if claimed is None:
-                self._release(entry["hubId"])
-                continue
-            executor.submit(self._deliver_and_release, claimed)
+        records = self.store.all(EVENTS)
+        entries = self.store.all(DELIVERIES)
+        counts = {"pending": 0, "failed": 0, "delivered": 0}
+        oldest = now
+        for entry in entries:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+            if entry["status"] == "pending":
+                oldest = min(oldest, entry["createdAt"])
+        for record in records:
+            oldest = min(oldest, record["recordedAt"])
+        return {"recorded": len(records), **counts,
+                "backlogAgeSeconds": round(now - oldest, 3),
+                "openCircuits": sum(1 for hub in self.store.all(HUBS)
+                                    if hub.get("circuitOpenUntil", 0.0) > now)}
 
-    def _deliver_and_release(self, entry: dict) -> None:
-        try:
-            self._deliver(entry)
-        finally:
-            self._release(entry["hubId"])
-            self.poller.wake()          # the hub's next notification, without waiting a tick
+    def status(self) -> dict:
+        """For /health: backlog() plus `recordable` with `recordError` (why
+        not), and `lastRecordError` (time and reason of this process's last
+        refused change, None when none)."""
+        ok, error = self.recordable()
+        return {**self.backlog(), "recordable": ok, "recordError": error,
+                "lastRecordError": self._last_record_error}
 
-    def _deliver(self, entry: dict) -> None:
-        error = None
-        try:
-            if self.store.get(HUBS, entry["hubId"]) is None:
-                self.store.delete(OUTBOX, entry["id"])
-                count_delivery("hub_gone")
-                return
-            address = self.policy.check(entry["callback"])
-            session = pinned_session(address) if address else self.session
-            try:
-                response = session.post(
-                    entry["callback"], json=entry["notification"], allow_redirects=False,
-                    headers=entry.get("traceHeaders") or None,
-                    timeout=(2.0, self.settings.event_timeout_seconds))
-            finally:
-                if session is not self.session:
-                    session.close()
-            if 200 <= response.status_code < 300:
-                self.store.delete(OUTBOX, entry["id"])
-                count_delivery("delivered")
-                return
-            error, outcome = f"listener answered {response.status_code}", "rejected"
-        except CallbackRejected as exc:
-            error, outcome = f"callback no longer allowed: {exc}", "not_allowed"
-        except requests.RequestException as exc:
-            error, outcome = f"{type(exc).__name__}: {exc}"[:300], "error"
-        except Exception as exc:  # keep the entry, whatever happened
-            log.exception("delivery failed")
-            error, outcome = f"{type(exc).__name__}", "error"
-        updated = self.store.update(OUTBOX, entry["id"], self._after_failure(error))
-        count_delivery("gave_up" if updated and updated.get("status") == "failed" else outcome)
-
-    def _after_failure(self, error: str):
-        settings = self.settings
-
-        def change(entry: dict) -> dict:
-            entry["attempts"] += 1
-            entry["lastError"] = error
-            entry["leaseUntil"] = 0.0
-            if entry["attempts"] >= settings.event_max_attempts:
-                entry["status"] = "failed"
-            else:
-                delay = min(settings.event_backoff_seconds * 2 ** (entry["attempts"] - 1),
-                            settings.event_backoff_max_seconds)
-                entry["nextAttemptAt"] = time.time() + delay
-            return entry
-        return change
-
-    def outbox_status(self) -> dict:
-        entries = self.store.all(OUTBOX)
-        return {
-            "pending": sum(1 for e in entries if e.get("status") == "pending"),
-            "failed": sum(1 for e in entries if e.get("status") == "failed"),
-        }
-
+    # -- background -------------------------------------------------------
     def start(self) -> None:
-        self.poller.ensure_started()
+        self.dispatcher.start()
 
     def stop(self) -> None:
-        self.poller.stop()
-
-
-class _AlreadyClaimed(Exception):
-    pass
-
-
-def pinned_session(address: str) -> requests.Session:
-    """A session whose connections go to `address` whatever the URL's host
-    resolves to by then; the Host header and TLS (SNI, certificate check)
-    still use the URL's host name."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = _PinnedAdapter(address)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
-
-
-def _pinned(connection_class, address: str):
-    class Pinned(connection_class):
-        def _new_conn(self):
-            host = self._dns_host
-            self._dns_host = address
-            try:
-                return super()._new_conn()
-            finally:
-                self._dns_host = host
-    return Pinned
-
-
-class _PinnedAdapter(HTTPAdapter):
-    def __init__(self, address: str):
-        self.address = address
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        http = type("PinnedHTTPPool", (HTTPConnectionPool,), {
-            "ConnectionCls": _pinned(HTTPConnectionPool.ConnectionCls, self.address)})
-        https = type("PinnedHTTPSPool", (HTTPSConnectionPool,), {
-            "ConnectionCls": _pinned(HTTPSConnectionPool.ConnectionCls, self.address)})
-        self.poolmanager.pool_classes_by_scheme = {"http": http, "https": https}
-
-
-HOST = socket.gethostname()
-
-
-def lease_holder_gone(entry: dict) -> bool:
-    """True when the process that leased the entry is known to be dead: it
-    ran on this host and its pid no longer exists (or is a zombie). A
-    service killed mid-delivery then redelivers as soon as it is back,
-    instead of waiting out the lease; when in doubt the lease holds."""
-    pid = entry.get("leaseOwner")
-    if entry.get("leaseHost") != HOST or not isinstance(pid, int) or pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _claim(now: float, lease: float):
-    """Take the entry only if no other live worker process holds a lease on
-    it; raising makes the store write nothing."""
-    def change(entry: dict) -> dict:
-        if entry.get("status") != "pending" or entry["nextAttemptAt"] > now \
-                or (entry["leaseUntil"] > now and not lease_holder_gone(entry)):
-            raise _AlreadyClaimed()
-        entry["leaseUntil"] = lease
-        entry["leaseOwner"] = os.getpid()
-        entry["leaseHost"] = HOST
-        return entry
-    return change
+        self.dispatcher.stop()

@@ -22,9 +22,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from ..events.bus import OUTBOX
 from ..recommend.jobs import JOBS
-from ..timeutil import parse_datetime
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +59,6 @@ class _Both:
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
-
-
-def _created(entry: dict) -> float | None:
-    if isinstance(entry.get("createdAt"), (int, float)):
-        return float(entry["createdAt"])
-    event_time = (entry.get("notification") or {}).get("eventTime")
-    when = parse_datetime(event_time) if isinstance(event_time, str) else None
-    return when.timestamp() if when else None
 
 
 class ServiceCollector:
@@ -112,20 +102,16 @@ class ServiceCollector:
                      len(status.get("errors") or ()))
 
     def _outbox(self, now: float):
-        entries = self.services.store.all(OUTBOX)
-        pending = [e for e in entries if e.get("status") == "pending"]
-        created = [c for c in map(_created, pending) if c is not None]
-        backing_off = {e.get("hubId") for e in pending
-                       if e.get("attempts", 0) > 0 and e.get("nextAttemptAt", 0) > now}
-        yield _gauge("reco_event_outbox_pending", "Notifications waiting to be delivered.", len(pending))
-        yield _gauge("reco_event_outbox_failed", "Notifications given up after the last attempt.",
-                     sum(1 for e in entries if e.get("status") == "failed"))
+        backlog = self.services.events.backlog()
+        yield _gauge("reco_event_outbox_pending", "Notifications waiting to be delivered "
+                     "(delivery entries, one per hub and event).", backlog["pending"])
+        yield _gauge("reco_event_outbox_failed", "Notifications given up after the last attempt "
+                     "(kept for RECO_EVENT_FAILED_RETENTION_SECONDS).", backlog["failed"])
         yield _gauge("reco_event_outbox_oldest_pending_age_seconds",
-                     "Age of the oldest notification waiting to be delivered, in seconds (0: none).",
-                     max(0.0, now - min(created)) if created else 0.0)
+                     "Age of the oldest notification not yet delivered, in seconds (0: none).",
+                     backlog["backlogAgeSeconds"])
         yield _gauge("reco_event_circuits_open",
-                     "Listeners (hubs) whose last delivery failed and whose notifications wait "
-                     "for the retry back-off.", len(backing_off))
+                     "Listeners (hubs) paused by their circuit breaker.", backlog["openCircuits"])
 
     def _jobs(self, now: float):
         jobs = self.services.store.all(JOBS)

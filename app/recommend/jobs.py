@@ -3,6 +3,12 @@
 The job record is written with the query, so a worker killed mid-evaluation
 leaves a lease that expires and another worker (or the restarted one) picks
 the query up again; a query never stays `accepted` because a process died.
+
+Completion is idempotent: a query already in a final state (`done`,
+`terminatedWithError`) is never evaluated again, whatever job record
+survived; a process killed between writing `done` and deleting its job leaves
+a job that is simply dropped. The poller starts with the worker (see
+app/__init__.py), not with its first request.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from ..background import Poller
 log = logging.getLogger(__name__)
 
 JOBS = "recommendationJob"
+FINAL_STATES = ("done", "terminatedWithError")
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 3
 
@@ -57,6 +64,9 @@ class RecommendationJobs:
                 self.store.delete(JOBS, query_id)
             else:
                 self.store.update(JOBS, query_id, _release)
+            return
+        if query.get("state") in FINAL_STATES:
+            self.store.delete(JOBS, query_id)
             return
         if job["attempts"] > MAX_ATTEMPTS:
             self.service.set_attributes(query_id, {"state": "terminatedWithError"})

@@ -13,6 +13,7 @@ from typing import Callable
 from marshmallow import ValidationError
 
 from ..errors import TMFError
+from ..store import DuplicateId
 from .merge_patch import merge_patch, without_nulls
 from .query import page_of, parse_fields, parse_list_query, select_fields
 
@@ -118,8 +119,7 @@ class ResourceService:
     def get(self, resource_id: str) -> dict:
         resource = self.store.get(self.kind.collection, resource_id)
         if resource is None:
-            raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
-                           code="NOT_FOUND")
+            raise self._not_found(resource_id)
         return resource
 
     def get_selected(self, resource_id: str, args) -> dict:
@@ -150,14 +150,16 @@ class ResourceService:
         return resource
 
     def create(self, body: dict, base_url: str) -> dict:
-        resource = self.store.insert(self.kind.collection, self.new_resource(body, base_url))
-        self.publish("CreateEvent", resource)
-        return resource
+        return self.insert(self.new_resource(body, base_url))
 
     def insert(self, resource: dict) -> dict:
-        stored = self.store.insert(self.kind.collection, resource)
-        self.publish("CreateEvent", stored)
-        return stored
+        """Raises DuplicateId when the id is taken."""
+        def change(current: dict | None):
+            if current is not None:
+                raise DuplicateId(self.kind.collection, resource["id"])
+            return resource, ["CreateEvent"]
+
+        return self._write(resource["id"], change)
 
     def patch(self, resource_id: str, patch: dict) -> dict:
         owned = self.kind.server_owned + self.kind.read_only
@@ -180,11 +182,11 @@ class ResourceService:
         unknown = sorted(key for key, value in patch.items() if value is None and key not in removable)
         if unknown:
             raise validation_error(ValidationError({key: ["Unknown field."] for key in unknown}))
-        before: dict = {}
 
-        def change(current: dict) -> dict:
-            before.update(copy.deepcopy(current))
-            merged = merge_patch(current, patch)
+        def change(current: dict | None):
+            if current is None:
+                raise self._not_found(resource_id)
+            merged = merge_patch(copy.deepcopy(current), patch)
             body = {k: v for k, v in merged.items() if k not in owned}
             try:
                 checked = self.create_schema.load(body)
@@ -193,45 +195,72 @@ class ResourceService:
             self._check_transition(current, merged)
             result = {k: current[k] for k in owned if k in current}
             result.update(checked)
-            return result
+            return result, self._change_events(current, result, set(current) | set(result))
 
-        updated = self.store.update(self.kind.collection, resource_id, change)
-        if updated is None:
-            raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
-                           code="NOT_FOUND")
-        state = self.kind.state_attribute
-        changed = {k for k in set(before) | set(updated) if before.get(k) != updated.get(k)}
-        if state and state in changed:
-            self.publish("StateChangeEvent", updated)
-        if changed - {state}:
-            self.publish("AttributeValueChangeEvent", updated)
-        return updated
+        return self._write(resource_id, change)
 
     def set_attributes(self, resource_id: str, values: dict) -> dict | None:
         """Server-side changes (task state, results) with their notifications."""
-        before: dict = {}
+        def change(current: dict | None):
+            if current is None:
+                return None, []
+            updated = {**copy.deepcopy(current), **copy.deepcopy(values)}
+            # one notification: the state change when there is one (a task's
+            # `done` carries its results), else the attribute change
+            return updated, self._change_events(current, updated, set(values))[:1]
 
-        def change(current: dict) -> dict:
-            before.update(copy.deepcopy(current))
-            current.update(values)
-            return current
-
-        updated = self.store.update(self.kind.collection, resource_id, change)
-        if updated is None:
-            return None
-        state = self.kind.state_attribute
-        if state and before.get(state) != updated.get(state):
-            self.publish("StateChangeEvent", updated)
-        elif any(before.get(k) != updated.get(k) for k in values):
-            self.publish("AttributeValueChangeEvent", updated)
-        return updated
+        return self._write(resource_id, change)
 
     def delete(self, resource_id: str) -> None:
-        removed = self.store.delete(self.kind.collection, resource_id)
-        if removed is None:
-            raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
-                           code="NOT_FOUND")
-        self.publish("DeleteEvent", removed)
+        def change(current: dict | None):
+            if current is None:
+                raise self._not_found(resource_id)
+            return None, ["DeleteEvent"]
+
+        self._write(resource_id, change)
+
+    def _change_events(self, before: dict, after: dict, names) -> list[str]:
+        """StateChangeEvent when the state attribute changed, and
+        AttributeValueChangeEvent when anything else did."""
+        changed = {k for k in names if before.get(k) != after.get(k)}
+        state = self.kind.state_attribute
+        suffixes = []
+        if state and state in changed:
+            suffixes.append("StateChangeEvent")
+        if changed - {state}:
+            suffixes.append("AttributeValueChangeEvent")
+        return suffixes
+
+    def _write(self, resource_id: str, change) -> dict | None:
+        """The one way a resource changes: `change(current or None)` returns
+        (new document or None to delete, event suffixes) or raises (nothing
+        is written). Inside the collection's transaction the change is
+        staged, then its event recorded (app/events/records.py says why in
+        this order); the change commits when the block ends, so a change
+        whose event cannot be recorded is never stored (503)."""
+        collection = self.kind.collection
+        with self.store.transaction(collection) as tx:
+            before = tx.get(resource_id)
+            after, suffixes = change(before)
+            if after is None and before is None:
+                return None
+            if after is None:
+                tx.delete(resource_id)
+                stored, payload = None, before
+            elif before is None:
+                stored = payload = tx.insert(after)
+            else:
+                stored = payload = tx.update(resource_id, lambda _current: after)
+            if suffixes:
+                self.events.record(
+                    self.kind.api, collection, resource_id, before, stored,
+                    [(f"{self.kind.type_name}{suffix}", self.kind.payload_name, payload)
+                     for suffix in suffixes])
+        return stored if stored is not None else before
+
+    def _not_found(self, resource_id: str) -> TMFError:
+        return TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
+                        code="NOT_FOUND")
 
     def _check_transition(self, current: dict, merged: dict) -> None:
         state = self.kind.state_attribute
@@ -241,7 +270,3 @@ class ResourceService:
             problem = self.kind.check_transition(current.get(state), merged.get(state))
             if problem:
                 raise TMFError(400, problem, code="INVALID_STATE_TRANSITION")
-
-    def publish(self, suffix: str, resource: dict) -> None:
-        self.events.publish(self.kind.api, f"{self.kind.type_name}{suffix}",
-                            self.kind.payload_name, resource)
