@@ -37,6 +37,27 @@ class TmfApi(Api):
         return ErrorSchema
 
 
+def refuse_unknown_schema(store) -> None:
+    """A worker must not serve against a database schema it does not know
+    (issue 10): raise with the reason and the fix.  A database that cannot be
+    reached now is not refused: the worker starts, /health/ready says why it
+    is not ready, and the check runs again on the first connection."""
+    from .store import StoreUnavailable
+
+    check = getattr(store, "check_schema", None)
+    if check is None:
+        return
+    from .store.postgres_store import SchemaMismatch
+
+    try:
+        check()
+    except SchemaMismatch as exc:
+        raise RuntimeError(f"refusing to serve: {exc}") from None
+    except StoreUnavailable:
+        logging.getLogger(__name__).warning("store unavailable at start; serving 503 until "
+                                            "it is reachable")
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import customer, health, inventory, recommendation, sales
     from .api import rules_admin
@@ -46,7 +67,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .recommend.jobs import RecommendationJobs
     from .resources.service import ResourceService
     from .rules import RuleService
-    from .store import open_store
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
@@ -68,7 +88,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     logging.basicConfig(level=logging.INFO)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(str(settings.data_dir))
+    store = settings.open_store()
+    refuse_unknown_schema(store)
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id)

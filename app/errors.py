@@ -130,6 +130,15 @@ def register_error_handlers(app: Flask) -> None:
             status, message = 400, "The request does not match the API's schema"
         return error_response(status, message, details=details, headers=headers)
 
+    from .store import StoreUnavailable
+
+    @app.errorhandler(StoreUnavailable)
+    def _store_unavailable(exc: StoreUnavailable):
+        # The database is unreachable or timed out: the client may retry.
+        log.warning("store unavailable: %s", exc)
+        return error_response(503, f"Storage is unavailable: {exc}", code="STORE_UNAVAILABLE",
+                              headers={"Retry-After": "5"})
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")

@@ -93,21 +93,28 @@ class EventBus:
         return {"id": hub["id"], "callback": hub["callback"], "query": hub.get("query")}
 
     # -- publishing -------------------------------------------------------
-    def publish(self, api: str, event_type: str, payload_name: str, resource: dict) -> dict:
-        """Queue one notification per interested hub. Never raises: a failure
-        to notify must not fail the change that caused it."""
+    def publish(self, api: str, event_type: str, payload_name: str, resource: dict,
+                outbox=None) -> dict:
+        """Queue one notification per interested hub.
+
+        With ``outbox`` (the OUTBOX Txn of the store transaction that writes
+        the change) the entries are part of that transaction: the change and
+        its notifications are stored together or not at all, and a failure
+        fails the change. Without it, a failure is logged and swallowed."""
         event = {
             "eventId": str(uuid.uuid4()),
             "eventTime": isoformat(utcnow()),
             "eventType": event_type,
             "event": {payload_name: resource},
         }
+        insert = outbox.insert if outbox is not None else \
+            (lambda entry: self.store.insert(OUTBOX, entry))
         try:
             queued = 0
-            for hub in self.store.find(HUBS, lambda hub: hub.get("api") == api):
+            for hub in self.store.find_by(HUBS, ("api",), [api]):
                 if not self._wants(hub, event):
                     continue
-                self.store.insert(OUTBOX, {
+                insert({
                     "id": str(uuid.uuid4()), "hubId": hub["id"], "callback": hub["callback"],
                     "notification": event, "attempts": 0, "nextAttemptAt": 0.0,
                     "leaseUntil": 0.0, "status": "pending", "lastError": None,
@@ -116,6 +123,8 @@ class EventBus:
             if queued:
                 self.poller.wake()
         except Exception:
+            if outbox is not None:
+                raise
             log.exception("could not queue %s", event_type)
         return event
 

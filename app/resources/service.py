@@ -13,8 +13,9 @@ from typing import Callable
 from marshmallow import ValidationError
 
 from ..errors import TMFError
+from ..events.bus import OUTBOX
 from .merge_patch import merge_patch, without_nulls
-from .query import page_of, parse_list_query, select_fields
+from .query import parse_list_query, select_fields
 
 SERVER_OWNED = ("id", "href")
 
@@ -55,12 +56,14 @@ class ResourceService:
         # request was a fifth of an instant recommendation's time.
         self.create_schema = kind.create_schema()
         self.patch_schema = (kind.update_schema or kind.create_schema)(partial=True)
+        self.resource_schema = kind.resource_schema()
 
     # -- reading ----------------------------------------------------------
     def list(self, args, max_page_size: int) -> tuple[list[dict], int, object]:
-        query = parse_list_query(args, self.kind.known_attributes, max_page_size)
-        page, total = page_of(self.store.find(self.kind.collection, query.matches), query)
-        return page, total, query
+        query = parse_list_query(args, self.kind.known_attributes, max_page_size,
+                                 self.resource_schema)
+        page, total = self.store.query(self.kind.collection, query)
+        return [select_fields(resource, query.fields) for resource in page], total, query
 
     def get(self, resource_id: str) -> dict:
         resource = self.store.get(self.kind.collection, resource_id)
@@ -88,14 +91,19 @@ class ResourceService:
         return resource
 
     def create(self, body: dict, base_url: str) -> dict:
-        resource = self.store.insert(self.kind.collection, self.new_resource(body, base_url))
-        self.publish("CreateEvent", resource)
-        return resource
+        return self.insert(self.new_resource(body, base_url))
 
     def insert(self, resource: dict) -> dict:
-        stored = self.store.insert(self.kind.collection, resource)
-        self.publish("CreateEvent", stored)
+        with self._changing() as (resources, outbox):
+            stored = resources.insert(resource)
+            self.publish("CreateEvent", stored, outbox)
         return stored
+
+    def _changing(self):
+        """One store transaction over the resource's collection and the
+        outbox: a change is acknowledged only with its notifications stored
+        (issue 10: one transaction for the change and the events it causes)."""
+        return _Changing(self)
 
     def patch(self, resource_id: str, patch: dict) -> dict:
         for name in SERVER_OWNED + self.kind.read_only:
@@ -120,16 +128,17 @@ class ResourceService:
             result.update(checked)
             return result
 
-        updated = self.store.update(self.kind.collection, resource_id, change)
-        if updated is None:
-            raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
-                           code="NOT_FOUND")
-        state = self.kind.state_attribute
-        changed = {k for k in set(before) | set(updated) if before.get(k) != updated.get(k)}
-        if state and state in changed:
-            self.publish("StateChangeEvent", updated)
-        if changed - {state}:
-            self.publish("AttributeValueChangeEvent", updated)
+        with self._changing() as (resources, outbox):
+            updated = resources.update(resource_id, change)
+            if updated is None:
+                raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
+                               code="NOT_FOUND")
+            state = self.kind.state_attribute
+            changed = {k for k in set(before) | set(updated) if before.get(k) != updated.get(k)}
+            if state and state in changed:
+                self.publish("StateChangeEvent", updated, outbox)
+            if changed - {state}:
+                self.publish("AttributeValueChangeEvent", updated, outbox)
         return updated
 
     def set_attributes(self, resource_id: str, values: dict) -> dict | None:
@@ -141,22 +150,24 @@ class ResourceService:
             current.update(values)
             return current
 
-        updated = self.store.update(self.kind.collection, resource_id, change)
-        if updated is None:
-            return None
-        state = self.kind.state_attribute
-        if state and before.get(state) != updated.get(state):
-            self.publish("StateChangeEvent", updated)
-        elif any(before.get(k) != updated.get(k) for k in values):
-            self.publish("AttributeValueChangeEvent", updated)
+        with self._changing() as (resources, outbox):
+            updated = resources.update(resource_id, change)
+            if updated is None:
+                return None
+            state = self.kind.state_attribute
+            if state and before.get(state) != updated.get(state):
+                self.publish("StateChangeEvent", updated, outbox)
+            elif any(before.get(k) != updated.get(k) for k in values):
+                self.publish("AttributeValueChangeEvent", updated, outbox)
         return updated
 
     def delete(self, resource_id: str) -> None:
-        removed = self.store.delete(self.kind.collection, resource_id)
-        if removed is None:
-            raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
-                           code="NOT_FOUND")
-        self.publish("DeleteEvent", removed)
+        with self._changing() as (resources, outbox):
+            removed = resources.delete(resource_id)
+            if removed is None:
+                raise TMFError(404, f"No {self.kind.type_name} with id {resource_id!r}",
+                               code="NOT_FOUND")
+            self.publish("DeleteEvent", removed, outbox)
 
     def _check_transition(self, current: dict, merged: dict) -> None:
         state = self.kind.state_attribute
@@ -167,6 +178,22 @@ class ResourceService:
             if problem:
                 raise TMFError(400, problem, code="INVALID_STATE_TRANSITION")
 
-    def publish(self, suffix: str, resource: dict) -> None:
+    def publish(self, suffix: str, resource: dict, outbox=None) -> None:
         self.events.publish(self.kind.api, f"{self.kind.type_name}{suffix}",
-                            self.kind.payload_name, resource)
+                            self.kind.payload_name, resource, outbox=outbox)
+
+
+class _Changing:
+    """``with service._changing() as (resources, outbox)``: the Txn of the
+    resource collection and of the outbox, committed together."""
+
+    def __init__(self, service: ResourceService):
+        self._manager = service.store.transactions(service.kind.collection, OUTBOX)
+        self._collection = service.kind.collection
+
+    def __enter__(self):
+        txns = self._manager.__enter__()
+        return txns[self._collection], txns[OUTBOX]
+
+    def __exit__(self, *exc):
+        return self._manager.__exit__(*exc)

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Mapping, Sequence
+
+from .query import Filter, Query, run_python, values_at
 
 __all__ = [
     "COLLECTION_NAME_RE",
@@ -39,6 +41,7 @@ __all__ = [
     "InvalidName",
     "Store",
     "StoreError",
+    "StoreUnavailable",
     "Txn",
     "validate_collection",
 ]
@@ -50,6 +53,11 @@ COLLECTION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 class StoreError(Exception):
     """Any failure of the store itself (I/O error, corrupt data, misuse)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be used right now (database unreachable, disk full,
+    schema not ready); the API answers 503 and the caller may retry later."""
 
 
 class DuplicateId(StoreError):
@@ -165,6 +173,42 @@ class Store(ABC):
         of the whole collection."""
         return [doc for doc in self.all(collection) if match(doc)]
 
+    def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
+        """Documents in which a value reached by ``path`` (descending into
+        arrays, as list filters do) is one of the strings ``values``, in
+        insertion order: customer by ``engagedParty.id``, products by
+        ``relatedParty.id``, leads by ``recommendation.id``.  Backends answer
+        from an index (TinyDB: one kept per process and path, rebuilt when
+        the collection changes; PostgreSQL: the GIN index on the document)."""
+        wanted = {str(v) for v in values}
+        path = tuple(path)
+        return self.find(collection, lambda doc: any(
+            isinstance(v, str) and v in wanted for v in values_at(doc, path)))
+
+    def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
+        """The page of documents that ``query`` selects (filters, sort,
+        offset/limit; see :mod:`app.store.query`) and the total number that
+        match.  PostgreSQL runs it as one SQL statement."""
+        return run_python(self.all(collection), query)
+
+    def claim(self, collection: str, filters: Sequence[Filter],
+              change: Callable[[dict], dict | None], limit: int = 100) -> list[dict]:
+        """Take up to ``limit`` documents matching ``filters`` that no other
+        worker is taking: ``change`` gets each (a copy) and returns the new
+        document, or None to leave it; the changes are written atomically
+        and returned.  PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+        workers on any number of hosts never take the same document."""
+        claimed: list[dict] = []
+        with self.transaction(collection) as tx:
+            _page, _total = run_python(tx.all(), Query(filters=tuple(filters)))
+            for doc in _page:
+                if len(claimed) >= limit:
+                    break
+                new = change(doc)
+                if new is not None:
+                    claimed.append(tx.update(doc["id"], lambda _current, new=new: new))
+        return claimed
+
     def version(self, collection: str) -> object | None:
         """A token that changes whenever the collection changes (in any
         process), so callers can keep derived indexes; None when the backend
@@ -175,7 +219,6 @@ class Store(ABC):
     def count(self, collection: str) -> int:
         """Number of documents in the collection."""
 
-    @abstractmethod
     def transaction(self, collection: str) -> ContextManager[Txn]:
         """Hold the collection lock for several operations (see :class:`Txn`).
 
@@ -189,6 +232,17 @@ class Store(ABC):
         While a thread holds a transaction, calling the store's own
         insert/update/delete for the same collection from that thread raises
         :class:`StoreError` (it would deadlock or be overwritten).
+        """
+        return _single(self.transactions(collection), collection)
+
+    @abstractmethod
+    def transactions(self, *collections: str) -> ContextManager[Mapping[str, Txn]]:
+        """One transaction over several collections: ``{name: Txn}``; all the
+        writes of all of them are applied together, or none.  Used so that a
+        resource change and the notifications it causes (the outbox) are
+        written at once.  PostgreSQL: one SQL transaction; TinyDB: the
+        collections' locks in name order and a journal that makes the
+        replacement of several files all-or-nothing, also across a crash.
         """
 
     @abstractmethod
@@ -211,3 +265,17 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _single:
+    """``transaction(c)`` as ``transactions(c)[c]``."""
+
+    def __init__(self, manager, collection):
+        self._manager = manager
+        self._collection = collection
+
+    def __enter__(self) -> Txn:
+        return self._manager.__enter__()[self._collection]
+
+    def __exit__(self, *exc):
+        return self._manager.__exit__(*exc)
