@@ -37,25 +37,30 @@ class TmfApi(Api):
         return ErrorSchema
 
 
-def refuse_unknown_schema(store) -> None:
-    """A worker must not serve against a database schema it does not know
-    (issue 10): raise with the reason and the fix.  A database that cannot be
-    reached now is not refused: the worker starts, /health/ready says why it
-    is not ready, and the check runs again on the first connection."""
+def report_schema(store) -> None:
+    """A worker does not serve against a database schema it does not know
+    (issue 10): the PostgreSQL store answers every call with StoreUnavailable
+    (503, the reason and the fix) until the schema is the one this code
+    knows, and /health/ready says so. Logged here at start for operators;
+    not raised, so `flask store upgrade` itself can load the app."""
     from .store import StoreUnavailable
 
     check = getattr(store, "check_schema", None)
     if check is None:
         return
-    from .store.postgres_store import SchemaMismatch
-
     try:
         check()
-    except SchemaMismatch as exc:
-        raise RuntimeError(f"refusing to serve: {exc}") from None
-    except StoreUnavailable:
-        logging.getLogger(__name__).warning("store unavailable at start; serving 503 until "
-                                            "it is reachable")
+    except StoreUnavailable as exc:
+        logging.getLogger(__name__).error("not serving until the store is usable: %s", exc)
+
+
+def activation_pointer(store):
+    """On PostgreSQL the active rule set version lives in the shared store, so
+    an activation on one host switches every worker on every host; on TinyDB
+    it is the file in the data directory (None: the rule service's default)."""
+    from .store.activation import StorePointer
+
+    return StorePointer(store) if store.backend == "postgresql" else None
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -89,10 +94,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = settings.open_store()
-    refuse_unknown_schema(store)
+    report_schema(store)
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
-                        ruleset_id=settings.ruleset_id)
+                        ruleset_id=settings.ruleset_id, pointer=activation_pointer(store))
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)

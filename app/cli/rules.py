@@ -439,12 +439,19 @@ def activate_command(ruleset_id, version, latest):
 
     if bool(version) == bool(latest):
         raise click.UsageError("give a VERSION, or --latest")
+    from ..store.activation import Superseded
+
     reco = _services()
     try:
         status = reco.rules.activate(ruleset_id, None if latest else version)
     except RuleSetError as exc:
         _fail(exc)
-    pointer = Path(reco.settings.data_dir) / POINTER_FILE
+    except Superseded as exc:
+        now = (exc.pointer.get(ruleset_id) or {}).get("version") or "the highest valid version"
+        raise click.ClickException(
+            f"superseded: {exc}; {ruleset_id} {version or '(latest)'} was NOT activated. "
+            f"Now pinned: {now}. Check, then run the command again if it should win.")
+    pointer = getattr(reco.rules.pointer, "location", Path(reco.settings.data_dir) / POINTER_FILE)
     style = _style()
     if status.get("rulesetId") != ruleset_id:
         _echo(f"Recorded for {ruleset_id}; note that this service serves {status.get('rulesetId')} "

@@ -23,6 +23,7 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from ..background import Poller
 from ..errors import TMFError
 from ..resources.query import Condition
+from ..store import Filter
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 
@@ -160,24 +161,34 @@ class EventBus:
     def deliver_due(self) -> None:
         now = time.time()
         lease = now + self.settings.event_timeout_seconds + 30
-        due = self.store.find(OUTBOX, lambda entry: entry.get("status") == "pending"
-                              and entry["nextAttemptAt"] <= now
-                              and (entry["leaseUntil"] <= now or lease_holder_gone(entry)))
-        executor = self._executor()
-        for entry in due:
+        taken: list[str] = []
+
+        def claim(entry: dict) -> dict | None:
+            if entry["leaseUntil"] > now and not lease_holder_gone(entry):
+                return None
             if not self._take(entry["hubId"]):
-                continue
+                return None
             try:
-                claimed = self.store.update(OUTBOX, entry["id"], _claim(now, lease))
-            except BaseException as exc:
+                claimed_entry = _claim(now, lease)(entry)
+            except _AlreadyClaimed:
                 self._release(entry["hubId"])
-                if isinstance(exc, _AlreadyClaimed):
-                    continue
-                raise
-            if claimed is None:
-                self._release(entry["hubId"])
-                continue
-            executor.submit(self._deliver_and_release, claimed)
+                return None
+            taken.append(entry["hubId"])
+            return claimed_entry
+
+        # The store takes each entry for one worker only (PostgreSQL: FOR
+        # UPDATE SKIP LOCKED), whatever the number of workers and hosts.
+        try:
+            claimed = self.store.claim(OUTBOX, [
+                Filter(("status",), "eq", ("pending",)),
+                Filter(("nextAttemptAt",), "lte", (now,), "number")], claim, limit=100)
+        except BaseException:
+            for hub_id in taken:
+                self._release(hub_id)
+            raise
+        executor = self._executor()
+        for entry in claimed:
+            executor.submit(self._deliver_and_release, entry)
 
     def _deliver_and_release(self, entry: dict) -> None:
         try:

@@ -209,6 +209,24 @@ class Store(ABC):
                     claimed.append(tx.update(doc["id"], lambda _current, new=new: new))
         return claimed
 
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
+        """Bulk load: store every document whose id is not yet in the
+        collection, in one durable write; returns the positions in ``docs``
+        of those not stored (id already there, or earlier in ``docs``).  PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING
+        per call.  No notifications: a load is not a change clients made."""
+        skipped: list[int] = []
+        with self.transaction(collection) as tx:
+            for position, doc in enumerate(docs):
+                try:
+                    tx.insert(doc)
+                except DuplicateId:
+                    skipped.append(position)
+        return skipped
+
+    def collections(self) -> list[str]:
+        """Names of the collections that hold documents."""
+        return sorted(self.health().get("collections", {}))
+
     def version(self, collection: str) -> object | None:
         """A token that changes whenever the collection changes (in any
         process), so callers can keep derived indexes; None when the backend

@@ -241,6 +241,30 @@ class PostgresStore(Store):
                                  where_params).fetchone()[0]
         return [], total
 
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
+        validate_collection(collection)
+        texts, ids = [], []
+        for doc in docs:
+            _canon, text = _canonical(doc)
+            texts.append(text)
+            ids.append(doc["id"])
+        if not texts:
+            return []
+        with self.connection(collections=[collection]) as conn:
+            # Duplicates inside the batch: the first one wins, as with inserts.
+            rows = conn.execute(
+                "INSERT INTO documents (collection, id, doc) "
+                "SELECT %s, d.doc->>'id', d.doc FROM unnest(%s::jsonb[]) WITH ORDINALITY AS d(doc, n) "
+                "ORDER BY d.n ON CONFLICT DO NOTHING RETURNING id",
+                (collection, texts)).fetchall()
+        stored = {row[0] for row in rows}
+        skipped, seen = [], set()
+        for position, doc_id in enumerate(ids):
+            if doc_id not in stored or doc_id in seen:
+                skipped.append(position)
+            seen.add(doc_id)
+        return skipped
+
     def claim(self, collection: str, filters: Sequence[Filter], change: Callable[[dict], dict | None],
               limit: int = 100) -> list[dict]:
         validate_collection(collection)
