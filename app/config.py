@@ -64,7 +64,7 @@ class Settings:
         in RECO_DATA_DIR."""
         from .store import open_store
 
-        if self.store_url and not self.store_url.lower().startswith("tinydb:"):
+        if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
             return open_store(self.store_url, pool_size=self.store_pool_size,
                               pool_timeout=self.store_timeout_seconds)
         return open_store(self.store_url or str(self.data_dir))

@@ -73,7 +73,7 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from .atomic_storage import TEMP_FILE_RE, AtomicJSONStorage, fsync_dir, write_atomic, write_temp
+from .atomic_storage import TEMP_FILE_RE, AtomicJSONStorage, fsync_dir, write_temp
 from .base import (
     COLLECTION_NAME_RE,
     DuplicateId,
@@ -360,9 +360,14 @@ class TinyDBStore(Store):
                     renames = json.load(handle)["renames"]
             except FileNotFoundError:
                 continue
-            except (OSError, ValueError, KeyError) as exc:
-                raise StoreError(f"unreadable commit journal {path}: {exc}; every file it "
-                                 "names was durable before it was written: inspect it by hand")
+            except (ValueError, KeyError, TypeError):
+                # The writer died while writing the journal, so before any
+                # rename: the commit did not happen (its temp files are
+                # orphans, removed next).
+                os.unlink(path)
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot read commit journal {path}: {exc}") from exc
             colls = sorted({target[:-len(".json")] for _tmp, target in renames})
             with contextlib.ExitStack() as stack:
                 for coll_name in colls:
@@ -502,7 +507,7 @@ class TinyDBStore(Store):
             journal = os.path.join(self.path, f".txn.{secrets.token_hex(8)}.journal")
             renames = [[os.path.basename(tmp), os.path.basename(coll.path)]
                        for coll, _tables, tmp, _fd in staged]
-            os.close(write_atomic(journal, json.dumps({"renames": renames}).encode()))
+            _write_journal(journal, json.dumps({"renames": renames}).encode())
         except BaseException as exc:
             for coll, _tables, tmp, fd in staged:
                 os.close(fd)
@@ -563,6 +568,19 @@ class TinyDBStore(Store):
         for coll in colls:
             coll.close()
         _live_stores.discard(self)
+
+
+def _write_journal(path: str, data: bytes) -> None:
+    """Create ``path`` with ``data``, durable (file and directory fsynced)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(os.path.dirname(path))
 
 
 class _TinyTxn(Txn):
