@@ -23,7 +23,7 @@ from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 from ..background import Poller
 from ..errors import TMFError
 from ..resources.query import Condition
-from ..store import Filter
+from ..store import Filter, Query
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 
@@ -242,11 +242,10 @@ class EventBus:
         return change
 
     def outbox_status(self) -> dict:
-        entries = self.store.all(OUTBOX)
-        return {
-            "pending": sum(1 for e in entries if e.get("status") == "pending"),
-            "failed": sum(1 for e in entries if e.get("status") == "failed"),
-        }
+        def count(status: str) -> int:  # a count, not the outbox read into memory
+            return self.store.query(OUTBOX, Query((Filter(("status",), "eq", (status,)),),
+                                                  limit=0))[1]
+        return {"pending": count("pending"), "failed": count("failed")}
 
     def start(self) -> None:
         self.poller.ensure_started()

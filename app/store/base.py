@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from typing import Callable, ContextManager, Mapping, Sequence
+from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
 from .query import Filter, Query, run_python, values_at
 
@@ -208,6 +208,12 @@ class Store(ABC):
                 if new is not None:
                     claimed.append(tx.update(doc["id"], lambda _current, new=new: new))
         return claimed
+
+    def scan(self, collection: str) -> Iterator[dict]:
+        """Every document, in insertion order, without holding the collection
+        in memory where the backend can avoid it (PostgreSQL: a server-side
+        cursor read in batches), for reports that aggregate a collection."""
+        yield from self.all(collection)
 
     def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
         """Bulk load: store every document whose id is not yet in the

@@ -212,6 +212,16 @@ class PostgresStore(Store):
                                 (collection,)).fetchall()
         return [row[0] for row in rows]
 
+    def scan(self, collection: str) -> Iterator[dict]:
+        validate_collection(collection)
+        with self.connection(write=False) as conn:
+            with conn.cursor(name="reco_scan") as cursor:
+                cursor.itersize = 2000
+                cursor.execute("SELECT doc FROM documents WHERE collection = %s ORDER BY seq",
+                               (collection,))
+                for row in cursor:
+                    yield row[0]
+
     def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
         # A Python predicate cannot run in SQL: this reads the collection.
         # Hot paths use find_by() and query() instead.
