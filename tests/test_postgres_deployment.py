@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import ROOT, Client, assert_tmf_error
+from helpers import ROOT, Client, assert_tmf_error, wait_until
 from pgcluster import NoPostgres, PgCluster
 
 C = Client.CUSTOMER
@@ -45,14 +45,15 @@ def rules_version(client: Client) -> str | None:
     return client.get("/health").json()["rules"]["version"]
 
 
-def wait_until(predicate, timeout: float, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
+@pytest.fixture
+def own_cluster(tmp_path):
+    """A cluster of the test's own, for tests that stop or restart it."""
+    try:
+        cluster = PgCluster(tmp_path / "own-pg").start()
+    except NoPostgres as exc:
+        pytest.skip(f"PostgreSQL tests need its binaries: {exc}")
+    yield cluster
+    cluster.destroy()
 
 
 def test_two_hosts_share_writes_activation_and_events(pg_url, make_server, listener, tmp_path):
@@ -131,7 +132,7 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
                 return other.execute("SELECT count(*) FROM pg_stat_activity WHERE "
                                      "wait_event_type = 'Lock'").fetchone()[0] == 2
 
-        assert wait_until(both_waiting, timeout=60, step=0.2)
+        assert wait_until(both_waiting, timeout=60, interval=0.2)
     outputs = [run.communicate(timeout=60)[0] for run in runs]
     codes = sorted(run.returncode for run in runs)
     assert codes == [0, 1], outputs
@@ -139,86 +140,74 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
     assert "superseded" in loser and "NOT activated" in loser and "Traceback" not in loser
 
 
-def test_unreachable_database_is_503_then_recovers_by_itself(make_server, tmp_path):
-    try:
-        cluster = PgCluster(tmp_path / "own-pg").start()
-    except NoPostgres as exc:
-        pytest.skip(f"PostgreSQL tests need its binaries: {exc}")
-    try:
-        url = cluster.new_database()
-        api = Client(make_server(data_dir=tmp_path / "d",
-                                 env={"RECO_STORE_URL": url,
-                                      "RECO_STORE_TIMEOUT_SECONDS": "2"}).url)
-        assert api.post(f"{C}/customer", json=customer_body("before")).status_code == 201
-        cluster.stop()
+def test_unreachable_database_is_503_then_recovers_by_itself(make_server, tmp_path, own_cluster):
+    cluster = own_cluster
+    url = cluster.new_database()
+    api = Client(make_server(data_dir=tmp_path / "d",
+                             env={"RECO_STORE_URL": url,
+                                  "RECO_STORE_TIMEOUT_SECONDS": "2"}).url)
+    assert api.post(f"{C}/customer", json=customer_body("before")).status_code == 201
+    cluster.stop()
 
-        started = time.monotonic()
-        ready = api.get("/health/ready")
-        body = assert_tmf_error(ready, 503)
-        assert body["details"]["store"]["ok"] is False
-        assert "PostgreSQL" in body["details"]["store"]["errors"]["_store"]
-        write = api.post(f"{C}/customer", json=customer_body("during"))
-        body = assert_tmf_error(write, 503)
-        assert "Storage is unavailable" in body["message"]
-        assert_tmf_error(api.get(f"{C}/customer"), 503)
-        assert time.monotonic() - started < 20  # bounded: no hang
+    started = time.monotonic()
+    ready = api.get("/health/ready")
+    body = assert_tmf_error(ready, 503)
+    assert body["details"]["store"]["ok"] is False
+    assert "PostgreSQL" in body["details"]["store"]["errors"]["_store"]
+    write = api.post(f"{C}/customer", json=customer_body("during"))
+    body = assert_tmf_error(write, 503)
+    assert "Storage is unavailable" in body["message"]
+    assert_tmf_error(api.get(f"{C}/customer"), 503)
+    assert time.monotonic() - started < 20  # bounded: no hang
 
-        cluster.start()
-        assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=60,
-                          step=0.5)
-        assert api.post(f"{C}/customer", json=customer_body("after")).status_code == 201
-        names = {c["name"] for c in api.get(f"{C}/customer").json()}
-        assert names == {"before", "after"}
-    finally:
-        cluster.destroy()
+    cluster.start()
+    assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=60,
+                      interval=0.5)
+    assert api.post(f"{C}/customer", json=customer_body("after")).status_code == 201
+    names = {c["name"] for c in api.get(f"{C}/customer").json()}
+    assert names == {"before", "after"}
 
 
-def test_database_restart_mid_load_loses_no_acknowledged_write(make_server, tmp_path):
-    try:
-        cluster = PgCluster(tmp_path / "own-pg").start()
-    except NoPostgres as exc:
-        pytest.skip(f"PostgreSQL tests need its binaries: {exc}")
-    try:
-        url = cluster.new_database()
-        service = make_server(data_dir=tmp_path / "d", workers=2,
-                              env={"RECO_STORE_URL": url, "RECO_STORE_TIMEOUT_SECONDS": "2"})
-        acknowledged: list[str] = []
-        refused: list[int] = []
-        stop = threading.Event()
+def test_database_restart_mid_load_loses_no_acknowledged_write(make_server, tmp_path, own_cluster):
+    cluster = own_cluster
+    url = cluster.new_database()
+    service = make_server(data_dir=tmp_path / "d", workers=2,
+                          env={"RECO_STORE_URL": url, "RECO_STORE_TIMEOUT_SECONDS": "2"})
+    acknowledged: list[str] = []
+    refused: list[int] = []
+    stop = threading.Event()
 
-        def load(worker: int):
-            client = Client(service.url)
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    response = client.post(f"{C}/customer", json=customer_body(f"w{worker}-{n}"),
-                                           timeout=15)
-                except Exception:  # noqa: BLE001 - a dropped connection is not an ack
-                    continue
-                if response.status_code == 201:
-                    acknowledged.append(response.json()["id"])
-                else:
-                    assert response.status_code == 503, response.text
-                    refused.append(response.status_code)
+    def load(worker: int):
+        client = Client(service.url)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                response = client.post(f"{C}/customer", json=customer_body(f"w{worker}-{n}"),
+                                       timeout=15)
+            except Exception:  # noqa: BLE001 - a dropped connection is not an ack
+                continue
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+            else:
+                assert response.status_code == 503, response.text
+                refused.append(response.status_code)
 
-        threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
-        for thread in threads:
-            thread.start()
-        wait_until(lambda: len(acknowledged) >= 30, timeout=60)
-        before = len(acknowledged)
-        cluster.restart()  # immediate: no checkpoint, WAL replay
-        wait_until(lambda: len(acknowledged) >= before + 30, timeout=60)
-        stop.set()
-        for thread in threads:
-            thread.join(60)
-        assert len(acknowledged) >= before + 30
-        with psycopg.connect(url) as conn:
-            stored = {row[0] for row in conn.execute(
-                "SELECT id FROM documents WHERE collection = 'customer'")}
-        assert set(acknowledged) <= stored
-    finally:
-        cluster.destroy()
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(acknowledged) >= 30, timeout=60)
+    before = len(acknowledged)
+    cluster.restart()  # immediate: no checkpoint, WAL replay
+    wait_until(lambda: len(acknowledged) >= before + 30, timeout=60)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert len(acknowledged) >= before + 30
+    with psycopg.connect(url) as conn:
+        stored = {row[0] for row in conn.execute(
+            "SELECT id FROM documents WHERE collection = 'customer'")}
+    assert set(acknowledged) <= stored
 
 
 def test_a_worker_does_not_serve_against_an_unknown_schema(pg_cluster, make_server, tmp_path):

@@ -96,13 +96,17 @@ def write_temp(path: str, data: bytes) -> tuple[str, int]:
             view = view[written:]
         os.fsync(fd)
     except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(fd, tmp)
         raise
     return tmp, fd
+
+
+def _discard(fd: int, tmp: str) -> None:
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
 
 
 def write_atomic(path: str, data: bytes) -> int:
@@ -119,11 +123,7 @@ def write_atomic(path: str, data: bytes) -> int:
     try:
         os.replace(tmp, path)
     except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(fd, tmp)
         raise
     try:
         fsync_dir(directory)
