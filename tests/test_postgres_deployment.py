@@ -154,6 +154,7 @@ def test_unreachable_database_is_503_then_recovers_by_itself(make_server, tmp_pa
     body = assert_tmf_error(ready, 503)
     assert body["details"]["store"]["ok"] is False
     assert "PostgreSQL" in body["details"]["store"]["errors"]["_store"]
+    assert body["message"].startswith("Not ready: store: PostgreSQL")
     write = api.post(f"{C}/customer", json=customer_body("during"))
     body = assert_tmf_error(write, 503)
     assert "Storage is unavailable" in body["message"]

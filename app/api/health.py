@@ -61,7 +61,10 @@ def ready():
     report, is_ready = _report()
     if is_ready:
         return json_response(report)
-    body = error_body(503, "Not ready: the store or the rule set is unavailable")
+    reasons = [f"store: {message}" for message in report["store"].get("errors", {}).values()]
+    if not reasons:
+        reasons = ["the store or the rule set is unavailable"]
+    body = error_body(503, "Not ready: " + "; ".join(reasons))
     body["details"] = report
     return json_response(body, 503)
 
