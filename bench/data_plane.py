@@ -15,6 +15,8 @@ measured over loopback with bench.pyclient, one request at a time:
 * TMF680 asynchronous create (POST instantSyncRecommendation=false, 201) p50/p99,
 * instant recommendations for known customers (4 connections, req/s),
 
+in rounds that take every size in turn (medians quoted),
+
 and the bulk-load rate of `flask store load customer` on a JSON Lines file.
 TinyDB at 100,000 customers is slow (every create rewrites the file): it is
 sampled with a few creates. Results: results.json, results.md and a plot.
@@ -162,8 +164,23 @@ def bulk_load(env: dict, workdir: Path, lines: int) -> dict:
 
 # -- the run -----------------------------------------------------------------
 
+def summarise(measured: dict) -> str:
+    return (f"create p50 {measured['customer_create']['p50_ms']:.1f} ms, async p50 "
+            f"{measured['async_create']['p50_ms']:.1f} ms, instant "
+            f"{measured['instant']['req_per_s']:.0f}/s")
+
+
+def median_of(rounds: list[dict]) -> dict:
+    """Per measure and figure, the median over the rounds."""
+    import statistics
+
+    return {measure: {key: statistics.median(r[measure][key] for r in rounds)
+                      for key in rounds[0][measure]}
+            for measure in ("customer_create", "async_create", "instant")}
+
+
 def run(pg_sizes, tiny_sizes, out: Path, creates: int, tiny_creates: int, seconds: float,
-        load_lines: int) -> dict:
+        load_lines: int, rounds: int = 3) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from pgcluster import PgCluster
 
@@ -175,23 +192,30 @@ def run(pg_sizes, tiny_sizes, out: Path, creates: int, tiny_creates: int, second
     base_env["RECO_THREADS"] = "4"
     cluster = PgCluster(work / "pg").start() if pg_sizes else None
     try:
+        setups = []  # (store, n, env, creates): every store filled first, measured in rounds
         for n in pg_sizes:
             url = cluster.new_database()
             log(f"postgresql: COPY {n} customers + products")
             fill = fill_postgres(url, n)
-            log(f"postgresql {n}: filled {fill['rows']} rows in {fill['seconds']:.0f} s; measuring")
-            env = {**base_env, "RECO_STORE_URL": url, "RECO_DATA_DIR": str(work / f"pg-{n}")}
-            results["postgresql"][str(n)] = {"fill": fill,
-                                             **measure(env, work, n, creates, seconds)}
-            log(f"postgresql {n}: {results['postgresql'][str(n)]}")
+            log(f"postgresql {n}: filled {fill['rows']} rows in {fill['seconds']:.0f} s")
+            results["postgresql"][str(n)] = {"fill": fill, "rounds": []}
+            setups.append(("postgresql", n, {**base_env, "RECO_STORE_URL": url,
+                                             "RECO_DATA_DIR": str(work / f"pg-{n}")}, creates))
         for n in tiny_sizes:
             data_dir = work / f"tiny-{n}"
-            fill = fill_tinydb(data_dir, n)
-            env = {**base_env, "RECO_DATA_DIR": str(data_dir)}
-            count = creates if n <= 10_000 else tiny_creates
-            log(f"tinydb {n}: filled; measuring with {count} creates")
-            results["tinydb"][str(n)] = {"fill": fill, **measure(env, work, n, count, seconds)}
-            log(f"tinydb {n}: {results['tinydb'][str(n)]}")
+            results["tinydb"][str(n)] = {"fill": fill_tinydb(data_dir, n), "rounds": []}
+            setups.append(("tinydb", n, {**base_env, "RECO_DATA_DIR": str(data_dir)},
+                           creates if n <= 10_000 else tiny_creates))
+        # Rounds alternate the sizes, so a change in the machine's load (it is
+        # shared) affects every size alike; the medians of the rounds are quoted.
+        for number in range(rounds):
+            for store, n, env, count in setups:
+                measured = measure(env, work, n, count, seconds)
+                results[store][str(n)]["rounds"].append(measured)
+                log(f"round {number + 1} {store} {n}: {summarise(measured)}")
+        for store in ("postgresql", "tinydb"):
+            for entry in results[store].values():
+                entry.update(median_of(entry["rounds"]))
         if load_lines and cluster:
             url = cluster.new_database()
             results["bulk_load"] = {"postgresql": bulk_load(
@@ -213,14 +237,16 @@ def run(pg_sizes, tiny_sizes, out: Path, creates: int, tiny_creates: int, second
 
 
 def markdown(results: dict) -> str:
-    lines = ["| store | customers | customer create p50 / p99 (ms) | TMF680 async create p50 / p99 (ms) "
+    lines = [f"Medians of {len(next(iter(results['postgresql'].values()), {}).get('rounds', [])) or 'the'} "
+             "rounds; each round measures every size in turn.", "",
+             "| store | customers | customer create p50 / p99 (ms) | TMF680 async create p50 / p99 (ms) "
              "| instant req/s (p50 ms) | fill rows/s |", "|---|---:|---:|---:|---:|---:|"]
     for store in ("postgresql", "tinydb"):
         for n, r in sorted(results[store].items(), key=lambda kv: int(kv[0])):
             cc, ac, inst = r["customer_create"], r["async_create"], r["instant"]
             lines.append(f"| {store} | {int(n):,} | {cc['p50_ms']:.1f} / {cc['p99_ms']:.1f} "
-                         f"(n={cc['requests']}) | {ac['p50_ms']:.1f} / {ac['p99_ms']:.1f} "
-                         f"(n={ac['requests']}) | {inst['req_per_s']:.0f} ({inst['p50_ms']:.1f}) "
+                         f"(n={int(cc['requests'])}) | {ac['p50_ms']:.1f} / {ac['p99_ms']:.1f} "
+                         f"(n={int(ac['requests'])}) | {inst['req_per_s']:.0f} ({inst['p50_ms']:.1f}) "
                          f"| {r['fill']['rows_per_s']:,.0f} |")
     load = results.get("bulk_load")
     if load:
@@ -270,11 +296,12 @@ def main(argv=None) -> int:
                         help="creates sampled on TinyDB above 10,000 customers")
     parser.add_argument("--seconds", type=float, default=15.0, help="instant req/s run length")
     parser.add_argument("--load-lines", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "data-plane")
     args = parser.parse_args(argv)
     sizes = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     results = run(sizes(args.pg_sizes), sizes(args.tinydb_sizes), args.out, args.creates,
-                  args.tinydb_creates, args.seconds, args.load_lines)
+                  args.tinydb_creates, args.seconds, args.load_lines, args.rounds)
     print(markdown(results))
     return 0
 
