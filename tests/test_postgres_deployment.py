@@ -226,3 +226,27 @@ def test_a_worker_does_not_serve_against_an_unknown_schema(pg_cluster, make_serv
     fresh = Client(make_server(data_dir=tmp_path / "e", env={"RECO_STORE_URL": url}).url)
     body = assert_tmf_error(fresh.get(f"{C}/customer"), 503)
     assert "flask store upgrade" in body["message"]
+
+
+def test_a_change_whose_notification_cannot_be_stored_is_not_made(pg_url, make_server, listener,
+                                                                   tmp_path):
+    """The change and its outbox entries are one transaction: when the outbox
+    insert fails, the client gets an error and the customer is not stored."""
+    api = Client(make_server(data_dir=tmp_path / "d", env={"RECO_STORE_URL": pg_url}).url)
+    assert api.post(f"{C}/hub", json={"callback": listener.url}).status_code == 201
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'outbox is refusing writes'; END $$""")
+        conn.execute("""
+            CREATE TRIGGER refuse_outbox BEFORE INSERT ON documents FOR EACH ROW
+            WHEN (NEW.collection = 'outbox') EXECUTE FUNCTION refuse_outbox()""")
+    refused = api.post(f"{C}/customer", json=customer_body("unnotified"))
+    assert refused.status_code >= 500 and refused.json()["@type"] == "Error"
+    assert api.get(f"{C}/customer", params={"name": "unnotified"}).json() == []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER refuse_outbox ON documents")
+    made = api.post(f"{C}/customer", json=customer_body("notified"))
+    assert made.status_code == 201
+    assert listener.wait_for(lambda e: e["event"]["customer"]["name"] == "notified")
+    assert not [e for e in listener.events if e["event"]["customer"]["name"] == "unnotified"]
