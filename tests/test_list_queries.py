@@ -91,3 +91,15 @@ def test_a_stored_value_that_looks_like_an_extreme_date_never_breaks_a_list(api)
         assert created.json()["id"] in [c["id"] for c in listed.json()]
     late = api.get(C, params={"name": "9999-12-31T23:30:00-01:00"})
     assert late.status_code == 200 and late.json() == []
+
+
+def test_nul_characters_are_400_and_never_reach_the_store(api):
+    body = {"name": "a\u0000b", "engagedParty": {"id": uuid.uuid4().hex,
+                                                 "@referredType": "Individual"}}
+    refused = assert_tmf_error(api.post(C, json=body), 400)
+    assert "name" in refused["message"] and "NUL" in refused["message"]
+    made = api.post(C, json={**body, "name": "fine"}).json()
+    assert_tmf_error(api.patch(f"{C}/{made['id']}", json={"name": "x\u0000"}), 400)
+    assert_tmf_error(api.get(C, params={"name": "a\u0000b"}), 400)
+    assert_tmf_error(api.get(f"{C}/a%00b"), 404)
+    assert api.get(f"{C}/{made['id']}").json()["name"] == "fine"

@@ -117,6 +117,9 @@ _SPACE_FOR_PLUS = re.compile(r"(\d) (\d{2}(?::?\d{2})?)$")
 
 def typed_value(attribute: str, kind: str, text: str):
     """A filter value as its attribute's type, or a 400 that names both."""
+    if "\x00" in text:
+        raise TMFError(400, f"Filter value for {attribute} contains a NUL character",
+                       code="INVALID_FILTER_VALUE", details={"attribute": attribute})
     if kind == "datetime":
         candidate = _SPACE_FOR_PLUS.sub(r"\1+\2", text.strip())
         try:

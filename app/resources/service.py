@@ -47,6 +47,22 @@ def validation_error(exc: ValidationError, what: str = "request body") -> TMFErr
                     code="INVALID_BODY", details=exc.messages)
 
 
+def refuse_nul(value, where: str = "") -> None:
+    """A NUL character (U+0000) in any string is a 400 on every store: JSON
+    allows it, PostgreSQL's jsonb cannot hold it, and no TMF attribute means it."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise TMFError(400, f"{where or 'the body'} contains a NUL character (\\u0000)",
+                           code="INVALID_BODY")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, f"{where}.{key}".lstrip("."))
+            refuse_nul(item, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{where}[{index}]")
+
+
 class ResourceService:
     def __init__(self, kind: ResourceKind, store, events):
         self.kind = kind
@@ -78,6 +94,7 @@ class ResourceService:
     # -- writing ----------------------------------------------------------
     def new_resource(self, body: dict, base_url: str) -> dict:
         """Validated body plus the attributes the server owns."""
+        refuse_nul(body)
         try:
             data = self.create_schema.load(body)
         except ValidationError as exc:
@@ -109,6 +126,7 @@ class ResourceService:
         for name in SERVER_OWNED + self.kind.read_only:
             if name in patch:
                 raise TMFError(400, f"{name} cannot be changed", code="NOT_PATCHABLE")
+        refuse_nul(patch)
         try:
             self.patch_schema.load(without_nulls(patch))
         except ValidationError as exc:

@@ -200,6 +200,8 @@ class PostgresStore(Store):
 
     def get(self, collection: str, doc_id: str) -> dict | None:
         validate_collection(collection)
+        if "\x00" in doc_id:  # PostgreSQL text cannot hold NUL: no stored id has one
+            return None
         with self.connection(write=False) as conn:
             row = conn.execute("SELECT doc FROM documents WHERE collection = %s AND id = %s",
                                (collection, doc_id)).fetchone()
@@ -229,7 +231,7 @@ class PostgresStore(Store):
 
     def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
         validate_collection(collection)
-        values = [str(v) for v in values]
+        values = [str(v) for v in values if "\x00" not in str(v)]  # never stored
         if not values:
             return []
         tests = " || ".join(f"@ == {json.dumps(v)}" for v in values)
@@ -302,6 +304,8 @@ class PostgresStore(Store):
 
     def update(self, collection: str, doc_id: str, change: Callable[[dict], dict]) -> dict | None:
         validate_collection(collection)
+        if "\x00" in doc_id:
+            return None
         with self.connection(collections=[collection]) as conn:
             row = conn.execute("SELECT doc FROM documents WHERE collection = %s AND id = %s "
                                "FOR UPDATE", (collection, doc_id)).fetchone()
@@ -319,6 +323,8 @@ class PostgresStore(Store):
 
     def delete(self, collection: str, doc_id: str) -> dict | None:
         validate_collection(collection)
+        if "\x00" in doc_id:
+            return None
         with self.connection(collections=[collection]) as conn:
             row = conn.execute("DELETE FROM documents WHERE collection = %s AND id = %s "
                                "RETURNING doc", (collection, doc_id)).fetchone()
