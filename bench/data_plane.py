@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -228,6 +229,7 @@ def run(pg_sizes, tiny_sizes, out: Path, creates: int, tiny_creates: int, second
     finally:
         if cluster:
             cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
