@@ -48,8 +48,9 @@ def validation_error(exc: ValidationError, what: str = "request body") -> TMFErr
 
 
 def refuse_nul(value, where: str = "") -> None:
-    """A NUL character (U+0000) in any string is a 400 on every store: JSON
-    allows it, PostgreSQL's jsonb cannot hold it, and no TMF attribute means it."""
+    """A NUL character (U+0000) in any string is a 400 where the store cannot
+    hold it (PostgreSQL's jsonb), rather than a 500; TinyDB stores it as JSON
+    allows."""
     if isinstance(value, str):
         if "\x00" in value:
             raise TMFError(400, f"{where or 'the body'} contains a NUL character (\\u0000)",
@@ -94,7 +95,8 @@ class ResourceService:
     # -- writing ----------------------------------------------------------
     def new_resource(self, body: dict, base_url: str) -> dict:
         """Validated body plus the attributes the server owns."""
-        refuse_nul(body)
+        if not getattr(self.store, "stores_nul", True):
+            refuse_nul(body)
         try:
             data = self.create_schema.load(body)
         except ValidationError as exc:
@@ -126,7 +128,8 @@ class ResourceService:
         for name in SERVER_OWNED + self.kind.read_only:
             if name in patch:
                 raise TMFError(400, f"{name} cannot be changed", code="NOT_PATCHABLE")
-        refuse_nul(patch)
+        if not getattr(self.store, "stores_nul", True):
+            refuse_nul(patch)
         try:
             self.patch_schema.load(without_nulls(patch))
         except ValidationError as exc:

@@ -61,8 +61,12 @@ def filter_sql(flt: Filter) -> tuple[str, list]:
         wanted = [alt for v in flt.values for alt in any_alternatives(str(v))]
     else:
         wanted = list(flt.values)
+    # jsonb holds no NUL character, so a value with one matches nothing
+    wanted = [w for w in wanted if not (isinstance(w, str) and "\x00" in w)]
+    if not wanted:  # nothing can match (a jsonpath filter cannot be a bare `false`)
+        return ("TRUE" if flt.op == "ne" else "FALSE"), []
     guard = _type_guard(flt.kind)
-    tests = " || ".join(f"@ {op} {_literal(w)}" for w in wanted) or "false"
+    tests = " || ".join(f"@ {op} {_literal(w)}" for w in wanted)
     predicate = f"({guard}) && ({tests})" if guard else tests
     expression = f"{jsonpath(flt.path)} ? ({predicate})"
     clause = "doc @? %s::jsonpath"
