@@ -192,13 +192,7 @@ class AtomicJSONStorage(Storage):
         except BaseException:
             self.invalidate()
             raise
-        try:
-            key = _stat_key(os.fstat(fd))
-        except OSError:
-            os.close(fd)
-            self.invalidate()
-            return
-        self._install(_Snapshot(key, data, fd))
+        self.installed(data, fd)
 
     def close(self) -> None:
         self.invalidate()
@@ -208,8 +202,9 @@ class AtomicJSONStorage(Storage):
         return self._serialize(data)
 
     def installed(self, data: dict, fd: int) -> None:
-        """``data`` was put in place by the caller (a journaled multi-file
-        commit); ``fd`` is a descriptor of the new file, now owned here."""
+        """``data`` is now the file's content (written here, or put in place by
+        a journaled multi-file commit); ``fd``, a descriptor of the new file,
+        is owned here from now on."""
         try:
             key = _stat_key(os.fstat(fd))
         except OSError:
