@@ -9,9 +9,10 @@ operation but :meth:`all` reads a whole collection.
 Connections
     One :class:`psycopg_pool.ConnectionPool` per process, created on first
     use in that process, so a gunicorn worker forked from a ``--preload``
-    parent never shares the parent's sockets.  Every connection is checked
-    when taken from the pool (one round trip) so that connections broken by
-    a database restart are replaced rather than failing a request.  Waiting
+    parent never shares the parent's sockets.  A connection idle for more
+    than two seconds is checked when taken from the pool (one round trip),
+    so that connections broken by a database restart are replaced rather
+    than failing a request.  Waiting
     for a connection is bounded (``pool_timeout``), statements are bounded
     (``statement_timeout``): an unreachable or stuck database becomes
     :class:`StoreUnavailable` (a 503) in bounded time, never a hang.  The pool
@@ -34,6 +35,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from typing import Callable, Iterator, Sequence
 
 from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
@@ -125,7 +127,7 @@ class PostgresStore(Store):
                            f"{int(self.statement_timeout * 1000)}")
                 pool = ConnectionPool(
                     self.url, min_size=1, max_size=self.pool_size, open=False,
-                    timeout=self.pool_timeout, check=ConnectionPool.check_connection,
+                    timeout=self.pool_timeout, check=_check_if_idle, reset=_mark_returned,
                     reconnect_timeout=24 * 3600.0, name=f"reco-{pid}",
                     kwargs={"connect_timeout": max(1, int(self.connect_timeout)),
                             "options": options, "application_name": "tmf-recommender"})
@@ -367,6 +369,26 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None
         if pool is not None and self._pool_pid == os.getpid():
             pool.close(timeout=5.0)
+
+
+#: A pooled connection idle for longer is checked (one round trip) before use.
+IDLE_CHECK_SECONDS = 2.0
+
+
+def _mark_returned(conn) -> None:
+    conn._reco_returned = time.monotonic()
+
+
+def _check_if_idle(conn) -> None:
+    """Liveness check of a connection taken from the pool, only when it has
+    been idle a while: one that served a request a moment ago is alive, and a
+    round trip per check-out would double the cost of a short query. A
+    connection broken by a database restart in that moment fails its
+    request with StoreUnavailable (503) and is replaced by the pool."""
+    from psycopg_pool import ConnectionPool
+
+    if time.monotonic() - getattr(conn, "_reco_returned", 0.0) >= IDLE_CHECK_SECONDS:
+        ConnectionPool.check_connection(conn)
 
 
 class SchemaMismatch(StoreUnavailable):
