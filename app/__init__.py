@@ -3,6 +3,7 @@ event delivery and the API blueprints, so tests and gunicorn build the same
 service."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import Flask
@@ -45,6 +46,32 @@ def start_background(app: Flask) -> None:
         services.jobs.poller.ensure_started()
 
 
+def report_schema(store) -> None:
+    """A worker does not serve against a database schema it does not know
+    (issue 10): the PostgreSQL store answers every call with StoreUnavailable
+    (503, the reason and the fix) until the schema is the one this code
+    knows, and /health/ready says so. Logged here at start for operators;
+    not raised, so `flask store upgrade` itself can load the app."""
+    from .store import StoreUnavailable
+
+    check = getattr(store, "check_schema", None)
+    if check is None:
+        return
+    try:
+        check()
+    except StoreUnavailable as exc:
+        logging.getLogger(__name__).error("not serving until the store is usable: %s", exc)
+
+
+def activation_pointer(store):
+    """On PostgreSQL the active rule set version lives in the shared store, so
+    an activation on one host switches every worker on every host; on TinyDB
+    it is the file in the data directory (None: the rule service's default)."""
+    from .store.activation import StorePointer
+
+    return StorePointer(store) if store.backend == "postgresql" else None
+
+
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import rules_admin
@@ -59,7 +86,6 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .recommend.jobs import RecommendationJobs
     from .resources.service import ResourceService
     from .rules import RuleService
-    from .store import open_store
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
@@ -83,10 +109,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     install_request_observability(app, settings.tracer_provider or provider_from_env())
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = instrument_store(open_store(str(settings.data_dir)))
+    store = instrument_store(settings.open_store())
+    report_schema(store)
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
-                        ruleset_id=settings.ruleset_id)
+                        ruleset_id=settings.ruleset_id, pointer=activation_pointer(store))
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)

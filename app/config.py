@@ -16,6 +16,10 @@ def _list(value: str) -> list[str]:
 @dataclass
 class Settings:
     data_dir: Path = PROJECT_ROOT / "instance" / "data"
+    # None: TinyDB files in data_dir; "postgresql://...": PostgreSQL
+    store_url: str | None = None
+    store_pool_size: int = 10
+    store_timeout_seconds: float = 5.0
     rules_dir: Path = PROJECT_ROOT / "rules"
     catalog_dir: Path = PROJECT_ROOT / "catalog"
     ruleset_id: str | None = None
@@ -49,6 +53,9 @@ class Settings:
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
+        "store_url": "RECO_STORE_URL",
+        "store_pool_size": "RECO_STORE_POOL_SIZE",
+        "store_timeout_seconds": "RECO_STORE_TIMEOUT_SECONDS",
         "rules_dir": "RECO_RULES_DIR",
         "catalog_dir": "RECO_CATALOG_DIR",
         "ruleset_id": "RECO_RULESET",
@@ -76,6 +83,16 @@ class Settings:
         "log_format": "RECO_LOG_FORMAT",
         "log_level": "RECO_LOG_LEVEL",
     }
+
+    def open_store(self):
+        """The store these settings name: RECO_STORE_URL, else TinyDB files
+        in RECO_DATA_DIR."""
+        from .store import open_store
+
+        if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
+            return open_store(self.store_url, pool_size=self.store_pool_size,
+                              pool_timeout=self.store_timeout_seconds)
+        return open_store(self.store_url or str(self.data_dir))
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

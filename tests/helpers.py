@@ -198,3 +198,15 @@ def assert_tmf_error(response: requests.Response, status: int) -> dict:
     assert body["code"] and body["reason"] and body["message"]
     assert "Traceback" not in response.text
     return body
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.2):
+    """The predicate's first truthy value within `timeout` seconds, else its
+    last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, assert_tmf_error, free_port
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, assert_tmf_error, free_port, wait_until
 
 C = Client.CUSTOMER + "/customer"
 HUB = Client.CUSTOMER + "/hub"
@@ -39,16 +39,6 @@ INSTANT = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
 def customer() -> dict:
     return {"name": f"f-{uuid.uuid4().hex[:8]}",
             "engagedParty": {"id": uuid.uuid4().hex, "@referredType": "Individual"}}
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 # -- SIGKILL --------------------------------------------------------------

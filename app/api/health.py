@@ -65,7 +65,12 @@ def ready():
     report, is_ready = _report()
     if is_ready:
         return json_response(report)
-    body = error_body(503, "Not ready: the store, the rule set or event recording is unavailable")
+    reasons = [f"store: {message}" for message in report["store"].get("errors", {}).values()]
+    if report["store"].get("ok") and not report["events"].get("recordable"):
+        reasons.append("events: a change's event cannot be recorded")
+    if not reasons:
+        reasons = ["the store, the rule set or event recording is unavailable"]
+    body = error_body(503, "Not ready: " + "; ".join(reasons))
     body["details"] = report
     return json_response(body, 503)
 

@@ -193,8 +193,8 @@ def get_conversion_report():
 def current_report(reco, rule_set_id: str | None = None,
                    rule_set_version: str | None = None) -> dict:
     """The report over what the store holds now (the API and `flask sales conversion`)."""
-    return conversion_report(reco.store.all(recommendation.KIND.collection),
-                             reco.store.all(KIND.collection),
+    return conversion_report(reco.store.scan(recommendation.KIND.collection),
+                             reco.store.scan(KIND.collection),
                              generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
                              rule_set_version=rule_set_version)
 

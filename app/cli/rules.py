@@ -445,13 +445,20 @@ def activate_command(ruleset_id, version, latest):
 
     if bool(version) == bool(latest):
         raise click.UsageError("give a VERSION, or --latest")
+    from ..store.activation import Superseded
+
     reco = _services()
     try:
         status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)")
     except RuleSetError as exc:
         _fail(exc)
+    except Superseded as exc:
+        now = (exc.pointer.get(ruleset_id) or {}).get("version") or "the highest valid version"
+        raise click.ClickException(
+            f"superseded: {exc}; {ruleset_id} {version or '(latest)'} was NOT activated. "
+            f"Now pinned: {now}. Check, then run the command again if it should win.")
     status = status["status"]
-    pointer = Path(reco.settings.data_dir) / POINTER_FILE
+    pointer = getattr(reco.rules.pointer, "location", Path(reco.settings.data_dir) / POINTER_FILE)
     style = _style()
     if status.get("rulesetId") != ruleset_id:
         _echo(f"Recorded for {ruleset_id}; note that this service serves {status.get('rulesetId')} "

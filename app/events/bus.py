@@ -85,25 +85,35 @@ class EventBus:
 
     # -- recording --------------------------------------------------------
     def record(self, api: str, collection: str, resource_id: str, before: dict | None,
-               after: dict | None, events: list[tuple[str, str, dict]]) -> None:
-        """Durably record one change's notifications, `events` being
-        (eventType, payload name, resource) triples. Call it INSIDE the
-        resource collection's transaction, after staging the change (see
-        records.py): raising makes the change roll back. Raises TMFError 503
-        when the record cannot be written."""
+               after: dict | None, events: list[tuple[str, str, dict]], into) -> None:
+        """Stage one change's notifications, `events` being (eventType,
+        payload name, resource) triples, in `into`: the EVENTS Txn of the
+        store transaction that writes the change (`store.transactions(
+        collection, EVENTS)`), so the change and its event record are stored
+        together or not at all (PostgreSQL: one SQL transaction; TinyDB: the
+        journal). Raises TMFError 503 when the record cannot be staged;
+        not_recorded() turns a failure of the commit itself into the same
+        answer. Call wake() after the commit."""
         notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
-            self.store.insert(EVENTS, event_record(api, collection, resource_id,
-                                                   before, after, notes,
-                                                   outgoing_trace_headers()))
+            into.insert(event_record(api, collection, resource_id, before, after, notes,
+                                     outgoing_trace_headers()))
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300]
-            self._last_record_error = f"{isoformat(utcnow())} {error}"
-            log.error("event of %s %s not recorded, change refused: %s",
-                      collection, resource_id, error)
-            raise TMFError(503, "The change was not made: its notification could not be "
-                                "recorded (storage unavailable). Retry later.",
-                           code="EVENT_NOT_RECORDED") from None
+            raise self.not_recorded(collection, resource_id, exc) from None
+
+    def not_recorded(self, collection: str, resource_id: str, exc: BaseException) -> TMFError:
+        """The 503 for a change refused because its event could not be
+        written (noted for /health's lastRecordError)."""
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        self._last_record_error = f"{isoformat(utcnow())} {error}"
+        log.error("event of %s %s not recorded, change refused: %s",
+                  collection, resource_id, error)
+        return TMFError(503, "The change was not made: its notification could not be "
+                             "recorded (storage unavailable). Retry later.",
+                        code="EVENT_NOT_RECORDED")
+
+    def wake(self) -> None:
+        """A change with its event committed: fan it out without waiting a tick."""
         self.dispatcher.wake()
 
     def recordable(self) -> tuple[bool, str | None]:

@@ -2,8 +2,9 @@
 
 Each tick (every `event_poll_seconds`, sooner when woken):
 
-1. fan-out: proves recorded changes committed (see records.py), expands each
-   into one delivery entry per interested hub, then drops the record;
+1. fan-out: expands each recorded change (written in the change's own
+   transaction, see records.py) into one delivery entry per interested hub,
+   then drops the record;
 2. results and claims, in one write: the outcomes of finished attempts,
    then per hub the OLDEST undelivered entry (the head of that hub's queue)
    and up to BATCH entries behind it, when the head's backoff and the hub's
@@ -36,7 +37,8 @@ from ..observability.metrics import count_delivery
 from .allowlist import CallbackPolicy, CallbackRejected
 from .hubquery import wants
 from .http import DeliveryError, post_json
-from .records import DELIVERIES, EVENTS, HUBS, committed, digest
+from ..store import DuplicateId
+from .records import DELIVERIES, EVENTS, HUBS
 
 log = logging.getLogger(__name__)
 
@@ -133,61 +135,49 @@ class Dispatcher:
 
     # -- 1. fan-out -------------------------------------------------------
     def fan_out(self) -> int:
-        """Expand committed records into delivery entries; returns how many
-        records were settled (expanded or discarded as never committed)."""
+        """Expand the recorded changes into delivery entries; returns how
+        many records were settled. A record is written in the same store
+        transaction as its change (ResourceService._write), so every record
+        read here belongs to a committed change: no proof is needed (the
+        digest proof of the two-write design would, on PostgreSQL where a
+        transaction holds no collection lock, have judged a record whose
+        resource changed again meanwhile uncommitted and dropped it).
+        Entry ids are `<eventId>.<hubId>`, so two workers expanding the same
+        record queue each notification once."""
         if not self.store.count(EVENTS):
             return 0
         with self._fan_out_lock:
-            records, current = self._proven_snapshot()
+            records = self.store.all(EVENTS)
             if not records:
                 return 0
-            verdicts = committed(records, current)
             hubs_by_api: dict[str, list[dict]] = {}
             for hub in self.store.all(HUBS):
                 hubs_by_api.setdefault(hub.get("api"), []).append(hub)
             now = time.time()
             entries = []
-            for record, real in zip(records, verdicts):
-                if not real:
-                    log.warning("event record %s: its change was never committed; dropped",
-                                record["id"])
-                    continue
+            for record in records:
                 for note in record["notifications"]:
                     for hub in hubs_by_api.get(record["api"], ()):
                         if wants(hub, note):
                             entries.append(_entry(hub, note, now,
                                                   record.get("traceHeaders")))
             if entries:
-                with self.store.transaction(DELIVERIES) as tx:
-                    # read under this lock: a hub deleted since is not served
-                    # (unregister_hub drops its entries after deleting it)
-                    live = {hub["id"] for hub in self.store.all(HUBS)}
-                    for entry in entries:
-                        if entry["hubId"] in live and tx.get(entry["id"]) is None:
-                            tx.insert(entry)              # (None: not already expanded)
+                try:
+                    with self.store.transaction(DELIVERIES) as tx:
+                        # read under this lock: a hub deleted since is not served
+                        # (unregister_hub drops its entries after deleting it)
+                        live = {hub["id"] for hub in self.store.all(HUBS)}
+                        for entry in entries:
+                            if entry["hubId"] in live and tx.get(entry["id"]) is None:
+                                tx.insert(entry)          # (None: not already expanded)
+                except DuplicateId:
+                    # another worker (PostgreSQL: another host) expanded the
+                    # same records at the same moment and committed first
+                    return 0
             with self.store.transaction(EVENTS) as tx:
                 for record in records:
                     tx.delete(record["id"])
             return len(records)
-
-    def _proven_snapshot(self):
-        """All records, and the digest of each concerned resource, read while
-        holding each collection's lock: a writer records its event and commits
-        inside that lock, so no recorded change is still in flight."""
-        collections = sorted({r["collection"] for r in self.store.all(EVENTS)})
-        records: list[dict] = []
-        current: dict[tuple[str, str], str | None] = {}
-        for collection in collections:
-            with self.store.transaction(collection) as tx:
-                mine = [r for r in self.store.all(EVENTS) if r["collection"] == collection]
-                for record in mine:
-                    key = (collection, record["resourceId"])
-                    if key not in current:
-                        current[key] = digest(tx.get(record["resourceId"]))
-            records.extend(mine)
-        order = {r["id"]: i for i, r in enumerate(self.store.all(EVENTS))}
-        records.sort(key=lambda r: order.get(r["id"], len(order)))
-        return records, current
 
     # -- 2 and 3. results and claims, in one write -------------------------
     def step(self) -> None:

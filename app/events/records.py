@@ -18,30 +18,21 @@ dispatcher when it fans a record out::
      "leaseUntil": float, "leaseOwner": pid, "leaseHost": str,
      "lastError": str | None, "finishedAt": float | None}
 
-Why the event is written *before* the change, inside the resource's lock
--------------------------------------------------------------------------
-A change and its event must be all or nothing. On PostgreSQL both rows go in
-one transaction. The TinyDB backend keeps each collection in its own file, so
-no single write can hold both; instead (and the same code runs on any
-backend):
+A change and its event record: one transaction
+---------------------------------------------
+A change and its event must be all or nothing. ResourceService._write opens
+one store transaction over the resource's collection and ``event``
+(``store.transactions(collection, EVENTS)``), stages the change, then the
+record (EventBus.record(..., into=txns[EVENTS])). PostgreSQL commits both
+rows in one SQL transaction; TinyDB, which keeps each collection in its own
+file, writes both new files, then a journal naming them, then renames them
+(a crash after the journal is rolled forward when the store is next
+opened). So an acknowledged change always has its event, and a change that
+did not commit has none: the dispatcher fans out every record it reads.
 
-1. the writer takes the resource collection's transaction (its lock),
-   computes the new state, then records the event durably -- if that fails
-   (disk full, database down) the exception leaves the transaction, nothing
-   of the change is written and the client gets a 503;
-2. the change is committed when the transaction ends; only then is it
-   acknowledged. So an acknowledged change always has its event.
-
-The one gap -- event recorded, then the commit failed or the process died --
-would be a notification of a change that never happened. The record holds
-digests of the resource before and after the change, and the dispatcher only
-fans out a record it has proven committed: it takes the collection's lock (so
-no write that recorded an event is still in flight), then a record is real
-iff the next record of the same resource starts from its `after` state, or,
-for the newest one, the stored resource is in its `after` state. Writes to
-one resource are serialised by that lock, so `before` is always the true
-prior state and the test is exact. A resource-side marker would have needed
-every reader of every collection to skip it; this needs nothing of them.
+`before`/`after` are digests of the resource's states, kept so that an
+operator can tie a record to the stored resource (and so that the records of
+the earlier two-write design keep their shape).
 """
 from __future__ import annotations
 
@@ -81,18 +72,3 @@ def event_record(api: str, collection: str, resource_id: str, before: dict | Non
             "before": digest(before), "after": digest(after),
             "notifications": notifications, "traceHeaders": trace_headers or {}}
 
-
-def committed(records: list[dict], current: dict[tuple[str, str], str | None]) -> list[bool]:
-    """Which of `records` (all records of the collections concerned, in the
-    order they were written) belong to committed changes; `current` maps
-    (collection, resourceId) to the digest of the stored resource, read while
-    no write to that collection was in flight."""
-    verdicts = [False] * len(records)
-    later: dict[tuple[str, str], str | None] = {}
-    for index in range(len(records) - 1, -1, -1):
-        record = records[index]
-        key = (record["collection"], record["resourceId"])
-        following = later[key] if key in later else current.get(key)
-        verdicts[index] = following == record["after"]
-        later[key] = record["before"]
-    return verdicts

@@ -3,15 +3,23 @@
 `instrument_store(open_store(...))` wraps the store the application uses;
 the backend itself holds no metrics code, so a new backend (PostgreSQL) is
 measured the same way without a change. The wrapper is a Store: the calls
-it does not time (health, close, backend-specific ones such as a
-bulk insert) pass through. `transaction` is timed as a whole.
+it does not time (health, close, backend-specific ones such as
+`check_schema`) pass through. Every method of the Store interface is
+defined here, never inherited: the interface's default implementations
+(find_by, query, claim, ... in Python over all()) would otherwise replace
+the backend's own (PostgreSQL: one SQL statement, an index, row locks).
+`transaction` and `transactions` are timed as a whole; a multi-collection
+transaction is labelled with its collections joined by "+".
 """
 from __future__ import annotations
 
 import contextlib
 import time
 
+from typing import Iterator, Sequence
+
 from ..store.base import Store, StoreError
+from ..store.query import Filter, Query
 from .metrics import STORE_ERRORS, STORE_OPERATION_SECONDS
 
 def instrument_store(store: Store) -> Store:
@@ -61,6 +69,44 @@ class InstrumentedStore(Store):
 
     def count(self, collection: str) -> int:
         return self._timed("count", collection, self.inner.count)
+
+    def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
+        return self._timed("find_by", collection, self.inner.find_by, path, values)
+
+    def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
+        return self._timed("query", collection, self.inner.query, query)
+
+    def claim(self, collection: str, filters: Sequence[Filter], change, limit: int = 100) -> list[dict]:
+        return self._timed("claim", collection, self.inner.claim, filters, change, limit)
+
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
+        return self._timed("insert_many", collection, self.inner.insert_many, docs)
+
+    def scan(self, collection: str) -> Iterator[dict]:
+        """Timed from the first to the last document read (a generator)."""
+        started = time.perf_counter()
+        try:
+            yield from self.inner.scan(collection)
+        except BaseException as exc:
+            _record("scan", collection, started, exc)
+            raise
+        _record("scan", collection, started, None)
+
+    def collections(self) -> list[str]:
+        return self.inner.collections()
+
+    @contextlib.contextmanager
+    def transactions(self, *collections: str):
+        """Timed as a whole, from taking the locks to the durable write."""
+        label = "+".join(sorted(collections))
+        started = time.perf_counter()
+        try:
+            with self.inner.transactions(*collections) as txns:
+                yield txns
+        except BaseException as exc:
+            _record("transaction", label, started, exc)
+            raise
+        _record("transaction", label, started, None)
 
     @contextlib.contextmanager
     def transaction(self, collection: str):

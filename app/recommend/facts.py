@@ -3,8 +3,6 @@ customer behind it and what that customer owns, so they are looked up here,
 once, and handed to the engine as plain data."""
 from __future__ import annotations
 
-import copy
-
 from marshmallow import ValidationError
 
 from ..errors import TMFError
@@ -51,54 +49,18 @@ def _item_offerings(items) -> list[str]:
     return found
 
 
-class KeyIndex:
-    """Documents of one collection by a key they carry (a party id), rebuilt
-    only when the collection changes: an instant recommendation must not scan
-    every stored product of every customer."""
-
-    def __init__(self, collection: str, keys_of):
-        self.collection = collection
-        self.keys_of = keys_of
-        self._version: object = None
-        self._index: dict[str, list[dict]] = {}
-
-    def lookup(self, store, keys) -> list[dict]:
-        version = store.version(self.collection)
-        if version is None:  # the backend cannot tell: no caching
-            wanted = set(keys)
-            return store.find(self.collection,
-                              lambda doc: not wanted.isdisjoint(self.keys_of(doc)))
-        if version != self._version:
-            index: dict[str, list[dict]] = {}
-            for doc in store.all(self.collection):
-                for key in set(self.keys_of(doc)):
-                    index.setdefault(key, []).append(doc)
-            self._index, self._version = index, version  # swapped whole: readers see one
-        index = self._index
-        found: dict[str, dict] = {}
-        for key in keys:
-            for doc in index.get(key, ()):
-                found.setdefault(doc["id"], doc)
-        return [copy.deepcopy(doc) for doc in found.values()]
-
-
 def _engaged_party_id(customer: dict) -> list[str]:
     engaged = customer.get("engagedParty") or {}
     return [str(engaged["id"])] if engaged.get("id") is not None else []
 
 
-def _related_party_ids(product: dict) -> list[str]:
-    return [str(party.get("id")) for party in product.get("relatedParty") or []
-            if isinstance(party, dict)]
-
-
 class PartyFacts:
-    """The customer a query names and what it owns, via indexes per process."""
+    """The customer a query names and what it owns, through the store's
+    look-ups by indexed path (an instant recommendation must not scan every
+    stored product of every customer)."""
 
     def __init__(self, store):
         self.store = store
-        self.customers_by_party = KeyIndex("customer", _engaged_party_id)
-        self.products_by_party = KeyIndex("product", _related_party_ids)
 
     def customer(self, party: dict | None) -> dict | None:
         """By customer id, else by the id of its engaged party."""
@@ -108,14 +70,14 @@ class PartyFacts:
         customer = self.store.get("customer", party_id)
         if customer is not None:
             return customer
-        found = self.customers_by_party.lookup(self.store, [party_id])
+        found = self.store.find_by("customer", ("engagedParty", "id"), [party_id])
         return found[0] if found else None
 
     def products(self, customer: dict | None) -> list[dict]:
         if customer is None:
             return []
-        return self.products_by_party.lookup(
-            self.store, [str(customer["id"]), *_engaged_party_id(customer)])
+        return self.store.find_by("product", ("relatedParty", "id"),
+                                  [str(customer["id"]), *_engaged_party_id(customer)])
 
 
 def build_context(query: dict, parties: PartyFacts) -> Context:

@@ -17,6 +17,7 @@ import os
 import time
 
 from ..background import Poller
+from ..store import Filter
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +25,6 @@ JOBS = "recommendationJob"
 FINAL_STATES = ("done", "terminatedWithError")
 LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 3
-
-
-class _Taken(Exception):
-    pass
 
 
 class RecommendationJobs:
@@ -47,14 +44,15 @@ class RecommendationJobs:
         self.poller.wake()
 
     def run_due(self) -> None:
-        now = time.time()
-        for job in self.store.find(JOBS, lambda job: job["leaseUntil"] <= now):
-            try:
-                claimed = self.store.update(JOBS, job["id"], _claim(now))
-            except _Taken:
-                continue
-            if claimed is not None:
-                self._run(claimed)
+        # One job at a time, each claimed for this worker only (PostgreSQL:
+        # FOR UPDATE SKIP LOCKED), so workers on every host share the queue.
+        while True:
+            now = time.time()
+            claimed = self.store.claim(
+                JOBS, [Filter(("leaseUntil",), "lte", (now,), "number")], _claim(now), limit=1)
+            if not claimed:
+                return
+            self._run(claimed[0])
 
     def _run(self, job: dict) -> None:
         query_id = job["id"]
@@ -89,9 +87,9 @@ class RecommendationJobs:
 
 
 def _claim(now: float):
-    def change(job: dict) -> dict:
+    def change(job: dict) -> dict | None:
         if job["leaseUntil"] > now:
-            raise _Taken()
+            return None
         job["leaseUntil"] = now + LEASE_SECONDS
         job["attempts"] += 1
         job["owner"] = os.getpid()

@@ -1,12 +1,23 @@
-"""TMF REST guideline query semantics: attribute selection (`fields`),
-filtering on first-level and dotted attributes with `.gt/.gte/.lt/.lte`,
-comma for OR, `sort`, and `offset`/`limit` paging."""
+"""TMF REST guideline query semantics (TMF630 part 6): attribute selection
+(`fields`), filtering on first-level and dotted attributes with
+`.gt/.gte/.lt/.lte`, comma for OR, `sort`, and `offset`/`limit` paging.
+
+A list's query string becomes the store's :class:`app.store.Query` (data,
+with values typed by the resource schema), which the backend runs: in
+Python for TinyDB, as SQL for PostgreSQL. :class:`Condition` is the untyped
+filter a hub's `query` applies to notifications (no schema types them).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
+from datetime import timezone
 
+from marshmallow import fields as mfields
 
 from ..errors import TMFError
+from ..schemas.spec import DateTimeString
+from ..store.query import Filter, Query, SortKey, values_at
 from ..timeutil import parse_datetime
 
 OPERATORS = ("gt", "gte", "lt", "lte", "eq", "ne")
@@ -21,38 +32,33 @@ class Condition:
     values: list[str]
 
     def matches(self, resource: dict) -> bool:
-        found = list(_values_at(resource, self.path))
+        found = list(values_at(resource, self.path))
         if self.operator == "ne":
             return not any(_compare(v, "eq", want) for v in found for want in self.values)
         return any(_compare(v, self.operator, want) for v in found for want in self.values)
 
 
-@dataclass
-class ListQuery:
-    fields: list[str] | None = None
-    conditions: list[Condition] = field(default_factory=list)
-    sort: list[tuple[str, bool]] = field(default_factory=list)
-    offset: int = 0
-    limit: int | None = None
-
-    def matches(self, resource: dict) -> bool:
-        return all(condition.matches(resource) for condition in self.conditions)
-
-
-def parse_list_query(args, known_attributes, max_limit: int) -> ListQuery:
+def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Query:
     """`args` is a MultiDict of the query string; `known_attributes` the
     first-level attribute names of the resource, so a misspelt filter is a 400
-    instead of a silent empty list."""
-    query = ListQuery(fields=parse_fields(args, known_attributes))
-    query.offset = _int_arg(args, "offset", 0, minimum=0)
-    query.limit = _int_arg(args, "limit", None, minimum=0)
-    if query.limit is not None and query.limit > max_limit:
+    instead of a silent empty list; `schema` the resource's marshmallow schema
+    (an instance), whose field types type the filter values (TMF630 part 6:
+    a value that is not of its attribute's type is a 400 naming both).
+
+    Returns the store's :class:`app.store.Query`, run by the backend."""
+    fields = parse_fields(args, known_attributes)
+    offset = _int_arg(args, "offset", 0, minimum=0)
+    limit = _int_arg(args, "limit", None, minimum=0)
+    if limit is not None and limit > max_limit:
         raise TMFError(400, f"limit must be at most {max_limit}")
+    sort = []
     for spec in _split(args.get("sort", "")):
         descending = spec.startswith("-")
         name = spec.lstrip("+-")
         _check_attribute(name.split(".")[0], known_attributes, "sort")
-        query.sort.append((name, descending))
+        path = tuple(step for step in name.split(".") if step)  # `name.` sorts by name
+        sort.append(SortKey(path, descending, attribute_kind(schema, path)))
+    filters = []
     for key in args.keys():
         if key in RESERVED:
             continue
@@ -63,9 +69,83 @@ def parse_list_query(args, known_attributes, max_limit: int) -> ListQuery:
         if not path or not all(path):
             raise TMFError(400, f"Malformed filter {key!r}")
         _check_attribute(path[0], known_attributes, "filter")
-        values = [value for raw in args.getlist(key) for value in raw.split(",")]
-        query.conditions.append(Condition(path, operator, values))
-    return query
+        kind = attribute_kind(schema, path)
+        values = tuple(typed_value(".".join(path), kind, value)
+                       for raw in args.getlist(key) for value in raw.split(","))
+        filters.append(Filter(tuple(path), operator, values, kind))
+    return Query(tuple(filters), tuple(sort), offset, limit,
+                 None if fields is None else tuple(fields))
+
+
+# -- attribute types ---------------------------------------------------------
+
+def attribute_kind(schema, path) -> str:
+    """The store Query kind of the attribute at a dotted path of a marshmallow
+    schema instance: datetime, number, boolean, string, or any (the TMF `Any`
+    type, objects, extension attributes the schema does not declare)."""
+    if path and path[0] in ("id", "href", "@type"):
+        return "string"
+    node = schema
+    field = None
+    for step in path:
+        while isinstance(node, mfields.List):
+            node = node.inner
+        if isinstance(node, mfields.Nested):
+            node = node.schema
+        fields = getattr(node, "fields", None)
+        if not isinstance(fields, dict) or step not in fields:
+            return "any"
+        field = node = fields[step]
+    while isinstance(field, mfields.List):
+        field = field.inner
+    if isinstance(field, DateTimeString):
+        return "datetime"
+    if isinstance(field, mfields.Boolean):
+        return "boolean"
+    if isinstance(field, mfields.Number):
+        return "number"
+    if isinstance(field, mfields.String):
+        return "string"
+    return "any"
+
+
+# `+01:00` sent unencoded in a query string arrives as ` 01:00`.
+_SPACE_FOR_PLUS = re.compile(r"(\d) (\d{2}(?::?\d{2})?)$")
+
+
+def typed_value(attribute: str, kind: str, text: str):
+    """A filter value as its attribute's type, or a 400 that names both."""
+    if kind == "datetime":
+        candidate = _SPACE_FOR_PLUS.sub(r"\1+\2", text.strip())
+        try:
+            moment = parse_datetime(candidate)
+        except (ValueError, OverflowError):
+            moment = None
+        if moment is None:
+            raise _bad_value(attribute, text, "an ISO 8601 date-time (e.g. 2026-03-01T00:00:00Z)")
+        try:
+            moment.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            raise _bad_value(attribute, text, "a date-time within years 1 to 9999 in UTC") from None
+        return moment
+    if kind == "number":
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is None or number != number or number in (float("inf"), float("-inf")):
+            raise _bad_value(attribute, text, "a number")
+        return number
+    if kind == "boolean":
+        if text not in ("true", "false"):
+            raise _bad_value(attribute, text, "true or false")
+        return text == "true"
+    return text
+
+
+def _bad_value(attribute: str, text: str, expected: str) -> TMFError:
+    return TMFError(400, f"Filter value {text!r} for {attribute} is not {expected}",
+                    code="INVALID_FILTER_VALUE", details={"attribute": attribute, "value": text})
 
 
 def parse_fields(args, known_attributes) -> list[str] | None:
@@ -82,21 +162,6 @@ def select_fields(resource: dict, selected: list[str] | None) -> dict:
         return resource
     keep = set(selected) | set(ALWAYS_KEPT)
     return {key: value for key, value in resource.items() if key in keep}
-
-
-def page_of(matching: list[dict], query: ListQuery) -> tuple[list[dict], int]:
-    """The sorted, selected page of already matching resources, and their
-    total number."""
-    for name, descending in reversed(query.sort):
-        path = name.split(".")
-        present = [r for r in matching if _first(r, path) is not None]
-        absent = [r for r in matching if _first(r, path) is None]
-        present.sort(key=lambda r: _sort_key(_first(r, path)), reverse=descending)
-        matching = present + absent
-    total = len(matching)
-    end = None if query.limit is None else query.offset + query.limit
-    page = matching[query.offset:end]
-    return [select_fields(resource, query.fields) for resource in page], total
 
 
 def _split(text: str) -> list[str]:
@@ -122,35 +187,6 @@ def _int_arg(args, name, default, minimum):
     return value
 
 
-def _values_at(node, path):
-    """Every value reachable by a dotted path, descending into arrays, so that
-    `relatedParty.id=34` matches when any related party has id 34."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _values_at(item, path)
-        return
-    if not path:
-        yield node
-        return
-    if isinstance(node, dict) and path[0] in node:
-        yield from _values_at(node[path[0]], path[1:])
-
-
-def _first(resource, path):
-    return next(iter(_values_at(resource, path)), None)
-
-
-def _sort_key(value):
-    moment = parse_datetime(value) if isinstance(value, str) else None
-    if moment is not None:
-        return (1, moment.timestamp(), "")
-    if isinstance(value, bool):
-        return (0, float(value), "")
-    if isinstance(value, (int, float)):
-        return (0, float(value), "")
-    return (2, 0.0, str(value))
-
-
 def _as_number(text):
     try:
         return float(text)
@@ -170,7 +206,7 @@ def _compare(actual, operator: str, wanted: str) -> bool:
         if right is None:
             return False
     else:
-        left_time, right_time = parse_datetime(actual), parse_datetime(wanted)
+        left_time, right_time = _moment(actual), _moment(wanted)
         if operator != "eq" and left_time is not None and right_time is not None:
             left, right = left_time, right_time
         elif operator == "eq":
@@ -193,3 +229,11 @@ def _compare(actual, operator: str, wanted: str) -> bool:
 
 
 
+
+
+def _moment(text):
+    try:
+        moment = parse_datetime(text)
+        return None if moment is None else moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
+        return None

@@ -13,9 +13,10 @@ from typing import Callable
 from marshmallow import ValidationError
 
 from ..errors import TMFError
-from ..store import DuplicateId
+from ..events.records import EVENTS
+from ..store import DuplicateId, StoreError
 from .merge_patch import merge_patch, without_nulls
-from .query import page_of, parse_fields, parse_list_query, select_fields
+from .query import parse_fields, parse_list_query, select_fields
 
 SERVER_OWNED = ("id", "href")
 
@@ -79,6 +80,23 @@ def validation_error(exc: ValidationError, what: str = "request body") -> TMFErr
                     code="INVALID_BODY", details=exc.messages)
 
 
+def refuse_nul(value, where: str = "") -> None:
+    """A NUL character (U+0000) in any string is a 400 where the store cannot
+    hold it (PostgreSQL's jsonb), rather than a 500; TinyDB stores it as JSON
+    allows."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise TMFError(400, f"{where or 'the body'} contains a NUL character (\\u0000)",
+                           code="INVALID_BODY")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            refuse_nul(key, f"{where}.{key}".lstrip("."))
+            refuse_nul(item, f"{where}.{key}".lstrip("."))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{where}[{index}]")
+
+
 class ResourceService:
     def __init__(self, kind: ResourceKind, store, events):
         self.kind = kind
@@ -88,13 +106,15 @@ class ResourceService:
         # request was a fifth of an instant recommendation's time.
         self.create_schema = kind.create_schema()
         self.patch_schema = (kind.update_schema or kind.create_schema)(partial=True)
+        self.resource_schema = kind.resource_schema()
         self._extension_names: tuple[object, set[str]] | None = None
 
     # -- reading ----------------------------------------------------------
     def list(self, args, max_page_size: int) -> tuple[list[dict], int, object]:
-        query = parse_list_query(args, self.known_attributes(), max_page_size)
-        page, total = page_of(self.store.find(self.kind.collection, query.matches), query)
-        return page, total, query
+        query = parse_list_query(args, self.known_attributes(), max_page_size,
+                                 self.resource_schema)
+        page, total = self.store.query(self.kind.collection, query)
+        return [select_fields(resource, query.fields) for resource in page], total, query
 
     def known_attributes(self) -> set[str]:
         """The kind's attributes plus the extension attributes of the stored
@@ -137,6 +157,8 @@ class ResourceService:
         RECO_PUBLIC_BASE_URL or "" (links stored relative), never a value from
         the request (app/api/tmf.py, base_url)."""
         self.kind.refuse_server_owned(body)
+        if not getattr(self.store, "stores_nul", True):
+            refuse_nul(body)
         try:
             data = self.create_schema.load(body)
         except ValidationError as exc:
@@ -172,6 +194,8 @@ class ResourceService:
         current = self.get(resource_id)
         typed = {key: current[key] for key in ("@type", "@schemaLocation")
                  if key in current and key not in patch}
+        if not getattr(self.store, "stores_nul", True):
+            refuse_nul(patch)
         try:
             self.patch_schema.load({**typed, **without_nulls(patch)})
         except ValidationError as exc:
@@ -234,28 +258,40 @@ class ResourceService:
     def _write(self, resource_id: str, change) -> dict | None:
         """The one way a resource changes: `change(current or None)` returns
         (new document or None to delete, event suffixes) or raises (nothing
-        is written). Inside the collection's transaction the change is
-        staged, then its event recorded (app/events/records.py says why in
-        this order); the change commits when the block ends, so a change
-        whose event cannot be recorded is never stored (503)."""
+        is written). The change and its event record are written in ONE
+        store transaction over the resource's collection and EVENTS
+        (PostgreSQL: one SQL transaction; TinyDB: the journal that replaces
+        both files all-or-nothing, see TinyDBStore.transactions), so an
+        acknowledged change always has its event and a change that did not
+        commit has none. A change whose event cannot be written is refused
+        (503 EVENT_NOT_RECORDED) and nothing is stored."""
         collection = self.kind.collection
-        with self.store.transaction(collection) as tx:
-            before = tx.get(resource_id)
-            after, suffixes = change(before)
-            if after is None and before is None:
-                return None
-            if after is None:
-                tx.delete(resource_id)
-                stored, payload = None, before
-            elif before is None:
-                stored = payload = tx.insert(after)
-            else:
-                stored = payload = tx.update(resource_id, lambda _current: after)
-            if suffixes:
-                self.events.record(
-                    self.kind.api, collection, resource_id, before, stored,
-                    [(f"{self.kind.type_name}{suffix}", self.kind.payload_name, payload)
-                     for suffix in suffixes])
+        try:
+            with self.store.transactions(collection, EVENTS) as txns:
+                tx = txns[collection]
+                before = tx.get(resource_id)
+                after, suffixes = change(before)
+                if after is None and before is None:
+                    return None
+                if after is None:
+                    tx.delete(resource_id)
+                    stored, payload = None, before
+                elif before is None:
+                    stored = payload = tx.insert(after)
+                else:
+                    stored = payload = tx.update(resource_id, lambda _current: after)
+                if suffixes:
+                    self.events.record(
+                        self.kind.api, collection, resource_id, before, stored,
+                        [(f"{self.kind.type_name}{suffix}", self.kind.payload_name, payload)
+                         for suffix in suffixes], into=txns[EVENTS])
+        except StoreError as exc:
+            # the commit failed on the event collection's file (TinyDB names it)
+            if getattr(exc, "collection", None) == EVENTS:
+                raise self.events.not_recorded(collection, resource_id, exc) from None
+            raise
+        if suffixes:
+            self.events.wake()
         return stored if stored is not None else before
 
     def _not_found(self, resource_id: str) -> TMFError:

@@ -140,13 +140,18 @@ def _scan(folder, entries: list, recursive: bool) -> None:
 
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
-                 href_base: str = ""):
+                 href_base: str = "", pointer=None):
+        """`pointer`: where the active version is recorded (app.store.activation:
+        the file in `state_dir` by default, the shared store on PostgreSQL)."""
+        from ..store.activation import FilePointer
         self.rules_dir = Path(rules_dir)
         self.catalog_dir = Path(catalog_dir)
         self.state_dir = Path(state_dir)
         self.requested_id = ruleset_id
         self.href_base = href_base
         self.pointer_path = self.state_dir / POINTER_FILE
+        self.pointer = pointer or FilePointer(self.pointer_path)
+        self._pointer_revision = 0
         self._reload_lock = threading.Lock()
         self._engines: OrderedDict = OrderedDict()
         self._active: Active | None = None
@@ -240,6 +245,8 @@ class RuleService:
         """Pin `version` of `ruleset_id` (None: unpin, follow the highest version).
 
         The version must load and compile; every worker picks it up on refresh().
+        Raises app.store.activation.Superseded when another activation changed
+        the pointer since this one read it (compare-and-set): nothing is written.
         """
         with self._reload_lock:
             self._reload_locked()
@@ -263,7 +270,7 @@ class RuleService:
             else:
                 pointer[ruleset_id] = {"version": version, "hash": entry.ruleset.hash,
                                        "activatedAt": iso(dt.datetime.now(UTC))}
-            write_json_atomic(self.pointer_path, {"rulesets": pointer})
+            self.pointer.compare_and_set(self._pointer_revision, pointer)
             self._reload_locked()
         return self.status()
 
@@ -304,23 +311,17 @@ class RuleService:
         _scan(self.rules_dir, entries, recursive=False)
         _scan(self.rules_dir / "versions", entries, recursive=False)
         _scan(self.catalog_dir, entries, recursive=True)
-        try:
-            st = os.stat(self.pointer_path)
-            entries.append(("pointer", st.st_ino, st.st_mtime_ns, st.st_size))
-        except OSError:
-            entries.append(("pointer", None))
+        entries.append(self.pointer.token())
         return tuple(entries)
 
     def _read_pointer(self, problems: list[Problem]) -> dict:
         try:
-            data = json.loads(self.pointer_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+            pointer, self._pointer_revision = self.pointer.read()
+        except Exception as exc:  # noqa: BLE001 - unreadable file or unreachable store
+            problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                    f"cannot read the active pointer: {exc}"))
             return {}
-        except (OSError, ValueError) as exc:
-            problems.append(Problem(display_path(self.pointer_path), 1, 1, f"cannot read the active pointer: {exc}"))
-            return {}
-        rulesets = data.get("rulesets") if isinstance(data, dict) else None
-        return {k: v for k, v in (rulesets or {}).items() if isinstance(v, dict) and isinstance(v.get("version"), str)}
+        return pointer
 
     def _discover(self) -> Loaded:
         problems: list[Problem] = []
@@ -396,11 +397,21 @@ class RuleService:
             entries = loaded.versions.get(ruleset_id, {})
             pinned_version = (loaded.pointer.get(ruleset_id) or {}).get("version")
             candidates: list[tuple[VersionEntry, bool]] = []
+            current = self._active
             if pinned_version is not None:
                 if pinned_version in entries:
                     candidates.append((entries[pinned_version], True))
+                elif current is not None and current.engine.ruleset.id == ruleset_id:
+                    # another host activated a version this host's rules/ lacks:
+                    # keep the last good one, and say so (in /health)
+                    candidates.append((entries.get(current.engine.ruleset.version)
+                                       or VersionEntry(ruleset_id, "?", Path("?")), False))
+                    problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                            f"pinned version {ruleset_id}@{pinned_version} is not in "
+                                            f"this host's rules; still serving "
+                                            f"{current.engine.ruleset.version}"))
                 else:
-                    problems.append(Problem(display_path(self.pointer_path), 1, 1,
+                    problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
                                             f"pinned version {ruleset_id}@{pinned_version} not found; "
                                             "using the highest valid version"))
             candidates.extend((e, False) for _v, e in sorted(entries.items(), key=lambda kv: version_key(kv[0]),

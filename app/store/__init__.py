@@ -6,6 +6,7 @@ implementation detail::
     from app.store import open_store, DuplicateId, StoreError
 
     store = open_store("tinydb:///var/lib/tmf/data")   # or just a path
+    store = open_store("postgresql://reco@db.internal:5432/reco")
     store.insert("recommendations", {"id": "r1", "state": "new"})
 """
 
@@ -24,6 +25,7 @@ from .base import (
     Txn,
     validate_collection,
 )
+from .query import Filter, Query, SortKey
 
 __all__ = [
     "CorruptCollection",
@@ -33,23 +35,30 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Txn",
+    "Filter",
+    "Query",
+    "SortKey",
     "open_store",
     "validate_collection",
 ]
 
 _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
-_SUPPORTED = "supported: a directory path, 'tinydb:///abs/dir' or 'tinydb://rel/dir'"
+_SUPPORTED = ("supported: a directory path, 'tinydb:///abs/dir', 'tinydb://rel/dir' or "
+              "'postgresql://user:password@host:port/database'")
 
 
-def open_store(url_or_path: str | os.PathLike) -> Store:
+def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     """Open a store from a URL or a plain directory path.
 
     * ``/var/lib/tmf`` or ``data/dev`` (a path)  -> TinyDB backend in that dir
     * ``tinydb:///var/lib/tmf`` (absolute) or ``tinydb://data/dev``
       (relative to the CWD)                      -> TinyDB backend
+    * ``postgresql://user:pw@host:5432/db``      -> PostgreSQL backend
+      (``options``: pool_size, pool_timeout, statement_timeout)
     * anything else with ``scheme://``           -> StoreError
 
-    The directory is created if missing.
+    The directory is created if missing.  Opening PostgreSQL connects lazily
+    (first call), so a worker can start while the database is down.
     """
     if isinstance(url_or_path, os.PathLike):
         url_or_path = os.fspath(url_or_path)
@@ -59,6 +68,10 @@ def open_store(url_or_path: str | os.PathLike) -> Store:
     m = _URL_RE.fullmatch(location)
     if m:
         scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme in ("postgresql", "postgres"):
+            from .postgres_store import PostgresStore
+
+            return PostgresStore(location, **options)
         if scheme != "tinydb":
             raise StoreError(f"unsupported store URL scheme {scheme!r} in {location!r}; {_SUPPORTED}")
         if "?" in rest or "#" in rest:

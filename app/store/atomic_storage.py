@@ -61,7 +61,7 @@ from tinydb.storages import Storage
 
 from .base import CorruptCollection, StoreError, os_failure
 
-__all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic"]
+__all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic", "write_temp"]
 
 #: Temp files written by :func:`write_atomic` for ``<name>.json``.
 #: Group 1 is ``<name>``.
@@ -82,6 +82,33 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def write_temp(path: str, data: bytes) -> tuple[str, int]:
+    """Steps 2-3 of the write path: a durable temp file beside ``path``, not
+    yet renamed.  Returns its name and an open descriptor (the caller closes
+    it, and unlinks the file if it does not rename it)."""
+    directory = os.path.dirname(path) or "."
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    except BaseException:
+        _discard(fd, tmp)
+        raise
+    return tmp, fd
+
+
+def _discard(fd: int, tmp: str) -> None:
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
 def write_atomic(path: str, data: bytes) -> int:
     """Atomically replace ``path`` with ``data``; durable when it returns.
 
@@ -92,21 +119,11 @@ def write_atomic(path: str, data: bytes) -> int:
     fsync, in which case the new content is in place but possibly not durable.
     """
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+    tmp, fd = write_temp(path, data)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
-        os.close(fd)
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _discard(fd, tmp)
         raise
     try:
         fsync_dir(directory)
@@ -175,6 +192,19 @@ class AtomicJSONStorage(Storage):
         except BaseException:
             self.invalidate()
             raise
+        self.installed(data, fd)
+
+    def close(self) -> None:
+        self.invalidate()
+
+    def serialize(self, data: dict) -> bytes:
+        """The bytes ``write(data)`` would write (caller holds the write lock)."""
+        return self._serialize(data)
+
+    def installed(self, data: dict, fd: int) -> None:
+        """``data`` is now the file's content (written here, or put in place by
+        a journaled multi-file commit); ``fd``, a descriptor of the new file,
+        is owned here from now on."""
         try:
             key = _stat_key(os.fstat(fd))
         except OSError:
@@ -182,9 +212,6 @@ class AtomicJSONStorage(Storage):
             self.invalidate()
             return
         self._install(_Snapshot(key, data, fd))
-
-    def close(self) -> None:
-        self.invalidate()
 
     # -- extras ---------------------------------------------------------------
 

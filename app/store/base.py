@@ -31,7 +31,9 @@ from __future__ import annotations
 import errno
 import re
 from abc import ABC, abstractmethod
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Iterator, Mapping, Sequence
+
+from .query import Filter, Query, run_python, values_at
 
 __all__ = [
     "COLLECTION_NAME_RE",
@@ -57,7 +59,8 @@ class StoreError(Exception):
 class StoreUnavailable(StoreError):
     """The storage cannot take the operation now, through no fault of the
     request: the disk is full, the data directory is read-only, an I/O error
-    (TinyDB), or the database is unreachable (PostgreSQL). The API answers
+    (TinyDB), the database is unreachable or its schema is not the one this
+    code knows (PostgreSQL). The API answers
     503 "storage unavailable"; nothing was written. ``reason`` is the
     operator's hint (e.g. "no space left on device")."""
 
@@ -193,6 +196,66 @@ class Store(ABC):
         of the whole collection."""
         return [doc for doc in self.all(collection) if match(doc)]
 
+    def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
+        """Documents in which a value reached by ``path`` (descending into
+        arrays, as list filters do) is one of the strings ``values``, in
+        insertion order: customer by ``engagedParty.id``, products by
+        ``relatedParty.id``, leads by ``recommendation.id``.  Backends answer
+        from an index (TinyDB: one kept per process and path, rebuilt when
+        the collection changes; PostgreSQL: the GIN index on the document)."""
+        wanted = {str(v) for v in values}
+        path = tuple(path)
+        return self.find(collection, lambda doc: any(
+            isinstance(v, str) and v in wanted for v in values_at(doc, path)))
+
+    def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
+        """The page of documents that ``query`` selects (filters, sort,
+        offset/limit; see :mod:`app.store.query`) and the total number that
+        match.  PostgreSQL runs it as one SQL statement."""
+        return run_python(self.all(collection), query)
+
+    def claim(self, collection: str, filters: Sequence[Filter],
+              change: Callable[[dict], dict | None], limit: int = 100) -> list[dict]:
+        """Take up to ``limit`` documents matching ``filters`` that no other
+        worker is taking: ``change`` gets each (a copy) and returns the new
+        document, or None to leave it; the changes are written atomically
+        and returned.  PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+        workers on any number of hosts never take the same document."""
+        claimed: list[dict] = []
+        with self.transaction(collection) as tx:
+            _page, _total = run_python(tx.all(), Query(filters=tuple(filters)))
+            for doc in _page:
+                if len(claimed) >= limit:
+                    break
+                new = change(doc)
+                if new is not None:
+                    claimed.append(tx.update(doc["id"], lambda _current, new=new: new))
+        return claimed
+
+    def scan(self, collection: str) -> Iterator[dict]:
+        """Every document, in insertion order, without holding the collection
+        in memory where the backend can avoid it (PostgreSQL: a server-side
+        cursor read in batches), for reports that aggregate a collection."""
+        yield from self.all(collection)
+
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
+        """Bulk load: store every document whose id is not yet in the
+        collection, in one durable write; returns the positions in ``docs``
+        of those not stored (id already there, or earlier in ``docs``).  PostgreSQL: one INSERT ... ON CONFLICT DO NOTHING
+        per call.  No notifications: a load is not a change clients made."""
+        skipped: list[int] = []
+        with self.transaction(collection) as tx:
+            for position, doc in enumerate(docs):
+                try:
+                    tx.insert(doc)
+                except DuplicateId:
+                    skipped.append(position)
+        return skipped
+
+    def collections(self) -> list[str]:
+        """Names of the collections that hold documents."""
+        return sorted(self.health().get("collections", {}))
+
     def version(self, collection: str) -> object | None:
         """A token that changes whenever the collection changes (in any
         process), so callers can keep derived indexes; None when the backend
@@ -203,13 +266,12 @@ class Store(ABC):
     def count(self, collection: str) -> int:
         """Number of documents in the collection."""
 
-    @abstractmethod
     def transaction(self, collection: str) -> ContextManager[Txn]:
         """Hold the collection lock for several operations (see :class:`Txn`).
 
-        Example -- claim up to 10 pending outbox events atomically::
+        Example -- claim up to 10 pending delivery entries atomically::
 
-            with store.transaction("outbox") as tx:
+            with store.transaction("eventDelivery") as tx:
                 for ev in tx.all():
                     if ev["state"] == "pending" and n < 10:
                         tx.update(ev["id"], lambda d: {**d, "state": "claimed", "by": me})
@@ -217,6 +279,17 @@ class Store(ABC):
         While a thread holds a transaction, calling the store's own
         insert/update/delete for the same collection from that thread raises
         :class:`StoreError` (it would deadlock or be overwritten).
+        """
+        return _single(self.transactions(collection), collection)
+
+    @abstractmethod
+    def transactions(self, *collections: str) -> ContextManager[Mapping[str, Txn]]:
+        """One transaction over several collections: ``{name: Txn}``; all the
+        writes of all of them are applied together, or none.  Used so that a
+        resource change and its event record (app/events/records.py) are
+        written at once.  PostgreSQL: one SQL transaction; TinyDB: the
+        collections' locks in name order and a journal that makes the
+        replacement of several files all-or-nothing, also across a crash.
         """
 
     @abstractmethod
@@ -239,3 +312,17 @@ class Store(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _single:
+    """``transaction(c)`` as ``transactions(c)[c]``."""
+
+    def __init__(self, manager, collection):
+        self._manager = manager
+        self._collection = collection
+
+    def __enter__(self) -> Txn:
+        return self._manager.__enter__()[self._collection]
+
+    def __exit__(self, *exc):
+        return self._manager.__exit__(*exc)

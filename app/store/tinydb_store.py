@@ -64,14 +64,16 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import secrets
 import threading
 import weakref
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Mapping, Optional, Sequence
 
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
-from .atomic_storage import TEMP_FILE_RE, AtomicJSONStorage, fsync_dir
+from .atomic_storage import TEMP_FILE_RE, AtomicJSONStorage, fsync_dir, write_temp
 from .base import (
     COLLECTION_NAME_RE,
     DuplicateId,
@@ -81,6 +83,7 @@ from .base import (
     os_failure,
     validate_collection,
 )
+from .query import Query, run_python, values_at
 
 __all__ = ["TinyDBStore"]
 
@@ -100,6 +103,10 @@ def _space_problem(path: str) -> str | None:
         return (f"no space left for writes: {free} bytes free on the data directory's "
                 f"filesystem (at least {MIN_FREE_BYTES} needed)")
     return None
+
+
+#: Journal of a multi-collection commit (see TinyDBStore.transactions).
+JOURNAL_RE = re.compile(r"\.txn\.[0-9a-f]{16}\.journal")
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -258,6 +265,23 @@ class _Collection:
         self.db = _TinyDB(self.path, storage=AtomicJSONStorage, table=name)
         self.storage: AtomicJSONStorage = self.db.storage  # type: ignore[assignment]
         self.table: _IdTable = self.db.table(name)  # type: ignore[assignment]
+        self.indexes: dict[tuple, tuple[object, dict]] = {}  # path -> (version, {value: [ids]})
+
+    def index(self, path: tuple) -> tuple[dict, dict]:
+        """The table and ``{str value: [ids]}`` for ``path``, rebuilt when
+        the file changed (any process); swapped whole, so readers see one."""
+        snap = self.storage.snapshot()
+        raw = self.table.raw()
+        version = None if snap is None else snap.key
+        cached = self.indexes.get(path)
+        if cached is not None and cached[0] == version and version is not None:
+            return raw, cached[1]
+        index: dict[str, list[tuple[int, str]]] = {}
+        for position, (doc_id, doc) in enumerate(raw.items()):
+            for value in set(v for v in values_at(doc, path) if isinstance(v, str)):
+                index.setdefault(value, []).append((position, doc_id))
+        self.indexes[path] = (version, index)
+        return raw, index
 
     def close(self) -> None:
         self.db.close()
@@ -266,6 +290,7 @@ class _Collection:
     def after_fork_in_child(self) -> None:
         self.lock.after_fork_in_child()
         self.storage.after_fork_in_child()
+        self.indexes = {}
 
 
 # --------------------------------------------------------------------------
@@ -311,6 +336,7 @@ class TinyDBStore(Store):
         self._collections: dict[str, _Collection] = {}
         self._closed = False
         _live_stores.add(self)
+        self._replay_journals()
         self._remove_orphan_temp_files()
 
     def __repr__(self) -> str:
@@ -333,6 +359,47 @@ class TinyDBStore(Store):
         self._mu = threading.Lock()
         for coll in list(self._collections.values()):
             coll.after_fork_in_child()
+
+    def _replay_journals(self) -> None:
+        """Finish multi-collection commits a crashed writer left half done.
+
+        The journal is written only once every new file is durable as a temp
+        file, so rolling forward (renaming the temp files still there) gives
+        exactly the committed state.  Done under the collections' locks: a
+        live writer's journal is gone by the time we get them.
+        """
+        try:
+            names = [n for n in os.listdir(self.path) if JOURNAL_RE.fullmatch(n)]
+        except OSError as exc:
+            raise StoreError(f"cannot list data directory {self.path}: {exc}") from exc
+        for name in sorted(names):
+            path = os.path.join(self.path, name)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    renames = json.load(handle)["renames"]
+            except FileNotFoundError:
+                continue
+            except (ValueError, KeyError, TypeError):
+                # The writer died while writing the journal, so before any
+                # rename: the commit did not happen (its temp files are
+                # orphans, removed next).
+                os.unlink(path)
+                continue
+            except OSError as exc:
+                raise StoreError(f"cannot read commit journal {path}: {exc}") from exc
+            colls = sorted({target[:-len(".json")] for _tmp, target in renames})
+            with contextlib.ExitStack() as stack:
+                for coll_name in colls:
+                    stack.enter_context(self._coll(coll_name).lock)
+                if not os.path.exists(path):
+                    continue
+                for tmp, target in renames:
+                    src = os.path.join(self.path, tmp)
+                    if os.path.exists(src):
+                        os.replace(src, os.path.join(self.path, target))
+                fsync_dir(self.path)
+                os.unlink(path)
+                fsync_dir(self.path)
 
     def _remove_orphan_temp_files(self) -> None:
         """Delete temp files left by writers that crashed before the rename.
@@ -393,6 +460,15 @@ class TinyDBStore(Store):
     def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
         return [_copy(d) for d in self._coll(collection).table.raw().values() if match(d)]
 
+    def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
+        raw, index = self._coll(collection).index(tuple(path))
+        hits = sorted({hit for value in set(map(str, values)) for hit in index.get(value, ())})
+        return [_copy(raw[doc_id]) for _position, doc_id in hits]  # insertion order
+
+    def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
+        page, total = run_python(self._coll(collection).table.raw().values(), query)
+        return [_copy(d) for d in page], total
+
     def count(self, collection: str) -> int:
         return len(self._coll(collection).table.raw())
 
@@ -416,16 +492,72 @@ class TinyDBStore(Store):
         return _copy(current)
 
     @contextlib.contextmanager
-    def transaction(self, collection: str) -> Iterator[Txn]:
-        coll = self._coll(collection)
-        with coll.lock:
-            txn = _TinyTxn(collection, coll.table.raw())
+    def transactions(self, *collections: str) -> Iterator[Mapping[str, Txn]]:
+        colls = [self._coll(name) for name in sorted(set(collections))]
+        with contextlib.ExitStack() as locks:
+            for coll in colls:  # name order: two transactions never deadlock
+                locks.enter_context(coll.lock)
+            txns = {coll.name: _TinyTxn(coll.name, coll.table.raw()) for coll in colls}
             try:
-                yield txn
+                yield txns
             finally:
-                txn._active = False
-            if txn._work is not None:
-                coll.table.replace_all(txn._work)
+                for txn in txns.values():
+                    txn._active = False
+            changed = [(coll, txns[coll.name]._work) for coll in colls
+                       if txns[coll.name]._work is not None]
+            if len(changed) == 1:
+                changed[0][0].table.replace_all(changed[0][1])
+            elif changed:
+                self._commit_journaled(changed)
+
+    def _commit_journaled(self, changed: list) -> None:
+        """Replace several collection files all-or-nothing: every new file
+        durable as a temp file, then a journal naming them (durable), then
+        the renames, then the journal removed.  A crash before the journal
+        leaves only orphan temp files (the old state); after it, the next
+        open rolls the renames forward (the new state)."""
+        staged: list[tuple[_Collection, dict, str, int]] = []
+        writing = None                   # the collection whose file failed, if one did
+        try:
+            for coll, work in changed:
+                writing = coll.name
+                tables = coll.storage.read() or {}
+                tables[coll.name] = work
+                tmp, fd = write_temp(coll.path, coll.storage.serialize(tables))
+                staged.append((coll, tables, tmp, fd))
+            writing = None
+            journal = os.path.join(self.path, f".txn.{secrets.token_hex(8)}.journal")
+            renames = [[os.path.basename(tmp), os.path.basename(coll.path)]
+                       for coll, _tables, tmp, _fd in staged]
+            _write_journal(journal, json.dumps({"renames": renames}).encode())
+        except BaseException as exc:
+            for coll, _tables, tmp, fd in staged:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                coll.storage.invalidate()
+            if isinstance(exc, OSError):
+                failure = os_failure(f"cannot write {writing or 'the journal'} in {self.path}", exc)
+                # which file failed: a change whose event file cannot be
+                # written is answered as such (app/resources/service.py)
+                failure.collection = writing
+                raise failure from exc
+            raise
+        try:
+            for coll, _tables, tmp, _fd in staged:
+                os.replace(tmp, coll.path)
+            fsync_dir(self.path)
+        except OSError as exc:
+            for coll, _tables, _tmp, fd in staged:
+                os.close(fd)
+                coll.storage.invalidate()
+            raise StoreError(f"commit of {[c.name for c, *_ in staged]} in {self.path} was "
+                             f"interrupted ({exc}); it is completed when the store is next "
+                             "opened") from exc
+        for coll, tables, _tmp, fd in staged:
+            coll.storage.installed(tables, fd)
+        with contextlib.suppress(OSError):
+            os.unlink(journal)
 
     def health(self) -> dict:
         report: dict = {
@@ -464,6 +596,19 @@ class TinyDBStore(Store):
         for coll in colls:
             coll.close()
         _live_stores.discard(self)
+
+
+def _write_journal(path: str, data: bytes) -> None:
+    """Create ``path`` with ``data``, durable (file and directory fsynced)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(os.path.dirname(path))
 
 
 class _TinyTxn(Txn):

@@ -60,3 +60,40 @@ def crash_child_main(data_dir, prefix):
 
 if __name__ == "__main__":
     crash_child_main(sys.argv[1], sys.argv[2])
+
+
+def crash_mid_commit(data_dir, crash_at):
+    """Commit one change to two collections and SIGKILL this process at the
+    ``crash_at``-th step of the commit (1: writing the journal, 2: renaming
+    the first collection file, 3: the second): a crash halfway through."""
+    import signal
+
+    from app.store import open_store
+
+    from app.store import tinydb_store
+
+    store = open_store(data_dir)
+    replace, write_journal = os.replace, tinydb_store._write_journal
+    steps = []
+
+    def step():
+        steps.append(1)
+        if len(steps) == crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def dying_journal(path, data):
+        if crash_at == 1:
+            with open(path, "wb") as handle:  # half a journal on disk, then death
+                handle.write(data[: len(data) // 2])
+        step()
+        write_journal(path, data)
+
+    def dying_replace(src, dst):
+        step()
+        return replace(src, dst)
+
+    tinydb_store._write_journal = dying_journal
+    os.replace = dying_replace
+    with store.transactions("customer", "outbox") as tx:
+        tx["customer"].insert({"id": "c2"})
+        tx["outbox"].insert({"id": "e2", "about": "c2"})

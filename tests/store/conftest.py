@@ -26,7 +26,17 @@ def data_dir(tmp_path):
 
 
 @pytest.fixture
-def store(data_dir):
+def store(store_url):
+    """The store contract: each test that uses it runs on TinyDB and on
+    PostgreSQL (``store_url`` is parametrised in tests/conftest.py)."""
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tinydb_store(data_dir):
+    """For what only the file backend has (files, locks, fork handling)."""
     s = open_store(data_dir)
     yield s
     s.close()

@@ -29,15 +29,15 @@ def _run_threads(n, target):
     assert errors == []
 
 
-def test_threads_increment_one_counter_exactly(store):
+def test_threads_increment_one_counter_exactly(store, store_url):
     store.insert("counters", {"id": "c", "n": 0})
     _run_threads(8, lambda k: [store.update("counters", "c", workers.increment) for _ in range(200)])
     assert store.get("counters", "c") == {"id": "c", "n": 1600}
-    with open_store(store.path) as fresh:  # and it is on disk, not only cached
+    with open_store(store_url) as fresh:  # and it is on disk, not only cached
         assert fresh.get("counters", "c")["n"] == 1600
 
 
-def test_threads_concurrent_inserts_all_present(store):
+def test_threads_concurrent_inserts_all_present(store, store_url):
     def insert_many(k):
         for i in range(50):
             store.insert("items", {"id": f"t{k}-{i}"})
@@ -46,7 +46,7 @@ def test_threads_concurrent_inserts_all_present(store):
     ids = {d["id"] for d in store.all("items")}
     assert ids == {f"t{k}-{i}" for k in range(8) for i in range(50)}
     assert store.count("items") == 400
-    with open_store(store.path) as fresh:
+    with open_store(store_url) as fresh:
         assert fresh.count("items") == 400
 
 

@@ -37,7 +37,7 @@ def test_open_store_plain_path_and_urls(tmp_path, monkeypatch):
             s.close()
 
 
-@pytest.mark.parametrize("url", ["postgres://db/x", "mongodb://localhost", "redis://h:1/0"])
+@pytest.mark.parametrize("url", ["mysql://db/x", "mongodb://localhost", "redis://h:1/0"])
 def test_open_store_unknown_scheme(url):
     with pytest.raises(StoreError) as ei:
         open_store(url)
@@ -124,10 +124,10 @@ def test_collection_names_validated(store, name):
         store.count(name)
 
 
-def test_valid_collection_names(store):
+def test_valid_collection_names(tinydb_store):
     for name in ["a", "Orders", "product_order", "sales-lead-2", "x" * 64]:
-        store.insert(name, {"id": "1"})
-        assert os.path.exists(os.path.join(store.path, name + ".json"))
+        tinydb_store.insert(name, {"id": "1"})
+        assert os.path.exists(os.path.join(tinydb_store.path, name + ".json"))
 
 
 def test_returned_documents_are_copies(store):
@@ -164,9 +164,9 @@ def test_update(store):
     assert called == []
 
 
-def test_update_rollback_when_change_raises(store):
-    store.insert("c", {"id": "a", "n": 1, "items": [1]})
-    with open(os.path.join(store.path, "c.json"), "rb") as f:
+def test_update_rollback_when_change_raises(tinydb_store):
+    tinydb_store.insert("c", {"id": "a", "n": 1, "items": [1]})
+    with open(os.path.join(tinydb_store.path, "c.json"), "rb") as f:
         before = f.read()
 
     def boom(doc):
@@ -175,12 +175,12 @@ def test_update_rollback_when_change_raises(store):
         raise RuntimeError("nope")
 
     with pytest.raises(RuntimeError, match="nope"):
-        store.update("c", "a", boom)
-    assert store.get("c", "a") == {"id": "a", "n": 1, "items": [1]}
-    with open(os.path.join(store.path, "c.json"), "rb") as f:
+        tinydb_store.update("c", "a", boom)
+    assert tinydb_store.get("c", "a") == {"id": "a", "n": 1, "items": [1]}
+    with open(os.path.join(tinydb_store.path, "c.json"), "rb") as f:
         assert f.read() == before
     # the lock was released: further writes work
-    assert store.update("c", "a", lambda d: {**d, "n": 2})["n"] == 2
+    assert tinydb_store.update("c", "a", lambda d: {**d, "n": 2})["n"] == 2
 
 
 @pytest.mark.parametrize(
@@ -222,18 +222,18 @@ def test_data_survives_reopen_and_file_format(data_dir):
         assert s.all("orders") == [{"id": "o1", "v": 2}, {"id": "o2"}]
 
 
-def test_serialized_file_matches_plain_json_dumps(store):
+def test_serialized_file_matches_plain_json_dumps(tinydb_store):
     # The fragment cache must produce exactly what json.dumps would.
     for i in range(20):
-        store.insert("c", {"id": f"d{i}", "s": "\u2603\"\\", "f": 1.5, "n": None, "l": [True]})
-    store.update("c", "d3", lambda d: {**d, "s": "changed"})
-    store.delete("c", "d7")
-    with store.transaction("c") as tx:
+        tinydb_store.insert("c", {"id": f"d{i}", "s": "\u2603\"\\", "f": 1.5, "n": None, "l": [True]})
+    tinydb_store.update("c", "d3", lambda d: {**d, "s": "changed"})
+    tinydb_store.delete("c", "d7")
+    with tinydb_store.transaction("c") as tx:
         tx.insert({"id": "t"})
         tx.delete("d0")
-    with open(os.path.join(store.path, "c.json"), "rb") as f:
+    with open(os.path.join(tinydb_store.path, "c.json"), "rb") as f:
         raw = f.read()
-    expected = {"c": {d["id"]: d for d in store.all("c")}}
+    expected = {"c": {d["id"]: d for d in tinydb_store.all("c")}}
     assert raw == json.dumps(expected, separators=(",", ":")).encode()
 
 
@@ -316,11 +316,11 @@ def test_transaction_blocks_store_writes_from_same_thread(store):
     assert [d["id"] for d in store.all("c")] == ["a"]
 
 
-def test_read_only_transaction_does_not_write(store):
-    store.insert("c", {"id": "a"})
-    path = os.path.join(store.path, "c.json")
+def test_read_only_transaction_does_not_write(tinydb_store):
+    tinydb_store.insert("c", {"id": "a"})
+    path = os.path.join(tinydb_store.path, "c.json")
     ino = os.stat(path).st_ino
-    with store.transaction("c") as tx:
+    with tinydb_store.transaction("c") as tx:
         assert tx.count() == 1
     assert os.stat(path).st_ino == ino
 
@@ -328,14 +328,14 @@ def test_read_only_transaction_does_not_write(store):
 # ---------------------------------------------------------------- corruption / health
 
 
-def test_health_ok(store):
-    store.insert("a", {"id": "1"})
-    store.insert("a", {"id": "2"})
-    store.insert("b", {"id": "1"})
-    h = store.health()
+def test_health_ok(tinydb_store):
+    tinydb_store.insert("a", {"id": "1"})
+    tinydb_store.insert("a", {"id": "2"})
+    tinydb_store.insert("b", {"id": "1"})
+    h = tinydb_store.health()
     assert h["ok"] is True
     assert h["backend"] == "tinydb"
-    assert h["path"] == store.path
+    assert h["path"] == tinydb_store.path
     assert h["collections"] == {"a": 2, "b": 1}
     assert h["errors"] == {}
 
@@ -431,7 +431,8 @@ def test_find_returns_copies_of_matching_documents_in_order(store):
     assert store.find("never-written", lambda doc: True) == []
 
 
-def test_version_changes_with_every_write_from_any_store(store, data_dir):
+def test_version_changes_with_every_write_from_any_store(tinydb_store, data_dir):
+    store = tinydb_store
     from app.store import open_store
     before = store.version("things")
     store.insert("things", {"id": "a"})

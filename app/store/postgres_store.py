@@ -1,0 +1,455 @@
+"""PostgreSQL backend for :class:`app.store.base.Store` (psycopg 3 + psycopg_pool).
+
+Layout: one table ``documents(collection, id, seq, doc jsonb)`` for every
+collection (see ``migrations/versions``), primary key ``(collection, id)``,
+``seq`` the insertion order, a GIN ``jsonb_path_ops`` index on ``doc`` for
+look-ups by path.  List queries run as SQL (:mod:`.postgres_query`); no
+operation but :meth:`all` reads a whole collection.
+
+Connections
+    One :class:`psycopg_pool.ConnectionPool` per process, created on first
+    use in that process, so a gunicorn worker forked from a ``--preload``
+    parent never shares the parent's sockets.  A connection idle for more
+    than two seconds is checked when taken from the pool (one round trip),
+    so that connections broken by a database restart are replaced rather
+    than failing a request.  Waiting
+    for a connection is bounded (``pool_timeout``), statements are bounded
+    (``statement_timeout``): an unreachable or stuck database becomes
+    :class:`StoreUnavailable` (a 503) in bounded time, never a hang.  The pool
+    reconnects in the background, so the service recovers by itself.
+
+Durability
+    Each mutating call is one transaction committed before it returns
+    (``synchronous_commit`` is the server's, on by default): an acknowledged
+    write survives a crash of the server.
+
+Concurrency
+    ``update`` and transactions lock the rows they change
+    (``SELECT ... FOR UPDATE``); :meth:`claim` skips rows locked by others
+    (``FOR UPDATE SKIP LOCKED``), so any number of workers on any number of
+    hosts share jobs without taking the same one twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from typing import Callable, Iterator, Sequence
+
+from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
+from .postgres_query import jsonpath, select_sql, where_sql
+from .query import Filter, Query
+
+__all__ = ["PostgresStore"]
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+def _canonical(doc: object, expect_id: str | None = None, what: str = "document") -> tuple[dict, str]:
+    """Validated document and its JSON text."""
+    if not isinstance(doc, dict):
+        raise TypeError(f"{what} must be a dict, got {type(doc).__name__}")
+    doc_id = doc.get("id")
+    if not isinstance(doc_id, str) or not doc_id:
+        raise ValueError(f"{what} must have a non-empty str 'id', got {doc_id!r}")
+    if expect_id is not None and doc_id != expect_id:
+        raise ValueError(f"{what} must keep id {expect_id!r}, got {doc_id!r}")
+    text = _ENCODE(doc)
+    if "\\u0000" in text:
+        raise ValueError(f"{what} contains a NUL character, which PostgreSQL jsonb cannot store")
+    return json.loads(text), text
+
+
+def _apply(current: dict, doc_id: str, change: Callable[[dict], dict]) -> tuple[dict, str]:
+    new = change(current)
+    if new is None:
+        raise TypeError("change() must return the new document, it returned None")
+    return _canonical(new, expect_id=doc_id, what="document returned by change()")
+
+
+class PostgresStore(Store):
+    """Store in a PostgreSQL database named by a ``postgresql://`` URL."""
+
+    backend = "postgresql"
+    #: jsonb cannot hold U+0000; callers refuse such input (app.resources.service)
+    stores_nul = False
+
+    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
+                 connect_timeout: float = 3.0, statement_timeout: float = 30.0):
+        """``pool_timeout``: seconds a call waits for a connection before
+        :class:`StoreUnavailable`; ``statement_timeout``: seconds a statement
+        may run (PostgreSQL ``statement_timeout``)."""
+        self.url = url
+        self.pool_size = pool_size
+        self.pool_timeout = pool_timeout
+        self.connect_timeout = connect_timeout
+        self.statement_timeout = statement_timeout
+        self._pool = None
+        self._pool_pid: int | None = None
+        self._mu = threading.Lock()
+        self._closed = False
+        self._schema_checked_pid: int | None = None
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"<PostgresStore {self.display_url}>"
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for messages and /health."""
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        try:
+            params = conninfo_to_dict(self.url)
+        except Exception:  # noqa: BLE001 - a message must not fail
+            return "postgresql://?"
+        params.pop("password", None)
+        host, port, db = params.get("host", ""), params.get("port", ""), params.get("dbname", "")
+        user = params.get("user")
+        return f"postgresql://{user + '@' if user else ''}{host}{':' + port if port else ''}/{db}" \
+            if host else make_conninfo(**params)
+
+    # -- connections ----------------------------------------------------------
+
+    def _get_pool(self):
+        if self._closed:
+            raise StoreError("store is closed")
+        pid = os.getpid()
+        if self._pool is not None and self._pool_pid == pid:
+            return self._pool
+        with self._mu:
+            if self._pool is None or self._pool_pid != pid:
+                from psycopg_pool import ConnectionPool
+
+                options = (f"-c timezone=UTC -c statement_timeout="
+                           f"{int(self.statement_timeout * 1000)}")
+                pool = ConnectionPool(
+                    self.url, min_size=1, max_size=self.pool_size, open=False,
+                    timeout=self.pool_timeout, check=_check_if_idle, reset=_mark_returned,
+                    reconnect_timeout=24 * 3600.0, name=f"reco-{pid}",
+                    kwargs={"connect_timeout": max(1, int(self.connect_timeout)),
+                            "options": options, "application_name": "tmf-recommender"})
+                pool.open(wait=False)
+                # The parent's pool (if any) is not closed here: its threads do
+                # not exist in this child, and closing would touch its sockets.
+                self._pool, self._pool_pid = pool, pid
+        return self._pool
+
+    @contextlib.contextmanager
+    def connection(self, write: bool = True, collections: Sequence[str] = ()) -> Iterator:
+        """A pooled connection in a transaction, committed on normal exit.
+        Database errors become StoreError; unreachable ones StoreUnavailable.
+        A write from a thread inside update()'s change() or a transaction is
+        refused, as on TinyDB (it would wait for its own row locks)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        busy_pid, busy = getattr(self._local, "busy", (None, ()))
+        if write and busy_pid == os.getpid() and not busy.isdisjoint(collections):
+            raise StoreError("the store is already locked by this thread's transaction or "
+                             "update(): use the Txn object, not the store, until it ends")
+        try:
+            with self._get_pool().connection() as conn:
+                self._check_schema_once(conn)
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL at {self.display_url} did not give a connection within "
+                f"{self.pool_timeout:g} s: {exc}") from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise StoreUnavailable(f"PostgreSQL statement timed out: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL at {self.display_url} is unavailable: "
+                                   f"{str(exc).strip()}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    def _check_schema_once(self, conn) -> None:
+        if self._schema_checked_pid == os.getpid():
+            return
+        problem = self.schema_problem(conn)
+        if problem:
+            raise SchemaMismatch(problem)
+        self._schema_checked_pid = os.getpid()
+
+    @staticmethod
+    def schema_problem(conn) -> str | None:
+        from .schema import schema_problem
+
+        row = conn.execute(
+            "SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
+        current = None
+        if row[0]:
+            found = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            current = found[0] if found else None
+        conn.rollback()
+        return schema_problem(current)
+
+    def check_schema(self) -> None:
+        """Raise :class:`SchemaMismatch` when the database schema is not the
+        one this code knows; StoreUnavailable when it cannot be reached."""
+        with self.connection(write=False):
+            pass
+
+    # -- Store API ------------------------------------------------------------
+
+    def insert(self, collection: str, doc: dict) -> dict:
+        validate_collection(collection)
+        canon, text = _canonical(doc)
+        with self.connection(collections=[collection]) as conn:
+            _insert(conn, collection, canon["id"], text)
+        return canon
+
+    def get(self, collection: str, doc_id: str) -> dict | None:
+        validate_collection(collection)
+        if "\x00" in doc_id:  # PostgreSQL text cannot hold NUL: no stored id has one
+            return None
+        with self.connection(write=False) as conn:
+            row = conn.execute("SELECT doc FROM documents WHERE collection = %s AND id = %s",
+                               (collection, doc_id)).fetchone()
+        return None if row is None else row[0]
+
+    def all(self, collection: str) -> list[dict]:
+        validate_collection(collection)
+        with self.connection(write=False) as conn:
+            rows = conn.execute("SELECT doc FROM documents WHERE collection = %s ORDER BY seq",
+                                (collection,)).fetchall()
+        return [row[0] for row in rows]
+
+    def scan(self, collection: str) -> Iterator[dict]:
+        validate_collection(collection)
+        with self.connection(write=False) as conn:
+            with conn.cursor(name="reco_scan") as cursor:
+                cursor.itersize = 2000
+                cursor.execute("SELECT doc FROM documents WHERE collection = %s ORDER BY seq",
+                               (collection,))
+                for row in cursor:
+                    yield row[0]
+
+    def find(self, collection: str, match: Callable[[dict], bool]) -> list[dict]:
+        # A Python predicate cannot run in SQL: this reads the collection.
+        # Hot paths use find_by() and query() instead.
+        return [doc for doc in self.all(collection) if match(doc)]
+
+    def find_by(self, collection: str, path: Sequence[str], values: Sequence[str]) -> list[dict]:
+        validate_collection(collection)
+        values = [str(v) for v in values if "\x00" not in str(v)]  # never stored
+        if not values:
+            return []
+        tests = " || ".join(f"@ == {json.dumps(v)}" for v in values)
+        with self.connection(write=False) as conn:
+            rows = conn.execute(
+                "SELECT doc FROM documents WHERE collection = %s AND doc @? %s::jsonpath "
+                "ORDER BY seq", (collection, f"{jsonpath(path)} ? ({tests})")).fetchall()
+        return [row[0] for row in rows]
+
+    def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
+        validate_collection(collection)
+        sql, params = select_sql(collection, query)
+        with self.connection(write=False) as conn:
+            rows = conn.execute(sql, params).fetchall()
+            if rows:
+                return [row[0] for row in rows], rows[0][1]
+            where, where_params = where_sql(collection, query.filters)
+            total = conn.execute(f"SELECT count(*) FROM documents WHERE {where}",
+                                 where_params).fetchone()[0]
+        return [], total
+
+    def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
+        validate_collection(collection)
+        texts, ids = [], []
+        for doc in docs:
+            _canon, text = _canonical(doc)
+            texts.append(text)
+            ids.append(doc["id"])
+        if not texts:
+            return []
+        with self.connection(collections=[collection]) as conn:
+            # Duplicates inside the batch: the first one wins, as with inserts.
+            rows = conn.execute(
+                "INSERT INTO documents (collection, id, doc) "
+                "SELECT %s, d.doc->>'id', d.doc FROM unnest(%s::jsonb[]) WITH ORDINALITY AS d(doc, n) "
+                "ORDER BY d.n ON CONFLICT DO NOTHING RETURNING id",
+                (collection, texts)).fetchall()
+        stored = {row[0] for row in rows}
+        skipped, seen = [], set()
+        for position, doc_id in enumerate(ids):
+            if doc_id not in stored or doc_id in seen:
+                skipped.append(position)
+            seen.add(doc_id)
+        return skipped
+
+    def claim(self, collection: str, filters: Sequence[Filter], change: Callable[[dict], dict | None],
+              limit: int = 100) -> list[dict]:
+        validate_collection(collection)
+        where, params = where_sql(collection, filters)
+        claimed = []
+        with self.connection(collections=[collection]) as conn:
+            rows = conn.execute(
+                f"SELECT id, doc FROM documents WHERE {where} ORDER BY seq LIMIT %s "
+                "FOR UPDATE SKIP LOCKED", [*params, limit]).fetchall()
+            for doc_id, doc in rows:
+                new = change(doc)
+                if new is None:
+                    continue
+                canon, text = _canonical(new, expect_id=doc_id, what="document returned by change()")
+                conn.execute("UPDATE documents SET doc = %s::jsonb WHERE collection = %s AND id = %s",
+                             (text, collection, doc_id))
+                claimed.append(canon)
+        return claimed
+
+    def count(self, collection: str) -> int:
+        validate_collection(collection)
+        with self.connection(write=False) as conn:
+            return conn.execute("SELECT count(*) FROM documents WHERE collection = %s",
+                                (collection,)).fetchone()[0]
+
+    def update(self, collection: str, doc_id: str, change: Callable[[dict], dict]) -> dict | None:
+        validate_collection(collection)
+        if "\x00" in doc_id:
+            return None
+        with self.connection(collections=[collection]) as conn:
+            row = conn.execute("SELECT doc FROM documents WHERE collection = %s AND id = %s "
+                               "FOR UPDATE", (collection, doc_id)).fetchone()
+            if row is None:
+                return None
+            # a write of this collection from change() could wait for its own lock
+            self._local.busy = (os.getpid(), frozenset([collection]))
+            try:
+                canon, text = _apply(row[0], doc_id, change)
+            finally:
+                self._local.busy = (None, ())
+            conn.execute("UPDATE documents SET doc = %s::jsonb WHERE collection = %s AND id = %s",
+                         (text, collection, doc_id))
+        return canon
+
+    def delete(self, collection: str, doc_id: str) -> dict | None:
+        validate_collection(collection)
+        if "\x00" in doc_id:
+            return None
+        with self.connection(collections=[collection]) as conn:
+            row = conn.execute("DELETE FROM documents WHERE collection = %s AND id = %s "
+                               "RETURNING doc", (collection, doc_id)).fetchone()
+        return None if row is None else row[0]
+
+    @contextlib.contextmanager
+    def transactions(self, *collections: str) -> Iterator[dict[str, Txn]]:
+        for name in collections:
+            validate_collection(name)
+        with self.connection(collections=collections) as conn:
+            txns = {name: _PgTxn(name, conn) for name in collections}
+            self._local.busy = (os.getpid(), frozenset(collections))
+            try:
+                yield txns
+            finally:
+                self._local.busy = (None, ())
+                for txn in txns.values():
+                    txn._active = False
+
+    def health(self) -> dict:
+        report: dict = {"ok": True, "backend": self.backend, "url": self.display_url,
+                        "collections": {}, "errors": {}}
+        try:
+            with self.connection(write=False) as conn:
+                rows = conn.execute("SELECT collection, count(*) FROM documents "
+                                    "GROUP BY collection ORDER BY collection").fetchall()
+                report["collections"] = {name: n for name, n in rows}
+        except Exception as exc:  # noqa: BLE001 - health must not raise
+            report["errors"]["_store"] = str(exc)
+        report["ok"] = not report["errors"]
+        return report
+
+    def close(self) -> None:
+        with self._mu:
+            if self._closed:
+                return
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None and self._pool_pid == os.getpid():
+            pool.close(timeout=5.0)
+
+
+#: A pooled connection idle for longer is checked (one round trip) before use.
+IDLE_CHECK_SECONDS = 2.0
+
+
+def _mark_returned(conn) -> None:
+    conn._reco_returned = time.monotonic()
+
+
+def _check_if_idle(conn) -> None:
+    """Liveness check of a connection taken from the pool, only when it has
+    been idle a while: one that served a request a moment ago is alive, and a
+    round trip per check-out would double the cost of a short query. A
+    connection broken by a database restart in that moment fails its
+    request with StoreUnavailable (503) and is replaced by the pool."""
+    from psycopg_pool import ConnectionPool
+
+    if time.monotonic() - getattr(conn, "_reco_returned", 0.0) >= IDLE_CHECK_SECONDS:
+        ConnectionPool.check_connection(conn)
+
+
+class SchemaMismatch(StoreUnavailable):
+    """The database's schema is not the one this code knows (see app.store.schema)."""
+
+
+def _insert(conn, collection: str, doc_id: str, text: str) -> None:
+    row = conn.execute("INSERT INTO documents (collection, id, doc) VALUES (%s, %s, %s::jsonb) "
+                       "ON CONFLICT DO NOTHING RETURNING 1", (collection, doc_id, text)).fetchone()
+    if row is None:
+        raise DuplicateId(collection, doc_id)
+
+
+class _PgTxn(Txn):
+    """Operations of one collection inside the store's open SQL transaction.
+
+    ``get`` and ``update`` lock the row (``FOR UPDATE``) until the end of the
+    transaction, so a read-modify-write through the Txn is atomic."""
+
+    def __init__(self, collection: str, conn):
+        self.collection = collection
+        self._conn = conn
+        self._active = True
+        self._owner = threading.get_ident()
+
+    def _c(self):
+        if not self._active:
+            raise StoreError("transaction is finished")
+        if threading.get_ident() != self._owner:
+            raise StoreError("a transaction must only be used by the thread that opened it")
+        return self._conn
+
+    def insert(self, doc: dict) -> dict:
+        canon, text = _canonical(doc)
+        _insert(self._c(), self.collection, canon["id"], text)
+        return canon
+
+    def get(self, doc_id: str) -> dict | None:
+        row = self._c().execute("SELECT doc FROM documents WHERE collection = %s AND id = %s "
+                                "FOR UPDATE", (self.collection, doc_id)).fetchone()
+        return None if row is None else row[0]
+
+    def all(self) -> list[dict]:
+        rows = self._c().execute("SELECT doc FROM documents WHERE collection = %s ORDER BY seq",
+                                 (self.collection,)).fetchall()
+        return [row[0] for row in rows]
+
+    def count(self) -> int:
+        return self._c().execute("SELECT count(*) FROM documents WHERE collection = %s",
+                                 (self.collection,)).fetchone()[0]
+
+    def update(self, doc_id: str, change: Callable[[dict], dict]) -> dict | None:
+        current = self.get(doc_id)
+        if current is None:
+            return None
+        canon, text = _apply(current, doc_id, change)
+        self._c().execute("UPDATE documents SET doc = %s::jsonb WHERE collection = %s AND id = %s",
+                          (text, self.collection, doc_id))
+        return canon
+
+    def delete(self, doc_id: str) -> dict | None:
+        row = self._c().execute("DELETE FROM documents WHERE collection = %s AND id = %s "
+                                "RETURNING doc", (self.collection, doc_id)).fetchone()
+        return None if row is None else row[0]

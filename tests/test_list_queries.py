@@ -1,0 +1,115 @@
+"""List filters typed by their attribute (issue 12 items 3 and 7), on every
+backend (the `api` fixture runs each test on TinyDB and on PostgreSQL)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from helpers import Client, assert_tmf_error
+
+C = Client.CUSTOMER + "/customer"
+P = Client.INVENTORY + "/product"
+
+
+def make_products(api, tag):
+    starts = {"a": "2026-03-01T01:00:00+02:00",   # = 2026-02-28T23:00Z
+              "b": "2026-02-28T23:30:00Z",
+              "c": "2026-03-01 T00:00:00.0Z",       # the user guide's spelling
+              "d": None}
+    made = {}
+    for name, start in starts.items():
+        body = {"status": "active", "name": name, "description": tag, "isBundle": name == "b",
+                "productOffering": {"id": "7001", "name": "Mobile 10GB"}}
+        if start:
+            body["startDate"] = start
+        response = api.post(P, json=body)
+        assert response.status_code == 201, response.text
+        made[name] = response.json()
+    return made
+
+
+def names(response):
+    assert response.status_code == 200, response.text
+    return sorted(p["name"] for p in response.json())
+
+
+def test_date_times_compare_as_instants(api):
+    tag = uuid.uuid4().hex
+    make_products(api, tag)
+    same = api.get(P, params={"description": tag, "startDate": "2026-03-01T01:00:00+02:00"})
+    assert names(same) == ["a"]
+    other_spelling = api.get(P, params={"description": tag, "startDate": "2026-02-28T23:00:00Z"})
+    assert names(other_spelling) == ["a"]
+    before = api.get(P, params={"description": tag, "startDate.lt": "2026-03-01T01:00:00+01:00"})
+    assert names(before) == ["a", "b"]
+    ordered = api.get(P, params={"description": tag, "sort": "-startDate"}).json()
+    assert [p["name"] for p in ordered] == ["c", "b", "a", "d"]  # without a startDate: last
+
+
+def test_a_space_where_the_offset_plus_belongs_is_understood(api):
+    tag = uuid.uuid4().hex
+    make_products(api, tag)
+    # `+` not percent-encoded, as many clients send it: it arrives as a space
+    raw = api.get(f"{P}?description={tag}&startDate.lt=2026-03-01T01:00:00+01:00")
+    assert names(raw) == ["a", "b"]
+    exact = api.get(f"{P}?description={tag}&startDate=2026-03-01T01:00:00+02:00")
+    assert names(exact) == ["a"]
+
+
+@pytest.mark.parametrize("params, attribute", [
+    ({"startDate.lt": "not-a-date"}, "startDate"),
+    ({"startDate": "2026-13-01T00:00:00Z"}, "startDate"),
+    ({"startDate.gte": "0001-01-01T00:00:00+01:00"}, "startDate"),
+    ({"terminationDate.lt": "9999-12-31T23:30:00-01:00"}, "terminationDate"),
+    ({"isBundle": "yes"}, "isBundle"),
+    ({"productPrice.price.taxIncludedAmount.value.gt": "ten"}, "productPrice.price.taxIncludedAmount.value"),
+])
+def test_a_filter_value_not_of_its_attribute_type_is_400(api, params, attribute):
+    body = assert_tmf_error(api.get(P, params=params), 400)
+    assert attribute in body["message"]
+    assert list(params.values())[0] in body["message"]
+
+
+def test_boolean_filters_match_booleans(api):
+    tag = uuid.uuid4().hex
+    make_products(api, tag)
+    assert names(api.get(P, params={"description": tag, "isBundle": "true"})) == ["b"]
+    assert names(api.get(P, params={"description": tag, "isBundle": "false"})) == ["a", "c", "d"]
+
+
+def test_a_stored_value_that_looks_like_an_extreme_date_never_breaks_a_list(api):
+    name = "0001-01-01T00:00:00+01:00"
+    created = api.post(C, json={"name": name, "engagedParty": {
+        "id": uuid.uuid4().hex, "@referredType": "Individual"}})
+    assert created.status_code == 201, created.text
+    found = api.get(C, params={"name": name})
+    assert found.status_code == 200 and created.json()["id"] in [c["id"] for c in found.json()]
+    for sort in ("name", "-name"):
+        listed = api.get(C, params={"sort": sort, "limit": 1000})
+        assert listed.status_code in (200, 206), listed.text
+        assert created.json()["id"] in [c["id"] for c in listed.json()]
+    late = api.get(C, params={"name": "9999-12-31T23:30:00-01:00"})
+    assert late.status_code == 200 and late.json() == []
+
+
+def test_nul_characters_never_make_a_5xx(api):
+    """JSON allows U+0000; PostgreSQL's jsonb cannot hold it: there it is a
+    400 naming the attribute, on TinyDB it is stored. Never a 500."""
+    on_postgresql = api.get("/health").json()["store"]["backend"] == "postgresql"
+    body = {"name": "a\u0000b", "engagedParty": {"id": uuid.uuid4().hex,
+                                                 "@referredType": "Individual"}}
+    answer = api.post(C, json=body)
+    if on_postgresql:
+        refused = assert_tmf_error(answer, 400)
+        assert "name" in refused["message"] and "NUL" in refused["message"]
+        made = api.post(C, json={**body, "name": "fine"}).json()
+        assert_tmf_error(api.patch(f"{C}/{made['id']}", json={"name": "x\u0000"}), 400)
+    else:
+        assert answer.status_code == 201, answer.text
+        made = answer.json()
+    found = api.get(C, params={"name": "a\u0000b"})
+    assert found.status_code == 200
+    assert [c["id"] for c in found.json()] == ([] if on_postgresql else [made["id"]])
+    assert_tmf_error(api.get(f"{C}/a%00b"), 404)
+    assert api.get(f"{C}/{made['id']}").status_code == 200

@@ -1,0 +1,254 @@
+"""Production data plane on PostgreSQL, end to end: two hosts on one database,
+an unreachable database, a database restart under load, the schema check,
+and rule activation across hosts (issue 10; issue 12 item 13)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from helpers import ROOT, Client, assert_tmf_error, wait_until
+from pgcluster import NoPostgres, PgCluster
+
+C = Client.CUSTOMER
+
+
+def customer_body(name: str) -> dict:
+    return {"name": name, "engagedParty": {"id": f"party-{name}", "@referredType": "Individual"}}
+
+
+def two_version_rules(tmp_path: Path) -> Path:
+    """A rules/ with the demo as 1.0.0 and a copy kept as 0.9.0."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    text = (rules / "telco-demo.yaml").read_text()
+    (rules / "versions").mkdir(exist_ok=True)
+    (rules / "versions" / "telco-demo@0.9.0.yaml").write_text(
+        text.replace('version: "1.0.0"', 'version: "0.9.0"'))
+    return rules
+
+
+def flask_cli(env: dict, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def rules_version(client: Client) -> str | None:
+    return client.get("/health").json()["rules"]["version"]
+
+
+@pytest.fixture
+def own_cluster(tmp_path):
+    """A cluster of the test's own, for tests that stop or restart it."""
+    try:
+        cluster = PgCluster(tmp_path / "own-pg").start()
+    except NoPostgres as exc:
+        pytest.skip(f"PostgreSQL tests need its binaries: {exc}")
+    yield cluster
+    cluster.destroy()
+
+
+def test_two_hosts_share_writes_activation_and_events(pg_url, make_server, listener, tmp_path):
+    rules = two_version_rules(tmp_path)
+    env = {"RECO_STORE_URL": pg_url}
+    host_a = Client(make_server(data_dir=tmp_path / "a", env=env, rules_dir=rules).url)
+    host_b = Client(make_server(data_dir=tmp_path / "b", env=env, rules_dir=rules).url)
+
+    # a write on one host is read on the other at once
+    created = host_a.post(f"{C}/customer", json=customer_body("ann"))
+    assert created.status_code == 201, created.text
+    seen = host_b.get(f"{C}/customer/{created.json()['id']}")
+    assert seen.status_code == 200 and seen.json()["name"] == "ann"
+    listed = host_b.get(f"{C}/customer", params={"name": "ann"}).json()
+    assert [c["id"] for c in listed] == [created.json()["id"]]
+
+    # each event is delivered once, though both hosts' dispatchers fan out the
+    # event records and claim the delivery entries
+    hub = host_a.post(f"{C}/hub", json={"callback": listener.url,
+                                        "query": "eventType=CustomerCreateEvent"})
+    assert hub.status_code == 201, hub.text
+    ids = [host_b.post(f"{C}/customer", json=customer_body(f"n{i}")).json()["id"]
+           for i in range(6)]
+    assert listener.wait_for(lambda e: len(listener.events) >= 6, timeout=20)
+    time.sleep(3)  # time for a duplicate to arrive
+    delivered = [e["event"]["customer"]["id"] for e in listener.events]
+    assert sorted(delivered) == sorted(ids)
+
+    # an activation on host A is served by host B within 5 s
+    assert rules_version(host_b) == "1.0.0"
+    done = flask_cli({**env, "RECO_DATA_DIR": str(tmp_path / "a"), "RECO_RULES_DIR": str(rules)},
+                     "rules", "activate", "telco-demo", "0.9.0")
+    output = done.communicate(timeout=120)[0]
+    assert done.returncode == 0, output
+    switched = time.monotonic()
+    assert wait_until(lambda: rules_version(host_b) == "0.9.0", timeout=5), \
+        host_b.get("/health").json()["rules"]
+    assert time.monotonic() - switched <= 5.5
+
+
+def test_a_host_lacking_the_activated_version_keeps_its_own(pg_url, make_server, tmp_path):
+    rules = two_version_rules(tmp_path)
+    env = {"RECO_STORE_URL": pg_url}
+    make_server(data_dir=tmp_path / "a", env=env, rules_dir=rules)
+    lacking = Client(make_server(data_dir=tmp_path / "b", env=env).url)  # demo rules only
+    assert rules_version(lacking) == "1.0.0"
+    done = flask_cli({**env, "RECO_DATA_DIR": str(tmp_path / "a"), "RECO_RULES_DIR": str(rules)},
+                     "rules", "activate", "telco-demo", "0.9.0")
+    assert done.wait(120) == 0, done.stdout.read()
+
+    def says_so():
+        rules_report = lacking.get("/health").json()["rules"]
+        return [e for e in rules_report["errors"] if "0.9.0" in e and "not in" in e]
+
+    assert wait_until(says_so, timeout=5), lacking.get("/health").json()
+    assert rules_version(lacking) == "1.0.0"
+    answer = lacking.post(Client.RECOMMENDATION + "/queryProductRecommendation",
+                          json={"instantSyncRecommendation": True})
+    assert answer.status_code == 200 and answer.headers["X-Ruleset"] == "telco-demo@1.0.0", \
+        (answer.status_code, dict(answer.headers))
+
+
+def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path):
+    """Both commands read the pointer, then wait for its row lock (held here);
+    when it is released one wins and the other says it was superseded."""
+    rules = two_version_rules(tmp_path)
+    env = {"RECO_STORE_URL": pg_url, "RECO_DATA_DIR": str(tmp_path / "d"),
+           "RECO_RULES_DIR": str(rules)}
+    first = flask_cli(env, "rules", "activate", "telco-demo", "1.0.0")
+    assert first.wait(120) == 0, first.stdout.read()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute("SELECT 1 FROM documents WHERE collection = 'rulesetActivation' FOR UPDATE")
+        runs = [flask_cli(env, "rules", "activate", "telco-demo", v) for v in ("0.9.0", "1.0.0")]
+
+        def both_waiting():
+            with psycopg.connect(pg_url, autocommit=True) as other:
+                return other.execute("SELECT count(*) FROM pg_stat_activity WHERE "
+                                     "wait_event_type = 'Lock'").fetchone()[0] == 2
+
+        assert wait_until(both_waiting, timeout=60, interval=0.2)
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    codes = sorted(run.returncode for run in runs)
+    assert codes == [0, 1], outputs
+    loser = outputs[[run.returncode for run in runs].index(1)]
+    assert "superseded" in loser and "NOT activated" in loser and "Traceback" not in loser
+
+
+def test_unreachable_database_is_503_then_recovers_by_itself(make_server, tmp_path, own_cluster):
+    cluster = own_cluster
+    url = cluster.new_database()
+    api = Client(make_server(data_dir=tmp_path / "d",
+                             env={"RECO_STORE_URL": url,
+                                  "RECO_STORE_TIMEOUT_SECONDS": "2"}).url)
+    assert api.post(f"{C}/customer", json=customer_body("before")).status_code == 201
+    cluster.stop()
+
+    started = time.monotonic()
+    ready = api.get("/health/ready")
+    body = assert_tmf_error(ready, 503)
+    assert body["details"]["store"]["ok"] is False
+    assert "PostgreSQL" in body["details"]["store"]["errors"]["_store"]
+    assert body["message"].startswith("Not ready: store: PostgreSQL")
+    write = api.post(f"{C}/customer", json=customer_body("during"))
+    body = assert_tmf_error(write, 503)
+    assert "Storage is unavailable" in body["message"]
+    assert_tmf_error(api.get(f"{C}/customer"), 503)
+    assert time.monotonic() - started < 20  # bounded: no hang
+
+    cluster.start()
+    assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=60,
+                      interval=0.5)
+    assert api.post(f"{C}/customer", json=customer_body("after")).status_code == 201
+    names = {c["name"] for c in api.get(f"{C}/customer").json()}
+    assert names == {"before", "after"}
+
+
+def test_database_restart_mid_load_loses_no_acknowledged_write(make_server, tmp_path, own_cluster):
+    cluster = own_cluster
+    url = cluster.new_database()
+    service = make_server(data_dir=tmp_path / "d", workers=2,
+                          env={"RECO_STORE_URL": url, "RECO_STORE_TIMEOUT_SECONDS": "2"})
+    acknowledged: list[str] = []
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def load(worker: int):
+        client = Client(service.url)
+        n = 0
+        while not stop.is_set():
+            n += 1
+            try:
+                response = client.post(f"{C}/customer", json=customer_body(f"w{worker}-{n}"),
+                                       timeout=15)
+            except Exception:  # noqa: BLE001 - a dropped connection is not an ack
+                continue
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+            else:
+                assert response.status_code == 503, response.text
+                refused.append(response.status_code)
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(acknowledged) >= 30, timeout=60)
+    before = len(acknowledged)
+    cluster.restart()  # immediate: no checkpoint, WAL replay
+    wait_until(lambda: len(acknowledged) >= before + 30, timeout=60)
+    stop.set()
+    for thread in threads:
+        thread.join(60)
+    assert len(acknowledged) >= before + 30
+    with psycopg.connect(url) as conn:
+        stored = {row[0] for row in conn.execute(
+            "SELECT id FROM documents WHERE collection = 'customer'")}
+    assert set(acknowledged) <= stored
+
+
+def test_a_worker_does_not_serve_against_an_unknown_schema(pg_cluster, make_server, tmp_path):
+    url = pg_cluster.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = 'ffffffffffff'")
+    api = Client(make_server(data_dir=tmp_path / "d", env={"RECO_STORE_URL": url}).url)
+    body = assert_tmf_error(api.get(f"{C}/customer"), 503)
+    assert "does not know" in body["message"] and "ffffffffffff" in body["message"]
+    ready = assert_tmf_error(api.get("/health/ready"), 503)
+    assert "does not know" in ready["details"]["store"]["errors"]["_store"]
+
+    with psycopg.connect(url, autocommit=True) as conn:  # a database never upgraded
+        conn.execute("DROP TABLE alembic_version")
+    fresh = Client(make_server(data_dir=tmp_path / "e", env={"RECO_STORE_URL": url}).url)
+    body = assert_tmf_error(fresh.get(f"{C}/customer"), 503)
+    assert "flask store upgrade" in body["message"]
+
+
+def test_a_change_whose_notification_cannot_be_stored_is_not_made(pg_url, make_server, listener,
+                                                                   tmp_path):
+    """The change and its event record are one transaction: when the event
+    record's insert fails, the client gets a 503 and the customer is not stored."""
+    api = Client(make_server(data_dir=tmp_path / "d", env={"RECO_STORE_URL": pg_url}).url)
+    assert api.post(f"{C}/hub", json={"callback": listener.url}).status_code == 201
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("""
+            CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'event is refusing writes'; END $$""")
+        conn.execute("""
+            CREATE TRIGGER refuse_event BEFORE INSERT ON documents FOR EACH ROW
+            WHEN (NEW.collection = 'event') EXECUTE FUNCTION refuse_event()""")
+    refused = api.post(f"{C}/customer", json=customer_body("unnotified"))
+    body = assert_tmf_error(refused, 503)
+    assert body["code"] == "EVENT_NOT_RECORDED"
+    assert api.get(f"{C}/customer", params={"name": "unnotified"}).json() == []
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER refuse_event ON documents")
+    made = api.post(f"{C}/customer", json=customer_body("notified"))
+    assert made.status_code == 201
+    assert listener.wait_for(lambda e: e["event"]["customer"]["name"] == "notified")
+    assert not [e for e in listener.events if e["event"]["customer"]["name"] == "unnotified"]

@@ -1,0 +1,76 @@
+"""`flask store load` and `flask store copy` on each backend (the operator's
+bulk paths: a CRM export in JSON Lines, a TinyDB store moved to PostgreSQL)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from helpers import ROOT, Client, ServiceProcess
+
+
+def flask(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", *args],
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def customer(n: int, **extra) -> dict:
+    return {"id": f"crm-{n}", "name": f"Customer {n}",
+            "engagedParty": {"id": f"party-{n}", "@referredType": "Individual"}, **extra}
+
+
+def test_load_reports_bad_lines_by_number_and_loads_the_rest(store_url, tmp_path):
+    env = {"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "data")}
+    lines = [json.dumps(customer(1)), json.dumps(customer(2)), "{not json", "",
+             json.dumps({"name": "no party"}), json.dumps(customer(3, status=7)),
+             json.dumps(customer(1)), json.dumps(customer(4)), "[1]"]
+    (tmp_path / "customers.jsonl").write_text("\n".join(lines) + "\n")
+    done = flask(env, "load", "customer", str(tmp_path / "customers.jsonl"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    where = f"{tmp_path / 'customers.jsonl'}:"
+    errors = [line[len(where):] for line in done.stderr.splitlines() if line.startswith(where)]
+    assert [line.split(":")[0] for line in errors] == ["3", "5", "6", "9", "7"]
+    assert "not JSON" in errors[0] and "engagedParty" in errors[1] and "status" in errors[2]
+    assert "already stored" in errors[4]
+    assert "3 customer records loaded, 5 lines skipped" in done.stdout
+    assert "Traceback" not in done.stderr
+
+    products = tmp_path / "products.jsonl"
+    products.write_text("\n".join(json.dumps({
+        "status": "active", "name": f"Plan {n}", "productOffering": {"id": "7001"},
+        "relatedParty": [{"id": "crm-2", "role": "customer", "@referredType": "Customer"}]})
+        for n in range(3)) + "\n")
+    loaded = flask(env, "load", "product", str(products))
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert "3 product records loaded, 0 lines skipped" in loaded.stdout
+
+    service = ServiceProcess(tmp_path / "data", env={"RECO_STORE_URL": store_url}).start()
+    try:
+        api = Client(service.url)
+        got = api.get(f"{Client.CUSTOMER}/customer/crm-2").json()
+        assert got["name"] == "Customer 2" and got["href"].endswith("/customer/crm-2")
+        owned = api.get(f"{Client.INVENTORY}/product", params={"relatedParty.id": "crm-2"})
+        assert owned.headers["X-Total-Count"] == "3"
+    finally:
+        service.stop()
+
+
+def test_copy_moves_a_tinydb_store_into_postgresql(pg_url, tmp_path):
+    from app.store import open_store
+
+    source = tmp_path / "tiny"
+    with open_store(str(source)) as tiny:
+        tiny.insert_many("customer", [customer(n) for n in range(2500)])
+        tiny.insert("hubs", {"id": "h1", "api": "customerManagement", "callback": "http://x"})
+    with open_store(pg_url) as pg:
+        pg.insert("customer", customer(7, name="already there"))
+    done = flask({"RECO_STORE_URL": pg_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", str(source))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied 2500 documents of 2 collections; 1 already present" in done.stdout
+    with open_store(pg_url) as pg:
+        assert pg.count("customer") == 2500 and pg.get("hubs", "h1")["callback"] == "http://x"
+        assert pg.get("customer", "crm-7")["name"] == "already there"
+        assert [d["id"] for d in pg.all("customer")][:3] == ["crm-7", "crm-0", "crm-1"]
