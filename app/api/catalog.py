@@ -20,7 +20,8 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ..errors import TMFError
-from ..resources.query import page_of, parse_fields, parse_list_query, select_fields
+from ..resources.query import parse_fields, parse_list_query, select_fields
+from ..store.query import run_python
 from ..rules.catalog import HREF_PATH
 from ..schemas import SpecSchemas
 from .tmf import (FILTER_DESCRIPTION, base_url, error_responses, fields_parameter, json_response,
@@ -69,8 +70,11 @@ def offerings() -> list[dict]:
                     **error_responses()})
 def list_offerings():
     max_page = services().settings.max_page_size
-    query = parse_list_query(request.args, KNOWN_ATTRIBUTES, max_page)
-    page, total = page_of([o for o in offerings() if query.matches(o)], query)
+    # the catalog is files in memory, not the store: the same Query, run in
+    # Python, with values typed by the offering's schema as for stored lists
+    query = parse_list_query(request.args, KNOWN_ATTRIBUTES, max_page, OFFERING_SCHEMA())
+    page, total = run_python(offerings(), query)
+    page = [select_fields(offering, query.fields) for offering in page]
     return json_response(page, 206 if len(page) < total else 200, {
         "X-Total-Count": str(total), "X-Result-Count": str(len(page))})
 
