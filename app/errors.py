@@ -147,6 +147,15 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(409, f"A resource with id {exc.doc_id!r} already exists",
                               code="CONFLICT")
 
+    from .store.activation import Superseded
+
+    @app.errorhandler(Superseded)
+    def _superseded(exc: Superseded):
+        # Two activations at once (admin API, Rule Studio): the pointer's
+        # compare-and-set let the other one win and wrote nothing for this one.
+        return error_response(409, f"Not activated: {exc}. Check what is active now, then "
+                                   "retry if this activation should win", code="SUPERSEDED")
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
