@@ -27,8 +27,8 @@ from ..schemas import SpecSchemas
 from ..store import DuplicateId
 from ..timeutil import isoformat, utcnow
 from . import recommendation
-from .tmf import (ErrorSchema, base_url, created, error_responses, json_response,
-                  resource_blueprint, services)
+from .tmf import (MERGE_PATCH_DESCRIPTION, ErrorSchema, base_url, created, error_responses,
+                  json_response, resource_blueprint, services)
 
 URL_PREFIX = "/tmf-api/sales/v4"
 LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
@@ -117,8 +117,8 @@ _RESOURCE_CONTENT = {"application/json": {"schema": KIND.resource_schema}}
 # fixed, and a status change is dated.
 @blp.route("/salesLead/<resource_id>", methods=["PATCH"], endpoint="patch")
 @blp.doc(summary="Update partially a SalesLead (JSON merge patch)",
-         description="status moves acknowledged -> inProgress <-> pending -> accepted | "
-                     "rejected | cancelled (final); a wrong change is a 400.",
+         description=f"{MERGE_PATCH_DESCRIPTION} status moves acknowledged -> inProgress <-> "
+                     "pending -> accepted | rejected | cancelled (final); a wrong change is a 400.",
          requestBody={"required": True, "content": {
              content_type: {"schema": KIND.update_schema} for content_type in MERGE_PATCH_TYPES}},
          responses={"200": {"description": "Updated", "content": _RESOURCE_CONTENT},

@@ -32,7 +32,10 @@ class TmfSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    def _is_extension(self, data: Mapping) -> bool:
+    def is_extension(self, data: Mapping) -> bool:
+        """May `data` (an object of this definition) hold extension attributes:
+        it carries a non-empty @schemaLocation, or its @type names another
+        type than this definition's own (compared case-insensitively)?"""
         if not self.polymorphic:
             return False
         if data.get("@schemaLocation"):
@@ -42,7 +45,7 @@ class TmfSchema(Schema):
 
     def _deserialize(self, data, *, error_store, many=False, partial=None,
                      unknown=RAISE, index=None):
-        if not many and isinstance(data, Mapping) and self._is_extension(data):
+        if not many and isinstance(data, Mapping) and self.is_extension(data):
             unknown = INCLUDE
         return super()._deserialize(data, error_store=error_store, many=many,
                                     partial=partial, unknown=unknown, index=index)
