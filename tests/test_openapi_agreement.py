@@ -161,3 +161,30 @@ def test_nulls_in_nested_objects_follow_the_same_rule(api, document, path):
     again = api.patch(url, json={name: {"extra": None, "other": None}})
     assert again.status_code == 200, again.text
     assert "extra" not in again.json()[name] and again.json()[name]["more"] == 1
+
+
+def _create_body_is_valid(document, path: str, body: dict) -> bool:
+    import jsonschema_rs
+
+    content = document["paths"][path]["post"]["requestBody"]["content"]
+    ref = content["application/json"]["schema"]["$ref"]
+    return jsonschema_rs.validator_for({"$ref": ref, "components": document["components"]}
+                                       ).is_valid(body)
+
+
+@pytest.mark.parametrize("body", [
+    # found by the fuzz runs: both were schema-valid in the document, and 400s
+    {"name": "n", "@type": "PartnerSalesLead", "recommendation": {"id": "q", "itemId": "1"}},
+    {"name": "n", "recommendation": {"id": "", "itemId": ""}},
+    {"name": "n", "@type": "RecommendationSalesLead"},
+], ids=["other-type", "empty-ids", "no-reference"])
+def test_what_a_recommendation_lead_needs_is_in_the_document(api, document, body):
+    assert _create_body_is_valid(document, L, {"name": "n"})   # only what the case breaks
+    assert not _create_body_is_valid(document, L, body)
+    assert_tmf_error(api.post(L, json=body), 400)
+
+
+def test_a_blank_recommendation_id_is_simply_not_found(api, document):
+    body = {"name": "n", "recommendation": {"id": " ", "itemId": " "}}
+    assert _create_body_is_valid(document, L, body)
+    assert assert_tmf_error(api.post(L, json=body), 404)["code"] == "RECOMMENDATION_NOT_FOUND"

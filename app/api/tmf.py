@@ -64,7 +64,11 @@ class _TmfConverter(OpenAPIConverter):
     def schema2jsonschema(self, schema):
         jsonschema = super().schema2jsonschema(schema)
         schema_cls = resolve_schema_cls(schema)
-        if not issubclass(schema_cls, TmfSchema) or not schema_cls.polymorphic:
+        if not issubclass(schema_cls, TmfSchema):
+            return jsonschema
+        if schema_cls.document_constraints:
+            jsonschema["allOf"] = [*jsonschema.get("allOf", []), *schema_cls.document_constraints]
+        if not schema_cls.polymorphic:
             return jsonschema
         jsonschema.pop("additionalProperties", None)
         names = list(jsonschema.get("properties", {}))

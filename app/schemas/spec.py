@@ -28,6 +28,10 @@ class TmfSchema(Schema):
     #: False for definitions that are no TMF entity (the hub's
     #: EventSubscriptionInput): no @type/@schemaLocation extension there.
     polymorphic: bool = True
+    #: JSON Schema constraints across attributes that the service checks in
+    #: its own code (e.g. which @type a salesLead with a recommendation has);
+    #: the served document adds them (app/api/tmf.py, _TmfConverter).
+    document_constraints: tuple[dict, ...] = ()
 
     class Meta:
         unknown = RAISE
@@ -146,6 +150,8 @@ class SpecSchemas:
                 return DateTimeString(**kwargs)
             if "enum" in prop:
                 return fields.String(validate=validate.OneOf(prop["enum"]), **kwargs)
+            if "minLength" in prop:
+                return fields.String(validate=validate.Length(min=prop["minLength"]), **kwargs)
             return fields.String(**kwargs)
         if kind == "integer":
             return fields.Integer(strict=True, **kwargs)
