@@ -188,3 +188,12 @@ def test_a_blank_recommendation_id_is_simply_not_found(api, document):
     body = {"name": "n", "recommendation": {"id": " ", "itemId": " "}}
     assert _create_body_is_valid(document, L, body)
     assert assert_tmf_error(api.post(L, json=body), 404)["code"] == "RECOMMENDATION_NOT_FOUND"
+
+
+@pytest.mark.parametrize("fmt,content_type", [("json", "application/json"), ("text", "text/plain")])
+def test_explain_answers_in_a_documented_content_type(api, document, fmt, content_type):
+    # found by the fuzz test: format=text answered text/plain, documented was JSON only
+    answer = api.post("/admin/rules/explain", params={"format": fmt}, json={})
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith(content_type)
+    assert content_type in document["paths"]["/admin/rules/explain"]["post"]["responses"]["200"]["content"]
+    schemathesis.openapi.from_dict(document)["/admin/rules/explain"]["POST"].validate_response(answer)
