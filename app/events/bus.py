@@ -14,6 +14,7 @@ import time
 import uuid
 
 from ..errors import TMFError
+from ..store import StoreUnavailable
 from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
@@ -89,8 +90,10 @@ class EventBus:
         """Durably record one change's notifications, `events` being
         (eventType, payload name, resource) triples. Call it INSIDE the
         resource collection's transaction, after staging the change (see
-        records.py): raising makes the change roll back. Raises TMFError 503
-        when the record cannot be written."""
+        records.py): raising makes the change roll back. Raises
+        StoreUnavailable (503 STORE_UNAVAILABLE) when storage is full,
+        read-only or unreachable, and TMFError 503 EVENT_NOT_RECORDED when the
+        record cannot be written for another reason."""
         notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
             self.store.insert(EVENTS, event_record(api, collection, resource_id,
@@ -101,6 +104,8 @@ class EventBus:
             self._last_record_error = f"{isoformat(utcnow())} {error}"
             log.error("event of %s %s not recorded, change refused: %s",
                       collection, resource_id, error)
+            if isinstance(exc, StoreUnavailable):
+                raise        # 503 STORE_UNAVAILABLE: one answer for a full disk, whichever write hit it
             raise TMFError(503, "The change was not made: its notification could not be "
                                 "recorded (storage unavailable). Retry later.",
                            code="EVENT_NOT_RECORDED") from None

@@ -26,6 +26,45 @@ def _record(operation: str, collection: str, started: float, error: BaseExceptio
         STORE_ERRORS.labels(operation, collection, type(error).__name__).inc()
 
 
+class InstrumentedTxn:
+    """A Txn whose operations are timed and counted like the store's."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.collection = inner.collection
+
+    def _timed(self, operation: str, call, *args):
+        started = time.perf_counter()
+        try:
+            result = call(*args)
+        except BaseException as exc:
+            _record(operation, self.collection, started, exc)
+            raise
+        _record(operation, self.collection, started, None)
+        return result
+
+    def insert(self, doc: dict) -> dict:
+        return self._timed("insert", self.inner.insert, doc)
+
+    def get(self, doc_id: str) -> dict | None:
+        return self._timed("get", self.inner.get, doc_id)
+
+    def all(self) -> list[dict]:
+        return self._timed("all", self.inner.all)
+
+    def update(self, doc_id: str, change) -> dict | None:
+        return self._timed("update", self.inner.update, doc_id, change)
+
+    def delete(self, doc_id: str) -> dict | None:
+        return self._timed("delete", self.inner.delete, doc_id)
+
+    def count(self) -> int:
+        return self._timed("count", self.inner.count)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 class InstrumentedStore(Store):
     def __init__(self, inner: Store):
         self.inner = inner
@@ -64,11 +103,14 @@ class InstrumentedStore(Store):
 
     @contextlib.contextmanager
     def transaction(self, collection: str):
-        """Timed as a whole, from taking the lock to the durable write."""
+        """Timed as a whole, from taking the lock to the durable write; the
+        operations staged inside count under their own names too, so a
+        resource create is one `insert` whether or not it runs in a
+        transaction (the event-recording writes do)."""
         started = time.perf_counter()
         try:
             with self.inner.transaction(collection) as txn:
-                yield txn
+                yield InstrumentedTxn(txn)
         except BaseException as exc:
             _record("transaction", collection, started, exc)
             raise
