@@ -289,6 +289,10 @@ def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
     @blp.doc(summary="Register a listener", **hub_doc)
     def register_listener():
         body = read_json_object()
+        if "id" in body:     # as for every resource: the server names the hub
+            raise TMFError(400, "id is set by the server; do not send it (the registered "
+                                "hub is in the answer, its href in Location)",
+                           code="SERVER_OWNED_ATTRIBUTE")
         unknown = set(body) - {"callback", "query"}
         if unknown:
             raise TMFError(400, f"Unknown attribute(s) in hub: {', '.join(sorted(unknown))}")
