@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 import uuid
 
+import pytest
+
 from helpers import Client, Listener, assert_tmf_error
 
 C = Client.CUSTOMER + "/customer"
@@ -84,3 +86,12 @@ def test_listener_down_then_up_gets_events_and_api_is_not_slowed(api):
         api.delete(f"{Client.CUSTOMER}/hub/{hub['id']}")
     finally:
         late.close()
+
+
+@pytest.mark.parametrize("base", [Client.CUSTOMER, Client.INVENTORY,
+                                  "/tmf-api/recommendationManagement/v4", "/tmf-api/sales/v4"])
+def test_a_client_sent_hub_id_is_refused_as_server_owned(api, listener, base):
+    response = api.post(base + "/hub", json={"id": "my-hub", "callback": listener.url})
+    error = assert_tmf_error(response, 400)
+    assert error["code"] == "SERVER_OWNED_ATTRIBUTE" and "set by the server" in error["message"]
+    assert api.get(base + "/hub/my-hub").status_code == 404

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from app import create_app
+from helpers import DEMO_CATALOG, DEMO_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "s3cret-admin"
@@ -23,8 +24,8 @@ R6_OLD, R6_NEW = 'channel: "23"', 'channel: ["22", "23"]'
 def project(tmp_path, monkeypatch):
     """A scratch copy of rules/, catalog/ and the schemas; cwd is its root (file names as the CLI shows them)."""
     monkeypatch.chdir(tmp_path)
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "catalog", tmp_path / "catalog")
+    shutil.copytree(DEMO_RULES, tmp_path / "rules")
+    shutil.copytree(DEMO_CATALOG, tmp_path / "catalog")
     shutil.copytree(ROOT / "app" / "rules" / "schemas", tmp_path / "app" / "rules" / "schemas")
     return tmp_path
 

@@ -166,8 +166,7 @@ def vocabulary():
     return jsonify(authoring.vocabulary(_reco().rules.catalog))
 
 
-@blp.route("/explain", methods=["POST"])
-@blp.doc(**_doc(
+_EXPLAIN_DOC = _doc(
     "Explain one situation", "Body: a case context ({\"cart\": [\"6547\"], \"channel\": \"21\", \"time\": ...}), "
     "a whole case ({name, context}) or a TMF680 QueryProductRecommendation body (customer looked up in the "
     "store). Answer: every rule (fired, or the condition that failed with its line), every policy step, the "
@@ -175,7 +174,14 @@ def vocabulary():
     body={"type": "object"},
     parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
                 _RULESET_PARAM,
-                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}]))
+                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}])
+# format=text answers as `flask rules explain` prints (found by the fuzz test)
+_EXPLAIN_DOC["responses"]["200"]["content"]["text/plain"] = {
+    "schema": {"type": "string", "description": "format=text: the lines `flask rules explain` prints"}}
+
+
+@blp.route("/explain", methods=["POST"])
+@blp.doc(**_EXPLAIN_DOC)
 def explain():
     reco = _reco()
     if request.args.get("format", "json") not in FORMATS:

@@ -18,7 +18,7 @@ from marshmallow import Schema, fields
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..resources.service import ResourceKind
-from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_DESCRIPTION,
+from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_ATTRIBUTE, REFERENCE_DESCRIPTION,
                      REQUEST_REFERENCE_KEYS, STATUSES,
                      build_recommendation_lead, check_patch, check_transition,
                      conversion_report, is_recommendation_lead, stamp_new_lead,
@@ -27,8 +27,8 @@ from ..schemas import SpecSchemas
 from ..store import DuplicateId
 from ..timeutil import isoformat, utcnow
 from . import recommendation
-from .tmf import (ErrorSchema, base_url, created, error_responses, json_response,
-                  resource_blueprint, services)
+from .tmf import (MERGE_PATCH_DESCRIPTION, ErrorSchema, base_url, created, error_responses,
+                  json_response, resource_blueprint, services)
 
 URL_PREFIX = "/tmf-api/sales/v4"
 LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
@@ -39,8 +39,10 @@ LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
 # itemPriority and explanation.
 _REFERENCE_DEFINITION = {**LEAD_JSON_SCHEMA["properties"]["recommendation"], "type": "object",
                          "additionalProperties": False}
+# id and itemId may not be empty (app/sales/recommendation_lead.py, parse_reference)
 _REFERENCE_REQUEST = {**_REFERENCE_DEFINITION, "properties": {
-    key: value for key, value in _REFERENCE_DEFINITION["properties"].items()
+    key: {**value, "minLength": 1} if key in ("id", "itemId") else value
+    for key, value in _REFERENCE_DEFINITION["properties"].items()
     if key in REQUEST_REFERENCE_KEYS}}
 _REFERENCE = {"$ref": "#/definitions/RecommendationItemRef", "description": REFERENCE_DESCRIPTION}
 schemas = SpecSchemas(
@@ -58,6 +60,19 @@ schemas = SpecSchemas(
         },
         "SalesLead": {"recommendation": _REFERENCE},
     },
+)
+
+# What parse_reference checks across attributes, said in the document too: a
+# recommendation makes the lead a RecommendationSalesLead (@type that or
+# none), and that @type needs a recommendation.
+schemas["SalesLead_Create"].document_constraints = (
+    {"anyOf": [{"not": {"required": [REFERENCE_ATTRIBUTE]}},
+               {"not": {"required": ["@type"]}},
+               {"properties": {"@type": {"enum": [LEAD_TYPE]}}}],
+     "description": f"'{REFERENCE_ATTRIBUTE}' belongs to @type {LEAD_TYPE} (or no @type)"},
+    {"anyOf": [{"not": {"required": ["@type"], "properties": {"@type": {"enum": [LEAD_TYPE]}}}},
+               {"required": [REFERENCE_ATTRIBUTE]}],
+     "description": f"A {LEAD_TYPE} needs '{REFERENCE_ATTRIBUTE}'"},
 )
 
 KIND = ResourceKind(
@@ -117,8 +132,8 @@ _RESOURCE_CONTENT = {"application/json": {"schema": KIND.resource_schema}}
 # fixed, and a status change is dated.
 @blp.route("/salesLead/<resource_id>", methods=["PATCH"], endpoint="patch")
 @blp.doc(summary="Update partially a SalesLead (JSON merge patch)",
-         description="status moves acknowledged -> inProgress <-> pending -> accepted | "
-                     "rejected | cancelled (final); a wrong change is a 400.",
+         description=f"{MERGE_PATCH_DESCRIPTION} status moves acknowledged -> inProgress <-> "
+                     "pending -> accepted | rejected | cancelled (final); a wrong change is a 400.",
          requestBody={"required": True, "content": {
              content_type: {"schema": KIND.update_schema} for content_type in MERGE_PATCH_TYPES}},
          responses={"200": {"description": "Updated", "content": _RESOURCE_CONTENT},

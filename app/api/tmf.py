@@ -64,7 +64,11 @@ class _TmfConverter(OpenAPIConverter):
     def schema2jsonschema(self, schema):
         jsonschema = super().schema2jsonschema(schema)
         schema_cls = resolve_schema_cls(schema)
-        if not issubclass(schema_cls, TmfSchema) or not schema_cls.polymorphic:
+        if not issubclass(schema_cls, TmfSchema):
+            return jsonschema
+        if schema_cls.document_constraints:
+            jsonschema["allOf"] = [*jsonschema.get("allOf", []), *schema_cls.document_constraints]
+        if not schema_cls.polymorphic:
             return jsonschema
         jsonschema.pop("additionalProperties", None)
         names = list(jsonschema.get("properties", {}))
@@ -196,6 +200,13 @@ def list_parameters(known_attributes) -> list[dict]:
     ]
 
 
+MERGE_PATCH_DESCRIPTION = (
+    "A JSON merge patch (RFC 7396): objects are merged, a null removes the attribute. "
+    "Values and nulls follow the same rule at every depth: an object takes the attributes of "
+    "its definition, and any other only when it is a subclass, declared by its @type or "
+    "@schemaLocation in the patch or, not sent again, by the stored object's; a null for "
+    "a name the object cannot have is a 400 like any unknown attribute.")
+
 FILTER_DESCRIPTION = (
     "Any other query parameter filters: `attr=value`, dotted paths into objects and arrays "
     f"(`relatedParty.id=34`), a comma for OR, `.{'/.'.join(OPERATORS)}` suffixes. A filter "
@@ -278,6 +289,10 @@ def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
     @blp.doc(summary="Register a listener", **hub_doc)
     def register_listener():
         body = read_json_object()
+        if "id" in body:     # as for every resource: the server names the hub
+            raise TMFError(400, "id is set by the server; do not send it (the registered "
+                                "hub is in the answer, its href in Location)",
+                           code="SERVER_OWNED_ATTRIBUTE")
         unknown = set(body) - {"callback", "query"}
         if unknown:
             raise TMFError(400, f"Unknown attribute(s) in hub: {', '.join(sorted(unknown))}")
@@ -356,6 +371,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     if patchable:
         @blp.route(f"/{segment}/<resource_id>", methods=["PATCH"], endpoint="patch")
         @blp.doc(summary=f"Update partially a {kind.type_name} (JSON merge patch)",
+                 description=MERGE_PATCH_DESCRIPTION,
                  requestBody={"required": True, "content": {
                      content_type: {"schema": kind.update_schema or kind.create_schema}
                      for content_type in MERGE_PATCH_TYPES}},

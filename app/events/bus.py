@@ -14,6 +14,7 @@ import time
 import uuid
 
 from ..errors import TMFError
+from ..store import StoreUnavailable
 from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
@@ -91,9 +92,12 @@ class EventBus:
         store transaction that writes the change (`store.transactions(
         collection, EVENTS)`), so the change and its event record are stored
         together or not at all (PostgreSQL: one SQL transaction; TinyDB: the
-        journal). Raises TMFError 503 when the record cannot be staged;
-        not_recorded() turns a failure of the commit itself into the same
-        answer. Call wake() after the commit."""
+        journal). Raises StoreUnavailable (503 STORE_UNAVAILABLE) when storage
+        is full, read-only or unreachable, like any other write that meets it
+        (issue 12 item 12), and TMFError 503 EVENT_NOT_RECORDED when the record
+        cannot be staged for another reason; not_recorded() does the same for
+        a commit that fails on the event collection. Call wake() after the
+        commit."""
         notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
             into.insert(event_record(api, collection, resource_id, before, after, notes,
@@ -101,13 +105,17 @@ class EventBus:
         except Exception as exc:
             raise self.not_recorded(collection, resource_id, exc) from None
 
-    def not_recorded(self, collection: str, resource_id: str, exc: BaseException) -> TMFError:
-        """The 503 for a change refused because its event could not be
-        written (noted for /health's lastRecordError)."""
+    def not_recorded(self, collection: str, resource_id: str, exc: BaseException) -> Exception:
+        """What to raise for a change refused because its event could not be
+        written (noted for /health's lastRecordError): `exc` itself when it is
+        StoreUnavailable (503 STORE_UNAVAILABLE: one answer for a full disk,
+        whichever write hit it), else TMFError 503 EVENT_NOT_RECORDED."""
         error = f"{type(exc).__name__}: {exc}"[:300]
         self._last_record_error = f"{isoformat(utcnow())} {error}"
         log.error("event of %s %s not recorded, change refused: %s",
                   collection, resource_id, error)
+        if isinstance(exc, StoreUnavailable):
+            return exc
         return TMFError(503, "The change was not made: its notification could not be "
                              "recorded (storage unavailable). Retry later.",
                         code="EVENT_NOT_RECORDED")

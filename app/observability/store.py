@@ -9,10 +9,8 @@ defined here, never inherited: the interface's default implementations
 (find_by, query, claim, ... in Python over all()) would otherwise replace
 the backend's own (PostgreSQL: one SQL statement, an index, row locks).
 `transaction` and `transactions` are timed as a whole (a multi-collection
-transaction is labelled with its collections joined by "+"), and so is each
-operation made through their Txn objects, under its own name and collection:
-a resource change is a Txn insert/update/delete inside the transaction that
-also writes its event record, and it is counted as such.
+transaction is labelled with its collections joined by "+"); the operations
+made through their Txn objects count under their own names (InstrumentedTxn).
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ import time
 
 from typing import Iterator, Sequence
 
-from ..store.base import Store, StoreError, Txn
+from ..store.base import Store, StoreError
 from ..store.query import Filter, Query
 from .metrics import STORE_ERRORS, STORE_OPERATION_SECONDS
 
@@ -35,6 +33,45 @@ def _record(operation: str, collection: str, started: float, error: BaseExceptio
     # say) is the caller's decision, not a store failure: only the store's own.
     if isinstance(error, (StoreError, OSError)):
         STORE_ERRORS.labels(operation, collection, type(error).__name__).inc()
+
+
+class InstrumentedTxn:
+    """A Txn whose operations are timed and counted like the store's."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.collection = inner.collection
+
+    def _timed(self, operation: str, call, *args):
+        started = time.perf_counter()
+        try:
+            result = call(*args)
+        except BaseException as exc:
+            _record(operation, self.collection, started, exc)
+            raise
+        _record(operation, self.collection, started, None)
+        return result
+
+    def insert(self, doc: dict) -> dict:
+        return self._timed("insert", self.inner.insert, doc)
+
+    def get(self, doc_id: str) -> dict | None:
+        return self._timed("get", self.inner.get, doc_id)
+
+    def all(self) -> list[dict]:
+        return self._timed("all", self.inner.all)
+
+    def update(self, doc_id: str, change) -> dict | None:
+        return self._timed("update", self.inner.update, doc_id, change)
+
+    def delete(self, doc_id: str) -> dict | None:
+        return self._timed("delete", self.inner.delete, doc_id)
+
+    def count(self) -> int:
+        return self._timed("count", self.inner.count)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 class InstrumentedStore(Store):
@@ -105,7 +142,7 @@ class InstrumentedStore(Store):
         started = time.perf_counter()
         try:
             with self.inner.transactions(*collections) as txns:
-                yield {name: TimedTxn(name, txn) for name, txn in txns.items()}
+                yield {name: InstrumentedTxn(txn) for name, txn in txns.items()}
         except BaseException as exc:
             _record("transaction", label, started, exc)
             raise
@@ -113,11 +150,14 @@ class InstrumentedStore(Store):
 
     @contextlib.contextmanager
     def transaction(self, collection: str):
-        """Timed as a whole, from taking the lock to the durable write."""
+        """Timed as a whole, from taking the lock to the durable write; the
+        operations staged inside count under their own names too, so a
+        resource create is one `insert` whether or not it runs in a
+        transaction (the event-recording writes do)."""
         started = time.perf_counter()
         try:
             with self.inner.transaction(collection) as txn:
-                yield TimedTxn(collection, txn)
+                yield InstrumentedTxn(txn)
         except BaseException as exc:
             _record("transaction", collection, started, exc)
             raise
@@ -140,42 +180,3 @@ class InstrumentedStore(Store):
     def __repr__(self) -> str:
         return f"InstrumentedStore({self.inner!r})"
 
-
-class TimedTxn(Txn):
-    """A transaction's operations on one collection, each timed like the
-    store's own (the durable write is in the transaction's time)."""
-
-    def __init__(self, collection: str, inner: Txn):
-        self.collection = collection
-        self.inner = inner
-
-    def _timed(self, operation: str, call, *args):
-        started = time.perf_counter()
-        try:
-            result = call(*args)
-        except BaseException as exc:
-            _record(operation, self.collection, started, exc)
-            raise
-        _record(operation, self.collection, started, None)
-        return result
-
-    def insert(self, doc: dict) -> dict:
-        return self._timed("insert", self.inner.insert, doc)
-
-    def get(self, doc_id: str) -> dict | None:
-        return self._timed("get", self.inner.get, doc_id)
-
-    def all(self) -> list[dict]:
-        return self._timed("all", self.inner.all)
-
-    def update(self, doc_id: str, change) -> dict | None:
-        return self._timed("update", self.inner.update, doc_id, change)
-
-    def delete(self, doc_id: str) -> dict | None:
-        return self._timed("delete", self.inner.delete, doc_id)
-
-    def count(self) -> int:
-        return self._timed("count", self.inner.count)
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)

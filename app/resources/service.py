@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from marshmallow import ValidationError
+from marshmallow import ValidationError, fields
 
 from ..errors import TMFError
 from ..events.records import EVENTS
@@ -24,7 +24,7 @@ SERVER_OWNED = ("id", "href")
 def is_extension(resource: dict, kind: "ResourceKind") -> bool:
     """Is this stored (or sent) object a TMF subclass of the kind's type: it
     carries @schemaLocation, or its @type names another type (TMF630 part 2,
-    polymorphism and extension)? Mirrors TmfSchema._is_extension."""
+    polymorphism and extension)? Mirrors TmfSchema.is_extension."""
     if resource.get("@schemaLocation"):
         return True
     declared = resource.get("@type")
@@ -73,6 +73,51 @@ class ResourceKind:
                                 f"(the created {self.type_name} is in the answer, its href "
                                 f"also in Location)", code="SERVER_OWNED_ATTRIBUTE",
                            details={name: ["Set by the server; do not send it."] for name in sent})
+
+
+TYPING = ("@type", "@schemaLocation")
+
+
+def with_stored_typing(patch, current):
+    """`patch` with, in every object it merges into a stored object, the
+    stored @type/@schemaLocation it does not send (a null it sends counts as
+    sent): a stored subclass governs its patches at every depth, so that a
+    ResidentialCustomer's loyaltyTier can be patched without re-sending @type.
+    Only for validation; the merge itself keeps what is stored anyway."""
+    if not isinstance(patch, dict) or not isinstance(current, dict):
+        return patch
+    typed = {key: current[key] for key in TYPING if key in current and key not in patch}
+    typed.update((key, with_stored_typing(value, current.get(key))) for key, value in patch.items())
+    return typed
+
+
+def unknown_deletions(schema, patch: dict) -> dict:
+    """The nulls of a merge patch (RFC 7396: a null removes the name) that name
+    an attribute the object cannot have, as marshmallow messages nested like
+    the patch (`{"validFor": {"typo": ["Unknown field."]}}`); {} if none.
+
+    The rule for values (app/schemas/spec.py, TmfSchema, and the served
+    document's anyOf) applied to names, at every depth: an attribute of the
+    object's definition, or any name when the object is a subclass (its
+    @type/@schemaLocation, from the patch or, via with_stored_typing, the
+    stored object). `schema` is the TmfSchema instance of the object. Needed
+    because nulls are taken out before the schema load (a deletion has no
+    value to type-check), which also took them out of its unknown-field check."""
+    open_ = schema.is_extension(patch)
+    errors: dict = {}
+    for key, value in patch.items():
+        field_ = schema.fields.get(key) if isinstance(key, str) else None
+        if value is None:
+            if field_ is None and not open_:
+                errors[key] = ["Unknown field."]
+        elif isinstance(value, dict) and field_ is not None:
+            # an object, or one object sent for an array (OneOrMany)
+            inner = field_.inner if isinstance(field_, fields.List) else field_
+            if isinstance(inner, fields.Nested):
+                nested = unknown_deletions(inner.schema, value)
+                if nested:
+                    errors[key] = nested
+    return errors
 
 
 def validation_error(exc: ValidationError, what: str = "request body") -> TMFError:
@@ -191,21 +236,17 @@ class ResourceService:
                 raise TMFError(400, f"{name} {why}cannot be changed", code="NOT_PATCHABLE")
         # A stored subclass governs its patches: its @type and @schemaLocation
         # open the schema for its extension attributes without being re-sent.
-        current = self.get(resource_id)
-        typed = {key: current[key] for key in ("@type", "@schemaLocation")
-                 if key in current and key not in patch}
         if not getattr(self.store, "stores_nul", True):
             refuse_nul(patch)
+        typed = with_stored_typing(patch, self.get(resource_id))
         try:
-            self.patch_schema.load({**typed, **without_nulls(patch)})
+            self.patch_schema.load(without_nulls(typed))
         except ValidationError as exc:
             raise validation_error(exc) from None
-        # A null removes an attribute (RFC 7396): only one the resource can have.
-        removable = set(self.patch_schema.fields) | (set(current) if is_extension(current, self.kind)
-                                                     else set())
-        unknown = sorted(key for key, value in patch.items() if value is None and key not in removable)
+        # A null removes an attribute (RFC 7396): only one the object can have.
+        unknown = unknown_deletions(self.patch_schema, typed)
         if unknown:
-            raise validation_error(ValidationError({key: ["Unknown field."] for key in unknown}))
+            raise validation_error(ValidationError(unknown))
 
         def change(current: dict | None):
             if current is None:

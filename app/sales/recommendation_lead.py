@@ -73,7 +73,8 @@ def parse_reference(body: dict) -> tuple[str, str]:
         value = reference.get(key)
         if value is None:
             problems[key] = ["Missing data for required field."]
-        elif not isinstance(value, str) or not value.strip():
+        elif not isinstance(value, str) or not value:
+            # only "": as the document says (minLength 1); a blank id is not found
             problems[key] = ["Not a valid non-empty string."]
     for key in reference:
         if key not in REQUEST_REFERENCE_KEYS:

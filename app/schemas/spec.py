@@ -28,11 +28,18 @@ class TmfSchema(Schema):
     #: False for definitions that are no TMF entity (the hub's
     #: EventSubscriptionInput): no @type/@schemaLocation extension there.
     polymorphic: bool = True
+    #: JSON Schema constraints across attributes that the service checks in
+    #: its own code (e.g. which @type a salesLead with a recommendation has);
+    #: the served document adds them (app/api/tmf.py, _TmfConverter).
+    document_constraints: tuple[dict, ...] = ()
 
     class Meta:
         unknown = RAISE
 
-    def _is_extension(self, data: Mapping) -> bool:
+    def is_extension(self, data: Mapping) -> bool:
+        """May `data` (an object of this definition) hold extension attributes:
+        it carries a non-empty @schemaLocation, or its @type names another
+        type than this definition's own (compared case-insensitively)?"""
         if not self.polymorphic:
             return False
         if data.get("@schemaLocation"):
@@ -42,7 +49,7 @@ class TmfSchema(Schema):
 
     def _deserialize(self, data, *, error_store, many=False, partial=None,
                      unknown=RAISE, index=None):
-        if not many and isinstance(data, Mapping) and self._is_extension(data):
+        if not many and isinstance(data, Mapping) and self.is_extension(data):
             unknown = INCLUDE
         return super()._deserialize(data, error_store=error_store, many=many,
                                     partial=partial, unknown=unknown, index=index)
@@ -143,6 +150,8 @@ class SpecSchemas:
                 return DateTimeString(**kwargs)
             if "enum" in prop:
                 return fields.String(validate=validate.OneOf(prop["enum"]), **kwargs)
+            if "minLength" in prop:
+                return fields.String(validate=validate.Length(min=prop["minLength"]), **kwargs)
             return fields.String(**kwargs)
         if kind == "integer":
             return fields.Integer(strict=True, **kwargs)
