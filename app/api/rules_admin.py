@@ -25,9 +25,9 @@ from marshmallow import ValidationError
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..rules import RuleSetError
-from ..rules.common import UTC
-from ..rules.contexts import context_to_case, is_tmf680_query, read_context
-from ..rules.report import explain_lines
+from ..rules.model.common import UTC
+from ..rules.authoring.contexts import context_to_case, is_tmf680_query, read_context
+from ..rules.authoring.report import explain_lines
 
 blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules")
 

@@ -31,18 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .analysis import TooComplex, analyse, positive_anys, with_choice
-from .cases import cases_file_for, find_cases_files, load_cases, ruleset_file_for
-from .catalog import Catalog, catalog_files, load_catalog
-from .common import UTC, Checker, as_id, iso, parse_time
-from .conditions import COMBINATORS, FACT_KEYS, All, Any, Not, SetTest
-from .engine import compile_rules
-from .errors import Problem, RuleSetError
-from .lockfile import LOCK_SUFFIX, lock_path, next_versions, read_lock, rules_dir_of, semantic_hash
-from .ruleset import MAX_PRIORITY, _read_rule, parse_ruleset
-from .service import is_cases_file, rule_files
-from .yamlload import PosDict, PosList, display_path, load_file, load_text
+from .cases import load_cases
+from ..model.catalog import Catalog, catalog_files, load_catalog
+from ..model.common import UTC, Checker, as_id, iso, parse_time
+from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, SetTest
+from ..engine.engine import compile_rules
+from ..model.errors import Problem, RuleSetError
+from .lockfile import next_versions, read_lock, semantic_hash
+from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
+from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
+from ..repository.layout import (LOCK_SUFFIX, cases_file_for, find_cases_files, in_versions_dir, is_cases_file,
+                                 lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for)
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 IGNORE_RE = re.compile(r"#.*?\blint-ignore\b:?\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)?")
 MODELINE_RE = re.compile(r"#\s*yaml-language-server:\s*\$schema=(\S+)")
 README = "rules/README.md"
@@ -353,7 +354,7 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
             for index, item in enumerate(doc["rules"]):
                 if not isinstance(item, PosDict):
                     continue
-                rule = _read_rule(item, doc["rules"].at(index), index, Checker(name), catalog)
+                rule = read_rule(item, doc["rules"].at(index), index, Checker(name), catalog)
                 if rule is not None:
                     problems.extend(RuleChecks(rule, item, catalog, now, name).run())
     problems.extend(modeline_problems(text, path, "ruleset.schema.json"))
@@ -529,7 +530,7 @@ def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list
     rid, version = doc.get("id"), doc.get("version")
     if not isinstance(rid, str) or not isinstance(version, str):
         return out
-    in_versions = path.parent.name == "versions"
+    in_versions = in_versions_dir(path)
     id_pos = doc.at("id")
     version_pos = doc.at("version")
     expected = f"{rid}@{version}" if in_versions else rid
@@ -574,7 +575,7 @@ def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list
     for other in rule_files(rules_dir):
         if other.resolve() == path.resolve():
             continue
-        other_in_versions = other.parent.name == "versions"
+        other_in_versions = in_versions_dir(other)
         if in_versions and not other_in_versions:
             continue                    # reported on the working copy
         if in_versions and other_in_versions and other.name > path.name:
@@ -729,7 +730,7 @@ def lint(paths: list[Path] | None, rules_dir: Path, catalog_dir: Path, now: dt.d
         if path.is_dir():
             rule_paths += rule_files(path)
             cases_paths += find_cases_files(path)
-            lock_paths += sorted(p for p in path.glob(f"*{LOCK_SUFFIX}") if p.is_file())
+            lock_paths += lock_files(path)
         elif is_cases_file(path):
             cases_paths.append(path)
         elif path.name.endswith(LOCK_SUFFIX):
@@ -754,7 +755,7 @@ def lint(paths: list[Path] | None, rules_dir: Path, catalog_dir: Path, now: dt.d
         report.acknowledged += acked
     for path in lock_paths:
         report.files.append(display_path(path))
-        report.problems += lint_lock_file(path, rules_dir_of(path) if path.parent.name == "versions" else path.parent)
+        report.problems += lint_lock_file(path, rules_dir_of(path))
     report.problems = _sorted(report.problems)
     report.acknowledged = _sorted(report.acknowledged)
     return report

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .conditions import (DURABLE_OP, NEGATED_OP, NUMBER_FACTS, SET_FACTS, All, Any, Compare, Cond,
+from ..model.conditions import (DURABLE_OP, NEGATED_OP, NUMBER_FACTS, SET_FACTS, All, Any, Compare, Cond,
                          Known, Not, ScalarTest, SetTest)
-from .facts import Facts, date_value, normalise_value, number_value
+from ..model.facts import Facts, date_value, normalise_value, number_value
 
 TAG = {"t": "ctx"}
 MAX_RULE_WEIGHT = 40          # alternative paths of one rule that can match at once

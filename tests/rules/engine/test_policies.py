@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from app.rules import Catalog, Offering
-from app.rules.common import parse_time
+from app.rules.model.common import parse_time
 from rulehelpers import at, ctx, customer, products, rule
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.rules import RuleSetError, load_catalog, load_ruleset
-from app.rules.cases import load_cases
+from app.rules.authoring.cases import load_cases
 from rulehelpers import write
 
 HEADER = """\
@@ -231,7 +231,7 @@ def test_a_catalog_file_removed_while_loading_is_a_problem_with_its_name(tmp_pat
     from app.rules import RuleSetError, load_catalog
 
     folder = tmp_path / "catalog"
-    shutil.copytree(Path(__file__).resolve().parents[2] / "catalog", folder)
+    shutil.copytree(Path(__file__).resolve().parents[3] / "catalog", folder)
     doomed = folder / "offerings.yaml"
     real_read = Path.read_bytes
 

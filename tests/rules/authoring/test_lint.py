@@ -11,18 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from app.rules.analysis import analyse, positive_anys, with_choice
-from app.rules.common import parse_time
-from app.rules.conditions import evaluate
-from app.rules.facts import Context, build_facts
-from app.rules.lint import lint, lint_ruleset_file
-from app.rules.lockfile import lock_rulesets, read_lock, semantic_hash
-from app.rules.ruleset import parse_ruleset
-from app.rules.yamlload import load_file
+from app.rules.authoring.analysis import analyse, positive_anys, with_choice
+from app.rules.model.common import parse_time
+from app.rules.model.conditions import evaluate
+from app.rules.model.facts import Context, build_facts
+from app.rules.authoring.lint import lint, lint_ruleset_file
+from app.rules.authoring.lockfile import lock_rulesets, read_lock, semantic_hash
+from app.rules.model.ruleset import parse_ruleset
+from app.rules.model.yamlload import load_file
 from rulegen import dump, make_ruleset
 from rulehelpers import DEMO_CATALOG, DEMO_RULES, ROOT
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LINT = FIXTURES / "lint"
 NOW = parse_time("2026-10-01T00:00:00Z")
 STANDALONE = {"no-lock", "no-cases"}        # every fixture file stands alone
@@ -212,7 +212,7 @@ def test_the_lock_follows_content_not_formatting(rules_copy):
 # --------------------------------------------------------------------------- soundness
 def _witness_search(rule, catalog, rng, tries=400) -> bool:
     """Random contexts built from the values a rule mentions: does any make it hold?"""
-    from app.rules.conditions import Compare, ScalarTest, SetTest, walk
+    from app.rules.model.conditions import Compare, ScalarTest, SetTest, walk
 
     offerings, categories, channels, places, cats, scalars, numbers, times = set(), set(), set(), set(), set(), \
         {}, {}, []
@@ -311,8 +311,8 @@ def test_no_contradiction_where_there_is_none(build):
 
 def test_the_cases_schema_accepts_the_demo_cases_and_rejects_broken_ones():
     import yaml
-    from app.rules.common import plain
-    from test_rules_schemas import errors
+    from app.rules.model.common import plain
+    from test_editor_schemas import errors
 
     schema = json.loads((ROOT / "app" / "rules" / "schemas" / "cases.schema.json").read_text())
     demo = json.loads(json.dumps(plain(yaml.safe_load((DEMO_RULES / "telco-demo.cases.yaml").read_text()))))

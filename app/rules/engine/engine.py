@@ -5,16 +5,16 @@ can use it, and is never modified afterwards: the service swaps whole engines.
 """
 from __future__ import annotations
 
-from .catalog import Catalog
-from .common import iso
+from ..model.catalog import Catalog
+from ..model.common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
                        referenced_keys, rule_expression)
-from .conditions import explain_detail as explain_condition
+from ..model.conditions import explain_detail as explain_condition
 from .durable_runtime import DurableRulesets
-from .errors import Problem, RuleSetError
-from .facts import Context, Facts, build_facts
+from ..model.errors import Problem, RuleSetError
+from ..model.facts import Context, Facts, build_facts
 from .policies import Recommendation, apply_policies
-from .ruleset import RuleSet
+from ..model.ruleset import RuleSet
 
 
 MAX_CHARACTERISTICS = 12

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.rules.cases import coverage, engine_for, find_cases_files, load_cases, ruleset_file_for, run_case
+from app.rules.authoring.cases import coverage, engine_for, load_cases, run_case
+from app.rules.repository.layout import find_cases_files, ruleset_file_for
 from rulehelpers import DEMO_CATALOG, DEMO_RULES
 
 CASE_FILES = find_cases_files(DEMO_RULES)

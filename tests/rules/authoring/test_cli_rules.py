@@ -286,8 +286,8 @@ def test_lock_refuses_a_changed_version(cli, project):
 
 
 def test_diff_names_items_recommended_for_other_reasons(build):
-    from app.rules.diff import diff_engines
-    from app.rules.report import diff_lines
+    from app.rules.authoring.diff import diff_engines
+    from app.rules.authoring.report import diff_lines
     from rulehelpers import ctx, rule
 
     old = build([rule("R1", {"cart": "6547"}, ("6542", 20)), rule("R2", {"cart": "6547"}, ("6543", 30))])

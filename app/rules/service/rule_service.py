@@ -1,11 +1,7 @@
 """RuleService: versions, activation, hot reload and evaluation of rule sets.
 
-Layout (see rules/README.md):
-
-    rules/<id>.yaml                  the working copy of a rule set (any version)
-    rules/versions/<id>@<ver>.yaml   earlier (or later) versions kept side by side
-    rules/<id>.cases.yaml            its regression cases (never loaded as rules)
-    <state_dir>/active-rulesets.json which version is active, per rule set id
+Where the files live (rule sets, kept versions, cases, the active pointer) is
+repository.layout's business; see rules/README.md.
 
 Which rule set is served: the `ruleset_id` given, else the only rule set
 present, else `telco-demo` if present, else the first id in alphabetical
@@ -25,40 +21,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import Catalog, load_catalog
-from .common import UTC, iso, version_key
-from .engine import Engine
-from .errors import Problem, RuleSetError
-from .facts import Context
-from .policies import Recommendation
-from .ruleset import RuleSet, load_ruleset, peek_header
-from .yamlload import display_path
+from ..model.catalog import Catalog, load_catalog
+from ..model.common import UTC, iso, version_key
+from ..engine.engine import Engine
+from ..model.errors import Problem, RuleSetError
+from ..model.facts import Context
+from ..engine.policies import Recommendation
+from ..model.ruleset import RuleSet, load_ruleset, peek_header
+from ..model.yamlload import display_path
+from ..repository.files import write_json_atomic
+from ..repository.layout import pointer_path, rule_files, stat_signature
 
-POINTER_FILE = "active-rulesets.json"
 DEFAULT_RULESET = "telco-demo"
-
-
-def rule_files(rules_dir: Path) -> list[Path]:
-    """Rule set files: rules/*.yaml and rules/versions/*.yaml, not *.cases.yaml."""
-    rules_dir = Path(rules_dir)
-    found = []
-    for folder in (rules_dir, rules_dir / "versions"):
-        if folder.is_dir():
-            for path in sorted(folder.iterdir()):
-                if path.suffix in (".yaml", ".yml") and path.is_file() and not is_cases_file(path):
-                    found.append(path)
-    return found
-
-
-def is_cases_file(path: Path) -> bool:
-    return path.name.endswith((".cases.yaml", ".cases.yml"))
 
 
 @dataclass
@@ -91,52 +70,6 @@ class Active:
     loaded_at: dt.datetime
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """tmp file in the same directory + fsync + rename (+ fsync of the directory)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-
-
-def _scan(folder, entries: list, recursive: bool) -> None:
-    try:
-        with os.scandir(folder) as it:
-            items = sorted(it, key=lambda e: e.name)
-    except OSError:
-        entries.append((str(folder), None))
-        return
-    for item in items:
-        if item.name.endswith((".yaml", ".yml")):
-            try:
-                st = item.stat()
-            except OSError:
-                continue
-            entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
-        elif recursive and item.is_dir(follow_symlinks=False):
-            _scan(item.path, entries, recursive)
-
-
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = ""):
@@ -145,7 +78,7 @@ class RuleService:
         self.state_dir = Path(state_dir)
         self.requested_id = ruleset_id
         self.href_base = href_base
-        self.pointer_path = self.state_dir / POINTER_FILE
+        self.pointer_path = pointer_path(self.state_dir)
         self._reload_lock = threading.Lock()
         self._engines: OrderedDict = OrderedDict()
         self._active: Active | None = None
@@ -299,16 +232,7 @@ class RuleService:
 
     def _stat_signature(self):
         """(path, inode, mtime, size) of every rule, catalog and pointer file."""
-        entries: list = []
-        _scan(self.rules_dir, entries, recursive=False)
-        _scan(self.rules_dir / "versions", entries, recursive=False)
-        _scan(self.catalog_dir, entries, recursive=True)
-        try:
-            st = os.stat(self.pointer_path)
-            entries.append(("pointer", st.st_ino, st.st_mtime_ns, st.st_size))
-        except OSError:
-            entries.append(("pointer", None))
-        return tuple(entries)
+        return stat_signature(self.rules_dir, self.catalog_dir, self.pointer_path)
 
     def _read_pointer(self, problems: list[Problem]) -> dict:
         try:

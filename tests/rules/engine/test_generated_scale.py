@@ -7,24 +7,10 @@ import random
 import pytest
 
 from app.rules import Context
-from app.rules.engine import Engine
-from app.rules.catalog import load_catalog
-from app.rules.ruleset import load_ruleset
-from rulegen import dump, make_ruleset, oracle, random_context
-
-
-def context_of(c: dict) -> Context:
-    customer = None
-    if c["known"]:
-        chars = []
-        if c["segment"] is not None:
-            chars.append({"name": "segment", "value": c["segment"]})
-        if c["tenure"] is not None:
-            chars.append({"name": "tenure", "value": c["tenure"]})
-        customer = {"id": "C", "characteristic": chars}
-    return Context(time=c["time"], channels=c["channels"], cart=c["cart"], customer=customer,
-                   products=[{"id": f"P{i}", "status": st, "productOffering": {"id": o}}
-                             for i, (o, st) in enumerate(c["owned"])])
+from app.rules.engine.engine import Engine
+from app.rules.model.catalog import load_catalog
+from app.rules.model.ruleset import load_ruleset
+from rulegen import context_of, dump, make_ruleset, oracle, random_context
 
 
 def build_engine(tmp_path, n_rules, n_offerings, seed=7):

@@ -26,12 +26,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import VERSION_RE, plain, version_key
-from .errors import Problem, RuleSetError
-from .yamlload import display_path, load_file
-
-LOCK_SUFFIX = ".lock.json"
-
+from ..model.common import VERSION_RE, plain, version_key
+from ..model.errors import Problem, RuleSetError
+from ..model.yamlload import display_path, load_file
+from ..repository.layout import kept_version_path, lock_path, rule_files, rules_dir_of
 
 def semantic_hash(doc) -> str:
     """Hash of a rule set's meaning: the parsed document without `version`."""
@@ -40,16 +38,6 @@ def semantic_hash(doc) -> str:
         data = {k: v for k, v in data.items() if k != "version"}
     text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def rules_dir_of(path: Path) -> Path:
-    """The rules directory of a working copy (rules/x.yaml) or a kept version (rules/versions/x.yaml)."""
-    path = Path(path)
-    return path.parent.parent if path.parent.name == "versions" else path.parent
-
-
-def lock_path(rules_dir: Path, ruleset_id: str) -> Path:
-    return Path(rules_dir) / f"{ruleset_id}{LOCK_SUFFIX}"
 
 
 def read_lock(path: Path) -> dict[str, str] | None:
@@ -94,8 +82,6 @@ class VersionFile:
 
 def version_files(rules_dir: Path) -> list[VersionFile]:
     """Every rule file in rules_dir and rules_dir/versions that parses as YAML with an id and a version."""
-    from .service import rule_files        # late import: service imports much of the package
-
     found = []
     for path in rule_files(rules_dir):
         try:
@@ -181,7 +167,7 @@ def keep_version(working: Path) -> Path:
     rid, version = (doc.get("id"), doc.get("version")) if isinstance(doc, dict) else (None, None)
     if not isinstance(rid, str) or not isinstance(version, str):
         raise RuleSetError(f"{display_path(working)} has no id and version")
-    target = working.parent / "versions" / f"{rid}@{version}.yaml"
+    target = kept_version_path(rules_dir_of(working), rid, version)
     text = working.read_text(encoding="utf-8")
 
     def rebase(match: re.Match) -> str:

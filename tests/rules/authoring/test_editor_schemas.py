@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.rules.common import plain
+from app.rules.model.common import plain
 from rulegen import make_ruleset
 from rulehelpers import DEMO_CATALOG, DEMO_RULES, ROOT
-from test_rules_language import CHECKS
+from language_checks import CHECKS
 
 SCHEMAS = ROOT / "app" / "rules" / "schemas"
 TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}

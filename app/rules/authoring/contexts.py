@@ -16,11 +16,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from .cases import CONTEXT_FIELDS, _read_context
-from .common import Checker, iso
-from .errors import Problem, RuleSetError
-from .facts import Context, characteristics
-from .yamlload import PosDict, PosList, load_text, read_text_file
+from .cases import CONTEXT_FIELDS, parse_context
+from ..model.common import Checker, iso
+from ..model.errors import Problem, RuleSetError
+from ..model.facts import Context, characteristics
+from ..model.yamlload import PosDict, PosList, load_text, read_text_file
 
 # Keys that only a TMF680 QueryProductRecommendation has (the case format has
 # `places`, `categories`, `product_orders`, `owns`, `cart`, `customer`, `time`).
@@ -95,7 +95,7 @@ def read_context(raw, file: str, default_time: dt.datetime | None = None) -> tup
         raw = with_time(raw, default_time)
     check = Checker(file)
     check.unknown_keys(raw, CONTEXT_FIELDS, "a context")
-    context = _read_context(raw, check, name or "context")
+    context = parse_context(raw, check, name or "context")
     errors = [p for p in check.problems if p.severity == "error"]
     if context is None or errors:
         raise RuleSetError(f"{file} has errors", errors)

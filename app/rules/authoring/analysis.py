@@ -17,9 +17,9 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
-from .common import iso
-from .conditions import (NEGATED_OP, All, Any, Compare, Cond, Known, Not, ScalarTest, SetTest)
-from .facts import date_value, number_value
+from ..model.common import iso
+from ..model.conditions import (NEGATED_OP, All, Any, Compare, Cond, Known, Not, ScalarTest, SetTest)
+from ..model.facts import date_value, number_value
 
 MAX_CONJUNCTS = 4096
 

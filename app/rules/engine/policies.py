@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .catalog import Catalog
-from .facts import Facts
-from .ruleset import Rule, RuleSet
+from ..model.catalog import Catalog
+from ..model.facts import Facts
+from ..model.ruleset import Rule, RuleSet
 
 
 @dataclass

@@ -23,14 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .catalog import load_catalog
-from .common import Checker, as_id, parse_time, plain, type_name
-from .engine import Engine
-from .errors import RuleSetError
-from .facts import Context
-from .policies import Recommendation
-from .ruleset import load_ruleset
-from .yamlload import display_path, load_file
+from ..model.catalog import load_catalog
+from ..model.common import Checker, as_id, parse_time, plain, type_name
+from ..engine.engine import Engine
+from ..model.errors import RuleSetError
+from ..model.facts import Context
+from ..engine.policies import Recommendation
+from ..model.ruleset import load_ruleset
+from ..model.yamlload import display_path, load_file
+from ..repository.layout import ruleset_file_for
 
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
 CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders"}
@@ -59,27 +60,6 @@ class CaseResult:
     @property
     def fired(self) -> list[str]:
         return list(self.recommendation.fired_rules) if self.recommendation else []
-
-
-def cases_file_for(rule_file: Path) -> Path:
-    rule_file = Path(rule_file)
-    return rule_file.with_name(rule_file.name.rsplit(".", 1)[0] + ".cases.yaml")
-
-
-def ruleset_file_for(cases_file: Path) -> Path:
-    cases_file = Path(cases_file)
-    stem = cases_file.name[: -len(".cases.yaml")] if cases_file.name.endswith(".cases.yaml") \
-        else cases_file.name[: -len(".cases.yml")]
-    for suffix in (".yaml", ".yml"):
-        candidate = cases_file.with_name(stem + suffix)
-        if candidate.exists():
-            return candidate
-    return cases_file.with_name(stem + ".yaml")
-
-
-def find_cases_files(rules_dir: Path) -> list[Path]:
-    rules_dir = Path(rules_dir)
-    return sorted(p for p in rules_dir.glob("*.cases.y*ml") if p.is_file())
 
 
 def load_cases(path: Path) -> list[Case]:
@@ -141,7 +121,7 @@ def _read_case(item, where, check: Checker) -> Case | None:
     if not check.mapping(ctx_raw, item.at("context") if "context" in item else where, f"case {name}: context"):
         return None
     check.unknown_keys(ctx_raw, CONTEXT_FIELDS, f"case {name}: context")
-    context = _read_context(ctx_raw, check, name)
+    context = parse_context(ctx_raw, check, name)
     if context is None:
         return None
     expect = None
@@ -171,7 +151,7 @@ def _read_case(item, where, check: Checker) -> Case | None:
                 description=description)
 
 
-def _read_context(raw, check: Checker, name: str) -> Context | None:
+def parse_context(raw, check: Checker, name: str) -> Context | None:
     what = f"case {name}"
     time_raw = raw.get("time")
     when = parse_time(time_raw) if time_raw is not None else None

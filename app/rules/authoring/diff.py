@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .engine import Engine
-from .facts import Context
-from .ruleset import Rule, RuleSet
+from ..engine.engine import Engine
+from ..model.facts import Context
+from ..model.ruleset import Rule, RuleSet
 
 
 @dataclass

@@ -165,7 +165,7 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
                 continue
             if raw_id is not None:
                 seen[raw_id] = rules_raw.at(index)[0]
-            rule = _read_rule(item, rules_raw.at(index), len(rules), check, catalog)
+            rule = read_rule(item, rules_raw.at(index), len(rules), check, catalog)
             if rule is not None:
                 rules.append(rule)
     if not check.ok:
@@ -174,7 +174,7 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
                    rules=rules, file=file, hash=digest, name=name, owner=owner)
 
 
-def _read_rule(item, where, index: int, check: Checker, catalog: Catalog) -> Rule | None:
+def read_rule(item, where, index: int, check: Checker, catalog: Catalog) -> Rule | None:
     if not isinstance(item, dict):
         check.add(where, f"a rule must be a mapping, got {type_name(item)}")
         return None
