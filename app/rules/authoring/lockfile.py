@@ -29,6 +29,7 @@ from pathlib import Path
 from ..model.common import VERSION_RE, plain, version_key
 from ..model.errors import Problem, RuleSetError
 from ..model.yamlload import display_path, load_file
+from ..repository.files import write_json_atomic
 from ..repository.layout import kept_version_path, lock_path, rule_files, rules_dir_of
 
 def semantic_hash(doc) -> str:
@@ -66,10 +67,7 @@ def read_lock(path: Path) -> dict[str, str] | None:
 
 def write_lock(path: Path, ruleset_id: str, versions: dict[str, str]) -> None:
     ordered = dict(sorted(versions.items(), key=lambda kv: version_key(kv[0])))
-    text = json.dumps({"ruleset": ruleset_id, "versions": ordered}, indent=2, ensure_ascii=False) + "\n"
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, {"ruleset": ruleset_id, "versions": ordered}, sort_keys=False)
 
 
 @dataclass

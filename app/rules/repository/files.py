@@ -1,36 +1,19 @@
-"""Writing repository files (the active pointer, lock files) so that a crash
-leaves the old or the new file, never a torn one."""
+"""Writing repository files (the active pointer, lock files) with the service's
+one atomic writer (app.atomicfile): a crash leaves the old or the new file,
+never a torn one, and an acknowledged activation survives a power loss."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ...atomicfile import replace_file
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """tmp file in the same directory + fsync + rename (+ fsync of the directory)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+# not the store's "*.tmp": the pointer may share the store's data directory,
+# whose start-up clean-up removes its own orphan temp files
+TEMP_SUFFIX = "rules-tmp"
+
+
+def write_json_atomic(path: Path, data: dict, sort_keys: bool = True) -> None:
+    """`data` as indented JSON (UTF-8, one trailing newline), replaced atomically."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n"
+    replace_file(Path(path), text.encode("utf-8"), TEMP_SUFFIX)
