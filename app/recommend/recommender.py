@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from ..rules import RuleService
+from ..rules import RuleService, RuleSetError
 from .facts import PartyFacts, build_context
 
 ITEM_SCHEMA_NAME = "ExplainedRecommendationItem"
@@ -44,7 +44,7 @@ class Recommender:
             self._reload_failure = None
         try:
             result = self.rules.recommend(context)
-        except LookupError as exc:
+        except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
             raise RecommenderUnavailable(str(exc)) from exc
         ruleset = {"id": result.ruleset_id, "version": result.ruleset_version,
                    "hash": result.ruleset_hash}
