@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Checker, as_id, in_window, parse_time, plain
+from .common import Checker, as_id, in_window, plain, read_valid_for
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
 
@@ -199,27 +199,8 @@ def _read_offering(item, where, check: Checker) -> Offering | None:
         if key in item and not isinstance(item[key], list):
             check.add(item.at(key), f"offering {offering_id}: {key} must be a list")
             ok = False
-    valid_from = valid_to = None
-    if "validFor" in item:
-        valid_for = item["validFor"]
-        if check.mapping(valid_for, item.at("validFor"), f"offering {offering_id}: validFor"):
-            check.unknown_keys(valid_for, {"startDateTime", "endDateTime"}, "validFor")
-            for key in ("startDateTime", "endDateTime"):
-                if key in valid_for and valid_for[key] is not None:
-                    when = parse_time(valid_for[key])
-                    if when is None:
-                        check.add(valid_for.at(key), f"offering {offering_id}: validFor.{key} must be an "
-                                  f"ISO 8601 date-time like 2026-11-01T00:00:00Z")
-                        ok = False
-                    elif key == "startDateTime":
-                        valid_from = when
-                    else:
-                        valid_to = when
-            if valid_from and valid_to and valid_to <= valid_from:
-                check.add(item.at("validFor"), f"offering {offering_id}: validFor ends before it starts")
-                ok = False
-        else:
-            ok = False
+    window_ok, valid_from, valid_to = read_valid_for(check, item, f"offering {offering_id}: ")
+    ok = ok and window_ok
     categories: list[str] = []
     for index, category in enumerate(item.get("category") or [] if isinstance(item.get("category"), list) else []):
         cwhere = item["category"].at(index)

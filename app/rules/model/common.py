@@ -138,3 +138,56 @@ def pos_of(container, key) -> tuple[int, int]:
     if isinstance(container, (PosDict, PosList)):
         return container.at(key)
     return getattr(container, "pos", (1, 1))
+
+
+def read_valid_for(check: "Checker", item, what: str = "", rule: str | None = None):
+    """The `validFor` of an offering or a rule (TMF TimePeriod: startDateTime,
+    endDateTime; a missing or null bound is open). Returns (ok, start, end) as
+    aware UTC datetimes or None; problems go to `check`, prefixed with `what`
+    (e.g. "offering 6542: ") so the catalog and the rule loader say the same."""
+    if "validFor" not in item:
+        return True, None, None
+    valid_for = item["validFor"]
+    if not check.mapping(valid_for, item.at("validFor"), f"{what}validFor", rule):
+        return False, None, None
+    check.unknown_keys(valid_for, {"startDateTime", "endDateTime"}, "validFor", rule)
+    ok, bounds = True, {}
+    for key in ("startDateTime", "endDateTime"):
+        raw = valid_for.get(key)
+        if raw is None:
+            continue
+        bounds[key] = parse_time(raw)
+        if bounds[key] is None:
+            check.add(valid_for.at(key), f"{what}validFor.{key} must be a date-time like "
+                      f"2026-11-15T00:00:00Z, got {type_name(raw)}", rule)
+            ok = False
+    start, end = bounds.get("startDateTime"), bounds.get("endDateTime")
+    if start and end and end <= start:
+        check.add(item.at("validFor"), f"{what}validFor ends before it starts", rule)
+        ok = False
+    return ok, start, end
+
+
+def id_items(raw, where, key: str | None = None) -> tuple[list[tuple[str, tuple]], list[tuple[object, tuple]]]:
+    """One id or a list of ids (offerings, channels, categories, rules...), as
+    written in a rule, case or catalog file -> ([(id, position)], [(bad item,
+    position)]). With `key`, a mapping item gives its `key` (owns: {offering:
+    ...}). Positions are (line, column) from PosList/PosDict, else `where`.
+    The one reader the condition parser, the cases loader and lint share."""
+    items = raw if isinstance(raw, list) else [raw]
+    good, bad = [], []
+    for index, item in enumerate(items):
+        pos = raw.at(index) if isinstance(raw, PosList) else where
+        if key is not None and isinstance(item, dict):
+            pos = item.at(key) if isinstance(item, PosDict) and key in item else pos
+            item = item.get(key)
+        value = as_id(item)
+        if value is None:
+            bad.append((item, pos))
+        else:
+            good.append((value, pos))
+    return good, bad
+
+
+def id_problem(what: str, item) -> str:
+    return f"{what}: expected an id (text or number), got {type_name(item)}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from .common import Checker, as_id, iso, parse_time, type_name
+from .common import Checker, id_items, id_problem, iso, parse_time, type_name
 from .facts import Facts, date_value, normalise_value, number_value
 
 SET_FACTS = {
@@ -228,15 +228,11 @@ class ConditionParser:
 
     # ---- set facts
     def values_list(self, raw, where, what: str) -> list[str] | None:
-        items = raw if isinstance(raw, list) else [raw]
-        out = []
-        for index, item in enumerate(items):
-            value = as_id(item)
-            ipos = raw.at(index) if isinstance(raw, list) else where
-            if value is None:
-                self.error(ipos, f"{what}: expected an id (text or number), got {type_name(item)}")
-                return None
-            out.append((value, ipos))
+        out, bad = id_items(raw, where)
+        if bad:
+            item, ipos = bad[0]
+            self.error(ipos, id_problem(what, item))
+            return None
         if not out:
             self.error(where, f"{what}: the list is empty")
             return None

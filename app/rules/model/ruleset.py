@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .catalog import Catalog
-from .common import VERSION_RE, Checker, as_id, in_window, parse_time, type_name
+from .common import VERSION_RE, Checker, as_id, in_window, read_valid_for, type_name
 from .conditions import ConditionParser, Cond
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
@@ -195,23 +195,7 @@ def read_rule(item, where, index: int, check: Checker, catalog: Catalog) -> Rule
     status = _text(check, item, "status", "rule", required=False, rule=label) or "stable"
     if status not in RULE_STATUSES:
         check.add(item.at("status"), f"status must be one of {', '.join(RULE_STATUSES)}, got {status!r}", label)
-    valid_from = valid_to = None
-    if "validFor" in item:
-        valid_for = item["validFor"]
-        if check.mapping(valid_for, item.at("validFor"), "validFor", label):
-            check.unknown_keys(valid_for, {"startDateTime", "endDateTime"}, "validFor", label)
-            for key in ("startDateTime", "endDateTime"):
-                if key in valid_for:
-                    when = parse_time(valid_for[key])
-                    if when is None or isinstance(valid_for[key], (int, float)):
-                        check.add(valid_for.at(key), f"validFor.{key} must be a date-time like "
-                                  f"2026-11-15T00:00:00Z, got {type_name(valid_for[key])}", label)
-                    elif key == "startDateTime":
-                        valid_from = when
-                    else:
-                        valid_to = when
-            if valid_from and valid_to and valid_to <= valid_from:
-                check.add(item.at("validFor"), "validFor ends before it starts", label)
+    _window_ok, valid_from, valid_to = read_valid_for(check, item, rule=label)
     when = None
     if "when" not in item:
         check.add(where, "missing required field 'when'", label)

@@ -245,3 +245,35 @@ def test_a_catalog_file_removed_while_loading_is_a_problem_with_its_name(tmp_pat
         load_catalog(folder)
     assert any(p.file.endswith("offerings.yaml") and "cannot read file" in p.message
                for p in info.value.problems)
+
+
+def test_validfor_reads_the_same_in_the_catalog_and_in_rules(tmp_path, demo_catalog):
+    """One reader for validFor: a null bound is open in both files, and a bad
+    bound gets the same message (it used to be an error in rules only, and the
+    catalog's message did not say what it got)."""
+    write(tmp_path / "cat" / "a.yaml", """\
+productOffering:
+  - id: "1"
+    name: One
+    lifecycleStatus: Active
+    validFor: {startDateTime: null, endDateTime: "2027-01-01T00:00:00Z"}
+  - id: "2"
+    name: Two
+    lifecycleStatus: Active
+    validFor: {startDateTime: soon}
+""")
+    with pytest.raises(RuleSetError) as info:
+        load_catalog(tmp_path / "cat")
+    assert [str(p) for p in info.value.problems] == [
+        f"{tmp_path / 'cat' / 'a.yaml'}:9:31: offering 2: validFor.startDateTime must be a date-time like "
+        "2026-11-15T00:00:00Z, got the text 'soon'"]
+    path = rules_file(tmp_path, """\
+  - id: R1
+    kind: cross-sell
+    description: open start
+    validFor: {startDateTime: null, endDateTime: "2027-01-01T00:00:00Z"}
+    when: {cart: "6547"}
+    recommend: [{offering: "6542", priority: 1}]
+""")
+    rule = load_ruleset(path, demo_catalog).rules[0]
+    assert rule.valid_from is None and rule.valid_to.year == 2027
