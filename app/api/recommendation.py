@@ -8,58 +8,14 @@ from __future__ import annotations
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend import RecommenderUnavailable
-from ..recommend.facts import cart_offerings
-from ..resources.service import ResourceKind
-from ..schemas import SpecSchemas
+from ..recommend.query import KIND, URL_PREFIX, reject_items, schemas
 from .tmf import base_url, created, json_response, resource_blueprint, services
-
-URL_PREFIX = "/tmf-api/recommendationManagement/v4"
-
-# The user guide's create samples carry validFor (the evaluation time) and a
-# relatedParty without @referredType; the spec's _Create definition skips
-# the first and RelatedParty requires the second. The guide is what clients
-# copy, so both are accepted. The _Create definition lists recommendationItem,
-# which the service computes and refuses on create (a 400), so the served
-# document does not offer it.
-schemas = SpecSchemas(
-    "TMF680-Recommendation-v4.0.0.swagger.json", "TMF680",
-    required_overrides={"RelatedParty": ["id"]},
-    removed_properties={"QueryProductRecommendation_Create": ["recommendationItem"]},
-    added_properties={"QueryProductRecommendation_Create": {
-        "validFor": {"$ref": "#/definitions/TimePeriod",
-                     "description": "validFor.startDateTime is the evaluation time (default: now)"}}},
-)
-
-
-def _reject_items(data: dict) -> None:
-    if "recommendationItem" in data:
-        raise TMFError(400, "recommendationItem must not be present in the request: "
-                            "the service computes it", code="INVALID_BODY")
-
-
-def _check_query(data: dict) -> None:
-    """Everything the evaluation will read is checked before a query is
-    accepted, so an asynchronous query never fails later on bad input."""
-    _reject_items(data)
-    cart_offerings(data.get("shoppingCart"))
-
-
-KIND = ResourceKind(
-    api="recommendationManagement", collection="queryProductRecommendation",
-    type_name="QueryProductRecommendation", payload_name="queryProductRecommendation",
-    base_path=f"{URL_PREFIX}/queryProductRecommendation",
-    resource_schema=schemas["QueryProductRecommendation"],
-    create_schema=schemas["QueryProductRecommendation_Create"],
-    state_attribute="state", validate_create=_check_query,
-)
-
-
 
 def _create_recommendation():
     reco = services()
     service = reco.resources[KIND.collection]
     body = read_json_object()
-    _reject_items(body)
+    reject_items(body)
     resource = service.new_resource(body, base_url())
     if resource.get("instantSyncRecommendation"):
         try:

@@ -237,8 +237,8 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     CONTEXT.json is a case context ({"cart": ["6547"], "channel": "21",
     "time": ...}), a whole case, or a TMF680 query body (its customer is
     looked up in this service's store)."""
-    from ..api.rules_admin import context_from_query
     from ..errors import TMFError
+    from ..recommend.query import context_from_query
     from ..rules import RuleSetError
     from ..rules.authoring.contexts import context_to_case, load_context_file
     from ..rules.engine.engine import Engine

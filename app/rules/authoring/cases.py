@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..model.catalog import load_catalog
-from ..model.common import Checker, as_id, parse_time, plain, type_name
+from ..model.common import Checker, as_id, id_items, id_problem, parse_time, plain
 from ..engine.engine import Engine
 from ..model.errors import RuleSetError
 from ..model.facts import Context
@@ -95,16 +95,12 @@ def load_cases(path: Path) -> list[Case]:
 def _ids(check: Checker, raw, where, what: str) -> list[str] | None:
     if raw is None:
         return []
-    items = raw if isinstance(raw, list) else [raw]
-    out = []
-    for index, item in enumerate(items):
-        value = as_id(item)
-        if value is None:
-            check.add(raw.at(index) if isinstance(raw, list) else where,
-                      f"{what}: expected an id, got {type_name(item)}")
-            return None
-        out.append(value)
-    return out
+    good, bad = id_items(raw, where)
+    if bad:
+        item, pos = bad[0]
+        check.add(pos, id_problem(what, item))
+        return None
+    return [value for value, _pos in good]
 
 
 def _read_case(item, where, check: Checker) -> Case | None:

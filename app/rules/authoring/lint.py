@@ -33,7 +33,7 @@ from pathlib import Path
 from .analysis import TooComplex, analyse, positive_anys, with_choice
 from .cases import load_cases
 from ..model.catalog import Catalog, catalog_files, load_catalog
-from ..model.common import UTC, Checker, as_id, iso, parse_time
+from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
 from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
@@ -644,15 +644,8 @@ def _case_refs(case: PosDict, file: str, catalog: Catalog, rule_ids: set[str] | 
     classify = Classifier(catalog)
 
     def ids_at(container, key):
-        raw = container.get(key)
-        if isinstance(raw, PosList):
-            for i, item in enumerate(raw):
-                value = as_id(item.get("offering")) if isinstance(item, PosDict) else as_id(item)
-                where = item.at("offering") if isinstance(item, PosDict) else raw.at(i)
-                if value is not None:
-                    yield value, where
-        elif raw is not None and as_id(raw) is not None:
-            yield as_id(raw), container.at(key)
+        if container.get(key) is not None:
+            yield from id_items(container[key], container.at(key), key="offering")[0]
 
     context = case.get("context") if isinstance(case.get("context"), PosDict) else PosDict()
     places = [(context, "cart"), (context, "owns"), (case, "expect"), (case, "absent")]
