@@ -13,7 +13,7 @@ from ..model.conditions import explain_detail as explain_condition
 from .durable_runtime import DurableRulesets
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context, Facts, build_facts
-from .policies import Recommendation, apply_policies
+from .policies import PolicyTrace, Recommendation, apply_policies
 from ..model.ruleset import RuleSet
 
 
@@ -128,14 +128,14 @@ class Engine:
                 consistent = False
                 entry["reason"] = "conditions hold in the Python check, but durable-rules did not fire it"
             rules_out.append(entry)
-        trace: list = []
+        trace = PolicyTrace()
         items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, trace)
         return {
             "ruleset": {"id": self.ruleset.id, "version": self.ruleset.version, "hash": self.ruleset.hash,
                         "file": self.ruleset.file, "limit": self.ruleset.limit},
             "facts": facts_summary(facts),
             "rules": rules_out,
-            "policies": trace,
+            "policies": trace.steps(self.ruleset.limit),
             "items": [item.as_dict() for item in items],
             "engine": {"chunks": len(self.plans), "chunksEvaluated": len(evaluated), "consistent": consistent},
         }

@@ -61,127 +61,90 @@ class Recommendation:
                 "items": [item.as_dict() for item in self.items]}
 
 
-@dataclass
-class Proposal:
-    rule: Rule
-    offering: str
-    priority: int
-    position: int                  # index in the rule's recommend list
+class PolicyTrace:
+    """What `explain` shows product managers: every proposal, and which policy
+    dropped which proposal and why. Filled by apply_policies itself, so the
+    trace cannot disagree with the answer requests get."""
 
-    @property
-    def sort_key(self) -> tuple:
-        return (self.priority, self.rule.index, self.position)
+    def __init__(self):
+        self.proposed: list[dict] = []
+        self.dropped: dict[int, list[dict]] = {1: [], 2: [], 3: [], 4: []}
+
+    def steps(self, limit: int) -> list[dict]:
+        """The explain "policies" list: [{step, policy, items|dropped[, limit]}] in policy order."""
+        return [{"step": "proposed", "policy": None, "items": self.proposed},
+                {"step": "owned-or-in-cart", "policy": 1, "dropped": self.dropped[1]},
+                {"step": "inactive-or-out-of-validity", "policy": 2, "dropped": self.dropped[2]},
+                {"step": "one-per-offering", "policy": 3, "dropped": self.dropped[3]},
+                {"step": "limit", "policy": 4, "limit": limit, "dropped": self.dropped[4]}]
+
+
+def _proposal(rule: Rule, offering: str, priority: int) -> dict:
+    return {"offering": offering, "rule": rule.id, "priority": priority}
+
+
+def _refusal(offering_id: str, catalog: Catalog, facts: Facts, owned: set, in_cart: set):
+    """Why policies 1 and 2 drop every proposal of this offering: (policy,
+    reason, detail), or None when it may be recommended."""
+    if offering_id in owned:
+        return 1, "owned", "the customer owns it (active product)"
+    if offering_id in in_cart:
+        return 1, "in-cart", "it is already in the cart"
+    offering = catalog.get(offering_id)
+    if offering is None:
+        return 2, "unknown", "not in the catalog"
+    if not offering.is_active:
+        return 2, "not-active", f"lifecycleStatus is {offering.lifecycle_status}"
+    if not offering.valid_at(facts.time):
+        return 2, "out-of-validity", "offering validFor " + _window(offering) + " excludes the evaluation time"
+    return None
 
 
 def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
-                   href_base: str = "", trace: list | None = None) -> list[RecommendedItem]:
-    """Fired rules (file order) -> the ranked items. `trace` collects explain steps."""
-    if trace is None:
-        return _apply_fast(ruleset, catalog, facts, fired, href_base)
-    proposals = [Proposal(rule, rec.offering, rec.priority, pos)
-                 for rule in fired for pos, rec in enumerate(rule.recommend)]
-    if trace is not None:
-        trace.append({"step": "proposed", "policy": None,
-                      "items": [_p(p) for p in proposals]})
-
-    # 1. owned or in the cart
+                   href_base: str = "", trace: PolicyTrace | None = None) -> list[RecommendedItem]:
+    """Fired rules (file order) -> the ranked items; the one implementation of
+    the policies, for requests and for explain (`trace` records each step)."""
     owned, in_cart = set(facts.owns), set(facts.cart)
-    kept, dropped = [], []
-    for p in proposals:
-        if p.offering in owned:
-            dropped.append({**_p(p), "reason": "owned", "detail": "the customer owns it (active product)"})
-        elif p.offering in in_cart:
-            dropped.append({**_p(p), "reason": "in-cart", "detail": "it is already in the cart"})
-        else:
-            kept.append(p)
-    if trace is not None:
-        trace.append({"step": "owned-or-in-cart", "policy": 1, "dropped": dropped})
-    proposals = kept
-
-    # 2. not Active, or validFor excludes the evaluation time
-    kept, dropped = [], []
-    for p in proposals:
-        offering = catalog.get(p.offering)
-        if offering is None:
-            dropped.append({**_p(p), "reason": "unknown", "detail": "not in the catalog"})
-        elif not offering.is_active:
-            dropped.append({**_p(p), "reason": "not-active",
-                            "detail": f"lifecycleStatus is {offering.lifecycle_status}"})
-        elif not offering.valid_at(facts.time):
-            dropped.append({**_p(p), "reason": "out-of-validity",
-                            "detail": "offering validFor " + _window(offering) + " excludes the evaluation time"})
-        else:
-            kept.append(p)
-    if trace is not None:
-        trace.append({"step": "inactive-or-out-of-validity", "policy": 2, "dropped": dropped})
-    proposals = kept
-
-    # 3. one item per offering, best priority, every proposing rule remembered
-    groups: dict[str, list[Proposal]] = {}
-    for p in proposals:
-        groups.setdefault(p.offering, []).append(p)
-    merged, dropped = [], []
+    refusals: dict[str, tuple | None] = {}
+    groups: dict[str, list] = {}
+    for rule in fired:
+        for pos, rec in enumerate(rule.recommend):
+            offering = rec.offering
+            if trace is not None:
+                trace.proposed.append(_proposal(rule, offering, rec.priority))
+            if offering in refusals:
+                refusal = refusals[offering]
+            else:
+                refusal = refusals[offering] = _refusal(offering, catalog, facts, owned, in_cart)
+            if refusal is None:
+                groups.setdefault(offering, []).append(((rec.priority, rule.index, pos), rule))
+            elif trace is not None:
+                policy, reason, detail = refusal
+                trace.dropped[policy].append({**_proposal(rule, offering, rec.priority),
+                                              "reason": reason, "detail": detail})
     for offering, group in groups.items():
-        group.sort(key=lambda p: p.sort_key)
-        best = group[0]
-        for other in group[1:]:
-            dropped.append({**_p(other), "reason": "duplicate",
-                            "detail": f"kept the better proposal of rule {best.rule.id} (priority {best.priority})"})
-        merged.append((best, group))
+        group.sort(key=lambda g: g[0])
+        if trace is not None:
+            (best_priority, _index, _pos), best_rule = group[0]
+            trace.dropped[3].extend(
+                {**_proposal(rule, offering, key[0]), "reason": "duplicate",
+                 "detail": f"kept the better proposal of rule {best_rule.id} (priority {best_priority})"}
+                for key, rule in group[1:])
+    ranked = sorted(groups.items(), key=lambda kv: kv[1][0][0])
     if trace is not None:
-        trace.append({"step": "one-per-offering", "policy": 3, "dropped": dropped})
-
-    # 4. sort, limit, number
-    merged.sort(key=lambda entry: entry[0].sort_key)
-    over = merged[ruleset.limit:]
-    merged = merged[:ruleset.limit]
-    if trace is not None:
-        trace.append({"step": "limit", "policy": 4, "limit": ruleset.limit,
-                      "dropped": [{**_p(best), "reason": "over-limit",
-                                   "detail": f"only the best {ruleset.limit} items are returned"}
-                                  for best, _group in over]})
+        trace.dropped[4].extend({**_proposal(group[0][1], offering, group[0][0][0]), "reason": "over-limit",
+                                 "detail": f"only the best {ruleset.limit} items are returned"}
+                                for offering, group in ranked[ruleset.limit:])
     items = []
-    for rank, (best, group) in enumerate(merged, start=1):
-        rule_ids = list(dict.fromkeys(p.rule.id for p in group))
-        kinds = list(dict.fromkeys(p.rule.kind for p in group))
-        items.append(RecommendedItem(offering=catalog.get(best.offering).ref(href_base), priority=rank,
-                                     rule_priority=best.priority, rule_ids=rule_ids, kinds=kinds))
+    for rank, (offering, group) in enumerate(ranked[: ruleset.limit], start=1):
+        items.append(RecommendedItem(offering=catalog.get(offering).ref(href_base), priority=rank,
+                                     rule_priority=group[0][0][0],
+                                     rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
+                                     kinds=list(dict.fromkeys(r.kind for _k, r in group))))
     return items
-
-
-def _p(p: Proposal) -> dict:
-    return {"offering": p.offering, "rule": p.rule.id, "priority": p.priority}
 
 
 def _window(offering) -> str:
     start = offering.valid_from.isoformat().replace("+00:00", "Z") if offering.valid_from else "…"
     end = offering.valid_to.isoformat().replace("+00:00", "Z") if offering.valid_to else "…"
     return f"[{start}, {end})"
-
-
-def _apply_fast(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
-                href_base: str) -> list[RecommendedItem]:
-    """The same policies as apply_policies, without the explain trace (hot path)."""
-    excluded = set(facts.owns) | set(facts.cart)
-    allowed: dict[str, bool] = {}
-    groups: dict[str, list] = {}
-    when = facts.time
-    for rule in fired:
-        for pos, rec in enumerate(rule.recommend):
-            offering = rec.offering
-            ok = allowed.get(offering)
-            if ok is None:
-                entry = catalog.get(offering)
-                ok = allowed[offering] = (offering not in excluded and entry is not None and entry.is_active
-                                          and entry.valid_at(when))
-            if ok:
-                groups.setdefault(offering, []).append(((rec.priority, rule.index, pos), rule))
-    ranked = sorted(groups.items(), key=lambda kv: min(kv[1], key=lambda g: g[0])[0])[: ruleset.limit]
-    items = []
-    for rank, (offering, group) in enumerate(ranked, start=1):
-        group.sort(key=lambda g: g[0])
-        items.append(RecommendedItem(offering=catalog.get(offering).ref(href_base), priority=rank,
-                                     rule_priority=group[0][0][0],
-                                     rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
-                                     kinds=list(dict.fromkeys(r.kind for _k, r in group))))
-    return items

@@ -78,3 +78,26 @@ def test_a_rule_with_too_many_simultaneous_alternatives_is_rejected_with_its_lin
         build([rule("OK", {"cart": "6547"}, ("6542", 1)), rule("BIG", {"any": alternatives}, ("7301", 1))])
     [problem] = info.value.problems
     assert problem.rule == "BIG" and problem.line > 1 and "condition too complex: 41 alternatives" in problem.message
+
+
+@pytest.mark.parametrize("seed", [3, 5, 8])
+def test_explain_shows_the_answer_requests_get_on_generated_rule_sets(tmp_path, seed):
+    """recommend() and explain() run the same policy code (explain adds a
+    tracer): on random rule sets and contexts their items are equal, and the
+    trace accounts for every proposal (kept as an item, or dropped by one
+    policy with a reason)."""
+    engine, _catalog_data, _ruleset_data = build_engine(tmp_path, 300, 120, seed=seed)
+    rng = random.Random(seed)
+    traced = 0
+    for _ in range(120):
+        ctx = context_of(random_context(rng, 120))
+        items = [item.as_dict() for item in engine.recommend(ctx).items]
+        explained = engine.explain(ctx)
+        assert items == explained["items"]
+        steps = {step["step"]: step for step in explained["policies"]}
+        dropped = sum(len(step.get("dropped", [])) for step in explained["policies"])
+        # each proposal is dropped by exactly one policy or is the best of its offering's item
+        assert len(steps["proposed"]["items"]) == dropped + len(items)
+        assert all(d["reason"] and d["detail"] for step in explained["policies"] for d in step.get("dropped", []))
+        traced += dropped
+    assert traced > 100                                        # the contexts exercise the policies
