@@ -32,6 +32,10 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     admin_keys: list[str] = field(default_factory=list)
     protect_reads: bool = False
+    # rules: seconds between looks at the rule files; rules in retired compiled
+    # versions a worker holds before it is replaced (app/rules/service)
+    rules_check_interval: float = 0.5
+    rules_retired_budget: int = 3000
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -50,6 +54,8 @@ class Settings:
         "api_keys": "RECO_API_KEYS",
         "admin_keys": "RECO_ADMIN_KEYS",
         "protect_reads": "RECO_PROTECT_READS",
+        "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
+        "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
     }
 
     @classmethod

@@ -1,18 +1,10 @@
 """The one interface the TMF680 API calls: recommend(query) -> ranked items."""
 from __future__ import annotations
 
-import logging
-
 from ..rules import RuleService, RuleSetError
 from .facts import PartyFacts, build_context
 
 ITEM_SCHEMA_NAME = "ExplainedRecommendationItem"
-
-log = logging.getLogger(__name__)
-
-
-def reload_failure(exc: Exception) -> str:
-    return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
 
 
 class RecommenderUnavailable(Exception):
@@ -24,24 +16,13 @@ class Recommender:
         self.rules = rules
         self.store = store
         self.parties = PartyFacts(store)
-        self._reload_failure: str | None = None
 
     def recommend(self, query: dict, base_url: str) -> tuple[list[dict], dict]:
         """TMF680 recommendationItem list and the rule set that produced it."""
         context = build_context(query, self.parties)
-        try:
-            self.rules.refresh()
-        except Exception as exc:
-            # A rule or catalog file that breaks the reload itself (not just
-            # fails its checks) must not fail every query: the version in
-            # service keeps answering, the next request tries again, and
-            # /health shows the failure. Logged once per distinct failure.
-            problem = reload_failure(exc)
-            if problem != self._reload_failure:
-                log.error("rule reload failed, still serving the loaded rule set: %s", problem)
-            self._reload_failure = problem
-        else:
-            self._reload_failure = None
+        # a clock read; a changed file is reloaded by the service's watcher
+        # thread while the version in service keeps answering (issue 13)
+        self.rules.poll()
         try:
             result = self.rules.recommend(context)
         except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500

@@ -17,7 +17,7 @@ rather than through `Host`:
   error 102 about once in 300 reloads), so compiled versions stay in memory
   for the life of the worker process.
 
-Protocol per evaluation and chunk (all under the engine's lock): `assert_fact`
+Protocol per evaluation and chunk (all under the process's durable lock): `assert_fact`
 the context fact under the fixed session id "0"; result 1 means "matched no
 rule" (durable's MessageNotHandledException) and stores nothing; otherwise
 collect every fired action with `start_action_for_state` /
@@ -37,6 +37,12 @@ import weakref
 import durable_rules_engine as dre
 
 SID = "0"
+# One lock for every durable call in the process: durable is not thread-safe,
+# and the service now compiles a new version in a background thread while
+# requests evaluate the old one. Calls hold the GIL anyway, so nothing runs
+# less in parallel; a compile takes the lock per chunk, so a request waits for
+# at most one chunk's creation, never for a whole version.
+_lock = threading.Lock()
 _names = itertools.count(1)
 _engines: "weakref.WeakSet[DurableRulesets]" = weakref.WeakSet()
 
@@ -60,7 +66,6 @@ class DurableRulesets:
     """A group of durable rulesets ("chunks") evaluated together under one lock."""
 
     def __init__(self, prefix: str, chunks: list[dict], chunk_keys: list[list[str]] | None = None):
-        self.lock = threading.Lock()
         # each chunk is sent only the fact properties its rules read: smaller JSON to
         # parse, and durable copies the fact into every fired action's message
         self.chunk_keys = chunk_keys
@@ -74,7 +79,8 @@ class DurableRulesets:
                 for attempt in range(3):      # durable has failed sporadically here (error 102)
                     name = unique_name(f"{prefix}#c{index}")
                     try:
-                        self.handles.append(dre.create_ruleset(name, text))
+                        with _lock:
+                            self.handles.append(dre.create_ruleset(name, text))
                         break
                     except dre.error:
                         if attempt == 2:
@@ -88,7 +94,7 @@ class DurableRulesets:
     def fire(self, fact: dict, chunk_indexes) -> set[str]:
         """Names of the rules that fire for `fact`, over the given chunks."""
         fired: set[str] = set()
-        with self.lock:
+        with _lock:
             if self.closed:
                 raise DurableError("rule set version was unloaded")
             fact = dict(fact, sid=SID, id=str(next(self._fact_ids)))
@@ -132,18 +138,19 @@ class DurableRulesets:
             pass
 
     def reset_after_fork(self) -> None:
-        self.lock = threading.Lock()
         for handle in self.handles:
             self._reset(handle)
 
     def close(self) -> None:
         """Refuse further evaluations. The durable rulesets are not deleted (see
         Engine.close: delete_ruleset is not safe in durable-rules 2.0.28)."""
-        with self.lock:
+        with _lock:
             self.closed = True
 
 
 def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
     for engine in list(_engines):
         engine.reset_after_fork()
 

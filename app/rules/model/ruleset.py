@@ -106,6 +106,33 @@ def load_ruleset(path: Path, catalog: Catalog) -> RuleSet:
     return parse_ruleset(text, name, catalog, content_hash(data))
 
 
+def read_ruleset_file(path: Path, catalog: Catalog) -> tuple[str | None, str | None, RuleSet | None, list[Problem]]:
+    """(id, version, rule set or None, problems) of one rule file, read and
+    parsed once: the service needs the header even when the rest is broken
+    (to list the broken version beside the others), and parsing a 1,000-rule
+    file twice cost 0.4 s per reload (issue 13)."""
+    path = Path(path)
+    name = display_path(path)
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, None, None, [Problem(name, 1, 1, f"cannot read file: {exc}")]
+    try:
+        doc = load_text(text, name)
+    except RuleSetError as exc:
+        return None, None, None, exc.problems or [Problem(name, 1, 1, str(exc))]
+    rid = doc.get("id") if isinstance(doc, dict) else None
+    version = doc.get("version") if isinstance(doc, dict) else None
+    header = (rid if isinstance(rid, str) else None, version if isinstance(version, str) else None)
+    check = Checker(name)
+    ruleset = _read(doc, check, catalog, name, content_hash(data))
+    errors = [p for p in check.problems if p.severity == "error"]
+    if errors or ruleset is None:
+        return (*header, None, errors or [Problem(name, 1, 1, f"rule set {name} has errors")])
+    return (*header, ruleset, [])
+
+
 def parse_ruleset(text: str, file: str, catalog: Catalog, digest: str | None = None) -> RuleSet:
     doc = load_text(text, file)
     check = Checker(file)

@@ -85,13 +85,16 @@ def pointer_path(state_dir: Path) -> Path:
     return Path(state_dir) / POINTER_FILE
 
 
-def _scan(folder, entries: list, recursive: bool) -> None:
+def file_stats(folder, recursive: bool = False, entries: list | None = None) -> list:
+    """[(path, inode, mtime_ns, size)] of the *.yaml/*.yml files in `folder`
+    (sorted; [(folder, None)] when it cannot be listed)."""
+    entries = [] if entries is None else entries
     try:
         with os.scandir(folder) as it:
             items = sorted(it, key=lambda e: e.name)
     except OSError:
         entries.append((str(folder), None))
-        return
+        return entries
     for item in items:
         if item.name.endswith(RULE_SUFFIXES):
             try:
@@ -100,19 +103,26 @@ def _scan(folder, entries: list, recursive: bool) -> None:
                 continue
             entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
         elif recursive and item.is_dir(follow_symlinks=False):
-            _scan(item.path, entries, recursive)
+            file_stats(item.path, recursive, entries)
+    return entries
+
+
+def stat_key(path: Path) -> tuple | None:
+    """(inode, mtime_ns, size) of one file, None when it is gone: a file whose
+    key is unchanged need not be read again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def stat_signature(rules_dir: Path, catalog_dir: Path, pointer: Path) -> tuple:
     """(path, inode, mtime, size) of every rule, catalog and pointer file: equal
     signatures mean nothing a reload reads has changed."""
     entries: list = []
-    _scan(rules_dir, entries, recursive=False)
-    _scan(Path(rules_dir) / VERSIONS_DIR, entries, recursive=False)
-    _scan(catalog_dir, entries, recursive=True)
-    try:
-        st = os.stat(pointer)
-        entries.append(("pointer", st.st_ino, st.st_mtime_ns, st.st_size))
-    except OSError:
-        entries.append(("pointer", None))
+    file_stats(rules_dir, entries=entries)
+    file_stats(Path(rules_dir) / VERSIONS_DIR, entries=entries)
+    file_stats(catalog_dir, recursive=True, entries=entries)
+    entries.append(("pointer", stat_key(pointer)))
     return tuple(entries)

@@ -12,16 +12,33 @@ activate(), atomically: tmp file + fsync + rename), else the highest version
 that loads without errors. A file with errors never replaces a working
 version: the engine in service keeps serving and status() lists the errors.
 
-Every gunicorn worker calls refresh() before each request; it compares the
-stat() of every rule, catalog and pointer file with what it loaded and, when
-something changed, reloads. A new version is compiled completely before one
-reference is swapped, so a request sees the old or the new version, never a mix.
+Reload off the request path: requests call poll(), which costs a clock
+read; at most every `check_interval` seconds it wakes this process's watcher
+thread, which compares the stat() of every rule, catalog and pointer file with
+what it loaded and, when something changed, builds the new version while the
+old one keeps serving. A new version is compiled completely before one
+reference is swapped, so a request sees the old or the new version, never a
+mix. refresh() does the same check in the caller's thread and waits for it
+(admin calls, health, the CLI, tests). A reload parses only the files whose
+stat changed (and re-checks every version when the catalog changed), with the
+garbage collector paused while it parses (issue 13: GC was most of a reload).
+
+Memory: durable-rules cannot free a compiled version safely (see
+Engine.close), so a version that leaves service stays in the process.
+`retired_rules` counts the rules of those versions; once it passes
+`retired_budget`, `recycle_wanted` turns true and the gunicorn worker
+(app/gunicorn_worker.py) finishes its requests and is replaced by a fresh one,
+as gunicorn's max_requests does.
 """
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import logging
+import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +49,25 @@ from ..engine.engine import Engine
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context
 from ..engine.policies import Recommendation
-from ..model.ruleset import RuleSet, load_ruleset, peek_header
+from ..model.ruleset import RuleSet, read_ruleset_file
 from ..model.yamlload import display_path
 from ..repository.files import write_json_atomic
-from ..repository.layout import pointer_path, rule_files, stat_signature
+from ..repository.layout import file_stats, pointer_path, rule_files, stat_key, stat_signature
 
 DEFAULT_RULESET = "telco-demo"
+# seconds between two looks at the files (per process; the look itself is in
+# the watcher thread, never in a request)
+CHECK_INTERVAL = 0.5
+# rules in retired compiled versions a worker may hold before it asks to be
+# replaced; measured at +26 MiB per retired 1,000-rule version (BENCHMARKS.md)
+RETIRED_RULES_BUDGET = 3000
+
+log = logging.getLogger(__name__)
+
+
+def reload_failure(exc: Exception) -> str:
+    """One line for a reload that raised (health and the log show it)."""
+    return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
 
 
 @dataclass
@@ -72,7 +102,8 @@ class Active:
 
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
-                 href_base: str = ""):
+                 href_base: str = "", check_interval: float = CHECK_INTERVAL,
+                 retired_budget: int = RETIRED_RULES_BUDGET):
         self.rules_dir = Path(rules_dir)
         self.catalog_dir = Path(catalog_dir)
         self.state_dir = Path(state_dir)
@@ -88,6 +119,15 @@ class RuleService:
         self._id_note: str | None = None
         self._errors: list[Problem] = []
         self._last_catalog: Catalog | None = None
+        self._catalog_key = None                 # file stats the last catalog was read from
+        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result)
+        self.check_interval = check_interval
+        self.retired_budget = retired_budget
+        self._next_check = 0.0
+        self._wake = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._watcher_pid: int | None = None
+        self.last_reload_failure: str | None = None   # why the last background reload raised, if it did
         self.reload()
 
     # ------------------------------------------------------------------ public API
@@ -131,17 +171,56 @@ class RuleService:
         with self._reload_lock:
             return self._engine_for(entry, loaded.catalog)
 
+    def poll(self) -> None:
+        """For the request path: a clock read; at most every `check_interval`
+        seconds it wakes the watcher thread (started on first use in each
+        process, so after a fork too), which reloads in the background."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.check_interval
+        if self._watcher_pid != os.getpid() or self._watcher is None or not self._watcher.is_alive():
+            self._watcher_pid = os.getpid()
+            self._wake = threading.Event()
+            self._watcher = threading.Thread(target=self._watch, name="rules-reload", daemon=True)
+            self._watcher.start()
+        self._wake.set()
+
+    def _watch(self) -> None:
+        wake = self._wake
+        while True:
+            wake.wait()
+            wake.clear()
+            try:
+                self.refresh()
+            except Exception as exc:     # a file that breaks the reload itself: keep serving, say why
+                problem = reload_failure(exc)
+                if problem != self.last_reload_failure:
+                    log.error("rule reload failed, still serving the loaded rule set: %s", problem)
+                self.last_reload_failure = problem
+            else:
+                self.last_reload_failure = None
+
     def refresh(self) -> None:
-        """Cheap: reload only when a rule, catalog or pointer file changed (stat)."""
+        """Reload now if a rule, catalog or pointer file changed (stat), in the
+        caller's thread; waits for a reload already under way."""
         if self._signature == self._stat_signature():
             return
-        if not self._reload_lock.acquire(blocking=False):
-            return                       # another thread is reloading; keep serving
-        try:
+        with self._reload_lock:
             if self._signature != self._stat_signature():
                 self._reload_locked()
-        finally:
-            self._reload_lock.release()
+
+    @property
+    def retired_rules(self) -> int:
+        """Rules in compiled versions kept in memory but not in service."""
+        active = self._active.engine if self._active else None
+        return sum(len(engine.ruleset.rules) for engine in list(self._engines.values()) if engine is not active)
+
+    @property
+    def recycle_wanted(self) -> bool:
+        """True once retired versions hold more than `retired_budget` rules: the
+        worker should be replaced (its memory cannot be freed in place)."""
+        return self.retired_rules > self.retired_budget
 
     def reload(self) -> None:
         """Reload now (blocking)."""
@@ -245,9 +324,11 @@ class RuleService:
         rulesets = data.get("rulesets") if isinstance(data, dict) else None
         return {k: v for k, v in (rulesets or {}).items() if isinstance(v, dict) and isinstance(v.get("version"), str)}
 
-    def _discover(self) -> Loaded:
-        problems: list[Problem] = []
-        signature = self._stat_signature()
+    def _load_catalog(self, problems: list[Problem]) -> Catalog | None:
+        """The catalog, parsed again only when one of its files changed."""
+        key = tuple(file_stats(self.catalog_dir, recursive=True))
+        if key == self._catalog_key and self._last_catalog is not None:
+            return self._last_catalog
         try:
             catalog = load_catalog(self.catalog_dir)
         except RuleSetError as exc:
@@ -256,31 +337,57 @@ class RuleService:
             if catalog is not None:
                 problems.append(Problem(display_path(self.catalog_dir), 1, 1,
                                         "catalog not reloaded: still using the last valid catalog", severity="warning"))
-        versions: dict[str, dict[str, VersionEntry]] = {}
-        for path in rule_files(self.rules_dir):
-            rid, version = peek_header(path)
-            if rid is None or version is None:
-                rid = rid or path.stem.split("@")[0]
-                version = version or f"?{path.name}"
-            entry = VersionEntry(rid, version, path)
-            if catalog is None:
-                entry.problems.append(Problem(display_path(path), 1, 1, "not loaded: no valid catalog"))
-            else:
-                try:
-                    entry.ruleset = load_ruleset(path, catalog)
-                except RuleSetError as exc:
-                    entry.problems.extend(exc.problems or [Problem(display_path(path), 1, 1, str(exc))])
-            existing = versions.setdefault(rid, {}).get(version)
-            if existing is not None:
-                same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
-                if not same:
-                    # top-level files come first in rule_files(), so the working copy wins
-                    problems.append(Problem(display_path(path), 1, 1,
-                                            f"{rid}@{version} is also in {display_path(existing.path)} "
-                                            f"with different content; using {display_path(existing.path)}"))
-                continue
-            versions[rid][version] = entry
-            problems.extend(entry.problems)
+            return catalog
+        self._catalog_key = key
+        return catalog
+
+    def _read_rule_file(self, path: Path, catalog: Catalog) -> tuple:
+        """(id, version, rule set, problems) of one file, parsed only when its
+        stat or the catalog changed since the last reload."""
+        key = stat_key(path)
+        cached = self._files.get(path)
+        if cached is not None and key is not None and cached[0] == key and cached[1] == catalog.hash:
+            return cached[2]
+        result = read_ruleset_file(path, catalog)
+        self._files[path] = (key, catalog.hash, result)
+        return result
+
+    def _discover(self) -> Loaded:
+        problems: list[Problem] = []
+        signature = self._stat_signature()
+        gc_was_on = gc.isenabled()
+        gc.disable()          # parsing makes many small objects and no cycles: GC was most of the time
+        try:
+            catalog = self._load_catalog(problems)
+            versions: dict[str, dict[str, VersionEntry]] = {}
+            paths = rule_files(self.rules_dir)
+            for stale in set(self._files) - set(paths):
+                del self._files[stale]
+            for path in paths:
+                if catalog is None:      # the header still names the version in status()
+                    rid, version, _rs, _p = read_ruleset_file(path, Catalog())
+                    entry_problems = [Problem(display_path(path), 1, 1, "not loaded: no valid catalog")]
+                    ruleset = None
+                else:
+                    rid, version, ruleset, entry_problems = self._read_rule_file(path, catalog)
+                if rid is None or version is None:
+                    rid = rid or path.stem.split("@")[0]
+                    version = version or f"?{path.name}"
+                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems))
+                existing = versions.setdefault(rid, {}).get(version)
+                if existing is not None:
+                    same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
+                    if not same:
+                        # top-level files come first in rule_files(), so the working copy wins
+                        problems.append(Problem(display_path(path), 1, 1,
+                                                f"{rid}@{version} is also in {display_path(existing.path)} "
+                                                f"with different content; using {display_path(existing.path)}"))
+                    continue
+                versions[rid][version] = entry
+                problems.extend(entry.problems)
+        finally:
+            if gc_was_on:
+                gc.enable()
         pointer = self._read_pointer(problems)
         self._pending_signature = signature
         return Loaded(catalog, versions, problems, pointer)

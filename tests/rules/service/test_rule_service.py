@@ -255,3 +255,50 @@ def test_hot_reload_under_concurrent_load_never_mixes_versions(tree):
             t.join()
     assert errors == []
     assert len(seen) >= 2
+
+
+def test_poll_builds_a_new_version_in_the_background(tree):
+    """The request path calls poll(): it returns at once, the watcher thread
+    loads the change, and meanwhile the old version answers."""
+    rules_dir, catalog_dir, state_dir = tree
+    svc = RuleService(rules_dir, catalog_dir, state_dir, check_interval=0.0)
+    write(rules_dir / "versions" / "telco-demo@1.1.0.yaml", variant("1.1.0", **LIMIT2))
+    answers = set()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        svc.poll()
+        result = svc.recommend(ctx(**E1))
+        answers.add((result.ruleset_version, tuple(i.offering_id for i in result.items)))
+        if result.ruleset_version == "1.1.0":
+            break
+        time.sleep(0.01)
+    assert answers <= {("1.0.0", ("6542", "6543", "7301")), ("1.1.0", ("6542", "6543"))}
+    assert ("1.1.0", ("6542", "6543")) in answers
+
+
+def test_unchanged_files_are_not_parsed_again(tree, monkeypatch):
+    import app.rules.service.rule_service as module
+
+    rules_dir, catalog_dir, state_dir = tree
+    svc = RuleService(rules_dir, catalog_dir, state_dir)
+    parsed = []
+    real = module.read_ruleset_file
+    monkeypatch.setattr(module, "read_ruleset_file", lambda path, catalog: parsed.append(path.name) or
+                        real(path, catalog))
+    monkeypatch.setattr(module, "load_catalog", lambda folder: pytest.fail("the catalog did not change"))
+    write(rules_dir / "versions" / "telco-demo@1.1.0.yaml", variant("1.1.0", **LIMIT2))
+    svc.refresh()
+    assert parsed == ["telco-demo@1.1.0.yaml"] and svc.status()["version"] == "1.1.0"
+
+
+def test_retired_versions_count_against_the_recycle_budget(tree):
+    rules_dir, catalog_dir, state_dir = tree
+    svc = RuleService(rules_dir, catalog_dir, state_dir, retired_budget=10)
+    rules_per_version = svc.status()["rules"]
+    assert svc.retired_rules == 0 and not svc.recycle_wanted
+    write(rules_dir / "versions" / "telco-demo@1.1.0.yaml", variant("1.1.0", **LIMIT2))
+    svc.refresh()
+    assert svc.retired_rules == rules_per_version and svc.recycle_wanted == (rules_per_version > 10)
+    write(rules_dir / "versions" / "telco-demo@1.2.0.yaml", variant("1.2.0"))
+    svc.refresh()
+    assert svc.retired_rules == 2 * rules_per_version and svc.recycle_wanted
