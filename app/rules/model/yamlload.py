@@ -61,37 +61,65 @@ class PositionLoader(_SafeBase):
     alias bomb ("billion laughs") would expand exponentially once copied."""
 
     def construct_document(self, node):
-        _refuse_aliases(node)
-        return super().construct_document(node)
+        try:
+            return _build(self, node, node.start_mark, set())
+        finally:
+            self.constructed_objects = {}
+            self.recursive_objects = {}
+            self.state_generators = []
 
 
-def _refuse_aliases(root) -> None:
-    """An alias makes the node graph share a node; find it in one linear walk.
-    The shared node carries the anchor's position, so the error names the
-    key (or the sequence) that holds the alias."""
-    seen: set[int] = set()
-    stack = [(root, root.start_mark)]
+ALIAS_MESSAGE = "aliases (*name) and merge keys are not allowed in rule and catalog files: write the value out"
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
+_SEQ_TAG = yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG
+
+
+def _build(loader: PositionLoader, node, holder, seen: set) -> object:
+    """Plain mappings, sequences and strings straight from the node graph, with
+    positions; everything else through the safe constructor. Refuses an alias
+    where it is first met (an alias makes the graph share a node, so a node
+    seen twice is one): a bomb is refused before anything is copied, and the
+    error names the key (or the sequence) that holds it. One pass instead of
+    PyYAML's generic construct_object plus a separate alias walk: parsing a
+    10,000-rule file took 2.5x less time (issue 13, BENCHMARKS.md)."""
+    if id(node) in seen:
+        raise yaml.constructor.ConstructorError(None, None, ALIAS_MESSAGE, holder)
+    seen.add(id(node))
+    tag = node.tag
+    if tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        return node.value
+    if tag == _MAP_TAG and isinstance(node, yaml.MappingNode):
+        return _construct_mapping(loader, node, seen)
+    if tag == _SEQ_TAG and isinstance(node, yaml.SequenceNode):
+        return _construct_sequence(loader, node, seen)
+    if not isinstance(node, yaml.ScalarNode):
+        _refuse_shared(node, holder, seen)
+    return loader.construct_object(node, deep=True)
+
+
+def _refuse_shared(root, holder, seen: set) -> None:
+    """The nodes under a tagged collection (e.g. !!set) handed to the safe
+    constructor: none may be shared with what was already read."""
+    stack = list(root.value)
     while stack:
-        node, holder = stack.pop()
-        if id(node) in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, "aliases (*name) and merge keys are not allowed in rule and "
-                "catalog files: write the value out", holder)
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in reversed(node.value):  # document order
-                stack.append((value_node, key_node.start_mark))
-                stack.append((key_node, key_node.start_mark))
-        elif isinstance(node, yaml.SequenceNode):
-            stack.extend((child, node.start_mark) for child in reversed(node.value))
+        item = stack.pop()
+        for node in (item if isinstance(item, tuple) else (item,)):
+            if id(node) in seen:
+                raise yaml.constructor.ConstructorError(None, None, ALIAS_MESSAGE, holder)
+            seen.add(id(node))
+            if not isinstance(node, yaml.ScalarNode):
+                stack.extend(node.value)
 
 
-def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDict:
+def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode, seen: set | None = None) -> PosDict:
+    if seen is None:                     # called by the safe constructor (a tagged collection's child)
+        seen = set()
     loader.flatten_mapping(node)
     result = PosDict()
     result.pos = _mark(node)
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
+        key = _build(loader, key_node, key_node.start_mark, seen)
         try:
             hash(key)
         except TypeError:
@@ -102,14 +130,17 @@ def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode) -> PosDic
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {result.key_at(key)[0]})",
                 key_node.start_mark)
-        result[key] = loader.construct_object(value_node, deep=True)
+        result[key] = _build(loader, value_node, key_node.start_mark, seen)
         result.key_pos[key] = _mark(key_node)
         result.value_pos[key] = _mark(value_node)
     return result
 
 
-def _construct_sequence(loader: PositionLoader, node: yaml.SequenceNode) -> PosList:
-    result = PosList(loader.construct_object(child, deep=True) for child in node.value)
+def _construct_sequence(loader: PositionLoader, node: yaml.SequenceNode, seen: set | None = None) -> PosList:
+    if seen is None:
+        seen = set()
+    mark = node.start_mark
+    result = PosList([_build(loader, child, mark, seen) for child in node.value])
     result.pos = _mark(node)
     result.item_pos = [_mark(child) for child in node.value]
     return result
