@@ -29,12 +29,12 @@ evaluation retried once.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import threading
 import weakref
 
 import durable_rules_engine as dre
+import orjson
 
 SID = "0"
 # One lock for every durable call in the process: durable is not thread-safe,
@@ -68,14 +68,14 @@ class DurableRulesets:
     def __init__(self, prefix: str, chunks: list[dict], chunk_keys: list[list[str]] | None = None):
         # each chunk is sent only the fact properties its rules read: smaller JSON to
         # parse, and durable copies the fact into every fired action's message
-        self.chunk_keys = chunk_keys
+        self.chunk_keys = [tuple(keys) for keys in chunk_keys] if chunk_keys is not None else None
         self.handles: list[int] = []
         self.names: list[str] = []
         self.closed = False
         self._fact_ids = itertools.count(1)
         try:
             for index, definition in enumerate(chunks):
-                text = json.dumps(definition, ensure_ascii=False)
+                text = orjson.dumps(definition).decode()
                 for attempt in range(3):      # durable has failed sporadically here (error 102)
                     name = unique_name(f"{prefix}#c{index}")
                     try:
@@ -97,18 +97,21 @@ class DurableRulesets:
         with _lock:
             if self.closed:
                 raise DurableError("rule set version was unloaded")
-            fact = dict(fact, sid=SID, id=str(next(self._fact_ids)))
-            full = None
+            fact_id = str(next(self._fact_ids))
+            texts: dict = {}             # chunks reading the same properties share one text
             for index in chunk_indexes:
-                if self.chunk_keys is None:
-                    full = full or json.dumps(fact, ensure_ascii=False)
-                    text = full
-                else:
-                    part = {"sid": SID, "id": fact["id"]}
-                    for key in self.chunk_keys[index]:
-                        if key in fact:
-                            part[key] = fact[key]
-                    text = json.dumps(part, ensure_ascii=False)
+                keys = self.chunk_keys[index] if self.chunk_keys is not None else None
+                text = texts.get(keys)
+                if text is None:
+                    part = {"sid": SID, "id": fact_id}
+                    if keys is None:
+                        part.update((k, v) for k, v in fact.items() if k not in ("sid", "id"))
+                    else:
+                        for key in keys:
+                            if key in fact:
+                                part[key] = fact[key]
+                    # orjson: the fact text was 124 us of a 2.5 ms request at 1,000 rules (issue 13)
+                    text = texts[keys] = orjson.dumps(part).decode()
                 try:
                     self._fire_one(self.handles[index], text, fired)
                 except dre.error:

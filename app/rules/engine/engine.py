@@ -68,14 +68,28 @@ class Engine:
             raise RuleSetError(f"rule set {ruleset.file} cannot be compiled",
                                [Problem(ruleset.file, 1, 1, f"durable-rules refused the rule set: {exc}")]) from None
         self.by_index = {rule.index: rule for rule in ruleset.rules}
+        # which chunks a request must ask, indexed now rather than tested per request
+        self._always = [i for i, plan in enumerate(self.plans) if plan.always]
+        self._by_atom: dict = {}
+        for i, plan in enumerate(self.plans):
+            if not plan.always:
+                for atom in plan.atoms:
+                    self._by_atom.setdefault(atom, []).append(i)
 
     # ------------------------------------------------------------------ evaluation
     def facts(self, ctx: Context) -> Facts:
         return build_facts(ctx, self.catalog)
 
     def chunks_for(self, facts: Facts) -> list[int]:
-        atoms = context_atoms(facts)
-        return [i for i, plan in enumerate(self.plans) if plan.always or not plan.atoms.isdisjoint(atoms)]
+        """Indexes of the chunks holding a rule these facts can fire (an
+        unanchored rule, or one whose anchor is among the facts), in order."""
+        chosen = set(self._always)
+        by_atom = self._by_atom
+        for atom in context_atoms(facts):
+            found = by_atom.get(atom)
+            if found:
+                chosen.update(found)
+        return sorted(chosen)
 
     def fired_indexes(self, facts: Facts) -> set[int]:
         """Indexes of the rules durable fires for these facts."""
