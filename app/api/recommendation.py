@@ -16,20 +16,18 @@ def _create_recommendation():
     service = reco.resources[KIND.collection]
     body = read_json_object()
     reject_items(body)
-    resource = service.new_resource(body, base_url())
+    # Nothing is stored for an instant answer, so it gets no id and href.
+    resource = service.new_resource(body, base_url(), stored=False)
     if resource.get("instantSyncRecommendation"):
         try:
             items, ruleset = reco.recommender.recommend(resource, base_url())
         except RecommenderUnavailable as exc:
             raise TMFError(503, f"No valid rule set is active: {exc}",
                            code="RULESET_UNAVAILABLE") from None
-        # Nothing is stored for an instant answer, so there is nothing to point to.
-        resource.pop("id")
-        resource.pop("href")
         resource["state"] = "done"
         resource["recommendationItem"] = items
         return json_response(resource, 200, ruleset_headers(ruleset))
-    resource["state"] = "accepted"
+    resource = {**service.identify({}, base_url()), **resource, "state": "accepted"}
     reco.jobs.enqueue(resource["id"], base_url())
     stored = service.insert(resource)
     reco.jobs.wake()
