@@ -233,13 +233,17 @@ class ConditionParser:
             item, ipos = bad[0]
             self.error(ipos, id_problem(what, item))
             return None
-        if not out:
+        return out if self.sized(out, where, what) else None
+
+    def sized(self, values: list, where, what: str) -> bool:
+        """A value list holds 1 to MAX_VALUES values."""
+        if not values:
             self.error(where, f"{what}: the list is empty")
-            return None
-        if len(out) > MAX_VALUES:
+            return False
+        if len(values) > MAX_VALUES:
             self.error(where, f"{what}: at most {MAX_VALUES} values in one list")
-            return None
-        return out
+            return False
+        return True
 
     def check_known(self, fact: str, values) -> bool:
         ok = True
@@ -341,13 +345,7 @@ class ConditionParser:
                 self.error(ipos, f"{label}: expected a text or number value, got {type_name(item)}")
                 return None
             out.append(value)
-        if not out:
-            self.error(where, f"{label}: the list is empty")
-            return None
-        if len(out) > MAX_VALUES:
-            self.error(where, f"{label}: at most {MAX_VALUES} values in one list")
-            return None
-        return tuple(_dedupe(out))
+        return tuple(_dedupe(out)) if self.sized(out, where, label) else None
 
     def compare_kind(self, compares: dict, label: str, sub) -> str | None:
         kinds = set()
