@@ -3,7 +3,7 @@ durable-rules, and the demo policies. Knows nothing of HTTP or Flask.
 
     from app.rules import RuleService, Context
     svc = RuleService(rules_dir, catalog_dir, state_dir)
-    svc.refresh()                      # before each request (cheap, stat-based)
+    svc.poll()                         # before each request: a clock read; reloads in the background
     result = svc.recommend(Context(time=..., channels=["21"], cart=["6547"]))
     result.items[0].offering, .priority, .rule_ids, result.ruleset_version
 
