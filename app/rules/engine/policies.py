@@ -83,29 +83,46 @@ def _proposal(rule: Rule, offering: str, priority: int) -> dict:
     return {"offering": offering, "rule": rule.id, "priority": priority}
 
 
-def _refusal(offering_id: str, catalog: Catalog, facts: Facts, owned: set, in_cart: set):
-    """Why policies 1 and 2 drop every proposal of this offering: (policy,
-    reason, detail), or None when it may be recommended."""
+POLICY_OF = {"owned": 1, "in-cart": 1, "unknown": 2, "not-active": 2, "out-of-validity": 2}
+
+
+def _refusal(offering_id: str, catalog: Catalog, when, owned: set, in_cart: set) -> str | None:
+    """Why policies 1 and 2 drop every proposal of this offering (a reason
+    of POLICY_OF), or None when it may be recommended. No text here: the
+    request path only needs the verdict."""
     if offering_id in owned:
-        return 1, "owned", "the customer owns it (active product)"
+        return "owned"
     if offering_id in in_cart:
-        return 1, "in-cart", "it is already in the cart"
+        return "in-cart"
     offering = catalog.get(offering_id)
     if offering is None:
-        return 2, "unknown", "not in the catalog"
+        return "unknown"
     if not offering.is_active:
-        return 2, "not-active", f"lifecycleStatus is {offering.lifecycle_status}"
-    if not offering.valid_at(facts.time):
-        return 2, "out-of-validity", "offering validFor " + _window(offering) + " excludes the evaluation time"
+        return "not-active"
+    if not offering.valid_at(when):
+        return "out-of-validity"
     return None
+
+
+def _refusal_detail(reason: str, offering) -> str:
+    """The explain text of a refusal."""
+    if reason == "owned":
+        return "the customer owns it (active product)"
+    if reason == "in-cart":
+        return "it is already in the cart"
+    if reason == "unknown":
+        return "not in the catalog"
+    if reason == "not-active":
+        return f"lifecycleStatus is {offering.lifecycle_status}"
+    return "offering validFor " + _window(offering) + " excludes the evaluation time"
 
 
 def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
                    href_base: str = "", trace: PolicyTrace | None = None) -> list[RecommendedItem]:
     """Fired rules (file order) -> the ranked items; the one implementation of
     the policies, for requests and for explain (`trace` records each step)."""
-    owned, in_cart = set(facts.owns), set(facts.cart)
-    refusals: dict[str, tuple | None] = {}
+    owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
+    refusals: dict[str, str | None] = {}
     groups: dict[str, list] = {}
     for rule in fired:
         for pos, rec in enumerate(rule.recommend):
@@ -115,13 +132,13 @@ def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list
             if offering in refusals:
                 refusal = refusals[offering]
             else:
-                refusal = refusals[offering] = _refusal(offering, catalog, facts, owned, in_cart)
+                refusal = refusals[offering] = _refusal(offering, catalog, when, owned, in_cart)
             if refusal is None:
                 groups.setdefault(offering, []).append(((rec.priority, rule.index, pos), rule))
             elif trace is not None:
-                policy, reason, detail = refusal
-                trace.dropped[policy].append({**_proposal(rule, offering, rec.priority),
-                                              "reason": reason, "detail": detail})
+                trace.dropped[POLICY_OF[refusal]].append(
+                    {**_proposal(rule, offering, rec.priority), "reason": refusal,
+                     "detail": _refusal_detail(refusal, catalog.get(offering))})
     for offering, group in groups.items():
         group.sort(key=lambda g: g[0])
         if trace is not None:
