@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     store = instrument_store(open_store(str(settings.data_dir)))
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
-                        ruleset_id=settings.ruleset_id)
+                        ruleset_id=settings.ruleset_id, check_interval=settings.rules_check_interval,
+                        retired_budget=settings.rules_retired_budget)
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)

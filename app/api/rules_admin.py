@@ -28,11 +28,11 @@ import datetime as dt
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
 
 from ..auth import require_admin
 from ..errors import TMFError
 from ..jsonbody import read_json_object
+from ..recommend.query import context_from_query
 from ..studio import authoring
 from .tmf import ErrorSchema
 
@@ -72,26 +72,6 @@ def _reco():
 
 def _problems(exc) -> list[str]:
     return authoring.problems_of(exc)
-
-
-def context_from_query(body: dict, parties, default_time: dt.datetime | None = None):
-    """A Context from a TMF680 QueryProductRecommendation body, validated like
-    a create request; the customer and its products come from the store."""
-    from ..recommend.facts import build_context
-    from .recommendation import KIND
-
-    data = {key: value for key, value in body.items() if key not in ("id", "href", "state", "recommendationItem")}
-    try:
-        data = KIND.create_schema().load(data)
-    except ValidationError as exc:
-        raise TMFError(400, "The body is neither a case context nor a valid TMF680 query",
-                       code="INVALID_CONTEXT", details=exc.messages) from None
-    if KIND.validate_create:
-        KIND.validate_create(data)
-    context = build_context(data, parties)
-    if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
-        context.time = default_time
-    return context
 
 
 def _field(body: dict, key: str, required: bool = True, kind=str):
