@@ -4,7 +4,8 @@
 the backend itself holds no metrics code, so a new backend (PostgreSQL) is
 measured the same way without a change. The wrapper is a Store: the calls
 it does not time (health, close, version, backend-specific ones such as a
-bulk insert) pass through. `transaction` is timed as a whole.
+bulk insert) pass through; version's failures are counted all the same.
+`transaction` is timed as a whole.
 """
 from __future__ import annotations
 
@@ -75,7 +76,14 @@ class InstrumentedStore(Store):
         _record("transaction", collection, started, None)
 
     def version(self, collection: str):
-        return self.inner.version(collection)
+        """Not timed (a cheap, cached look on every list), but its failures
+        count: a list reads it first (the stored subclasses' attributes), so a
+        corrupt collection file fails there before any timed call."""
+        try:
+            return self.inner.version(collection)
+        except (StoreError, OSError) as exc:
+            STORE_ERRORS.labels("version", collection, type(exc).__name__).inc()
+            raise
 
     def health(self) -> dict:
         return self.inner.health()
