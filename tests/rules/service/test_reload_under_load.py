@@ -109,9 +109,14 @@ def worker_pids(master: int) -> list[int]:
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """Resident MiB of a live process; ProcessLookupError for one that has
+    exited (gone, or a zombie the arbiter has not reaped yet: no VmRSS)."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
+    if any(line.startswith("State:") and line.split()[1] in ("Z", "X") for line in lines):
+        raise ProcessLookupError(pid)
     raise AssertionError(f"no VmRSS for {pid}")
 
 
