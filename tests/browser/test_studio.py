@@ -16,7 +16,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from helpers import ROOT, ServiceProcess
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, ServiceProcess
 
 KEY = "studio-test-key"
 SHOTS = ROOT / "docs" / "studio"
@@ -26,8 +26,8 @@ E6 = {"segment": "premium", "cart": ["6547"], "channel": "22", "owns": ["6542", 
 
 def _copy_tree(tmp_path: Path) -> tuple[Path, Path]:
     rules, catalog = tmp_path / "rules", tmp_path / "catalog"
-    shutil.copytree(ROOT / "rules", rules)
-    shutil.copytree(ROOT / "catalog", catalog)
+    shutil.copytree(DEMO_RULES, rules)
+    shutil.copytree(DEMO_CATALOG, catalog)
     # keep the editor-schema line valid in the copy (lint checks it)
     shutil.copytree(ROOT / "app" / "rules" / "schemas", tmp_path / "app" / "rules" / "schemas")
     return rules, catalog

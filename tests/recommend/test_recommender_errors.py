@@ -4,14 +4,13 @@ used to be caught as a LookupError and reported as a missing rule set."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
 from app import create_app
 from app.rules.engine import Engine
+from helpers import DEMO_CATALOG, DEMO_RULES
 
-ROOT = Path(__file__).resolve().parents[2]
 PATH = "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
 BODY = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
         "validFor": {"startDateTime": "2026-10-01T12:00:00Z"}}
@@ -22,10 +21,10 @@ def make_client(tmp_path):
     def factory(rules=True):
         rules_dir = tmp_path / "rules"
         if rules:
-            shutil.copytree(ROOT / "rules", rules_dir)
+            shutil.copytree(DEMO_RULES, rules_dir)
         else:
             rules_dir.mkdir()
-        app = create_app(data_dir=tmp_path / "data", rules_dir=rules_dir, catalog_dir=ROOT / "catalog",
+        app = create_app(data_dir=tmp_path / "data", rules_dir=rules_dir, catalog_dir=DEMO_CATALOG,
                          background_workers=False)
         return app.test_client()
     return factory

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import ROOT, Client
+from helpers import DEMO_RULES, Client
 from rulegen import dump, make_ruleset
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -80,9 +80,9 @@ def wait_until(predicate, timeout: float) -> bool:
 
 def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_server, tmp_path):
     rules_dir = tmp_path / "rules"
-    shutil.copytree(ROOT / "rules", rules_dir)
+    shutil.copytree(DEMO_RULES, rules_dir)
     service = make_server(rules_dir=rules_dir, workers=2)
-    demo = (ROOT / "rules" / "telco-demo.yaml").read_text()
+    demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     limits = {}
     with Readers(service.url, INSTANT) as readers:
         assert wait_until(lambda: readers.seen("telco-demo@1.0.0"), 30)
