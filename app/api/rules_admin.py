@@ -44,10 +44,13 @@ _ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"
 
 
 def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
-         response: dict | None = None) -> dict:
+         response: dict | None = None, text: bool = False) -> dict:
+    """`text`: the answer may also be text/plain (`format=text`, as the CLI prints it)."""
+    content = {"application/json": {"schema": response or {"type": "object"}}}
+    if text:
+        content["text/plain"] = {"schema": {"type": "string"}}
     doc = {"summary": summary, "description": description, "tags": ["Rule administration"],
-           "responses": {"200": {"description": "The answer", "content": {
-               "application/json": {"schema": response or {"type": "object"}}}}, **_ERRORS}}
+           "responses": {"200": {"description": "The answer", "content": content}, **_ERRORS}}
     if body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if parameters:
@@ -155,7 +158,8 @@ def vocabulary():
     body={"type": "object"},
     parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
                 _RULESET_PARAM,
-                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}]))
+                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}],
+    text=True))
 def explain():
     reco = _reco()
     if request.args.get("format", "json") not in FORMATS:
