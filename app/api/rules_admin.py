@@ -32,7 +32,7 @@ from flask_smorest import Blueprint
 from ..auth import require_admin
 from ..errors import TMFError
 from ..jsonbody import read_json_object
-from ..recommend.query import context_from_query
+from ..recommend.query import KIND as QUERY_KIND, context_from_query
 from ..studio import authoring
 from .tmf import ErrorSchema
 
@@ -241,8 +241,7 @@ def impact():
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CONTEXTS") from None
     if recent:
-        from .recommendation import KIND
-        stored = reco.store.all(KIND.collection)[-recent:]
+        stored = reco.store.all(QUERY_KIND.collection)[-recent:]
         for query in stored:
             try:
                 contexts.append((f"query {query.get('id')}", "stored",
