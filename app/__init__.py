@@ -113,7 +113,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     report_schema(store)
     events = EventBus(store, settings)
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
-                        ruleset_id=settings.ruleset_id, pointer=activation_pointer(store))
+                        ruleset_id=settings.ruleset_id, pointer=activation_pointer(store),
+                        check_interval=settings.rules_check_interval,
+                        retired_budget=settings.rules_retired_budget)
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)

@@ -50,6 +50,10 @@ class Settings:
     # An OpenTelemetry TracerProvider (tests, embedding); None: from OTEL_*
     # (app/observability/tracing.py). Not an environment setting.
     tracer_provider: object = None
+    # rules: seconds between looks at the rule files; rules in retired compiled
+    # versions a worker holds before it is replaced (app/rules/service)
+    rules_check_interval: float = 0.5
+    rules_retired_budget: int = 3000
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -82,6 +86,8 @@ class Settings:
         "metrics_keys": "RECO_METRICS_KEYS",
         "log_format": "RECO_LOG_FORMAT",
         "log_level": "RECO_LOG_LEVEL",
+        "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
+        "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
     }
 
     def open_store(self):

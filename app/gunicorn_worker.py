@@ -3,7 +3,13 @@
 Gunicorn refuses some requests before Flask sees them: a request line or
 headers over the limits of gunicorn.conf.py (414, 431), malformed HTTP (400).
 It answers those with a small HTML page; clients of a TMF API expect the TMF
-Error body for every error, so this worker writes that instead."""
+Error body for every error, so this worker writes that instead.
+
+It also replaces itself, as gunicorn's max_requests does, when the rule
+service says its retired rule versions passed their memory budget
+(RuleService.recycle_wanted; durable-rules cannot free them in place): it
+answers the request in hand with "Connection: close", stops accepting,
+finishes what is in flight and exits; the arbiter starts a fresh worker."""
 from __future__ import annotations
 
 import json
@@ -29,3 +35,16 @@ class TmfThreadWorker(ThreadWorker):
         # process is a worker of its own, so replacing it here is local to it.
         util.write_error = write_tmf_error
         super().init_process()
+
+    def handle_request(self, req, conn):
+        if self.alive and _recycle_wanted(self.wsgi):
+            self.log.info("Replacing worker %s: retired rule versions hold %s rules (budget %s)", self.pid,
+                          self.wsgi.extensions["reco"].rules.retired_rules,
+                          self.wsgi.extensions["reco"].rules.retired_budget)
+            self.alive = False           # this response closes its connection; then a graceful exit
+        return super().handle_request(req, conn)
+
+
+def _recycle_wanted(app) -> bool:
+    reco = getattr(app, "extensions", {}).get("reco")
+    return bool(reco is not None and reco.rules.recycle_wanted)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from app.recommend.facts import build_context
 from app.rules import Context
-from app.rules.catalog import load_catalog
-from app.rules.compiler import context_atoms
-from app.rules.engine import Engine
-from app.rules.facts import build_facts
-from app.rules.ruleset import load_ruleset
+from app.rules.model.catalog import load_catalog
+from app.rules.engine.compiler import context_atoms
+from app.rules.engine.engine import Engine
+from app.rules.model.facts import build_facts
+from app.rules.model.ruleset import load_ruleset
 from app.timeutil import parse_datetime
 
 from .server import rss_kib

@@ -26,7 +26,7 @@ def _demo_copy() -> Path:
 
     rules/ and catalog/ belong to product managers: the README tutorial edits
     them, and the result is judged by the rule set's own cases and lint
-    (tests/rules/test_rules_cases.py), not by tests that know the demo by
+    (tests/rules/authoring/test_regression_cases.py), not by tests that know the demo by
     heart (file counts, version 1.0.0, 23 cases). Those run on tests/demo/, a
     frozen copy of the shipped demo, copied once per session into a temporary
     project layout (rules/, catalog/, app/rules/schemas/ for the editor-schema

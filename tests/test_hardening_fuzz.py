@@ -71,6 +71,15 @@ CONFIG = schemathesis.Config.from_dict({
         "include-path-regex": "^/admin/rules",
         "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400, 403, 404, 409, 422]}},
     }, {
+        # A RecommendationSalesLead's well-formed reference may name a stored
+        # query or item that does not exist (404 RECOMMENDATION_NOT_FOUND,
+        # RECOMMENDATION_ITEM_NOT_FOUND) or an item that already became a lead
+        # (409 LEAD_EXISTS): documented TMF Errors, not rejected valid requests
+        # (app/sales/recommendation_lead.py; tests/test_sales_api.py checks
+        # each). Before the POST entry below, which would match first.
+        "include-path-regex": "^/tmf-api/sales/v4/salesLead$",
+        "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400, 404, 409]}},
+    }, {
         # A well-formed hub may still name a callback host the operator does
         # not allow (app/events/allowlist.py): that is a documented 400
         # CALLBACK_NOT_ALLOWED, not a rejected valid request. Everything else

@@ -4,7 +4,7 @@ types. Every bad file is a RuleSetError whose problems name file:line:column;
 no tag ever runs code; a bad version never replaces (or half-replaces) the
 one in service.
 
-tests/rules/test_rules_errors.py checks the messages of ordinary mistakes;
+tests/rules/model/test_file_errors.py checks the messages of ordinary mistakes;
 this module is about hostile and broken input. A known bug of app/rules
 gets a test marked xfail(strict=True) whose reason names the fix, so that
 the fix makes it XPASS (a failure) and the marker goes with the fix.
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.rules import Context, RuleService, RuleSetError, load_catalog, load_ruleset
-from app.rules.cases import load_cases
+from app.rules.authoring.cases import load_cases
 
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from app.rules.common import parse_time
+from app.rules.model.common import parse_time
 from app.timeutil import DateTimeOutOfRange, parse_datetime
 from helpers import Client, assert_tmf_error
 

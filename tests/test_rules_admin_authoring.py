@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 R6_OLD, R6_NEW = 'channel: "23"', 'channel: ["22", "23"]'
@@ -22,7 +20,8 @@ R6_OLD, R6_NEW = 'channel: "23"', 'channel: ["22", "23"]'
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    """A scratch copy of rules/, catalog/ and the schemas; cwd is its root (file names as the CLI shows them)."""
+    """A scratch copy of the tests' demo (tests/demo: rules/, catalog/) and the schemas; cwd is its
+    root (file names as the CLI shows them)."""
     monkeypatch.chdir(tmp_path)
     shutil.copytree(DEMO_RULES, tmp_path / "rules")
     shutil.copytree(DEMO_CATALOG, tmp_path / "catalog")

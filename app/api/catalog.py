@@ -21,13 +21,13 @@ from flask_smorest import Blueprint
 
 from ..errors import TMFError
 from ..resources.query import parse_fields, parse_list_query, select_fields
+from ..rules.model.catalog import HREF_PATH
 from ..store.query import run_python
-from ..rules.catalog import HREF_PATH
 from ..schemas import SpecSchemas
 from .tmf import (FILTER_DESCRIPTION, base_url, error_responses, fields_parameter, json_response,
                   list_parameters, refuse_unknown_parameters, services)
 
-# where the offerings' hrefs point (app/rules/catalog.py)
+# where the offerings' hrefs point (app/rules/model/catalog.py)
 URL_PREFIX = HREF_PATH.removesuffix("/productOffering/")
 
 # The catalog files give prices by value (name, priceType, price), as TMF620

@@ -28,11 +28,11 @@ import datetime as dt
 
 from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
-from marshmallow import ValidationError
 
 from ..auth import require_admin
 from ..errors import TMFError
 from ..jsonbody import read_json_object
+from ..recommend.query import KIND as QUERY_KIND, context_from_query
 from ..studio import authoring
 from .tmf import ErrorSchema
 
@@ -44,10 +44,13 @@ _ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"
 
 
 def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
-         response: dict | None = None) -> dict:
+         response: dict | None = None, text: bool = False) -> dict:
+    """`text`: the answer may also be text/plain (`format=text`, as the CLI prints it)."""
+    content = {"application/json": {"schema": response or {"type": "object"}}}
+    if text:
+        content["text/plain"] = {"schema": {"type": "string"}}
     doc = {"summary": summary, "description": description, "tags": ["Rule administration"],
-           "responses": {"200": {"description": "The answer", "content": {
-               "application/json": {"schema": response or {"type": "object"}}}}, **_ERRORS}}
+           "responses": {"200": {"description": "The answer", "content": content}, **_ERRORS}}
     if body is not None:
         doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
     if parameters:
@@ -72,26 +75,6 @@ def _reco():
 
 def _problems(exc) -> list[str]:
     return authoring.problems_of(exc)
-
-
-def context_from_query(body: dict, parties, default_time: dt.datetime | None = None):
-    """A Context from a TMF680 QueryProductRecommendation body, validated like
-    a create request; the customer and its products come from the store."""
-    from ..recommend.facts import build_context
-    from .recommendation import KIND
-
-    data = {key: value for key, value in body.items() if key not in ("id", "href", "state", "recommendationItem")}
-    try:
-        data = KIND.create_schema().load(data)
-    except ValidationError as exc:
-        raise TMFError(400, "The body is neither a case context nor a valid TMF680 query",
-                       code="INVALID_CONTEXT", details=exc.messages) from None
-    if KIND.validate_create:
-        KIND.validate_create(data)
-    context = build_context(data, parties)
-    if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
-        context.time = default_time
-    return context
 
 
 def _field(body: dict, key: str, required: bool = True, kind=str):
@@ -174,10 +157,8 @@ _EXPLAIN_DOC = _doc(
     body={"type": "object"},
     parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
                 _RULESET_PARAM,
-                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}])
-# format=text answers as `flask rules explain` prints (found by the fuzz test)
-_EXPLAIN_DOC["responses"]["200"]["content"]["text/plain"] = {
-    "schema": {"type": "string", "description": "format=text: the lines `flask rules explain` prints"}}
+                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}],
+    text=True)   # format=text answers as `flask rules explain` prints (found by the fuzz test)
 
 
 @blp.route("/explain", methods=["POST"])
@@ -263,8 +244,7 @@ def impact():
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CONTEXTS") from None
     if recent:
-        from .recommendation import KIND
-        stored = reco.store.all(KIND.collection)[-recent:]
+        stored = reco.store.all(QUERY_KIND.collection)[-recent:]
         for query in stored:
             try:
                 contexts.append((f"query {query.get('id')}", "stored",

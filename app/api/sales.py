@@ -17,71 +17,18 @@ from marshmallow import Schema, fields
 
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..resources.service import ResourceKind
-from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_ATTRIBUTE, REFERENCE_DESCRIPTION,
-                     REQUEST_REFERENCE_KEYS, STATUSES,
-                     build_recommendation_lead, check_patch, check_transition,
-                     conversion_report, is_recommendation_lead, stamp_new_lead,
+from ..recommend.query import KIND as QUERY_KIND
+from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, STATUSES,
+                     build_recommendation_lead, check_patch,
+                     is_recommendation_lead, stamp_new_lead,
                      stamp_status_change)
-from ..schemas import SpecSchemas
+from ..sales.resource import KIND, URL_PREFIX, current_report, schemas
 from ..store import DuplicateId
 from ..timeutil import isoformat, utcnow
-from . import recommendation
 from .tmf import (MERGE_PATCH_DESCRIPTION, ErrorSchema, base_url, created, error_responses,
                   json_response, resource_blueprint, services)
 
-URL_PREFIX = "/tmf-api/sales/v4"
 LEAD_SCHEMA_PATH = f"/schemas/{LEAD_TYPE}.schema.json"
-
-# The reference to a recommended item, as its JSON schema says (id and itemId
-# required), so that the served document and the behaviour agree.
-# The request takes id, itemId, href and @referredType; the stored lead adds
-# itemPriority and explanation.
-_REFERENCE_DEFINITION = {**LEAD_JSON_SCHEMA["properties"]["recommendation"], "type": "object",
-                         "additionalProperties": False}
-# id and itemId may not be empty (app/sales/recommendation_lead.py, parse_reference)
-_REFERENCE_REQUEST = {**_REFERENCE_DEFINITION, "properties": {
-    key: {**value, "minLength": 1} if key in ("id", "itemId") else value
-    for key, value in _REFERENCE_DEFINITION["properties"].items()
-    if key in REQUEST_REFERENCE_KEYS}}
-_REFERENCE = {"$ref": "#/definitions/RecommendationItemRef", "description": REFERENCE_DESCRIPTION}
-schemas = SpecSchemas(
-    "TMF699-Sales-v4.0.0.swagger.json", "TMF699",
-    added_definitions={"RecommendationItemRef": _REFERENCE_DEFINITION,
-                       "RecommendationItemRef_Create": _REFERENCE_REQUEST},
-    added_properties={
-        "SalesLead_Create": {
-            "status": {"$ref": "#/definitions/SalesLeadStateType",
-                       "description": "First status of the lead (default acknowledged)"},
-            "statusChangeDate": {"type": "string", "format": "date-time",
-                                 "description": "Date of the first status (default: now)"},
-            "recommendation": {**_REFERENCE,
-                               "$ref": "#/definitions/RecommendationItemRef_Create"},
-        },
-        "SalesLead": {"recommendation": _REFERENCE},
-    },
-)
-
-# What parse_reference checks across attributes, said in the document too: a
-# recommendation makes the lead a RecommendationSalesLead (@type that or
-# none), and that @type needs a recommendation.
-schemas["SalesLead_Create"].document_constraints = (
-    {"anyOf": [{"not": {"required": [REFERENCE_ATTRIBUTE]}},
-               {"not": {"required": ["@type"]}},
-               {"properties": {"@type": {"enum": [LEAD_TYPE]}}}],
-     "description": f"'{REFERENCE_ATTRIBUTE}' belongs to @type {LEAD_TYPE} (or no @type)"},
-    {"anyOf": [{"not": {"required": ["@type"], "properties": {"@type": {"enum": [LEAD_TYPE]}}}},
-               {"required": [REFERENCE_ATTRIBUTE]}],
-     "description": f"A {LEAD_TYPE} needs '{REFERENCE_ATTRIBUTE}'"},
-)
-
-KIND = ResourceKind(
-    api="sales", collection="salesLead", type_name="SalesLead", payload_name="salesLead",
-    base_path=f"{URL_PREFIX}/salesLead",
-    resource_schema=schemas["SalesLead"], create_schema=schemas["SalesLead_Create"],
-    update_schema=schemas["SalesLead_Update"], state_attribute="status",
-    check_transition=check_transition, read_only=("creationDate", "recommendation"),
-)
 
 
 def _service():
@@ -98,7 +45,7 @@ def _create_sales_lead():
     if is_recommendation_lead(body):
         lead = build_recommendation_lead(
             body,
-            get_recommendation=lambda key: reco.store.get(recommendation.KIND.collection, key),
+            get_recommendation=lambda key: reco.store.get(QUERY_KIND.collection, key),
             find_customer=reco.recommender.parties.customer,
             schema_location=f"{base}{URL_PREFIX}{LEAD_SCHEMA_PATH}")
         body, extension, lead_id = lead.body, lead.extension, lead.lead_id
@@ -201,17 +148,8 @@ def get_conversion_report():
     if unknown:
         raise TMFError(400, f"Unknown parameter(s): {', '.join(unknown)}; "
                             f"filters are {', '.join(REPORT_FILTERS)}", code="INVALID_QUERY")
-    return json_response(current_report(services(), request.args.get("ruleSetId"),
+    return json_response(current_report(services().store, request.args.get("ruleSetId"),
                                         request.args.get("ruleSetVersion")))
-
-
-def current_report(reco, rule_set_id: str | None = None,
-                   rule_set_version: str | None = None) -> dict:
-    """The report over what the store holds now (the API and `flask sales conversion`)."""
-    return conversion_report(reco.store.scan(recommendation.KIND.collection),
-                             reco.store.scan(KIND.collection),
-                             generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
-                             rule_set_version=rule_set_version)
 
 
 @blp.route(LEAD_SCHEMA_PATH, methods=["GET"], endpoint="lead_schema")

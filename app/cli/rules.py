@@ -40,7 +40,7 @@ def _echo(line: str = "", err: bool = False) -> None:
 
 
 def _style():
-    from ..rules.report import ansi, plain
+    from ..rules.authoring.report import ansi, plain
     return plain if os.environ.get("NO_COLOR") else ansi
 
 
@@ -75,7 +75,7 @@ def _json(data) -> None:
 
 
 def _now(value: str | None) -> dt.datetime:
-    from ..rules.common import UTC, parse_time
+    from ..rules.model.common import UTC, parse_time
     if value is None:
         return dt.datetime.now(UTC)
     when = parse_time(value)
@@ -105,8 +105,8 @@ def lint_command(paths, strict, as_json, now_text, show_acknowledged):
 
     Every finding names file:line:column, the rule, the check and what to do.
     Exit code 1 on errors (or on warnings with --strict), else 0."""
-    from ..rules.lint import lint
-    from ..rules.report import lint_lines
+    from ..rules.authoring.lint import lint
+    from ..rules.authoring.report import lint_lines
 
     settings = _settings()
     report = lint(list(paths) or None, settings.rules_dir, settings.catalog_dir, _now(now_text))
@@ -120,9 +120,8 @@ def lint_command(paths, strict, as_json, now_text, show_acknowledged):
 
 # --------------------------------------------------------------------------- test
 def _cases_targets(path: Path | None, rules_dir: Path) -> list[Path]:
-    from ..rules.cases import cases_file_for, find_cases_files
-    from ..rules.ruleset import peek_header
-    from ..rules.service import is_cases_file
+    from ..rules.model.ruleset import peek_header
+    from ..rules.repository.layout import cases_file_for, find_cases_files, is_cases_file
 
     if path is None:
         return find_cases_files(rules_dir)
@@ -151,9 +150,10 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
     rule file or a directory). Prints a pass/fail table, expected vs actual
     with the reasons of every item on failure, and which rules never fired."""
     from ..rules import RuleSetError
-    from ..rules.cases import coverage, engine_for, load_cases, ruleset_file_for, run_case
-    from ..rules.report import case_lines, coverage_percent
-    from ..rules.yamlload import display_path
+    from ..rules.authoring.cases import coverage, engine_for, load_cases, run_case
+    from ..rules.repository.layout import ruleset_file_for
+    from ..rules.authoring.report import case_lines, coverage_percent
+    from ..rules.model.yamlload import display_path
 
     settings = _settings()
     targets = _cases_targets(path, settings.rules_dir)
@@ -200,9 +200,9 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
 def _resolve_ruleset(spec: str, catalog, other_id: str | None = None):
     """A rule set from a file, `ID@VERSION`, a bare VERSION, or `git:REV:PATH`."""
     from ..rules import RuleSetError
-    from ..rules.common import VERSION_RE
-    from ..rules.ruleset import load_ruleset, parse_ruleset, peek_header
-    from ..rules.service import rule_files
+    from ..rules.model.common import VERSION_RE
+    from ..rules.model.ruleset import load_ruleset, parse_ruleset, peek_header
+    from ..rules.repository.layout import rule_files
 
     settings = _settings()
     path = Path(spec)
@@ -248,12 +248,12 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     CONTEXT.json is a case context ({"cart": ["6547"], "channel": "21",
     "time": ...}), a whole case, or a TMF680 query body (its customer is
     looked up in this service's store)."""
-    from ..api.rules_admin import context_from_query
     from ..errors import TMFError
+    from ..recommend.query import context_from_query
     from ..rules import RuleSetError
-    from ..rules.contexts import context_to_case, load_context_file
-    from ..rules.engine import Engine
-    from ..rules.report import explain_lines
+    from ..rules.authoring.contexts import context_to_case, load_context_file
+    from ..rules.engine.engine import Engine
+    from ..rules.authoring.report import explain_lines
 
     reco = _services()
     try:
@@ -309,11 +309,11 @@ def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_
     rules/versions/), or git:REV:PATH (a committed file, e.g.
     git:HEAD:rules/telco-demo.yaml)."""
     from ..rules import RuleSetError
-    from ..rules.cases import load_cases
-    from ..rules.contexts import load_contexts_jsonl
-    from ..rules.diff import diff_engines
-    from ..rules.engine import Engine
-    from ..rules.report import diff_lines
+    from ..rules.authoring.cases import load_cases
+    from ..rules.authoring.contexts import load_contexts_jsonl
+    from ..rules.authoring.diff import diff_engines
+    from ..rules.engine.engine import Engine
+    from ..rules.authoring.report import diff_lines
 
     settings = _settings()
     catalog = _catalog()
@@ -354,8 +354,9 @@ def lock_command(ruleset_id, amend):
     it with the rule set). A recorded version whose content changed is refused:
     bump its version instead."""
     from ..rules import RuleSetError
-    from ..rules.lockfile import lock_path, lock_rulesets
-    from ..rules.yamlload import display_path
+    from ..rules.authoring.lockfile import lock_rulesets
+    from ..rules.repository.layout import lock_path
+    from ..rules.model.yamlload import display_path
 
     settings = _settings()
     try:
@@ -377,8 +378,8 @@ def keep_command(ruleset_id):
     """Keep the working copy rules/<ID>.yaml as rules/versions/<ID>@<VERSION>.yaml
     (before you edit it), so that it stays available to diff and to roll back to."""
     from ..rules import RuleSetError
-    from ..rules.lockfile import keep_version
-    from ..rules.yamlload import display_path
+    from ..rules.authoring.lockfile import keep_version
+    from ..rules.model.yamlload import display_path
 
     settings = _settings()
     ruleset_id = ruleset_id or _services().rules.status().get("rulesetId")
@@ -440,7 +441,7 @@ def activate_command(ruleset_id, version, latest):
     pointer file in the data directory; use the server's RECO_DATA_DIR).
     Recorded in the activation history the Rule Studio lists."""
     from ..rules import RuleSetError
-    from ..rules.service import POINTER_FILE
+    from ..rules.repository.layout import pointer_path
     from ..studio.authoring import activate
 
     if bool(version) == bool(latest):
@@ -458,7 +459,7 @@ def activate_command(ruleset_id, version, latest):
             f"superseded: {exc}; {ruleset_id} {version or '(latest)'} was NOT activated. "
             f"Now pinned: {now}. Check, then run the command again if it should win.")
     status = status["status"]
-    pointer = getattr(reco.rules.pointer, "location", Path(reco.settings.data_dir) / POINTER_FILE)
+    pointer = getattr(reco.rules.pointer, "location", pointer_path(reco.settings.data_dir))
     style = _style()
     if status.get("rulesetId") != ruleset_id:
         _echo(f"Recorded for {ruleset_id}; note that this service serves {status.get('rulesetId')} "

@@ -24,12 +24,12 @@ sales = AppGroup("sales", help="TMF699 sales leads made from recommendations.")
 def conversion(as_json: bool, rule_set_id: str | None, rule_set_version: str | None) -> None:
     """How many recommended items became leads, and where the leads are, per
     rule set version and rule. Colour only on a terminal (and not with NO_COLOR)."""
-    from ..api.sales import current_report
     from ..sales import report_rows
     from ..sales.report import HEADER
+    from ..sales.resource import current_report
     from .output import print_table
 
-    report = current_report(current_app.extensions["reco"], rule_set_id, rule_set_version)
+    report = current_report(current_app.extensions["reco"].store, rule_set_id, rule_set_version)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

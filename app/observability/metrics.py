@@ -18,7 +18,7 @@ Instrumentation points (each a decorator or a one-line call, so that a
 rewrite of the code around it keeps them easily):
     app/observability/requests.py   HTTP requests (before/after request hooks)
     app/recommend/recommender.py    @observe_recommendation on Recommender.recommend
-    app/rules/service.py            @observe_reload on RuleService._reload_locked
+    app/rules/service/rule_service.py  @observe_reload on RuleService._reload_locked
     app/events/bus.py               count_delivery(outcome) in EventBus._deliver
     app/__init__.py                 instrument_store(open_store(...)): store.py
 """

@@ -37,6 +37,14 @@ def cart_offerings(shopping_carts) -> list[str]:
     return offerings
 
 
+def checked_cart_offerings(shopping_carts) -> list[str]:
+    """cart_offerings of a query that already passed check_query (the create
+    schema and the TMF663 CartItem check): the same ids without validating the
+    items a second time (111 us of an instant request, issue 13)."""
+    return [offering for cart in shopping_carts or [] if isinstance(cart, dict)
+            for offering in _item_offerings(cart.get("cartItem") or [])]
+
+
 def _item_offerings(items) -> list[str]:
     found = []
     for item in items:
@@ -81,6 +89,9 @@ class PartyFacts:
 
 
 def build_context(query: dict, parties: PartyFacts) -> Context:
+    """The Context of a QueryProductRecommendation that passed the create
+    checks (every caller: the TMF680 create, the job over a stored query, the
+    rules admin's context_from_query)."""
     start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
     party = query.get("relatedParty")
     customer = parties.customer(party if isinstance(party, dict) else None)
@@ -91,7 +102,7 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
     return Context(
         time=start or utcnow(),
         channels=_ids(query.get("channel")),
-        cart=cart_offerings(query.get("shoppingCart")),
+        cart=checked_cart_offerings(query.get("shoppingCart")),
         customer=customer,
         products=parties.products(customer),
         places=[place] if isinstance(place, dict) else [],

@@ -1,19 +1,11 @@
 """The one interface the TMF680 API calls: recommend(query) -> ranked items."""
 from __future__ import annotations
 
-import logging
-
 from ..observability.metrics import observe_recommendation
-from ..rules import RuleService
+from ..rules import RuleService, RuleSetError
 from .facts import PartyFacts, build_context
 
 ITEM_SCHEMA_NAME = "ExplainedRecommendationItem"
-
-log = logging.getLogger(__name__)
-
-
-def reload_failure(exc: Exception) -> str:
-    return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
 
 
 class RecommenderUnavailable(Exception):
@@ -25,7 +17,6 @@ class Recommender:
         self.rules = rules
         self.store = store
         self.parties = PartyFacts(store)
-        self._reload_failure: str | None = None
 
     @observe_recommendation
     def recommend(self, query: dict, base_url: str, mode: str = "instant") -> tuple[list[dict], dict]:
@@ -33,22 +24,12 @@ class Recommender:
         ({"id", "version", "hash", "firedRules"}). `mode` (instant, async)
         labels the metrics only."""
         context = build_context(query, self.parties)
-        try:
-            self.rules.refresh()
-        except Exception as exc:
-            # A rule or catalog file that breaks the reload itself (not just
-            # fails its checks) must not fail every query: the version in
-            # service keeps answering, the next request tries again, and
-            # /health shows the failure. Logged once per distinct failure.
-            problem = reload_failure(exc)
-            if problem != self._reload_failure:
-                log.error("rule reload failed, still serving the loaded rule set: %s", problem)
-            self._reload_failure = problem
-        else:
-            self._reload_failure = None
+        # a clock read; a changed file is reloaded by the service's watcher
+        # thread while the version in service keeps answering (issue 13)
+        self.rules.poll()
         try:
             result = self.rules.recommend(context)
-        except LookupError as exc:
+        except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
             raise RecommenderUnavailable(str(exc)) from exc
         ruleset = {"id": result.ruleset_id, "version": result.ruleset_version,
                    "hash": result.ruleset_hash, "firedRules": result.fired_rules}

@@ -197,10 +197,11 @@ class ResourceService:
         return select_fields(resource, parse_fields(args, known))
 
     # -- writing ----------------------------------------------------------
-    def new_resource(self, body: dict, base_url: str) -> dict:
-        """Validated body plus the attributes the server owns. `base_url` is
-        RECO_PUBLIC_BASE_URL or "" (links stored relative), never a value from
-        the request (app/api/tmf.py, base_url)."""
+    def new_resource(self, body: dict, base_url: str, stored: bool = True) -> dict:
+        """Validated body plus the attributes the server owns (no id and href
+        for a resource that will not be stored, e.g. an instant answer).
+        `base_url` is RECO_PUBLIC_BASE_URL or "" (links stored relative), never
+        a value from the request (app/api/tmf.py, base_url)."""
         self.kind.refuse_server_owned(body)
         if not getattr(self.store, "stores_nul", True):
             refuse_nul(body)
@@ -210,10 +211,16 @@ class ResourceService:
             raise validation_error(exc) from None
         if self.kind.validate_create:
             self.kind.validate_create(data)
-        resource_id = str(uuid.uuid4())
-        resource = {"id": resource_id, "href": f"{base_url}{self.kind.base_path}/{resource_id}"}
+        resource = self.identify({}, base_url) if stored else {}
         resource.update(data)
         resource.setdefault("@type", self.kind.type_name)
+        return resource
+
+    def identify(self, resource: dict, base_url: str) -> dict:
+        """Give a resource about to be stored its id and href (in place)."""
+        resource_id = str(uuid.uuid4())
+        resource["id"] = resource_id
+        resource["href"] = f"{base_url}{self.kind.base_path}/{resource_id}"
         return resource
 
     def create(self, body: dict, base_url: str) -> dict:

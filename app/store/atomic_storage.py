@@ -1,6 +1,6 @@
 """A TinyDB ``Storage`` that writes atomically and caches parsed reads.
 
-Write path (:func:`write_atomic`)
+Write path (:func:`app.atomicfile.write_atomic`)
 ---------------------------------
 1. serialise the whole database to bytes,
 2. write them to a fresh temp file *in the same directory*
@@ -53,12 +53,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import threading
 from typing import Any, NamedTuple, Optional
 
 from tinydb.storages import Storage
 
+from ..atomicfile import fsync_dir, write_atomic, write_temp
 from .base import CorruptCollection, StoreError, os_failure
 
 __all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic", "write_temp"]
@@ -71,66 +71,6 @@ _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: Compact, strict JSON (NaN/Infinity rejected, non-ASCII escaped).
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-
-
-def fsync_dir(path: str) -> None:
-    """fsync a directory so that renames/creations in it are durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | _O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_temp(path: str, data: bytes) -> tuple[str, int]:
-    """Steps 2-3 of the write path: a durable temp file beside ``path``, not
-    yet renamed.  Returns its name and an open descriptor (the caller closes
-    it, and unlinks the file if it does not rename it)."""
-    directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        _discard(fd, tmp)
-        raise
-    return tmp, fd
-
-
-def _discard(fd: int, tmp: str) -> None:
-    os.close(fd)
-    try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-
-
-def write_atomic(path: str, data: bytes) -> int:
-    """Atomically replace ``path`` with ``data``; durable when it returns.
-
-    Returns a read-only-purpose descriptor of the new file (the former temp
-    file, now at ``path``); the caller owns it and must close it.  On failure
-    the temp file is removed and the exception propagates; ``path`` then still
-    holds its previous content -- unless the failure was the final directory
-    fsync, in which case the new content is in place but possibly not durable.
-    """
-    directory = os.path.dirname(path) or "."
-    tmp, fd = write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _discard(fd, tmp)
-        raise
-    try:
-        fsync_dir(directory)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _read_all(fd: int, size_hint: int) -> bytes:

@@ -206,8 +206,8 @@ def edit():
 
 @bp.route("/conversion", methods=["GET"])
 def conversion():
-    from ..api.sales import current_report
-    report = current_report(_reco(), request.args.get("ruleSetId") or None)
+    from ..sales.resource import current_report
+    report = current_report(_reco().store, request.args.get("ruleSetId") or None)
     return render_template("studio/conversion.html", report=report, status=_reco().rules.status())
 
 

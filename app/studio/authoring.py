@@ -8,32 +8,31 @@ Every function returns plain JSON-ready data; none knows about HTTP. The CLI
 uses lock_states() and activate() too, so that `flask rules versions` and
 `flask rules activate` share one implementation (and one history) with it.
 
-After the app/rules split (/work/brief/rules-layout.md) the imports below become:
-activations -> repository/activations.py (its `.common` -> `..model.common`);
-cases, contexts, diff, lint, lockfile, report -> authoring/*; common, yamlload,
-conditions -> model/*; lock_path -> repository/layout.py.
+It imports the rules package's authoring tools and repository (file layout,
+activation history, the one atomic writer); the runtime never imports this.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 from ..rules import RuleSetError
-from ..rules.activations import read_activations, record_activation, rollback_target
-from ..rules.cases import coverage, load_cases, run_case
-from ..rules.common import UTC
-from ..rules.conditions import COMBINATORS, FACT_KEYS
-from ..rules.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
-from ..rules.diff import diff_engines, summary
-from ..rules.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from ..rules.lockfile import keep_version, lock_path, lock_rulesets, read_lock, version_files
-from ..rules.report import coverage_percent, explain_lines, failure_lines
-from ..rules.yamlload import display_path, load_text
+from ..rules.authoring.cases import coverage, load_cases, run_case
+from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
+from ..rules.authoring.diff import diff_engines, summary
+from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
+from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
+from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
+from ..rules.model.common import UTC
+from ..rules.model.conditions import COMBINATORS, FACT_KEYS
+from ..rules.model.yamlload import display_path, load_text
+from ..rules.repository.activations import read_activations, record_activation, rollback_target
+from ..rules.repository.files import write_text_atomic
+from ..rules.repository.layout import cases_file_for, lock_path
 
 __all__ = ["UTC", "RuleSetError", "context_to_case", "display_path", "explain_lines", "is_tmf680_query",
            "read_activations", "read_context"]
@@ -71,7 +70,7 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
     for rid in status.get("rulesets", []):
         locks = lock_states(rules_dir, rid)
         versions = [{**row, "lock": locks.get(row["version"])} for row in rules.versions(rid)]
-        files = {row["file"] for row in versions} | {display_path(Path(rules_dir) / f"{rid}.cases.yaml"),
+        files = {row["file"] for row in versions} | {display_path(cases_file_of(rules_dir, rid)),
                                                     display_path(lock_path(rules_dir, rid))}
         history = read_activations(rules.state_dir, rid)
         active = next((row["version"] for row in versions if row["active"]), None)
@@ -95,7 +94,7 @@ def lint_text(text: str, ruleset_id: str, rules_dir: Path, catalog, now: dt.date
     rules/ (cases, kept versions, lock file) in a temporary folder, so that the
     version and lock checks see what a save would make of them."""
     rules_dir = Path(rules_dir)
-    working = rules_dir / f"{ruleset_id}.yaml"
+    working = working_copy(rules_dir, ruleset_id)
     with tempfile.TemporaryDirectory(prefix="studio-lint-") as tmp:
         copy = Path(tmp) / "rules"
         shutil.copytree(rules_dir, copy, ignore=shutil.ignore_patterns(working.name, ".*"))
@@ -184,7 +183,11 @@ def explain(engine, context) -> dict:
 
 # --------------------------------------------------------------------------- cases
 def cases_file_of(rules_dir: Path, ruleset_id: str) -> Path:
-    return Path(rules_dir) / f"{ruleset_id}.cases.yaml"
+    return cases_file_for(working_copy(rules_dir, ruleset_id))
+
+
+def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
+    return Path(rules_dir) / f"{ruleset_id}.yaml"
 
 
 def run_cases(engine, cases_file: Path, keyword: str | None = None) -> dict:
@@ -254,24 +257,6 @@ def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
 
 
 # --------------------------------------------------------------------------- save, activate
-def _write_text_atomic(path: Path, text: str) -> None:
-    """tmp file in the same folder + fsync + rename: readers (every worker's
-    hot reload) see the old file or the new one, never half of it."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str) -> dict:
     """Save rules/<id>.yaml; never changes what is served.
 
@@ -283,7 +268,7 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     Returns what was done and the lint findings of the saved file."""
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
         raise RuleSetError(f"the rule set is larger than {MAX_TEXT_BYTES // 1024} KiB")
-    working = Path(rules_dir) / f"{ruleset_id}.yaml"
+    working = working_copy(rules_dir, ruleset_id)
     name = display_path(working)
     doc = load_text(text, name)                       # RuleSetError with line and column
     if not isinstance(doc, dict) or doc.get("id") != ruleset_id or not isinstance(doc.get("version"), str):
@@ -309,7 +294,7 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
         rules.activate(ruleset_id, in_service)
         record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
         done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
-    _write_text_atomic(working, text)
+    write_text_atomic(working, text)
     done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
     return {"file": name, "version": version, "done": done}
 

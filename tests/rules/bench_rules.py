@@ -20,11 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.rules.catalog import load_catalog  # noqa: E402
-from app.rules.engine import Engine  # noqa: E402
-from app.rules.ruleset import load_ruleset  # noqa: E402
-from rulegen import dump, make_ruleset, random_context  # noqa: E402
-from test_rules_scale import context_of  # noqa: E402
+from app.rules.model.catalog import load_catalog  # noqa: E402
+from app.rules.engine.engine import Engine  # noqa: E402
+from app.rules.model.ruleset import load_ruleset  # noqa: E402
+from rulegen import context_of, dump, make_ruleset, random_context  # noqa: E402
 
 
 def bench(n_rules: int, n_offerings: int = 1000, contexts: int = 500, anchored: bool = False) -> dict:
@@ -58,7 +57,7 @@ def bench_demo(contexts: int = 2000) -> dict:
     root = Path(__file__).resolve().parents[2]
     catalog = load_catalog(root / "catalog")
     engine = Engine(load_ruleset(root / "rules" / "telco-demo.yaml", catalog), catalog)
-    from app.rules.cases import load_cases
+    from app.rules.authoring.cases import load_cases
     cases = load_cases(root / "rules" / "telco-demo.cases.yaml")
     times = []
     for i in range(contexts):

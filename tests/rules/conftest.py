@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from app.rules import RuleService, load_catalog
-from app.rules.engine import Engine
-from app.rules.ruleset import parse_ruleset
+from app.rules.engine.engine import Engine
+from app.rules.model.ruleset import parse_ruleset
 from rulehelpers import DEMO_CATALOG, DEMO_RULES, ruleset_text
 
 

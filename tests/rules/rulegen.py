@@ -6,7 +6,8 @@ import datetime as dt
 import random
 
 
-from app.rules.yamlload import dump_text
+from app.rules import Context
+from app.rules.model.yamlload import dump_text
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -203,3 +204,17 @@ def oracle(catalog: dict, ruleset: dict, c: dict) -> tuple[list[str], list[tuple
     ordered = sorted(best, key=lambda oid: best[oid])[: ruleset["limit"]]
     return ([r["id"] for r in fired],
             [(oid, best[oid][0], [rid for _k, rid in sorted(rules_of[oid])]) for oid in ordered])
+
+
+def context_of(c: dict) -> Context:
+    customer = None
+    if c["known"]:
+        chars = []
+        if c["segment"] is not None:
+            chars.append({"name": "segment", "value": c["segment"]})
+        if c["tenure"] is not None:
+            chars.append({"name": "tenure", "value": c["tenure"]})
+        customer = {"id": "C", "characteristic": chars}
+    return Context(time=c["time"], channels=c["channels"], cart=c["cart"], customer=customer,
+                   products=[{"id": f"P{i}", "status": st, "productOffering": {"id": o}}
+                             for i, (o, st) in enumerate(c["owned"])])

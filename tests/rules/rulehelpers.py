@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 
-from app.rules.yamlload import dump_text
+from app.rules.model.yamlload import dump_text
 
 from app.rules import Context
 

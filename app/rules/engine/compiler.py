@@ -1,0 +1,331 @@
+"""Compile `when` conditions to durable-rules expressions (dict form).
+
+Design (measured on durable-rules 2.0.28, see rules/README.md "Engine notes"):
+
+* One fact per evaluation: `{"t": "ctx", "cart": [...], "owns": [...], ...}`.
+  Every rule is a single pattern over that fact, so there are no joins (no
+  beta-node limits) and `assert_fact` fires every matching rule.
+* durable has no general negation inside a pattern, so conditions are put in
+  negation normal form: `not` is pushed down to the leaves (any <-> all,
+  any_of <-> none_of, >= <-> <), and a missing value makes a negated test true
+  (`$nex`). Empty lists are left out of the fact because `$iall` over an empty
+  list is false in durable.
+* durable walks the alpha network with a fixed stack of about 64 entries and
+  hangs when one node has more than 512 children. Each rule therefore gets a
+  *weight* (how many of its alternative paths can match at once) and a *leaf
+  count*; rules are packed into durable rulesets ("chunks") that stay well
+  below both limits. A rule fires once per matching path: the engine dedupes.
+* Every rule also gets an *anchor*: a set of facts (e.g. "cart holds 6547")
+  of which at least one must be present for the rule to fire. Chunks whose
+  rules are all anchored, and none of whose anchors is present in a request,
+  are skipped without asking durable: they cannot fire.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model.conditions import (DURABLE_OP, NEGATED_OP, NUMBER_FACTS, SET_FACTS, All, Any, Compare, Cond,
+                         Known, Not, ScalarTest, SetTest)
+from ..model.facts import Facts, date_value, normalise_value, number_value
+
+TAG = {"t": "ctx"}
+MAX_RULE_WEIGHT = 40          # alternative paths of one rule that can match at once
+CHUNK_WEIGHT = 48             # per durable ruleset (durable's alpha stack holds ~64)
+CHUNK_LEAVES = 400            # per durable ruleset (durable hangs past 512 children of a node)
+CHUNK_RULES = 48
+
+
+@dataclass
+class Node:
+    expr: dict
+    weight: int
+    leaves: int
+
+
+def leaf(expr: dict, leaves: int = 1) -> Node:
+    return Node(expr, 1, leaves)
+
+
+def AND(nodes: list[Node]) -> Node:
+    if len(nodes) == 1:
+        return nodes[0]
+    exprs = []
+    weight, leaves = 1, 0
+    for node in nodes:
+        if "$and" in node.expr and len(node.expr) == 1:
+            exprs.extend(node.expr["$and"])
+        else:
+            exprs.append(node.expr)
+        weight *= node.weight
+        leaves += node.leaves
+    return Node({"$and": exprs}, weight, leaves)
+
+
+def OR(nodes: list[Node], exclusive: bool = False) -> Node:
+    if len(nodes) == 1:
+        return nodes[0]
+    exprs = []
+    for node in nodes:
+        if "$or" in node.expr and len(node.expr) == 1:
+            exprs.extend(node.expr["$or"])
+        else:
+            exprs.append(node.expr)
+    weight = max(n.weight for n in nodes) if exclusive else sum(n.weight for n in nodes)
+    return Node({"$or": exprs}, weight, sum(n.leaves for n in nodes))
+
+
+class FactKeys:
+    """Durable property names for the customer characteristics a rule set reads."""
+
+    def __init__(self):
+        self.chars: dict[str, int] = {}
+
+    def _index(self, name: str) -> int:
+        return self.chars.setdefault(name, len(self.chars))
+
+    def text(self, name: str) -> str:
+        return f"c{self._index(name)}"
+
+    def number(self, name: str) -> str:
+        return f"x{self._index(name)}"
+
+    def date(self, name: str) -> str:
+        return f"d{self._index(name)}"
+
+
+def durable_fact(facts: Facts, keys: FactKeys, sid: str = "0", fact_id: str = "0") -> dict:
+    fact: dict = {"sid": sid, "id": fact_id, "t": "ctx", "time": facts.time.timestamp()}
+    for name, (key, _label) in SET_FACTS.items():
+        values = facts.set_of(name)
+        if values:                       # empty lists are left out: see module doc
+            fact[key] = values
+    if facts.segment is not None:
+        fact["segment"] = facts.segment
+    if facts.known:
+        fact["known"] = 1
+    for name, key in NUMBER_FACTS.items():
+        fact[key] = facts.counts[name]
+    for name, index in keys.chars.items():
+        raw = facts.characteristics.get(name)
+        text = normalise_value(raw)
+        if text is not None:
+            fact[f"c{index}"] = text
+        number = number_value(raw)
+        if number is not None:
+            fact[f"x{index}"] = number
+        when = date_value(raw)
+        if when is not None:
+            fact[f"d{index}"] = when
+    return fact
+
+
+def _set_key(test: SetTest) -> str:
+    return SET_FACTS[test.fact][0]
+
+
+def _any_of(key: str, values) -> Node:
+    if len(values) == 1:
+        inner = {"$i": values[0]}
+    else:
+        inner = {"$or": [{"$i": v} for v in values]}
+    return leaf({"$iany": {key: inner}}, len(values))
+
+
+def _none_of(key: str, values) -> Node:
+    if len(values) == 1:
+        inner = {"$neq": {"$i": values[0]}}
+    else:
+        inner = {"$and": [{"$neq": {"$i": v}} for v in values]}
+    return OR([leaf({"$nex": {key: 1}}), leaf({"$iall": {key: inner}}, len(values))], exclusive=True)
+
+
+def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False) -> Node:
+    if isinstance(cond, All):
+        parts = [compile_condition(c, keys, negate) for c in cond.children]
+        return OR(parts) if negate else AND(parts)
+    if isinstance(cond, Any):
+        parts = [compile_condition(c, keys, negate) for c in cond.children]
+        return AND(parts) if negate else OR(parts)
+    if isinstance(cond, Not):
+        return compile_condition(cond.child, keys, not negate)
+    if isinstance(cond, SetTest):
+        key = _set_key(cond)
+        mode = cond.mode
+        if negate:
+            mode = {"any_of": "none_of", "none_of": "any_of", "all_of": "not_all_of",
+                    "empty": "not_empty", "not_empty": "empty"}[mode]
+        if mode == "any_of":
+            return _any_of(key, cond.values)
+        if mode == "none_of":
+            return _none_of(key, cond.values)
+        if mode == "all_of":
+            return AND([_any_of(key, [v]) for v in cond.values])
+        if mode == "not_all_of":
+            return OR([_none_of(key, [v]) for v in cond.values])
+        if mode == "empty":
+            return leaf({"$nex": {key: 1}})
+        return leaf({"$ex": {key: 1}})
+    if isinstance(cond, ScalarTest):
+        key = keys.text(cond.fact) if cond.is_char else "segment"
+        mode = cond.mode
+        if negate:
+            mode = {"any_of": "none_of", "none_of": "any_of", "exists": "missing", "missing": "exists"}[mode]
+        if mode == "exists":
+            return leaf({"$ex": {key: 1}})
+        if mode == "missing":
+            return leaf({"$nex": {key: 1}})
+        if mode == "any_of":
+            return OR([leaf({key: v}) for v in cond.values], exclusive=True)
+        neqs = AND([leaf({"$neq": {key: v}}) for v in cond.values])
+        return OR([leaf({"$nex": {key: 1}}), neqs], exclusive=True)
+    if isinstance(cond, Compare):
+        if cond.is_char:
+            key = keys.number(cond.fact) if cond.kind == "number" else keys.date(cond.fact)
+            always_present = False
+        else:
+            key = "time" if cond.fact == "time" else NUMBER_FACTS[cond.fact]
+            always_present = True
+        op = NEGATED_OP[cond.op] if negate else cond.op
+        test = leaf({DURABLE_OP[op]: {key: cond.value}})
+        if negate and not always_present:
+            return OR([leaf({"$nex": {key: 1}}), test], exclusive=True)
+        return test
+    if isinstance(cond, Known):
+        exists = cond.known != negate
+        return leaf({("$ex" if exists else "$nex"): {"known": 1}})
+    raise TypeError(f"unknown condition {cond!r}")
+
+
+def _order(node_expr: dict) -> int:
+    """Put selective tests first so rules share and prune early in durable."""
+    if "$iany" in node_expr:
+        key = next(iter(node_expr["$iany"]))
+        return 0 if key in ("cart", "owns") else 1
+    if len(node_expr) == 1:
+        key = next(iter(node_expr))
+        if not key.startswith("$"):
+            return 2
+    return 3
+
+
+def rule_expression(cond: Cond, keys: FactKeys, valid_from: float | None, valid_to: float | None) -> Node:
+    """The whole durable pattern of a rule: tag, condition, then its validity window."""
+    node = compile_condition(cond, keys)
+    conjuncts = node.expr["$and"] if "$and" in node.expr and len(node.expr) == 1 else [node.expr]
+    conjuncts = sorted(conjuncts, key=_order)
+    if valid_from is not None:
+        conjuncts.append({"$gte": {"time": valid_from}})
+    if valid_to is not None:
+        conjuncts.append({"$lt": {"time": valid_to}})
+    return Node({"$and": [TAG] + conjuncts}, node.weight, node.leaves + 1 + len(conjuncts))
+
+
+# --------------------------------------------------------------------------- anchors
+def anchors(cond: Cond, negate: bool = False) -> frozenset | None:
+    """Facts of which at least one must be present for `cond` to hold (None: no such set)."""
+    if isinstance(cond, All):
+        options = [anchors(c, negate) for c in cond.children]
+        return _union(options) if negate else _smallest(options)
+    if isinstance(cond, Any):
+        options = [anchors(c, negate) for c in cond.children]
+        return _smallest(options) if negate else _union(options)
+    if isinstance(cond, Not):
+        return anchors(cond.child, not negate)
+    if isinstance(cond, SetTest):
+        mode = cond.mode
+        if negate:
+            mode = {"any_of": "none_of", "none_of": "any_of", "all_of": "x", "empty": "not_empty",
+                    "not_empty": "empty"}[mode]
+        if mode == "any_of":
+            return frozenset((cond.fact, v) for v in cond.values)
+        if mode == "all_of":
+            return frozenset({(cond.fact, cond.values[0])})
+        return None
+    if isinstance(cond, ScalarTest) and not cond.is_char:
+        if (cond.mode == "any_of") != negate and cond.mode in ("any_of", "none_of"):
+            return frozenset(("segment", v) for v in cond.values)
+        return None
+    if isinstance(cond, Known) and cond.known != negate:
+        return frozenset({("known", "1")})
+    return None
+
+
+def _smallest(options):
+    found = [o for o in options if o is not None]
+    return min(found, key=len) if found else None
+
+
+def _union(options):
+    if any(o is None for o in options):
+        return None
+    out = frozenset()
+    for option in options:
+        out |= option
+    return out
+
+
+def context_atoms(facts: Facts) -> set:
+    atoms = set()
+    for name in SET_FACTS:
+        atoms.update((name, v) for v in facts.set_of(name))
+    if facts.segment is not None:
+        atoms.add(("segment", facts.segment))
+    if facts.known:
+        atoms.add(("known", "1"))
+    return atoms
+
+
+# --------------------------------------------------------------------------- chunks
+@dataclass
+class ChunkPlan:
+    rules: list[int] = field(default_factory=list)   # rule indexes (file order)
+    weight: int = 0
+    leaves: int = 0
+    atoms: set = field(default_factory=set)
+    always: bool = False                              # holds an unanchored rule
+
+
+def plan_chunks(entries: list[tuple[int, Node, frozenset | None]]) -> list[ChunkPlan]:
+    """Pack (rule index, durable node, anchor) into chunks within durable's limits.
+
+    Rules that share anchors are kept together so a request touches few chunks.
+    """
+    def sort_key(entry):
+        index, _node, anchor = entry
+        if anchor is None:
+            return (1, "", index)
+        return (0, min(f"{a}\x1f{b}" for a, b in anchor), index)
+
+    chunks: list[ChunkPlan] = []
+    current = ChunkPlan()
+    for index, node, anchor in sorted(entries, key=sort_key):
+        if current.rules and (current.weight + node.weight > CHUNK_WEIGHT
+                              or current.leaves + node.leaves > CHUNK_LEAVES
+                              or len(current.rules) >= CHUNK_RULES):
+            chunks.append(current)
+            current = ChunkPlan()
+        current.rules.append(index)
+        current.weight += node.weight
+        current.leaves += node.leaves
+        if anchor is None:
+            current.always = True
+        else:
+            current.atoms |= anchor
+    if current.rules:
+        chunks.append(current)
+    return chunks
+
+
+def referenced_keys(expr) -> set[str]:
+    """Fact properties a durable expression reads (to send each chunk only those)."""
+    keys: set[str] = set()
+    if isinstance(expr, dict):
+        for key, value in expr.items():
+            if key in ("$and", "$or"):
+                for item in value:
+                    keys |= referenced_keys(item)
+            elif key in ("$iany", "$iall", "$ex", "$nex") or key in DURABLE_OP.values() or key == "$neq":
+                keys |= {k for k in value if not k.startswith("$")}
+            elif not key.startswith("$"):
+                keys.add(key)
+    return keys

@@ -1,0 +1,167 @@
+"""The policies that apply to every rule set (telco-demo.md, "Policies over all rules").
+
+1. never an offering the customer owns (active) or that is in the cart;
+2. never an offering that is not lifecycleStatus Active or whose validFor
+   excludes the evaluation time (a rule outside its own validFor or with
+   status deprecated/disabled does not fire: that is decided before, by durable);
+3. one item per offering with the best priority, remembering every rule that
+   proposed it;
+4. sort by priority, then by the rules' order in the file (then the order in the
+   rule's recommend list); at most `limit` items, numbered 1..n;
+5. every item says why: rule ids and the rule set version.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model.catalog import Catalog
+from ..model.facts import Facts
+from ..model.ruleset import Rule, RuleSet
+
+
+@dataclass
+class RecommendedItem:
+    offering: dict                 # {id, href, name, "@referredType": "ProductOffering"}
+    priority: int                  # rank 1..n
+    rule_priority: int             # best priority a rule gave (smaller ranks first)
+    rule_ids: list[str]            # every rule that proposed it, best first
+    kinds: list[str]               # the kinds of those rules (same order, no repeats)
+
+    @property
+    def kind(self) -> str:
+        return self.kinds[0] if self.kinds else ""
+
+    @property
+    def offering_id(self) -> str:
+        return self.offering["id"]
+
+    def as_dict(self) -> dict:
+        return {"priority": self.priority, "offering": dict(self.offering),
+                "rulePriority": self.rule_priority, "ruleIds": list(self.rule_ids),
+                "kinds": list(self.kinds)}
+
+
+@dataclass
+class Recommendation:
+    items: list[RecommendedItem]
+    ruleset_id: str
+    ruleset_version: str
+    ruleset_hash: str
+    catalog_hash: str = ""
+    fired_rules: list[str] = field(default_factory=list)
+
+    @property
+    def offering_ids(self) -> list[str]:
+        return [item.offering_id for item in self.items]
+
+    def as_dict(self) -> dict:
+        return {"ruleset": {"id": self.ruleset_id, "version": self.ruleset_version,
+                            "hash": self.ruleset_hash, "catalogHash": self.catalog_hash},
+                "firedRules": list(self.fired_rules),
+                "items": [item.as_dict() for item in self.items]}
+
+
+class PolicyTrace:
+    """What `explain` shows product managers: every proposal, and which policy
+    dropped which proposal and why. Filled by apply_policies itself, so the
+    trace cannot disagree with the answer requests get."""
+
+    def __init__(self):
+        self.proposed: list[dict] = []
+        self.dropped: dict[int, list[dict]] = {1: [], 2: [], 3: [], 4: []}
+
+    def steps(self, limit: int) -> list[dict]:
+        """The explain "policies" list: [{step, policy, items|dropped[, limit]}] in policy order."""
+        return [{"step": "proposed", "policy": None, "items": self.proposed},
+                {"step": "owned-or-in-cart", "policy": 1, "dropped": self.dropped[1]},
+                {"step": "inactive-or-out-of-validity", "policy": 2, "dropped": self.dropped[2]},
+                {"step": "one-per-offering", "policy": 3, "dropped": self.dropped[3]},
+                {"step": "limit", "policy": 4, "limit": limit, "dropped": self.dropped[4]}]
+
+
+def _proposal(rule: Rule, offering: str, priority: int) -> dict:
+    return {"offering": offering, "rule": rule.id, "priority": priority}
+
+
+POLICY_OF = {"owned": 1, "in-cart": 1, "unknown": 2, "not-active": 2, "out-of-validity": 2}
+
+
+def _refusal(offering_id: str, catalog: Catalog, when, owned: set, in_cart: set) -> str | None:
+    """Why policies 1 and 2 drop every proposal of this offering (a reason
+    of POLICY_OF), or None when it may be recommended. No text here: the
+    request path only needs the verdict."""
+    if offering_id in owned:
+        return "owned"
+    if offering_id in in_cart:
+        return "in-cart"
+    offering = catalog.get(offering_id)
+    if offering is None:
+        return "unknown"
+    if not offering.is_active:
+        return "not-active"
+    if not offering.valid_at(when):
+        return "out-of-validity"
+    return None
+
+
+def _refusal_detail(reason: str, offering) -> str:
+    """The explain text of a refusal."""
+    if reason == "owned":
+        return "the customer owns it (active product)"
+    if reason == "in-cart":
+        return "it is already in the cart"
+    if reason == "unknown":
+        return "not in the catalog"
+    if reason == "not-active":
+        return f"lifecycleStatus is {offering.lifecycle_status}"
+    return "offering validFor " + _window(offering) + " excludes the evaluation time"
+
+
+def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
+                   href_base: str = "", trace: PolicyTrace | None = None) -> list[RecommendedItem]:
+    """Fired rules (file order) -> the ranked items; the one implementation of
+    the policies, for requests and for explain (`trace` records each step)."""
+    owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
+    refusals: dict[str, str | None] = {}
+    groups: dict[str, list] = {}
+    for rule in fired:
+        for pos, rec in enumerate(rule.recommend):
+            offering = rec.offering
+            if trace is not None:
+                trace.proposed.append(_proposal(rule, offering, rec.priority))
+            if offering in refusals:
+                refusal = refusals[offering]
+            else:
+                refusal = refusals[offering] = _refusal(offering, catalog, when, owned, in_cart)
+            if refusal is None:
+                groups.setdefault(offering, []).append(((rec.priority, rule.index, pos), rule))
+            elif trace is not None:
+                trace.dropped[POLICY_OF[refusal]].append(
+                    {**_proposal(rule, offering, rec.priority), "reason": refusal,
+                     "detail": _refusal_detail(refusal, catalog.get(offering))})
+    for offering, group in groups.items():
+        group.sort(key=lambda g: g[0])
+        if trace is not None:
+            (best_priority, _index, _pos), best_rule = group[0]
+            trace.dropped[3].extend(
+                {**_proposal(rule, offering, key[0]), "reason": "duplicate",
+                 "detail": f"kept the better proposal of rule {best_rule.id} (priority {best_priority})"}
+                for key, rule in group[1:])
+    ranked = sorted(groups.items(), key=lambda kv: kv[1][0][0])
+    if trace is not None:
+        trace.dropped[4].extend({**_proposal(group[0][1], offering, group[0][0][0]), "reason": "over-limit",
+                                 "detail": f"only the best {ruleset.limit} items are returned"}
+                                for offering, group in ranked[ruleset.limit:])
+    items = []
+    for rank, (offering, group) in enumerate(ranked[: ruleset.limit], start=1):
+        items.append(RecommendedItem(offering=catalog.get(offering).ref(href_base), priority=rank,
+                                     rule_priority=group[0][0][0],
+                                     rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
+                                     kinds=list(dict.fromkeys(r.kind for _k, r in group))))
+    return items
+
+
+def _window(offering) -> str:
+    start = offering.valid_from.isoformat().replace("+00:00", "Z") if offering.valid_from else "…"
+    end = offering.valid_to.isoformat().replace("+00:00", "Z") if offering.valid_to else "…"
+    return f"[{start}, {end})"

@@ -1,0 +1,128 @@
+"""The file layout of a rules repository (rules/README.md, "Versions"):
+
+    rules/<id>.yaml                  the working copy of a rule set (any version)
+    rules/versions/<id>@<ver>.yaml   earlier (or later) versions kept side by side
+    rules/<id>.cases.yaml            its regression cases (never loaded as rules)
+    rules/<id>.lock.json             the content hash of every released version
+    <state_dir>/active-rulesets.json which version is active, per rule set id
+
+Nothing else in the package spells a folder or a suffix.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+VERSIONS_DIR = "versions"
+RULE_SUFFIXES = (".yaml", ".yml")
+CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
+LOCK_SUFFIX = ".lock.json"
+POINTER_FILE = "active-rulesets.json"
+
+
+def rule_files(rules_dir: Path) -> list[Path]:
+    """Rule set files: rules/*.yaml and rules/versions/*.yaml, not *.cases.yaml;
+    the working copies first (the service lets them win over a kept copy)."""
+    rules_dir = Path(rules_dir)
+    found = []
+    for folder in (rules_dir, rules_dir / VERSIONS_DIR):
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.suffix in RULE_SUFFIXES and path.is_file() and not is_cases_file(path):
+                    found.append(path)
+    return found
+
+
+def is_cases_file(path: Path) -> bool:
+    return Path(path).name.endswith(CASES_SUFFIXES)
+
+
+def in_versions_dir(path: Path) -> bool:
+    """True for a kept version (rules/versions/<id>@<ver>.yaml)."""
+    return Path(path).parent.name == VERSIONS_DIR
+
+
+def rules_dir_of(path: Path) -> Path:
+    """The rules directory of a working copy (rules/x.yaml) or a kept version (rules/versions/x.yaml)."""
+    path = Path(path)
+    return path.parent.parent if in_versions_dir(path) else path.parent
+
+
+def kept_version_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
+    return Path(rules_dir) / VERSIONS_DIR / f"{ruleset_id}@{version}.yaml"
+
+
+def cases_file_for(rule_file: Path) -> Path:
+    rule_file = Path(rule_file)
+    return rule_file.with_name(rule_file.name.rsplit(".", 1)[0] + CASES_SUFFIXES[0])
+
+
+def ruleset_file_for(cases_file: Path) -> Path:
+    cases_file = Path(cases_file)
+    stem = cases_file.name[: -len(".cases.yaml")] if cases_file.name.endswith(".cases.yaml") \
+        else cases_file.name[: -len(".cases.yml")]
+    for suffix in RULE_SUFFIXES:
+        candidate = cases_file.with_name(stem + suffix)
+        if candidate.exists():
+            return candidate
+    return cases_file.with_name(stem + RULE_SUFFIXES[0])
+
+
+def find_cases_files(rules_dir: Path) -> list[Path]:
+    rules_dir = Path(rules_dir)
+    return sorted(p for p in rules_dir.glob("*.cases.y*ml") if p.is_file())
+
+
+def lock_path(rules_dir: Path, ruleset_id: str) -> Path:
+    return Path(rules_dir) / f"{ruleset_id}{LOCK_SUFFIX}"
+
+
+def lock_files(rules_dir: Path) -> list[Path]:
+    return sorted(p for p in Path(rules_dir).glob(f"*{LOCK_SUFFIX}") if p.is_file())
+
+
+def pointer_path(state_dir: Path) -> Path:
+    return Path(state_dir) / POINTER_FILE
+
+
+def file_stats(folder, recursive: bool = False, entries: list | None = None) -> list:
+    """[(path, inode, mtime_ns, size)] of the *.yaml/*.yml files in `folder`
+    (sorted; [(folder, None)] when it cannot be listed)."""
+    entries = [] if entries is None else entries
+    try:
+        with os.scandir(folder) as it:
+            items = sorted(it, key=lambda e: e.name)
+    except OSError:
+        entries.append((str(folder), None))
+        return entries
+    for item in items:
+        if item.name.endswith(RULE_SUFFIXES):
+            try:
+                st = item.stat()
+            except OSError:
+                continue
+            entries.append((item.path, st.st_ino, st.st_mtime_ns, st.st_size))
+        elif recursive and item.is_dir(follow_symlinks=False):
+            file_stats(item.path, recursive, entries)
+    return entries
+
+
+def stat_key(path: Path) -> tuple | None:
+    """(inode, mtime_ns, size) of one file, None when it is gone: a file whose
+    key is unchanged need not be read again."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def stat_signature(rules_dir: Path, catalog_dir: Path, pointer: Path) -> tuple:
+    """(path, inode, mtime, size) of every rule, catalog and pointer file: equal
+    signatures mean nothing a reload reads has changed."""
+    entries: list = []
+    file_stats(rules_dir, entries=entries)
+    file_stats(Path(rules_dir) / VERSIONS_DIR, entries=entries)
+    file_stats(catalog_dir, recursive=True, entries=entries)
+    entries.append(("pointer", stat_key(pointer)))
+    return tuple(entries)

@@ -1,0 +1,495 @@
+"""RuleService: versions, activation, hot reload and evaluation of rule sets.
+
+Where the files live (rule sets, kept versions, cases, the active pointer) is
+repository.layout's business; see rules/README.md.
+
+Which rule set is served: the `ruleset_id` given, else the only rule set
+present, else `telco-demo` if present, else the first id in alphabetical
+order (status() says so).
+
+Which version is active: the one pinned in active-rulesets.json (written by
+activate(), atomically: tmp file + fsync + rename), else the highest version
+that loads without errors. A file with errors never replaces a working
+version: the engine in service keeps serving and status() lists the errors.
+
+Reload off the request path: requests call poll(), which costs a clock
+read; at most every `check_interval` seconds it wakes this process's watcher
+thread, which compares the stat() of every rule, catalog and pointer file with
+what it loaded and, when something changed, builds the new version while the
+old one keeps serving. A new version is compiled completely before one
+reference is swapped, so a request sees the old or the new version, never a
+mix. refresh() does the same check in the caller's thread and waits for it
+(admin calls, health, the CLI, tests). A reload parses only the files whose
+stat changed (and re-checks every version when the catalog changed), with the
+garbage collector paused while it parses (issue 13: GC was most of a reload)
+and what it built frozen out of later collections (gc.freeze).
+
+Memory: durable-rules cannot free a compiled version safely (see
+Engine.close), so a version that leaves service stays in the process.
+`retired_rules` counts the rules of those versions; once it passes
+`retired_budget`, `recycle_wanted` turns true and the gunicorn worker
+(app/gunicorn_worker.py) finishes its requests and is replaced by a fresh one,
+as gunicorn's max_requests does.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...observability.metrics import observe_reload
+from ..model.catalog import Catalog, load_catalog
+from ..model.common import UTC, iso, version_key
+from ..engine.engine import Engine
+from ..model.errors import Problem, RuleSetError
+from ..model.facts import Context
+from ..engine.policies import Recommendation
+from ..model.ruleset import RuleSet, read_ruleset_file
+from ..model.yamlload import display_path
+from ..repository.layout import file_stats, pointer_path, rule_files, stat_key, stat_signature
+
+DEFAULT_RULESET = "telco-demo"
+# seconds between two looks at the files (per process; the look itself is in
+# the watcher thread, never in a request)
+CHECK_INTERVAL = 0.5
+# rules in retired compiled versions a worker may hold before it asks to be
+# replaced; measured at +26 MiB per retired 1,000-rule version (BENCHMARKS.md)
+RETIRED_RULES_BUDGET = 3000
+
+log = logging.getLogger(__name__)
+
+
+def reload_failure(exc: Exception) -> str:
+    """One line for a reload that raised (health and the log show it)."""
+    return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
+
+
+@dataclass
+class VersionEntry:
+    ruleset_id: str
+    version: str
+    path: Path
+    ruleset: RuleSet | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return self.ruleset is not None and not self.problems
+
+
+@dataclass
+class Loaded:
+    """Everything one reload found (immutable once built)."""
+
+    catalog: Catalog | None
+    versions: dict[str, dict[str, VersionEntry]]
+    problems: list[Problem]
+    pointer: dict
+
+
+@dataclass
+class Active:
+    engine: Engine
+    pinned: bool
+    loaded_at: dt.datetime
+
+
+class RuleService:
+    def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
+                 href_base: str = "", pointer=None, check_interval: float = CHECK_INTERVAL,
+                 retired_budget: int = RETIRED_RULES_BUDGET):
+        """`pointer`: where the active version is recorded (app.store.activation:
+        the file in `state_dir` by default, the shared store on PostgreSQL)."""
+        from ...store.activation import FilePointer
+        self.rules_dir = Path(rules_dir)
+        self.catalog_dir = Path(catalog_dir)
+        self.state_dir = Path(state_dir)
+        self.requested_id = ruleset_id
+        self.href_base = href_base
+        self.pointer_path = pointer_path(self.state_dir)
+        self.pointer = pointer or FilePointer(self.pointer_path)
+        self._pointer_revision = 0
+        self._reload_lock = threading.Lock()
+        self._engines: OrderedDict = OrderedDict()
+        self._active: Active | None = None
+        self._loaded: Loaded | None = None
+        self._signature = None
+        self._ruleset_id: str | None = ruleset_id
+        self._id_note: str | None = None
+        self._errors: list[Problem] = []
+        self._last_catalog: Catalog | None = None
+        self._catalog_key = None                 # file stats the last catalog was read from
+        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result)
+        self.check_interval = check_interval
+        self.retired_budget = retired_budget
+        self._next_check = 0.0
+        self._wake = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._watcher_pid: int | None = None
+        self.last_reload_failure: str | None = None   # why the last background reload raised, if it did
+        self.reload()
+
+    # ------------------------------------------------------------------ public API
+    def recommend(self, ctx: Context) -> Recommendation:
+        return self._engine().recommend(ctx)
+
+    def explain(self, ctx: Context) -> dict:
+        return self._engine().explain(ctx)
+
+    @property
+    def engine(self) -> Engine:
+        """The engine in service (raises RuleSetError when there is none)."""
+        return self._engine()
+
+    @property
+    def catalog(self) -> Catalog | None:
+        return self._last_catalog
+
+    def engine_of(self, version: str | None = None, ruleset_id: str | None = None) -> Engine:
+        """The engine of one loaded version (compiled on first use), e.g. to
+        explain a version before activating it; the engine in service when
+        `version` is None. Raises RuleSetError for unknown or broken versions."""
+        if version is None and ruleset_id in (None, self._ruleset_id):
+            return self._engine()
+        ruleset_id = ruleset_id or self._ruleset_id
+        loaded = self._loaded
+        entries = loaded.versions.get(ruleset_id) if loaded else None
+        if not entries:
+            raise RuleSetError(f"unknown rule set {ruleset_id!r}")
+        if version is None:
+            valid = [v for v, e in entries.items() if e.valid]
+            if not valid:
+                raise RuleSetError(f"rule set {ruleset_id!r} has no valid version")
+            version = max(valid, key=version_key)
+        entry = entries.get(version)
+        if entry is None:
+            known = ", ".join(sorted(entries, key=version_key))
+            raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r} (known: {known})")
+        if not entry.valid or loaded.catalog is None:
+            raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
+        with self._reload_lock:
+            return self._engine_for(entry, loaded.catalog)
+
+    def poll(self) -> None:
+        """For the request path: a clock read; at most every `check_interval`
+        seconds it wakes the watcher thread (started on first use in each
+        process, so after a fork too), which reloads in the background."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.check_interval
+        if self._watcher_pid != os.getpid() or self._watcher is None or not self._watcher.is_alive():
+            self._watcher_pid = os.getpid()
+            self._wake = threading.Event()
+            self._watcher = threading.Thread(target=self._watch, name="rules-reload", daemon=True)
+            self._watcher.start()
+        self._wake.set()
+
+    def _watch(self) -> None:
+        wake = self._wake
+        while True:
+            wake.wait()
+            wake.clear()
+            try:
+                self.refresh()
+            except Exception as exc:     # a file that breaks the reload itself: keep serving, say why
+                problem = reload_failure(exc)
+                if problem != self.last_reload_failure:
+                    log.error("rule reload failed, still serving the loaded rule set: %s", problem)
+                self.last_reload_failure = problem
+            else:
+                self.last_reload_failure = None
+
+    def refresh(self) -> None:
+        """Reload now if a rule, catalog or pointer file changed (stat), in the
+        caller's thread; waits for a reload already under way."""
+        if self._signature == self._stat_signature():
+            return
+        with self._reload_lock:
+            if self._signature != self._stat_signature():
+                self._reload_locked()
+
+    @property
+    def retired_rules(self) -> int:
+        """Rules in compiled versions kept in memory but not in service."""
+        active = self._active.engine if self._active else None
+        return sum(len(engine.ruleset.rules) for engine in list(self._engines.values()) if engine is not active)
+
+    @property
+    def recycle_wanted(self) -> bool:
+        """True once retired versions hold more than `retired_budget` rules: the
+        worker should be replaced (its memory cannot be freed in place)."""
+        return self.retired_rules > self.retired_budget
+
+    def reload(self) -> None:
+        """Reload now (blocking)."""
+        with self._reload_lock:
+            self._reload_locked()
+
+    def versions(self, ruleset_id: str | None = None) -> list[dict]:
+        loaded = self._loaded
+        ruleset_id = ruleset_id or self._ruleset_id
+        if loaded is None or ruleset_id not in loaded.versions:
+            return []
+        active = self._active
+        pinned = (loaded.pointer.get(ruleset_id) or {}).get("version")
+        out = []
+        for version, entry in sorted(loaded.versions[ruleset_id].items(), key=lambda kv: version_key(kv[0])):
+            rs = entry.ruleset
+            out.append({
+                "id": ruleset_id, "version": version, "file": display_path(entry.path),
+                "hash": rs.hash if rs else None, "status": rs.status if rs else None,
+                "valid": entry.valid, "errors": [str(p) for p in entry.problems],
+                "active": bool(active and active.engine.ruleset.id == ruleset_id
+                               and active.engine.ruleset.version == version),
+                "pinned": pinned == version,
+            })
+        return out
+
+    def activate(self, ruleset_id: str, version: str | None) -> dict:
+        """Pin `version` of `ruleset_id` (None: unpin, follow the highest version).
+
+        The version must load and compile; every worker picks it up on refresh().
+        Raises app.store.activation.Superseded when another activation changed
+        the pointer since this one read it (compare-and-set): nothing is written.
+        """
+        with self._reload_lock:
+            self._reload_locked()
+            loaded = self._loaded
+            if loaded.catalog is None:
+                raise RuleSetError("the catalog has errors", loaded.problems)
+            entries = loaded.versions.get(ruleset_id)
+            if not entries:
+                raise RuleSetError(f"unknown rule set {ruleset_id!r}")
+            if version is not None:
+                entry = entries.get(version)
+                if entry is None:
+                    known = ", ".join(sorted(entries, key=version_key))
+                    raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r} (known: {known})")
+                if not entry.valid:
+                    raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
+                self._engine_for(entry, loaded.catalog)   # compiles (and checks) first
+            pointer = dict(loaded.pointer)
+            if version is None:
+                pointer.pop(ruleset_id, None)
+            else:
+                pointer[ruleset_id] = {"version": version, "hash": entry.ruleset.hash,
+                                       "activatedAt": iso(dt.datetime.now(UTC))}
+            self.pointer.compare_and_set(self._pointer_revision, pointer)
+            self._reload_locked()
+        return self.status()
+
+    def status(self) -> dict:
+        active = self._active
+        loaded = self._loaded
+        catalog = self._last_catalog
+        info = {
+            "ok": active is not None,
+            "rulesetId": self._ruleset_id,
+            "version": active.engine.ruleset.version if active else None,
+            "hash": active.engine.ruleset.hash if active else None,
+            "file": active.engine.ruleset.file if active else None,
+            "pinned": active.pinned if active else False,
+            "loadedAt": iso(active.loaded_at) if active else None,
+            "rules": len(active.engine.ruleset.rules) if active else 0,
+            "chunks": len(active.engine.plans) if active else 0,
+            "catalog": {"hash": catalog.hash if catalog else None,
+                        "offerings": len(catalog.offerings) if catalog else 0},
+            "rulesets": sorted(loaded.versions) if loaded else [],
+            "versions": self.versions(self._ruleset_id) if self._ruleset_id else [],
+            "errors": [str(p) for p in self._errors],
+        }
+        if self._id_note:
+            info["note"] = self._id_note
+        return info
+
+    # ------------------------------------------------------------------ internals
+    def _engine(self) -> Engine:
+        active = self._active
+        if active is None:
+            raise RuleSetError("no valid rule set is loaded", self._errors)
+        return active.engine
+
+    def _stat_signature(self):
+        """(path, inode, mtime, size) of every rule, catalog and pointer file."""
+        # the pointer file's stat, and the shared pointer's revision on PostgreSQL
+        return stat_signature(self.rules_dir, self.catalog_dir, self.pointer_path) + \
+            (self.pointer.token(),)
+
+    def _read_pointer(self, problems: list[Problem]) -> dict:
+        try:
+            pointer, self._pointer_revision = self.pointer.read()
+        except Exception as exc:  # noqa: BLE001 - unreadable file or unreachable store
+            problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                    f"cannot read the active pointer: {exc}"))
+            return {}
+        return pointer
+
+    def _load_catalog(self, problems: list[Problem]) -> Catalog | None:
+        """The catalog, parsed again only when one of its files changed."""
+        key = tuple(file_stats(self.catalog_dir, recursive=True))
+        if key == self._catalog_key and self._last_catalog is not None:
+            return self._last_catalog
+        try:
+            catalog = load_catalog(self.catalog_dir)
+        except RuleSetError as exc:
+            problems.extend(exc.problems or [Problem(display_path(self.catalog_dir), 1, 1, str(exc))])
+            catalog = self._last_catalog         # keep serving with the last good catalog
+            if catalog is not None:
+                problems.append(Problem(display_path(self.catalog_dir), 1, 1,
+                                        "catalog not reloaded: still using the last valid catalog", severity="warning"))
+            return catalog
+        self._catalog_key = key
+        return catalog
+
+    def _read_rule_file(self, path: Path, catalog: Catalog) -> tuple:
+        """(id, version, rule set, problems) of one file, parsed only when its
+        stat or the catalog changed since the last reload."""
+        key = stat_key(path)
+        cached = self._files.get(path)
+        if cached is not None and key is not None and cached[0] == key and cached[1] == catalog.hash:
+            return cached[2]
+        result = read_ruleset_file(path, catalog)
+        self._files[path] = (key, catalog.hash, result)
+        return result
+
+    def _discover(self) -> Loaded:
+        problems: list[Problem] = []
+        signature = self._stat_signature()
+        gc_was_on = gc.isenabled()
+        gc.disable()          # parsing makes many small objects and no cycles: GC was most of the time
+        try:
+            catalog = self._load_catalog(problems)
+            versions: dict[str, dict[str, VersionEntry]] = {}
+            paths = rule_files(self.rules_dir)
+            for stale in set(self._files) - set(paths):
+                del self._files[stale]
+            for path in paths:
+                if catalog is None:      # the header still names the version in status()
+                    rid, version, _rs, _p = read_ruleset_file(path, Catalog())
+                    entry_problems = [Problem(display_path(path), 1, 1, "not loaded: no valid catalog")]
+                    ruleset = None
+                else:
+                    rid, version, ruleset, entry_problems = self._read_rule_file(path, catalog)
+                if rid is None or version is None:
+                    rid = rid or path.stem.split("@")[0]
+                    version = version or f"?{path.name}"
+                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems))
+                existing = versions.setdefault(rid, {}).get(version)
+                if existing is not None:
+                    same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
+                    if not same:
+                        # top-level files come first in rule_files(), so the working copy wins
+                        problems.append(Problem(display_path(path), 1, 1,
+                                                f"{rid}@{version} is also in {display_path(existing.path)} "
+                                                f"with different content; using {display_path(existing.path)}"))
+                    continue
+                versions[rid][version] = entry
+                problems.extend(entry.problems)
+        finally:
+            if gc_was_on:
+                gc.enable()
+        pointer = self._read_pointer(problems)
+        self._pending_signature = signature
+        return Loaded(catalog, versions, problems, pointer)
+
+    def _choose_id(self, loaded: Loaded) -> str | None:
+        self._id_note = None
+        if self.requested_id:
+            return self.requested_id
+        ids = sorted(loaded.versions)
+        if not ids:
+            return None
+        if len(ids) == 1:
+            return ids[0]
+        if DEFAULT_RULESET in ids:
+            return DEFAULT_RULESET
+        self._id_note = (f"several rule sets ({', '.join(ids)}) and none named {DEFAULT_RULESET!r}: "
+                         f"serving {ids[0]!r}; set the rule set id to choose")
+        return ids[0]
+
+    def _engine_for(self, entry: VersionEntry, catalog: Catalog) -> Engine:
+        key = (entry.ruleset.id, entry.ruleset.version, entry.ruleset.hash, catalog.hash, self.href_base)
+        engine = self._engines.get(key)
+        if engine is None:
+            engine = Engine(entry.ruleset, catalog, self.href_base)
+            self._engines[key] = engine      # kept: durable memory is never freed anyway
+        return engine
+
+    @observe_reload
+    def _reload_locked(self) -> None:
+        loaded = self._discover()
+        problems = list(loaded.problems)
+        ruleset_id = self._choose_id(loaded)
+        self._ruleset_id = ruleset_id
+        chosen: Active | None = None
+        if loaded.catalog is not None and ruleset_id is not None:
+            entries = loaded.versions.get(ruleset_id, {})
+            pinned_version = (loaded.pointer.get(ruleset_id) or {}).get("version")
+            candidates: list[tuple[VersionEntry, bool]] = []
+            current = self._active
+            if pinned_version is not None:
+                if pinned_version in entries:
+                    candidates.append((entries[pinned_version], True))
+                elif current is not None and current.engine.ruleset.id == ruleset_id:
+                    # another host activated a version this host's rules/ lacks:
+                    # keep the last good one, and say so (in /health)
+                    candidates.append((entries.get(current.engine.ruleset.version)
+                                       or VersionEntry(ruleset_id, "?", Path("?")), False))
+                    problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                            f"pinned version {ruleset_id}@{pinned_version} is not in "
+                                            f"this host's rules; still serving "
+                                            f"{current.engine.ruleset.version}"))
+                else:
+                    problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                            f"pinned version {ruleset_id}@{pinned_version} not found; "
+                                            "using the highest valid version"))
+            candidates.extend((e, False) for _v, e in sorted(entries.items(), key=lambda kv: version_key(kv[0]),
+                                                              reverse=True))
+            current = self._active
+            for entry, pinned in candidates:
+                if not entry.valid:
+                    # a broken file never replaces a working version: keep the current
+                    # engine when the wanted version is broken
+                    if current is not None and current.engine.ruleset.id == ruleset_id:
+                        chosen = current
+                        break
+                    continue
+                try:
+                    engine = self._engine_for(entry, loaded.catalog)
+                except RuleSetError as exc:
+                    problems.extend(exc.problems)
+                    entry.problems.extend(exc.problems)
+                    if current is not None and current.engine.ruleset.id == ruleset_id:
+                        chosen = current
+                        break
+                    continue
+                if current is not None and current.engine is engine:
+                    chosen = Active(engine, pinned, current.loaded_at)
+                else:
+                    chosen = Active(engine, pinned, dt.datetime.now(UTC))
+                break
+            if not entries:
+                problems.append(Problem(display_path(self.rules_dir), 1, 1, f"no rule set with id {ruleset_id!r}"))
+                # a deploy that removes and re-creates the file must not take answers down
+                if current is not None and current.engine.ruleset.id == ruleset_id:
+                    chosen = current
+        elif self._active is not None:
+            chosen = self._active            # no catalog: keep serving what we have
+        if loaded.catalog is not None:
+            self._last_catalog = loaded.catalog
+        self._loaded = loaded
+        self._errors = problems
+        self._active = chosen                # the one atomic swap
+        self._signature = self._pending_signature
+        # What a reload built lives until the worker ends (a version in service,
+        # or a retired one durable cannot free): move it out of the collector's
+        # sight, or every full collection on the request path walks millions of
+        # objects (p50 at 10,000 rules 6.5 -> 2.5 ms in-process, BENCHMARKS.md).
+        gc.freeze()
