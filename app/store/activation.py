@@ -73,7 +73,7 @@ class FilePointer:
         return _clean(data.get("rulesets")), revision if isinstance(revision, int) else 0
 
     def compare_and_set(self, expected: int, pointer: dict) -> int:
-        from ..rules.service import write_json_atomic  # the rules' own atomic JSON writer
+        from ..rules.repository.files import write_json_atomic  # the rules' own writer and temp suffix
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
