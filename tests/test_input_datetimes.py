@@ -156,3 +156,40 @@ def test_rule_explain_refuses_out_of_range_date_times(api, text):
     context = assert_tmf_error(api.post("/admin/rules/explain", json={
         "cart": ["6547"], "channel": "21", "time": text}), 400)
     assert "time" in context["message"]
+
+
+CART = {"id": "c1", "@type": "ShoppingCart", "cartItem": [
+    {"id": "1", "quantity": 1, "action": "add", "productOffering": {"id": "6547"}}]}
+
+
+@pytest.mark.parametrize("instant", [True, False])
+@pytest.mark.parametrize("path, value", [
+    (("validFor", "startDateTime"), "0001-01-01T00:00:00+01:00"),
+    (("validFor", "endDateTime"), "9999-12-31T23:30:00-01:00"),
+    (("validFor", "startDateTime"), "banana"),
+    (("cartItem", 0, "itemPrice", 0, "validFor", "startDateTime"), "0001-01-01T00:00:00+01:00"),
+])
+def test_a_cart_sent_by_value_is_checked_whole(api, instant, path, value):
+    """A TMF680 body's shoppingCart by value is a TMF663 ShoppingCart: its own
+    date-times (not only its items') are checked, and nothing is stored."""
+    cart = {**CART, "cartItem": [dict(CART["cartItem"][0], itemPrice=[{"priceType": "recurring"}])]}
+    target = cart
+    for step in path[:-1]:
+        if isinstance(step, str) and step not in target:
+            target[step] = {}
+        target = target[step]
+    target[path[-1]] = value
+    before = api.get(Client.RECOMMENDATION + "/queryProductRecommendation").json()
+    response = api.post(Client.RECOMMENDATION + "/queryProductRecommendation",
+                        json={"instantSyncRecommendation": instant, "channel": [{"id": "21"}],
+                              "shoppingCart": [cart]})
+    error = assert_tmf_error(response, 400)
+    assert "shoppingCart[0]" in error.get("details", {}), error
+    assert api.get(Client.RECOMMENDATION + "/queryProductRecommendation").json() == before
+
+
+def test_a_valid_cart_by_value_still_recommends(api):
+    response = api.post(Client.RECOMMENDATION + "/queryProductRecommendation",
+                        json={"instantSyncRecommendation": True, "channel": [{"id": "21"}],
+                              "shoppingCart": [dict(CART, validFor={"startDateTime": "2026-01-01T00:00:00Z"})]})
+    assert response.status_code == 200, response.text

@@ -11,7 +11,7 @@ from ..schemas import SpecSchemas
 from ..timeutil import parse_datetime, utcnow
 
 cart_schemas = SpecSchemas("TMF663-ShoppingCart-v4.0.0.swagger.json", "TMF663")
-_cart_items = cart_schemas["CartItem"](many=True)
+_carts = cart_schemas["ShoppingCart"]()
 
 
 def _ids(refs) -> list[str]:
@@ -19,27 +19,30 @@ def _ids(refs) -> list[str]:
 
 
 def cart_offerings(shopping_carts) -> list[str]:
-    """Offering ids of carts sent by value (`@type: ShoppingCart` with
-    `cartItem`, TMF663 CartItem shape). Carts by reference carry no items:
-    this service has no cart store to resolve them from."""
+    """Offering ids of carts sent by value (`@type: ShoppingCart`, or a cart
+    with `cartItem`), each checked whole against TMF663 ShoppingCart (its
+    validFor, prices, parties and items, dates included: a bad or
+    out-of-range date-time is a 400 naming it). Carts by reference carry no
+    items: this service has no cart store to resolve them from."""
     offerings: list[str] = []
     for position, cart in enumerate(shopping_carts or []):
-        items = cart.get("cartItem")
-        if items is None:
+        if cart.get("@type") != "ShoppingCart" and "cartItem" not in cart:
             continue
+        # @referredType belongs to the reference the TMF680 body wraps the cart in
+        by_value = {key: value for key, value in cart.items() if key != "@referredType"}
         try:
-            loaded = _cart_items.load(items)
+            loaded = _carts.load(by_value)
         except ValidationError as exc:
-            raise TMFError(400, "shoppingCart.cartItem does not match the TMF663 CartItem schema",
+            raise TMFError(400, "shoppingCart does not match the TMF663 ShoppingCart schema",
                            code="INVALID_BODY",
-                           details={f"shoppingCart[{position}].cartItem": exc.messages}) from None
-        offerings.extend(_item_offerings(loaded))
+                           details={f"shoppingCart[{position}]": exc.messages}) from None
+        offerings.extend(_item_offerings(loaded.get("cartItem") or []))
     return offerings
 
 
 def checked_cart_offerings(shopping_carts) -> list[str]:
     """cart_offerings of a query that already passed check_query (the create
-    schema and the TMF663 CartItem check): the same ids without validating the
+    schema and the TMF663 ShoppingCart check): the same ids without validating the
     items a second time (111 us of an instant request, issue 13)."""
     return [offering for cart in shopping_carts or [] if isinstance(cart, dict)
             for offering in _item_offerings(cart.get("cartItem") or [])]
