@@ -11,12 +11,15 @@ The store is the one RECO_STORE_URL names (TinyDB in RECO_DATA_DIR if unset).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+
+from .output import progress_bar
 
 store_cli = AppGroup("store", help="The data store: schema, bulk loads, copies.")
 
@@ -28,34 +31,6 @@ LOADABLE = {"customer": "customer", "product": "product"}
 
 def _store():
     return current_app.extensions["reco"].store
-
-
-class Progress:
-    """One line on stderr, rewritten in place on a terminal and silent
-    otherwise (a log file gets only the final summary)."""
-
-    def __init__(self, what: str, total: int | None = None):
-        self.what = what
-        self.total = total
-        self.started = time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self._last = 0.0
-
-    def update(self, done: int, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.tty or (not force and now - self._last < 0.2):
-            return
-        self._last = now
-        rate = done / max(now - self.started, 1e-9)
-        of = f"/{self.total}" if self.total else ""
-        sys.stderr.write(f"\r{self.what}: {done}{of} ({rate:,.0f}/s)\033[K")
-        sys.stderr.flush()
-
-    def done(self) -> float:
-        if self.tty:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-        return time.monotonic() - self.started
 
 
 @store_cli.command("upgrade")
@@ -95,7 +70,7 @@ def check() -> None:
 @click.argument("path", type=click.File("r", encoding="utf-8"))
 @click.option("--base-url", default=None,
               help="Base of the stored href links (default RECO_PUBLIC_BASE_URL, else "
-                   "http://localhost:8080).")
+                   "relative links, as the API stores them).")
 def load(kind: str, path, base_url: str | None) -> None:
     """Bulk-load TMF629 customers or TMF637 products from a JSON Lines file
     (one resource per line, e.g. a CRM or inventory export).
@@ -108,8 +83,9 @@ def load(kind: str, path, base_url: str | None) -> None:
     when any line was not loaded."""
     reco = current_app.extensions["reco"]
     service = reco.resources[LOADABLE[kind]]
-    base = (base_url or reco.settings.public_base_url or "http://localhost:8080").rstrip("/")
-    progress = Progress(f"loading {kind}")
+    # as the API does (issue 12 item 9): relative links unless a public base is set
+    base = (base_url or reco.settings.public_base_url or "").rstrip("/")
+    started = time.monotonic()
     loaded = bad = 0
     batch: list[tuple[int, dict]] = []
 
@@ -126,24 +102,34 @@ def load(kind: str, path, base_url: str | None) -> None:
             else:
                 loaded += 1
         batch.clear()
-        progress.update(loaded + bad)
 
-    for number, line in enumerate(path, start=1):
-        if not line.strip():
-            continue
-        try:
-            batch.append((number, _resource(service, line, base)))
-        except ValueError as exc:
-            bad += 1
-            click.echo(f"{path.name}:{number}: {exc}", err=True)
-        if len(batch) >= BATCH:
-            flush()
-    flush()
-    seconds = progress.done()
+    # the bar counts bytes read: a file's lines are not known before reading it
+    with progress_bar(f"loading {kind}", _size(path)) as advance:
+        for number, line in enumerate(path, start=1):
+            advance(len(line.encode("utf-8")))
+            if not line.strip():
+                continue
+            try:
+                batch.append((number, _resource(service, line, base)))
+            except ValueError as exc:
+                bad += 1
+                click.echo(f"{path.name}:{number}: {exc}", err=True)
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+    seconds = time.monotonic() - started
     click.echo(f"{loaded} {kind} records loaded, {bad} lines skipped, in {seconds:.1f} s "
                f"({loaded / max(seconds, 1e-9):,.0f}/s)")
     if bad:
         sys.exit(1)
+
+
+def _size(handle) -> int | None:
+    """Bytes of an opened file, None for a pipe (the bar then has no end)."""
+    try:
+        return os.fstat(handle.fileno()).st_size or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _resource(service, line: str, base: str) -> dict:
@@ -186,14 +172,13 @@ def copy(source: str) -> None:
         names = origin.collections()
         for name in names:
             docs = origin.all(name)
-            progress = Progress(f"copying {name}", len(docs))
-            for start in range(0, len(docs), BATCH):
-                chunk = docs[start:start + BATCH]
-                dup = len(target.insert_many(name, chunk))
-                skipped += dup
-                copied += len(chunk) - dup
-                progress.update(start + len(chunk))
-            progress.done()
+            with progress_bar(f"copying {name}", len(docs)) as advance:
+                for start in range(0, len(docs), BATCH):
+                    chunk = docs[start:start + BATCH]
+                    dup = len(target.insert_many(name, chunk))
+                    skipped += dup
+                    copied += len(chunk) - dup
+                    advance(len(chunk))
             click.echo(f"{name}: {len(docs)} documents")
     click.echo(f"copied {copied} documents of {len(names)} collections; "
                f"{skipped} already present")
