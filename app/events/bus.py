@@ -85,8 +85,8 @@ class EventBus:
         return {"id": hub["id"], "callback": hub["callback"], "query": hub.get("query")}
 
     # -- recording --------------------------------------------------------
-    def record(self, api: str, collection: str, resource_id: str, before: dict | None,
-               after: dict | None, events: list[tuple[str, str, dict]], into) -> None:
+    def record(self, api: str, collection: str, resource_id: str,
+               events: list[tuple[str, str, dict]], into) -> None:
         """Stage one change's notifications, `events` being (eventType,
         payload name, resource) triples, in `into`: the EVENTS Txn of the
         store transaction that writes the change (`store.transactions(
@@ -100,7 +100,7 @@ class EventBus:
         commit."""
         notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
-            into.insert(event_record(api, collection, resource_id, before, after, notes,
+            into.insert(event_record(api, collection, resource_id, notes,
                                      outgoing_trace_headers()))
         except Exception as exc:
             raise self.not_recorded(collection, resource_id, exc) from None

@@ -6,7 +6,6 @@ Collections (all through the `Store` interface, any backend):
 
     {"id": str (uuid), "api": "customerManagement", "collection": "customer",
      "resourceId": str, "recordedAt": float (Unix s),
-     "before": str | None, "after": str | None,   # state digests, see below
      "notifications": [{"eventId", "eventTime", "eventType", "event": {...}}]}
 
 ``eventDelivery`` -- one entry per notification and hub, written by the
@@ -29,15 +28,9 @@ file, writes both new files, then a journal naming them, then renames them
 (a crash after the journal is rolled forward when the store is next
 opened). So an acknowledged change always has its event, and a change that
 did not commit has none: the dispatcher fans out every record it reads.
-
-`before`/`after` are digests of the resource's states, kept so that an
-operator can tie a record to the stored resource (and so that the records of
-the earlier two-write design keep their shape).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 
@@ -48,27 +41,17 @@ DELIVERIES = "eventDelivery"
 HUBS = "hubs"
 
 
-def digest(doc: dict | None) -> str | None:
-    """SHA-256 of the document's canonical JSON; None for an absent one."""
-    if doc is None:
-        return None
-    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def notification(event_type: str, payload_name: str, resource: dict) -> dict:
     """The TMF notification body; its eventId is what listeners dedupe by."""
     return {"eventId": str(uuid.uuid4()), "eventTime": isoformat(utcnow()),
             "eventType": event_type, "event": {payload_name: resource}}
 
 
-def event_record(api: str, collection: str, resource_id: str, before: dict | None,
-                 after: dict | None, notifications: list[dict],
+def event_record(api: str, collection: str, resource_id: str, notifications: list[dict],
                  trace_headers: dict | None = None) -> dict:
     """`trace_headers`: the W3C traceparent/tracestate of the request that made
     the change, sent with each of its notifications (README, Operating)."""
     return {"id": str(uuid.uuid4()), "api": api, "collection": collection,
             "resourceId": resource_id, "recordedAt": time.time(),
-            "before": digest(before), "after": digest(after),
             "notifications": notifications, "traceHeaders": trace_headers or {}}
 

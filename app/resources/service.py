@@ -330,7 +330,7 @@ class ResourceService:
                     stored = payload = tx.update(resource_id, lambda _current: after)
                 if suffixes:
                     self.events.record(
-                        self.kind.api, collection, resource_id, before, stored,
+                        self.kind.api, collection, resource_id,
                         [(f"{self.kind.type_name}{suffix}", self.kind.payload_name, payload)
                          for suffix in suffixes], into=txns[EVENTS])
         except StoreError as exc:
