@@ -29,13 +29,16 @@ UTC = dt.timezone.utc
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOOKS_DATED = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
+#: What every out-of-range message says (Python's datetime range, in UTC).
+SUPPORTED_RANGE = "0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z"
+
 
 class DateTimeOutOfRange(ValueError):
     """A well-formed date-time whose UTC instant is before year 1 or after 9999."""
 
     def __init__(self, text: str):
         super().__init__(f"{text!r} is outside the supported range of date-times "
-                         "(0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z)")
+                         f"({SUPPORTED_RANGE})")
         self.text = text
 
 

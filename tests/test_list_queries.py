@@ -71,6 +71,17 @@ def test_a_filter_value_not_of_its_attribute_type_is_400(api, params, attribute)
     assert list(params.values())[0] in body["message"]
 
 
+@pytest.mark.parametrize("value, expected", [
+    ("0001-01-01T00:00:00+01:00", "within 0001-01-01T00:00:00Z to 9999-12-31"),
+    ("9999-12-31T23:30:00-01:00", "within 0001-01-01T00:00:00Z to 9999-12-31"),
+    ("2026-13-01T00:00:00Z", "an ISO 8601 date-time"),
+])
+def test_a_bad_filter_date_says_whether_it_is_malformed_or_out_of_range(api, value, expected):
+    """A well-formed instant outside years 1-9999 is not "not ISO 8601"."""
+    body = assert_tmf_error(api.get(P, params={"startDate.gte": value}), 400)
+    assert expected in body["message"]
+
+
 def test_boolean_filters_match_booleans(api):
     tag = uuid.uuid4().hex
     make_products(api, tag)
