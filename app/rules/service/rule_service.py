@@ -33,6 +33,7 @@ as gunicorn's max_requests does.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
 import logging
@@ -65,6 +66,19 @@ RETIRED_RULES_BUDGET = 3000
 log = logging.getLogger(__name__)
 
 
+@contextlib.contextmanager
+def _gc_paused():
+    """Parsing makes many small objects and no cycles: the collector was most
+    of a reload's time (issue 13)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def reload_failure(exc: Exception) -> str:
     """One line for a reload that raised (health and the log show it)."""
     return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
@@ -75,12 +89,14 @@ class VersionEntry:
     ruleset_id: str
     version: str
     path: Path
-    ruleset: RuleSet | None = None
+    ruleset: RuleSet | None = None      # kept only while this version serves (see _release_unserved)
     problems: list[Problem] = field(default_factory=list)
+    hash: str | None = None             # of the checked rule set; None: it did not check
+    status: str | None = None
 
     @property
     def valid(self) -> bool:
-        return self.ruleset is not None and not self.problems
+        return self.hash is not None and not self.problems
 
 
 @dataclass
@@ -125,7 +141,8 @@ class RuleService:
         self._errors: list[Problem] = []
         self._last_catalog: Catalog | None = None
         self._catalog_key = None                 # file stats the last catalog was read from
-        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result)
+        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result, reload number)
+        self._generation = 0                     # reloads so far (a parse is released one reload later)
         self.check_interval = check_interval
         self.retired_budget = retired_budget
         self._next_check = 0.0
@@ -241,10 +258,9 @@ class RuleService:
         pinned = (loaded.pointer.get(ruleset_id) or {}).get("version")
         out = []
         for version, entry in sorted(loaded.versions[ruleset_id].items(), key=lambda kv: version_key(kv[0])):
-            rs = entry.ruleset
             out.append({
                 "id": ruleset_id, "version": version, "file": display_path(entry.path),
-                "hash": rs.hash if rs else None, "status": rs.status if rs else None,
+                "hash": entry.hash, "status": entry.status,
                 "valid": entry.valid, "errors": [str(p) for p in entry.problems],
                 "active": bool(active and active.engine.ruleset.id == ruleset_id
                                and active.engine.ruleset.version == version),
@@ -279,7 +295,7 @@ class RuleService:
             if version is None:
                 pointer.pop(ruleset_id, None)
             else:
-                pointer[ruleset_id] = {"version": version, "hash": entry.ruleset.hash,
+                pointer[ruleset_id] = {"version": version, "hash": entry.hash,
                                        "activatedAt": iso(dt.datetime.now(UTC))}
             self.pointer.compare_and_set(self._pointer_revision, pointer)
             self._reload_locked()
@@ -355,16 +371,48 @@ class RuleService:
         cached = self._files.get(path)
         if cached is not None and key is not None and cached[0] == key and cached[1] == catalog.hash:
             return cached[2]
-        result = read_ruleset_file(path, catalog)
-        self._files[path] = (key, catalog.hash, result)
+        rid, version, ruleset, problems = read_ruleset_file(path, catalog)
+        result = (rid, version, ruleset, problems, ruleset.hash if ruleset else None,
+                  ruleset.status if ruleset else None)
+        self._files[path] = (key, catalog.hash, result, self._generation)
         return result
+
+    def _release_unserved(self) -> None:
+        """Forget the parsed rule sets of versions that do not serve: a kept
+        version costs about 3 MiB of RSS per 1,000 rules in every worker, and
+        a rule set directory gains one kept file per activation (after 50
+        activations of 1,000 rules, about 165 MiB of versions nobody used in
+        every worker and in each replacement; issue 13). What a
+        version needs to be listed and chosen stays (id, version, hash,
+        status, problems); its file is read again if it is ever compiled.
+        A file parsed by this reload keeps its parse until the next one: a new
+        version is usually activated right after it is written."""
+        active = self._active.engine.ruleset if self._active else None
+        released = set()
+        for path, (key, catalog_hash, result, generation) in list(self._files.items()):
+            if result[2] is not None and result[2] is not active and generation < self._generation:
+                self._files[path] = (key, catalog_hash, result[:2] + (None,) + result[3:], generation)
+                released.add(id(result[2]))
+        if self._loaded is not None:
+            for entries in self._loaded.versions.values():
+                for entry in entries.values():
+                    if entry.ruleset is not None and id(entry.ruleset) in released:
+                        entry.ruleset = None
+
+    def _reread(self, entry: VersionEntry, catalog: Catalog) -> RuleSet:
+        """The rule set of a valid version whose parse was released."""
+        with _gc_paused():
+            _rid, _version, ruleset, problems = read_ruleset_file(entry.path, catalog)
+        if ruleset is None or ruleset.hash != entry.hash or ruleset.version != entry.version:
+            raise RuleSetError(f"{display_path(entry.path)} changed since it was checked; "
+                               "it is checked again on the next reload", problems)
+        return ruleset
 
     def _discover(self) -> Loaded:
         problems: list[Problem] = []
         signature = self._stat_signature()
-        gc_was_on = gc.isenabled()
-        gc.disable()          # parsing makes many small objects and no cycles: GC was most of the time
-        try:
+        self._generation += 1
+        with _gc_paused():
             catalog = self._load_catalog(problems)
             versions: dict[str, dict[str, VersionEntry]] = {}
             paths = rule_files(self.rules_dir)
@@ -374,16 +422,16 @@ class RuleService:
                 if catalog is None:      # the header still names the version in status()
                     rid, version, _rs, _p = read_ruleset_file(path, Catalog())
                     entry_problems = [Problem(display_path(path), 1, 1, "not loaded: no valid catalog")]
-                    ruleset = None
+                    ruleset, rhash, rstatus = None, None, None
                 else:
-                    rid, version, ruleset, entry_problems = self._read_rule_file(path, catalog)
+                    rid, version, ruleset, entry_problems, rhash, rstatus = self._read_rule_file(path, catalog)
                 if rid is None or version is None:
                     rid = rid or path.stem.split("@")[0]
                     version = version or f"?{path.name}"
-                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems))
+                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems), rhash, rstatus)
                 existing = versions.setdefault(rid, {}).get(version)
                 if existing is not None:
-                    same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
+                    same = existing.hash and entry.hash and existing.hash == entry.hash
                     if not same:
                         # top-level files come first in rule_files(), so the working copy wins
                         problems.append(Problem(display_path(path), 1, 1,
@@ -392,9 +440,6 @@ class RuleService:
                     continue
                 versions[rid][version] = entry
                 problems.extend(entry.problems)
-        finally:
-            if gc_was_on:
-                gc.enable()
         pointer = self._read_pointer(problems)
         self._pending_signature = signature
         return Loaded(catalog, versions, problems, pointer)
@@ -415,10 +460,10 @@ class RuleService:
         return ids[0]
 
     def _engine_for(self, entry: VersionEntry, catalog: Catalog) -> Engine:
-        key = (entry.ruleset.id, entry.ruleset.version, entry.ruleset.hash, catalog.hash, self.href_base)
+        key = (entry.ruleset_id, entry.version, entry.hash, catalog.hash, self.href_base)
         engine = self._engines.get(key)
         if engine is None:
-            engine = Engine(entry.ruleset, catalog, self.href_base)
+            engine = Engine(entry.ruleset or self._reread(entry, catalog), catalog, self.href_base)
             self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
@@ -488,6 +533,7 @@ class RuleService:
         self._errors = problems
         self._active = chosen                # the one atomic swap
         self._signature = self._pending_signature
+        self._release_unserved()
         # What a reload built lives until the worker ends (a version in service,
         # or a retired one durable cannot free): move it out of the collector's
         # sight, or every full collection on the request path walks millions of
