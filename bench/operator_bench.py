@@ -16,10 +16,12 @@ activations  One server (2 workers, the project's gunicorn.conf.py) serves a
              slowest request. The goal (issue 13): every worker stays under 2x
              its RSS after the first activation, no failed request.
 cold         A cold worker at `--cold-rules`: a 1-worker server is started and
-             the instant endpoint polled every 20 ms; the figure is wall seconds
-             from the worker's fork (its start time in /proc) to its first 200.
-             Then one activation of a new version of the same size under light
-             load, timed as above.
+             the instant endpoint polled every 20 ms; wall seconds to the first
+             200 from the server's start and from the worker's fork (its start
+             time in /proc); the same for the replacement gunicorn forks when
+             that worker leaves (SIGTERM, as a recycled worker does). Then one
+             activation of a new version of the same size under light load,
+             timed as above.
 
 Both trees are run from a `git archive` of the base commit's app/, wsgi.py and
 gunicorn.conf.py, and this checkout. Results: bench/results/operator.json.
@@ -32,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -276,37 +279,54 @@ def activations_run(tree: Path, scratch: Path, name: str, text: str, catalog_dir
             "steps": steps}
 
 
+def _fork_epoch(pid: int) -> float:
+    """When a process started (epoch seconds, clock-tick resolution), from /proc."""
+    boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+    with open(f"/proc/{pid}/stat") as handle:
+        start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
+    return boot + start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _first_200_of_new_worker(server: Server, old: set[int]) -> tuple[int, float, float]:
+    """(pid, fork epoch, first-200 epoch) of the next worker not in `old`."""
+    pid = None
+    while pid is None:
+        if server.process.poll() is not None:
+            raise RuntimeError(server.tail())
+        fresh = [p for p in server.worker_pids() if p not in old]
+        pid = fresh[0] if fresh else None
+        time.sleep(0.01)
+    forked_at = _fork_epoch(pid)
+    while post(server.url, BODIES[0], timeout=2)[0] != 200 or set(server.worker_pids()) - {pid} - old:
+        if server.process.poll() is not None:
+            raise RuntimeError(server.tail())
+        time.sleep(0.02)
+    return pid, forked_at, time.time()
+
+
 def cold_run(tree: Path, scratch: Path, name: str, text: str, catalog_dir: Path) -> dict:
-    """Fork-to-first-200 of a cold worker, then one activation of a same-size version."""
+    """A cold start: the server from its start, its worker from its fork, to the
+    first 200; then a replacement worker (the first one stopped, as a recycle
+    does) from its fork to its first 200; then one activation of a same-size
+    version under light load."""
     rules_dir = rules_dir_for(scratch, name, text)
     server = make_server(tree, scratch, name, rules_dir, catalog_dir, workers=1)
-    clock_tick = os.sysconf("SC_CLK_TCK")
-    boot = next(float(line.split()[1]) for line in open("/proc/stat") if line.startswith("btime"))
+    started = time.time()
     server.spawn()
     try:
-        pid = None
-        while pid is None:
-            if server.process.poll() is not None:
-                raise RuntimeError(server.tail())
-            pids = server.worker_pids()
-            pid = pids[0] if pids else None
-            time.sleep(0.01)
-        with open(f"/proc/{pid}/stat") as handle:
-            start_ticks = int(handle.read().rsplit(")", 1)[1].split()[19])
-        forked_at = boot + start_ticks / clock_tick
-        while post(server.url, BODIES[0], timeout=2)[0] != 200:
-            if server.process.poll() is not None:
-                raise RuntimeError(server.tail())
-            time.sleep(0.02)
-        served_at = time.time()
+        first, forked_at, served_at = _first_200_of_new_worker(server, set())
         rss = round(max(server.worker_rss_kib().values()) / 1024, 1)
+        os.kill(first, signal.SIGTERM)          # gracefully, as a recycled worker leaves
+        _pid, refork_at, reserved_at = _first_200_of_new_worker(server, {first})
         activate(server.url, "1.0.0")
         with LightLoad(server.url) as load:
             time.sleep(1.0)
             step = timed_activation(server, load, rules_dir, text, "1.1.0")
     finally:
         server.stop()
-    return {"coldWorker_s": round(served_at - forked_at, 2), "rssAfterStart_mib": rss, "activation": step}
+    return {"serverStart_s": round(served_at - started, 2), "coldWorker_s": round(served_at - forked_at, 2),
+            "replacementWorker_s": round(reserved_at - refork_at, 2), "rssAfterStart_mib": rss,
+            "activation": step}
 
 
 def main(argv=None) -> int:

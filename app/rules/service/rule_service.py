@@ -79,6 +79,42 @@ def _gc_paused():
             gc.enable()
 
 
+# What the gunicorn master parsed and checked before forking its workers
+# (prepare_before_fork): path -> (stat key, catalog hash, parse result), and
+# (catalog stat key, catalog). A worker takes what still matches its files.
+_PREFORK_FILES: dict[Path, tuple] = {}
+_PREFORK_CATALOG: list = []
+
+
+def prepare_before_fork(rules_dir: Path, catalog_dir: Path) -> None:
+    """Parse and check the catalog and every rule file once, in the process
+    that will fork the workers (gunicorn.conf.py's when_ready), so that a
+    worker, and each replacement gunicorn forks later, only compiles: at
+    10,000 rules parsing and checking were 3.5 of a cold worker's 5-6 CPU
+    seconds (issue 13, BENCHMARKS.md). Only plain Python objects are made
+    here, no durable-rules state and no thread, so nothing unsafe crosses the
+    fork; what the files no longer match (stat, catalog) is ignored by the
+    worker, and a file that does not parse is simply read again there."""
+    with _gc_paused():
+        try:
+            catalog = load_catalog(Path(catalog_dir))
+        except RuleSetError:
+            return                       # the worker reports it
+        _PREFORK_CATALOG[:] = [tuple(file_stats(Path(catalog_dir), recursive=True)), catalog]
+        for path in rule_files(Path(rules_dir)):
+            key = stat_key(path)
+            if key is not None:
+                _PREFORK_FILES[path] = (key, catalog.hash, parse_rule_file(path, catalog))
+    gc.freeze()                          # shared pages stay shared: the collector will not write to them
+
+
+def parse_rule_file(path: Path, catalog: Catalog) -> tuple:
+    """(id, version, rule set or None, problems, hash, status) of one file."""
+    rid, version, ruleset, problems = read_ruleset_file(path, catalog)
+    return (rid, version, ruleset, problems, ruleset.hash if ruleset else None,
+            ruleset.status if ruleset else None)
+
+
 def reload_failure(exc: Exception) -> str:
     """One line for a reload that raised (health and the log show it)."""
     return f"rule reload failed ({type(exc).__name__}): {exc}"[:500]
@@ -352,6 +388,10 @@ class RuleService:
         key = tuple(file_stats(self.catalog_dir, recursive=True))
         if key == self._catalog_key and self._last_catalog is not None:
             return self._last_catalog
+        if _PREFORK_CATALOG and _PREFORK_CATALOG[0] == key:
+            self._catalog_key, catalog = _PREFORK_CATALOG
+            _PREFORK_CATALOG.clear()
+            return catalog
         try:
             catalog = load_catalog(self.catalog_dir)
         except RuleSetError as exc:
@@ -371,9 +411,11 @@ class RuleService:
         cached = self._files.get(path)
         if cached is not None and key is not None and cached[0] == key and cached[1] == catalog.hash:
             return cached[2]
-        rid, version, ruleset, problems = read_ruleset_file(path, catalog)
-        result = (rid, version, ruleset, problems, ruleset.hash if ruleset else None,
-                  ruleset.status if ruleset else None)
+        prefork = _PREFORK_FILES.pop(path, None)
+        if prefork is not None and key is not None and prefork[0] == key and prefork[1] == catalog.hash:
+            result = prefork[2]
+        else:
+            result = parse_rule_file(path, catalog)
         self._files[path] = (key, catalog.hash, result, self._generation)
         return result
 

@@ -342,3 +342,25 @@ def test_a_released_version_changed_behind_the_services_back_is_refused(tree):
         pytest.skip("the edit changed the size")
     with pytest.raises(RuleSetError, match="changed since it was checked"):
         svc.engine_of("0.9.0")
+
+
+def test_what_the_master_parsed_before_the_fork_is_used_only_while_the_files_match(tree, monkeypatch):
+    """gunicorn's master parses and checks the files once (gunicorn.conf.py
+    when_ready); a worker compiles what still matches its files and parses the rest."""
+    import app.rules.service.rule_service as module
+
+    rules_dir, catalog_dir, state_dir = tree
+    write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
+    module.prepare_before_fork(rules_dir, catalog_dir)
+    write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **LIMIT2) + "\n")   # changed since
+    parsed = []
+    real = module.read_ruleset_file
+    monkeypatch.setattr(module, "read_ruleset_file", lambda path, catalog: parsed.append(path.name) or
+                        real(path, catalog))
+    monkeypatch.setattr(module, "load_catalog", lambda folder: pytest.fail("the master's catalog matches"))
+    svc = RuleService(rules_dir, catalog_dir, state_dir)
+    assert parsed == ["telco-demo@0.9.0.yaml"]                     # telco-demo.yaml came from the master
+    assert svc.status()["version"] == "1.0.0" and ids(svc, **E1) == ["6542", "6543", "7301"]
+    assert svc.activate("telco-demo", "0.9.0")["version"] == "0.9.0"
+    assert ids(svc, **E1) == ["6542", "6543"]                      # the changed file, not the master's parse
+    assert module._PREFORK_FILES == {} and module._PREFORK_CATALOG == []   # taken once, then the worker's own
