@@ -44,6 +44,7 @@ import threading
 import time
 from pathlib import Path
 
+from .pyclient import keepalive_post
 from .server import Server, service_env
 
 HERE = Path(__file__).resolve().parent
@@ -141,21 +142,7 @@ class LightLoad:
             body = BODIES[i % len(BODIES)]
             i += self.connections
             began = time.perf_counter()
-            status, version = 0, None
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(host, int(port), timeout=120)
-                conn.request("POST", RECO_PATH, body=body, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                response.read()
-                status, version = response.status, response.getheader("X-Ruleset")
-                if (response.getheader("Connection") or "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
+            conn, status, version, _size = keepalive_post(conn, host, int(port), RECO_PATH, body, 120, "X-Ruleset")
             ended = time.perf_counter()
             with self._lock:
                 self.records.append((ended, ended - began, status, version))
