@@ -57,7 +57,8 @@ def test_versions_side_by_side_activate_rollback_unpin(tree):
     assert ids(svc, **E1) == ["6543", "6542", "7301"]
     pointer = json.loads((state_dir / "active-rulesets.json").read_text())
     assert pointer["rulesets"]["telco-demo"]["version"] == "0.9.0"
-    assert [p.name for p in state_dir.iterdir()] == ["active-rulesets.json"]   # no temp file left
+    assert sorted(p.name for p in state_dir.iterdir()) == ["active-rulesets.json",   # no temp file left
+                                                           "rule-files.checks.json"]
 
     svc.activate("telco-demo", "1.0.0")
     assert ids(svc, **E1) == ["6542", "6543", "7301"] and svc.status()["pinned"]
@@ -364,3 +365,27 @@ def test_what_the_master_parsed_before_the_fork_is_used_only_while_the_files_mat
     assert svc.activate("telco-demo", "0.9.0")["version"] == "0.9.0"
     assert ids(svc, **E1) == ["6542", "6543"]                      # the changed file, not the master's parse
     assert module._PREFORK_FILES == {} and module._PREFORK_CATALOG == []   # taken once, then the worker's own
+
+
+def test_a_fresh_worker_parses_only_the_version_it_serves(tree, monkeypatch):
+    """What checking found is recorded per file (stat, catalog hash) for the
+    other processes of the host: a replacement worker reads back the summary of
+    every kept version and parses only the one it compiles. A broken file is not
+    recorded: it is checked again, and its errors listed."""
+    import app.rules.service.rule_service as module
+
+    rules_dir, catalog_dir, state_dir = tree
+    write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
+    write(rules_dir / "versions" / "telco-demo@0.8.0.yaml", variant("0.8.0", **LIMIT2))
+    write(rules_dir / "versions" / "telco-demo@0.7.0.yaml", "id: telco-demo\nversion: \"0.7.0\"\nrules: 3\n")
+    first = RuleService(rules_dir, catalog_dir, state_dir)
+    parsed = []
+    real = module.read_ruleset_file
+    monkeypatch.setattr(module, "read_ruleset_file", lambda path, catalog: parsed.append(path.name) or
+                        real(path, catalog))
+    second = RuleService(rules_dir, catalog_dir, state_dir)
+    assert sorted(parsed) == ["telco-demo.yaml", "telco-demo@0.7.0.yaml"]    # served, and the broken one
+    assert second.versions("telco-demo") == first.versions("telco-demo")
+    assert second.activate("telco-demo", "0.9.0")["version"] == "0.9.0"
+    assert ids(second, **E1) == ["6543", "6542", "7301"]
+    assert parsed[-1] == "telco-demo@0.9.0.yaml"                            # read (and hashed) to compile it
