@@ -472,12 +472,14 @@ class RuleService:
         every worker and in each replacement; issue 13). What a
         version needs to be listed and chosen stays (id, version, hash,
         status, problems); its file is read again if it is ever compiled.
-        A file parsed by this reload keeps its parse until the next one: a new
-        version is usually activated right after it is written."""
+        A parse is kept for the reload that made it and the next one: a new
+        version is usually activated right after it is written, and the watcher
+        may have parsed it in between (released at once, it was parsed twice:
+        activation p50 1.65 s instead of 0.96 s in the 50 x 1,000 benchmark)."""
         active = self._active.engine.ruleset if self._active else None
         released = set()
         for path, (key, catalog_hash, result, generation) in list(self._files.items()):
-            if result[2] is not None and result[2] is not active and generation < self._generation:
+            if result[2] is not None and result[2] is not active and generation < self._generation - 1:
                 self._files[path] = (key, catalog_hash, result[:2] + (None,) + result[3:], generation)
                 released.add(id(result[2]))
         if self._loaded is not None:

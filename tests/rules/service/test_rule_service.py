@@ -315,7 +315,8 @@ def test_versions_not_serving_keep_no_parse_and_are_read_again_when_activated(tr
     write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
     svc = RuleService(rules_dir, catalog_dir, state_dir)
     listed = svc.versions("telco-demo")
-    svc.reload()                                     # one reload later: 0.9.0's parse is released
+    svc.reload()
+    svc.reload()                                     # two reloads later: 0.9.0's parse is released
     assert svc.versions("telco-demo") == listed and listed[0]["valid"] and listed[0]["hash"]
     parsed = []
     real = module.read_ruleset_file
@@ -335,6 +336,7 @@ def test_a_released_version_changed_behind_the_services_back_is_refused(tree):
     kept = rules_dir / "versions" / "telco-demo@0.9.0.yaml"
     write(kept, variant("0.9.0", **SWAPPED))
     svc = RuleService(rules_dir, catalog_dir, state_dir)
+    svc.reload()
     svc.reload()
     stat = kept.stat()
     kept.write_text(variant("0.9.0", **LIMIT2))
@@ -389,3 +391,22 @@ def test_a_fresh_worker_parses_only_the_version_it_serves(tree, monkeypatch):
     assert second.activate("telco-demo", "0.9.0")["version"] == "0.9.0"
     assert ids(second, **E1) == ["6543", "6542", "7301"]
     assert parsed[-1] == "telco-demo@0.9.0.yaml"                            # read (and hashed) to compile it
+
+
+def test_a_version_seen_by_the_watcher_then_activated_is_parsed_once(tree, monkeypatch):
+    """The usual deploy: the file is written, the watcher's reload parses it,
+    then it is activated; the activation compiles that parse, not a second one."""
+    import app.rules.service.rule_service as module
+
+    rules_dir, catalog_dir, state_dir = tree
+    svc = RuleService(rules_dir, catalog_dir, state_dir)
+    svc.activate("telco-demo", "1.0.0")
+    parsed = []
+    real = module.read_ruleset_file
+    monkeypatch.setattr(module, "read_ruleset_file", lambda path, catalog: parsed.append(path.name) or
+                        real(path, catalog))
+    write(rules_dir / "versions" / "telco-demo@1.1.0.yaml", variant("1.1.0", **LIMIT2))
+    svc.refresh()                                    # the watcher's look: pinned, so 1.0.0 still serves
+    assert svc.status()["version"] == "1.0.0"
+    assert svc.activate("telco-demo", "1.1.0")["version"] == "1.1.0"
+    assert parsed == ["telco-demo@1.1.0.yaml"] and ids(svc, **E1) == ["6542", "6543"]
