@@ -325,6 +325,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cold-rules", type=int, default=10000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--only", default="activations,cold")
+    parser.add_argument("--sides", default="base,new", help="which trees to run (base, new or both)")
     parser.add_argument("--work", type=Path, help="generated workload (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "operator.json")
     args = parser.parse_args(argv)
@@ -336,6 +337,7 @@ def main(argv=None) -> int:
         workload.build(work, 680, 1000, 1000, 500, sorted({args.rules, args.cold_rules}))
     BODIES.extend(line.rstrip(b"\n") for line in open(work / "bodies.jsonl", "rb") if line.strip())
     trees = {"base": extract(args.base, scratch), "new": ROOT}
+    trees = {side: tree for side, tree in trees.items() if side in args.sides.split(",")}
     results: dict = {"base": args.base, "loadavgBefore": uptime(), "runs": {"base": [], "new": []}}
     try:
         for attempt in range(args.repeat):
