@@ -29,7 +29,10 @@ Engine.close), so a version that leaves service stays in the process.
 `retired_rules` counts the rules of those versions; once it passes
 `retired_budget`, `recycle_wanted` turns true and the gunicorn worker
 (app/gunicorn_worker.py) finishes its requests and is replaced by a fresh one,
-as gunicorn's max_requests does.
+as gunicorn's max_requests does. A worker keeps the parsed rules of the
+version it serves only; the gunicorn master parses the files once before it
+forks (prepare_before_fork), and what checking found per file is recorded in
+the state directory, so a fresh worker parses little more than what it serves.
 """
 from __future__ import annotations
 
@@ -183,7 +186,7 @@ class RuleService:
         self._last_catalog: Catalog | None = None
         self._catalog_key = None                 # file stats the last catalog was read from
         self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result, reload number)
-        self._generation = 0                     # reloads so far (a parse is released one reload later)
+        self._generation = 0                     # reloads so far (a parse is released two reloads later)
         self._checks_path = checks_path(self.state_dir)
         self._checks: dict | None = None          # the checks file as read at the first reload
         self._parsed_files = 0                   # files parsed by the reload under way
