@@ -60,8 +60,8 @@ def freeze(obj) -> bytes:
     only when nothing in it survives, so a worker kept the document's
     footprint: at 10,000 rules, 207 MiB of RSS for 20 MiB of live objects;
     for a 1,000-offering catalog, 24 MiB. Frozen, the originals and the
-    document dropped, then thawed, the survivors sit in fresh memory: 35 MiB
-    and 8 MiB remain, for 0.3 s at 10,000 rules (issue 13, BENCHMARKS.md).
+    document dropped, then thawed, the survivors sit in fresh memory: 35-50 MiB
+    and 11 MiB remain, for 0.38 s of CPU at 10,000 rules (issue 13, BENCHMARKS.md).
     The caller must hold no reference to the originals when it thaws, or the
     copy fills the holes around them. Only objects the loader has just built
     are pickled, never outside data."""
