@@ -71,6 +71,19 @@ def on_exit(server):
         shutil.rmtree(own, ignore_errors=True)
 
 
+def when_ready(server):
+    """Parse and check the rule files once, before the workers fork: a worker,
+    and every replacement, then only compiles them (issue 13: a cold worker
+    at 10,000 rules)."""
+    from app.config import Settings
+    from app.rules.service.rule_service import prepare_before_fork
+    try:
+        settings = Settings.from_env()
+        prepare_before_fork(settings.rules_dir, settings.catalog_dir)
+    except Exception as exc:  # noqa: BLE001 - the workers parse for themselves and report it
+        server.log.warning("rule files not parsed before the fork: %s", exc)
+
+
 def post_worker_init(worker):
     """Background delivery and job processing start with the worker, not its
     first request (app.start_background is idempotent)."""

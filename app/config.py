@@ -53,7 +53,7 @@ class Settings:
     # rules: seconds between looks at the rule files; rules in retired compiled
     # versions a worker holds before it is replaced (app/rules/service)
     rules_check_interval: float = 0.5
-    rules_retired_budget: int = 3000
+    rules_retired_budget: int = 2000
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",

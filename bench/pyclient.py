@@ -26,6 +26,31 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+def keepalive_post(conn, host: str, port: int, path: str, body: bytes, timeout: float,
+                   header: str | None = None) -> tuple:
+    """One JSON POST on a keep-alive connection, opened when `conn` is None and
+    dropped after an error or a "Connection: close" answer:
+    (connection to reuse or None, status or 0 on a transport error, value of `header`, body bytes)."""
+    status, value, size = 0, None, 0
+    try:
+        if conn is None:
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        size = len(response.read())
+        status = response.status
+        if header:
+            value = response.getheader(header)
+        if (response.getheader("Connection") or "").lower() == "close":
+            conn.close()
+            conn = None
+    except (OSError, http.client.HTTPException):
+        if conn is not None:
+            conn.close()
+        conn = None
+    return conn, status, value, size
+
+
 def run(url: str, bodies: list[bytes], concurrency: int, duration: float | None, count: int | None,
         header: str | None = None, timeout: float = 180.0) -> tuple[dict, list[tuple]]:
     parts = urlsplit(url)
@@ -54,23 +79,7 @@ def run(url: str, bodies: list[bytes], concurrency: int, duration: float | None,
                 return
             body = bodies[number % len(bodies)]
             began = time.perf_counter()
-            status, value, size = 0, None, 0
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
-                conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-                status, size = response.status, len(data)
-                if header:
-                    value = response.getheader(header)
-                if response.getheader("Connection", "").lower() == "close":
-                    conn.close()
-                    conn = None
-            except (OSError, http.client.HTTPException):
-                if conn is not None:
-                    conn.close()
-                conn = None
+            conn, status, value, size = keepalive_post(conn, parts.hostname, parts.port, path, body, timeout, header)
             ended = time.perf_counter()
             with lock:
                 records.append((began - start, ended - began, status, value))

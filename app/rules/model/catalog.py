@@ -20,7 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .common import Checker, as_id, canonical_json, in_window, plain, read_valid_for
+from .common import Checker, as_id, canonical_json, freeze, in_window, plain, read_valid_for, thaw
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
 
@@ -129,7 +129,10 @@ def load_catalog(catalog_dir: Path) -> Catalog:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise RuleSetError("the catalog has errors", errors)
-    return catalog
+    doc = check = None                    # see common.freeze: a compact copy, 24 -> 11 MiB at 1,000 offerings
+    frozen = freeze(catalog)
+    del catalog
+    return thaw(frozen)
 
 
 def _read_catalog_doc(doc, check: Checker, catalog: Catalog) -> None:

@@ -55,7 +55,7 @@ MAX_VALUES = 256
 
 
 # --------------------------------------------------------------------------- AST
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Cond:
     pos: tuple[int, int] = field(default=(1, 1), kw_only=True)
 
@@ -63,7 +63,7 @@ class Cond:
         raise NotImplementedError
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class All(Cond):
     children: list[Cond]
 
@@ -71,7 +71,7 @@ class All(Cond):
         return "all of: " + "; ".join(c.describe() for c in self.children)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Any(Cond):
     children: list[Cond]
 
@@ -79,7 +79,7 @@ class Any(Cond):
         return "any of: " + "; ".join(c.describe() for c in self.children)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Not(Cond):
     child: Cond
 
@@ -87,7 +87,7 @@ class Not(Cond):
         return f"not ({self.child.describe()})"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class SetTest(Cond):
     fact: str                 # a key of SET_FACTS
     mode: str                 # any_of | all_of | none_of | empty | not_empty
@@ -100,7 +100,7 @@ class SetTest(Cond):
         return f"{self.fact} {verb} [{', '.join(self.values)}]"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ScalarTest(Cond):
     fact: str                 # "segment" or a characteristic name
     is_char: bool
@@ -118,7 +118,7 @@ class ScalarTest(Cond):
         return f"{self.label} {verb} [{', '.join(self.values)}]"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Compare(Cond):
     fact: str                 # time | cart_count | owns_count | order_count | characteristic name
     is_char: bool
@@ -136,7 +136,7 @@ class Compare(Cond):
         return f"{label} {self.op} {self.shown()}"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Known(Cond):
     known: bool
 

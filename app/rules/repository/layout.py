@@ -5,6 +5,8 @@
     rules/<id>.cases.yaml            its regression cases (never loaded as rules)
     rules/<id>.lock.json             the content hash of every released version
     <state_dir>/active-rulesets.json which version is active, per rule set id
+    <state_dir>/rule-files.checks.json what checking each valid rule file found (a
+                                     cache; the dot keeps it out of the store's collections)
 
 Nothing else in the package spells a folder or a suffix.
 """
@@ -18,6 +20,7 @@ RULE_SUFFIXES = (".yaml", ".yml")
 CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
 LOCK_SUFFIX = ".lock.json"
 POINTER_FILE = "active-rulesets.json"
+CHECKS_FILE = "rule-files.checks.json"
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -83,6 +86,10 @@ def lock_files(rules_dir: Path) -> list[Path]:
 
 def pointer_path(state_dir: Path) -> Path:
     return Path(state_dir) / POINTER_FILE
+
+
+def checks_path(state_dir: Path) -> Path:
+    return Path(state_dir) / CHECKS_FILE
 
 
 def file_stats(folder, recursive: bool = False, entries: list | None = None) -> list:

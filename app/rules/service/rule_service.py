@@ -29,12 +29,17 @@ Engine.close), so a version that leaves service stays in the process.
 `retired_rules` counts the rules of those versions; once it passes
 `retired_budget`, `recycle_wanted` turns true and the gunicorn worker
 (app/gunicorn_worker.py) finishes its requests and is replaced by a fresh one,
-as gunicorn's max_requests does.
+as gunicorn's max_requests does. A worker keeps the parsed rules of the
+version it serves only; the gunicorn master parses the files once before it
+forks (prepare_before_fork), and what checking found per file is recorded in
+the state directory, so a fresh worker parses little more than what it serves.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gc
+import json
 import logging
 import os
 import threading
@@ -52,17 +57,70 @@ from ..model.facts import Context
 from ..engine.policies import Recommendation
 from ..model.ruleset import RuleSet, read_ruleset_file
 from ..model.yamlload import display_path
-from ..repository.layout import file_stats, pointer_path, rule_files, stat_key, stat_signature
+from ..repository.files import write_json_atomic
+from ..repository.layout import checks_path, file_stats, pointer_path, rule_files, stat_key, stat_signature
 
 DEFAULT_RULESET = "telco-demo"
 # seconds between two looks at the files (per process; the look itself is in
 # the watcher thread, never in a request)
 CHECK_INTERVAL = 0.5
 # rules in retired compiled versions a worker may hold before it asks to be
-# replaced; measured at +26 MiB per retired 1,000-rule version (BENCHMARKS.md)
-RETIRED_RULES_BUDGET = 3000
+# replaced; measured at +26 MiB per retired 1,000-rule version (BENCHMARKS.md).
+# 3,000 let a worker reach 1.98x its RSS after the first of 50 activations of
+# 1,000 rules (goal: under 2x; issue 13); 2,000 leaves a margin, and a
+# replacement worker parses only the version it serves (rule-files.checks.json)
+RETIRED_RULES_BUDGET = 2000
 
 log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Parsing makes many small objects and no cycles: the collector was most
+    of a reload's time (issue 13)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
+# What the gunicorn master parsed and checked before forking its workers
+# (prepare_before_fork): path -> (stat key, catalog hash, parse result), and
+# (catalog stat key, catalog). A worker takes what still matches its files.
+_PREFORK_FILES: dict[Path, tuple] = {}
+_PREFORK_CATALOG: list = []
+
+
+def prepare_before_fork(rules_dir: Path, catalog_dir: Path) -> None:
+    """Parse and check the catalog and every rule file once, in the process
+    that will fork the workers (gunicorn.conf.py's when_ready), so that a
+    worker, and each replacement gunicorn forks later, only compiles: at
+    10,000 rules parsing and checking were 3.5 of a cold worker's 5-6 CPU
+    seconds (issue 13, BENCHMARKS.md). Only plain Python objects are made
+    here, no durable-rules state and no thread, so nothing unsafe crosses the
+    fork; what the files no longer match (stat, catalog) is ignored by the
+    worker, and a file that does not parse is simply read again there."""
+    with _gc_paused():
+        try:
+            catalog = load_catalog(Path(catalog_dir))
+        except RuleSetError:
+            return                       # the worker reports it
+        _PREFORK_CATALOG[:] = [tuple(file_stats(Path(catalog_dir), recursive=True)), catalog]
+        for path in rule_files(Path(rules_dir)):
+            key = stat_key(path)
+            if key is not None:
+                _PREFORK_FILES[path] = (key, catalog.hash, parse_rule_file(path, catalog))
+    gc.freeze()                          # shared pages stay shared: the collector will not write to them
+
+
+def parse_rule_file(path: Path, catalog: Catalog) -> tuple:
+    """(id, version, rule set or None, problems, hash, status) of one file."""
+    rid, version, ruleset, problems = read_ruleset_file(path, catalog)
+    return (rid, version, ruleset, problems, ruleset.hash if ruleset else None,
+            ruleset.status if ruleset else None)
 
 
 def reload_failure(exc: Exception) -> str:
@@ -75,12 +133,14 @@ class VersionEntry:
     ruleset_id: str
     version: str
     path: Path
-    ruleset: RuleSet | None = None
+    ruleset: RuleSet | None = None      # kept only while this version serves (see _release_unserved)
     problems: list[Problem] = field(default_factory=list)
+    hash: str | None = None             # of the checked rule set; None: it did not check
+    status: str | None = None
 
     @property
     def valid(self) -> bool:
-        return self.ruleset is not None and not self.problems
+        return self.hash is not None and not self.problems
 
 
 @dataclass
@@ -125,7 +185,11 @@ class RuleService:
         self._errors: list[Problem] = []
         self._last_catalog: Catalog | None = None
         self._catalog_key = None                 # file stats the last catalog was read from
-        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result)
+        self._files: dict[Path, tuple] = {}      # path -> (stat key, catalog hash, parse result, reload number)
+        self._generation = 0                     # reloads so far (a parse is released two reloads later)
+        self._checks_path = checks_path(self.state_dir)
+        self._checks: dict | None = None          # the checks file as read at the first reload
+        self._parsed_files = 0                   # files parsed by the reload under way
         self.check_interval = check_interval
         self.retired_budget = retired_budget
         self._next_check = 0.0
@@ -241,10 +305,9 @@ class RuleService:
         pinned = (loaded.pointer.get(ruleset_id) or {}).get("version")
         out = []
         for version, entry in sorted(loaded.versions[ruleset_id].items(), key=lambda kv: version_key(kv[0])):
-            rs = entry.ruleset
             out.append({
                 "id": ruleset_id, "version": version, "file": display_path(entry.path),
-                "hash": rs.hash if rs else None, "status": rs.status if rs else None,
+                "hash": entry.hash, "status": entry.status,
                 "valid": entry.valid, "errors": [str(p) for p in entry.problems],
                 "active": bool(active and active.engine.ruleset.id == ruleset_id
                                and active.engine.ruleset.version == version),
@@ -279,7 +342,7 @@ class RuleService:
             if version is None:
                 pointer.pop(ruleset_id, None)
             else:
-                pointer[ruleset_id] = {"version": version, "hash": entry.ruleset.hash,
+                pointer[ruleset_id] = {"version": version, "hash": entry.hash,
                                        "activatedAt": iso(dt.datetime.now(UTC))}
             self.pointer.compare_and_set(self._pointer_revision, pointer)
             self._reload_locked()
@@ -336,6 +399,10 @@ class RuleService:
         key = tuple(file_stats(self.catalog_dir, recursive=True))
         if key == self._catalog_key and self._last_catalog is not None:
             return self._last_catalog
+        if _PREFORK_CATALOG and _PREFORK_CATALOG[0] == key:
+            self._catalog_key, catalog = _PREFORK_CATALOG
+            _PREFORK_CATALOG.clear()
+            return catalog
         try:
             catalog = load_catalog(self.catalog_dir)
         except RuleSetError as exc:
@@ -355,16 +422,90 @@ class RuleService:
         cached = self._files.get(path)
         if cached is not None and key is not None and cached[0] == key and cached[1] == catalog.hash:
             return cached[2]
-        result = read_ruleset_file(path, catalog)
-        self._files[path] = (key, catalog.hash, result)
+        prefork = _PREFORK_FILES.pop(path, None)
+        known = self._checked(path, key, catalog.hash)
+        if prefork is not None and key is not None and prefork[0] == key and prefork[1] == catalog.hash:
+            result = prefork[2]
+        elif known is not None:
+            result = known
+        else:
+            result = parse_rule_file(path, catalog)
+            self._parsed_files += 1
+        self._files[path] = (key, catalog.hash, result, self._generation)
         return result
+
+    def _checked(self, path: Path, key, catalog_hash: str) -> tuple | None:
+        """What checking `path` found, from the checks file another process of
+        this host wrote, when its stat and the catalog are the same: a fresh
+        worker then parses only the version it serves, not every kept version
+        (after 40 activations of 1,000 rules a replacement worker parsed 41
+        files, 10 s, before its first answer; issue 13). The summary only
+        lists and chooses: a version is read again, and its hash compared,
+        before it is compiled (_reread)."""
+        if self._checks is None:
+            try:
+                self._checks = json.loads(self._checks_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self._checks = {}
+        entry = self._checks.get("files", {}).get(str(path)) if isinstance(self._checks, dict) else None
+        try:
+            if (key is None or entry is None or entry["stat"] != list(key)
+                    or entry["catalog"] != catalog_hash or entry["hash"] is None):
+                return None
+            return (entry["id"], entry["version"], None, [], entry["hash"], entry["status"])
+        except (KeyError, TypeError):
+            return None
+
+    def _write_checks(self, catalog: Catalog) -> None:
+        """Record what checking found for each valid file (see _checked)."""
+        files = {str(path): {"stat": list(key), "catalog": catalog_hash, "id": result[0], "version": result[1],
+                             "hash": result[4], "status": result[5]}
+                 for path, (key, catalog_hash, result, _generation) in self._files.items()
+                 if key is not None and result[4] is not None and not result[3]}
+        try:
+            write_json_atomic(self._checks_path, {"files": files})
+        except OSError as exc:            # a cache: serving goes on without it
+            log.warning("could not write %s: %s", self._checks_path, exc)
+
+    def _release_unserved(self) -> None:
+        """Forget the parsed rule sets of versions that do not serve: a kept
+        version costs about 3 MiB of RSS per 1,000 rules in every worker, and
+        a rule set directory gains one kept file per activation (after 50
+        activations of 1,000 rules, about 165 MiB of versions nobody used in
+        every worker and in each replacement; issue 13). What a
+        version needs to be listed and chosen stays (id, version, hash,
+        status, problems); its file is read again if it is ever compiled.
+        A parse is kept for the reload that made it and the next one: a new
+        version is usually activated right after it is written, and the watcher
+        may have parsed it in between (released at once, it was parsed twice:
+        activation p50 1.65 s instead of 0.96 s in the 50 x 1,000 benchmark)."""
+        active = self._active.engine.ruleset if self._active else None
+        released = set()
+        for path, (key, catalog_hash, result, generation) in list(self._files.items()):
+            if result[2] is not None and result[2] is not active and generation < self._generation - 1:
+                self._files[path] = (key, catalog_hash, result[:2] + (None,) + result[3:], generation)
+                released.add(id(result[2]))
+        if self._loaded is not None:
+            for entries in self._loaded.versions.values():
+                for entry in entries.values():
+                    if entry.ruleset is not None and id(entry.ruleset) in released:
+                        entry.ruleset = None
+
+    def _reread(self, entry: VersionEntry, catalog: Catalog) -> RuleSet:
+        """The rule set of a valid version whose parse was released."""
+        with _gc_paused():
+            _rid, _version, ruleset, problems = read_ruleset_file(entry.path, catalog)
+        if ruleset is None or ruleset.hash != entry.hash or ruleset.version != entry.version:
+            raise RuleSetError(f"{display_path(entry.path)} changed since it was checked; "
+                               "it is checked again on the next reload", problems)
+        return ruleset
 
     def _discover(self) -> Loaded:
         problems: list[Problem] = []
         signature = self._stat_signature()
-        gc_was_on = gc.isenabled()
-        gc.disable()          # parsing makes many small objects and no cycles: GC was most of the time
-        try:
+        self._generation += 1
+        self._parsed_files = 0
+        with _gc_paused():
             catalog = self._load_catalog(problems)
             versions: dict[str, dict[str, VersionEntry]] = {}
             paths = rule_files(self.rules_dir)
@@ -374,16 +515,16 @@ class RuleService:
                 if catalog is None:      # the header still names the version in status()
                     rid, version, _rs, _p = read_ruleset_file(path, Catalog())
                     entry_problems = [Problem(display_path(path), 1, 1, "not loaded: no valid catalog")]
-                    ruleset = None
+                    ruleset, rhash, rstatus = None, None, None
                 else:
-                    rid, version, ruleset, entry_problems = self._read_rule_file(path, catalog)
+                    rid, version, ruleset, entry_problems, rhash, rstatus = self._read_rule_file(path, catalog)
                 if rid is None or version is None:
                     rid = rid or path.stem.split("@")[0]
                     version = version or f"?{path.name}"
-                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems))
+                entry = VersionEntry(rid, version, path, ruleset, list(entry_problems), rhash, rstatus)
                 existing = versions.setdefault(rid, {}).get(version)
                 if existing is not None:
-                    same = existing.ruleset and entry.ruleset and existing.ruleset.hash == entry.ruleset.hash
+                    same = existing.hash and entry.hash and existing.hash == entry.hash
                     if not same:
                         # top-level files come first in rule_files(), so the working copy wins
                         problems.append(Problem(display_path(path), 1, 1,
@@ -392,9 +533,8 @@ class RuleService:
                     continue
                 versions[rid][version] = entry
                 problems.extend(entry.problems)
-        finally:
-            if gc_was_on:
-                gc.enable()
+            if self._parsed_files and catalog is not None:
+                self._write_checks(catalog)
         pointer = self._read_pointer(problems)
         self._pending_signature = signature
         return Loaded(catalog, versions, problems, pointer)
@@ -415,10 +555,10 @@ class RuleService:
         return ids[0]
 
     def _engine_for(self, entry: VersionEntry, catalog: Catalog) -> Engine:
-        key = (entry.ruleset.id, entry.ruleset.version, entry.ruleset.hash, catalog.hash, self.href_base)
+        key = (entry.ruleset_id, entry.version, entry.hash, catalog.hash, self.href_base)
         engine = self._engines.get(key)
         if engine is None:
-            engine = Engine(entry.ruleset, catalog, self.href_base)
+            engine = Engine(entry.ruleset or self._reread(entry, catalog), catalog, self.href_base)
             self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
@@ -488,6 +628,7 @@ class RuleService:
         self._errors = problems
         self._active = chosen                # the one atomic swap
         self._signature = self._pending_signature
+        self._release_unserved()
         # What a reload built lives until the worker ends (a version in service,
         # or a retired one durable cannot free): move it out of the collector's
         # sight, or every full collection on the request path walks millions of

@@ -3,6 +3,7 @@ exact file:line:column, rule, severity and a hint; the demo is clean; lock
 files follow content, not formatting; the contradiction analysis is sound."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -291,7 +292,7 @@ def test_never_fires_is_never_said_of_a_rule_that_can_fire(tmp_path):
                 narrowed = with_choice(rule.when, node, child)
                 if not analyse(narrowed, catalog, rule.valid_from, rule.valid_to).can_fire:
                     dead += 1
-                    rule_copy = type(rule)(**{**rule.__dict__, "when": narrowed})
+                    rule_copy = dataclasses.replace(rule, when=narrowed)
                     assert not _witness_search(rule_copy, catalog, rng), f"{rule.id}: {narrowed.describe()}"
     assert impossible >= 10 and dead >= 1
 
