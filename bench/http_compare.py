@@ -10,6 +10,9 @@ Per repeat, alternating: bare, then the base tree's service; bare, then this
 tree's service (a fresh server each time, on a fresh copy of the same data).
 The figure is the ratio instant / bare of each pair (taken seconds apart, so
 what else runs on the machine weighs on both); medians over the repeats.
+Also the worker's CPU time per request of each (`cpu_ratio` = bare CPU /
+instant CPU: the requests/s ratio one idle core would give), steadier than
+requests/s when other processes share core 0.
 Results: bench/results/http-compare-R<rules>.json.
 """
 from __future__ import annotations
@@ -24,12 +27,29 @@ from pathlib import Path
 
 from . import http_bench, workload
 from .compare import extract
-from .load import client_name
-from .server import Server
+from .load import client_name, run_load
+from .server import Server, cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CONFIG = "1 worker, pinned"
+
+
+def with_cpu(server: Server, url: str, bodies: Path, *, warmup: float, **options) -> dict:
+    """http_bench.measured, plus the worker's CPU microseconds per request
+    served in the measured window (/proc: user + system): on a shared machine
+    a steadier figure than requests/s, which other processes on core 0 lower."""
+    if warmup:
+        run_load(url, bodies, client=options["client"], connections=options["connections"],
+                 duration=warmup, cpus=options["cpus"])
+    pid = server.worker_pids()[0]
+    before = cpu_seconds(pid)
+    result = http_bench.measured(server, url, bodies, warmup=0, **options)
+    after = cpu_seconds(pid)
+    served = result["server"]["requests"]
+    result["cpu_us_per_request"] = (round((after - before) * 1e6 / served, 1)
+                                    if served and before is not None and after is not None else None)
+    return result
 
 
 def pair(wl, bare: Server, root: Path, n_rules: int, name: str, *, client: str, duration: float,
@@ -38,15 +58,18 @@ def pair(wl, bare: Server, root: Path, n_rules: int, name: str, *, client: str, 
     workers, server_cpus, client_cpus, connections = http_bench.CONFIGS[CONFIG]
     bodies = http_bench.body_files(wl)["mix"]
     options = dict(client=client, connections=connections, cpus=client_cpus, duration=duration, warmup=warmup)
-    bare_run = http_bench.measured(bare, bare.url + "/bare", bodies, **options)
+    bare_run = with_cpu(bare, bare.url + "/bare", bodies, **options)
     server = http_bench.reco_server(wl, n_rules, workers, server_cpus, name, root=root)
     try:
-        instant = http_bench.measured(server, server.url + http_bench.RECO_PATH, bodies, **options)
+        instant = with_cpu(server, server.url + http_bench.RECO_PATH, bodies, **options)
         rss = sorted(server.worker_rss_kib().values())
     finally:
         server.stop()
+    cpu_bare, cpu_instant = bare_run["cpu_us_per_request"], instant["cpu_us_per_request"]
     return {"bare_rps": bare_run["rps"], "instant_rps": instant["rps"],
             "ratio": round(instant["rps"] / bare_run["rps"], 4) if bare_run["rps"] else None,
+            "bare_cpu_us": cpu_bare, "instant_cpu_us": cpu_instant,
+            "cpu_ratio": round(cpu_bare / cpu_instant, 4) if cpu_bare and cpu_instant else None,
             "instant_p50_ms": instant["p50_ms"], "instant_p99_ms": instant["p99_ms"],
             "instant_server_p50_ms": instant["server"]["p50_ms"],
             "instant_server_p99_ms": instant["server"]["p99_ms"],
@@ -86,7 +109,8 @@ def main(argv=None) -> int:
                 runs[side].append(run)
                 http_bench.log(f"R={args.rules} {side}: bare {run['bare_rps']} req/s, instant "
                                f"{run['instant_rps']} req/s, ratio {run['ratio']}, server p50/p99 "
-                               f"{run['instant_server_p50_ms']}/{run['instant_server_p99_ms']} ms, "
+                               f"{run['instant_server_p50_ms']}/{run['instant_server_p99_ms']} ms, CPU/request "
+                               f"{run['instant_cpu_us']} us (bare {run['bare_cpu_us']} us), "
                                f"load {run['loadavg']}")
     finally:
         bare.stop()
@@ -100,7 +124,8 @@ def main(argv=None) -> int:
     for side in ("base", "new"):
         m = medians[side]
         print(f"{side}: ratio {m['ratio']:.3f} (instant {m['instant_rps']:.0f} / bare {m['bare_rps']:.0f} req/s), "
-              f"server p50 {m['instant_server_p50_ms']} ms p99 {m['instant_server_p99_ms']} ms", flush=True)
+              f"server p50 {m['instant_server_p50_ms']} ms p99 {m['instant_server_p99_ms']} ms; CPU per request "
+              f"{m['instant_cpu_us']} us (bare {m['bare_cpu_us']} us): cpu_ratio {m['cpu_ratio']}", flush=True)
     return 0
 
 
