@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -92,6 +93,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     client = client_name(args.client)
     scratch = Path(tempfile.mkdtemp(prefix="bench-http-compare-"))
+    try:
+        return run(args, client, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)      # the base tree, server data, a generated workload
+
+
+def run(args, client: str, scratch: Path) -> int:
     work = args.work or scratch / "work"
     wl = workload.build(work, 680, 1000, 1000, 500, [args.rules])
     base = extract(args.base, scratch, ("app", "wsgi.py", "gunicorn.conf.py"))
@@ -104,14 +112,14 @@ def main(argv=None) -> int:
     try:
         for repeat in range(args.repeat):
             for side, root in (("base", base), ("new", ROOT)):
-                run = pair(wl, bare, root, args.rules, f"{side}-{repeat}", client=client,
+                one = pair(wl, bare, root, args.rules, f"{side}-{repeat}", client=client,
                            duration=args.duration, warmup=args.warmup)
-                runs[side].append(run)
-                http_bench.log(f"R={args.rules} {side}: bare {run['bare_rps']} req/s, instant "
-                               f"{run['instant_rps']} req/s, ratio {run['ratio']}, server p50/p99 "
-                               f"{run['instant_server_p50_ms']}/{run['instant_server_p99_ms']} ms, CPU/request "
-                               f"{run['instant_cpu_us']} us (bare {run['bare_cpu_us']} us), "
-                               f"load {run['loadavg']}")
+                runs[side].append(one)
+                http_bench.log(f"R={args.rules} {side}: bare {one['bare_rps']} req/s, instant "
+                               f"{one['instant_rps']} req/s, ratio {one['ratio']}, server p50/p99 "
+                               f"{one['instant_server_p50_ms']}/{one['instant_server_p99_ms']} ms, CPU/request "
+                               f"{one['instant_cpu_us']} us (bare {one['bare_cpu_us']} us), "
+                               f"load {one['loadavg']}")
     finally:
         bare.stop()
     keys = [k for k, v in runs["new"][0].items() if isinstance(v, (int, float))]
