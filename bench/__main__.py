@@ -66,12 +66,16 @@ def main(argv=None) -> int:
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--only", help=f"comma-separated phases among {','.join(PHASES)}")
     parser.add_argument("--rules", help="comma-separated rule counts (overrides the mode's)")
+    parser.add_argument("--one-worker", action="store_true",
+                        help="HTTP phase on one pinned worker only (the issue-13 goal's configuration)")
     args = parser.parse_args(argv)
 
     mode = "quick" if args.quick else "full"
     cfg = dict(PROFILES[mode])
     if args.rules:
         cfg["rules"] = cfg["http_rules"] = [int(x) for x in args.rules.split(",")]
+    if args.one_worker:
+        cfg["http_configs"] = ["1 worker, pinned"]
     phases = args.only.split(",") if args.only else PHASES
     unknown = set(phases) - set(PHASES)
     if unknown:

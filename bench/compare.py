@@ -70,11 +70,11 @@ print(json.dumps({"cold_wall_s": cold_wall, "cold_cpu_s": cold_cpu, "rss_mib": r
 '''
 
 
-def extract(rev: str, into: Path) -> Path:
-    """The tree of `rev` (git archive: the repository is not touched)."""
+def extract(rev: str, into: Path, paths: tuple[str, ...] = ("app",)) -> Path:
+    """`paths` of the tree of `rev` (git archive: the repository is not touched)."""
     archive = into / "base.tar"
     with open(archive, "wb") as handle:
-        subprocess.run(["git", "-C", str(ROOT), "archive", rev, "app"], stdout=handle, check=True)
+        subprocess.run(["git", "-C", str(ROOT), "archive", rev, *paths], stdout=handle, check=True)
     with tarfile.open(archive) as tar:
         tar.extractall(into / "tree", filter="data")
     return into / "tree"

@@ -132,14 +132,14 @@ def recommender_run(workload: Workload, n_rules: int, store, calls: int, rules_s
     recommender = Recommender(service, store)
     bodies = workload.bodies
     for i in range(min(5, calls)):
-        recommender.recommend(bodies[i % len(bodies)], "http://bench")
+        recommender.recommend(bodies[i % len(bodies)])
     total, context_ns = [], []
     for i in range(calls):
         body = bodies[i % len(bodies)]
         t0 = time.perf_counter_ns()
         build_context(body, recommender.parties)
         t1 = time.perf_counter_ns()
-        recommender.recommend(body, "http://bench")
+        recommender.recommend(body)
         t2 = time.perf_counter_ns()
         context_ns.append(t1 - t0)
         total.append(t2 - t1)

@@ -79,10 +79,12 @@ def body_files(workload: Workload) -> dict[str, Path]:
 
 
 def reco_server(workload: Workload, n_rules: int, workers: int, cpus: str | None, name: str,
-                rules_dir: Path | None = None, data_dir: Path | None = None) -> Server:
+                rules_dir: Path | None = None, data_dir: Path | None = None, root: Path | None = None) -> Server:
+    """The service on the workload; `root` is the tree served (default: this one)."""
     data = data_dir or fresh_data(workload, name)
     env = service_env(data, rules_dir or workload.rules_dir(n_rules), workload.catalog_dir, RULESET_ID)
-    return Server("wsgi:app", workload.root, workers=workers, cpus=cpus, env=env, name=name).start(timeout=600)
+    return Server("wsgi:app", workload.root, workers=workers, cpus=cpus, env=env, name=name,
+                  **({"root": root} if root else {})).start(timeout=600)
 
 
 def measured(server: Server, url: str, bodies: Path, *, client: str, connections: int, cpus: str | None,

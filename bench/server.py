@@ -72,8 +72,10 @@ class Server:
     """One gunicorn master and its workers."""
 
     def __init__(self, app: str, workdir: Path, *, workers: int = 1, cpus: str | None = None,
-                 env: dict | None = None, health_path: str = "/health", name: str = "server"):
+                 env: dict | None = None, health_path: str = "/health", name: str = "server",
+                 root: Path = ROOT):
         self.app = app
+        self.root = Path(root)          # the tree served (bench/http_compare.py: an earlier commit's)
         self.workers = workers
         self.cpus = cpus
         self.port = free_port()
@@ -81,19 +83,19 @@ class Server:
         self.health_path = health_path
         self.env = dict(os.environ)
         self.env.update(env or {})
-        self.env.setdefault("PYTHONPATH", str(ROOT))
+        self.env.setdefault("PYTHONPATH", str(self.root))
         self.log_path = Path(workdir) / f"{name}-{self.port}.log"
         self.process: subprocess.Popen | None = None
         self.started_at = 0.0
         self.ready_seconds = None
 
     def start(self, timeout: float = 180.0) -> "Server":
-        cmd = pinned([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+        cmd = pinned([sys.executable, "-m", "gunicorn", "-c", str(self.root / "gunicorn.conf.py"),
                       "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
                       "--access-logfile", "-", "--access-logformat", ACCESS_FORMAT, self.app], self.cpus)
         self.log = open(self.log_path, "ab")
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log,
+        self.process = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=self.log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + timeout
         session = requests.Session()

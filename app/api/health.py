@@ -6,7 +6,7 @@ from flask import current_app
 from flask_smorest import Blueprint
 
 from ..errors import error_body
-from ..recommend.recommender import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
+from ..recommend.items import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
 from ..rules.service.rule_service import reload_failure
 from .tmf import ErrorSchema, json_response
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend import RecommenderUnavailable
+from ..recommend.items import ruleset_headers, tmf_items
 from ..recommend.query import KIND, URL_PREFIX, schemas
 from .tmf import base_url, created, json_response, resource_blueprint, services
 
@@ -20,23 +21,18 @@ def _create_recommendation():
     resource = service.new_resource(read_json_object(), base_url(), stored=False)
     if resource.get("instantSyncRecommendation"):
         try:
-            items, ruleset = reco.recommender.recommend(resource, base_url())
+            result = reco.recommender.recommend(resource)
         except RecommenderUnavailable as exc:
             raise TMFError(503, f"No valid rule set is active: {exc}",
                            code="RULESET_UNAVAILABLE") from None
         resource["state"] = "done"
-        resource["recommendationItem"] = items
-        return json_response(resource, 200, ruleset_headers(ruleset))
+        resource["recommendationItem"] = tmf_items(result, base_url())
+        return json_response(resource, 200, ruleset_headers(result))
     resource = {**service.identify({}, base_url()), **resource, "state": "accepted"}
     reco.jobs.enqueue(resource["id"], base_url())
     stored = service.insert(resource)
     reco.jobs.wake()
     return created(stored)
-
-
-def ruleset_headers(ruleset: dict) -> dict:
-    return {"X-Ruleset": f"{ruleset['id']}@{ruleset['version']}",
-            "X-Ruleset-Hash": ruleset["hash"] or ""}
 
 
 blp = resource_blueprint(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import re
 
+import orjson
+
 from apispec import BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from apispec.ext.marshmallow.common import resolve_schema_cls
@@ -141,7 +143,16 @@ def base_url() -> str:
 
 
 def json_response(body, status: int = 200, headers: dict | None = None):
-    response = jsonify(body)
+    """`body` as an application/json response, encoded by orjson (an instant
+    recommendation's answer: about 25-55 µs against 160-280 µs for Flask's
+    jsonify, BENCHMARKS.md issue 13). What orjson does not encode as Flask
+    would (an integer beyond 64 bits, a datetime, a non-string key) goes
+    through jsonify, so every body is answered as before."""
+    try:
+        response = current_app.response_class(
+            orjson.dumps(body, option=orjson.OPT_PASSTHROUGH_DATETIME), mimetype="application/json")
+    except TypeError:        # orjson.JSONEncodeError
+        response = jsonify(body)
     response.status_code = status
     for key, value in (headers or {}).items():
         response.headers[key] = value

@@ -18,6 +18,7 @@ import time
 
 from ..background import Poller
 from ..store import Filter
+from .items import tmf_items
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class RecommendationJobs:
         if query.get("state") != "inProgress":
             self.service.set_attributes(query_id, {"state": "inProgress"})
         try:
-            items, _ruleset = self.recommender.recommend(query, job["baseUrl"], mode="async")
+            items = tmf_items(self.recommender.recommend(query, mode="async"), job["baseUrl"])
         except Exception:
             log.exception("recommendation %s failed", query_id)
             if job["attempts"] >= MAX_ATTEMPTS:

@@ -14,29 +14,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..model.catalog import Catalog
+from ..model.catalog import HREF_PATH, Catalog
 from ..model.facts import Facts
 from ..model.ruleset import Rule, RuleSet
 
 
 @dataclass
 class RecommendedItem:
-    offering: dict                 # {id, href, name, "@referredType": "ProductOffering"}
+    """One ranked offering and why: the engine's answer is ids and reasons;
+    the TMF680 edge (app/recommend/items.py) makes the RecommendationItem and
+    its links, once, with the service's public base URL (issue 13)."""
+    offering_id: str
+    name: str                      # the offering's catalog name
     priority: int                  # rank 1..n
     rule_priority: int             # best priority a rule gave (smaller ranks first)
     rule_ids: list[str]            # every rule that proposed it, best first
     kinds: list[str]               # the kinds of those rules (same order, no repeats)
+    href_base: str = ""            # the engine's href base for `offering` (authoring tools)
 
     @property
     def kind(self) -> str:
         return self.kinds[0] if self.kinds else ""
 
     @property
-    def offering_id(self) -> str:
-        return self.offering["id"]
+    def offering(self) -> dict:
+        """The ProductOfferingRef {id, href, name, @referredType} (explain, cases, studio)."""
+        return {"id": self.offering_id, "href": f"{self.href_base.rstrip('/')}{HREF_PATH}{self.offering_id}",
+                "name": self.name, "@referredType": "ProductOffering"}
 
     def as_dict(self) -> dict:
-        return {"priority": self.priority, "offering": dict(self.offering),
+        return {"priority": self.priority, "offering": self.offering,
                 "rulePriority": self.rule_priority, "ruleIds": list(self.rule_ids),
                 "kinds": list(self.kinds)}
 
@@ -154,10 +161,11 @@ def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list
                                 for offering, group in ranked[ruleset.limit:])
     items = []
     for rank, (offering, group) in enumerate(ranked[: ruleset.limit], start=1):
-        items.append(RecommendedItem(offering=catalog.get(offering).ref(href_base), priority=rank,
+        items.append(RecommendedItem(offering_id=offering, name=catalog.get(offering).name, priority=rank,
                                      rule_priority=group[0][0][0],
                                      rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
-                                     kinds=list(dict.fromkeys(r.kind for _k, r in group))))
+                                     kinds=list(dict.fromkeys(r.kind for _k, r in group)),
+                                     href_base=href_base))
     return items
 
 
