@@ -69,6 +69,8 @@ def fill_postgres(url: str, n: int) -> dict:
     """COPY n customers and their products into an empty database."""
     import psycopg
 
+    from app.store.postgres_store import RECORD_STORED_ATTRIBUTES
+
     started = time.perf_counter()
     rows = 0
     with psycopg.connect(url) as conn:
@@ -80,6 +82,8 @@ def fill_postgres(url: str, n: int) -> dict:
                 for product in product_docs(i):
                     copy.write_row(("product", product["id"], json.dumps(product)))
                     rows += 1
+        # COPY bypasses the store: record the attribute names as its writes do
+        conn.execute(RECORD_STORED_ATTRIBUTES)
         conn.commit()
         conn.execute("ANALYZE documents")
         conn.commit()

@@ -214,6 +214,29 @@ class Store(ABC):
         match.  PostgreSQL runs it as one SQL statement."""
         return run_python(self.all(collection), query)
 
+    def attribute_names(self, collection: str,
+                        shapes: Callable[[str | None, bool], bool]) -> set[str]:
+        """The top-level attribute names of the stored documents whose shape
+        ``shapes(type, located)`` accepts: ``type`` the document's ``@type``
+        when it is a string (else None), ``located`` whether it carries a
+        non-empty ``@schemaLocation``. A list uses it to learn the extension
+        attributes of stored TMF subclasses (TMF630 part 2, polymorphism and
+        extension: a ResidentialCustomer's loyaltyTier) for filters, sort
+        and ``fields=``. This default looks at every document without
+        copying it (TinyDB: in memory); PostgreSQL answers from the names
+        recorded with each write, without reading the collection."""
+        names: set[str] = set()
+
+        def collect(doc: dict) -> bool:
+            declared = doc.get("@type")
+            if shapes(declared if isinstance(declared, str) else None,
+                      bool(doc.get("@schemaLocation"))):
+                names.update(key for key in doc if isinstance(key, str))
+            return False
+
+        self.find(collection, collect)
+        return names
+
     def claim(self, collection: str, filters: Sequence[Filter],
               change: Callable[[dict], dict | None], limit: int = 100) -> list[dict]:
         """Take up to ``limit`` documents matching ``filters`` that no other

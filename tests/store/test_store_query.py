@@ -131,3 +131,30 @@ def test_transactions_over_collections_commit_together_or_not_at_all(store):
             tx["outbox"].insert({"id": "e3"})
             raise RuntimeError("abort")
     assert store.get("customer", "c1") and store.get("outbox", "e3") is None
+
+
+def _extension(declared, located):
+    """The service's rule (app/resources/service.py, is_extension) for Customer."""
+    return located or (declared is not None and declared.lower() != "customer")
+
+
+def test_attribute_names_are_those_of_the_stored_subclasses(store):
+    store.insert("customer", {"id": "c1", "@type": "Customer", "name": "a"})
+    store.insert("customer", {"id": "c2", "@type": "ResidentialCustomer", "loyaltyTier": "gold"})
+    store.insert("customer", {"id": "c3", "@type": "Customer", "@schemaLocation": "https://x/s.json",
+                              "householdSize": 3})
+    store.insert("customer", {"id": "c4", "@type": "Customer", "@schemaLocation": "",
+                              "typo": 1})  # an empty @schemaLocation opens nothing
+    store.insert("other", {"id": "o1", "@type": "Elsewhere", "otherName": 1})
+    assert store.attribute_names("customer", _extension) == {
+        "id", "@type", "loyaltyTier", "@schemaLocation", "householdSize"}
+    # names a write adds, through an update and a transaction as well
+    store.update("customer", "c2", lambda doc: {**doc, "pets": 2})
+    with store.transaction("customer") as tx:
+        tx.insert({"id": "c5", "@type": "BusinessCustomer", "vatNumber": "x"})
+    names = store.attribute_names("customer", _extension)
+    assert {"pets", "vatNumber"} <= names and "otherName" not in names
+    # a shape whose last document is gone no longer counts
+    store.delete("customer", "c5")
+    assert "vatNumber" not in store.attribute_names("customer", _extension)
+    assert store.attribute_names("never-written", _extension) == set()
