@@ -33,7 +33,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
-from .query import Filter, Query, run_python, values_at
+from .query import CountBy, Filter, Query, count_python, run_python, values_at
 
 __all__ = [
     "COLLECTION_NAME_RE",
@@ -213,6 +213,13 @@ class Store(ABC):
         offset/limit; see :mod:`app.store.query`) and the total number that
         match.  PostgreSQL runs it as one SQL statement."""
         return run_python(self.all(collection), query)
+
+    def count_by(self, collection: str, count: CountBy) -> list[tuple[tuple, int]]:
+        """The aggregate ``count`` (see :class:`app.store.query.CountBy`):
+        ``[(values of its keys, number), ...]`` in no particular order.
+        Python over the documents here (TinyDB, in memory); PostgreSQL runs
+        it as one ``GROUP BY`` statement and returns only the groups."""
+        return count_python(self.scan(collection), count)
 
     def attribute_names(self, collection: str,
                         shapes: Callable[[str | None, bool], bool]) -> set[str]:

@@ -42,8 +42,8 @@ import time
 from typing import Callable, Iterator, Sequence
 
 from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
-from .postgres_query import jsonpath, select_sql, where_sql
-from .query import Filter, Query
+from .postgres_query import count_sql, jsonpath, select_sql, where_sql
+from .query import CountBy, Filter, Query
 
 __all__ = ["PostgresStore"]
 
@@ -259,6 +259,19 @@ class PostgresStore(Store):
             total = conn.execute(f"SELECT count(*) FROM documents WHERE {where}",
                                  where_params).fetchone()[0]
         return [], total
+
+    def count_by(self, collection: str, count: CountBy) -> list[tuple[tuple, int]]:
+        validate_collection(collection)
+        sql, params = count_sql(collection, count)
+        with self.connection(write=False) as conn:
+            # The planner guesses 1,000 rows per jsonb_path_query: it would
+            # spend a second compiling the statement (JIT) and spill the
+            # grouping to disk. Both measured on 60,000 items (1.0-1.6 s
+            # instead of 2.1-2.4 s); the settings end with the transaction.
+            conn.execute("SET LOCAL jit = off")
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            rows = conn.execute(sql, params).fetchall()
+        return [(tuple(row[:-1]), row[-1]) for row in rows]
 
     def attribute_names(self, collection: str,
                         shapes: Callable[[str | None, bool], bool]) -> set[str]:

@@ -158,3 +158,26 @@ def test_attribute_names_are_those_of_the_stored_subclasses(store):
     store.delete("customer", "c5")
     assert "vatNumber" not in store.attribute_names("customer", _extension)
     assert store.attribute_names("never-written", _extension) == set()
+
+
+def test_count_by_groups_elements_by_their_values(store):
+    from app.store import CountBy
+
+    store.insert("q", {"id": "a", "kind": "x", "item": [{"id": "1", "rules": ["R1", "R2", "R1"]},
+                                                       {"id": "2", "rules": []},
+                                                       {"id": "3", "rules": "R2"}]})
+    store.insert("q", {"id": "b", "kind": "y", "item": {"id": "1", "rules": ["R2"]}})
+    store.insert("q", {"id": "c", "kind": "x"})
+
+    def counted(count):
+        return sorted(store.count_by("q", count), key=repr)
+
+    assert counted(CountBy(keys=(("kind",),))) == [(("x",), 2), (("y",), 1)]
+    # per element; a key with two values counts the element once for each,
+    # a repeated value once, no value as None; keys outside `each` read the document
+    assert counted(CountBy(keys=(("kind",), ("item", "rules")), each=("item",))) == sorted(
+        [(("x", "R1"), 1), (("x", "R2"), 2), (("x", None), 1), (("y", "R2"), 1)], key=repr)
+    assert counted(CountBy(keys=(("item", "id"),), each=("item",),
+                           filters=(Filter(("kind",), "eq", ("x",)),))) == [
+        (("1",), 1), (("2",), 1), (("3",), 1)]
+    assert store.count_by("empty", CountBy(keys=(("kind",),))) == []
