@@ -116,6 +116,9 @@ class InstrumentedStore(Store):
     def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
         return self._timed("query", collection, self.inner.query, query)
 
+    def reading(self):
+        return self.inner.reading()
+
     def count_by(self, collection: str, count) -> list[tuple[tuple, int]]:
         return self._timed("count_by", collection, self.inner.count_by, count)
 

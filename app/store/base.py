@@ -28,6 +28,7 @@ Contract shared by all backends
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 from abc import ABC, abstractmethod
@@ -281,6 +282,13 @@ class Store(ABC):
                 except DuplicateId:
                     skipped.append(position)
         return skipped
+
+    def reading(self) -> ContextManager[None]:
+        """Group several reads of this thread (``with store.reading(): ...``)
+        where the backend gains from it: PostgreSQL runs them on one pooled
+        connection in one transaction; TinyDB reads from memory and needs
+        nothing."""
+        return contextlib.nullcontext()
 
     def collections(self) -> list[str]:
         """Names of the collections that hold documents."""

@@ -154,6 +154,10 @@ class PostgresStore(Store):
             raise StoreError("the store is already locked by this thread's transaction or "
                              "update(): use the Txn object, not the store, until it ends")
         try:
+            reader = getattr(self._local, "reader", None)
+            if not write and reader is not None and reader[0] == os.getpid():
+                yield reader[1]  # inside reading(): its connection and transaction
+                return
             with self._get_pool().connection() as conn:
                 self._check_schema_once(conn)
                 yield conn
@@ -168,6 +172,22 @@ class PostgresStore(Store):
                                    f"{str(exc).strip()}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[None]:
+        """The reads of this thread until the end share one pooled
+        connection and one transaction: an instant
+        recommendation's customer and products take one check-out and one
+        COMMIT instead of two of each. Writes still take their own."""
+        if getattr(self._local, "reader", None) is not None:
+            yield
+            return
+        with self.connection(write=False) as conn:
+            self._local.reader = (os.getpid(), conn)
+            try:
+                yield
+            finally:
+                self._local.reader = None
 
     def _check_schema_once(self, conn) -> None:
         if self._schema_checked_pid == os.getpid():

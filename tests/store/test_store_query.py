@@ -181,3 +181,25 @@ def test_count_by_groups_elements_by_their_values(store):
                            filters=(Filter(("kind",), "eq", ("x",)),))) == [
         (("1",), 1), (("2",), 1), (("3",), 1)]
     assert store.count_by("empty", CountBy(keys=(("kind",),))) == []
+
+
+def test_reads_grouped_by_reading_share_one_connection(products):
+    """An instant recommendation reads the customer and its products inside
+    store.reading(): on PostgreSQL one pool check-out for both (it was two)."""
+    store = products
+    store.insert("customer", {"id": "c2", "name": "Two"})
+    checkouts = []
+    pool = store._get_pool() if store.backend == "postgresql" else None
+    if pool is not None:
+        getconn = pool.getconn
+        pool.getconn = lambda *args, **kwargs: checkouts.append(1) or getconn(*args, **kwargs)
+    with store.reading():
+        customer = store.get("customer", "c2")
+        owned = store.find_by("product", ("relatedParty", "id"), [customer["id"]])
+        with store.reading():  # nested: the same session
+            assert store.count("customer") == 1
+    assert _ids(owned) == ["p1", "p2"]
+    if pool is not None:
+        assert len(checkouts) == 1
+        store.get("customer", "c2")  # after it, a read takes its own again
+        assert len(checkouts) == 2
