@@ -278,3 +278,21 @@ def test_upgrading_a_database_with_data_records_its_subclass_attributes(pg_clust
         assert names == {"id", "@type", "loyaltyTier"}
     finally:
         store.close()
+
+
+def test_the_path_index_has_no_pending_list(pg_url):
+    """Migration 0003: look-ups by path never scan a GIN pending list, which
+    on a large table (autovacuum rare) grew with every write since the last
+    vacuum and slowed each look-up (BENCHMARKS.md, "Data plane")."""
+    from app.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        for number in range(50):
+            store.insert("product", {"id": f"p{number}", "relatedParty": [{"id": f"c{number}"}]})
+    finally:
+        store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        pending = conn.execute("SELECT pending_tuples FROM pgstatginindex('documents_doc_path')")
+        assert pending.fetchone()[0] == 0
