@@ -278,30 +278,43 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def plot(results: dict, path: Path) -> None:
+def plot(results: dict, path: Path, previous: dict | None = None) -> None:
+    """Create latency (left) and instant recommendations per second (right)
+    against the stored customers; `previous` (an earlier results.json) is
+    drawn in grey beside them."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        log("no matplotlib (pip install -e '.[bench]'): no plot")
         return
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for store, style in (("postgresql", "-o"), ("tinydb", "--s")):
-        rows = sorted(results[store].items(), key=lambda kv: int(kv[0]))
-        if not rows:
-            continue
-        xs = [int(n) for n, _ in rows]
-        ax.plot(xs, [r["customer_create"]["p50_ms"] for _, r in rows], style,
-                label=f"{store}: customer create p50")
-        ax.plot(xs, [r["async_create"]["p50_ms"] for _, r in rows], style, alpha=0.6,
-                label=f"{store}: TMF680 async create p50")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("stored customers (2.5 products each)")
-    ax.set_ylabel("latency (ms, log)")
-    ax.set_title("Create latency against stored data")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
+    runs = [(results, None, "")] + ([(previous, "0.6", " (previous run)")] if previous else [])
+    for run, colour, suffix in runs:
+        for store, style in (("postgresql", "-o"), ("tinydb", "--s")):
+            rows = sorted(run.get(store, {}).items(), key=lambda kv: int(kv[0]))
+            if not rows:
+                continue
+            xs = [int(n) for n, _ in rows]
+            extra = {"color": colour} if colour else {}
+            left.plot(xs, [r["customer_create"]["p50_ms"] for _, r in rows], style,
+                      label=f"{store}: customer create p50{suffix}", **extra)
+            left.plot(xs, [r["async_create"]["p50_ms"] for _, r in rows], style, alpha=0.6,
+                      label=f"{store}: TMF680 async create p50{suffix}", **extra)
+            right.plot(xs, [r["instant"]["req_per_s"] for _, r in rows], style,
+                       label=f"{store}{suffix}", **extra)
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("stored customers (2.5 products each)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    left.set_yscale("log")
+    left.set_ylabel("latency (ms, log)")
+    left.set_title("Create latency against stored data")
+    right.set_ylim(bottom=0)
+    right.set_ylabel("requests/s (4 connections)")
+    right.set_title("Instant recommendation, known customer")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -323,7 +336,15 @@ def main(argv=None) -> int:
                              "the RAM, as the service and its workers share it); '' keeps "
                              "bin/pg's 128MB test default")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "data-plane")
+    parser.add_argument("--plot-only", type=Path, metavar="RESULTS_JSON",
+                        help="only draw the plot of a results.json (into --out)")
+    parser.add_argument("--previous", type=Path, metavar="RESULTS_JSON",
+                        help="an earlier results.json to draw beside the new figures")
     args = parser.parse_args(argv)
+    previous = json.loads(args.previous.read_text()) if args.previous else None
+    if args.plot_only:
+        plot(json.loads(args.plot_only.read_text()), args.out / "data-plane.png", previous)
+        return 0
     sizes = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     results = run(sizes(args.pg_sizes), sizes(args.tinydb_sizes), args.out, args.creates,
                   args.tinydb_creates, args.seconds, args.load_lines, args.rounds,
