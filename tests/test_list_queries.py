@@ -124,3 +124,61 @@ def test_nul_characters_never_make_a_5xx(api):
     assert [c["id"] for c in found.json()] == ([] if on_postgresql else [made["id"]])
     assert_tmf_error(api.get(f"{C}/a%00b"), 404)
     assert api.get(f"{C}/{made['id']}").status_code == 200
+
+
+class _RowCounter:
+    """A connection of the PostgreSQL store's pool that adds up the rows its
+    statements return (a test double around the real connection)."""
+
+    def __init__(self, conn, fetched: list):
+        self._conn, self._fetched = conn, fetched
+
+    def execute(self, *args, **kwargs):
+        cursor = self._conn.execute(*args, **kwargs)
+        if cursor.description is not None:
+            self._fetched.append(cursor.rowcount)
+        return cursor
+
+    def cursor(self, *args, **kwargs):
+        self._fetched.append(float("inf"))  # a server-side cursor streams a collection
+        return self._conn.cursor(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
+def test_a_list_on_postgresql_never_reads_the_collection(pg_url, tmp_path):
+    """Issue 10: no list operation on PostgreSQL loads a whole collection,
+    also when a stored subclass's extension attribute is filtered, sorted
+    and selected (it used to read every customer to learn those names)."""
+    import contextlib
+
+    from app import create_app
+
+    app = create_app(data_dir=tmp_path / "data", store_url=pg_url, background_workers=False)
+    store = app.extensions["reco"].store.inner
+    stored = [{"id": f"c{i}", "href": f"{C}/c{i}", "name": f"Customer {i}", "@type": "Customer",
+               "status": "Approved"} for i in range(600)]
+    stored += [{"id": f"r{i}", "href": f"{C}/r{i}", "name": f"Resident {i}",
+                "@type": "ResidentialCustomer", "loyaltyTier": tier}
+               for i, tier in enumerate(["silver", "gold", "bronze"])]
+    store.insert_many("customer", stored)
+    fetched: list = []
+    connection = store.connection
+
+    @contextlib.contextmanager
+    def counted(*args, **kwargs):
+        with connection(*args, **kwargs) as conn:
+            yield _RowCounter(conn, fetched)
+
+    store.connection = counted
+    client = app.test_client()
+    answer = client.get(C, query_string={"sort": "-loyaltyTier", "fields": "loyaltyTier",
+                                         "loyaltyTier": "gold,silver"})
+    assert answer.status_code == 200, answer.text
+    assert [c["loyaltyTier"] for c in answer.json] == ["silver", "gold"]
+    assert answer.headers["X-Total-Count"] == "2"
+    page = client.get(C, query_string={"limit": 5, "fields": "name"})
+    assert page.status_code == 206 and len(page.json) == 5
+    assert fetched and sum(fetched) < 50, fetched
+    store.connection = connection

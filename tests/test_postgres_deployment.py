@@ -253,3 +253,46 @@ def test_a_change_whose_notification_cannot_be_stored_is_not_made(pg_url, make_s
     assert made.status_code == 201
     assert listener.wait_for(lambda e: e["event"]["customer"]["name"] == "notified")
     assert not [e for e in listener.events if e["event"]["customer"]["name"] == "unnotified"]
+
+
+def test_upgrading_a_database_with_data_records_its_subclass_attributes(pg_cluster):
+    """Migration 0002 fills document_attributes from the documents stored
+    before it, so a list on an upgraded database still knows a stored
+    ResidentialCustomer's loyaltyTier."""
+    from app.store import open_store
+    from app.store.schema import upgrade
+
+    url = pg_cluster.database_url("upgraded_from_0001")
+    pg_cluster.execute("DROP DATABASE IF EXISTS upgraded_from_0001")
+    pg_cluster.execute("CREATE DATABASE upgraded_from_0001")
+    upgrade(url, "0001")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO documents (collection, id, doc) VALUES "
+                     "('customer', 'c1', '{\"id\": \"c1\", \"@type\": \"Customer\"}'), "
+                     "('customer', 'r1', '{\"id\": \"r1\", \"@type\": \"ResidentialCustomer\", "
+                     "\"loyaltyTier\": \"gold\"}')")
+    upgrade(url)
+    store = open_store(url)
+    try:
+        names = store.attribute_names("customer", lambda declared, _located: declared != "Customer")
+        assert names == {"id", "@type", "loyaltyTier"}
+    finally:
+        store.close()
+
+
+def test_the_path_index_has_no_pending_list(pg_url):
+    """Migration 0003: look-ups by path never scan a GIN pending list, which
+    on a large table (autovacuum rare) grew with every write since the last
+    vacuum and slowed each look-up (BENCHMARKS.md, "Data plane")."""
+    from app.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        for number in range(50):
+            store.insert("product", {"id": f"p{number}", "relatedParty": [{"id": f"c{number}"}]})
+    finally:
+        store.close()
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        pending = conn.execute("SELECT pending_tuples FROM pgstatginindex('documents_doc_path')")
+        assert pending.fetchone()[0] == 0

@@ -197,3 +197,97 @@ def test_report_table():
     assert set(lines[1]) == {"─"} and len(lines) == 5
     rate_end = lines[0].index("RATE") + len("RATE")  # numbers are right-aligned
     assert lines[2][rate_end - 4:rate_end] == "0.0%" and lines[4][rate_end - 2:rate_end] == " -"
+
+
+def oracle_report(recommendations, leads):
+    """The report's definition, document by document (the implementation
+    before it became aggregates the store runs): the reference the stores'
+    answers are compared with. {(set, version[, rule]): (items, with lead,
+    leads, {status: n})}."""
+    def explained(value):
+        explanation = value.get("explanation") if isinstance(value, dict) else None
+        if not isinstance(explanation, dict) or not explanation.get("ruleSetId"):
+            return None
+        rules = list(dict.fromkeys(str(rule) for rule in explanation.get("ruleIds") or []))
+        return (str(explanation["ruleSetId"]), str(explanation.get("ruleSetVersion") or ""), rules)
+
+    tallies: dict = {}
+
+    def targets(attribution):
+        set_id, version, rules = attribution
+        return [tallies.setdefault(key, [0, 0, 0, dict.fromkeys(STATUSES, 0)])
+                for key in [(set_id, version)] + [(set_id, version, rule) for rule in rules]]
+
+    referenced = set()
+    for lead in leads:
+        attribution = explained(lead.get("recommendation"))
+        if attribution:
+            referenced.add((str(lead["recommendation"].get("id")),
+                            str(lead["recommendation"].get("itemId"))))
+            for target in targets(attribution):
+                target[2] += 1
+                if lead.get("status") in target[3]:
+                    target[3][lead["status"]] += 1
+    for recommendation in recommendations:
+        for entry in recommendation.get("recommendationItem") or []:
+            attribution = explained(entry)
+            if attribution:
+                for target in targets(attribution):
+                    target[0] += 1
+                    target[1] += (recommendation["id"], str(entry.get("id"))) in referenced
+    return tallies
+
+
+def as_tallies(report):
+    found = {}
+    for rule_set in report["ruleSets"]:
+        key = (rule_set["ruleSetId"], rule_set["ruleSetVersion"])
+        for target, tally in [(key, rule_set)] + [(key + (r["ruleId"],), r) for r in rule_set["rules"]]:
+            found[target] = [tally["recommendedItems"], tally["itemsWithLead"], tally["leads"],
+                             tally["leadsByStatus"]]
+    return found
+
+
+def test_the_report_a_store_aggregates_matches_its_definition(store_url):
+    """The same answer on TinyDB (Python) and PostgreSQL (GROUP BY) for a
+    data set with the awkward cases: several versions and rule sets, items
+    with two rules or none or no explanation, leads whose query was deleted,
+    leads without attribution, and more referenced queries than one look-up
+    takes (app/sales/report.py, _IDS_PER_QUERY)."""
+    import random
+
+    from app.sales.resource import KIND, QUERY_KIND, current_report
+    from app.store import open_store
+
+    rng = random.Random(680)
+    recommendations, leads = [], []
+    for number in range(1500):
+        items = []
+        for position in range(rng.choice([0, 1, 2, 3])):
+            rules = rng.sample(["R1", "R2", "R10", "R3"], rng.choice([0, 1, 1, 2]))
+            explanation = {"ruleSetId": rng.choice(["telco-demo", "telco-demo", "b2b"]),
+                           "ruleSetVersion": rng.choice(["1", "2", "10"]), "ruleIds": rules}
+            if rng.random() < 0.1:
+                explanation = {"ruleIds": rules}  # no rule set: not counted
+            items.append({"id": str(position + 1), "explanation": explanation})
+        recommendations.append({"id": f"q{number}", "recommendationItem": items})
+        for entry in items:
+            if rng.random() < 0.5:
+                leads.append({"id": f"l{len(leads)}", "status": rng.choice(STATUSES),
+                              "recommendation": {"id": f"q{number}", "itemId": entry["id"],
+                                                 "explanation": entry["explanation"]}})
+    leads.append({"id": "plain", "status": "accepted"})
+    deleted = {f"q{number}" for number in range(0, 1500, 7)}
+    kept = [r for r in recommendations if r["id"] not in deleted]
+    store = open_store(store_url)
+    try:
+        store.insert_many(QUERY_KIND.collection, kept)
+        store.insert_many(KIND.collection, leads)
+        report = current_report(store)
+        assert as_tallies(report) == oracle_report(kept, leads)
+        assert sum(s["itemsWithLead"] for s in report["ruleSets"]) > 500  # not a vacuous set
+        only = current_report(store, rule_set_id="b2b", rule_set_version="10")
+        assert as_tallies(only) == {key: value for key, value in oracle_report(kept, leads).items()
+                                    if key[:2] == ("b2b", "10")}
+    finally:
+        store.close()

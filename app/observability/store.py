@@ -116,6 +116,15 @@ class InstrumentedStore(Store):
     def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
         return self._timed("query", collection, self.inner.query, query)
 
+    def reading(self):
+        return self.inner.reading()
+
+    def count_by(self, collection: str, count) -> list[tuple[tuple, int]]:
+        return self._timed("count_by", collection, self.inner.count_by, count)
+
+    def attribute_names(self, collection: str, shapes) -> set[str]:
+        return self._timed("attribute_names", collection, self.inner.attribute_names, shapes)
+
     def claim(self, collection: str, filters: Sequence[Filter], change, limit: int = 100) -> list[dict]:
         return self._timed("claim", collection, self.inner.claim, filters, change, limit)
 

@@ -97,7 +97,9 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
     rules admin's context_from_query)."""
     start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
     party = query.get("relatedParty")
-    customer = parties.customer(party if isinstance(party, dict) else None)
+    with parties.store.reading():  # PostgreSQL: one connection for both look-ups
+        customer = parties.customer(party if isinstance(party, dict) else None)
+        products = parties.products(customer)
     place = query.get("place")
     categories = []
     for ref in query.get("category") or []:
@@ -107,7 +109,7 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
         channels=_ids(query.get("channel")),
         cart=checked_cart_offerings(query.get("shoppingCart")),
         customer=customer,
-        products=parties.products(customer),
+        products=products,
         places=[place] if isinstance(place, dict) else [],
         categories=categories,
         product_orders=_ids(query.get("productOrder")),

@@ -164,20 +164,18 @@ class ResourceService:
     def known_attributes(self) -> set[str]:
         """The kind's attributes plus the extension attributes of the stored
         subclasses (a ResidentialCustomer's loyaltyTier), so that filters,
-        `sort` and `fields=` work on what a subclass stored. Scanned without
-        copying, and kept until the collection changes."""
+        `sort` and `fields=` work on what a subclass stored. Asked of the
+        store (Store.attribute_names: PostgreSQL answers from names recorded
+        at write time, never reading the collection), and kept until the
+        collection changes where the store can tell (TinyDB)."""
         version = self.store.version(self.kind.collection)
         cached = self._extension_names
         if version is not None and cached is not None and cached[0] == version:
             return cached[1]
         names = set(self.kind.known_attributes)
-
-        def collect(document: dict) -> bool:
-            if is_extension(document, self.kind):
-                names.update(key for key in document if isinstance(key, str))
-            return False
-
-        self.store.find(self.kind.collection, collect)
+        names |= self.store.attribute_names(
+            self.kind.collection, lambda declared, located: is_extension(
+                {"@type": declared, "@schemaLocation": located}, self.kind))
         self._extension_names = (version, names)
         return names
 

@@ -10,7 +10,9 @@ for both rules, once for its rule set version.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from ..store.query import CountBy, Filter, count_python
 
 from .lifecycle import STATUSES
 from .recommendation_lead import REFERENCE_ATTRIBUTE
@@ -32,62 +34,102 @@ class _Tally:
                 "conversionRate": rate, "leads": self.leads, "leadsByStatus": dict(self.by_status)}
 
 
-def _explanation(value) -> tuple[str, str, list[str]] | None:
-    explanation = value.get("explanation") if isinstance(value, dict) else None
-    if not isinstance(explanation, dict) or not explanation.get("ruleSetId"):
-        return None
-    rule_ids = [str(rule) for rule in explanation.get("ruleIds") or []]
-    return (str(explanation["ruleSetId"]), str(explanation.get("ruleSetVersion") or ""),
-            list(dict.fromkeys(rule_ids)))
+# What the report counts, as aggregates (app.store.query.CountBy) that each
+# store runs where the data is: Python on TinyDB, GROUP BY on PostgreSQL.
+_ITEMS = ("recommendationItem",)
+_ITEM_SET = _ITEMS + ("explanation", "ruleSetId")
+_ITEM_VERSION = _ITEMS + ("explanation", "ruleSetVersion")
+_ITEM_RULES = _ITEMS + ("explanation", "ruleIds")
+_REF = (REFERENCE_ATTRIBUTE,)
+_LEAD_KEYS = (_REF + ("id",), _REF + ("itemId",), _REF + ("explanation", "ruleSetId"),
+              _REF + ("explanation", "ruleSetVersion"), ("status",))
+#: recommendation ids per look-up of the items that have a lead
+_IDS_PER_QUERY = 500
+
+Counter = Callable[[str, CountBy], list]
+
+
+def _attribution(set_id, version) -> tuple[str, str] | None:
+    """(ruleSetId, ruleSetVersion) as text, or None for an item or lead the
+    rules did not explain (no ruleSetId)."""
+    return (str(set_id), str(version or "")) if set_id else None
 
 
 def conversion_report(recommendations: Iterable[dict], leads: Iterable[dict], *,
                       generated_at: str, rule_set_id: str | None = None,
                       rule_set_version: str | None = None) -> dict:
     """`recommendations`: stored queryProductRecommendation resources;
-    `leads`: salesLead resources. Only leads made from a recommendation count.
-    `leads` may exceed `itemsWithLead` when a recommendation was deleted after
-    its items became leads (the leads keep their attribution)."""
+    `leads`: salesLead resources, as lists (the same counts as
+    :func:`report_from_counts` over a store)."""
+    documents = {"recommendations": list(recommendations), "leads": list(leads)}
+    return report_from_counts(lambda which, count: count_python(documents[which], count),
+                              generated_at=generated_at, rule_set_id=rule_set_id,
+                              rule_set_version=rule_set_version)
+
+
+def report_from_counts(count: Counter, *, generated_at: str, rule_set_id: str | None = None,
+                       rule_set_version: str | None = None) -> dict:
+    """The report from aggregates: `count(which, CountBy)` runs one over
+    "recommendations" or "leads" (a Store's count_by). Only leads made from
+    a recommendation count; an item counts once for its rule set version
+    and once for each of its rules (`explanation.ruleIds`). `leads` may
+    exceed `itemsWithLead` when a recommendation was deleted after its items
+    became leads (the leads keep their attribution). What leaves the store:
+    one row per (rule set version[, rule]) for the recommendations, one per
+    referenced item and status for the leads."""
     totals: dict[tuple[str, str], _Tally] = {}
     per_rule: dict[tuple[str, str, str], _Tally] = {}
 
-    def wanted(set_id: str, version: str) -> bool:
-        return ((rule_set_id is None or set_id == rule_set_id)
-                and (rule_set_version is None or version == rule_set_version))
+    def wanted(attribution) -> bool:
+        return attribution is not None and (
+            (rule_set_id is None or attribution[0] == rule_set_id)
+            and (rule_set_version is None or attribution[1] == rule_set_version))
 
-    def tallies(set_id: str, version: str, rule_ids: list[str]) -> list[_Tally]:
-        found = [totals.setdefault((set_id, version), _Tally())]
-        found += [per_rule.setdefault((set_id, version, rule), _Tally()) for rule in rule_ids]
-        return found
+    def tally(attribution: tuple[str, str], rule=None) -> _Tally:
+        if rule is None:
+            return totals.setdefault(attribution, _Tally())
+        per_rule_key = (*attribution, str(rule))
+        totals.setdefault(attribution, _Tally())
+        return per_rule.setdefault(per_rule_key, _Tally())
 
-    leads_with_reference = []
+    # Leads: per referenced item, attribution (and rule) and status.
     referenced: set[tuple[str, str]] = set()
-    for lead in leads:
-        reference = lead.get(REFERENCE_ATTRIBUTE)
-        attribution = _explanation(reference)
-        if attribution is None:
-            continue
-        leads_with_reference.append((lead, attribution))
-        referenced.add((str(reference.get("id")), str(reference.get("itemId"))))
-
-    for recommendation in recommendations:
-        for item in recommendation.get("recommendationItem") or []:
-            attribution = _explanation(item)
-            if attribution is None or not wanted(attribution[0], attribution[1]):
+    for by_rule in (False, True):
+        keys = _LEAD_KEYS + ((_REF + ("explanation", "ruleIds"),) if by_rule else ())
+        for values, n in count("leads", CountBy(keys=keys)):
+            reference_id, item_id, set_id, version, status = values[:5]
+            attribution = _attribution(set_id, version)
+            if attribution is None:
                 continue
-            has_lead = (str(recommendation.get("id")), str(item.get("id"))) in referenced
-            for tally in tallies(*attribution):
-                tally.recommended_items += 1
-                tally.items_with_lead += has_lead
+            referenced.add((str(reference_id), str(item_id)))
+            if not wanted(attribution) or (by_rule and values[5] is None):
+                continue
+            target = tally(attribution, values[5] if by_rule else None)
+            target.leads += n
+            if status in target.by_status:
+                target.by_status[status] += n
 
-    for lead, attribution in leads_with_reference:
-        if not wanted(attribution[0], attribution[1]):
-            continue
-        status = lead.get("status")
-        for tally in tallies(*attribution):
-            tally.leads += 1
-            if status in tally.by_status:
-                tally.by_status[status] += 1
+    # Recommended items: per rule set version, and per rule.
+    for by_rule in (False, True):
+        keys = (_ITEM_SET, _ITEM_VERSION) + ((_ITEM_RULES,) if by_rule else ())
+        for values, n in count("recommendations", CountBy(keys=keys, each=_ITEMS)):
+            attribution = _attribution(values[0], values[1])
+            if wanted(attribution) and not (by_rule and values[2] is None):
+                tally(attribution, values[2] if by_rule else None).recommended_items += n
+
+    # Items with a lead: the referenced items that are still stored.
+    ids = sorted({reference_id for reference_id, _item in referenced})
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        only = (Filter(("id",), "eq", tuple(ids[start:start + _IDS_PER_QUERY])),)
+        for by_rule in (False, True):
+            keys = (("id",), _ITEMS + ("id",), _ITEM_SET, _ITEM_VERSION) + (
+                (_ITEM_RULES,) if by_rule else ())
+            for values, n in count("recommendations",
+                                   CountBy(keys=keys, each=_ITEMS, filters=only)):
+                attribution = _attribution(values[2], values[3])
+                if ((str(values[0]), str(values[1])) in referenced and wanted(attribution)
+                        and not (by_rule and values[4] is None)):
+                    tally(attribution, values[4] if by_rule else None).items_with_lead += n
 
     rule_sets = []
     for set_id, version in sorted(totals, key=lambda key: (_natural(key[0]), _natural(key[1]))):

@@ -10,7 +10,7 @@ from ..timeutil import isoformat, utcnow
 from .lifecycle import check_transition
 from .recommendation_lead import (LEAD_JSON_SCHEMA, LEAD_TYPE, REFERENCE_ATTRIBUTE,
                                   REFERENCE_DESCRIPTION, REQUEST_REFERENCE_KEYS)
-from .report import conversion_report
+from .report import report_from_counts
 
 URL_PREFIX = "/tmf-api/sales/v4"
 
@@ -67,11 +67,10 @@ KIND = ResourceKind(
 
 def current_report(store, rule_set_id: str | None = None,
                    rule_set_version: str | None = None) -> dict:
-    """The report over what the store holds now (the API and `flask sales conversion`);
-    the documents are streamed (PostgreSQL: a server-side cursor), not loaded at once."""
-    return conversion_report(store.scan(QUERY_KIND.collection),
-                             store.scan(KIND.collection),
-                             generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
-                             rule_set_version=rule_set_version)
-
-
+    """The report over what the store holds now (the API and `flask sales conversion`),
+    from aggregates the store runs (Store.count_by: GROUP BY on PostgreSQL), so
+    only the groups leave the database, not the documents."""
+    collections = {"recommendations": QUERY_KIND.collection, "leads": KIND.collection}
+    return report_from_counts(lambda which, count: store.count_by(collections[which], count),
+                              generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
+                              rule_set_version=rule_set_version)

@@ -25,7 +25,7 @@ from .base import (
     Txn,
     validate_collection,
 )
-from .query import Filter, Query, SortKey
+from .query import CountBy, Filter, Query, SortKey
 
 __all__ = [
     "CorruptCollection",
@@ -35,6 +35,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Txn",
+    "CountBy",
     "Filter",
     "Query",
     "SortKey",

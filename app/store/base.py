@@ -28,12 +28,13 @@ Contract shared by all backends
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 from abc import ABC, abstractmethod
 from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
-from .query import Filter, Query, run_python, values_at
+from .query import CountBy, Filter, Query, count_python, run_python, values_at
 
 __all__ = [
     "COLLECTION_NAME_RE",
@@ -214,6 +215,36 @@ class Store(ABC):
         match.  PostgreSQL runs it as one SQL statement."""
         return run_python(self.all(collection), query)
 
+    def count_by(self, collection: str, count: CountBy) -> list[tuple[tuple, int]]:
+        """The aggregate ``count`` (see :class:`app.store.query.CountBy`):
+        ``[(values of its keys, number), ...]`` in no particular order.
+        Python over the documents here (TinyDB, in memory); PostgreSQL runs
+        it as one ``GROUP BY`` statement and returns only the groups."""
+        return count_python(self.scan(collection), count)
+
+    def attribute_names(self, collection: str,
+                        shapes: Callable[[str | None, bool], bool]) -> set[str]:
+        """The top-level attribute names of the stored documents whose shape
+        ``shapes(type, located)`` accepts: ``type`` the document's ``@type``
+        when it is a string (else None), ``located`` whether it carries a
+        non-empty ``@schemaLocation``. A list uses it to learn the extension
+        attributes of stored TMF subclasses (TMF630 part 2, polymorphism and
+        extension: a ResidentialCustomer's loyaltyTier) for filters, sort
+        and ``fields=``. This default looks at every document without
+        copying it (TinyDB: in memory); PostgreSQL answers from the names
+        recorded with each write, without reading the collection."""
+        names: set[str] = set()
+
+        def collect(doc: dict) -> bool:
+            declared = doc.get("@type")
+            if shapes(declared if isinstance(declared, str) else None,
+                      bool(doc.get("@schemaLocation"))):
+                names.update(key for key in doc if isinstance(key, str))
+            return False
+
+        self.find(collection, collect)
+        return names
+
     def claim(self, collection: str, filters: Sequence[Filter],
               change: Callable[[dict], dict | None], limit: int = 100) -> list[dict]:
         """Take up to ``limit`` documents matching ``filters`` that no other
@@ -251,6 +282,13 @@ class Store(ABC):
                 except DuplicateId:
                     skipped.append(position)
         return skipped
+
+    def reading(self) -> ContextManager[None]:
+        """Group several reads of this thread (``with store.reading(): ...``)
+        where the backend gains from it: PostgreSQL runs them on one pooled
+        connection in one transaction; TinyDB reads from memory and needs
+        nothing."""
+        return contextlib.nullcontext()
 
     def collections(self) -> list[str]:
         """Names of the collections that hold documents."""

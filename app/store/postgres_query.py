@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from datetime import timezone
 
-from .query import Filter, Query, SortKey, any_alternatives
+from .query import CountBy, Filter, Query, SortKey, any_alternatives
 
 _JSONPATH_OP = {"eq": "==", "ne": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _SQL_OP = {"eq": "=", "ne": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -123,3 +123,38 @@ def select_sql(collection: str, query: Query) -> tuple[str, list]:
         sql += " OFFSET %s"
         params.append(query.offset)
     return sql, params
+
+
+def count_sql(collection: str, count: CountBy) -> tuple[str, list]:
+    """:class:`CountBy` as one ``GROUP BY`` statement: the elements come
+    from ``jsonb_path_query`` (lax mode descends into arrays as
+    :func:`values_at` does), each key is a ``LEFT JOIN LATERAL`` over the
+    values it reaches (NULL when there is none), and an element that
+    reaches one value twice counts once (the distinct rows of document id,
+    element position and key values are counted)."""
+    each = tuple(count.each)
+    sources = ["documents"]
+    params: list = []
+    counted = "documents.id AS document"
+    if each:
+        sources.append("CROSS JOIN LATERAL jsonb_path_query(doc, %s::jsonpath) "
+                       "WITH ORDINALITY AS element(value, position)")
+        params.append(jsonpath(each))
+        counted = "documents.id AS document, element.position"
+    columns = []
+    for number, key in enumerate(count.keys):
+        key = tuple(key)
+        inner = each and key[:len(each)] == each
+        source = "element.value" if inner else "doc"
+        sources.append(f"LEFT JOIN LATERAL jsonb_path_query({source}, %s::jsonpath) "
+                       f"AS k{number}(value) ON true")
+        params.append(jsonpath(key[len(each):] if inner else key))
+        columns.append(f"k{number}.value")
+    where, where_params = where_sql(collection, count.filters)
+    keys = ", ".join(f"k{n}" for n in range(len(columns)))
+    # the distinct (element, key values) first, then the groups
+    inner = ", ".join([counted.strip("()")] + [f"{column} AS k{n}" for n, column in enumerate(columns)])
+    sql = (f"SELECT {keys + ', ' if keys else ''}count(*) FROM (SELECT DISTINCT {inner} "
+           f"FROM {' '.join(sources)} WHERE {where}) AS counted"
+           + (f" GROUP BY {keys}" if keys else ""))
+    return sql, params + where_params

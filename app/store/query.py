@@ -26,6 +26,7 @@ Semantics (TMF630 REST guidelines, part 6 "Filtering"):
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,7 +36,8 @@ from ..timeutil import parse_datetime
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte")
 KINDS = ("string", "number", "boolean", "datetime", "any")
 
-__all__ = ["Filter", "Query", "SortKey", "instant", "run_python", "values_at"]
+__all__ = ["CountBy", "Filter", "Query", "SortKey", "count_python", "instant", "run_python",
+           "values_at"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,27 @@ class Query:
     offset: int = 0
     limit: int | None = None
     fields: tuple[str, ...] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class CountBy:
+    """An aggregate as data: how many documents -- or, with ``each``, how
+    many of the values ``each`` reaches in them (the items of an array) --
+    hold each combination of the values at ``keys``, among the documents
+    that match every filter. A key path that begins with ``each`` is read
+    from the element, any other from its document. A key that reaches
+    several values (an array) counts the element once per distinct value,
+    one that reaches none counts it under None. The answer is a list of
+    ``(values of the keys, count)`` in no particular order.
+
+    Used for reports over whole collections (app/sales/report.py): Python
+    over the documents on TinyDB (:func:`count_python`), one ``GROUP BY``
+    statement on PostgreSQL (``app.store.postgres_query.count_sql``), so no
+    document leaves the database."""
+
+    keys: tuple[tuple[str, ...], ...]
+    each: tuple[str, ...] = ()
+    filters: tuple[Filter, ...] = ()
 
 
 # -- shared helpers ----------------------------------------------------------
@@ -201,3 +224,28 @@ def run_python(docs, query: Query) -> tuple[list[dict], int]:
     total = len(matching)
     end = None if query.limit is None else query.offset + query.limit
     return matching[query.offset:end], total
+
+
+def _distinct(values) -> list:
+    """The distinct JSON values, or [None] when there are none."""
+    seen: dict[str, object] = {}
+    for value in values:
+        seen.setdefault(json.dumps(value, sort_keys=True), value)
+    return list(seen.values()) or [None]
+
+
+def count_python(docs, count: CountBy) -> list[tuple[tuple, int]]:
+    """Evaluate ``count`` over ``docs`` (see :class:`CountBy`)."""
+    each = count.each
+    tallies: dict[str, int] = {}
+    for doc in docs:
+        if not all(_filter_matches(f, doc) for f in count.filters):
+            continue
+        for element in (values_at(doc, each) if each else (doc,)):
+            columns = [_distinct(values_at(element, key[len(each):]) if each and key[:len(each)] == each
+                                 else values_at(doc, key))
+                       for key in count.keys]
+            for combination in itertools.product(*columns):
+                text = json.dumps(combination)
+                tallies[text] = tallies.get(text, 0) + 1
+    return [(tuple(json.loads(text)), n) for text, n in tallies.items()]

@@ -83,7 +83,7 @@ from .base import (
     os_failure,
     validate_collection,
 )
-from .query import Query, run_python, values_at
+from .query import CountBy, Query, count_python, run_python, values_at
 
 __all__ = ["TinyDBStore"]
 
@@ -468,6 +468,9 @@ class TinyDBStore(Store):
     def query(self, collection: str, query: Query) -> tuple[list[dict], int]:
         page, total = run_python(self._coll(collection).table.raw().values(), query)
         return [_copy(d) for d in page], total
+
+    def count_by(self, collection: str, count: CountBy) -> list[tuple[tuple, int]]:
+        return count_python(self._coll(collection).table.raw().values(), count)  # no copies
 
     def count(self, collection: str) -> int:
         return len(self._coll(collection).table.raw())

@@ -131,3 +131,75 @@ def test_transactions_over_collections_commit_together_or_not_at_all(store):
             tx["outbox"].insert({"id": "e3"})
             raise RuntimeError("abort")
     assert store.get("customer", "c1") and store.get("outbox", "e3") is None
+
+
+def _extension(declared, located):
+    """The service's rule (app/resources/service.py, is_extension) for Customer."""
+    return located or (declared is not None and declared.lower() != "customer")
+
+
+def test_attribute_names_are_those_of_the_stored_subclasses(store):
+    store.insert("customer", {"id": "c1", "@type": "Customer", "name": "a"})
+    store.insert("customer", {"id": "c2", "@type": "ResidentialCustomer", "loyaltyTier": "gold"})
+    store.insert("customer", {"id": "c3", "@type": "Customer", "@schemaLocation": "https://x/s.json",
+                              "householdSize": 3})
+    store.insert("customer", {"id": "c4", "@type": "Customer", "@schemaLocation": "",
+                              "typo": 1})  # an empty @schemaLocation opens nothing
+    store.insert("other", {"id": "o1", "@type": "Elsewhere", "otherName": 1})
+    assert store.attribute_names("customer", _extension) == {
+        "id", "@type", "loyaltyTier", "@schemaLocation", "householdSize"}
+    # names a write adds, through an update and a transaction as well
+    store.update("customer", "c2", lambda doc: {**doc, "pets": 2})
+    with store.transaction("customer") as tx:
+        tx.insert({"id": "c5", "@type": "BusinessCustomer", "vatNumber": "x"})
+    names = store.attribute_names("customer", _extension)
+    assert {"pets", "vatNumber"} <= names and "otherName" not in names
+    # a shape whose last document is gone no longer counts
+    store.delete("customer", "c5")
+    assert "vatNumber" not in store.attribute_names("customer", _extension)
+    assert store.attribute_names("never-written", _extension) == set()
+
+
+def test_count_by_groups_elements_by_their_values(store):
+    from app.store import CountBy
+
+    store.insert("q", {"id": "a", "kind": "x", "item": [{"id": "1", "rules": ["R1", "R2", "R1"]},
+                                                       {"id": "2", "rules": []},
+                                                       {"id": "3", "rules": "R2"}]})
+    store.insert("q", {"id": "b", "kind": "y", "item": {"id": "1", "rules": ["R2"]}})
+    store.insert("q", {"id": "c", "kind": "x"})
+
+    def counted(count):
+        return sorted(store.count_by("q", count), key=repr)
+
+    assert counted(CountBy(keys=(("kind",),))) == [(("x",), 2), (("y",), 1)]
+    # per element; a key with two values counts the element once for each,
+    # a repeated value once, no value as None; keys outside `each` read the document
+    assert counted(CountBy(keys=(("kind",), ("item", "rules")), each=("item",))) == sorted(
+        [(("x", "R1"), 1), (("x", "R2"), 2), (("x", None), 1), (("y", "R2"), 1)], key=repr)
+    assert counted(CountBy(keys=(("item", "id"),), each=("item",),
+                           filters=(Filter(("kind",), "eq", ("x",)),))) == [
+        (("1",), 1), (("2",), 1), (("3",), 1)]
+    assert store.count_by("empty", CountBy(keys=(("kind",),))) == []
+
+
+def test_reads_grouped_by_reading_share_one_connection(products):
+    """An instant recommendation reads the customer and its products inside
+    store.reading(): on PostgreSQL one pool check-out for both (it was two)."""
+    store = products
+    store.insert("customer", {"id": "c2", "name": "Two"})
+    checkouts = []
+    pool = store._get_pool() if store.backend == "postgresql" else None
+    if pool is not None:
+        getconn = pool.getconn
+        pool.getconn = lambda *args, **kwargs: checkouts.append(1) or getconn(*args, **kwargs)
+    with store.reading():
+        customer = store.get("customer", "c2")
+        owned = store.find_by("product", ("relatedParty", "id"), [customer["id"]])
+        with store.reading():  # nested: the same session
+            assert store.count("customer") == 1
+    assert _ids(owned) == ["p1", "p2"]
+    if pool is not None:
+        assert len(checkouts) == 1
+        store.get("customer", "c2")  # after it, a read takes its own again
+        assert len(checkouts) == 2
