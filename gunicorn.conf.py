@@ -65,7 +65,23 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
+_dispatcher = None
+
+
+def when_ready(server):
+    """The event dispatcher in a process of its own, started before the
+    workers so that they wake it instead of running one each
+    (app/events/process.py; RECO_EVENT_DISPATCHER=workers: one per worker)."""
+    global _dispatcher
+    from app.events.process import Supervisor, wanted
+    if wanted():
+        _dispatcher = Supervisor(server.log)
+        _dispatcher.start()
+
+
 def on_exit(server):
+    if _dispatcher is not None:
+        _dispatcher.stop()
     own = os.environ.get("RECO_OWN_METRICS_DIR")
     if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(own, ignore_errors=True)

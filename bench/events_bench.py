@@ -100,10 +100,14 @@ def serve_listener(port: int) -> None:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    server.serve_forever()
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # the listen() backlog, taken when the server is built: set on the
+        # instance afterwards it stayed socketserver's 5, and the connections
+        # beyond it waited for the kernel's 1 s SYN retransmission
+        request_queue_size = 1024
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
 
 
 class ListenerProcess:

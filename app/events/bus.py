@@ -9,6 +9,7 @@ after it started (connect, send and answer together) and reads at most
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from ..store import StoreUnavailable
 from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
+from .process import WAKE_ENV, send_wake
 from .dispatcher import Dispatcher, log_head, new_queue, pending_items
 from .hubquery import InvalidHubQuery, parse_hub_query
 from ..store.query import Filter, Query
@@ -127,8 +129,13 @@ class EventBus:
                         code="EVENT_NOT_RECORDED")
 
     def wake(self) -> None:
-        """A change with its event committed: fan it out without waiting a tick."""
-        self.dispatcher.wake()
+        """A change with its event committed: sequence it without waiting a
+        tick (the dispatcher process, when there is one, gets a datagram)."""
+        path = os.environ.get(WAKE_ENV)
+        if path:
+            send_wake(path)
+        else:
+            self.dispatcher.wake()
 
     def recordable(self) -> tuple[bool, str | None]:
         """Whether an event can be recorded now: a write to the event
@@ -189,7 +196,10 @@ class EventBus:
 
     # -- background -------------------------------------------------------
     def start(self) -> None:
-        self.dispatcher.start()
+        """The dispatcher in this process, unless a dispatcher process serves
+        this one (gunicorn.conf.py, app/events/process.py)."""
+        if not os.environ.get(WAKE_ENV):
+            self.dispatcher.start()
 
     def stop(self) -> None:
         self.dispatcher.stop()

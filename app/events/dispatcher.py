@@ -139,6 +139,7 @@ class Dispatcher:
         self._last_purge = 0.0
         self._last_step = 0.0
         self._adopted = False
+        self._stopping = threading.Event()
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -163,6 +164,9 @@ class Dispatcher:
             self._results = queue.SimpleQueue()
 
     def stop(self) -> None:
+        """No new attempt starts (a batch under way ends after its current
+        one); the rest stays queued for the next start."""
+        self._stopping.set()
         self.poller.stop()
 
     def wake(self) -> None:
@@ -392,7 +396,7 @@ class Dispatcher:
         outcomes = []
         failed = False
         for number, item in enumerate(items):
-            if failed or (number and self._gone(hub["id"])):
+            if failed or self._stopping.is_set() or (number and self._gone(hub["id"])):
                 outcomes.append((item, NOT_SENT))
                 failed = True
                 continue
