@@ -71,7 +71,7 @@ def children(pid: int) -> list[int]:
 def is_event_dispatcher(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return b"app.events.process" in handle.read()
+            return b"app.events\x00dispatch" in handle.read()
     except OSError:
         return False
 

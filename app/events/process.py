@@ -37,6 +37,10 @@ import time
 log = logging.getLogger(__name__)
 
 WAKE_ENV = "RECO_EVENT_WAKE_SOCKET"
+#: `python -m app.events dispatch`: the process's command line, by which
+#: tools that count a master's workers leave it out
+COMMAND = "dispatch"
+PARENT_ENV = "RECO_EVENT_DISPATCHER_PARENT"
 RESTART_DELAY_SECONDS = 1.0
 
 
@@ -67,8 +71,9 @@ class Supervisor:
                          daemon=True).start()
 
     def _spawn(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "app.events.process"],
-                                        env={**os.environ, WAKE_ENV: self.wake_path})
+        self.process = subprocess.Popen([sys.executable, "-m", "app.events", COMMAND],
+                                        env={**os.environ, WAKE_ENV: self.wake_path,
+                                             PARENT_ENV: str(os.getpid())})
         self.log.info("event dispatcher process started (pid %s)", self.process.pid)
 
     def _watch(self) -> None:
@@ -110,6 +115,8 @@ def main() -> int:
     datagrams; ends on SIGTERM or when its parent is gone."""
     from .. import create_app
 
+    # the master's pid as it gave it: it may die before this process runs
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
     app = create_app()
     settings = app.extensions["reco"].settings
     try:
@@ -138,14 +145,8 @@ def main() -> int:
                 dispatcher.wake()
         threading.Thread(target=listen, name="event-wake", daemon=True).start()
     dispatcher.start()
-    parent = os.getppid()
     while not stop.wait(1.0):
         if os.getppid() != parent:          # the master is gone
             break
     dispatcher.stop()
     return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    sys.exit(main())

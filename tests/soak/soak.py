@@ -224,7 +224,7 @@ def worker_pids(master: int) -> list[int]:
             except OSError:
                 continue
             if int(stat.rsplit(")", 1)[1].split()[1]) == master \
-                    and b"app.events.process" not in _cmdline(entry):   # no worker
+                    and b"app.events\x00dispatch" not in _cmdline(entry):   # no worker
                 pids.append(int(entry))
     return sorted(pids)
 

@@ -106,7 +106,7 @@ def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_serve
 def is_event_dispatcher(pid: int) -> bool:
     """The master's other child (app/events/process.py) is no worker."""
     try:
-        return b"app.events.process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"app.events\x00dispatch" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 
