@@ -48,7 +48,7 @@ rows in one SQL transaction; TinyDB, which keeps each collection in its own
 file, writes both new files, then a journal naming them, then renames them
 (a crash after the journal is rolled forward when the store is next
 opened). So an acknowledged change always has its event, and a change that
-did not commit has none: the dispatcher fans out every record it reads.
+did not commit has none: the dispatcher sequences every record it reads.
 """
 from __future__ import annotations
 
