@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BACKENDS, store_url_for
 from helpers import Client
 
 C = "/tmf-api/customerManagement/v4/customer"
@@ -19,10 +18,10 @@ C_HUB = "/tmf-api/customerManagement/v4/hub"
 FAST = {"RECO_EVENT_TIMEOUT_SECONDS": "1", "RECO_EVENT_POLL_SECONDS": "0.2"}
 
 
-@pytest.fixture(params=BACKENDS)
-def store_env(request, tmp_path) -> dict:
+@pytest.fixture(params=["tinydb", "postgresql"])
+def store_env(request) -> dict:
     if request.param == "postgresql":
-        return {"RECO_STORE_URL": store_url_for("postgresql", request, tmp_path / "pg")}
+        return {"RECO_STORE_URL": request.getfixturevalue("pg_cluster").new_database()}
     return {}
 
 
