@@ -142,6 +142,17 @@ def test_a_hub_registered_later_gets_only_what_was_recorded_after_it(bus, record
     assert [b["event"]["customer"]["id"] for b in late.delivered()] == ["after"]
 
 
+def test_a_change_acknowledged_before_a_hub_registered_is_not_sent_to_it(bus, recorders):
+    early, late = recorders(), recorders()
+    bus.register_hub(API, early.url, None)
+    change(bus, "before")             # acknowledged, not yet numbered into the log
+    bus.register_hub(API, late.url, None)
+    change(bus, "after")
+    assert run_until(bus, lambda: len(early.delivered()) == 2 and len(late.delivered()) == 1)
+    run_until(bus, lambda: False, timeout=0.5)
+    assert [b["event"]["customer"]["id"] for b in late.delivered()] == ["after"]
+
+
 def test_a_record_with_several_notifications_resumes_at_the_one_that_failed(bus, recorders):
     def fail_second_once(body, n):
         return 500 if n == 1 else 201

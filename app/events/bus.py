@@ -20,7 +20,7 @@ from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 from .process import WAKE_ENV, send_wake
-from .dispatcher import Dispatcher, log_head, new_queue, pending_items
+from .dispatcher import Dispatcher, move_records, new_queue, pending_items
 from .hubquery import InvalidHubQuery, parse_hub_query
 from ..store.query import Filter, Query
 from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, event_record, notification
@@ -56,15 +56,17 @@ class EventBus:
                            code="INVALID_HUB_QUERY") from None
         hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api}
         limit = self.settings.max_hubs_per_api
-        # the hub and its queue together; the queue starts after the last
-        # sequenced record, so every change not yet sequenced reaches it
-        with self._hub_lock, self.store.transactions(HUBS, LOG, QUEUES) as tx:
+        # the hub and its queue together; the changes recorded so far are
+        # numbered into the log first and the queue starts after them: a hub
+        # gets the changes acknowledged after its registration, not before
+        with self._hub_lock, self.store.transactions(EVENTS, HUBS, LOG, QUEUES) as tx:
             if sum(1 for h in tx[HUBS].all() if h.get("api") == api) >= limit:
                 raise TMFError(409, f"this API already has {limit} hubs, the most allowed "
                                     "(RECO_MAX_HUBS_PER_API); delete one first",
                                code="TOO_MANY_HUBS")
             tx[HUBS].insert(hub)
-            tx[QUEUES].insert(new_queue(hub, log_head(tx[LOG])))
+            last, _moved = move_records(tx[EVENTS], tx[LOG])
+            tx[QUEUES].insert(new_queue(hub, last))
         return self.public_hub(hub)
 
     def get_hub(self, api: str, hub_id: str) -> dict | None:

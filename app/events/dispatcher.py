@@ -117,6 +117,27 @@ def pending_items(hub: dict, records: dict, head: int,
     return items, seq
 
 
+def set_head(txn, last: int) -> None:
+    if txn.update(LOG_HEAD, lambda head: {**head, "last": last}) is None:
+        txn.insert({"id": LOG_HEAD, "last": last})
+
+
+def move_records(events_txn, log_txn) -> tuple[int, list]:
+    """Append the recorded changes to the log with the next numbers and
+    remove them from `event`; returns (the last seq, the records moved).
+    The log's head is read first (PostgreSQL: locked), so every mover
+    numbers in one order."""
+    last = log_head(log_txn)
+    records = events_txn.all()
+    for record in records:
+        last += 1
+        log_txn.insert({**record, "seq": last})
+        events_txn.delete(record["id"])
+    if records:
+        set_head(log_txn, last)
+    return last, records
+
+
 def after(item: Item) -> tuple[int, int]:
     """(position, skip) once `item` is settled."""
     return item.seq - 1, item.index + 1
@@ -228,7 +249,7 @@ class Dispatcher:
                                 "hubId": old["hubId"], "recordedAt": old.get("createdAt", time.time()),
                                 "notifications": [old["notification"]],
                                 "traceHeaders": old.get("traceHeaders") or {}})
-            self._set_head(tx[LOG], last)
+            set_head(tx[LOG], last)
         log.info("moved %d pending notifications of an earlier version to the hubs' queues",
                  len(legacy))
         return len(legacy)
@@ -244,24 +265,12 @@ class Dispatcher:
         with self._sequence_lock:
             try:
                 with self.store.transactions(EVENTS, LOG) as tx:
-                    last = log_head(tx[LOG])          # locked first: one numbering
-                    records = tx[EVENTS].all()
-                    for record in records:
-                        last += 1
-                        tx[LOG].insert({**record, "seq": last})
-                        tx[EVENTS].delete(record["id"])
-                    if records:
-                        self._set_head(tx[LOG], last)
+                    _last, records = move_records(tx[EVENTS], tx[LOG])
             except DuplicateId:
                 # PostgreSQL: another worker created the head document at the
                 # same moment and committed first; the next tick goes on
                 return 0
         return len(records)
-
-    @staticmethod
-    def _set_head(txn, last: int) -> None:
-        if txn.update(LOG_HEAD, lambda head: {**head, "last": last}) is None:
-            txn.insert({"id": LOG_HEAD, "last": last})
 
     def _refresh_log(self, head: int) -> None:
         """Read the log records this process has not seen (they never
