@@ -65,23 +65,35 @@ def child_exit(server, worker):
     multiprocess.mark_process_dead(worker.pid)
 
 
-def on_exit(server):
-    own = os.environ.get("RECO_OWN_METRICS_DIR")
-    if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        shutil.rmtree(own, ignore_errors=True)
+_dispatcher = None
 
 
 def when_ready(server):
-    """Parse and check the rule files once, before the workers fork: a worker,
-    and every replacement, then only compiles them (issue 13: a cold worker
-    at 10,000 rules)."""
+    """Before the workers fork: the event dispatcher in a process of its own,
+    so that workers wake it instead of running one each (app/events/process.py;
+    RECO_EVENT_DISPATCHER=workers: one per worker); then the rule files parsed
+    and checked once, so a worker, and every replacement, only compiles them
+    (issue 13: a cold worker at 10,000 rules)."""
+    global _dispatcher
     from app.config import Settings
+    from app.events.process import Supervisor, wanted
     from app.rules.service.rule_service import prepare_before_fork
+    if wanted():
+        _dispatcher = Supervisor(server.log)
+        _dispatcher.start()
     try:
         settings = Settings.from_env()
         prepare_before_fork(settings.rules_dir, settings.catalog_dir)
     except Exception as exc:  # noqa: BLE001 - the workers parse for themselves and report it
         server.log.warning("rule files not parsed before the fork: %s", exc)
+
+
+def on_exit(server):
+    if _dispatcher is not None:
+        _dispatcher.stop()
+    own = os.environ.get("RECO_OWN_METRICS_DIR")
+    if own and own == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def post_worker_init(worker):

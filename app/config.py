@@ -39,6 +39,10 @@ class Settings:
     event_delivered_retention_seconds: float = 0.0
     event_failed_retention_seconds: float = 7 * 24 * 3600.0
     event_poll_seconds: float = 0.5
+    #: "process": under gunicorn, one dispatcher process beside the workers
+    #: (app/events/process.py); "workers": a dispatcher in every worker
+    event_dispatcher: str = "process"
+    event_dispatcher_nice: int = 10
     max_hubs_per_api: int = 100
     background_workers: bool = True
     api_keys: list[str] = field(default_factory=list)
@@ -78,6 +82,8 @@ class Settings:
         "event_delivered_retention_seconds": "RECO_EVENT_DELIVERED_RETENTION_SECONDS",
         "event_failed_retention_seconds": "RECO_EVENT_FAILED_RETENTION_SECONDS",
         "event_poll_seconds": "RECO_EVENT_POLL_SECONDS",
+        "event_dispatcher": "RECO_EVENT_DISPATCHER",
+        "event_dispatcher_nice": "RECO_EVENT_DISPATCHER_NICE",
         "max_hubs_per_api": "RECO_MAX_HUBS_PER_API",
         "background_workers": "RECO_BACKGROUND_WORKERS",
         "api_keys": "RECO_API_KEYS",

@@ -1,7 +1,9 @@
 """Benchmarks of event delivery (issue 11): `python -m bench.events_bench`
 (about 5 minutes on the 2-core machine; `--quick` about 1.5 minutes, smaller
 sizes, judges nothing). Results: bench/results/events.json, events.md and
-events-create-latency.png (or --out DIR).
+events-create-latency.png (or --out DIR); with `--store postgresql` each
+server gets a fresh database of a throw-away cluster (tests/pgcluster.py, as
+bench/data_plane.py), results events-postgresql.json, .md and .png.
 
 1. Create latency, p50/p99, with 0, 10, 100 and 1,000 customer hubs
    registered, every hub subscribed to every event (the full fan-out runs in
@@ -20,6 +22,7 @@ gunicorn configuration (bench/server.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -97,10 +100,14 @@ def serve_listener(port: int) -> None:
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 1024
-    server.serve_forever()
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # the listen() backlog, taken when the server is built: set on the
+        # instance afterwards it stayed socketserver's 5, and the connections
+        # beyond it waited for the kernel's 1 s SYN retransmission
+        request_queue_size = 1024
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
 
 
 class ListenerProcess:
@@ -140,9 +147,15 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+#: a fresh PostgreSQL database URL per server, when measuring that store
+NEW_DATABASE = None
+
+
 def start_server(workdir: Path, name: str, workers: int, **env) -> Server:
     data = workdir / f"data-{name}"
     settings = {"RECO_DATA_DIR": str(data), "RECO_MAX_HUBS_PER_API": "2000", **env}
+    if NEW_DATABASE is not None:
+        settings["RECO_STORE_URL"] = NEW_DATABASE()
     return Server("wsgi:app", workdir, workers=workers, env=settings, name=name).start()
 
 
@@ -279,7 +292,7 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(results: dict, out: Path) -> str | None:
+def plot(results: dict, out: Path, suffix: str = "") -> str | None:
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -295,14 +308,33 @@ def plot(results: dict, out: Path) -> str | None:
     ax.set_xscale("log")
     ax.set_xlabel("customer hubs registered (0 drawn at 1)")
     ax.set_ylabel("POST /customer latency, ms")
-    ax.set_title("Create latency against hubs (2 workers, TinyDB)")
+    ax.set_title(f"Create latency against hubs (2 workers, {results.get('store', 'tinydb')})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = out / "events-create-latency.png"
+    path = out / f"events{suffix}-create-latency.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path.name
+
+
+@contextlib.contextmanager
+def throwaway_cluster(work: Path, store: str):
+    """For `--store postgresql`: a PostgreSQL cluster (bin/pg) whose fresh
+    databases the servers get, destroyed at the end."""
+    global NEW_DATABASE
+    if store != "postgresql":
+        yield
+        return
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from pgcluster import PgCluster
+    cluster = PgCluster(work / "pg").start()
+    NEW_DATABASE = cluster.new_database
+    try:
+        yield
+    finally:
+        NEW_DATABASE = None
+        cluster.destroy()
 
 
 def main(argv=None) -> int:
@@ -310,6 +342,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--store", choices=("tinydb", "postgresql"), default="tinydb")
     parser.add_argument("--listener", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.listener:
@@ -320,20 +353,23 @@ def main(argv=None) -> int:
                        else HERE / "results")
     out.mkdir(parents=True, exist_ok=True)
     listener = ListenerProcess()
-    results = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    results = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "store": args.store,
                "cpus": os.cpu_count(), "loadavg_before": loadavg()}
+    suffix = "" if args.store == "tinydb" else f"-{args.store}"
     try:
-        with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp, \
+                throwaway_cluster(Path(tmp), args.store):
             work = Path(tmp)
             results["create_latency"] = create_latency(work, listener, cfg["hub_counts"], cfg["creates"])
             results["delivery_lag"] = delivery_lag(work, listener, cfg["lag_creates"], cfg["lag_rate"])
             results["write_throughput"] = write_throughput(work, listener, cfg["throughput_seconds"],
                                                            cfg["throughput_rounds"])
+            results["loadavg_after"] = loadavg()
     finally:
         listener.stop()
-    results["plot"] = plot(results, out)
-    (out / "events.json").write_text(json.dumps(results, indent=1))
-    (out / "events.md").write_text(markdown(results))
+    results["plot"] = plot(results, out, suffix)
+    (out / f"events{suffix}.json").write_text(json.dumps(results, indent=1))
+    (out / f"events{suffix}.md").write_text(markdown(results))
     print(markdown(results))
     print(f"results in {out}")
     return 0

@@ -68,6 +68,14 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def is_event_dispatcher(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"app.events\x00dispatch" in handle.read()
+    except OSError:
+        return False
+
+
 class Server:
     """One gunicorn master and its workers."""
 
@@ -131,7 +139,10 @@ class Server:
         raise RuntimeError(f"not every worker became ready: {self.tail()}")
 
     def worker_pids(self) -> list[int]:
-        return children(self.process.pid) if self.process else []
+        """The master's children but the event dispatcher process
+        (app/events/process.py), which serves no request."""
+        return [pid for pid in (children(self.process.pid) if self.process else [])
+                if not is_event_dispatcher(pid)]
 
     def worker_rss_kib(self) -> dict[int, int]:
         return {pid: rss for pid in self.worker_pids() if (rss := rss_kib(pid)) is not None}

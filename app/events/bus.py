@@ -9,6 +9,7 @@ after it started (connect, send and answer together) and reads at most
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -18,9 +19,11 @@ from ..store import StoreUnavailable
 from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
-from .dispatcher import Dispatcher
+from .process import WAKE_ENV, send_wake
+from .dispatcher import Dispatcher, move_records, new_queue, pending_items
 from .hubquery import InvalidHubQuery, parse_hub_query
-from .records import DELIVERIES, EVENTS, HUBS, event_record, notification
+from ..store.query import Filter, Query
+from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, event_record, notification
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +54,19 @@ class EventBus:
         except InvalidHubQuery as exc:
             raise TMFError(400, f"query is not a valid filter: {exc}",
                            code="INVALID_HUB_QUERY") from None
-        hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api,
-               "consecutiveFailures": 0, "circuitOpenUntil": 0.0}
+        hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api}
         limit = self.settings.max_hubs_per_api
-        with self._hub_lock, self.store.transaction(HUBS) as tx:
-            if sum(1 for h in tx.all() if h.get("api") == api) >= limit:
+        # the hub and its queue together; the changes recorded so far are
+        # numbered into the log first and the queue starts after them: a hub
+        # gets the changes acknowledged after its registration, not before
+        with self._hub_lock, self.store.transactions(EVENTS, HUBS, LOG, QUEUES) as tx:
+            if sum(1 for h in tx[HUBS].all() if h.get("api") == api) >= limit:
                 raise TMFError(409, f"this API already has {limit} hubs, the most allowed "
                                     "(RECO_MAX_HUBS_PER_API); delete one first",
                                code="TOO_MANY_HUBS")
-            tx.insert(hub)
+            tx[HUBS].insert(hub)
+            last, _moved = move_records(tx[EVENTS], tx[LOG])
+            tx[QUEUES].insert(new_queue(hub, last))
         return self.public_hub(hub)
 
     def get_hub(self, api: str, hub_id: str) -> dict | None:
@@ -67,12 +74,15 @@ class EventBus:
         return self.public_hub(hub) if hub and hub.get("api") == api else None
 
     def unregister_hub(self, api: str, hub_id: str) -> bool:
-        """Deletes the hub and every delivery entry queued for it."""
+        """Deletes the hub, its queue (what was not yet delivered to it) and
+        the finished entries kept for it."""
         hub = self.store.get(HUBS, hub_id)
         if not hub or hub.get("api") != api:
             return False
-        if self.store.delete(HUBS, hub_id) is None:
-            return False
+        with self.store.transactions(HUBS, QUEUES) as tx:
+            if tx[HUBS].delete(hub_id) is None:
+                return False
+            tx[QUEUES].delete(hub_id)
         doomed = [e["id"] for e in self.store.find(DELIVERIES, lambda e: e["hubId"] == hub_id)]
         if doomed:
             with self.store.transaction(DELIVERIES) as tx:
@@ -121,8 +131,13 @@ class EventBus:
                         code="EVENT_NOT_RECORDED")
 
     def wake(self) -> None:
-        """A change with its event committed: fan it out without waiting a tick."""
-        self.dispatcher.wake()
+        """A change with its event committed: sequence it without waiting a
+        tick (the dispatcher process, when there is one, gets a datagram)."""
+        path = os.environ.get(WAKE_ENV)
+        if path:
+            send_wake(path)
+        else:
+            self.dispatcher.wake()
 
     def recordable(self) -> tuple[bool, str | None]:
         """Whether an event can be recorded now: a write to the event
@@ -140,25 +155,37 @@ class EventBus:
     # -- status -----------------------------------------------------------
     def backlog(self) -> dict:
         """What waits and what failed, read without writing (for /health and
-        /metrics): `recorded` changes not yet fanned out, `pending`, `failed`
-        and `delivered` entries (delivered and failed within their
-        retention), `backlogAgeSeconds` (age of the oldest undelivered
+        /metrics): `recorded` changes not yet sequenced, `pending`
+        notifications not yet delivered (per hub: one notification sent to
+        three hubs counts three), `failed` and `delivered` ones kept within
+        their retention, `backlogAgeSeconds` (age of the oldest undelivered
         notification, 0 when none), `openCircuits` (hubs paused by the
-        breaker)."""
+        breaker). Costs O(hubs x records not yet passed by every hub)."""
         now = time.time()
-        records = self.store.all(EVENTS)
-        entries = self.store.all(DELIVERIES)
-        counts = {"pending": 0, "failed": 0, "delivered": 0}
-        oldest = now
-        for entry in entries:
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-            if entry["status"] == "pending":
-                oldest = min(oldest, entry["createdAt"])
-        for record in records:
-            oldest = min(oldest, record["recordedAt"])
-        return {"recorded": len(records), **counts,
+        oldest = min((r.get("recordedAt", now) for r in self.store.all(EVENTS)), default=now)
+        recorded = self.store.count(EVENTS)
+        queues = self.store.all(QUEUES)
+        head = self.store.get(LOG, LOG_HEAD)
+        head = head["last"] if head else 0
+        low = min((q["position"] for q in queues), default=head)
+        records = {}
+        if low < head:
+            found, _total = self.store.query(LOG, Query(filters=(
+                Filter(("seq",), "gt", (low,), "number"),)))
+            records = {r["seq"]: r for r in found}
+        pending = 0
+        for hub in queues:
+            items, _through = pending_items(hub, records, head)
+            pending += len(items)
+            if items:
+                oldest = min(oldest, records[items[0].seq].get("recordedAt", now))
+        counts = {"failed": 0, "delivered": 0}
+        for entry in self.store.all(DELIVERIES):
+            if entry.get("status") in counts:
+                counts[entry["status"]] += 1
+        return {"recorded": recorded, "pending": pending, **counts,
                 "backlogAgeSeconds": round(now - oldest, 3),
-                "openCircuits": sum(1 for hub in self.store.all(HUBS)
+                "openCircuits": sum(1 for hub in queues
                                     if hub.get("circuitOpenUntil", 0.0) > now)}
 
     def status(self) -> dict:
@@ -171,7 +198,10 @@ class EventBus:
 
     # -- background -------------------------------------------------------
     def start(self) -> None:
-        self.dispatcher.start()
+        """The dispatcher in this process, unless a dispatcher process serves
+        this one (gunicorn.conf.py, app/events/process.py)."""
+        if not os.environ.get(WAKE_ENV):
+            self.dispatcher.start()
 
     def stop(self) -> None:
         self.dispatcher.stop()

@@ -1,25 +1,41 @@
 """The background half of notification delivery, one per worker process.
 
+The data (records.py): the requests write change records into ``event``;
+the dispatcher moves them, numbered, into one ordered log (``eventLog``)
+shared by all hubs; each hub has one queue document (``eventQueue``) holding
+its position in that log and its delivery state. A notification body is
+stored once whatever the hubs, and the delivery state is one document per
+hub: writing it costs O(hubs), never O(notifications x hubs).
+
 Each tick (every `event_poll_seconds`, sooner when woken):
 
-1. fan-out: expands each recorded change (written in the change's own
-   transaction, see records.py) into one delivery entry per interested hub,
-   then drops the record;
-2. results and claims, in one write: the outcomes of finished attempts,
-   then per hub the OLDEST undelivered entry (the head of that hub's queue)
-   and up to BATCH entries behind it, when the head's backoff and the hub's
-   circuit allow; a lease keeps other workers off. One thread sends a hub's
-   batch in order and stops at the first failure. So a hub's notifications
-   arrive in the order they were recorded, a retry holds back that hub's
-   later ones and no other hub's, and a hub has at most one attempt in
-   flight; `event_max_in_flight` bounds the hubs served at once per process;
-4. purge: delivered and failed entries older than their retention go, and so
-   do entries whose hub was deleted.
+1. sequence: records of ``event`` are appended to the log with the next
+   numbers and removed from ``event``, in one transaction that locks the
+   log's ``head`` document, so every worker on every host numbers records
+   in one order (the order their changes committed in);
+2. outcomes: the results of finished attempts move each hub's position
+   past what was delivered (or given up after `event_max_attempts`, kept as
+   a ``failed`` entry for its retention), or schedule the retry with backoff;
+   the circuit breaker counts consecutive failures;
+3. claims: per hub that has records after its position, is not leased, is
+   due and whose circuit is closed -- the hubs furthest behind first -- the
+   next notifications it subscribed to (up to BATCH) are leased to this
+   process (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several workers and
+   hosts never take the same hub); one thread sends them in order and stops
+   at the first failure. So a hub's notifications arrive in the order they
+   were recorded, a retry holds back that hub's later ones and no other
+   hub's, a hub has at most one attempt in flight, and
+   `event_max_in_flight` bounds the hubs served at once per process. A hub
+   that subscribed to none of the new records just moves its position;
+4. purge (every PURGE_EVERY_SECONDS or the shortest retention): finished
+   entries past their retention, entries and queues of deleted hubs, log
+   records every hub has passed, and leases of dead processes of this host.
 
 Circuit breaker: `event_circuit_failures` consecutive failed attempts to a hub
 open its circuit for `event_circuit_open_seconds`: no attempt is made (none is
-counted against the entry's `event_max_attempts`), then one probe decides.
-The state is kept on the hub record, so every worker and /health see it.
+counted against the notification's `event_max_attempts`), then one probe
+decides. The state is kept on the hub's queue, so every worker and /health
+see it.
 """
 from __future__ import annotations
 
@@ -31,25 +47,100 @@ import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..background import Poller
 from ..observability.metrics import count_delivery
-from .allowlist import CallbackPolicy, CallbackRejected
-from .hubquery import wants
-from .http import DeliveryError, post_json
 from ..store import DuplicateId
-from .records import DELIVERIES, EVENTS, HUBS
+from ..store.query import Filter, Query, SortKey
+from .allowlist import CallbackPolicy, CallbackRejected
+from .http import DeliveryError, post_json
+from .hubquery import wants
+from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES
 
 log = logging.getLogger(__name__)
 
 HOST = socket.gethostname()
 PURGE_EVERY_SECONDS = 10.0      # or the shortest retention, when shorter
-#: entries of one hub sent one after the other per claim: one write claims
-#: them and one records their outcomes, instead of two writes per entry
+#: notifications of one hub sent one after the other per claim: one write
+#: claims them and one records their outcomes
 BATCH = 20
 LEGACY_OUTBOX = "outbox"
 NOT_SENT = object()
 STEP_GAP_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class Item:
+    """One notification of a batch: record `seq`, its `index` among the
+    record's notifications."""
+    seq: int
+    index: int
+    notification: dict
+    trace_headers: dict
+
+
+def new_queue(hub: dict, position: int) -> dict:
+    """The queue document of a hub that starts after log record `position`."""
+    return {"id": hub["id"], "api": hub.get("api"), "callback": hub.get("callback"),
+            "query": hub.get("query"), "position": position, "skip": 0, "attempts": 0,
+            "nextAttemptAt": 0.0, "leaseUntil": 0.0, "leaseOwner": None, "leaseHost": None,
+            "claimedThrough": position, "consecutiveFailures": 0, "circuitOpenUntil": 0.0,
+            "lastError": None}
+
+
+def log_head(txn) -> int:
+    """The last seq given, read (PostgreSQL: locked) through a Txn of LOG."""
+    head = txn.get(LOG_HEAD)
+    return head["last"] if head else 0
+
+
+def pending_items(hub: dict, records: dict, head: int,
+                  limit: int | None = None) -> tuple[list[Item], int]:
+    """The notifications `hub` subscribed to after its position, in order,
+    from `records` (seq -> log record): whole records until at least `limit`
+    notifications (None: all up to `head`); and the seq read up to."""
+    items: list[Item] = []
+    seq = hub["position"]
+    skip = hub.get("skip", 0)
+    while seq < head and (limit is None or len(items) < limit):
+        seq += 1
+        record = records.get(seq)
+        if record is None or record.get("hubId") not in (None, hub["id"]) \
+                or (record.get("api") is not None and record["api"] != hub.get("api")):
+            skip = 0                # purged (every hub had passed it), or not this hub's
+            continue
+        for index, note in enumerate(record["notifications"]):
+            if index >= skip and wants(hub, note):
+                items.append(Item(seq, index, note, record.get("traceHeaders") or {}))
+        skip = 0
+    return items, seq
+
+
+def set_head(txn, last: int) -> None:
+    if txn.update(LOG_HEAD, lambda head: {**head, "last": last}) is None:
+        txn.insert({"id": LOG_HEAD, "last": last})
+
+
+def move_records(events_txn, log_txn) -> tuple[int, list]:
+    """Append the recorded changes to the log with the next numbers and
+    remove them from `event`; returns (the last seq, the records moved).
+    The log's head is read first (PostgreSQL: locked), so every mover
+    numbers in one order."""
+    last = log_head(log_txn)
+    records = events_txn.all()
+    for record in records:
+        last += 1
+        log_txn.insert({**record, "seq": last})
+        events_txn.delete(record["id"])
+    if records:
+        set_head(log_txn, last)
+    return last, records
+
+
+def after(item: Item) -> tuple[int, int]:
+    """(position, skip) once `item` is settled."""
+    return item.seq - 1, item.index + 1
 
 
 class Dispatcher:
@@ -59,14 +150,17 @@ class Dispatcher:
         self.policy = policy
         self.poller = Poller("event-delivery", self.tick, interval=settings.event_poll_seconds)
         self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._in_flight: dict[str, str] = {}       # hubId -> entry id, this process
+        self._in_flight: set[str] = set()          # hub ids, this process
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
-        self._fan_out_lock = threading.Lock()
+        self._sequence_lock = threading.Lock()
         self._start_lock = threading.Lock()
+        self._log: dict[int, dict] = {}            # seq -> record; records never change
+        self._log_seen = 0
         self._last_purge = 0.0
         self._last_step = 0.0
         self._adopted = False
+        self._stopping = threading.Event()
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -76,44 +170,28 @@ class Dispatcher:
 
     def _first_tick(self) -> None:
         try:
-            self.adopt_legacy_outbox()
+            self.ensure_queues()
+            self.adopt_legacy()
+            self.release_dead_leases()
         except Exception:  # noqa: BLE001 - retried on the next start
-            log.exception("could not move the old outbox")
+            log.exception("could not take over the queues of an earlier version")
 
     def _start_in_this_process(self) -> None:
         if self._pool_pid != os.getpid():
             self._pool = ThreadPoolExecutor(max_workers=self.settings.event_max_in_flight,
                                             thread_name_prefix="deliver")
             self._pool_pid = os.getpid()
-            self._in_flight = {}
+            self._in_flight = set()
             self._results = queue.SimpleQueue()
 
     def stop(self) -> None:
+        """No new attempt starts (a batch under way ends after its current
+        one); the rest stays queued for the next start."""
+        self._stopping.set()
         self.poller.stop()
 
     def wake(self) -> None:
         self.poller.wake()
-
-    def adopt_legacy_outbox(self) -> int:
-        """Pending entries of the `outbox` collection that versions before
-        this design wrote (one per notification and hub) become delivery
-        entries, so an upgrade loses no notification; returns how many."""
-        legacy = self.store.find(LEGACY_OUTBOX, lambda e: e.get("status") == "pending")
-        if not legacy:
-            return 0
-        now = time.time()
-        with self.store.transaction(DELIVERIES) as tx:
-            for old in legacy:
-                hub = {"id": old["hubId"], "callback": old["callback"]}
-                entry = _entry(hub, old["notification"], now)
-                if tx.get(entry["id"]) is None:
-                    tx.insert(entry)
-        with self.store.transaction(LEGACY_OUTBOX) as tx:
-            for old in legacy:
-                tx.delete(old["id"])
-        log.info("moved %d pending notifications of the old outbox to the delivery queues",
-                 len(legacy))
-        return len(legacy)
 
     def tick(self) -> None:
         # a burst of finished attempts wakes the loop many times: a short gap
@@ -125,7 +203,7 @@ class Dispatcher:
         if not self._adopted:
             self._adopted = True
             self._first_tick()
-        self.fan_out()
+        self.sequence()
         self.step()
         settings = self.settings
         every = min(PURGE_EVERY_SECONDS, settings.event_failed_retention_seconds,
@@ -133,214 +211,221 @@ class Dispatcher:
         if time.time() - self._last_purge >= every:
             self.purge()
 
-    # -- 1. fan-out -------------------------------------------------------
-    def fan_out(self) -> int:
-        """Expand the recorded changes into delivery entries; returns how
-        many records were settled. A record is written in the same store
-        transaction as its change (ResourceService._write), so every record
-        read here belongs to a committed change: no proof is needed (the
-        digest proof of the two-write design would, on PostgreSQL where a
-        transaction holds no collection lock, have judged a record whose
-        resource changed again meanwhile uncommitted and dropped it).
-        Entry ids are `<eventId>.<hubId>`, so two workers expanding the same
-        record queue each notification once."""
+    # -- upgrades ---------------------------------------------------------
+    def ensure_queues(self) -> int:
+        """A queue for every hub without one (hubs stored by an earlier
+        version, or restored): it starts after the last sequenced record,
+        so it gets every change not yet sequenced. Returns how many."""
+        hubs = self.store.all(HUBS)
+        known = {q["id"] for q in self.store.all(QUEUES)}
+        missing = [hub for hub in hubs if hub["id"] not in known]
+        if not missing:
+            return 0
+        with self.store.transactions(LOG, QUEUES) as tx:
+            position = log_head(tx[LOG])
+            for hub in missing:
+                if tx[QUEUES].get(hub["id"]) is None:
+                    tx[QUEUES].insert(new_queue(hub, position))
+        return len(missing)
+
+    def adopt_legacy(self) -> int:
+        """Pending notifications that earlier versions queued per hub -- the
+        `outbox` (one entry per notification and hub) and pending entries of
+        `eventDelivery` -- are appended to the log for their hub alone, so an
+        upgrade loses none; returns how many."""
+        legacy = [(LEGACY_OUTBOX, e) for e in
+                  self.store.find(LEGACY_OUTBOX, lambda e: e.get("status") == "pending")]
+        legacy += [(DELIVERIES, e) for e in
+                   self.store.find(DELIVERIES, lambda e: e.get("status") == "pending")]
+        if not legacy:
+            return 0
+        with self._sequence_lock, self.store.transactions(DELIVERIES, LEGACY_OUTBOX, LOG) as tx:
+            last = log_head(tx[LOG])
+            for collection, old in legacy:
+                if tx[collection].delete(old["id"]) is None:
+                    continue                     # another worker took it
+                last += 1
+                tx[LOG].insert({"id": f"legacy-{old['id']}", "seq": last, "api": None,
+                                "hubId": old["hubId"], "recordedAt": old.get("createdAt", time.time()),
+                                "notifications": [old["notification"]],
+                                "traceHeaders": old.get("traceHeaders") or {}})
+            set_head(tx[LOG], last)
+        log.info("moved %d pending notifications of an earlier version to the hubs' queues",
+                 len(legacy))
+        return len(legacy)
+
+    # -- 1. sequence ------------------------------------------------------
+    def sequence(self) -> int:
+        """Move the recorded changes into the log, numbered; returns how
+        many. A record is written in the same store transaction as its
+        change (ResourceService._write), so every record read here belongs
+        to a committed change."""
         if not self.store.count(EVENTS):
             return 0
-        with self._fan_out_lock:
-            records = self.store.all(EVENTS)
-            if not records:
+        with self._sequence_lock:
+            try:
+                with self.store.transactions(EVENTS, LOG) as tx:
+                    _last, records = move_records(tx[EVENTS], tx[LOG])
+            except DuplicateId:
+                # PostgreSQL: another worker created the head document at the
+                # same moment and committed first; the next tick goes on
                 return 0
-            hubs_by_api: dict[str, list[dict]] = {}
-            for hub in self.store.all(HUBS):
-                hubs_by_api.setdefault(hub.get("api"), []).append(hub)
-            now = time.time()
-            entries = []
-            for record in records:
-                for note in record["notifications"]:
-                    for hub in hubs_by_api.get(record["api"], ()):
-                        if wants(hub, note):
-                            entries.append(_entry(hub, note, now,
-                                                  record.get("traceHeaders")))
-            if entries:
-                try:
-                    with self.store.transaction(DELIVERIES) as tx:
-                        # read under this lock: a hub deleted since is not served
-                        # (unregister_hub drops its entries after deleting it)
-                        live = {hub["id"] for hub in self.store.all(HUBS)}
-                        for entry in entries:
-                            if entry["hubId"] in live and tx.get(entry["id"]) is None:
-                                tx.insert(entry)          # (None: not already expanded)
-                except DuplicateId:
-                    # another worker (PostgreSQL: another host) expanded the
-                    # same records at the same moment and committed first
-                    return 0
-            with self.store.transaction(EVENTS) as tx:
-                for record in records:
-                    tx.delete(record["id"])
-            return len(records)
+        return len(records)
 
-    # -- 2 and 3. results and claims, in one write -------------------------
+    def _refresh_log(self, head: int) -> None:
+        """Read the log records this process has not seen (they never
+        change once written, so each is read once)."""
+        if head <= self._log_seen:
+            return
+        records, _total = self.store.query(LOG, Query(filters=(
+            Filter(("seq",), "gt", (self._log_seen,), "number"),)))
+        for record in records:
+            self._log[record["seq"]] = record
+            self._log_seen = max(self._log_seen, record["seq"])
+
+    # -- 2 and 3. outcomes and claims --------------------------------------
     def step(self) -> None:
-        """Write the outcomes of finished attempts and claim the next batch,
-        in one transaction on the delivery entries (one file write on
-        TinyDB), then start the claimed batches."""
+        """Record the outcomes of finished batches, then claim the next."""
         results = []
         while True:
             try:
-                results.extend(self._results.get_nowait())
+                results.append(self._results.get_nowait())
             except queue.Empty:
                 break
-        finished_hubs = {hub_id for hub_id, _entries in self._finished_batches(results)}
-        room = self.settings.event_max_in_flight - (len(self._in_flight) - len(finished_hubs))
-        if not results and (room <= 0 or not self.store.count(DELIVERIES)):
-            return
-        now = time.time()
-        hubs = {hub["id"]: hub for hub in self.store.all(HUBS)}
         if results:
-            hubs = self._update_circuits(results, hubs, now)
-        batches: list[list[dict]] = []
-        fronts = self._queue_fronts(set(self._in_flight) - finished_hubs) if room > 0 else []
-        with self.store.transaction(DELIVERIES) as tx:
-            for entry_id, _hub_id, outcome in results:
-                self._apply(tx, entry_id, outcome, now)
-            for hub_id in finished_hubs:
-                self._in_flight.pop(hub_id, None)
-            if room > 0:
-                batches = self._claim(tx, fronts, hubs, room, now)
-        for batch in batches:
-            self._in_flight[batch[0]["hubId"]] = batch[0]["id"]
-            self._pool.submit(self._send_batch, batch)
+            self._record(results)
+        room = self.settings.event_max_in_flight - len(self._in_flight)
+        if room <= 0:
+            return
+        head = self.store.get(LOG, LOG_HEAD)
+        if head is None:
+            return
+        head = head["last"]
+        self._refresh_log(head)
+        now = time.time()
+        lease = now + self.settings.event_timeout_seconds * BATCH + 30
+        planned: dict[str, list[Item]] = {}
+
+        def take(hub: dict) -> dict | None:
+            if hub["id"] in self._in_flight:
+                return None
+            items, through = pending_items(hub, self._log, head, BATCH)
+            if not items:                       # nothing it subscribed to: move on
+                return {**hub, "position": through, "skip": 0, "claimedThrough": through}
+            planned[hub["id"]] = items
+            return {**hub, "leaseUntil": lease, "leaseOwner": os.getpid(), "leaseHost": HOST,
+                    "claimedThrough": through}
+
+        claimed = self.store.claim(QUEUES, (
+            Filter(("position",), "lt", (head,), "number"),
+            Filter(("leaseUntil",), "lte", (now,), "number"),
+            Filter(("nextAttemptAt",), "lte", (now,), "number"),
+            Filter(("circuitOpenUntil",), "lte", (now,), "number"),
+        ), take, limit=room, sort=(SortKey(("position",), kind="number"),))
+        for hub in claimed:
+            items = planned.get(hub["id"])
+            if items and hub.get("leaseOwner") == os.getpid():
+                self._in_flight.add(hub["id"])
+                self._pool.submit(self._send_batch, hub, items)
+
+    def _record(self, results) -> None:
+        """One transaction for every finished batch: positions, retries,
+        circuits, and the finished entries kept for their retention."""
+        settings = self.settings
+        now = time.time()
+        with self.store.transactions(DELIVERIES, QUEUES) as tx:
+            for claimed, outcomes in results:
+                current = tx[QUEUES].get(claimed["id"])
+                if current is None:                  # its hub was deleted meanwhile
+                    count_delivery("hub_gone")
+                    continue
+                if (current.get("leaseOwner"), current.get("leaseHost"), current["position"],
+                        current.get("skip", 0)) != (os.getpid(), HOST, claimed["position"],
+                                                    claimed.get("skip", 0)):
+                    continue                         # lease lost: the new holder decides
+                tx[QUEUES].update(claimed["id"], lambda q, o=outcomes, c=claimed:
+                                  self._settle(tx[DELIVERIES], q, c, o, now))
+        for claimed, _outcomes in results:
+            self._in_flight.discard(claimed["id"])
+
+    def _settle(self, entries, hub: dict, claimed: dict, outcomes, now: float) -> dict:
+        settings = self.settings
+        position, skip = hub["position"], hub.get("skip", 0)
+        attempts, failures = hub.get("attempts", 0), hub.get("consecutiveFailures", 0)
+        # the batch ran up to its first failure: what follows was not sent
+        unsettled = any(outcome is NOT_SENT for _item, outcome in outcomes)
+        next_attempt = 0.0
+        for item, outcome in outcomes:
+            if outcome is NOT_SENT:
+                break
+            attempts += 1
+            if outcome is None:
+                failures = 0
+                if settings.event_delivered_retention_seconds > 0:
+                    self._keep(entries, hub, item, "delivered", attempts, None, now)
+                attempts = 0
+                position, skip = after(item)
+                continue
+            failures += 1
+            hub["lastError"] = outcome
+            if attempts >= settings.event_max_attempts:
+                count_delivery("gave_up")
+                self._keep(entries, hub, item, "failed", attempts, outcome, now)
+                attempts = 0
+                position, skip = after(item)
+            else:
+                next_attempt = now + min(settings.event_backoff_seconds * 2 ** (attempts - 1),
+                                         settings.event_backoff_max_seconds)
+                unsettled = True
+            break                                  # the batch stopped here
+        if not unsettled:
+            position, skip = claimed["claimedThrough"], 0
+        opened = now + settings.event_circuit_open_seconds \
+            if failures >= settings.event_circuit_failures else 0.0
+        return {**hub, "position": position, "skip": skip, "attempts": attempts,
+                "nextAttemptAt": next_attempt, "leaseUntil": 0.0, "leaseOwner": None,
+                "leaseHost": None, "consecutiveFailures": failures, "circuitOpenUntil": opened}
 
     @staticmethod
-    def _finished_batches(results):
-        seen: dict[str, list] = {}
-        for entry_id, hub_id, _outcome in results:
-            seen.setdefault(hub_id, []).append(entry_id)
-        return seen.items()
+    def _keep(entries, hub: dict, item: Item, status: str, attempts: int,
+              error: str | None, now: float) -> None:
+        entry_id = f"{item.notification['eventId']}.{hub['id']}"
+        if entries.get(entry_id) is not None:      # an earlier delivery, then a crash
+            entries.delete(entry_id)
+        entries.insert({"id": entry_id, "hubId": hub["id"],
+                        "eventId": item.notification["eventId"],
+                        "notification": item.notification if status == "failed" else None,
+                        "status": status, "attempts": attempts, "lastError": error,
+                        "createdAt": now, "finishedAt": now})
 
-    def _apply(self, tx, entry_id: str, outcome, now: float) -> None:
-        """`outcome`: None delivered, NOT_SENT (batch stopped before it: the
-        lease is released, no attempt counted) or the error text."""
-        settings = self.settings
-        entry = tx.get(entry_id)
-        if entry is None:                    # its hub was deleted meanwhile
-            count_delivery("hub_gone")
-            return
-        entry["leaseUntil"] = 0.0
-        if outcome is NOT_SENT:
-            tx.update(entry_id, lambda _old: entry)
-            return
-        entry["attempts"] += 1
-        entry["lastError"] = outcome
-        if outcome is None:
-            if settings.event_delivered_retention_seconds <= 0:
-                tx.delete(entry_id)
-                return
-            entry["status"] = "delivered"
-            entry["finishedAt"] = now
-            entry["notification"] = None     # kept as a record of delivery, not a copy
-        elif entry["attempts"] >= settings.event_max_attempts:
-            count_delivery("gave_up")
-            entry["status"] = "failed"
-            entry["finishedAt"] = now
-        else:
-            entry["nextAttemptAt"] = now + min(
-                settings.event_backoff_seconds * 2 ** (entry["attempts"] - 1),
-                settings.event_backoff_max_seconds)
-        tx.update(entry_id, lambda _old: entry)
-
-    def _update_circuits(self, results, hubs: dict, now: float) -> dict:
-        """Consecutive failures per hub, kept on the hub record; opening the
-        circuit pauses the hub. Written only when something changes."""
-        settings = self.settings
-        last: dict[str, object] = {}
-        for _entry_id, hub_id, outcome in results:
-            if outcome is not NOT_SENT:
-                last.setdefault(hub_id, [])
-                last[hub_id].append(outcome)
-        changes = {}
-        for hub_id, outcomes in last.items():
-            hub = hubs.get(hub_id)
-            if hub is None:
-                continue
-            failures = hub.get("consecutiveFailures", 0)
-            for outcome in outcomes:
-                failures = 0 if outcome is None else failures + 1
-            if failures != hub.get("consecutiveFailures", 0):
-                opened = now + settings.event_circuit_open_seconds \
-                    if failures >= settings.event_circuit_failures else 0.0
-                changes[hub_id] = (failures, opened)
-        if changes:
-            with self.store.transaction(HUBS) as tx:
-                for hub_id, (failures, opened) in changes.items():
-                    updated = tx.update(hub_id, lambda hub, f=failures, o=opened: {
-                        **hub, "consecutiveFailures": f, "circuitOpenUntil": o})
-                    if updated is not None:
-                        hubs[hub_id] = updated
-        return hubs
-
-    def _claim(self, tx, fronts, hubs: dict, room: int, now: float) -> list[list[dict]]:
-        """Per hub not busy here: the head of its queue and the entries right
-        behind it (up to `BATCH`), if the head is due, not leased by a live
-        worker, and the hub's circuit is closed."""
-        queues: dict[str, list[dict]] = {}
-        for entry_id, hub_id in fronts:
-            entry = tx.get(entry_id)       # as it is now, under the lock
-            if entry is not None and entry.get("status") == "pending":
-                queues.setdefault(hub_id, []).append(entry)
-        lease = now + self.settings.event_timeout_seconds * BATCH + 30
-        batches = []
-        for hub_id, line in queues.items():
-            if len(batches) >= room:
-                break
-            head = line[0]
-            hub = hubs.get(hub_id)
-            if hub is None or hub_id in self._in_flight \
-                    or hub.get("circuitOpenUntil", 0.0) > now \
-                    or head["nextAttemptAt"] > now \
-                    or (head["leaseUntil"] > now and not lease_holder_gone(head)):
-                continue
-            batch = []
-            for entry in line:
-                if entry is not head and (entry["nextAttemptAt"] > now or entry["leaseUntil"] > now):
-                    break
-                entry.update(leaseUntil=lease, leaseOwner=os.getpid(), leaseHost=HOST)
-                tx.update(entry["id"], lambda _old, entry=entry: entry)
-                batch.append(entry)
-            batches.append(batch)
-        return batches
-
-    def _queue_fronts(self, busy: set) -> list[tuple[str, str]]:
-        """(entry id, hub id) of the first BATCH pending entries of each hub
-        not `busy` in this process, in queue order; copies only those."""
-        taken: dict[str, int] = {}
-
-        def front(entry: dict) -> bool:
-            hub_id = entry["hubId"]
-            if entry.get("status") != "pending" or hub_id in busy \
-                    or taken.get(hub_id, 0) >= BATCH:
-                return False
-            taken[hub_id] = taken.get(hub_id, 0) + 1
-            return True
-        return [(e["id"], e["hubId"]) for e in self.store.find(DELIVERIES, front)]
-
-    def _send_batch(self, batch: list[dict]) -> None:
-        """A hub's entries one after the other, stopping at the first failure
-        (the rest wait behind it, unsent); never raises."""
+    def _send_batch(self, hub: dict, items: list[Item]) -> None:
+        """A hub's notifications one after the other, stopping at the first
+        failure (the rest wait behind it, unsent) or when the hub was deleted
+        meanwhile; never raises."""
         outcomes = []
         failed = False
-        for entry in batch:
-            if failed:
-                outcomes.append((entry["id"], entry["hubId"], NOT_SENT))
+        for number, item in enumerate(items):
+            if failed or self._stopping.is_set() or (number and self._gone(hub["id"])):
+                outcomes.append((item, NOT_SENT))
+                failed = True
                 continue
-            error = self._attempt(entry)
+            error = self._attempt({"id": f"{item.notification['eventId']}.{hub['id']}",
+                                   "callback": hub["callback"], "notification": item.notification,
+                                   "traceHeaders": item.trace_headers})
             failed = error is not None
-            outcomes.append((entry["id"], entry["hubId"], error))
-        self._results.put(outcomes)
+            outcomes.append((item, error))
+        self._results.put((hub, outcomes))
         self.poller.wake()
 
+    def _gone(self, hub_id: str) -> bool:
+        try:
+            return self.store.get(QUEUES, hub_id) is None
+        except Exception:  # noqa: BLE001 - the store decides at the outcome write
+            return False
+
     def _attempt(self, entry: dict) -> str | None:
-        """One POST: None when the listener answered 2xx, else why not."""
+        """One POST of ``entry["notification"]`` to ``entry["callback"]``:
+        None when the listener answered 2xx, else why not."""
         try:
             address = self.policy.check(entry["callback"])
             body = json.dumps(entry["notification"], separators=(",", ":")).encode("utf-8")
@@ -359,13 +444,14 @@ class Dispatcher:
         except DeliveryError as exc:
             count_delivery("error")
             return str(exc)[:300]
-        except Exception as exc:  # noqa: BLE001 - keep the entry, whatever happened
+        except Exception as exc:  # noqa: BLE001 - keep the notification, whatever happened
             log.exception("delivery of %s failed", entry["id"])
             count_delivery("error")
             return type(exc).__name__
 
     # -- 4. purge ---------------------------------------------------------
     def purge(self) -> int:
+        """Returns how many finished entries went."""
         now = time.time()
         self._last_purge = now
         hub_ids = {hub["id"] for hub in self.store.all(HUBS)}
@@ -373,9 +459,9 @@ class Dispatcher:
                 "failed": self.settings.event_failed_retention_seconds}
 
         def expired(entry: dict) -> bool:
-            if entry["hubId"] not in hub_ids:
+            if entry.get("hubId") not in hub_ids:
                 return True
-            retention = keep.get(entry["status"])
+            retention = keep.get(entry.get("status"))
             return retention is not None and (entry.get("finishedAt") or now) + retention <= now
 
         doomed = [e["id"] for e in self.store.find(DELIVERIES, expired)]
@@ -383,23 +469,58 @@ class Dispatcher:
             with self.store.transaction(DELIVERIES) as tx:
                 for entry_id in doomed:
                     tx.delete(entry_id)
+        self.ensure_queues()
+        self.release_dead_leases()
+        queues = self.store.all(QUEUES)
+        # hubs read again: a hub and its queue are committed together, so a
+        # queue read above whose hub is not read now has no hub
+        hub_ids = {hub["id"] for hub in self.store.all(HUBS)}
+        orphans = [q["id"] for q in queues if q["id"] not in hub_ids]
+        if orphans:
+            with self.store.transaction(QUEUES) as tx:
+                for hub_id in orphans:
+                    tx.delete(hub_id)
+        self.trim_log(min((q["position"] for q in queues if q["id"] in hub_ids), default=None))
         return len(doomed)
 
+    def trim_log(self, passed: int | None) -> int:
+        """Drop the log records every hub has passed (`passed`: the lowest
+        position; None when there is no hub: every record); returns how many."""
+        head = self.store.get(LOG, LOG_HEAD)
+        if head is None:
+            return 0
+        limit = head["last"] if passed is None else passed
+        for seq in [s for s in self._log if s <= limit]:
+            del self._log[seq]
+        old, _total = self.store.query(LOG, Query(filters=(
+            Filter(("seq",), "lte", (limit,), "number"),)))
+        if old:
+            with self.store.transaction(LOG) as tx:
+                for record in old:
+                    tx.delete(record["id"])
+        return len(old)
 
-def _entry(hub: dict, note: dict, now: float, trace_headers: dict | None = None) -> dict:
-    return {"id": f"{note['eventId']}.{hub['id']}", "hubId": hub["id"],
-            "traceHeaders": trace_headers or {},
-            "callback": hub["callback"], "eventId": note["eventId"], "notification": note,
-            "status": "pending", "createdAt": now, "attempts": 0, "nextAttemptAt": 0.0,
-            "leaseUntil": 0.0, "leaseOwner": None, "leaseHost": None, "lastError": None,
-            "finishedAt": None}
+    def release_dead_leases(self) -> int:
+        """Leases held by processes of this host that no longer exist end
+        now: a service killed mid-delivery redelivers as soon as it is back,
+        instead of waiting out the lease. Returns how many."""
+        now = time.time()
+        dead = [q["id"] for q in self.store.find(
+            QUEUES, lambda q: q.get("leaseUntil", 0.0) > now and lease_holder_gone(q))]
+        if not dead:
+            return 0
+        with self.store.transaction(QUEUES) as tx:
+            for hub_id in dead:
+                tx.update(hub_id, lambda q: {**q, "leaseUntil": 0.0, "leaseOwner": None,
+                                             "leaseHost": None}
+                          if lease_holder_gone(q) else q)
+        return len(dead)
 
 
 def lease_holder_gone(entry: dict) -> bool:
     """True when the process that leased the entry is known to be dead: it
-    ran on this host and its pid no longer exists (or is a zombie). A
-    service killed mid-delivery then redelivers as soon as it is back,
-    instead of waiting out the lease; when in doubt the lease holds."""
+    ran on this host and its pid no longer exists (or is a zombie); when in
+    doubt the lease holds."""
     pid = entry.get("leaseOwner")
     if entry.get("leaseHost") != HOST or not isinstance(pid, int) or pid == os.getpid():
         return False

@@ -8,6 +8,7 @@ evaluated with `wants()`, which never raises, so one stored query (from an
 older version, say) costs at most its own hub's notifications."""
 from __future__ import annotations
 
+import functools
 import logging
 from urllib.parse import parse_qsl
 
@@ -73,11 +74,18 @@ def parse_hub_query(query: str | None) -> list[Condition]:
     return conditions
 
 
+@functools.lru_cache(maxsize=4096)
+def _conditions(query: str | None) -> tuple:
+    # parsed once per distinct query: the dispatcher asks for every hub and
+    # every notification (a failure is not cached, and is logged each time)
+    return tuple(parse_hub_query(query))
+
+
 def wants(hub: dict, notification: dict) -> bool:
     """Whether the hub subscribed to this notification; False (and a log
     line) when its stored query cannot be evaluated: never raises."""
     try:
-        return all(c.matches(notification) for c in parse_hub_query(hub.get("query")))
+        return all(c.matches(notification) for c in _conditions(hub.get("query")))
     except Exception:  # noqa: BLE001 - one bad hub must not stop the others
         log.warning("hub %s: query %r cannot be evaluated; notification skipped",
                     hub.get("id"), hub.get("query"))

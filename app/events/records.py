@@ -8,14 +8,35 @@ Collections (all through the `Store` interface, any backend):
      "resourceId": str, "recordedAt": float (Unix s),
      "notifications": [{"eventId", "eventTime", "eventType", "event": {...}}]}
 
-``eventDelivery`` -- one entry per notification and hub, written by the
-dispatcher when it fans a record out::
+``eventLog`` -- the same records in the order every hub receives them,
+moved there by the dispatcher (records sequenced, see dispatcher.py), each
+with ``"seq": int`` (1, 2, ...); plus one document ``{"id": "head",
+"last": int}``, the last seq given. A record is kept until every hub of the
+store has passed it, so a notification body is stored once, whatever the
+hubs. Legacy notifications adopted on an upgrade carry ``"hubId"``: they
+are for that hub only.
 
-    {"id": "<eventId>.<hubId>", "hubId", "callback", "eventId",
-     "notification": {...}, "status": "pending" | "delivered" | "failed",
-     "createdAt": float, "attempts": int, "nextAttemptAt": float,
+``eventQueue`` -- one document per hub (id = hub id), the hub's position in
+the log and its delivery state::
+
+    {"id": hubId, "api", "callback", "query", "position": int (every record
+     with seq <= position is settled for this hub), "skip": int
+     (notifications of record position + 1 already settled), "attempts":
+     int (failed attempts of the next notification), "nextAttemptAt": float,
      "leaseUntil": float, "leaseOwner": pid, "leaseHost": str,
-     "lastError": str | None, "finishedAt": float | None}
+     "claimedThrough": int, "consecutiveFailures": int,
+     "circuitOpenUntil": float, "lastError": str | None}
+
+So the delivery state is O(hubs), not O(notifications x hubs).
+
+``eventDelivery`` -- what is kept of finished notifications for their
+retention: one entry per notification given up (``failed``, with its body)
+and, when ``event_delivered_retention_seconds`` > 0, per notification
+delivered (``delivered``, without)::
+
+    {"id": "<eventId>.<hubId>", "hubId", "eventId", "notification": {...} | None,
+     "status": "delivered" | "failed", "attempts": int, "lastError": str | None,
+     "createdAt": float, "finishedAt": float}
 
 A change and its event record: one transaction
 ---------------------------------------------
@@ -27,7 +48,7 @@ rows in one SQL transaction; TinyDB, which keeps each collection in its own
 file, writes both new files, then a journal naming them, then renames them
 (a crash after the journal is rolled forward when the store is next
 opened). So an acknowledged change always has its event, and a change that
-did not commit has none: the dispatcher fans out every record it reads.
+did not commit has none: the dispatcher sequences every record it reads.
 """
 from __future__ import annotations
 
@@ -38,6 +59,9 @@ from ..timeutil import isoformat, utcnow
 
 EVENTS = "event"
 DELIVERIES = "eventDelivery"
+LOG = "eventLog"
+QUEUES = "eventQueue"
+LOG_HEAD = "head"
 HUBS = "hubs"
 
 

@@ -104,7 +104,7 @@ class ServiceCollector:
     def _outbox(self, now: float):
         backlog = self.services.events.backlog()
         yield _gauge("reco_event_outbox_pending", "Notifications waiting to be delivered "
-                     "(delivery entries, one per hub and event).", backlog["pending"])
+                     "(notifications not yet delivered, counted per hub).", backlog["pending"])
         yield _gauge("reco_event_outbox_failed", "Notifications given up after the last attempt "
                      "(kept for RECO_EVENT_FAILED_RETENTION_SECONDS).", backlog["failed"])
         yield _gauge("reco_event_outbox_oldest_pending_age_seconds",

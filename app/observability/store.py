@@ -20,7 +20,7 @@ import time
 from typing import Iterator, Sequence
 
 from ..store.base import Store, StoreError
-from ..store.query import Filter, Query
+from ..store.query import Filter, Query, SortKey
 from .metrics import STORE_ERRORS, STORE_OPERATION_SECONDS
 
 def instrument_store(store: Store) -> Store:
@@ -125,8 +125,9 @@ class InstrumentedStore(Store):
     def attribute_names(self, collection: str, shapes) -> set[str]:
         return self._timed("attribute_names", collection, self.inner.attribute_names, shapes)
 
-    def claim(self, collection: str, filters: Sequence[Filter], change, limit: int = 100) -> list[dict]:
-        return self._timed("claim", collection, self.inner.claim, filters, change, limit)
+    def claim(self, collection: str, filters: Sequence[Filter], change, limit: int = 100,
+              sort: Sequence[SortKey] = ()) -> list[dict]:
+        return self._timed("claim", collection, self.inner.claim, filters, change, limit, sort)
 
     def insert_many(self, collection: str, docs: Sequence[dict]) -> list[int]:
         return self._timed("insert_many", collection, self.inner.insert_many, docs)

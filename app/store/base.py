@@ -34,7 +34,7 @@ import re
 from abc import ABC, abstractmethod
 from typing import Callable, ContextManager, Iterator, Mapping, Sequence
 
-from .query import CountBy, Filter, Query, count_python, run_python, values_at
+from .query import CountBy, Filter, Query, SortKey, count_python, run_python, values_at
 
 __all__ = [
     "COLLECTION_NAME_RE",
@@ -246,15 +246,17 @@ class Store(ABC):
         return names
 
     def claim(self, collection: str, filters: Sequence[Filter],
-              change: Callable[[dict], dict | None], limit: int = 100) -> list[dict]:
+              change: Callable[[dict], dict | None], limit: int = 100,
+              sort: Sequence[SortKey] = ()) -> list[dict]:
         """Take up to ``limit`` documents matching ``filters`` that no other
-        worker is taking: ``change`` gets each (a copy) and returns the new
-        document, or None to leave it; the changes are written atomically
-        and returned.  PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so
+        worker is taking, in the order of ``sort`` (then insertion order):
+        ``change`` gets each (a copy) and returns the new document, or None
+        to leave it; the changes are written atomically and returned.
+        PostgreSQL: ``SELECT ... ORDER BY ... FOR UPDATE SKIP LOCKED``, so
         workers on any number of hosts never take the same document."""
         claimed: list[dict] = []
         with self.transaction(collection) as tx:
-            _page, _total = run_python(tx.all(), Query(filters=tuple(filters)))
+            _page, _total = run_python(tx.all(), Query(filters=tuple(filters), sort=tuple(sort)))
             for doc in _page:
                 if len(claimed) >= limit:
                     break

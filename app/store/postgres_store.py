@@ -42,8 +42,8 @@ import time
 from typing import Callable, Iterator, Sequence
 
 from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
-from .postgres_query import count_sql, jsonpath, select_sql, where_sql
-from .query import CountBy, Filter, Query
+from .postgres_query import count_sql, jsonpath, select_sql, sort_sql, where_sql
+from .query import CountBy, Filter, Query, SortKey
 
 __all__ = ["PostgresStore"]
 
@@ -342,14 +342,20 @@ class PostgresStore(Store):
         return skipped
 
     def claim(self, collection: str, filters: Sequence[Filter], change: Callable[[dict], dict | None],
-              limit: int = 100) -> list[dict]:
+              limit: int = 100, sort: Sequence[SortKey] = ()) -> list[dict]:
         validate_collection(collection)
         where, params = where_sql(collection, filters)
+        order = []
+        for key in sort:
+            sql, more = sort_sql(key)
+            order.append(sql)
+            params = [*params, *more]
+        order.append("seq")
         claimed = []
         with self.connection(collections=[collection]) as conn:
             rows = conn.execute(
-                f"SELECT id, doc FROM documents WHERE {where} ORDER BY seq LIMIT %s "
-                "FOR UPDATE SKIP LOCKED", [*params, limit]).fetchall()
+                f"SELECT id, doc FROM documents WHERE {where} ORDER BY {', '.join(order)} "
+                "LIMIT %s FOR UPDATE SKIP LOCKED", [*params, limit]).fetchall()
             for doc_id, doc in rows:
                 new = change(doc)
                 if new is None:

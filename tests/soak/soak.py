@@ -208,6 +208,13 @@ def rule_reloads(run: Run, rules_dir: Path, every: float) -> None:
         os.replace(tmp, target)
 
 
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def worker_pids(master: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -216,7 +223,8 @@ def worker_pids(master: int) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == master:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == master \
+                    and b"app.events\x00dispatch" not in _cmdline(entry):   # no worker
                 pids.append(int(entry))
     return sorted(pids)
 

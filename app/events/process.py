@@ -1,0 +1,152 @@
+"""The event dispatcher in a process of its own, next to the gunicorn workers.
+
+Why: in a worker, the dispatcher's loop and its delivery threads share the
+interpreter lock with the requests, so with 1,000 hubs every create waited
+behind serialising and sending notifications (BENCHMARKS.md "Event
+delivery"). In its own process, at a lower CPU priority
+(`RECO_EVENT_DISPATCHER_NICE`, default 10: the kernel gives the requests the
+cores first), the requests never wait for its lock, and delivery uses the
+time the requests leave.
+
+How (RECO_EVENT_DISPATCHER=process, the default under gunicorn.conf.py):
+
+* the gunicorn master starts it when ready (`when_ready`), before the
+  workers, and a supervisor thread of the master starts it again one second
+  after it exits; it ends with the master (`on_exit`; and it stops by itself
+  when its parent is gone, so a master killed with SIGKILL leaves none);
+* workers do not run a dispatcher; after a commit they wake this one with
+  one datagram on a UNIX socket (`RECO_EVENT_WAKE_SOCKET`, set by the
+  master; a lost datagram costs at most `event_poll_seconds`);
+* several hosts (PostgreSQL) each run one; they share the hubs through the
+  store's claims exactly as workers did.
+
+RECO_EVENT_DISPATCHER=workers keeps the dispatcher in every worker (as
+under a server other than gunicorn, or `flask run`)."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+WAKE_ENV = "RECO_EVENT_WAKE_SOCKET"
+#: `python -m app.events dispatch`: the process's command line, by which
+#: tools that count a master's workers leave it out
+COMMAND = "dispatch"
+PARENT_ENV = "RECO_EVENT_DISPATCHER_PARENT"
+RESTART_DELAY_SECONDS = 1.0
+
+
+def send_wake(path: str) -> None:
+    """One datagram to the dispatcher process; never blocks, never raises."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            sock.sendto(b"w", path)
+    except OSError:
+        pass             # not running (restarting) or its queue full: it polls
+
+
+class Supervisor:
+    """Starts the dispatcher process and starts it again when it exits."""
+
+    def __init__(self, logger=log):
+        self.log = logger
+        self.folder = tempfile.mkdtemp(prefix=f"reco-events-{os.getpid()}-")
+        self.wake_path = os.path.join(self.folder, "wake")
+        self.process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        os.environ[WAKE_ENV] = self.wake_path       # inherited by the workers forked next
+        self._spawn()
+        threading.Thread(target=self._watch, name="event-dispatcher-supervisor",
+                         daemon=True).start()
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "app.events", COMMAND],
+                                        env={**os.environ, WAKE_ENV: self.wake_path,
+                                             PARENT_ENV: str(os.getpid())})
+        self.log.info("event dispatcher process started (pid %s)", self.process.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            code = self.process.wait()
+            if self._stopping.wait(RESTART_DELAY_SECONDS):
+                return
+            self.log.error("event dispatcher process exited (%s); starting it again", code)
+            self._spawn()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        try:
+            os.unlink(self.wake_path)
+        except OSError:
+            pass
+        try:
+            os.rmdir(self.folder)
+        except OSError:
+            pass
+
+
+def wanted(environ=os.environ) -> bool:
+    """Whether gunicorn should run the dispatcher as its own process."""
+    from ..config import Settings
+
+    settings = Settings.from_env(environ)
+    return settings.background_workers and settings.event_dispatcher == "process"
+
+
+def main() -> int:
+    """The process: the app's EventBus, its dispatcher started, woken by
+    datagrams; ends on SIGTERM or when its parent is gone."""
+    from .. import create_app
+
+    # the master's pid as it gave it: it may die before this process runs
+    parent = int(os.environ.get(PARENT_ENV) or os.getppid())
+    app = create_app()
+    settings = app.extensions["reco"].settings
+    try:
+        os.nice(settings.event_dispatcher_nice)
+    except OSError:
+        pass
+    dispatcher = app.extensions["reco"].events.dispatcher
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    path = os.environ.get(WAKE_ENV)
+    if path:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        sock.bind(path)
+
+        def listen():
+            while True:
+                try:
+                    sock.recv(64)
+                except OSError:
+                    return
+                dispatcher.wake()
+        threading.Thread(target=listen, name="event-wake", daemon=True).start()
+    dispatcher.start()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:          # the master is gone
+            break
+    dispatcher.stop()
+    return 0

@@ -1,0 +1,208 @@
+"""The delivery data of issue 11's redesign, on both stores: one ordered log of
+change records shared by all hubs and one queue document per hub, so what a
+claim or an outcome writes grows with the hubs, not with notifications x hubs
+(BENCHMARKS.md "Event delivery").
+
+The EventBus is driven in this process (its dispatcher ticked by the test)
+against loopback listeners; the end-to-end behaviour through a served API is
+in test_event_delivery.py and test_hub_events.py."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from app.config import Settings
+from app.events.bus import EventBus
+from app.events.records import DELIVERIES, EVENTS, LOG, QUEUES
+from app.store import open_store
+
+API = "customerManagement"
+
+
+class Recorder:
+    """A loopback listener whose status for the n-th request is `decide(body, n)`;
+    it records (body, status) of every request, and the paths."""
+
+    def __init__(self, decide=lambda body, n: 201):
+        self.requests: list[tuple[dict, int]] = []
+        self.paths: list[str] = []
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with recorder.lock:
+                    status = decide(body, len(recorder.requests))
+                    recorder.requests.append((body, status))
+                    recorder.paths.append(self.path)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/listener"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[dict]:
+        with self.lock:
+            return [body for body, status in self.requests if status < 300]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def recorders():
+    made: list[Recorder] = []
+
+    def make(decide=lambda body, n: 201) -> Recorder:
+        made.append(Recorder(decide))
+        return made[-1]
+    yield make
+    for recorder in made:
+        recorder.close()
+
+
+@pytest.fixture
+def bus(store_url, tmp_path):
+    store = open_store(store_url)
+    settings = Settings(data_dir=tmp_path / "data", callback_allowed_hosts=["127.0.0.0/8"],
+                        event_timeout_seconds=2, event_backoff_seconds=0.05,
+                        event_backoff_max_seconds=0.1, event_poll_seconds=0.05)
+    bus = EventBus(store, settings)
+    bus.dispatcher._start_in_this_process()
+    yield bus
+    store.close()
+
+
+def change(bus: EventBus, name: str, events: int = 1) -> None:
+    """One acknowledged change with `events` notifications, written as the
+    API writes it: the resource and its event record in one transaction."""
+    with bus.store.transactions("customer", EVENTS) as tx:
+        tx["customer"].insert({"id": name, "name": name})
+        bus.record(API, "customer", name,
+                   [(f"CustomerEvent{n}", "customer", {"id": name, "n": n}) for n in range(events)],
+                   into=tx[EVENTS])
+
+
+def run_until(bus: EventBus, done, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        bus.dispatcher.tick()
+        if done():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_delivery_state_grows_with_the_hubs_not_with_notifications_times_hubs(bus, recorders):
+    listener = recorders()
+    for n in range(30):
+        bus.register_hub(API, f"{listener.url}?hub={n}", None)
+    for n in range(5):
+        change(bus, f"c{n}")
+    assert bus.dispatcher.sequence() == 5
+    store = bus.store
+    # one record per change (and the log's head), one queue per hub, no
+    # per-hub copy of any notification
+    assert store.count(LOG) == 6 and store.count(QUEUES) == 30
+    assert store.count(DELIVERIES) == 0 and store.count(EVENTS) == 0
+    report = bus.backlog()
+    assert report["pending"] == 150 and report["recorded"] == 0, report
+
+    assert run_until(bus, lambda: len(listener.delivered()) >= 150)
+    assert run_until(bus, lambda: bus.backlog()["pending"] == 0)
+    for n in range(30):         # every hub got the five once, in the order recorded
+        got = [body["event"]["customer"]["id"]
+               for (body, _status), path in zip(listener.requests, listener.paths)
+               if path.endswith(f"?hub={n}")]
+        assert got == [f"c{m}" for m in range(5)], (n, got)
+    bus.dispatcher.purge()
+    assert store.count(LOG) == 1        # records every hub has passed are gone: the head
+    assert store.count(DELIVERIES) == 0
+
+
+def test_a_hub_registered_later_gets_only_what_was_recorded_after_it(bus, recorders):
+    early, late = recorders(), recorders()
+    bus.register_hub(API, early.url, None)
+    change(bus, "before")
+    bus.dispatcher.sequence()
+    bus.register_hub(API, late.url, None)
+    change(bus, "after")
+    assert run_until(bus, lambda: len(early.delivered()) == 2 and len(late.delivered()) == 1)
+    assert [b["event"]["customer"]["id"] for b in late.delivered()] == ["after"]
+
+
+def test_a_change_acknowledged_before_a_hub_registered_is_not_sent_to_it(bus, recorders):
+    early, late = recorders(), recorders()
+    bus.register_hub(API, early.url, None)
+    change(bus, "before")             # acknowledged, not yet numbered into the log
+    bus.register_hub(API, late.url, None)
+    change(bus, "after")
+    assert run_until(bus, lambda: len(early.delivered()) == 2 and len(late.delivered()) == 1)
+    run_until(bus, lambda: False, timeout=0.5)
+    assert [b["event"]["customer"]["id"] for b in late.delivered()] == ["after"]
+
+
+def test_a_record_with_several_notifications_resumes_at_the_one_that_failed(bus, recorders):
+    def fail_second_once(body, n):
+        return 500 if n == 1 else 201
+    listener = recorders(fail_second_once)
+    bus.register_hub(API, listener.url, None)
+    change(bus, "multi", events=3)
+    change(bus, "next")
+    assert run_until(bus, lambda: len(listener.delivered()) == 4)
+    sent = [(b["event"]["customer"]["id"], b["event"]["customer"].get("n"), status)
+            for b, status in listener.requests]
+    # the first is not sent again; the failed one is retried before the rest
+    assert sent == [("multi", 0, 201), ("multi", 1, 500), ("multi", 1, 201),
+                    ("multi", 2, 201), ("next", 0, 201)], sent
+    assert listener.requests[1][0]["eventId"] == listener.requests[2][0]["eventId"]
+
+
+def test_pending_entries_of_the_previous_design_are_delivered_after_an_upgrade(bus, recorders):
+    listener = recorders()
+    store = bus.store
+    note = {"eventId": "prev-1", "eventTime": "2026-11-29T00:00:00Z",
+            "eventType": "CustomerCreateEvent", "event": {"customer": {"id": "c-prev"}}}
+    # what the previous version left: a hub without a queue and a pending
+    # per-hub entry holding the notification
+    store.insert("hubs", {"id": "h-prev", "api": API, "callback": listener.url, "query": None,
+                          "consecutiveFailures": 0, "circuitOpenUntil": 0.0})
+    store.insert(DELIVERIES, {"id": "prev-1.h-prev", "hubId": "h-prev", "callback": listener.url,
+                              "eventId": "prev-1", "notification": note, "status": "pending",
+                              "createdAt": time.time(), "attempts": 1, "nextAttemptAt": 0.0,
+                              "leaseUntil": 0.0, "leaseOwner": None, "leaseHost": None,
+                              "lastError": "x", "finishedAt": None, "traceHeaders": {}})
+    other = recorders()
+    bus.register_hub(API, other.url, None)
+    change(bus, "c-new")
+    assert run_until(bus, lambda: len(listener.delivered()) == 2 and len(other.delivered()) == 1)
+    assert [b["eventId"] for b in listener.delivered()][0] == "prev-1"
+    assert [b["event"]["customer"]["id"] for b in other.delivered()] == ["c-new"]
+    assert store.count(DELIVERIES) == 0
+
+
+def test_deleting_a_hub_drops_its_queue_and_what_was_kept_for_it(bus, recorders):
+    listener = recorders(lambda body, n: 500)
+    settings = bus.settings
+    settings.event_max_attempts = 1
+    settings.event_circuit_failures = 100
+    hub = bus.register_hub(API, listener.url, None)["id"]
+    for n in range(3):
+        change(bus, f"c{n}")
+    assert run_until(bus, lambda: bus.backlog()["failed"] == 3)
+    assert bus.unregister_hub(API, hub)
+    change(bus, "c-after")
+    run_until(bus, lambda: False, timeout=0.5)
+    assert bus.backlog() == {**bus.backlog(), "pending": 0, "failed": 0}
+    assert bus.store.count(QUEUES) == 0 and len(listener.requests) == 3
