@@ -18,6 +18,8 @@ from helpers import ROOT, Client, assert_tmf_error, wait_until
 from pgcluster import NoPostgres, PgCluster
 
 C = Client.CUSTOMER
+pytestmark = pytest.mark.backends("postgresql", reason="PostgreSQL deployment: its own clusters, "
+                                  "hosts sharing one database, SQL faults")
 
 
 def customer_body(name: str) -> dict:

@@ -158,13 +158,8 @@ class PostgresStore(Store):
             raise StoreUnavailable(
                 f"PostgreSQL at {self.display_url} did not give a connection within "
                 f"{self.pool_timeout:g} s: {exc}") from exc
-        except psycopg.errors.QueryCanceled as exc:
-            raise StoreUnavailable(f"PostgreSQL statement timed out: {exc}") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.display_url} is unavailable: "
-                                   f"{str(exc).strip()}") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+            raise _store_error(exc, self.display_url) from exc
 
     def _check_schema_once(self, conn) -> None:
         if self._schema_checked_pid == os.getpid():
@@ -339,7 +334,7 @@ class PostgresStore(Store):
         for name in collections:
             validate_collection(name)
         with self.connection(collections=collections) as conn:
-            txns = {name: _PgTxn(name, conn) for name in collections}
+            txns = {name: _PgTxn(name, conn, self.display_url) for name in collections}
             self._local.busy = (os.getpid(), frozenset(collections))
             try:
                 yield txns
@@ -371,6 +366,20 @@ class PostgresStore(Store):
             pool.close(timeout=5.0)
 
 
+def _store_error(exc: Exception, where: str) -> StoreError:
+    """A psycopg error as the Store interface's error: StoreUnavailable (a
+    503) when the database cannot serve now (a timed-out statement; SQLSTATE
+    classes 08, 53, 57, 58 such as 53100 disk_full, which psycopg raises as
+    OperationalError), else StoreError."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return StoreUnavailable(f"PostgreSQL statement timed out: {exc}")
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreUnavailable(f"PostgreSQL at {where} is unavailable: {str(exc).strip()}")
+    return StoreError(f"PostgreSQL error: {str(exc).strip()}")
+
+
 #: A pooled connection idle for longer is checked (one round trip) before use.
 IDLE_CHECK_SECONDS = 2.0
 
@@ -395,6 +404,25 @@ class SchemaMismatch(StoreUnavailable):
     """The database's schema is not the one this code knows (see app.store.schema)."""
 
 
+class _Translating:
+    """A connection whose execute() raises the Store's errors (see
+    _store_error), for statements inside a transaction: the caller (e.g. the
+    event bus recording a change's event) sees a full disk as
+    StoreUnavailable, as on TinyDB, not as a psycopg error."""
+
+    def __init__(self, conn, where: str):
+        self._conn = conn
+        self._where = where
+
+    def execute(self, *args, **kwargs):
+        import psycopg
+
+        try:
+            return self._conn.execute(*args, **kwargs)
+        except psycopg.Error as exc:
+            raise _store_error(exc, self._where) from exc
+
+
 def _insert(conn, collection: str, doc_id: str, text: str) -> None:
     row = conn.execute("INSERT INTO documents (collection, id, doc) VALUES (%s, %s, %s::jsonb) "
                        "ON CONFLICT DO NOTHING RETURNING 1", (collection, doc_id, text)).fetchone()
@@ -408,9 +436,10 @@ class _PgTxn(Txn):
     ``get`` and ``update`` lock the row (``FOR UPDATE``) until the end of the
     transaction, so a read-modify-write through the Txn is atomic."""
 
-    def __init__(self, collection: str, conn):
+    def __init__(self, collection: str, conn, where: str):
         self.collection = collection
         self._conn = conn
+        self._where = where
         self._active = True
         self._owner = threading.get_ident()
 
@@ -419,7 +448,7 @@ class _PgTxn(Txn):
             raise StoreError("transaction is finished")
         if threading.get_ident() != self._owner:
             raise StoreError("a transaction must only be used by the thread that opened it")
-        return self._conn
+        return _Translating(self._conn, self._where)
 
     def insert(self, doc: dict) -> dict:
         canon, text = _canonical(doc)
