@@ -84,6 +84,7 @@ def check_unavailable(api, customer_id: str, why: str) -> None:
     assert ready["details"]["store"]["ok"] is False
 
 
+@pytest.mark.backends("tinydb", reason="a real tmpfs under TinyDB's files; PostgreSQL's member is the test below")
 def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk, make_server):
     server = make_server(data_dir=small_disk)
     api = Client(server.url)
