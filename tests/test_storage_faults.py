@@ -113,3 +113,23 @@ def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk
         _mount("-o", "remount,rw", str(small_disk))
     assert api.get("/health/ready").status_code == 200
     assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200
+
+
+@pytest.mark.backends("postgresql", reason="TinyDB's member is the real tmpfs test above")
+def test_a_database_out_of_disk_space_is_503_on_every_api_and_not_ready(make_server, full_disk):
+    """PostgreSQL's full disk (SQLSTATE 53100 disk_full on every write,
+    tests/fulldisk.py): the same answers as TinyDB's, and all recovers when
+    the space comes back."""
+    server = make_server()
+    api = Client(server.url)
+    tag = uuid.uuid4().hex[:8]
+    customer = api.post(C, json={"name": tag, "engagedParty": {"id": tag, "@referredType": "Individual"}}).json()
+    assert api.get("/health/ready").status_code == 200
+
+    full_disk.fill(server, ".*")
+    check_unavailable(api, customer["id"], "No space left on device")
+
+    full_disk.free()
+    assert api.get("/health/ready").status_code == 200
+    assert api.post(L, json={"name": "after"}).status_code == 201
+    assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200

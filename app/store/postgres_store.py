@@ -351,6 +351,12 @@ class PostgresStore(Store):
                 rows = conn.execute("SELECT collection, count(*) FROM documents "
                                     "GROUP BY collection ORDER BY collection").fetchall()
                 report["collections"] = {name: n for name, n in rows}
+                # a database that reads but refuses writes (disk full, SQLSTATE
+                # 53100; read-only) is not a working store: TinyDB's health
+                # says so for a full disk too. The probe row is rolled back.
+                conn.execute("INSERT INTO documents (collection, id, doc) "
+                             "VALUES ('_health', gen_random_uuid()::text, '{}'::jsonb)")
+                conn.rollback()
         except Exception as exc:  # noqa: BLE001 - health must not raise
             report["errors"]["_store"] = str(exc)
         report["ok"] = not report["errors"]
