@@ -8,7 +8,9 @@ Each tick (every `event_poll_seconds`, sooner when woken):
 2. results and claims, in one write: the outcomes of finished attempts,
    then per hub the OLDEST undelivered entry (the head of that hub's queue)
    and up to BATCH entries behind it, when the head's backoff and the hub's
-   circuit allow; a lease keeps other workers off. One thread sends a hub's
+   circuit allow; a lease keeps other workers off, and a row another worker
+   holds locked is skipped, never waited for (PostgreSQL FOR UPDATE SKIP
+   LOCKED; so are the event records at fan-out). One thread sends a hub's
    batch in order and stops at the first failure. So a hub's notifications
    arrive in the order they were recorded, a retry holds back that hub's
    later ones and no other hub's, and a hub has at most one attempt in
@@ -37,7 +39,7 @@ from ..observability.metrics import count_delivery
 from .allowlist import CallbackPolicy, CallbackRejected
 from .hubquery import wants
 from .http import DeliveryError, post_json
-from ..store import DuplicateId
+from ..store import DuplicateId, Locked
 from .records import DELIVERIES, EVENTS, HUBS
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,7 @@ class Dispatcher:
         self.policy = policy
         self.poller = Poller("event-delivery", self.tick, interval=settings.event_poll_seconds)
         self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._unapplied: list = []      # finished attempts not yet written (entry locked)
         self._in_flight: dict[str, str] = {}       # hubId -> entry id, this process
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
@@ -87,6 +90,7 @@ class Dispatcher:
             self._pool_pid = os.getpid()
             self._in_flight = {}
             self._results = queue.SimpleQueue()
+            self._unapplied = []
 
     def stop(self) -> None:
         self.poller.stop()
@@ -154,30 +158,35 @@ class Dispatcher:
             for hub in self.store.all(HUBS):
                 hubs_by_api.setdefault(hub.get("api"), []).append(hub)
             now = time.time()
-            entries = []
-            for record in records:
-                for note in record["notifications"]:
-                    for hub in hubs_by_api.get(record["api"], ()):
-                        if wants(hub, note):
-                            entries.append(_entry(hub, note, now,
-                                                  record.get("traceHeaders")))
-            if entries:
-                try:
-                    with self.store.transaction(DELIVERIES) as tx:
-                        # read under this lock: a hub deleted since is not served
-                        # (unregister_hub drops its entries after deleting it)
-                        live = {hub["id"] for hub in self.store.all(HUBS)}
-                        for entry in entries:
-                            if entry["hubId"] in live and tx.get(entry["id"]) is None:
-                                tx.insert(entry)          # (None: not already expanded)
-                except DuplicateId:
-                    # another worker (PostgreSQL: another host) expanded the
-                    # same records at the same moment and committed first
-                    return 0
-            with self.store.transaction(EVENTS) as tx:
-                for record in records:
-                    tx.delete(record["id"])
-            return len(records)
+            try:
+                # one transaction: the records this worker claims (a record
+                # another worker is expanding is skipped, not waited for;
+                # PostgreSQL: FOR UPDATE SKIP LOCKED), their entries, their removal
+                with self.store.transactions(EVENTS, DELIVERIES) as tx:
+                    mine = []
+                    for record in records:
+                        try:
+                            if tx[EVENTS].get(record["id"], skip_locked=True) is not None:
+                                mine.append(record)
+                        except Locked:
+                            continue
+                    # read under this lock: a hub deleted since is not served
+                    # (unregister_hub drops its entries after deleting it)
+                    live = {hub["id"] for hub in self.store.all(HUBS)} if mine else set()
+                    for record in mine:
+                        for note in record["notifications"]:
+                            for hub in hubs_by_api.get(record["api"], ()):
+                                if hub["id"] in live and wants(hub, note):
+                                    entry = _entry(hub, note, now, record.get("traceHeaders"))
+                                    if tx[DELIVERIES].get(entry["id"]) is None:
+                                        tx[DELIVERIES].insert(entry)   # (None: not already expanded)
+                        tx[EVENTS].delete(record["id"])
+            except DuplicateId:
+                # entries of the same records, expanded by another worker that
+                # committed first (TinyDB across processes: the records are
+                # read before the collections are locked)
+                return 0
+            return len(mine)
 
     # -- 2 and 3. results and claims, in one write -------------------------
     def step(self) -> None:
@@ -190,9 +199,11 @@ class Dispatcher:
                 results.extend(self._results.get_nowait())
             except queue.Empty:
                 break
-        finished_hubs = {hub_id for hub_id, _entries in self._finished_batches(results)}
+        # outcomes counted in the circuits already, whose entries were locked
+        carried, self._unapplied = self._unapplied, []
+        finished_hubs = {hub_id for hub_id, _entries in self._finished_batches(carried + results)}
         room = self.settings.event_max_in_flight - (len(self._in_flight) - len(finished_hubs))
-        if not results and (room <= 0 or not self.store.count(DELIVERIES)):
+        if not results and not carried and (room <= 0 or not self.store.count(DELIVERIES)):
             return
         now = time.time()
         hubs = {hub["id"]: hub for hub in self.store.all(HUBS)}
@@ -201,9 +212,13 @@ class Dispatcher:
         batches: list[list[dict]] = []
         fronts = self._queue_fronts(set(self._in_flight) - finished_hubs) if room > 0 else []
         with self.store.transaction(DELIVERIES) as tx:
-            for entry_id, _hub_id, outcome in results:
-                self._apply(tx, entry_id, outcome, now)
-            for hub_id in finished_hubs:
+            for result in carried + results:
+                try:
+                    self._apply(tx, result[0], result[2], now)
+                except Locked:      # PostgreSQL: in another worker's claim; next tick,
+                    self._unapplied.append(result)      # the hub still busy here
+            unapplied_hubs = {hub_id for _entry, hub_id, _outcome in self._unapplied}
+            for hub_id in finished_hubs - unapplied_hubs:
                 self._in_flight.pop(hub_id, None)
             if room > 0:
                 batches = self._claim(tx, fronts, hubs, room, now)
@@ -222,7 +237,7 @@ class Dispatcher:
         """`outcome`: None delivered, NOT_SENT (batch stopped before it: the
         lease is released, no attempt counted) or the error text."""
         settings = self.settings
-        entry = tx.get(entry_id)
+        entry = tx.get(entry_id, skip_locked=True)
         if entry is None:                    # its hub was deleted meanwhile
             count_delivery("hub_gone")
             return
@@ -284,8 +299,18 @@ class Dispatcher:
         behind it (up to `BATCH`), if the head is due, not leased by a live
         worker, and the hub's circuit is closed."""
         queues: dict[str, list[dict]] = {}
+        held: set[str] = set()
         for entry_id, hub_id in fronts:
-            entry = tx.get(entry_id)       # as it is now, under the lock
+            if hub_id in held:
+                continue
+            try:
+                entry = tx.get(entry_id, skip_locked=True)      # as it is now, locked
+            except Locked:
+                # another worker holds it (PostgreSQL): not waited for, and
+                # nothing behind it is taken, so the hub's order holds
+                held.add(hub_id)
+                queues.pop(hub_id, None)
+                continue
             if entry is not None and entry.get("status") == "pending":
                 queues.setdefault(hub_id, []).append(entry)
         lease = now + self.settings.event_timeout_seconds * BATCH + 30
@@ -379,11 +404,16 @@ class Dispatcher:
             return retention is not None and (entry.get("finishedAt") or now) + retention <= now
 
         doomed = [e["id"] for e in self.store.find(DELIVERIES, expired)]
+        purged = 0
         if doomed:
             with self.store.transaction(DELIVERIES) as tx:
                 for entry_id in doomed:
-                    tx.delete(entry_id)
-        return len(doomed)
+                    try:
+                        tx.get(entry_id, skip_locked=True)
+                    except Locked:          # in another worker's claim: next purge
+                        continue
+                    purged += tx.delete(entry_id) is not None
+        return purged
 
 
 def _entry(hub: dict, note: dict, now: float, trace_headers: dict | None = None) -> dict:

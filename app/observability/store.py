@@ -55,8 +55,8 @@ class InstrumentedTxn:
     def insert(self, doc: dict) -> dict:
         return self._timed("insert", self.inner.insert, doc)
 
-    def get(self, doc_id: str) -> dict | None:
-        return self._timed("get", self.inner.get, doc_id)
+    def get(self, doc_id: str, *, skip_locked: bool = False) -> dict | None:
+        return self._timed("get", lambda: self.inner.get(doc_id, skip_locked=skip_locked))
 
     def all(self) -> list[dict]:
         return self._timed("all", self.inner.all)

@@ -40,6 +40,7 @@ __all__ = [
     "CorruptCollection",
     "DuplicateId",
     "InvalidName",
+    "Locked",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -81,6 +82,18 @@ def os_failure(message: str, exc: OSError) -> StoreError:
     if exc.errno in UNAVAILABLE_ERRNOS:
         return StoreUnavailable(f"{message}: {exc}", exc.strerror or str(exc))
     return StoreError(f"{message}: {exc}")
+
+
+class Locked(StoreError):
+    """``Txn.get(..., skip_locked=True)`` of a document whose row another
+    transaction holds locked (PostgreSQL ``FOR UPDATE SKIP LOCKED``): the
+    caller leaves it to that transaction instead of waiting for it. Never
+    raised by TinyDB, whose transaction holds the whole collection."""
+
+    def __init__(self, collection: str, doc_id: str):
+        super().__init__(f"{collection}/{doc_id} is locked by another transaction")
+        self.collection = collection
+        self.doc_id = doc_id
 
 
 class DuplicateId(StoreError):
@@ -139,7 +152,11 @@ class Txn(ABC):
     def insert(self, doc: dict) -> dict: ...
 
     @abstractmethod
-    def get(self, doc_id: str) -> dict | None: ...
+    def get(self, doc_id: str, *, skip_locked: bool = False) -> dict | None:
+        """The document (locked until the transaction ends), None when there
+        is none. ``skip_locked``: raise :class:`Locked` instead of waiting
+        when another transaction holds it (a claim: any number of workers
+        on any number of hosts share the work without waiting)."""
 
     @abstractmethod
     def all(self) -> list[dict]: ...

@@ -38,7 +38,7 @@ import threading
 import time
 from typing import Callable, Iterator, Sequence
 
-from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
+from .base import DuplicateId, Locked, Store, StoreError, StoreUnavailable, Txn, validate_collection
 from .postgres_query import jsonpath, select_sql, where_sql
 from .query import Filter, Query
 
@@ -440,7 +440,9 @@ class _PgTxn(Txn):
     """Operations of one collection inside the store's open SQL transaction.
 
     ``get`` and ``update`` lock the row (``FOR UPDATE``) until the end of the
-    transaction, so a read-modify-write through the Txn is atomic."""
+    transaction, so a read-modify-write through the Txn is atomic; a claim
+    (``get(skip_locked=True)``) does not wait for a row another transaction
+    holds (``FOR UPDATE SKIP LOCKED``) but raises Locked."""
 
     def __init__(self, collection: str, conn, where: str):
         self.collection = collection
@@ -461,9 +463,14 @@ class _PgTxn(Txn):
         _insert(self._c(), self.collection, canon["id"], text)
         return canon
 
-    def get(self, doc_id: str) -> dict | None:
+    def get(self, doc_id: str, *, skip_locked: bool = False) -> dict | None:
         row = self._c().execute("SELECT doc FROM documents WHERE collection = %s AND id = %s "
-                                "FOR UPDATE", (self.collection, doc_id)).fetchone()
+                                + ("FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"),
+                                (self.collection, doc_id)).fetchone()
+        if row is None and skip_locked and self._c().execute(
+                "SELECT 1 FROM documents WHERE collection = %s AND id = %s",
+                (self.collection, doc_id)).fetchone():
+            raise Locked(self.collection, doc_id)
         return None if row is None else row[0]
 
     def all(self) -> list[dict]:

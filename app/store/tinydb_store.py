@@ -646,7 +646,8 @@ class _TinyTxn(Txn):
         self._writable()[canon["id"]] = canon
         return _copy(canon)
 
-    def get(self, doc_id: str) -> dict | None:
+    def get(self, doc_id: str, *, skip_locked: bool = False) -> dict | None:
+        # the collection's lock is held: no other transaction holds a document
         doc = self._view().get(doc_id)
         return None if doc is None else _copy(doc)
 
