@@ -163,3 +163,38 @@ def test_fork_while_parent_holds_the_lock(store):
     assert child.exitcode == 0
     # the child's increment happened after (and on top of) our commit
     assert store.get("counters", "shared")["n"] == 1001
+
+
+def test_a_claim_inside_a_transaction_skips_what_another_transaction_holds(store):
+    """Txn.get(skip_locked=True): on PostgreSQL a document another open
+    transaction holds raises Locked at once (FOR UPDATE SKIP LOCKED), a free
+    one is taken, a missing one is None; on TinyDB the second transaction
+    waits for the collection instead, so nothing is ever Locked."""
+    from app.store import Locked
+
+    store.insert("jobs", {"id": "held"})
+    store.insert("jobs", {"id": "free"})
+    seen = {}
+    done = threading.Event()
+
+    def other():
+        with store.transaction("jobs") as tx:
+            for doc_id in ("held", "free", "missing"):
+                try:
+                    seen[doc_id] = tx.get(doc_id, skip_locked=True)
+                except Locked:
+                    seen[doc_id] = "locked"
+        done.set()
+
+    with store.transaction("jobs") as tx:
+        assert tx.get("held", skip_locked=True) == {"id": "held"}
+        thread = threading.Thread(target=other)
+        thread.start()
+        finished_meanwhile = done.wait(5 if store.backend == "postgresql" else 1)
+    thread.join(10)
+    if store.backend == "postgresql":
+        assert finished_meanwhile, "the claim waited for the held row"
+        assert seen == {"held": "locked", "free": {"id": "free"}, "missing": None}
+    else:
+        assert not finished_meanwhile
+        assert seen == {"held": {"id": "held"}, "free": {"id": "free"}, "missing": None}
