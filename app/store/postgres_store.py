@@ -376,12 +376,14 @@ def _store_error(exc: Exception, where: str) -> StoreError:
     """A psycopg error as the Store interface's error: StoreUnavailable (a
     503) when the database cannot serve now (a timed-out statement; SQLSTATE
     classes 08, 53, 57, 58 such as 53100 disk_full, which psycopg raises as
-    OperationalError), else StoreError."""
+    OperationalError; 25006 read_only_sql_transaction, a hot standby or
+    default_transaction_read_only: TinyDB's read-only data directory), else
+    StoreError."""
     import psycopg
 
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return StoreUnavailable(f"PostgreSQL statement timed out: {exc}")
-    if isinstance(exc, psycopg.OperationalError):
+    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)):
         return StoreUnavailable(f"PostgreSQL at {where} is unavailable: {str(exc).strip()}")
     return StoreError(f"PostgreSQL error: {str(exc).strip()}")
 
