@@ -159,9 +159,11 @@ class Dispatcher:
                 hubs_by_api.setdefault(hub.get("api"), []).append(hub)
             now = time.time()
             try:
-                # one transaction: the records this worker claims (a record
-                # another worker is expanding is skipped, not waited for;
-                # PostgreSQL: FOR UPDATE SKIP LOCKED), their entries, their removal
+                # one transaction: the records this worker claims, their
+                # entries, their removal. Claimed in recorded order up to the
+                # first that another worker is expanding (not waited for;
+                # PostgreSQL: FOR UPDATE SKIP LOCKED): records behind it wait
+                # for the next tick, so a hub's entries stay in recorded order
                 with self.store.transactions(EVENTS, DELIVERIES) as tx:
                     mine = []
                     for record in records:
@@ -169,7 +171,7 @@ class Dispatcher:
                             if tx[EVENTS].get(record["id"], skip_locked=True) is not None:
                                 mine.append(record)
                         except Locked:
-                            continue
+                            break
                     # read under this lock: a hub deleted since is not served
                     # (unregister_hub drops its entries after deleting it)
                     live = {hub["id"] for hub in self.store.all(HUBS)} if mine else set()
