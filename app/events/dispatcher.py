@@ -353,11 +353,14 @@ class Dispatcher:
 
     def _send_batch(self, batch: list[dict]) -> None:
         """A hub's entries one after the other, stopping at the first failure
-        (the rest wait behind it, unsent); never raises."""
+        (the rest wait behind it, unsent) or when the hub is gone; never raises."""
         outcomes = []
         failed = False
         for entry in batch:
-            if failed:
+            # a hub deleted meanwhile (any worker, any host) gets no more of
+            # its batch: its queue went with it
+            if failed or (entry is not batch[0] and not self._hub_still_there(entry["hubId"])):
+                failed = True
                 outcomes.append((entry["id"], entry["hubId"], NOT_SENT))
                 continue
             error = self._attempt(entry)
@@ -365,6 +368,14 @@ class Dispatcher:
             outcomes.append((entry["id"], entry["hubId"], error))
         self._results.put(outcomes)
         self.poller.wake()
+
+    def _hub_still_there(self, hub_id: str) -> bool:
+        """False when the hub was deleted, or cannot be read now (the rest of
+        the batch is then released unsent, and tried again later)."""
+        try:
+            return self.store.get(HUBS, hub_id) is not None
+        except Exception:  # noqa: BLE001 - _send_batch never raises
+            return False
 
     def _attempt(self, entry: dict) -> str | None:
         """One POST: None when the listener answered 2xx, else why not."""
