@@ -261,8 +261,9 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
     """Issue 10: claims use FOR UPDATE SKIP LOCKED, so workers on any number
     of hosts share the work without waiting for each other. Here the test
     holds the row lock of one hub's pending entries (as a worker does while
-    it claims them) for 8 s; two hosts of two workers each go on delivering
-    the other hub's events, no server session waits for a lock, and when the
+    it claims them) for 5 s (a claim that waits did so for 30 s, the
+    statement timeout); two hosts of two workers each go on delivering the
+    other hub's events, no server session waits for a lock, and when the
     lock goes each hub has each event once, in order."""
     fast = {"RECO_EVENT_POLL_SECONDS": "0.1", "RECO_EVENT_BACKOFF_MAX_SECONDS": "0.5",
             "RECO_EVENT_MAX_ATTEMPTS": "1000", "RECO_EVENT_CIRCUIT_FAILURES": "1000"}
@@ -284,7 +285,7 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
             ids += [(a if n % 2 else b).post(f"{C}/customer", json=customer_body(f"n{n}")).json()["id"]
                     for n in range(5)]
             waits = []
-            deadline = time.monotonic() + 8
+            deadline = time.monotonic() + 5
             with psycopg.connect(url, autocommit=True) as watch:
                 while time.monotonic() < deadline:
                     waits += watch.execute(
