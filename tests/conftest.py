@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from fulldisk import FullDisk
 from helpers import Client, Listener, ServiceProcess
 from pgcluster import NoPostgres, PgCluster
 
@@ -54,20 +55,77 @@ def pg_url(request):
     return request.getfixturevalue("pg_cluster").new_database()
 
 
-@pytest.fixture
-def make_server(tmp_path):
-    """A fresh service (or several) for tests that kill, reconfigure or count."""
-    started: list[ServiceProcess] = []
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "backends(*names, reason): the stores a make_server test runs on, when "
+        "not both; the reason says why the test is about one backend")
 
-    def factory(**kwargs) -> ServiceProcess:
-        kwargs.setdefault("data_dir", tmp_path / f"data{len(started)}")
-        service = ServiceProcess(**kwargs).start()
-        started.append(service)
+
+def pytest_generate_tests(metafunc):
+    """`backend` (and so `make_server`) runs each test on both stores unless
+    the test (or its module) is marked `backends("tinydb", reason=...)`."""
+    if "backend" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("backends")
+        if marker is not None and not marker.kwargs.get("reason"):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: backends() needs a reason")
+        metafunc.parametrize("backend", list(marker.args) if marker else BACKENDS)
+
+
+@pytest.fixture
+def backend(request) -> str:
+    return request.param
+
+
+class ServerFactory:
+    """Starts fresh services (for tests that kill, reconfigure or count) on
+    the test's backend. Each `data_dir` is one store: on PostgreSQL a new
+    database of the session cluster, and the SAME database whenever a server
+    is started again on that data_dir (a restart after a kill). Two servers
+    share one database (two hosts) with `store_of=<first server>`; an
+    explicit RECO_STORE_URL in `env` is used as given."""
+
+    def __init__(self, backend: str, request, tmp_path):
+        self.backend = backend
+        self._request = request
+        self._tmp_path = tmp_path
+        self._databases: dict = {}
+        self.started: list[ServiceProcess] = []
+
+    def store_url(self, data_dir) -> str:
+        """The store of `data_dir` (for tests that prepare or inspect it
+        with app.store.open_store while no server runs)."""
+        if self.backend != "postgresql":
+            return str(data_dir)
+        if data_dir not in self._databases:
+            self._databases[data_dir] = store_url_for("postgresql", self._request, data_dir)
+        return self._databases[data_dir]
+
+    def __call__(self, store_of: ServiceProcess | None = None, **kwargs) -> ServiceProcess:
+        kwargs.setdefault("data_dir", self._tmp_path / f"data{len(self.started)}")
+        env = dict(kwargs.pop("env", None) or {})
+        if self.backend == "postgresql" and "RECO_STORE_URL" not in env:
+            env["RECO_STORE_URL"] = (store_of.store_url if store_of
+                                     else self.store_url(kwargs["data_dir"]))
+        service = ServiceProcess(env=env, **kwargs).start()
+        self.started.append(service)
         return service
 
+
+@pytest.fixture
+def make_server(backend, request, tmp_path):
+    """A ServerFactory on the test's backend (both, unless marked)."""
+    factory = ServerFactory(backend, request, tmp_path)
     yield factory
-    for service in started:
+    for service in factory.started:
         service.stop()
+
+
+@pytest.fixture
+def full_disk(backend, tmp_path):
+    """A full disk under the store of make_server's backend (tests/fulldisk.py)."""
+    disk = FullDisk(backend, tmp_path)
+    yield disk
+    disk.free()
 
 
 @pytest.fixture

@@ -75,6 +75,8 @@ class ServiceProcess:
         self.env.update(env or {})
         self.process: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"server-{self.port}.log"
+        # where its records are: for app.store.open_store in a test
+        self.store_url = self.env.get("RECO_STORE_URL") or str(data_dir)
 
     def start(self) -> "ServiceProcess":
         self.log = open(self.log_path, "ab")

@@ -2,7 +2,11 @@
 unless the operator protects them too, and the key never reaches the log."""
 from __future__ import annotations
 
+import pytest
+
 from helpers import Client, assert_tmf_error
+
+pytestmark = pytest.mark.backends("tinydb", reason="API keys are checked before any store access")
 
 C = Client.CUSTOMER + "/customer"
 BODY = {"name": "Kim", "engagedParty": {"id": "k1", "@referredType": "Individual"}}

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 
+import pytest
 import requests
 
 from helpers import Client
@@ -56,6 +57,8 @@ def test_two_workers_writing_at_once_lose_nothing(make_server):
     assert api.get(f"{C}/{cid}").json()["statusReason"].endswith("-19")
 
 
+@pytest.mark.backends("tinydb", reason="on PostgreSQL test_hardening_faults.py's SIGKILL "
+                      "test covers the same and more (every acknowledged write and its event)")
 def test_killed_server_keeps_every_acknowledged_write(make_server, tmp_path):
     data_dir = tmp_path / "crash-data"
     acknowledged: list[str] = []

@@ -158,7 +158,7 @@ def test_a_query_that_cannot_be_evaluated_is_refused_and_a_stored_one_costs_only
     first.stop()
     # a hub stored before registration checked queries (older version, restore)
     from app.store import open_store
-    with open_store(str(first.data_dir)) as store:
+    with open_store(first.store_url) as store:
         store.insert("hubs", {"id": "legacy", "api": "customerManagement", "callback": listener.url,
                               "query": "eventType.gt=0001-01-01T00:00:00%2B01:00"})
     second = service(workers=1, data_dir=first.data_dir)
@@ -173,42 +173,38 @@ def test_a_query_that_cannot_be_evaluated_is_refused_and_a_stored_one_costs_only
 # -- finding 2: the event cannot be recorded -------------------------------
 
 def test_a_change_whose_event_cannot_be_recorded_is_refused_and_nothing_is_stored(
-        service, listener, tmp_path):
-    flag = tmp_path / "disk-full"
-    server = service(workers=2, PYTHONPATH=str(ROOT / "tests" / "faults"),
-                     RECO_TEST_ENOSPC_FLAG=str(flag))
+        service, listener, full_disk):
+    server = service(workers=2, **full_disk.env)
     api = Client(server.url)
     register(api, listener.url)
     before = api.get(C, params={"limit": 1000}).json()
-    flag.write_text("event|outbox")        # the notification store is full
+    full_disk.fill(server, "event|outbox")      # the notification store is full
     for _ in range(3):
         body = assert_tmf_error(api.post(C, json=customer("Lost")), 503)
-        assert body["code"] == "STORE_UNAVAILABLE"      # ENOSPC: storage, not the request
+        assert body["code"] == "STORE_UNAVAILABLE"      # disk full: storage, not the request
     assert api.get(C, params={"limit": 1000}).json() == before
     ready = api.get("/health/ready")
     assert_tmf_error(ready, 503)
     report = ready.json()["details"]["events"]
     assert report["recordable"] is False and "No space left" in report["recordError"]
-    flag.unlink()                           # space again
+    full_disk.free()                            # space again
     assert events_health(api)["recordable"] is True
     customer_id = create(api, "Kept")
     assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
     assert not listener.wait_for(lambda e: e["event"]["customer"]["name"] == "Lost", timeout=0.5)
 
 
-def test_an_event_whose_change_never_committed_is_never_sent(service, listener, tmp_path):
+def test_an_event_whose_change_never_committed_is_never_sent(service, listener, full_disk):
     """The other half: the event was recorded, then the change's own write
     failed. The client gets an error and no listener hears of the change."""
-    flag = tmp_path / "disk-full"
-    server = service(workers=1, PYTHONPATH=str(ROOT / "tests" / "faults"),
-                     RECO_TEST_ENOSPC_FLAG=str(flag))
+    server = service(workers=1, **full_disk.env)
     api = Client(server.url)
     register(api, listener.url)
-    flag.write_text("customer")             # the resource's file cannot be written
+    full_disk.fill(server, "customer")          # the resource cannot be written
     response = api.post(C, json=customer("Phantom"))
     assert response.status_code >= 500
     assert_tmf_error(response, response.status_code)
-    flag.unlink()
+    full_disk.free()
     customer_id = create(api, "Real")
     assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
     assert wait_until(lambda: events_health(api)["recorded"] == 0, 5)
@@ -341,11 +337,13 @@ def test_finished_entries_are_purged_and_a_deleted_hub_takes_its_queue(
 
 # -- finding 7: background work waits for the first request ---------------
 
-def start_without_requests(data_dir, env: dict) -> subprocess.Popen:
-    """gunicorn on the data, waited for by TCP connect only: no HTTP request
-    reaches the app."""
+def start_without_requests(stopped: ServiceProcess) -> subprocess.Popen:
+    """gunicorn on the data (and store) of a stopped server, waited for by
+    TCP connect only: no HTTP request reaches the app."""
     port = free_port()
-    environ = {**os.environ, **FAST, **env, "RECO_DATA_DIR": str(data_dir),
+    data_dir = stopped.data_dir
+    store = {"RECO_STORE_URL": stopped.env["RECO_STORE_URL"]} if "RECO_STORE_URL" in stopped.env else {}
+    environ = {**os.environ, **FAST, **store, "RECO_DATA_DIR": str(data_dir),
                "RECO_RULES_DIR": str(DEMO_RULES), "RECO_CATALOG_DIR": str(DEMO_CATALOG)}
     log = open(data_dir.parent / f"quiet-{port}.log", "ab")
     process = subprocess.Popen(
@@ -366,7 +364,7 @@ def test_delivery_and_jobs_start_with_the_worker_not_its_first_request(make_serv
     assert query.status_code == 201, query.text
     query_id = query.json()["id"]
     first.stop()
-    quiet = start_without_requests(first.data_dir, {})
+    quiet = start_without_requests(first)
     try:
         created = listener.wait_for(
             lambda e: e["eventType"] == "CustomerCreateEvent", timeout=20)
@@ -392,7 +390,7 @@ def test_a_done_query_whose_job_survived_is_not_evaluated_again(make_server, lis
     first.stop()
     # the state a kill leaves between writing `done` and deleting the job
     from app.store import open_store
-    with open_store(str(first.data_dir)) as store:
+    with open_store(first.store_url) as store:
         store.update("queryProductRecommendation", finished,
                      lambda q: {**q, "state": "done", "recommendationItem": []})
         assert store.get("recommendationJob", finished) is not None
@@ -460,12 +458,12 @@ def test_a_listener_slower_than_the_deadline_gets_its_first_event_a_bounded_numb
 # -- upgrade: notifications queued by the previous design ------------------
 
 def test_notifications_left_in_the_old_outbox_are_delivered_after_an_upgrade(
-        service, listener, tmp_path):
+        service, make_server, listener, tmp_path):
     from app.store import open_store
     data_dir = tmp_path / "upgraded"
     note = {"eventId": "old-1", "eventTime": "2026-11-01T00:00:00Z",
             "eventType": "CustomerCreateEvent", "event": {"customer": {"id": "c-old"}}}
-    with open_store(str(data_dir)) as store:
+    with open_store(make_server.store_url(data_dir)) as store:
         store.insert("hubs", {"id": "h-old", "api": "customerManagement",
                               "callback": listener.url, "query": None})
         store.insert("outbox", {"id": "o1", "hubId": "h-old", "callback": listener.url,

@@ -51,6 +51,7 @@ def test_loopback_is_allowed_by_default(api, listener):
         assert api.delete(f"{HUBS[0]}/{response.json()['id']}").status_code == 204
 
 
+@pytest.mark.backends("tinydb", reason="the allow list is checked at registration; the store plays no part")
 def test_operator_allow_list_replaces_the_default(make_server):
     """RECO_CALLBACK_ALLOWED_HOSTS: networks, names and *.domain; loopback is
     then refused too, also by a DNS name or a numeric spelling that resolves
@@ -119,6 +120,7 @@ def recorder(status: int, location: str | None = None) -> ThreadingHTTPServer:
     return server
 
 
+@pytest.mark.backends("tinydb", reason="the delivery HTTP client's behaviour; the store plays no part")
 def test_redirects_from_a_listener_are_not_followed(make_server):
     """A listener answering 307 to an internal address does not get the
     server to post there: the attempt counts as failed."""
@@ -162,6 +164,7 @@ def test_the_allow_list_is_checked_again_at_delivery(make_server, tmp_path, list
 
 # -- size limits ----------------------------------------------------------
 
+@pytest.mark.backends("tinydb", reason="a request size limit; the store plays no part")
 def test_body_limit_is_configurable(make_server):
     service = make_server(env={"RECO_MAX_BODY_BYTES": "2048"})
     api = Client(service.url)
@@ -191,6 +194,7 @@ def test_header_limits_hold_for_every_path(server):
 KEYS = {"RECO_API_KEYS": "s3cret-writer, s3cret-other", "RECO_ADMIN_KEYS": "s3cret-admin"}
 
 
+@pytest.mark.backends("tinydb", reason="API keys; the store plays no part")
 def test_hub_writes_need_a_key_and_keys_do_not_leak(make_server, listener):
     service = make_server(env=KEYS)
     api = Client(service.url)
@@ -218,6 +222,7 @@ def test_hub_writes_need_a_key_and_keys_do_not_leak(make_server, listener):
     assert not [line for line in log if "s3cret" in line or "wrong-key-123" in line]
 
 
+@pytest.mark.backends("tinydb", reason="the admin key check comes before any store access")
 def test_rule_administration_needs_the_admin_key(make_server):
     """/admin/ takes only the admin keys once they are set: a writer's key is
     not enough (whatever routes exist there, the check comes first)."""
@@ -244,6 +249,7 @@ OPEN_LOOKALIKES = [
 ]
 
 
+@pytest.mark.backends("tinydb", reason="API keys; the store plays no part")
 def test_open_paths_do_not_open_anything_else(make_server):
     """/health, /docs, /openapi.json and /schemas/ are open without a key;
     a path that merely starts like them reaches no protected operation."""
@@ -261,6 +267,7 @@ def test_open_paths_do_not_open_anything_else(make_server):
     assert listed.headers["X-Total-Count"] == "0"
 
 
+@pytest.mark.backends("tinydb", reason="API keys; the store plays no part")
 def test_protected_reads_cover_hubs_and_reports_but_not_health(make_server):
     service = make_server(env={"RECO_API_KEYS": "k", "RECO_PROTECT_READS": "true"})
     api = Client(service.url)

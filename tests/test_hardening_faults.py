@@ -276,6 +276,7 @@ def instant(api: Client) -> requests.Response:
     return api.post(R, json=INSTANT)
 
 
+@pytest.mark.backends("tinydb", reason="rule files on disk; no activation, the store plays no part")
 def test_invalid_rule_versions_keep_the_last_good_one_serving(make_server, rules_copy, tmp_path):
     """Broken files of every kind appear as a newer version: recommendations
     keep coming from 1.0.0 (never a 500 or 503) and /health names each
@@ -315,6 +316,7 @@ def test_invalid_rule_versions_keep_the_last_good_one_serving(make_server, rules
     assert api.get("/health").json()["rules"]["errors"] == []
 
 
+@pytest.mark.backends("tinydb", reason="rule files on disk; no activation, the store plays no part")
 def test_rules_rewritten_while_requests_run(make_server, rules_copy):
     """A writer rewrites the rule file in place, slowly and non-atomically
     (truncate, then a few bytes at a time), flipping between versions while
@@ -357,6 +359,7 @@ def test_rules_rewritten_while_requests_run(make_server, rules_copy):
     assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@1.3.0", 10)
 
 
+@pytest.mark.backends("tinydb", reason="rule files on disk; no activation, the store plays no part")
 def test_rule_file_briefly_missing_keeps_serving(make_server, rules_copy):
     """A deploy that removes and re-creates the file (rm; cp) does not take
     recommendations down in between."""
@@ -377,6 +380,7 @@ def test_rule_file_briefly_missing_keeps_serving(make_server, rules_copy):
 
 # -- a corrupt store ------------------------------------------------------
 
+@pytest.mark.backends("tinydb", reason="a corrupt TinyDB file; PostgreSQL has no such file")
 def test_a_corrupt_collection_file_is_a_500_tmf_error_and_health_says_so(make_server, tmp_path):
     data_dir = tmp_path / "corrupt-data"
     service = make_server(data_dir=data_dir)

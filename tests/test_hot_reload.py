@@ -8,7 +8,9 @@ import time
 
 import requests
 
+from app import activation_pointer
 from app.rules import RuleService
+from app.store import open_store
 from helpers import DEMO_CATALOG, DEMO_RULES, Client
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -49,11 +51,13 @@ def test_versions_change_under_load_without_errors_or_mixed_answers(make_server,
         staged.write_text(newer)
         staged.rename(rules_dir / "versions" / "telco-demo@1.1.0.yaml")  # newest version goes live
         time.sleep(1.5)
-        admin = RuleService(rules_dir, DEMO_CATALOG, data_dir)
-        admin.activate("telco-demo", "1.0.0")  # rollback, seen by every worker
-        time.sleep(1.5)
-        admin.activate("telco-demo", None)  # follow the newest again
-        time.sleep(1.5)
+        # as `flask rules activate` does: the pointer file, or the store on PostgreSQL
+        with open_store(service.store_url) as store:
+            admin = RuleService(rules_dir, DEMO_CATALOG, data_dir, pointer=activation_pointer(store))
+            admin.activate("telco-demo", "1.0.0")  # rollback, seen by every worker
+            time.sleep(1.5)
+            admin.activate("telco-demo", None)  # follow the newest again
+            time.sleep(1.5)
     finally:
         stop.set()
         for thread in threads:

@@ -14,10 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import ROOT, Client, assert_tmf_error, wait_until
+from helpers import ROOT, Client, Listener, assert_tmf_error, wait_until
 from pgcluster import NoPostgres, PgCluster
 
 C = Client.CUSTOMER
+pytestmark = pytest.mark.backends("postgresql", reason="PostgreSQL deployment: its own clusters, "
+                                  "hosts sharing one database, SQL faults")
 
 
 def customer_body(name: str) -> dict:
@@ -296,3 +298,47 @@ def test_the_path_index_has_no_pending_list(pg_url):
         conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         pending = conn.execute("SELECT pending_tuples FROM pgstatginindex('documents_doc_path')")
         assert pending.fetchone()[0] == 0
+def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_path):
+    """Issue 10: claims use FOR UPDATE SKIP LOCKED, so workers on any number
+    of hosts share the work without waiting for each other. Here the test
+    holds the row lock of one hub's queue document (as a dispatcher does
+    while it claims it) for 5 s (a claim that waits would hang until the
+    statement timeout); two hosts of two workers each go on delivering the
+    other hub's events, no server session waits for a lock, and when the
+    lock goes each hub has each event once, in order."""
+    fast = {"RECO_EVENT_POLL_SECONDS": "0.1", "RECO_EVENT_BACKOFF_MAX_SECONDS": "0.5"}
+    host_a = make_server(data_dir=tmp_path / "a", workers=2, env=fast)
+    host_b = make_server(data_dir=tmp_path / "b", workers=2, env=fast, store_of=host_a)
+    url = host_a.store_url
+    a, b = Client(host_a.url), Client(host_b.url)
+    held, free = Listener(), Listener()
+    try:
+        held_hub = a.post(f"{C}/hub", json={"callback": held.url}).json()["id"]
+        assert b.post(f"{C}/hub", json={"callback": free.url}).status_code == 201
+        with psycopg.connect(url) as conn:             # one transaction until the block ends
+            def lock_held_queue():
+                return conn.execute(
+                    "SELECT id FROM documents WHERE collection = 'eventQueue' "
+                    "AND id = %s FOR UPDATE", (held_hub,)).fetchall()
+            assert wait_until(lock_held_queue, timeout=10)
+            ids = [(a if n % 2 else b).post(f"{C}/customer", json=customer_body(f"n{n}")).json()["id"]
+                   for n in range(6)]
+            waits = []
+            deadline = time.monotonic() + 5
+            with psycopg.connect(url, autocommit=True) as watch:
+                while time.monotonic() < deadline:
+                    waits += watch.execute(
+                        "SELECT query FROM pg_stat_activity WHERE application_name = "
+                        "'tmf-recommender' AND wait_event_type = 'Lock'").fetchall()
+                    time.sleep(0.05)
+            delivered = [e["event"]["customer"]["id"] for e in free.events]
+            assert delivered == ids, "the free hub waited behind a locked row"
+            assert waits == [], waits
+            assert held.events == []
+        assert held.wait_for(lambda e: len(held.events) >= len(ids), timeout=20)
+        time.sleep(2)                                  # time for a duplicate to arrive
+        assert [e["event"]["customer"]["id"] for e in held.events] == ids
+        assert [e["event"]["customer"]["id"] for e in free.events] == ids
+    finally:
+        held.close()
+        free.close()

@@ -86,6 +86,7 @@ def test_errors_are_tmf_errors(api, method, path, params, status):
     assert_tmf_error(api.request(method, path, params=params, json={}), status)
 
 
+@pytest.mark.backends("tinydb", reason="TMF620 is read from the catalog files, never from the store")
 def test_hrefs_use_the_public_base_url(make_server):
     public = "https://shop.example.com"
     api = Client(make_server(env={"RECO_PUBLIC_BASE_URL": public}).url)

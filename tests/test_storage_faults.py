@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from helpers import Client, assert_tmf_error
+from helpers import Client, assert_tmf_error, wait_until
 
 C = Client.CUSTOMER + "/customer"
 P = Client.INVENTORY + "/product"
@@ -84,6 +84,7 @@ def check_unavailable(api, customer_id: str, why: str) -> None:
     assert ready["details"]["store"]["ok"] is False
 
 
+@pytest.mark.backends("tinydb", reason="a real tmpfs under TinyDB's files; PostgreSQL's member is the test below")
 def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk, make_server):
     server = make_server(data_dir=small_disk)
     api = Client(server.url)
@@ -111,4 +112,53 @@ def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk
     finally:
         _mount("-o", "remount,rw", str(small_disk))
     assert api.get("/health/ready").status_code == 200
+    assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200
+
+
+@pytest.mark.backends("postgresql", reason="TinyDB's member is the real tmpfs test above")
+def test_a_database_out_of_disk_space_is_503_on_every_api_and_not_ready(make_server, full_disk):
+    """PostgreSQL's full disk (SQLSTATE 53100 disk_full on every write,
+    tests/fulldisk.py): the same answers as TinyDB's, and all recovers when
+    the space comes back."""
+    server = make_server()
+    api = Client(server.url)
+    tag = uuid.uuid4().hex[:8]
+    customer = api.post(C, json={"name": tag, "engagedParty": {"id": tag, "@referredType": "Individual"}}).json()
+    assert api.get("/health/ready").status_code == 200
+
+    full_disk.fill(server, ".*")
+    check_unavailable(api, customer["id"], "No space left on device")
+
+    full_disk.free()
+    assert api.get("/health/ready").status_code == 200
+    assert api.post(L, json={"name": "after"}).status_code == 201
+    assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200
+
+
+@pytest.mark.backends("postgresql", reason="TinyDB's member is the read-only remount in the tmpfs test")
+def test_a_read_only_database_is_503_on_every_api_and_not_ready(make_server, tmp_path):
+    """PostgreSQL's read-only data directory: a database that refuses writes
+    (`default_transaction_read_only`, as a hot standby or an operator's
+    emergency setting), the service restarted on it as in the TinyDB test;
+    all recovers when its sessions are renewed on a writable database."""
+    import psycopg
+
+    first = make_server(data_dir=tmp_path / "d")
+    api = Client(first.url)
+    tag = uuid.uuid4().hex[:8]
+    customer = api.post(C, json={"name": tag, "engagedParty": {"id": tag, "@referredType": "Individual"}}).json()
+    first.stop()
+    url = first.store_url
+    database = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    api = Client(make_server(data_dir=tmp_path / "d").url)
+    assert api.get(C).status_code == 200
+    check_unavailable(api, customer["id"], "read-only")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        conn.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE application_name = 'tmf-recommender'")   # as a failover does
+    assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=20)
     assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200

@@ -140,7 +140,9 @@ class Txn(ABC):
     def insert(self, doc: dict) -> dict: ...
 
     @abstractmethod
-    def get(self, doc_id: str) -> dict | None: ...
+    def get(self, doc_id: str) -> dict | None:
+        """The document (locked until the transaction ends), None when there
+        is none."""
 
     @abstractmethod
     def all(self) -> list[dict]: ...

@@ -165,13 +165,8 @@ class PostgresStore(Store):
             raise StoreUnavailable(
                 f"PostgreSQL at {self.display_url} did not give a connection within "
                 f"{self.pool_timeout:g} s: {exc}") from exc
-        except psycopg.errors.QueryCanceled as exc:
-            raise StoreUnavailable(f"PostgreSQL statement timed out: {exc}") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL at {self.display_url} is unavailable: "
-                                   f"{str(exc).strip()}") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL error: {str(exc).strip()}") from exc
+            raise _store_error(exc, self.display_url) from exc
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -403,7 +398,7 @@ class PostgresStore(Store):
         for name in collections:
             validate_collection(name)
         with self.connection(collections=collections) as conn:
-            txns = {name: _PgTxn(name, conn) for name in collections}
+            txns = {name: _PgTxn(name, conn, self.display_url) for name in collections}
             self._local.busy = (os.getpid(), frozenset(collections))
             try:
                 yield txns
@@ -420,6 +415,12 @@ class PostgresStore(Store):
                 rows = conn.execute("SELECT collection, count(*) FROM documents "
                                     "GROUP BY collection ORDER BY collection").fetchall()
                 report["collections"] = {name: n for name, n in rows}
+                # a database that reads but refuses writes (disk full, SQLSTATE
+                # 53100; read-only) is not a working store: TinyDB's health
+                # says so for a full disk too. The probe row is rolled back.
+                conn.execute("INSERT INTO documents (collection, id, doc) "
+                             "VALUES ('_health', gen_random_uuid()::text, '{}'::jsonb)")
+                conn.rollback()
         except Exception as exc:  # noqa: BLE001 - health must not raise
             report["errors"]["_store"] = str(exc)
         report["ok"] = not report["errors"]
@@ -433,6 +434,22 @@ class PostgresStore(Store):
             pool, self._pool = self._pool, None
         if pool is not None and self._pool_pid == os.getpid():
             pool.close(timeout=5.0)
+
+
+def _store_error(exc: Exception, where: str) -> StoreError:
+    """A psycopg error as the Store interface's error: StoreUnavailable (a
+    503) when the database cannot serve now (a timed-out statement; SQLSTATE
+    classes 08, 53, 57, 58 such as 53100 disk_full, which psycopg raises as
+    OperationalError; 25006 read_only_sql_transaction, a hot standby or
+    default_transaction_read_only: TinyDB's read-only data directory), else
+    StoreError."""
+    import psycopg
+
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        return StoreUnavailable(f"PostgreSQL statement timed out: {exc}")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)):
+        return StoreUnavailable(f"PostgreSQL at {where} is unavailable: {str(exc).strip()}")
+    return StoreError(f"PostgreSQL error: {str(exc).strip()}")
 
 
 #: A pooled connection idle for longer is checked (one round trip) before use.
@@ -488,6 +505,23 @@ _INSERT = _recorded("INSERT INTO documents (collection, id, doc) VALUES (%s, %s,
                     "ON CONFLICT DO NOTHING RETURNING id, collection, doc")
 _UPDATE = _recorded("UPDATE documents SET doc = %s::jsonb WHERE collection = %s AND id = %s "
                     "RETURNING id, collection, doc")
+class _Translating:
+    """A connection whose execute() raises the Store's errors (see
+    _store_error), for statements inside a transaction: the caller (e.g. the
+    event bus recording a change's event) sees a full disk as
+    StoreUnavailable, as on TinyDB, not as a psycopg error."""
+
+    def __init__(self, conn, where: str):
+        self._conn = conn
+        self._where = where
+
+    def execute(self, *args, **kwargs):
+        import psycopg
+
+        try:
+            return self._conn.execute(*args, **kwargs)
+        except psycopg.Error as exc:
+            raise _store_error(exc, self._where) from exc
 
 
 def _insert(conn, collection: str, doc_id: str, text: str) -> None:
@@ -500,11 +534,13 @@ class _PgTxn(Txn):
     """Operations of one collection inside the store's open SQL transaction.
 
     ``get`` and ``update`` lock the row (``FOR UPDATE``) until the end of the
-    transaction, so a read-modify-write through the Txn is atomic."""
+    transaction, so a read-modify-write through the Txn is atomic (claims
+    that must not wait go through :meth:`PostgresStore.claim`)."""
 
-    def __init__(self, collection: str, conn):
+    def __init__(self, collection: str, conn, where: str):
         self.collection = collection
         self._conn = conn
+        self._where = where
         self._active = True
         self._owner = threading.get_ident()
 
@@ -513,7 +549,7 @@ class _PgTxn(Txn):
             raise StoreError("transaction is finished")
         if threading.get_ident() != self._owner:
             raise StoreError("a transaction must only be used by the thread that opened it")
-        return self._conn
+        return _Translating(self._conn, self._where)
 
     def insert(self, doc: dict) -> dict:
         canon, text = _canonical(doc)

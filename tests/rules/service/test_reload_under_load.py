@@ -5,6 +5,8 @@ once they pass RECO_RULES_RETIRED_BUDGET). These judge correctness, not
 timings; the timings are in bench/ (BENCHMARKS.md)."""
 from __future__ import annotations
 
+import pytest
+
 import os
 import re
 import shutil
@@ -78,6 +80,7 @@ def wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
+@pytest.mark.backends("tinydb", reason="a rule file published; no activation pointer is written (tests/test_hot_reload.py activates on both stores)")
 def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_server, tmp_path):
     rules_dir = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules_dir)
@@ -128,6 +131,7 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+@pytest.mark.backends("tinydb", reason="the rules engine's memory; the store plays no part")
 def test_memory_stays_bounded_across_many_activations(make_server, tmp_path):
     """Each activation leaves a retired compiled version in the worker that
     durable-rules cannot free; past the budget the worker is replaced between
