@@ -109,11 +109,17 @@ class ServiceProcess:
 
 
 class Listener:
-    """A webhook receiver on loopback that records every notification."""
+    """A webhook receiver on loopback that records every notification.
 
-    def __init__(self, status: int = 201):
+    It answers `status`, or `decide(body, n)` for the n-th request when given;
+    `events` are the accepted bodies, `requests` every (body, status answered)
+    and `paths` every request's path."""
+
+    def __init__(self, status: int = 201, decide=None):
         self.events: list[dict] = []
         self.headers: list[dict] = []       # the HTTP headers of each recorded event
+        self.requests: list[tuple[dict, int]] = []
+        self.paths: list[str] = []
         self.status = status
         self.condition = threading.Condition()
         listener = self
@@ -123,7 +129,9 @@ class Listener:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with listener.condition:
-                    status = listener.status
+                    status = listener.status if decide is None else decide(body, len(listener.requests))
+                    listener.requests.append((body, status))
+                    listener.paths.append(self.path)
                     if status < 300:
                         listener.events.append(body)
                         listener.headers.append(dict(self.headers))
@@ -151,6 +159,10 @@ class Listener:
                 if remaining <= 0:
                     return []
                 self.condition.wait(remaining)
+
+    def delivered(self) -> list[dict]:
+        with self.condition:
+            return list(self.events)
 
     def of_type(self, event_type: str, timeout: float = 15.0) -> list[dict]:
         return self.wait_for(lambda e: e.get("eventType") == event_type, timeout)

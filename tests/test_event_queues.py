@@ -8,10 +8,7 @@ against loopback listeners; the end-to-end behaviour through a served API is
 in test_event_delivery.py and test_hub_events.py."""
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -19,53 +16,18 @@ from app.config import Settings
 from app.events.bus import EventBus
 from app.events.records import DELIVERIES, EVENTS, LOG, QUEUES
 from app.store import open_store
+from helpers import Listener
 
 API = "customerManagement"
 
 
-class Recorder:
-    """A loopback listener whose status for the n-th request is `decide(body, n)`;
-    it records (body, status) of every request, and the paths."""
-
-    def __init__(self, decide=lambda body, n: 201):
-        self.requests: list[tuple[dict, int]] = []
-        self.paths: list[str] = []
-        self.lock = threading.Lock()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with recorder.lock:
-                    status = decide(body, len(recorder.requests))
-                    recorder.requests.append((body, status))
-                    recorder.paths.append(self.path)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/listener"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def delivered(self) -> list[dict]:
-        with self.lock:
-            return [body for body, status in self.requests if status < 300]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def recorders():
-    made: list[Recorder] = []
+    """Listeners whose status for the n-th request is `decide(body, n)`."""
+    made: list[Listener] = []
 
-    def make(decide=lambda body, n: 201) -> Recorder:
-        made.append(Recorder(decide))
+    def make(decide=lambda body, n: 201) -> Listener:
+        made.append(Listener(decide=decide))
         return made[-1]
     yield make
     for recorder in made:
