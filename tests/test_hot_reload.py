@@ -2,10 +2,14 @@
 and every answer is wholly one version's answer, never a mix."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import threading
 import time
 
+import pytest
 import requests
 
 from app import activation_pointer
@@ -76,3 +80,39 @@ def test_versions_change_under_load_without_errors_or_mixed_answers(make_server,
             if step is None:
                 break
     assert step is None, "the answers did not follow activation and rollback"
+
+
+def booted_workers(service) -> list[int]:
+    """The pids of the workers gunicorn booted, in order (its JSON log)."""
+    lines = [json.loads(line) for line in service.log_path.read_text().splitlines() if line.strip()]
+    return [line["pid"] for line in lines if str(line.get("event", "")).startswith("Booting worker")]
+
+
+@pytest.mark.backends("tinydb", reason="rule files and worker processes; the store plays no part")
+def test_a_replacement_worker_serves_the_last_good_version_of_a_broken_file(make_server, tmp_path):
+    """A rule file broken while serving keeps every worker on its last good
+    version, a worker gunicorn starts later (after a crash, a recycle) too:
+    it serves what the master parsed before the file changed, not 503 beside
+    its siblings. The break is logged with file and line, once per worker."""
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    shutil.copy(DEMO_RULES / "telco-demo.yaml", rules_dir / "telco-demo.yaml")
+    service = make_server(data_dir=tmp_path / "data", workers=2, rules_dir=rules_dir)
+    assert requests.post(service.url + R, json=E1, timeout=30).headers["X-Ruleset"].endswith("1.0.0")
+    with open(rules_dir / "telco-demo.yaml", "a") as rules:
+        rules.write("rules:\n  - id: [broken\n")
+    time.sleep(1.5)                               # the watchers notice (0.5 s) and keep 1.0.0
+    workers = booted_workers(service)
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    deadline = time.time() + 30
+    while len(booted_workers(service)) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)                                 # the replacement has loaded its rules
+    answers = [requests.post(service.url + R, json=E1, timeout=30) for _ in range(16)]
+    assert [a.status_code for a in answers] == [200] * 16
+    assert {a.headers["X-Ruleset"] for a in answers} == {"telco-demo@1.0.0"}
+    ready = [requests.get(service.url + "/health/ready", timeout=10).status_code for _ in range(8)]
+    assert ready == [200] * 8
+    log = service.log_path.read_text()
+    assert "telco-demo.yaml" in log and "rule files have" in log

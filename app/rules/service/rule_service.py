@@ -190,6 +190,10 @@ class RuleService:
         self._checks_path = checks_path(self.state_dir)
         self._checks: dict | None = None          # the checks file as read at the first reload
         self._parsed_files = 0                   # files parsed by the reload under way
+        # path -> a valid parse the gunicorn master made before the fork of a
+        # file that has changed since: this host's last good version when
+        # the file no longer loads (see _last_good_from_master)
+        self._master_parses: dict[Path, tuple] = {}
         self.check_interval = check_interval
         self.retired_budget = retired_budget
         self._next_check = 0.0
@@ -426,11 +430,14 @@ class RuleService:
         known = self._checked(path, key, catalog.hash)
         if prefork is not None and key is not None and prefork[0] == key and prefork[1] == catalog.hash:
             result = prefork[2]
-        elif known is not None:
-            result = known
         else:
-            result = parse_rule_file(path, catalog)
-            self._parsed_files += 1
+            if prefork is not None and prefork[2][2] is not None and prefork[1] == catalog.hash:
+                self._master_parses[path] = prefork[2]   # changed since: see _last_good_from_master
+            if known is not None:
+                result = known
+            else:
+                result = parse_rule_file(path, catalog)
+                self._parsed_files += 1
         self._files[path] = (key, catalog.hash, result, self._generation)
         return result
 
@@ -562,6 +569,46 @@ class RuleService:
             self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
+    def _log_problems(self, problems: list[Problem], chosen: Active | None) -> None:
+        """One log line per reload that found errors (a reload happens only
+        when a file changed, so this is not repeated per request): operators
+        who read the logs, not /health, learn that a file does not load."""
+        errors = [str(problem) for problem in problems if problem.severity == "error"]
+        if not errors:
+            return
+        serving = (f"serving {chosen.engine.ruleset.id}@{chosen.engine.ruleset.version}"
+                   if chosen is not None else "no valid rule set: recommendations answer 503")
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        log.error("rule files have %d error(s), %s: %s%s", len(errors), serving,
+                  "; ".join(errors[:3]), more)
+
+    def _last_good_from_master(self, entry: VersionEntry, ruleset_id: str, catalog: Catalog,
+                               problems: list[Problem]) -> Engine | None:
+        """A fresh worker (a replacement after a crash or a recycle) whose
+        rule file no longer loads: the version the gunicorn master parsed from
+        that file before the fork, which its sibling workers have been serving
+        since they started, instead of answering 503 beside them (a broken file
+        never replaces a working version, on the whole host). None when the
+        master had no valid parse of it. The engine is compiled here, so the
+        worker's own compile problems still count."""
+        parsed = self._master_parses.get(entry.path)
+        if parsed is None or parsed[0] != ruleset_id or parsed[2] is None:
+            return None
+        rid, version, ruleset, _problems, rhash, rstatus = parsed
+        good = VersionEntry(rid, version, entry.path, ruleset, [], rhash, rstatus)
+        try:
+            engine = self._engine_for(good, catalog)
+        except RuleSetError as exc:
+            problems.extend(exc.problems)
+            return None
+        problems.append(Problem(display_path(entry.path), 1, 1,
+                                f"{display_path(entry.path)} does not load; still serving "
+                                f"{rid}@{version} as this host loaded it before the file changed",
+                                severity="warning"))
+        log.error("%s does not load; serving %s@%s as parsed before the file changed",
+                  display_path(entry.path), rid, version)
+        return engine
+
     @observe_reload
     def _reload_locked(self) -> None:
         loaded = self._discover()
@@ -600,6 +647,10 @@ class RuleService:
                     if current is not None and current.engine.ruleset.id == ruleset_id:
                         chosen = current
                         break
+                    fallback = self._last_good_from_master(entry, ruleset_id, loaded.catalog, problems)
+                    if fallback is not None:
+                        chosen = Active(fallback, pinned, dt.datetime.now(UTC))
+                        break
                     continue
                 try:
                     engine = self._engine_for(entry, loaded.catalog)
@@ -627,6 +678,9 @@ class RuleService:
         self._loaded = loaded
         self._errors = problems
         self._active = chosen                # the one atomic swap
+        if chosen is not None:
+            self._master_parses.clear()      # from now on the current version is the last good one
+        self._log_problems(problems, chosen)
         self._signature = self._pending_signature
         self._release_unserved()
         # What a reload built lives until the worker ends (a version in service,
