@@ -25,6 +25,12 @@ errorlog = "-"
 os.environ.setdefault("RECO_LOG_FORMAT", "json")
 logger_class = "app.observability.logs.GunicornLogger"
 
+# gunicorn 25.1+ opens a control socket (for gunicornc) at one path per user,
+# $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl, shared by every
+# master on the host: one that stops removes the socket another uses. The
+# service does not use it (signals and /health are its controls).
+control_socket_disable = True
+
 # No preload: each worker builds its own app, store handles and rule engine,
 # so nothing durable-rules or file-lock related is shared across a fork.
 preload_app = False

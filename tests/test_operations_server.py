@@ -261,3 +261,21 @@ def test_a_request_id_is_made_when_none_is_sent(loaded):
     ids = {fresh("GET", service.url + SCHEMA).headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert uuid.UUID(ids.pop())
+
+
+@pytest.mark.backends("tinydb", reason="gunicorn's control socket does not depend on the store")
+def test_masters_share_no_control_socket(make_server, tmp_path):
+    """gunicorn (25.1+) opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl or
+    $HOME/.gunicorn/gunicorn.ctl, one path for every master on the host: a
+    master that stops removes the socket of another. The service does not use
+    it, so gunicorn.conf.py turns it off."""
+    home = tmp_path / "home"
+    home.mkdir()
+    service = make_server(workers=1, env={"HOME": str(home),
+                                          "XDG_RUNTIME_DIR": str(tmp_path / "absent")})
+    try:
+        assert not (home / ".gunicorn").exists()
+        assert "control socket" not in service.log_path.read_text().lower()
+    finally:
+        service.stop()
+    assert "control socket" not in service.log_path.read_text().lower()
