@@ -279,3 +279,21 @@ def test_masters_share_no_control_socket(make_server, tmp_path):
     finally:
         service.stop()
     assert "control socket" not in service.log_path.read_text().lower()
+
+
+def test_recorded_events_not_yet_sequenced_are_a_gauge(make_server, listener):
+    """With no dispatcher running (RECO_BACKGROUND_WORKERS=false), the changes'
+    event records stay `recorded`: /metrics shows them, as /health does, while
+    the delivery outbox is still empty."""
+    service = make_server(workers=1, env={"RECO_BACKGROUND_WORKERS": "false"})
+    assert fresh("POST", service.url + Client.CUSTOMER + "/hub",
+                 json={"callback": listener.url}).status_code == 201
+    for n in range(3):
+        assert fresh("POST", service.url + C, json={
+            "name": f"backlog {n}", "engagedParty": {"id": str(n), "@referredType": "Individual"},
+        }).status_code == 201
+    samples = scrape(service)
+    recorded = fresh("GET", service.url + "/health").json()["events"]["recorded"]
+    assert recorded >= 3
+    assert total(samples, "reco_event_recorded") == recorded
+    assert total(samples, "reco_event_outbox_pending") == 0
