@@ -25,6 +25,12 @@ errorlog = "-"
 os.environ.setdefault("RECO_LOG_FORMAT", "json")
 logger_class = "app.observability.logs.GunicornLogger"
 
+# gunicorn 25.1+ opens a control socket (for gunicornc) at one path per user,
+# $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl, shared by every
+# master on the host: one that stops removes the socket another uses. The
+# service does not use it (signals and /health are its controls).
+control_socket_disable = True
+
 # No preload: each worker builds its own app, store handles and rule engine,
 # so nothing durable-rules or file-lock related is shared across a fork.
 preload_app = False
@@ -34,19 +40,24 @@ preload_app = False
 # worker imports prometheus-client, and emptied at start (old files would
 # add a previous run's counts). An operator may choose the directory.
 # Ours is named after the master's pid, so that the directories of masters
-# that were killed (no on_exit) are removed by the next start.
+# that were killed (no on_exit) are removed by the next start; so is the event
+# dispatcher's wake socket directory (app/events/process.py Supervisor).
+MASTER_DIR_PREFIXES = ("reco-prometheus", "reco-events")
+
+
 def _remove_dead_masters_dirs():
-    for path in glob.glob(os.path.join(tempfile.gettempdir(), "reco-prometheus-*-*")):
-        try:
-            os.kill(int(os.path.basename(path).split("-")[2]), 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, OSError):
-            pass
+    for prefix in MASTER_DIR_PREFIXES:
+        for path in glob.glob(os.path.join(tempfile.gettempdir(), f"{prefix}-*-*")):
+            try:
+                os.kill(int(os.path.basename(path).split("-")[2]), 0)
+            except ProcessLookupError:
+                shutil.rmtree(path, ignore_errors=True)
+            except (ValueError, OSError):
+                pass
 
 
+_remove_dead_masters_dirs()
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-    _remove_dead_masters_dirs()
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"reco-prometheus-{os.getpid()}-")
     os.environ["RECO_OWN_METRICS_DIR"] = os.environ["PROMETHEUS_MULTIPROC_DIR"]
 

@@ -51,11 +51,16 @@ def report_schema(store) -> None:
     (issue 10): the PostgreSQL store answers every call with StoreUnavailable
     (503, the reason and the fix) until the schema is the one this code
     knows, and /health/ready says so. Logged here at start for operators;
-    not raised, so `flask store upgrade` itself can load the app."""
+    not raised, so `flask store upgrade` itself can load the app. Not logged
+    when a `flask` command other than `run` builds the app: `store upgrade`
+    is the fix, `store check` says it itself, and the others are not serving."""
+    import click
+
     from .store import StoreUnavailable
 
     check = getattr(store, "check_schema", None)
-    if check is None:
+    command = click.get_current_context(silent=True)
+    if check is None or (command is not None and command.info_name != "run"):
         return
     try:
         check()

@@ -27,6 +27,32 @@ REASONS = {
     503: "Service Unavailable",
 }
 
+# The `code` of an error raised without a more precise one: named, upper-snake
+# and stable, like every other code, so a client can branch on `code` without
+# parsing numbers (the HTTP status is in `status` already).
+STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    413: "BODY_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    431: "HEADERS_TOO_LARGE",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def status_code_name(status: int) -> str:
+    """The named `code` for an HTTP status: STATUS_CODES, else HTTP_<status>
+    (still not a bare number)."""
+    return STATUS_CODES.get(status, f"HTTP_{status}")
+
 
 MAX_DETAILS = 50
 
@@ -73,7 +99,7 @@ class TMFError(Exception):
         self.status = status
         self.message = message
         self.reason = reason or REASONS.get(status, "Error")
-        self.code = code or str(status)
+        self.code = code or status_code_name(status)
         self.details = details
         self.headers = headers or {}
 
@@ -85,7 +111,7 @@ class TMFError(Exception):
 def error_body(status: int, message: str, *, reason: str | None = None,
                code: str | None = None, details=None) -> dict:
     body = {
-        "code": code or str(status),
+        "code": code or status_code_name(status),
         "reason": reason or REASONS.get(status, "Error"),
         "message": message,
         "status": str(status),
@@ -130,7 +156,10 @@ def register_error_handlers(app: Flask) -> None:
             details = data["messages"]
         if status == 422:
             status, message = 400, "The request does not match the API's schema"
-        return error_response(status, message, details=details, headers=headers)
+            code = "INVALID_BODY"
+        else:
+            code = status_code_name(status)
+        return error_response(status, message, code=code, details=details, headers=headers)
 
     @app.errorhandler(StoreUnavailable)
     def _store_unavailable(exc: StoreUnavailable):
@@ -159,4 +188,5 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
         log.exception("unhandled error")
-        return error_response(500, "The service failed to process the request; it has been logged")
+        return error_response(500, "The service failed to process the request; it has been logged",
+                              code="INTERNAL_ERROR")

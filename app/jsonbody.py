@@ -50,37 +50,40 @@ def _check_tree(value) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise TMFError(400, f"The JSON body is nested deeper than {MAX_DEPTH} levels")
+            raise TMFError(400, f"The JSON body is nested deeper than {MAX_DEPTH} levels",
+                           code="INVALID_JSON")
         if isinstance(node, dict):
             for key, child in node.items():
                 if _SURROGATE.search(key):
                     raise TMFError(400, "The body is not valid JSON text: a key holds an "
-                                        "unpaired UTF-16 surrogate escape")
+                                        "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
             if len(node) > MAX_ARRAY_ITEMS:
                 raise TMFError(400, f"The JSON body has an array of {len(node)} items; "
-                                    f"at most {MAX_ARRAY_ITEMS} are accepted")
+                                    f"at most {MAX_ARRAY_ITEMS} are accepted", code="INVALID_JSON")
             stack.extend((child, depth + 1) for child in node)
         elif isinstance(node, str) and _SURROGATE.search(node):
             raise TMFError(400, "The body is not valid JSON text: a string holds an "
-                                "unpaired UTF-16 surrogate escape")
+                                "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
 
 
 def parse_json(raw: bytes):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TMFError(400, f"The body is not valid UTF-8 (byte {exc.start})") from None
+        raise TMFError(400, f"The body is not valid UTF-8 (byte {exc.start})",
+                       code="INVALID_JSON") from None
     if not text.strip():
-        raise TMFError(400, "The request body is empty; a JSON object is expected")
+        raise TMFError(400, "The request body is empty; a JSON object is expected",
+                       code="EMPTY_BODY")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
                            parse_float=_finite)
     except RecursionError:
-        raise TMFError(400, "The JSON body is nested too deeply") from None
+        raise TMFError(400, "The JSON body is nested too deeply", code="INVALID_JSON") from None
     except ValueError as exc:
-        raise TMFError(400, f"The body is not valid JSON: {exc}") from None
+        raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
     _check_tree(value)
     return value
 
@@ -93,7 +96,8 @@ ACCEPT_ENCODING = "gzip, deflate, identity"
 
 
 def _too_large() -> TMFError:
-    return TMFError(413, "The request body is larger than this service accepts")
+    return TMFError(413, "The request body is larger than this service accepts",
+                    code="BODY_TOO_LARGE")
 
 
 def _inflate(raw: bytes, coding: str, limit: int | None) -> bytes:
@@ -139,7 +143,8 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
     mimetype = (request.mimetype or "").lower()
     if mimetype not in accepted_types:
         raise TMFError(415, f"Content-Type must be one of {', '.join(accepted_types)}"
-                            f" (got {request.content_type or 'none'})")
+                            f" (got {request.content_type or 'none'})",
+                       code="UNSUPPORTED_MEDIA_TYPE")
     raw = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and request.content_length is None and len(raw) >= limit:
@@ -149,5 +154,5 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
         raise _too_large()
     value = parse_json(decoded_body(raw, limit))
     if not isinstance(value, dict):
-        raise TMFError(400, "The JSON body must be an object")
+        raise TMFError(400, "The JSON body must be an object", code="INVALID_BODY")
     return value

@@ -64,3 +64,40 @@ def test_openapi_document_is_served(api):
     assert "TMF629_Customer_Create" in schemas
     assert schemas["TMF629_Customer_Create"]["required"] == ["engagedParty", "name"]
     assert api.get("/docs").status_code == 200
+
+
+H = Client.CUSTOMER + "/hub"
+
+
+@pytest.mark.parametrize("method,path,kwargs,status,code", [
+    ("GET", C + "?loyaltyTierX=gold", {}, 400, "UNKNOWN_ATTRIBUTE"),
+    ("GET", C + "?sort=nope", {}, 400, "UNKNOWN_ATTRIBUTE"),
+    ("GET", C + "?fields=nope", {}, 400, "UNKNOWN_ATTRIBUTE"),
+    ("GET", C + "?name.=x", {}, 400, "INVALID_FILTER"),
+    ("GET", C + "?limit=100000000", {}, 400, "INVALID_QUERY"),
+    ("GET", C + "?offset=-1", {}, 400, "INVALID_QUERY"),
+    ("GET", C + "?limit=ten", {}, 400, "INVALID_QUERY"),
+    ("POST", C, {"data": b"", "headers": JSON}, 400, "EMPTY_BODY"),
+    ("POST", C, {"data": b"[1]", "headers": JSON}, 400, "INVALID_BODY"),
+    ("POST", C, {"data": b'{"name": ', "headers": JSON}, 400, "INVALID_JSON"),
+    ("POST", C, {"data": b"\xff", "headers": JSON}, 400, "INVALID_JSON"),
+    ("POST", C, {"data": b'{"a":' * 100 + b"1" + b"}" * 100, "headers": JSON}, 400,
+     "INVALID_JSON"),
+    ("POST", C, {"data": b"{}", "headers": {"Content-Type": "text/plain"}}, 415,
+     "UNSUPPORTED_MEDIA_TYPE"),
+    ("POST", C, {"data": b'{"name": "' + b"x" * (2 * 1024 * 1024) + b'"}', "headers": JSON},
+     413, "BODY_TOO_LARGE"),
+    ("GET", "/tmf-api/nothingHere/v4/thing", {}, 404, "NOT_FOUND"),
+    ("PUT", C + "/some-id", {"json": {}}, 405, "METHOD_NOT_ALLOWED"),
+    ("POST", H, {"json": {"callback": "http://127.0.0.1:9/x", "colour": "red"}}, 400,
+     "UNKNOWN_ATTRIBUTE"),
+    ("POST", H, {"json": {"callback": 5}}, 400, "INVALID_BODY"),
+    ("POST", H, {"json": {"callback": "http://127.0.0.1:9/x", "query": 5}}, 400,
+     "INVALID_BODY"),
+])
+def test_every_error_has_a_named_code(api, method, path, kwargs, status, code):
+    """`code` is a stable upper-snake name a client can branch on, never the
+    HTTP status again as a number (that is `status`)."""
+    body = assert_tmf_error(api.request(method, path, **kwargs), status)
+    assert not body["code"].isdigit(), body
+    assert body["code"] == code, body

@@ -3,8 +3,11 @@
 it does not outlive its master."""
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -102,6 +105,26 @@ def test_the_dispatcher_process_ends_with_its_master_even_a_killed_one(make_serv
             os.killpg(master, signal.SIGKILL)     # the orphaned workers
         except ProcessLookupError:
             pass
+
+
+@pytest.mark.backends("tinydb", reason="the temporary directories do not depend on the store")
+def test_a_killed_masters_wake_socket_directory_is_removed_by_the_next_start(make_server):
+    # A short TMPDIR of its own: the wake socket's path must fit AF_UNIX's 108 bytes.
+    tmp = tempfile.mkdtemp(prefix="ev")
+    try:
+        env = {**FAST, "TMPDIR": tmp}
+        first = make_server(workers=1, env=env)
+        master = first.process.pid
+        left = glob.glob(os.path.join(tmp, f"reco-events-{master}-*"))
+        assert left, os.listdir(tmp)
+        first.kill()                          # SIGKILL: no on_exit, nothing cleaned
+        assert all(os.path.isdir(path) for path in left)
+        second = make_server(workers=1, env=env)
+        assert not any(os.path.exists(path) for path in left), os.listdir(tmp)
+        assert glob.glob(os.path.join(tmp, f"reco-events-{second.process.pid}-*"))
+        assert not glob.glob(os.path.join(tmp, f"reco-prometheus-{master}-*"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_with_dispatcher_workers_each_worker_delivers_and_there_is_no_process(

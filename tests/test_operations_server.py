@@ -261,3 +261,39 @@ def test_a_request_id_is_made_when_none_is_sent(loaded):
     ids = {fresh("GET", service.url + SCHEMA).headers["X-Request-ID"] for _ in range(3)}
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert uuid.UUID(ids.pop())
+
+
+@pytest.mark.backends("tinydb", reason="gunicorn's control socket does not depend on the store")
+def test_masters_share_no_control_socket(make_server, tmp_path):
+    """gunicorn (25.1+) opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl or
+    $HOME/.gunicorn/gunicorn.ctl, one path for every master on the host: a
+    master that stops removes the socket of another. The service does not use
+    it, so gunicorn.conf.py turns it off."""
+    home = tmp_path / "home"
+    home.mkdir()
+    service = make_server(workers=1, env={"HOME": str(home),
+                                          "XDG_RUNTIME_DIR": str(tmp_path / "absent")})
+    try:
+        assert not (home / ".gunicorn").exists()
+        assert "control socket" not in service.log_path.read_text().lower()
+    finally:
+        service.stop()
+    assert "control socket" not in service.log_path.read_text().lower()
+
+
+def test_recorded_events_not_yet_sequenced_are_a_gauge(make_server, listener):
+    """With no dispatcher running (RECO_BACKGROUND_WORKERS=false), the changes'
+    event records stay `recorded`: /metrics shows them, as /health does, while
+    the delivery outbox is still empty."""
+    service = make_server(workers=1, env={"RECO_BACKGROUND_WORKERS": "false"})
+    assert fresh("POST", service.url + Client.CUSTOMER + "/hub",
+                 json={"callback": listener.url}).status_code == 201
+    for n in range(3):
+        assert fresh("POST", service.url + C, json={
+            "name": f"backlog {n}", "engagedParty": {"id": str(n), "@referredType": "Individual"},
+        }).status_code == 201
+    samples = scrape(service)
+    recorded = fresh("GET", service.url + "/health").json()["events"]["recorded"]
+    assert recorded >= 3
+    assert total(samples, "reco_event_recorded") == recorded
+    assert total(samples, "reco_event_outbox_pending") == 0

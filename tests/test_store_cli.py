@@ -74,3 +74,27 @@ def test_copy_moves_a_tinydb_store_into_postgresql(pg_url, tmp_path):
         assert pg.count("customer") == 2500 and pg.get("hubs", "h1")["callback"] == "http://x"
         assert pg.get("customer", "crm-7")["name"] == "already there"
         assert [d["id"] for d in pg.all("customer")][:3] == ["crm-7", "crm-0", "crm-1"]
+
+
+def test_upgrade_and_check_on_an_empty_database_say_only_what_is_true(pg_cluster, tmp_path):
+    """The command that creates the schema does not log that the service will
+    not serve for want of one, and neither command shows alembic's plugin
+    set-up lines."""
+    name = f"empty_{os.getpid()}"
+    pg_cluster.execute(f"CREATE DATABASE {name}")      # no schema (new_database has it)
+    env = {"RECO_STORE_URL": pg_cluster.database_url(name), "RECO_DATA_DIR": str(tmp_path / "data"),
+           "RECO_LOG_FORMAT": "console"}
+    before = flask(env, "check")
+    assert before.returncode == 1 and "flask store upgrade" in before.stderr
+    # where it is true, a server's log still says it
+    server = ServiceProcess(tmp_path / "data", env=env).start()
+    server.stop()
+    assert "not serving until the store is usable" in server.log_path.read_text()
+    done = flask(env, "upgrade")
+    after = flask(env, "check")
+    assert done.returncode == 0 and after.returncode == 0, done.stderr + after.stderr
+    for ran in (before, done, after):
+        output = ran.stdout + ran.stderr
+        assert "not serving" not in output, output
+        assert "setup plugin" not in output, output
+    assert "schema upgraded" in done.stdout and "ready" in after.stdout

@@ -71,7 +71,7 @@ def ready():
         reasons.append("events: a change's event cannot be recorded")
     if not reasons:
         reasons = ["the store, the rule set or event recording is unavailable"]
-    body = error_body(503, "Not ready: " + "; ".join(reasons))
+    body = error_body(503, "Not ready: " + "; ".join(reasons), code="NOT_READY")
     body["details"] = report
     return json_response(body, 503)
 

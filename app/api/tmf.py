@@ -306,7 +306,8 @@ def add_hub_routes(blp: Blueprint, api: str, schemas) -> None:
                            code="SERVER_OWNED_ATTRIBUTE")
         unknown = set(body) - {"callback", "query"}
         if unknown:
-            raise TMFError(400, f"Unknown attribute(s) in hub: {', '.join(sorted(unknown))}")
+            raise TMFError(400, f"Unknown attribute(s) in hub: {', '.join(sorted(unknown))}",
+                           code="UNKNOWN_ATTRIBUTE")
         hub = services().events.register_hub(api, body.get("callback"), body.get("query"))
         location = f"{base_url()}{blp.url_prefix}/hub/{hub['id']}"
         return json_response(hub, 201, {"Location": location})

@@ -42,9 +42,10 @@ class EventBus:
         """400 for a callback outside the allowed hosts or a query that cannot
         be evaluated; 409 when the API already has `max_hubs_per_api` hubs."""
         if not isinstance(callback, str) or not callback:
-            raise TMFError(400, "callback is mandatory and must be a URL string")
+            raise TMFError(400, "callback is mandatory and must be a URL string",
+                           code="INVALID_BODY")
         if query is not None and not isinstance(query, str):
-            raise TMFError(400, "query must be a string")
+            raise TMFError(400, "query must be a string", code="INVALID_BODY")
         try:
             self.policy.check(callback)
         except CallbackRejected as exc:

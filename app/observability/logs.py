@@ -103,6 +103,9 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     handler.setFormatter(formatter(fmt))
     root.addHandler(handler)
     root.setLevel(threshold)
+    # alembic logs one INFO line per autogenerate plugin it sets up (7 on every
+    # `flask store upgrade`/`check`), none of which says anything to an operator.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(threshold, logging.WARNING))
 
 
 def bind_log_context(**values) -> None:

@@ -103,6 +103,9 @@ class ServiceCollector:
 
     def _outbox(self, now: float):
         backlog = self.services.events.backlog()
+        yield _gauge("reco_event_recorded", "Changes whose event is recorded but not yet numbered "
+                     "into the delivery log by the dispatcher (/health events.recorded); "
+                     "growing: the dispatcher is not running.", backlog["recorded"])
         yield _gauge("reco_event_outbox_pending", "Notifications waiting to be delivered "
                      "(notifications not yet delivered, counted per hub).", backlog["pending"])
         yield _gauge("reco_event_outbox_failed", "Notifications given up after the last attempt "

@@ -50,7 +50,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
     offset = _int_arg(args, "offset", 0, minimum=0)
     limit = _int_arg(args, "limit", None, minimum=0)
     if limit is not None and limit > max_limit:
-        raise TMFError(400, f"limit must be at most {max_limit}")
+        raise TMFError(400, f"limit must be at most {max_limit}", code="INVALID_QUERY")
     sort = []
     for spec in _split(args.get("sort", "")):
         descending = spec.startswith("-")
@@ -67,7 +67,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
         if len(path) > 1 and path[-1] in OPERATORS:
             operator = path.pop()
         if not path or not all(path):
-            raise TMFError(400, f"Malformed filter {key!r}")
+            raise TMFError(400, f"Malformed filter {key!r}", code="INVALID_FILTER")
         _check_attribute(path[0], known_attributes, "filter")
         kind = attribute_kind(schema, path)
         values = tuple(typed_value(".".join(path), kind, value)
@@ -166,7 +166,7 @@ def _split(text: str) -> list[str]:
 
 def _check_attribute(name: str, known_attributes, what: str) -> None:
     if name not in known_attributes:
-        raise TMFError(400, f"Unknown attribute {name!r} in {what}",
+        raise TMFError(400, f"Unknown attribute {name!r} in {what}", code="UNKNOWN_ATTRIBUTE",
                        details={"knownAttributes": sorted(known_attributes)})
 
 
@@ -177,9 +177,10 @@ def _int_arg(args, name, default, minimum):
     try:
         value = int(raw)
     except ValueError:
-        raise TMFError(400, f"{name} must be a whole number (got {raw!r})") from None
+        raise TMFError(400, f"{name} must be a whole number (got {raw!r})",
+                       code="INVALID_QUERY") from None
     if value < minimum:
-        raise TMFError(400, f"{name} must be at least {minimum}")
+        raise TMFError(400, f"{name} must be at least {minimum}", code="INVALID_QUERY")
     return value
 
 
