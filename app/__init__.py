@@ -13,6 +13,7 @@ from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
+from .jsonbody import install_accept_patch
 
 __version__ = "0.1.0"
 
@@ -148,6 +149,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .studio import init_app as init_studio
     init_studio(app, settings.data_dir)       # /studio: the product managers' web page
     register_error_handlers(app)
+    install_accept_patch(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads,
                  settings.metrics_keys)
     register_cli(app)
