@@ -11,9 +11,12 @@ import math
 import re
 import zlib
 
-from flask import current_app, request
+from flask import Request, current_app, request
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.utils import cached_property
 
 from .errors import TMFError
+from .textform import nfc, nfc_tree
 
 MAX_DEPTH = 64
 MAX_ARRAY_ITEMS = 10_000
@@ -96,7 +99,7 @@ def parse_json(raw: bytes):
     except ValueError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
     _check_tree(value)
-    return value
+    return nfc_tree(value)      # one Unicode form for what is stored and compared
 
 
 #: Content codings a request body may carry (RFC 9110 section 8.4.1):
@@ -183,3 +186,15 @@ def install_accept_patch(app) -> None:
         if request.method == "OPTIONS" and "PATCH" in response.allow:
             response.headers["Accept-Patch"] = ACCEPT_PATCH
         return response
+
+
+class NfcRequest(Request):
+    """The app's request class: query string names and values in Unicode NFC
+    (app/textform.py), so that `?name=privé` typed in NFD finds what was
+    stored in NFC, whatever reads `request.args` (filters, `fields`, `sort`,
+    the admin API)."""
+
+    @cached_property
+    def args(self):
+        return ImmutableMultiDict([(nfc(key), nfc(value))
+                                   for key, value in super().args.items(multi=True)])
