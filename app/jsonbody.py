@@ -99,6 +99,8 @@ def parse_json(raw: bytes):
     except ValueError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
     _check_tree(value)
+    if text.isascii() and "\\u" not in text:
+        return value            # ASCII text without escapes is NFC already (the common case)
     return nfc_tree(value)      # one Unicode form for what is stored and compared
 
 

@@ -32,9 +32,10 @@ def nfc(text: str) -> str:
 
 
 def nfc_tree(value):
-    """A parsed JSON value with every key and string in NFC (dicts and lists
-    rebuilt only where something changed). Depth: that of the value; the
-    request reader limits it before (app/jsonbody.py MAX_DEPTH)."""
+    """A parsed JSON value with every key and string in NFC (a new tree of
+    dicts and lists; numbers, booleans and None as they are). Recursive: the
+    request reader limits the depth before (app/jsonbody.py MAX_DEPTH), and
+    json.loads, which builds what `flask store load` passes, is recursive too."""
     if isinstance(value, str):
         return nfc(value)
     if isinstance(value, dict):
