@@ -112,3 +112,32 @@ def test_an_unreachable_database_is_503_without_its_address(make_server, own_clu
         request_id = response.headers["X-Request-ID"]
         assert wait_until(lambda: logged_with_request_id(server, request_id, str(parts.port)),
                           timeout=10)
+
+
+ADMIN = "health-admin-key"
+
+
+def test_health_gives_internal_detail_only_to_an_admin(make_server, broken_rules, tmp_path):
+    """/health and /health/ready are open (load balancers), but with keys
+    configured a caller without an admin key gets the summary: no data
+    directory, database address, exception text or rule file path."""
+    server = make_server(rules_dir=broken_rules, env={"RECO_ADMIN_KEYS": ADMIN, "RECO_API_KEYS": "api-key"})
+    api = Client(server.url)
+    internals = [str(tmp_path), "secret-rules-location", "recommendations.yaml", "invalid YAML"]
+    if "://" in server.store_url:
+        parts = urlsplit(server.store_url)
+        internals += [f":{parts.port}", parts.path.lstrip("/"), "postgresql://"]
+    for path in ("/health", "/health/ready"):
+        anonymous = api.get(path)
+        assert anonymous.status_code in (200, 503)
+        body = assert_no_internals(anonymous, *internals)
+        report = body.get("details", body)
+        assert report["rules"]["ok"] is False and report["rules"]["errorCount"] >= 1
+        assert report["store"]["ok"] is True and report["store"]["collections"] is not None
+        for key in ("url", "path"):
+            assert key not in report["store"]
+    ready = assert_tmf_error(api.get("/health/ready"), 503)
+    assert ready["code"] == "NOT_READY" and ready["message"] == "Not ready: rules unavailable"
+    operator = api.get("/health", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+    assert any("secret-rules-location" in error for error in operator["rules"]["errors"])
+    assert "url" in operator["store"] or "path" in operator["store"]
