@@ -13,6 +13,7 @@ from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
+from .jsonbody import NfcRequest, install_accept_patch
 
 __version__ = "0.1.0"
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
+    app.request_class = NfcRequest   # query strings in Unicode NFC (app/textform.py)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         JSON_SORT_KEYS=False,
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .studio import init_app as init_studio
     init_studio(app, settings.data_dir)       # /studio: the product managers' web page
     register_error_handlers(app)
+    install_accept_patch(app)
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads,
                  settings.metrics_keys)
     register_cli(app)

@@ -1,7 +1,16 @@
 """TMF Error bodies for every 4xx and 5xx, so a client never sees an HTML page
-or a stack trace, whatever part of the stack rejected the request."""
+or a stack trace, whatever part of the stack rejected the request.
+
+A client's error carries no internal detail: no server path, no database
+user, host, port or name, no driver or exception text. An error that has
+such detail (a store that cannot serve, no usable rule set) gives the client
+a named `code` and a plain message, and the detail goes to the log, where
+every record carries the request's id (app/observability: X-Request-ID, also
+in the answer's headers) so that an operator finds it from the client's
+report."""
 from __future__ import annotations
 
+import errno
 import logging
 
 from flask import Flask, jsonify
@@ -94,7 +103,12 @@ class TMFError(Exception):
     """An error meant for the client: status, a short reason, and details."""
 
     def __init__(self, status: int, message: str, *, reason: str | None = None,
-                 code: str | None = None, details=None, headers: dict | None = None):
+                 code: str | None = None, details=None, headers: dict | None = None,
+                 log_detail: str | None = None):
+        """`message` and `details` go to the client: plain words about the
+        request, never internals. `log_detail` (the exception text, paths,
+        the rule file problems behind a 503) goes only to the log, with the
+        request id."""
         super().__init__(message)
         self.status = status
         self.message = message
@@ -102,6 +116,7 @@ class TMFError(Exception):
         self.code = code or status_code_name(status)
         self.details = details
         self.headers = headers or {}
+        self.log_detail = log_detail
 
     def body(self) -> dict:
         return error_body(self.status, self.message, reason=self.reason,
@@ -131,9 +146,48 @@ def error_response(status: int, message: str, **kwargs):
     return response
 
 
+#: What a store's failure is, in plain words, by the errno of the OSError
+#: behind it (TinyDB: app/store/base.py UNAVAILABLE_ERRNOS) ...
+_ERRNO_REASONS = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded",
+                  errno.EROFS: "read-only storage", errno.EACCES: "storage access denied",
+                  errno.EPERM: "storage access denied", errno.EIO: "storage I/O error"}
+#: ... or by the SQLSTATE (PostgreSQL Appendix A, "PostgreSQL Error Codes")
+#: of the database error behind it: an exact code first, then its class.
+_SQLSTATE_REASONS = {"53100": "disk full", "25006": "read-only database",
+                     "57014": "statement timed out", "57P01": "database shut down",
+                     "57P02": "database shut down", "57P03": "database starting up",
+                     "08": "database unreachable", "53": "database out of resources",
+                     "57": "database unavailable", "58": "database I/O error"}
+
+
+def store_unavailable_reason(exc: BaseException) -> str:
+    """A StoreUnavailable's cause in a few plain words for the client
+    ("disk full", "database unreachable"), from the OSError's errno or the
+    database error's SQLSTATE behind it; never its text, which names paths,
+    the database's user, host, port and name, and the driver's message."""
+    seen = set()
+    cause = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno in _ERRNO_REASONS:
+            return _ERRNO_REASONS[cause.errno]
+        sqlstate = getattr(cause, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate:
+            return (_SQLSTATE_REASONS.get(sqlstate) or _SQLSTATE_REASONS.get(sqlstate[:2])
+                    or "database unavailable")
+        if type(cause).__name__ == "PoolTimeout":
+            return "no database connection in time"
+        if type(cause).__name__ == "OperationalError":   # psycopg: no connection, no SQLSTATE
+            return "database unreachable"
+        cause = cause.__cause__ or cause.__context__
+    return "storage unavailable"
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TMFError)
     def _tmf_error(exc: TMFError):
+        if exc.log_detail:
+            log.error("%s %s: %s", exc.status, exc.code, exc.log_detail)
         return error_response(exc.status, exc.message, reason=exc.reason,
                               code=exc.code, details=exc.details, headers=exc.headers)
 
@@ -166,9 +220,11 @@ def register_error_handlers(app: Flask) -> None:
         # Disk full, read-only data directory, database unreachable: the
         # operator's problem, not the request's; nothing was written, so the
         # client may retry later.
+        # The detail (path, database address, driver message) is logged with
+        # the request id; the client gets its kind in plain words.
         log.error("storage unavailable: %s", exc)
-        return error_response(503, f"Storage unavailable ({exc.reason}): nothing was "
-                                   "written; retry later", code="STORE_UNAVAILABLE",
+        return error_response(503, f"Storage unavailable ({store_unavailable_reason(exc)}): "
+                                   "nothing was written; retry later", code="STORE_UNAVAILABLE",
                               reason="Storage Unavailable", headers={"Retry-After": "30"})
 
     @app.errorhandler(DuplicateId)

@@ -11,9 +11,12 @@ import math
 import re
 import zlib
 
-from flask import current_app, request
+from flask import Request, current_app, request
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.utils import cached_property
 
 from .errors import TMFError
+from .textform import nfc, nfc_tree
 
 MAX_DEPTH = 64
 MAX_ARRAY_ITEMS = 10_000
@@ -22,6 +25,17 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 JSON_TYPES = ("application/json",)
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
+
+#: The patch document formats every PATCH of this service takes, as the
+#: Accept-Patch header lists them (RFC 5789 section 3.1: "Accept-Patch =
+#: "Accept-Patch" ":" 1#media-type"). RFC 5789 section 2.2, "Unsupported
+#: patch document": a 415 "SHOULD include an Accept-Patch response header as
+#: described in Section 3.1 to notify the client what patch document media
+#: types are supported"; section 3.1: "Accept-Patch SHOULD appear in the
+#: OPTIONS response for any resource that supports the use of the PATCH
+#: method" (install_accept_patch). JSON Patch (RFC 6902,
+#: application/json-patch+json) is not one of them.
+ACCEPT_PATCH = ", ".join(MERGE_PATCH_TYPES)
 
 
 def _no_duplicates(pairs):
@@ -85,7 +99,9 @@ def parse_json(raw: bytes):
     except ValueError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
     _check_tree(value)
-    return value
+    if text.isascii() and "\\u" not in text:
+        return value            # ASCII text without escapes is NFC already (the common case)
+    return nfc_tree(value)      # one Unicode form for what is stored and compared
 
 
 #: Content codings a request body may carry (RFC 9110 section 8.4.1):
@@ -139,12 +155,16 @@ def decoded_body(raw: bytes, limit: int | None) -> bytes:
 
 
 def read_json_object(accepted_types=JSON_TYPES) -> dict:
-    """The request body as a JSON object, or a TMF error naming what is wrong."""
+    """The request body as a JSON object, or a TMF error naming what is wrong.
+    A PATCH in another format is a 415 with Accept-Patch (RFC 5789 section
+    2.2), any other request's a 415 naming the accepted types."""
     mimetype = (request.mimetype or "").lower()
     if mimetype not in accepted_types:
+        headers = ({"Accept-Patch": ", ".join(accepted_types)} if request.method == "PATCH"
+                   else None)
         raise TMFError(415, f"Content-Type must be one of {', '.join(accepted_types)}"
                             f" (got {request.content_type or 'none'})",
-                       code="UNSUPPORTED_MEDIA_TYPE")
+                       code="UNSUPPORTED_MEDIA_TYPE", headers=headers)
     raw = request.get_data(cache=True)
     limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if limit is not None and request.content_length is None and len(raw) >= limit:
@@ -156,3 +176,27 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
     if not isinstance(value, dict):
         raise TMFError(400, "The JSON body must be an object", code="INVALID_BODY")
     return value
+
+
+def install_accept_patch(app) -> None:
+    """Accept-Patch on the answer to OPTIONS for every URL that takes PATCH
+    (RFC 5789 section 3.1), whichever API it belongs to: the automatic
+    OPTIONS answer already lists PATCH in Allow."""
+
+    @app.after_request
+    def _accept_patch(response):
+        if request.method == "OPTIONS" and "PATCH" in response.allow:
+            response.headers["Accept-Patch"] = ACCEPT_PATCH
+        return response
+
+
+class NfcRequest(Request):
+    """The app's request class: query string names and values in Unicode NFC
+    (app/textform.py), so that `?name=privé` typed in NFD finds what was
+    stored in NFC, whatever reads `request.args` (filters, `fields`, `sort`,
+    the admin API)."""
+
+    @cached_property
+    def args(self):
+        return ImmutableMultiDict([(nfc(key), nfc(value))
+                                   for key, value in super().args.items(multi=True)])

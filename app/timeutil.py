@@ -82,6 +82,34 @@ def parse_datetime(value) -> dt.datetime | None:
         raise DateTimeOutOfRange(value) from None
 
 
+def names_zone(value) -> bool | None:
+    """Whether a date-time value says which zone it is in: True for a `Z` or
+    an offset (`+02:00`, `-0500`), False for a date-time without one (a naive
+    datetime, a date alone, or such a text), which parse_datetime reads as
+    UTC; None when the value is no date-time. Lint uses it to say so at the
+    value's line (app/rules/authoring/zones.py)."""
+    if isinstance(value, dt.datetime):
+        return value.tzinfo is not None
+    if isinstance(value, dt.date):
+        return False
+    if not isinstance(value, str):
+        return None
+    try:
+        if parse_datetime(value) is None:
+            return None
+    except DateTimeOutOfRange:
+        return None
+    text = re.sub(r"\s*T\s*", "T", value.strip(), count=1)
+    if _DATE_ONLY.match(text):
+        return False
+    if text.endswith(("Z", "z")):
+        return True
+    try:
+        return dt.datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return None
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(UTC)
 

@@ -8,6 +8,7 @@ The date-time attributes are taken from the served OpenAPI document, so an
 attribute added later is checked too."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -193,3 +194,59 @@ def test_a_valid_cart_by_value_still_recommends(api):
                         json={"instantSyncRecommendation": True, "channel": [{"id": "21"}],
                               "shoppingCart": [dict(CART, validFor={"startDateTime": "2026-01-01T00:00:00Z"})]})
     assert response.status_code == 200, response.text
+
+
+# A date-time without a zone in a request (`validFor.startDateTime:
+# "2026-11-14T23:30:00"`) or a date alone is read as UTC (README "Date-times"):
+# the demo's R7 (owners of 7101, 2026-11-15T00:00:00Z to 2027-01-01T00:00:00Z)
+# fires for the same instants as the zoned forms, on both stores.
+ZONE_LESS = [
+    ("2026-11-14T23:30:00", ["7102"]),                 # 23:30 UTC: before the window
+    ("2026-11-14T23:30:00Z", ["7102"]),
+    ("2026-11-14T23:30:00-01:00", ["7102", "7202"]),   # 00:30 UTC on the 15th: inside
+    ("2026-11-14 23:30", ["7102"]),
+    ("2026-11-15", ["7102", "7202"]),                  # midnight UTC: the start is included
+    ("2026-11-14", ["7102"]),
+]
+
+
+def _owner_of_7101(api) -> dict:
+    party = uuid.uuid4().hex
+    customer = api.post(Client.CUSTOMER + "/customer", json={
+        "name": "Zone-less", "engagedParty": {"id": party, "@referredType": "Individual"},
+        "characteristic": [{"name": "segment", "value": "standard"}]}).json()
+    response = api.post(Client.INVENTORY + "/product", json={
+        "status": "active", "productOffering": {"id": "7101"},
+        "relatedParty": [{"id": customer["id"], "role": "customer", "@referredType": "Customer"}]})
+    assert response.status_code == 201, response.text
+    return customer
+
+
+def test_a_zone_less_evaluation_time_is_utc(api):
+    customer = _owner_of_7101(api)
+    for text, expected in ZONE_LESS:
+        body = {"instantSyncRecommendation": True, "channel": [{"id": "23"}],
+                "validFor": {"startDateTime": text},
+                "relatedParty": {"id": customer["id"], "role": "customer", "@referredType": "Customer"}}
+        response = api.post(Client.RECOMMENDATION + "/queryProductRecommendation", json=body)
+        assert response.status_code == 200, (text, response.text)
+        answer = response.json()
+        assert [item["productOffering"]["id"] for item in answer["recommendationItem"]] == expected, text
+        assert answer["validFor"]["startDateTime"] == text        # the client's text is kept
+
+
+def test_a_zone_less_time_in_an_asynchronous_query_is_utc_and_kept_as_sent(api):
+    customer = _owner_of_7101(api)
+    body = {"instantSyncRecommendation": False, "channel": [{"id": "23"}],
+            "validFor": {"startDateTime": "2026-11-14T23:30:00"},
+            "relatedParty": {"id": customer["id"], "role": "customer", "@referredType": "Customer"}}
+    created = api.post(Client.RECOMMENDATION + "/queryProductRecommendation", json=body)
+    assert created.status_code == 201, created.text
+    path = Client.RECOMMENDATION + "/queryProductRecommendation/" + created.json()["id"]
+    deadline = time.time() + 20
+    while (stored := api.get(path).json())["state"] not in ("done", "terminatedWithError"):
+        assert time.time() < deadline, stored
+        time.sleep(0.1)
+    assert stored["state"] == "done"
+    assert [item["productOffering"]["id"] for item in stored["recommendationItem"]] == ["7102"]
+    assert stored["validFor"]["startDateTime"] == "2026-11-14T23:30:00"

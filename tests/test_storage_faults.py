@@ -93,7 +93,7 @@ def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk
     assert api.get("/health/ready").status_code == 200
 
     fill(small_disk)
-    check_unavailable(api, customer["id"], "No space left on device")
+    check_unavailable(api, customer["id"], "(disk full)")
     assert "no space left" in api.get("/health").json()["store"]["errors"]["_store"]
 
     (small_disk / "filler").unlink()
@@ -107,7 +107,7 @@ def test_full_disk_and_read_only_data_directory_are_503_and_not_ready(small_disk
     try:
         api = Client(make_server(data_dir=small_disk).url)
         assert api.get(C).status_code == 200
-        check_unavailable(api, customer["id"], "Read-only file system")
+        check_unavailable(api, customer["id"], "(read-only storage)")
         assert "read-only" in api.get("/health").json()["store"]["errors"]["_store"]
     finally:
         _mount("-o", "remount,rw", str(small_disk))
@@ -127,7 +127,7 @@ def test_a_database_out_of_disk_space_is_503_on_every_api_and_not_ready(make_ser
     assert api.get("/health/ready").status_code == 200
 
     full_disk.fill(server, ".*")
-    check_unavailable(api, customer["id"], "No space left on device")
+    check_unavailable(api, customer["id"], "(disk full)")
 
     full_disk.free()
     assert api.get("/health/ready").status_code == 200

@@ -1,10 +1,20 @@
 """Liveness and readiness for operators and load balancers, and the JSON
-schemas that the service's own extension attributes point to."""
+schemas that the service's own extension attributes point to.
+
+/health and /health/ready are open (load balancers call them without a
+key), but their detail is internal: the store's location (data directory,
+database user, host, port and name), exception and driver texts, rule file
+problems with their paths. When the service has keys, a caller without an
+admin key (or a Rule Studio login) gets the summary (`public_report`): the
+status, and per part whether it is ok and its figures; an operator with one,
+or every caller of a service without keys (whose admin API is open too),
+gets the whole report."""
 from __future__ import annotations
 
 from flask import current_app
 from flask_smorest import Blueprint
 
+from ..auth import admin_identity, configured_admin_keys
 from ..errors import error_body
 from ..recommend.items import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
 from ..rules.service.rule_service import reload_failure
@@ -47,13 +57,41 @@ def _report() -> tuple[dict, bool]:
             "events": events}, ready
 
 
+#: The figures of each part that anyone may read (no text, no location).
+PUBLIC_FIELDS = {
+    "store": ("ok", "backend", "collections"),
+    "rules": ("ok", "rulesetId", "version", "hash", "pinned", "loadedAt", "rules"),
+    "events": ("recorded", "pending", "failed", "delivered", "backlogAgeSeconds",
+               "openCircuits", "recordable"),
+}
+
+
+def detail_allowed() -> bool:
+    """Whether this caller may read the report's internal detail: an admin
+    key or a studio login, or anyone when the service runs without keys."""
+    keys = configured_admin_keys()
+    return not keys or admin_identity(keys, require_csrf=False) is not None
+
+
+def public_report(report: dict) -> dict:
+    """The report without internal detail: the status and PUBLIC_FIELDS of
+    each part, plus how many errors each part has (`errorCount`)."""
+    out = {"status": report["status"]}
+    for part, names in PUBLIC_FIELDS.items():
+        full = report.get(part) or {}
+        out[part] = {name: full[name] for name in names if name in full}
+        if full.get("errors") is not None:
+            out[part]["errorCount"] = len(full["errors"])
+    return out
+
+
 @blp.route("/health", methods=["GET"])
 @blp.doc(summary="Status of the store, the active rule set and event delivery",
          responses={"200": {"description": "The report (status degraded when not ready)",
                             "content": {"application/json": {"schema": HEALTH_SCHEMA}}}})
 def health():
     report, _ready = _report()
-    return json_response(report)
+    return json_response(report if detail_allowed() else public_report(report))
 
 
 @blp.route("/health/ready", methods=["GET"])
@@ -65,12 +103,18 @@ def health():
 def ready():
     report, is_ready = _report()
     if is_ready:
-        return json_response(report)
+        return json_response(report if detail_allowed() else public_report(report))
     reasons = [f"store: {message}" for message in report["store"].get("errors", {}).values()]
     if report["store"].get("ok") and not report["events"].get("recordable"):
         reasons.append("events: a change's event cannot be recorded")
     if not reasons:
         reasons = ["the store, the rule set or event recording is unavailable"]
+    if not detail_allowed():
+        parts = [part for part in ("store", "rules") if not report[part].get("ok")]
+        if report["store"].get("ok") and not report["events"].get("recordable"):
+            parts.append("events")
+        reasons = [f"{part} unavailable" for part in parts] or reasons[-1:]
+        report = public_report(report)
     body = error_body(503, "Not ready: " + "; ".join(reasons), code="NOT_READY")
     body["details"] = report
     return json_response(body, 503)

@@ -23,8 +23,10 @@ def _create_recommendation():
         try:
             result = reco.recommender.recommend(resource)
         except RecommenderUnavailable as exc:
-            raise TMFError(503, f"No valid rule set is active: {exc}",
-                           code="RULESET_UNAVAILABLE") from None
+            # the rule files' problems name server paths: for the log only
+            raise TMFError(503, "No valid rule set is active; the service cannot recommend "
+                                "now, retry later", code="RULESET_UNAVAILABLE",
+                           headers={"Retry-After": "30"}, log_detail=str(exc)) from None
         resource["state"] = "done"
         resource["recommendationItem"] = tmf_items(result, base_url())
         return json_response(resource, 200, ruleset_headers(result))

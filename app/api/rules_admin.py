@@ -106,8 +106,9 @@ def _engine(version: str | None, ruleset_id: str | None = None):
             what = f"Version {version!r}" if version is not None else f"Rule set {ruleset_id!r}"
             raise TMFError(404, f"{what} cannot be used: {'; '.join(_problems(exc))}",
                            code="RULESET_VERSION_NOT_FOUND") from None
-        raise TMFError(503, f"No valid rule set is active: {'; '.join(_problems(exc))}",
-                       code="RULESET_UNAVAILABLE") from None
+        raise TMFError(503, "No valid rule set is active; GET /admin/rules lists the rule "
+                            "files' problems", code="RULESET_UNAVAILABLE",
+                       log_detail="; ".join(_problems(exc))) from None
 
 
 def _invalid(exc, status: int = 400, code: str = "INVALID_RULES") -> TMFError:

@@ -19,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..textform import nfc_tree
 from .output import progress_bar
 
 store_cli = AppGroup("store", help="The data store: schema, bulk loads, copies.")
@@ -137,7 +138,7 @@ def _resource(service, line: str, base: str) -> dict:
     from ..errors import TMFError
 
     try:
-        body = json.loads(line)
+        body = nfc_tree(json.loads(line))      # stored in NFC, as through the API
     except ValueError as exc:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(body, dict):

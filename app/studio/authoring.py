@@ -27,7 +27,7 @@ from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
 from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
 from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
-from ..rules.model.common import UTC
+from ..rules.model.common import UTC, ruleset_fingerprint
 from ..rules.model.conditions import COMBINATORS, FACT_KEYS
 from ..rules.model.yamlload import display_path, load_text
 from ..rules.repository.activations import read_activations, record_activation, rollback_target
@@ -257,6 +257,19 @@ def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
 
 
 # --------------------------------------------------------------------------- save, activate
+def same_content(path: Path, doc) -> bool:
+    """Whether the rule file at `path` holds what `doc` (parsed) holds, by
+    the content hash that identifies a version (the lock file's, lint's and
+    X-Ruleset-Hash's: app/rules/model/common.py ruleset_fingerprint), so that
+    line endings (a browser's textarea posts CRLF, git's autocrlf writes it),
+    comments and quoting are no change; an unreadable file is a change."""
+    try:
+        return ruleset_fingerprint(load_text(path.read_text(encoding="utf-8"), display_path(path))) \
+            == ruleset_fingerprint(doc)
+    except (OSError, UnicodeDecodeError, RuleSetError):
+        return False
+
+
 def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str) -> dict:
     """Save rules/<id>.yaml; never changes what is served.
 
@@ -280,7 +293,7 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     if in_service is None:
         rows = [r for r in rules.versions(ruleset_id) if r["active"]]
         in_service = rows[0]["version"] if rows else None
-    if working.exists() and version == in_service and working.read_text(encoding="utf-8") != text:
+    if working.exists() and version == in_service and not same_content(working, doc):
         served = [r for r in rules.versions(ruleset_id) if r["version"] == in_service]
         if served and served[0]["file"] == name:
             raise RuleSetError(f"version {version} is in service: bump `version` before saving changes to it")

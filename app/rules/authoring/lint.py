@@ -11,7 +11,8 @@ Three layers, every finding with file:line:column, the rule id, a check name
    loader), and the lint's own analysis: retired or expired offerings,
    contradictory conditions, alternatives and rules that can never fire,
    recommendations the policies always drop (warnings, contradictions are
-   errors);
+   errors); date-times without a zone, which are read as UTC (errors,
+   app/rules/authoring/zones.py);
 3. versions: a version whose content changed since it was recorded in
    `rules/<id>.lock.json` (error), unrecorded versions, file names, cases.
 
@@ -38,6 +39,7 @@ from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
 from .lockfile import next_versions, read_lock, semantic_hash
+from .zones import zone_less_times
 from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
 from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
 from ..repository.layout import (LOCK_SUFFIX, cases_file_for, find_cases_files, in_versions_dir, is_cases_file,
@@ -286,6 +288,10 @@ def lint_catalog(catalog_dir: Path, now: dt.datetime) -> tuple[Catalog | None, l
         except (OSError, UnicodeDecodeError):
             continue
         found = modeline_problems(text, path, "catalog.schema.json")
+        try:
+            found += zone_less_times(load_text(text, name), name)
+        except RuleSetError:
+            pass                     # reported by load_catalog above
         if catalog is not None:
             found += _expired_catalog_offerings(path, name, catalog, now)
         ignores, bad = read_ignores(text, name)
@@ -358,6 +364,7 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                 if rule is not None:
                     problems.extend(RuleChecks(rule, item, catalog, now, name).run())
     problems.extend(modeline_problems(text, path, "ruleset.schema.json"))
+    problems.extend(zone_less_times(doc, name))
     if isinstance(doc, dict):
         problems.extend(_header_checks(doc, path, name, rules_dir))
     ignores, bad = read_ignores(text, name)
@@ -632,6 +639,7 @@ def lint_cases_file(path: Path, catalog: Catalog | None) -> tuple[list[Problem],
         for case in doc.get("cases") or []:
             if isinstance(case, PosDict):
                 problems.extend(_case_refs(case, name, catalog, rule_ids))
+    problems.extend(zone_less_times(doc, name))
     text = path.read_text(encoding="utf-8")
     problems.extend(modeline_problems(text, path, "cases.schema.json"))
     ignores, bad = read_ignores(text, name)

@@ -11,6 +11,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 
+from ...textform import nfc
 from .common import UTC, parse_time
 
 
@@ -27,16 +28,18 @@ class Context:
 
 
 def characteristics(customer: dict | None) -> dict[str, object]:
-    """TMF629 Characteristic list -> {name: value} (the first of a name wins)."""
+    """TMF629 Characteristic list -> {name: value} (the first of a name wins;
+    names in NFC, as the rules' are)."""
     found: dict[str, object] = {}
     for item in (customer or {}).get("characteristic") or []:
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] not in found:
-            found[item["name"]] = item.get("value")
+        if isinstance(item, dict) and isinstance(item.get("name"), str) and nfc(item["name"]) not in found:
+            found[nfc(item["name"])] = item.get("value")
     return found
 
 
 def normalise_value(value) -> str | None:
-    """Characteristic and segment values compare as text: 12 == "12", True == "true"."""
+    """Characteristic and segment values compare as text: 12 == "12", True == "true",
+    "privé" in NFD == "privé" in NFC (app/textform.py)."""
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -46,7 +49,7 @@ def normalise_value(value) -> str | None:
     if isinstance(value, (dt.datetime, dt.date)):
         when = parse_time(value)
         return when.isoformat().replace("+00:00", "Z") if when else None
-    return str(value).strip()
+    return nfc(str(value).strip())
 
 
 def number_value(value) -> float | None:
@@ -100,10 +103,11 @@ class Facts:
 
 
 def _unique(values) -> list[str]:
+    """The distinct non-empty texts of `values` in NFC, in order."""
     seen: dict[str, None] = {}
     for value in values:
         if value is not None and value != "":
-            seen.setdefault(str(value), None)
+            seen.setdefault(nfc(str(value)), None)
     return list(seen)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from ...textform import nfc
 from .errors import Problem, RuleSetError
 
 
@@ -254,9 +255,12 @@ def yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
 
 
 def load_text(text: str, file: str):
-    """Parse one YAML document; raise RuleSetError naming file:line:column."""
+    """Parse one YAML document; raise RuleSetError naming file:line:column.
+    The text is read in Unicode NFC (app/textform.py), so a value typed in
+    NFD ("privé" with a combining accent) is the same as its NFC spelling;
+    lines are unchanged, a column after such a character counts it once."""
     try:
-        docs = list(yaml.load_all(text, Loader=PositionLoader))
+        docs = list(yaml.load_all(nfc(text), Loader=PositionLoader))
     except yaml.YAMLError as exc:
         raise RuleSetError(f"cannot read {file}", [yaml_problem(file, exc)]) from None
     except RecursionError:
