@@ -8,17 +8,29 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
 
 from flask import current_app, request
 
 from .errors import TMFError
+from .storable import CODE as UNSUPPORTED_CHARACTER, UNSTORABLE, first_unstorable
 
 MAX_DEPTH = 64
 MAX_ARRAY_ITEMS = 10_000
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+
+def _unstorable_text(document) -> TMFError:
+    """The 400 for a document holding a string no store can keep
+    (app/storable.py): an unpaired surrogate is not valid JSON text; a NUL
+    is valid JSON that this service accepts nowhere, named by its path."""
+    where, why = first_unstorable(document)
+    if "surrogate" in why:
+        what = "a key" if where.startswith("an attribute name") else "a string"
+        return TMFError(400, f"The body is not valid JSON text: {what} holds an "
+                             "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+    return TMFError(400, f"{where} holds {why}, which this service accepts in no text",
+                    code=UNSUPPORTED_CHARACTER, details={where: [f"Holds {why}."]})
+
 
 JSON_TYPES = ("application/json",)
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
@@ -54,18 +66,16 @@ def _check_tree(value) -> None:
                            code="INVALID_JSON")
         if isinstance(node, dict):
             for key, child in node.items():
-                if _SURROGATE.search(key):
-                    raise TMFError(400, "The body is not valid JSON text: a key holds an "
-                                        "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+                if UNSTORABLE.search(key):
+                    raise _unstorable_text(value)
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
             if len(node) > MAX_ARRAY_ITEMS:
                 raise TMFError(400, f"The JSON body has an array of {len(node)} items; "
                                     f"at most {MAX_ARRAY_ITEMS} are accepted", code="INVALID_JSON")
             stack.extend((child, depth + 1) for child in node)
-        elif isinstance(node, str) and _SURROGATE.search(node):
-            raise TMFError(400, "The body is not valid JSON text: a string holds an "
-                                "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+        elif isinstance(node, str) and UNSTORABLE.search(node):
+            raise _unstorable_text(value)
 
 
 def parse_json(raw: bytes):

@@ -20,6 +20,7 @@ from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..resources.query import OPERATORS
 from ..resources.service import ResourceKind, ResourceService
 from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
+from ..storable import CODE as UNSUPPORTED_CHARACTER, why_unstorable
 
 ERROR_CODES = ("400", "404", "405", "413", "415", "500")
 
@@ -242,7 +243,14 @@ SINGLE_PARAMETERS = ("fields", "offset", "limit", "sort")
 def check_query_syntax() -> None:
     """What the document says of `fields`, `offset`, `limit` and `sort`: each
     at most once (`offset=0&offset=5` is not two pages), and `offset`/`limit`
-    integers (`offset=` is none)."""
+    integers (`offset=` is none). No name or value may hold a character no
+    store holds (app/storable.py: `name=a%00b` is a 400 on every store, not
+    an empty list on one and a match on the other)."""
+    for name, value in request.args.items(multi=True):
+        why = why_unstorable(name) or why_unstorable(value)
+        if why:
+            raise TMFError(400, f"Query parameter {name!r} holds {why}, which this service "
+                                "accepts in no text", code=UNSUPPORTED_CHARACTER)
     for name in SINGLE_PARAMETERS:
         values = request.args.getlist(name)
         if len(values) > 1:
