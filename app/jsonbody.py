@@ -13,6 +13,7 @@ import zlib
 from flask import current_app, request
 
 from .errors import TMFError
+from .exactnumbers import InexactNumber, stored_float
 from .storable import CODE as UNSUPPORTED_CHARACTER, UNSTORABLE, first_unstorable
 
 MAX_DEPTH = 64
@@ -50,10 +51,17 @@ def _no_constants(name):
 
 
 def _finite(text: str) -> float:
+    """A number with a fraction or exponent as the double that writes back
+    as the same number (app/exactnumbers.py); out of range is not JSON a
+    TMF payload may carry, one a double cannot hold exactly is refused
+    rather than stored altered."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"number {text[:40]} is out of range")
-    return value
+    try:
+        return stored_float(text)
+    except InexactNumber as exc:
+        raise TMFError(400, str(exc), code="INEXACT_NUMBER") from None
 
 
 def _check_tree(value) -> None:

@@ -139,21 +139,26 @@ def test_load_refuses_ids_outside_the_id_alphabet_and_every_href_is_a_url_path(s
         service.stop()
 
 
-def test_load_refuses_text_no_store_can_hold_on_both_stores(store_url, tmp_path):
+def test_load_refuses_text_and_numbers_no_store_can_hold_on_both_stores(store_url, tmp_path):
     env = {"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "data")}
     lines = [json.dumps(customer(1, name="a\u0000b")),
              json.dumps(customer(2, characteristic=[{"name": "n", "value": "x\ud800"}])),
              json.dumps(customer(3, characteristic=[{"name": "n\u0000", "value": 1}])),
-             json.dumps(customer(4))]
+             json.dumps(customer(4)),
+             json.dumps(customer(5, characteristic=[{"name": "n", "value": 1}])).replace(
+                 '"value": 1', '"value": 12345678901234567890.5'),
+             json.dumps(customer(6, characteristic=[{"name": "n", "value": 1}])).replace(
+                 '"value": 1', '"value": NaN')]
     (tmp_path / "customers.jsonl").write_text("\n".join(lines) + "\n")
     done = flask(env, "load", "customer", str(tmp_path / "customers.jsonl"))
     assert done.returncode == 1, done.stdout + done.stderr
     where = f"{tmp_path / 'customers.jsonl'}:"
     errors = [line[len(where):] for line in done.stderr.splitlines() if line.startswith(where)]
-    assert [line.split(":")[0] for line in errors] == ["1", "2", "3"], errors
+    assert [line.split(":")[0] for line in errors] == ["1", "2", "3", "5", "6"], errors
     assert "name holds a NUL" in errors[0] and "characteristic[0].value holds an unpaired" in errors[1]
     assert "characteristic[0].name holds a NUL" in errors[2]
-    assert "1 customer records loaded, 3 lines skipped" in done.stdout
+    assert "cannot be kept exactly" in errors[3] and "NaN is not a JSON number" in errors[4]
+    assert "1 customer records loaded, 5 lines skipped" in done.stdout
     assert "Traceback" not in done.stderr
 
 

@@ -19,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..exactnumbers import InexactNumber, stored_float
 from ..ids import id_problem
 from ..storable import first_unstorable
 from ..store.base import StoreError, StoreUnavailable
@@ -135,12 +136,19 @@ def _size(handle) -> int | None:
         return None
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _resource(service, line: str, base: str) -> dict:
     """The stored resource of one JSON line; ValueError says what is wrong."""
     from ..errors import TMFError
 
     try:
-        body = json.loads(line)
+        # as request bodies are read: numbers keep their value, NaN is no number
+        body = json.loads(line, parse_float=stored_float, parse_constant=_no_constant)
+    except InexactNumber as exc:
+        raise ValueError(str(exc)) from None
     except ValueError as exc:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(body, dict):

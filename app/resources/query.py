@@ -16,6 +16,7 @@ from datetime import timezone
 from marshmallow import fields as mfields
 
 from ..errors import TMFError
+from ..exactnumbers import comparable, filter_number
 from ..schemas.spec import DateTimeString
 from ..store.query import Filter, Query, SortKey, values_at
 from ..timeutil import SUPPORTED_RANGE, DateTimeOutOfRange, parse_datetime
@@ -183,11 +184,8 @@ def typed_value(attribute: str, kind: str, text: str):
             raise _bad_value(attribute, text, "an ISO 8601 date-time (e.g. 2026-03-01T00:00:00Z)")
         return moment
     if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
-        if number is None or number != number or number in (float("inf"), float("-inf")):
+        number = filter_number(text)   # exact: never through a double it is not
+        if number is None:
             raise _bad_value(attribute, text, "a number")
         return number
     if kind == "boolean":
@@ -243,10 +241,11 @@ def _int_arg(args, name, default, minimum):
 
 
 def _as_number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
+    """The exact number a text spells (app/exactnumbers.py), as compared."""
+    if not isinstance(text, str):
         return None
+    number = filter_number(text)
+    return None if number is None else comparable(number)
 
 
 def _compare(actual, operator: str, wanted: str) -> bool:
@@ -257,7 +256,7 @@ def _compare(actual, operator: str, wanted: str) -> bool:
         if right is None:
             return False
     elif isinstance(actual, (int, float)):
-        left, right = actual, _as_number(wanted)
+        left, right = comparable(actual), _as_number(wanted)
         if right is None:
             return False
     else:
