@@ -64,7 +64,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
         name = spec.lstrip("+-")
         _check_attribute(name.split(".")[0], known_attributes, "sort")
         path = tuple(step for step in name.split(".") if step)  # `name.` sorts by name
-        _check_path(schema, path, known_attributes, "sort")
+        _check_path(schema, path, "sort")
         sort.append(SortKey(path, descending, attribute_kind(schema, path)))
     filters = []
     for key in args.keys():
@@ -77,7 +77,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
         if not path or not all(path):
             raise TMFError(400, f"Malformed filter {key!r}", code="INVALID_FILTER")
         _check_attribute(path[0], known_attributes, "filter")
-        _check_path(schema, path, known_attributes, "filter")
+        _check_path(schema, path, "filter")
         kind = attribute_kind(schema, path)
         values = tuple(typed_value(".".join(path), kind, value)
                        for raw in args.getlist(key) for value in raw.split(","))
@@ -149,7 +149,7 @@ def unknown_step(schema, path) -> tuple[int, bool] | None:
     return None
 
 
-def _check_path(schema, path, known_attributes, what: str) -> None:
+def _check_path(schema, path, what: str) -> None:
     """A 400 for a path the resource cannot have: a step after a plain value
     is an operator this service does not support (UNSUPPORTED_OPERATOR,
     naming the supported ones), any other unknown step an unknown attribute
