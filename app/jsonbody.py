@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import zlib
 
 from flask import Request, current_app, request
@@ -16,12 +15,26 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.utils import cached_property
 
 from .errors import TMFError
+from .exactnumbers import InexactNumber, stored_float
+from .storable import CODE as UNSUPPORTED_CHARACTER, UNSTORABLE, first_unstorable
 from .textform import nfc, nfc_tree
 
 MAX_DEPTH = 64
 MAX_ARRAY_ITEMS = 10_000
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+
+def _unstorable_text(document) -> TMFError:
+    """The 400 for a document holding a string no store can keep
+    (app/storable.py): an unpaired surrogate is not valid JSON text; a NUL
+    is valid JSON that this service accepts nowhere, named by its path."""
+    where, why = first_unstorable(document)
+    if "surrogate" in why:
+        what = "a key" if where.startswith("an attribute name") else "a string"
+        return TMFError(400, f"The body is not valid JSON text: {what} holds an "
+                             "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+    return TMFError(400, f"{where} holds {why}, which this service accepts in no text",
+                    code=UNSUPPORTED_CHARACTER, details={where: [f"Holds {why}."]})
+
 
 JSON_TYPES = ("application/json",)
 MERGE_PATCH_TYPES = ("application/merge-patch+json", "application/json")
@@ -52,10 +65,17 @@ def _no_constants(name):
 
 
 def _finite(text: str) -> float:
+    """A number with a fraction or exponent as the double that writes back
+    as the same number (app/exactnumbers.py); out of range is not JSON a
+    TMF payload may carry, one a double cannot hold exactly is refused
+    rather than stored altered."""
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(f"number {text[:40]} is out of range")
-    return value
+    try:
+        return stored_float(text)
+    except InexactNumber as exc:
+        raise TMFError(400, str(exc), code="INEXACT_NUMBER") from None
 
 
 def _check_tree(value) -> None:
@@ -68,18 +88,16 @@ def _check_tree(value) -> None:
                            code="INVALID_JSON")
         if isinstance(node, dict):
             for key, child in node.items():
-                if _SURROGATE.search(key):
-                    raise TMFError(400, "The body is not valid JSON text: a key holds an "
-                                        "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+                if UNSTORABLE.search(key):
+                    raise _unstorable_text(value)
                 stack.append((child, depth + 1))
         elif isinstance(node, list):
             if len(node) > MAX_ARRAY_ITEMS:
                 raise TMFError(400, f"The JSON body has an array of {len(node)} items; "
                                     f"at most {MAX_ARRAY_ITEMS} are accepted", code="INVALID_JSON")
             stack.extend((child, depth + 1) for child in node)
-        elif isinstance(node, str) and _SURROGATE.search(node):
-            raise TMFError(400, "The body is not valid JSON text: a string holds an "
-                                "unpaired UTF-16 surrogate escape", code="INVALID_JSON")
+        elif isinstance(node, str) and UNSTORABLE.search(node):
+            raise _unstorable_text(value)
 
 
 def parse_json(raw: bytes):

@@ -59,7 +59,12 @@ DOCUMENT = openapi_document()
 CONFIG = schemathesis.Config.from_dict({
     "seed": SEED,
     "suppress-health-check": ["too_slow", "filter_too_much", "data_too_large"],
-    "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True},
+    # No text may hold U+0000, on either store (app/storable.py; PostgreSQL's
+    # jsonb cannot): a 400 UNSUPPORTED_CHARACTER that JSON Schema cannot
+    # express for the values of a TMF Any, so strings are generated without
+    # it; tests/test_unstorable_text.py checks that 400 on every way in.
+    "generation": {"mode": "all", "max-examples": EXAMPLES, "deterministic": True,
+                   "allow-x00": False},
     "phases": {"stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
                "coverage": {"enabled": COVERAGE}},
     "operations": [{

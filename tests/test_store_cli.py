@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -98,3 +99,100 @@ def test_upgrade_and_check_on_an_empty_database_say_only_what_is_true(pg_cluster
         assert "not serving" not in output, output
         assert "setup plugin" not in output, output
     assert "schema upgraded" in done.stdout and "ready" in after.stdout
+
+
+HREF_PATH = re.compile(r"/tmf-api/[A-Za-z0-9/._~:@-]+")   # RFC 3986 path, nothing to encode
+
+
+def test_load_refuses_ids_outside_the_id_alphabet_and_every_href_is_a_url_path(store_url, tmp_path):
+    """An id ends its href: `/`, a space, `%`, `?`, `#`, non-ASCII letters and
+    dot segments are refused per line (app/ids.py), on both stores."""
+    env = {"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "data")}
+    bad = ["a/b", "a b", "..", "caf\u00e9", "50%25", "q?x", "#7", " crm-9"]
+    good = ["crm-1", "urn:crm:7~x_y.z@eu"]
+    lines = [json.dumps({**customer(0), "id": value}) for value in bad + good]
+    (tmp_path / "customers.jsonl").write_text("\n".join(lines) + "\n")
+    done = flask(env, "load", "customer", str(tmp_path / "customers.jsonl"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    where = f"{tmp_path / 'customers.jsonl'}:"
+    errors = [line[len(where):] for line in done.stderr.splitlines() if line.startswith(where)]
+    assert [int(line.split(":")[0]) for line in errors] == list(range(1, len(bad) + 1)), errors
+    assert all("id" in line for line in errors), errors
+    assert f"{len(good)} customer records loaded, {len(bad)} lines skipped" in done.stdout
+
+    products = tmp_path / "products.jsonl"
+    products.write_text(json.dumps({"id": "plan/1", "status": "active", "name": "Plan",
+                                    "productOffering": {"id": "7001"}}) + "\n")
+    refused = flask(env, "load", "product", str(products))
+    assert refused.returncode == 1 and f"{products}:1:" in refused.stderr
+
+    service = ServiceProcess(tmp_path / "data", env={"RECO_STORE_URL": store_url}).start()
+    try:
+        api = Client(service.url)
+        listed = api.get(f"{Client.CUSTOMER}/customer").json()
+        assert sorted(c["id"] for c in listed) == sorted(good)
+        for item in listed:
+            assert HREF_PATH.fullmatch(item["href"]), item["href"]
+            assert api.get(item["href"]).json()["id"] == item["id"]
+        assert api.get(f"{Client.INVENTORY}/product").json() == []
+    finally:
+        service.stop()
+
+
+def test_load_refuses_text_and_numbers_no_store_can_hold_on_both_stores(store_url, tmp_path):
+    env = {"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "data")}
+    lines = [json.dumps(customer(1, name="a\u0000b")),
+             json.dumps(customer(2, characteristic=[{"name": "n", "value": "x\ud800"}])),
+             json.dumps(customer(3, characteristic=[{"name": "n\u0000", "value": 1}])),
+             json.dumps(customer(4)),
+             json.dumps(customer(5, characteristic=[{"name": "n", "value": 1}])).replace(
+                 '"value": 1', '"value": 12345678901234567890.5'),
+             json.dumps(customer(6, characteristic=[{"name": "n", "value": 1}])).replace(
+                 '"value": 1', '"value": NaN')]
+    (tmp_path / "customers.jsonl").write_text("\n".join(lines) + "\n")
+    done = flask(env, "load", "customer", str(tmp_path / "customers.jsonl"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    where = f"{tmp_path / 'customers.jsonl'}:"
+    errors = [line[len(where):] for line in done.stderr.splitlines() if line.startswith(where)]
+    assert [line.split(":")[0] for line in errors] == ["1", "2", "3", "5", "6"], errors
+    assert "name holds a NUL" in errors[0] and "characteristic[0].value holds an unpaired" in errors[1]
+    assert "characteristic[0].name holds a NUL" in errors[2]
+    assert "cannot be kept exactly" in errors[3] and "NaN is not a JSON number" in errors[4]
+    assert "1 customer records loaded, 5 lines skipped" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_copy_reports_and_skips_what_the_target_cannot_hold_and_copies_the_rest(store_url, tmp_path):
+    """A TinyDB store may hold documents an older version accepted: a NUL
+    (which PostgreSQL cannot hold), a lone surrogate, an id with a `/`. The
+    copy names each, skips it, copies the others and gives the counts; the
+    same on either target store."""
+    from app.store import open_store
+
+    source = tmp_path / "tiny"
+    docs = [customer(n) for n in range(2500)]
+    docs[3]["name"] = "nul\u0000here"
+    docs[1200]["characteristic"] = [{"name": "n", "value": "lone\ud800"}]
+    docs[2000]["id"] = "crm/2000"
+    docs[2001]["id"] = "crm 2001"
+    with open_store(str(source)) as tiny:
+        tiny.insert_many("customer", docs)
+        tiny.insert("hubs", {"id": "h1", "api": "customerManagement", "callback": "http://x"})
+        tiny.insert("hubs", {"id": "h2", "api": "customerManagement", "callback": "http://\u0000"})
+    with open_store(store_url) as target:
+        target.insert("customer", customer(7, name="already there"))
+    done = flask({"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", str(source))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    reported = [line for line in done.stderr.splitlines() if line.endswith("; skipped")]
+    assert [line.split(":")[0] for line in reported] == [
+        "customer/'crm-3'", "customer/'crm-1200'", "customer/'crm/2000'", "customer/'crm 2001'",
+        "hubs/'h2'"], done.stderr
+    assert "name holds a NUL" in reported[0] and "surrogate" in reported[1]
+    assert "may hold only" in reported[2] and "callback holds a NUL" in reported[4]
+    assert "copied 2496 documents of 2 collections; 1 already present, 5 skipped" in done.stdout
+    with open_store(store_url) as target:
+        assert target.count("customer") == 2496 and target.get("hubs", "h1") is not None
+        assert target.get("customer", "crm-3") is None and target.get("hubs", "h2") is None
+        assert target.get("customer", "crm-2499")["name"] == "Customer 2499"

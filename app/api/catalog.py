@@ -64,7 +64,7 @@ def offerings() -> list[dict]:
 
 @blp.route("/productOffering", methods=["GET"], endpoint="list")
 @blp.doc(summary="List or find ProductOffering objects", description=FILTER_DESCRIPTION,
-         parameters=list_parameters(KNOWN_ATTRIBUTES),
+         parameters=list_parameters(KNOWN_ATTRIBUTES, OFFERING_SCHEMA()),
          responses={"200": {"description": "Success", "content": _MANY},
                     "206": {"description": "Partial page (see X-Total-Count)", "content": _MANY},
                     **error_responses()})

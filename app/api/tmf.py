@@ -20,6 +20,7 @@ from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..resources.query import OPERATORS
 from ..resources.service import ResourceKind, ResourceService
 from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
+from ..storable import CODE as UNSUPPORTED_CHARACTER, why_unstorable
 
 ERROR_CODES = ("400", "404", "405", "413", "415", "500")
 
@@ -195,8 +196,43 @@ def fields_parameter(known_attributes) -> dict:
                            "extension) can be selected too"}
 
 
-def list_parameters(known_attributes) -> list[dict]:
+#: How deep the document spells the sortable paths out (deeper ones are
+#: accepted too; the document need not list every path of a recursive type).
+SORT_PATH_DEPTH = 3
+
+
+def _sort_paths(schema, depth: int = SORT_PATH_DEPTH) -> str:
+    """A regex of the dotted paths below `schema` (a marshmallow schema
+    instance) that `sort` accepts, as app/resources/query.py checks them:
+    an attribute, then a sub-attribute of an object or of an array's
+    objects, and anything after a TMF `Any` value or an object of free keys
+    (never a comma or a NUL). Empty steps (`name.`) are dropped by the
+    service, so dots may repeat."""
+    alternatives = []
+    for name in sorted(schema.fields):
+        field = schema.fields[name]
+        while isinstance(field, fields.List):
+            field = field.inner
+        if isinstance(field, fields.Nested):
+            below = _sort_paths(field.schema, depth - 1) if depth > 1 else ""
+            suffix = rf"(\.+({below}))?" if below else ""
+        elif isinstance(field, (fields.String, fields.Number, fields.Boolean)):
+            suffix = ""
+        else:                                    # Raw (TMF Any), Dict
+            suffix = r"(\.[^,\x00]*)?"
+        alternatives.append(re.escape(name) + suffix)
+    return "|".join(alternatives)
+
+
+def list_parameters(known_attributes, schema=None) -> list[dict]:
+    """The list operation's parameters; with the resource's `schema` (an
+    instance), `sort` documents exactly the dotted paths it accepts."""
     names = _names(known_attributes)
+    sort_item = rf"^\s*([+-]*({names})(\.[^,\x00]*)?)?\s*$"
+    if schema is not None:
+        others = _names(set(known_attributes) - set(schema.fields))
+        paths = _sort_paths(schema) + (f"|{others}" if others else "")
+        sort_item = rf"^\s*([+-]*({paths})\.*)?\s*$"
     return [
         fields_parameter(known_attributes),
         {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0},
@@ -205,7 +241,7 @@ def list_parameters(known_attributes) -> list[dict]:
          "description": "Maximum number of items to return (at most RECO_MAX_PAGE_SIZE)"},
         {"in": "query", "name": "sort", "style": "form", "explode": False,
          "schema": {"type": "array", "items": {
-             "type": "string", "pattern": rf"^\s*([+-]*({names})(\.[^,]*)?)?\s*$"}},
+             "type": "string", "pattern": sort_item}},
          "description": "Comma-separated attributes (dotted paths allowed); a leading '-' "
                         "sorts descending; an unknown attribute is a 400"},
     ]
@@ -242,7 +278,14 @@ SINGLE_PARAMETERS = ("fields", "offset", "limit", "sort")
 def check_query_syntax() -> None:
     """What the document says of `fields`, `offset`, `limit` and `sort`: each
     at most once (`offset=0&offset=5` is not two pages), and `offset`/`limit`
-    integers (`offset=` is none)."""
+    integers (`offset=` is none). No name or value may hold a character no
+    store holds (app/storable.py: `name=a%00b` is a 400 on every store, not
+    an empty list on one and a match on the other)."""
+    for name, value in request.args.items(multi=True):
+        why = why_unstorable(name) or why_unstorable(value)
+        if why:
+            raise TMFError(400, f"Query parameter {name!r} holds {why}, which this service "
+                                "accepts in no text", code=UNSUPPORTED_CHARACTER)
     for name in SINGLE_PARAMETERS:
         values = request.args.getlist(name)
         if len(values) > 1:
@@ -352,7 +395,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
 
     @blp.route(f"/{segment}", methods=["GET"], endpoint="list")
     @blp.doc(summary=f"List or find {kind.type_name} objects", description=FILTER_DESCRIPTION,
-             parameters=list_parameters(kind.known_attributes),
+             parameters=list_parameters(kind.known_attributes, kind.resource_schema()),
              responses={"200": {"description": "Success", "content": list_content},
                         "206": {"description": "Partial page (see X-Total-Count)",
                                 "content": list_content}, **errors})

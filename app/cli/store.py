@@ -19,6 +19,10 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..exactnumbers import InexactNumber, stored_float
+from ..ids import id_problem
+from ..storable import first_unstorable
+from ..store.base import StoreError, StoreUnavailable
 from ..textform import nfc_tree
 from .output import progress_bar
 
@@ -133,21 +137,29 @@ def _size(handle) -> int | None:
         return None
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _resource(service, line: str, base: str) -> dict:
     """The stored resource of one JSON line; ValueError says what is wrong."""
     from ..errors import TMFError
 
     try:
-        body = nfc_tree(json.loads(line))      # stored in NFC, as through the API
+        # as request bodies are read: numbers keep their value, NaN is no
+        # number, text is stored in NFC
+        body = nfc_tree(json.loads(line, parse_float=stored_float,
+                                   parse_constant=_no_constant))
+    except InexactNumber as exc:
+        raise ValueError(str(exc)) from None
     except ValueError as exc:
         raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
     given_id = body.pop("id", None)
     body.pop("href", None)
-    if given_id is not None and (not isinstance(given_id, str) or not given_id.strip()
-                                 or len(given_id) > 200):
-        raise ValueError("id must be a non-empty string of at most 200 characters")
+    if given_id is not None and id_problem(given_id):
+        raise ValueError(id_problem(given_id))
     try:
         resource = service.new_resource(body, base)
     except TMFError as exc:
@@ -163,23 +175,104 @@ def _resource(service, line: str, base: str) -> dict:
 @click.argument("source")
 def copy(source: str) -> None:
     """Copy every collection of the store at SOURCE (a TinyDB directory or
-    URL) into this service's store (RECO_STORE_URL), keeping ids. Documents
-    whose id is already in the target are left as they are and counted."""
+    URL) into this service's store (RECO_STORE_URL), keeping ids.
+
+    As `load` does for lines, a document that cannot be copied is reported
+    (`collection/id: why`) and skipped, and the others are copied: a string
+    no store can hold (a NUL, a lone surrogate: app/storable.py), a
+    resource id outside the id alphabet (app/ids.py), or anything else the
+    target refuses. Documents whose id is already in the target are left as
+    they are and counted. The last line gives the counts; exit status 1 when
+    any document was skipped or the copy stopped (the target unreachable:
+    what was copied stays, and running the copy again is safe)."""
     from ..store import open_store
 
-    target = _store()
-    copied = skipped = 0
-    with open_store(source) as origin:
-        names = origin.collections()
-        for name in names:
-            docs = origin.all(name)
-            with progress_bar(f"copying {name}", len(docs)) as advance:
-                for start in range(0, len(docs), BATCH):
-                    chunk = docs[start:start + BATCH]
-                    dup = len(target.insert_many(name, chunk))
-                    skipped += dup
-                    copied += len(chunk) - dup
-                    advance(len(chunk))
-            click.echo(f"{name}: {len(docs)} documents")
-    click.echo(f"copied {copied} documents of {len(names)} collections; "
-               f"{skipped} already present")
+    reco = current_app.extensions["reco"]
+    target = reco.store
+    resource_collections = set(reco.resources)
+    counts = {"copied": 0, "present": 0, "skipped": 0}
+    collections, name = 0, None
+    try:
+        with open_store(source) as origin:
+            names = origin.collections()
+            for name in names:
+                try:
+                    docs = origin.all(name)
+                except StoreUnavailable:
+                    raise
+                except StoreError as exc:   # a corrupt collection file of the source
+                    click.echo(f"{name}: cannot be read ({exc}); collection skipped", err=True)
+                    counts["skipped"] += 1
+                    continue
+                with progress_bar(f"copying {name}", len(docs)) as advance:
+                    for start in range(0, len(docs), BATCH):
+                        chunk = docs[start:start + BATCH]
+                        _copy_chunk(target, name, chunk, name in resource_collections, counts)
+                        advance(len(chunk))
+                collections += 1
+                click.echo(f"{name}: {len(docs)} documents")
+    except StoreUnavailable as exc:
+        click.echo(f"copy stopped at collection {name!r}: {exc}", err=True)
+        click.echo(_copy_summary(counts, collections) + "; stopped before the end (running "
+                   "the copy again is safe: what is already copied is left as it is)")
+        sys.exit(1)
+    click.echo(_copy_summary(counts, collections))
+    if counts["skipped"]:
+        sys.exit(1)
+
+
+def _copy_summary(counts: dict, collections: int) -> str:
+    return (f"copied {counts['copied']} documents of {collections} collections; "
+            f"{counts['present']} already present, {counts['skipped']} skipped")
+
+
+def _copy_problem(doc, is_resource: bool) -> str | None:
+    """Why a source document cannot be copied, found before the target is
+    asked (so the answer is the same whatever the target store)."""
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    if is_resource:
+        problem = id_problem(doc.get("id"))
+        if problem:
+            return problem
+    found = first_unstorable(doc)
+    if found:
+        return f"{found[0]} holds {found[1]}, which no store accepts"
+    return None
+
+
+def _copy_chunk(target, name: str, chunk: list, is_resource: bool, counts: dict) -> None:
+    """Insert the storable documents of `chunk` (one statement); when the
+    target refuses the batch for a document, each one alone, so that only
+    the refused one is skipped (and named)."""
+    good = []
+    for doc in chunk:
+        problem = _copy_problem(doc, is_resource)
+        if problem:
+            _skip(name, doc, problem, counts)
+        else:
+            good.append(doc)
+    try:
+        present = len(target.insert_many(name, good))
+    except StoreUnavailable:
+        raise
+    except (StoreError, ValueError, TypeError):
+        for doc in good:
+            try:
+                present_one = len(target.insert_many(name, [doc]))
+            except StoreUnavailable:
+                raise
+            except (StoreError, ValueError, TypeError) as exc:
+                _skip(name, doc, f"the target store refused it ({exc})", counts)
+                continue
+            counts["present"] += present_one
+            counts["copied"] += 1 - present_one
+        return
+    counts["present"] += present
+    counts["copied"] += len(good) - present
+
+
+def _skip(name: str, doc, why: str, counts: dict) -> None:
+    counts["skipped"] += 1
+    doc_id = doc.get("id") if isinstance(doc, dict) else None
+    click.echo(f"{name}/{doc_id!r}: {why}; skipped", err=True)

@@ -12,7 +12,7 @@ import functools
 import logging
 from urllib.parse import parse_qsl
 
-from ..resources.query import OPERATORS, Condition
+from ..resources.query import FOREIGN_OPERATORS, OPERATORS, Condition
 from ..timeutil import parse_datetime
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,9 @@ def parse_hub_query(query: str | None) -> list[Condition]:
             operator = path.pop()
         if not all(path):
             raise InvalidHubQuery(f"malformed attribute path {key!r}")
+        if len(path) > 1 and path[-1] in FOREIGN_OPERATORS:
+            raise InvalidHubQuery(f"unsupported operator {path[-1]!r} in {key!r}; the "
+                                  f"supported operators are {', '.join(OPERATORS)}")
         if path[0] not in NOTIFICATION_ATTRIBUTES:
             raise InvalidHubQuery(
                 f"{path[0]!r} is not an attribute of a notification; "

@@ -16,11 +16,18 @@ from datetime import timezone
 from marshmallow import fields as mfields
 
 from ..errors import TMFError
+from ..exactnumbers import comparable, filter_number
 from ..schemas.spec import DateTimeString
 from ..store.query import Filter, Query, SortKey, values_at
 from ..timeutil import SUPPORTED_RANGE, DateTimeOutOfRange, parse_datetime
 
 OPERATORS = ("gt", "gte", "lt", "lte", "eq", "ne")
+#: Operator suffixes of other query dialects that clients send (TMF630 Part 1
+#: v4.2.0 section 4.4 lists `regex`; REST and CAMARA clients write `neq`,
+#: `in`, `like`...). Not supported: a 400 that names the supported ones,
+#: rather than a filter on an attribute called `neq` that matches nothing.
+FOREIGN_OPERATORS = ("neq", "not", "regex", "like", "ilike", "in", "nin", "notin", "contains",
+                     "startswith", "endswith", "exists", "between", "match")
 RESERVED = ("fields", "offset", "limit", "sort")
 ALWAYS_KEPT = ("id", "href", "@type")
 
@@ -57,6 +64,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
         name = spec.lstrip("+-")
         _check_attribute(name.split(".")[0], known_attributes, "sort")
         path = tuple(step for step in name.split(".") if step)  # `name.` sorts by name
+        _check_path(schema, path, "sort")
         sort.append(SortKey(path, descending, attribute_kind(schema, path)))
     filters = []
     for key in args.keys():
@@ -69,6 +77,7 @@ def parse_list_query(args, known_attributes, max_limit: int, schema=None) -> Que
         if not path or not all(path):
             raise TMFError(400, f"Malformed filter {key!r}", code="INVALID_FILTER")
         _check_attribute(path[0], known_attributes, "filter")
+        _check_path(schema, path, "filter")
         kind = attribute_kind(schema, path)
         values = tuple(typed_value(".".join(path), kind, value)
                        for raw in args.getlist(key) for value in raw.split(","))
@@ -109,6 +118,56 @@ def attribute_kind(schema, path) -> str:
     return "any"
 
 
+def unknown_step(schema, path) -> tuple[int, bool] | None:
+    """Where a dotted path leaves the resource's definition: None when every
+    step is an attribute of the object it reaches (or the path enters a TMF
+    `Any` value, an object of free keys, or an attribute the definition does
+    not declare at the first level: a stored subclass's extension, checked
+    against the stored names by the caller). Else ``(index, after_value)``:
+    the index of the first unknown step and whether the step before it is a
+    plain value (a string, number, boolean or date-time), after which a
+    further step can only be meant as an operator (`status.neq`)."""
+    if schema is None or not path:
+        return None
+    if path[0] in ("id", "href"):
+        return (1, True) if len(path) > 1 else None
+    node = schema
+    for index, step in enumerate(path):
+        while isinstance(node, mfields.List):
+            node = node.inner
+        if isinstance(node, mfields.Nested):
+            node = node.schema
+        fields = getattr(node, "fields", None)
+        if isinstance(fields, dict):
+            if step not in fields:
+                return None if index == 0 else (index, False)
+            node = fields[step]
+        elif isinstance(node, (mfields.String, mfields.Number, mfields.Boolean)):
+            return index, True
+        else:                      # Raw (TMF Any), Dict: any key may follow
+            return None
+    return None
+
+
+def _check_path(schema, path, what: str) -> None:
+    """A 400 for a path the resource cannot have: a step after a plain value
+    is an operator this service does not support (UNSUPPORTED_OPERATOR,
+    naming the supported ones), any other unknown step an unknown attribute
+    (UNKNOWN_ATTRIBUTE), as for a first-level name."""
+    found = unknown_step(schema, path)
+    if found is None:
+        return
+    index, after_value = found
+    step, prefix = path[index], ".".join(path[:index])
+    if what == "filter" and (after_value or step in FOREIGN_OPERATORS):
+        raise TMFError(400, f"Unsupported filter operator {step!r} in {'.'.join(path)!r}; "
+                            f"the supported operators are {', '.join(OPERATORS)} "
+                            f"(e.g. {prefix}.ne=...)", code="UNSUPPORTED_OPERATOR",
+                       details={"supportedOperators": list(OPERATORS)})
+    raise TMFError(400, f"Unknown attribute {step!r} of {prefix!r} in {what}",
+                   code="UNKNOWN_ATTRIBUTE", details={"attribute": ".".join(path)})
+
+
 # `+01:00` sent unencoded in a query string arrives as ` 01:00`.
 _SPACE_FOR_PLUS = re.compile(r"(\d) (\d{2}(?::?\d{2})?)$")
 
@@ -125,11 +184,8 @@ def typed_value(attribute: str, kind: str, text: str):
             raise _bad_value(attribute, text, "an ISO 8601 date-time (e.g. 2026-03-01T00:00:00Z)")
         return moment
     if kind == "number":
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
-        if number is None or number != number or number in (float("inf"), float("-inf")):
+        number = filter_number(text)   # exact: never through a double it is not
+        if number is None:
             raise _bad_value(attribute, text, "a number")
         return number
     if kind == "boolean":
@@ -185,10 +241,11 @@ def _int_arg(args, name, default, minimum):
 
 
 def _as_number(text):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
+    """The exact number a text spells (app/exactnumbers.py), as compared."""
+    if not isinstance(text, str):
         return None
+    number = filter_number(text)
+    return None if number is None else comparable(number)
 
 
 def _compare(actual, operator: str, wanted: str) -> bool:
@@ -199,7 +256,7 @@ def _compare(actual, operator: str, wanted: str) -> bool:
         if right is None:
             return False
     elif isinstance(actual, (int, float)):
-        left, right = actual, _as_number(wanted)
+        left, right = comparable(actual), _as_number(wanted)
         if right is None:
             return False
     else:

@@ -14,6 +14,7 @@ from marshmallow import ValidationError, fields
 
 from ..errors import TMFError
 from ..events.records import EVENTS
+from ..storable import CODE as UNSUPPORTED_CHARACTER, first_unstorable
 from ..store import DuplicateId, StoreError
 from .merge_patch import merge_patch, without_nulls
 from .query import parse_fields, parse_list_query, select_fields
@@ -125,21 +126,17 @@ def validation_error(exc: ValidationError, what: str = "request body") -> TMFErr
                     code="INVALID_BODY", details=exc.messages)
 
 
-def refuse_nul(value, where: str = "") -> None:
-    """A NUL character (U+0000) in any string is a 400 where the store cannot
-    hold it (PostgreSQL's jsonb), rather than a 500; TinyDB stores it as JSON
-    allows."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise TMFError(400, f"{where or 'the body'} contains a NUL character (\\u0000)",
-                           code="INVALID_BODY")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            refuse_nul(key, f"{where}.{key}".lstrip("."))
-            refuse_nul(item, f"{where}.{key}".lstrip("."))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            refuse_nul(item, f"{where}[{index}]")
+def refuse_unstorable_text(value) -> None:
+    """A string no store can hold (a NUL, an unpaired surrogate: see
+    app/storable.py) anywhere in a body is a 400 naming where, on every store
+    alike and before any store is reached. HTTP bodies are checked as they
+    are read (app/jsonbody.py); this covers what reaches the service
+    otherwise (`flask store load`)."""
+    found = first_unstorable(value)
+    if found is not None:
+        where, why = found
+        raise TMFError(400, f"{where} holds {why}, which this service accepts in no text",
+                       code=UNSUPPORTED_CHARACTER, details={where: [f"Holds {why}."]})
 
 
 class ResourceService:
@@ -201,8 +198,7 @@ class ResourceService:
         `base_url` is RECO_PUBLIC_BASE_URL or "" (links stored relative), never
         a value from the request (app/api/tmf.py, base_url)."""
         self.kind.refuse_server_owned(body)
-        if not getattr(self.store, "stores_nul", True):
-            refuse_nul(body)
+        refuse_unstorable_text(body)
         try:
             data = self.create_schema.load(body)
         except ValidationError as exc:
@@ -241,8 +237,7 @@ class ResourceService:
                 raise TMFError(400, f"{name} {why}cannot be changed", code="NOT_PATCHABLE")
         # A stored subclass governs its patches: its @type and @schemaLocation
         # open the schema for its extension attributes without being re-sent.
-        if not getattr(self.store, "stores_nul", True):
-            refuse_nul(patch)
+        refuse_unstorable_text(patch)
         typed = with_stored_typing(patch, self.get(resource_id))
         try:
             self.patch_schema.load(without_nulls(typed))

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 from datetime import timezone
+from decimal import Decimal
 
+from ..exactnumbers import literal as number_literal
 from .query import CountBy, Filter, Query, SortKey, any_alternatives
 
 _JSONPATH_OP = {"eq": "==", "ne": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -38,8 +40,8 @@ def jsonpath(path) -> str:
 def _literal(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, (int, float, Decimal)):
+        return number_literal(value)     # exact, never through a double
     return json.dumps(str(value))
 
 

@@ -76,8 +76,6 @@ class PostgresStore(Store):
     """Store in a PostgreSQL database named by a ``postgresql://`` URL."""
 
     backend = "postgresql"
-    #: jsonb cannot hold U+0000; callers refuse such input (app.resources.service)
-    stores_nul = False
 
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
                  connect_timeout: float = 3.0, statement_timeout: float = 30.0):

@@ -14,7 +14,8 @@ Semantics (TMF630 REST guidelines, part 6 "Filtering"):
 * ``values`` are alternatives (the guideline's comma = OR).  ``ne`` is the
   negation of ``eq``: no reached value equals any of the values.
 * Values are typed by ``kind``, the attribute's type in the API schema:
-  ``string`` (str), ``number`` (int/float), ``boolean`` (bool), ``datetime``
+  ``string`` (str), ``number`` (int/float/Decimal, compared exactly as
+  PostgreSQL's numeric does: app/exactnumbers.py), ``boolean`` (bool), ``datetime``
   (an aware :class:`datetime.datetime`, compared as instants) or ``any``
   (the TMF ``Any`` type: a string value, or also the number / boolean that
   the text spells).  A stored value of another type never matches, and a
@@ -31,6 +32,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from ..exactnumbers import comparable, filter_number
 from ..timeutil import parse_datetime
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte")
@@ -156,6 +158,10 @@ def _compare(actual, op: str, wanted) -> bool:
             return False
     elif isinstance(actual, str) != isinstance(wanted, str):
         return False
+    elif not isinstance(actual, str) and type(actual) is not type(wanted):
+        # a double against an int or Decimal: as PostgreSQL's numeric compares
+        # them (two doubles order as the decimals they write as already)
+        actual, wanted = comparable(actual), comparable(wanted)
     if op == "eq":
         return actual == wanted
     if op == "gt":
@@ -173,14 +179,9 @@ def any_alternatives(text: str) -> tuple:
     out: list = [text]
     if text in ("true", "false"):
         out.append(text == "true")
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        if number == number and number not in (float("inf"), float("-inf")):
-            out.append(int(number) if number.is_integer() and "." not in text
-                       and "e" not in text.lower() else number)
+    number = filter_number(text)     # exact: an ICCID stays its 20 digits
+    if number is not None:
+        out.append(number)
     return tuple(out)
 
 
@@ -203,6 +204,8 @@ def _filter_matches(flt: Filter, doc: dict) -> bool:
 def _sort_value(doc: dict, key: SortKey):
     for raw in values_at(doc, key.path):
         value = _typed(raw, key.kind)
+        if key.kind == "number" and value is not None:
+            value = comparable(value)
         if key.kind == "any" and value is not None:
             value = value if isinstance(value, str) else json.dumps(value)
         return value  # the first reached value only, as SQL's jsonb_path_query_first

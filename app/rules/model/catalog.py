@@ -20,6 +20,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...ids import id_problem
 from .common import Checker, as_id, canonical_json, freeze, in_window, plain, read_valid_for, thaw
 from .errors import Problem, RuleSetError
 from .yamlload import PosDict, display_path, load_text
@@ -179,6 +180,9 @@ def _read_offering(item, where, check: Checker) -> Offering | None:
     offering_id = as_id(item.get("id"))
     if offering_id is None:
         check.add(item.at("id") if "id" in item else where, "a product offering needs an id (text)")
+        return None
+    if id_problem(offering_id):   # the id ends the offering's href
+        check.add(item.at("id"), f"offering {offering_id!r}: {id_problem(offering_id)}")
         return None
     ok = True
     name = item.get("name")

@@ -1,6 +1,8 @@
 """Bad rule, catalog and case files: every error names file:line:column."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app.rules import RuleSetError, load_catalog, load_ruleset
@@ -277,3 +279,23 @@ productOffering:
 """)
     rule = load_ruleset(path, demo_catalog).rules[0]
     assert rule.valid_from is None and rule.valid_to.year == 2027
+
+
+@pytest.mark.parametrize("bad_id", ["a b", "x/y", "..", "caf\u00e9", "50%25", "a?b", "#1"])
+def test_an_offering_id_outside_the_id_alphabet_names_file_and_line(tmp_path, bad_id):
+    """An offering's id ends its href (app/ids.py): a space or a `/` would
+    make a link no route answers."""
+    write(tmp_path / "cat" / "a.yaml", f"""\
+productOffering:
+  - id: "7001"
+    name: Fine
+    lifecycleStatus: Active
+  - id: {json.dumps(bad_id)}
+    name: Broken
+    lifecycleStatus: Active
+""")
+    with pytest.raises(RuleSetError) as info:
+        load_catalog(tmp_path / "cat")
+    [error] = [str(p) for p in info.value.problems]
+    assert error.startswith(f"{tmp_path / 'cat' / 'a.yaml'}:5:9: offering {bad_id!r}: "), error
+    assert "may hold only letters" in error or "dot segment" in error
