@@ -146,15 +146,11 @@ class DurableRulesets:
         try:
             for index, definition in enumerate(chunks):
                 text = durable_json(definition)
-                for attempt in range(3):      # durable has failed sporadically here (error 102)
-                    name = unique_name(f"{prefix}#c{index}")
-                    try:
-                        with _lock:
-                            self.handles.append(dre.create_ruleset(name, text))
-                        break
-                    except dre.error:
-                        if attempt == 2:
-                            raise
+                # No retry: the sporadic error 102 came from `$iany` over `$or`, which the
+                # compiler no longer emits (compiler module doc); a refusal now is real.
+                name = unique_name(f"{prefix}#c{index}")
+                with _lock:
+                    self.handles.append(dre.create_ruleset(name, text))
                 self.names.append(name)
         except Exception:
             self.closed = True
