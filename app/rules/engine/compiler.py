@@ -47,8 +47,11 @@ MAX_RULE_WEIGHT = 40          # alternative paths of one rule that can match at 
 CHUNK_WEIGHT = 48             # per durable ruleset (durable's alpha stack holds ~64)
 CHUNK_LEAVES = 400            # per durable ruleset (durable hangs past 512 children of a node)
 CHUNK_RULES = 48
+CHUNK_PROPERTIES = 240        # fact properties a chunk's rules read: durable refuses a fact of more
+                              # than 255 (MAX_OBJECT_PROPERTIES, error 302); each member is one
 SCALAR_ANY_MAX = 6            # any_of lists up to this length become scalar tests (weight: one
                               # path per value the fact may hold); longer ones one guarded $iany
+SCALAR_NONE_MAX = 64          # none_of lists up to this length become one $nex test per value
 SCALAR_RULE_WEIGHT = 8        # a rule heavier than this with scalar any_of uses $iany for all its
                               # any_of lists (as light as before: chunks stay as full)
 
@@ -169,8 +172,14 @@ def _any_of(key: str, values, keys: FactKeys, scalar: bool) -> Node:
 
 
 def _none_of(key: str, values, keys: FactKeys) -> Node:
-    """The set holds none of `values` (an empty or missing set included)."""
-    return AND([leaf({"$nex": {keys.member(key, v): 1}}) for v in values])
+    """The set holds none of `values` (an empty or missing set included): one
+    `$nex` test per value, or for more than SCALAR_NONE_MAX values one `$iall`
+    test over the array (whose body ends in a `$neq` test, never an `$or`), so
+    that no chunk reads more fact properties than durable accepts."""
+    if len(values) <= SCALAR_NONE_MAX:
+        return AND([leaf({"$nex": {keys.member(key, v): 1}}) for v in values])
+    inner = {"$and": [{"$neq": {"$i": v}} for v in values]}
+    return OR([leaf({"$nex": {key: 1}}), leaf({"$iall": {key: inner}}, len(values))], exclusive=True)
 
 
 def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False, scalar: bool = True) -> Node:
@@ -338,6 +347,7 @@ class ChunkPlan:
     rules: list[int] = field(default_factory=list)   # rule indexes (file order)
     weight: int = 0
     leaves: int = 0
+    keys: set = field(default_factory=set)            # fact properties its rules read
     atoms: set = field(default_factory=set)
     always: bool = False                              # holds an unanchored rule
 
@@ -356,12 +366,15 @@ def plan_chunks(entries: list[tuple[int, Node, frozenset | None]]) -> list[Chunk
     chunks: list[ChunkPlan] = []
     current = ChunkPlan()
     for index, node, anchor in sorted(entries, key=sort_key):
+        keys = referenced_keys(node.expr)
         if current.rules and (current.weight + node.weight > CHUNK_WEIGHT
                               or current.leaves + node.leaves > CHUNK_LEAVES
-                              or len(current.rules) >= CHUNK_RULES):
+                              or len(current.rules) >= CHUNK_RULES
+                              or len(current.keys | keys) > CHUNK_PROPERTIES):
             chunks.append(current)
             current = ChunkPlan()
         current.rules.append(index)
+        current.keys |= keys
         current.weight += node.weight
         current.leaves += node.leaves
         if anchor is None:

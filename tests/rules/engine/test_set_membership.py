@@ -73,6 +73,10 @@ def test_every_mode_of_every_list_fact(build, fact):
         "not-any": {"not": {fact: [other, held]}},
         "any-or-any": {"any": [{fact: [other]}, {fact: [held, other]}]},
     }
+    if fact in ("place", "category"):        # free text: room for lists past SCALAR_NONE_MAX
+        many = [f"v{i}" for i in range(70)]
+        whens.update({"none-many-held": {fact: {"none_of": many + [held]}},
+                      "none-many-other": {fact: {"none_of": many + [other]}}})
     rules = [rule(name, when, ("7301", i)) for i, (name, when) in enumerate(whens.items())]
     engine = build(rules)
     for context in (ctx(**holding), ctx()):
@@ -80,6 +84,17 @@ def test_every_mode_of_every_list_fact(build, fact):
         assert engine.recommend(context).fired_rules == expected
     assert {"any-held", "all-held", "not-empty", "not-all", "any-or-any"} <= set(python_fired(engine, ctx(**holding)))
     assert {"none-held", "empty", "not-any", "none-other"} <= set(python_fired(engine, ctx()))
+
+
+def test_a_context_holding_every_value_of_many_rules_stays_within_durables_fact_size(build):
+    """durable refuses a fact of more than 255 properties (error 302); each
+    value a rule names is one property, so chunks are cut to read at most
+    CHUNK_PROPERTIES of them, whatever the context holds."""
+    rules = [rule(f"P{i}", {"any": [{"place": {"none_of": [f"P-{i}-{j}" for j in range(60)]}},
+                                    {"segment": "gold"}]}, ("7301", i)) for i in range(6)]
+    engine = build(rules)
+    context = ctx(places=[{"id": f"P-{i}-{j}"} for i in range(1, 6) for j in range(60)])
+    assert engine.recommend(context).fired_rules == ["P0"]
 
 
 # ---------------------------------------------------------------- durable's error 102 under heap churn
