@@ -2,18 +2,23 @@
 over every process that counted (gunicorn workers, live or dead)."""
 from __future__ import annotations
 
-import multiprocessing
+import os
+import subprocess
+import sys
 
 import pytest
 
 from app.observability import rule_counts
+from helpers import ROOT
 
 pytestmark = pytest.mark.backends("tinydb", reason="metrics files only; no store")
 
 
-def _count(ids, times):
-    for _ in range(times):
-        rule_counts.count_fired("set-a", "h1", ids)
+def count_in_a_process(ids, times) -> None:
+    """A separate process (a worker) counts, then exits."""
+    code = ("import sys; from app.observability import rule_counts\n"
+            f"for _ in range({times}): rule_counts.count_fired('set-a', 'h1', {ids!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ), check=True, timeout=60)
 
 
 def samples(family) -> dict:
@@ -24,14 +29,8 @@ def test_counts_of_every_process_add_up_at_scrape_time(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     monkeypatch.setattr(rule_counts, "_tables", {})
     ids = [f"R{i}" for i in range(150)]               # past the first file size (64 slots)
-    fork = multiprocessing.get_context("fork")
-    workers = [fork.Process(target=_count, args=(ids[:100], 3)),
-               fork.Process(target=_count, args=(ids[50:], 2))]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(30)
-        assert worker.exitcode == 0                    # both are gone: their counts stay
+    count_in_a_process(ids[:100], 3)
+    count_in_a_process(ids[50:], 2)                   # both are gone: their counts stay
     rule_counts.count_fired("set-a", "h2", ["R0", "R149"])   # another version, this process
     family = rule_counts.collect()
     assert family.name == "reco_rule_fired" and family.type == "counter"
