@@ -36,13 +36,34 @@ class TmfThreadWorker(ThreadWorker):
         util.write_error = write_tmf_error
         super().init_process()
 
+    def run(self):
+        # the app (and its rule engine) was built in init_process: a worker
+        # whose build durable-rules refused, even after retries, serves
+        # nothing its siblings could not; it leaves and the arbiter forks a
+        # fresh one (exit code 0: a boot error, 3, would stop the arbiter)
+        if _exit_wanted(self.wsgi):
+            self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
+                           self.pid, self.wsgi.extensions["reco"].rules.build_failure)
+            return
+        super().run()
+
     def handle_request(self, req, conn):
+        if self.alive and _exit_wanted(self.wsgi):
+            self.log.error("Worker %s lost its rule set (%s); exiting so that it is replaced", self.pid,
+                           self.wsgi.extensions["reco"].rules.build_failure)
+            self.alive = False
+
         if self.alive and _recycle_wanted(self.wsgi):
             self.log.info("Replacing worker %s: retired rule versions hold %s rules (budget %s)", self.pid,
                           self.wsgi.extensions["reco"].rules.retired_rules,
                           self.wsgi.extensions["reco"].rules.retired_budget)
             self.alive = False           # this response closes its connection; then a graceful exit
         return super().handle_request(req, conn)
+
+
+def _exit_wanted(app) -> bool:
+    reco = getattr(app, "extensions", {}).get("reco")
+    return bool(reco is not None and reco.rules.exit_wanted)
 
 
 def _recycle_wanted(app) -> bool:

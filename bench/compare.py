@@ -7,7 +7,8 @@ the machine weighs on both alike. Quote the ratios (new / base).
 Per rule count, each in a fresh process: a cold RuleService (what a new worker
 does before it serves: parse, check, compile), its RSS, the in-process
 recommend() p50 over the workload's contexts (and CPU microseconds per call, steadier
-on a shared machine), and a reload (one new version
+on a shared machine), the RSS after those evaluations (durable allocates a
+chunk's session state on its first use), and a reload (one new version
 file, then refresh()). Wall and CPU seconds are both reported: on a shared
 machine CPU seconds are the steadier figure.
 """
@@ -58,13 +59,14 @@ for i in range(evals):
     samples.append(time.perf_counter_ns() - s)
 eval_cpu = (time.process_time() - e0) / evals
 samples.sort()
+rss_after = int(next(l for l in open("/proc/self/status") if l.startswith("VmRSS")).split()[1]) // 1024
 (rules_dir / "versions").mkdir()
 (rules_dir / "versions" / "bench@1.1.0.yaml").write_text(re.sub(r"^version: .*$", 'version: "1.1.0"', text, count=1, flags=re.M))
 t1, c1 = time.perf_counter(), time.process_time()
 svc.refresh()
 reload_wall, reload_cpu = time.perf_counter() - t1, time.process_time() - c1
 assert svc.status()["version"] == "1.1.0", svc.status()
-print(json.dumps({"cold_wall_s": cold_wall, "cold_cpu_s": cold_cpu, "rss_mib": rss,
+print(json.dumps({"cold_wall_s": cold_wall, "cold_cpu_s": cold_cpu, "rss_mib": rss, "rss_after_evals_mib": rss_after,
                   "p50_us": samples[len(samples) // 2] / 1000, "cpu_per_eval_us": eval_cpu * 1e6, "reload_wall_s": reload_wall,
                   "reload_cpu_s": reload_cpu}))
 '''

@@ -33,6 +33,11 @@ def exported(tmp_path_factory) -> dict[str, set[str]]:
     client.get("/tmf-api/customerManagement/v4/customer/nobody")
     client.post("/tmf-api/customerManagement/v4/customer", json={
         "name": "deploy", "engagedParty": {"id": "p1", "@referredType": "Individual"}})
+    # a rule fires (reco_rule_fired_total is made at scrape time: no labels before a sample)
+    assert client.post("/tmf-api/recommendationManagement/v4/queryProductRecommendation", json={
+        "instantSyncRecommendation": True, "channel": [{"id": "21"}],
+        "shoppingCart": [{"id": "c1", "@type": "ShoppingCart", "cartItem": [
+            {"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]}).get_json()["recommendationItem"]
     text = client.get("/metrics").text
     names: dict[str, set[str]] = {}
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "gauge": [""]}

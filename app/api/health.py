@@ -29,7 +29,9 @@ HEALTH_SCHEMA = {
         "status": {"type": "string", "enum": ["ok", "degraded"]},
         "store": {"type": "object", "description": "ok, backend, collections, errors"},
         "rules": {"type": "object",
-                  "description": "ok, the rule set version in service, errors of the rule files"},
+                  "description": "ok, the rule set version in service, errors of the rule files, "
+                                 "buildFailure (durable-rules refused this process's build), workers "
+                                 "(the version each worker process of this host serves) and workersAgree"},
         "events": {"type": "object", "description": (
             "recorded (changes not yet fanned out), pending, failed, delivered, "
             "backlogAgeSeconds, openCircuits, recordable, recordError, lastRecordError")},
@@ -49,6 +51,13 @@ def _report() -> tuple[dict, bool]:
     rules = reco.rules.status()
     if reload_error:
         rules["errors"] = [*rules.get("errors", []), reload_error]
+    served = reco.rules.served.report()
+    rules["workers"], rules["workersAgree"] = served["workers"], served["agree"]
+    if not served["agree"]:
+        rules["errors"] = [*rules.get("errors", []), "the workers of this host serve different versions: " + ", ".join(
+            f"pid {w['pid']} {w.get('rulesetId')}@{w.get('version')}"
+            + (f" (build failed: {w['buildFailure']})" if w.get("buildFailure") else "")
+            for w in served["workers"])]
     events = reco.events.status() if store.get("ok") else {}
     # a change whose event cannot be recorded is refused, so a service that
     # cannot record events cannot take writes: not ready

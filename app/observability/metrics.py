@@ -29,6 +29,8 @@ import time
 
 from prometheus_client import Counter, Histogram
 
+from .rule_counts import count_fired
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 ITEM_BUCKETS = (0, 1, 2, 3, 4, 5, 10, 20, 50)
@@ -60,11 +62,8 @@ RECOMMENDATION_SECONDS = Histogram(
     "reco_recommendation_duration_seconds",
     "Time to compute one recommendation (facts, rule evaluation, policies), in seconds.",
     ["mode"], buckets=LATENCY_BUCKETS)
-RULES_FIRED = Counter(
-    "reco_rule_fired_total",
-    "Rules whose conditions held in a recommendation, by rule set id and rule id "
-    "(bounded by the rules of the loaded rule sets).",
-    ["ruleset_id", "rule_id"])
+# reco_rule_fired_total is counted by rule_counts.py (plain increments,
+# exported at scrape time)
 
 # -- rule reloads -------------------------------------------------------------
 RULESET_RELOADS = Counter(
@@ -117,27 +116,10 @@ def observe_recommendation(func):
         RECOMMENDATION_SECONDS.labels(mode).observe(time.perf_counter() - started)
         RECOMMENDATIONS.labels(result.ruleset_id, result.ruleset_version, mode).inc()
         RECOMMENDATION_ITEMS.labels(mode).observe(len(result.items))
-        for rule_id in result.fired_rules:
-            _rule_fired(result.ruleset_id, rule_id).inc()
+        count_fired(result.ruleset_id, result.ruleset_hash, result.fired_rules)
         bind_log_context(ruleset_id=result.ruleset_id, ruleset_version=result.ruleset_version)
         return result
     return wrapper
-
-
-_FIRED_CHILDREN: dict[tuple[str, str], object] = {}
-
-
-def _rule_fired(ruleset_id: str, rule_id: str):
-    """The RULES_FIRED child of one rule, kept: `labels()` checks and joins
-    its label values on every call, and about 44 rules fire per instant
-    request at R = 1,000 (issue 13): 44 `labels().inc()` took 200-250 µs,
-    44 kept children 110-130 µs (BENCHMARKS.md, issue 13). Bounded like the
-    metric itself (the rules of the loaded rule sets)."""
-    key = (ruleset_id, rule_id)
-    child = _FIRED_CHILDREN.get(key)
-    if child is None:
-        child = _FIRED_CHILDREN[key] = RULES_FIRED.labels(ruleset_id, rule_id)
-    return child
 
 
 def observe_reload(func):

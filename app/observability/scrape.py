@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
 from ..recommend.jobs import JOBS
+from . import rule_counts
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class ServiceCollector:
 
     def collect(self):
         yield from self._rules()
+        yield rule_counts.collect()
         health = self.services.store.health()
         store_ok = bool(health.get("ok"))
         yield _gauge("reco_store_up", "1 when every store collection can be read, else 0.", int(store_ok))

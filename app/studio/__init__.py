@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 
 from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
-                    presented_key, require_admin, session_login)
+                    presented_key, require_admin, session_login, ScopedSessionInterface)
 from ..errors import TMFError
 from . import authoring
 
@@ -47,6 +47,7 @@ def init_app(app: Flask, data_dir: Path) -> None:
         app.secret_key = os.environ.get("RECO_SECRET_KEY") or _stored_secret(Path(data_dir) / SECRET_FILE)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
+    app.session_interface = ScopedSessionInterface()
     app.register_blueprint(bp)
 
 

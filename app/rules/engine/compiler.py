@@ -2,9 +2,23 @@
 
 Design (measured on durable-rules 2.0.28, see rules/README.md "Engine notes"):
 
-* One fact per evaluation: `{"t": "ctx", "cart": [...], "owns": [...], ...}`.
+* One fact per evaluation: `{"t": "ctx", "cart_0": 1, "owns_3": 1, ...}`.
   Every rule is a single pattern over that fact, so there are no joins (no
   beta-node limits) and `assert_fact` fires every matching rule.
+* Set membership is a scalar property per (list-valued fact, value) that some
+  rule names: "the cart holds 6547" is `cart_12 == 1`, "holds none of" is
+  `$nex cart_12`. durable finds a fact property's tests by the hash of its
+  name, so a request touches only the tests of the values it holds; `$iany`
+  over an array walked every element through every test (27 % of durable's
+  time at 1,000 rules, measured with py-spy). It also avoids a defect of
+  durable-rules 2.0.28: `createAlpha()` checks the right operand type of the
+  node an `$iany`/`$iall` body returns, and for a body `{"$or": [...]}` that
+  node is the one `createForwardAlpha()` made without setting that type, so
+  creating the ruleset failed with error 102 whenever the heap held 0x09 or
+  0x0C there (tests/rules/engine/test_set_membership.py sprays the heap).
+  A list longer than SCALAR_ANY_MAX values stays one `$iany` test (one path,
+  however many values the fact holds), its body closed by an `$ex` test so
+  the node durable checks is never the forward node.
 * durable has no general negation inside a pattern, so conditions are put in
   negation normal form: `not` is pushed down to the leaves (any <-> all,
   any_of <-> none_of, >= <-> <), and a missing value makes a negated test true
@@ -33,6 +47,13 @@ MAX_RULE_WEIGHT = 40          # alternative paths of one rule that can match at 
 CHUNK_WEIGHT = 48             # per durable ruleset (durable's alpha stack holds ~64)
 CHUNK_LEAVES = 400            # per durable ruleset (durable hangs past 512 children of a node)
 CHUNK_RULES = 48
+CHUNK_PROPERTIES = 240        # fact properties a chunk's rules read: durable refuses a fact of more
+                              # than 255 (MAX_OBJECT_PROPERTIES, error 302); each member is one
+SCALAR_ANY_MAX = 6            # any_of lists up to this length become scalar tests (weight: one
+                              # path per value the fact may hold); longer ones one guarded $iany
+SCALAR_NONE_MAX = 64          # none_of lists up to this length become one $nex test per value
+SCALAR_RULE_WEIGHT = 8        # a rule heavier than this with scalar any_of uses $iany for all its
+                              # any_of lists (as light as before: chunks stay as full)
 
 
 @dataclass
@@ -75,10 +96,20 @@ def OR(nodes: list[Node], exclusive: bool = False) -> Node:
 
 
 class FactKeys:
-    """Durable property names for the customer characteristics a rule set reads."""
+    """Durable property names for the customer characteristics a rule set
+    reads and for the (list-valued fact, value) pairs its rules test."""
 
     def __init__(self):
         self.chars: dict[str, int] = {}
+        # set key ("cart", "ownscat", ...) -> {value: property name "cart_<n>"}
+        self.members: dict[str, dict[str, str]] = {}
+
+    def member(self, key: str, value: str) -> str:
+        names = self.members.setdefault(key, {})
+        name = names.get(value)
+        if name is None:
+            name = names[value] = f"{key}_{len(names)}"
+        return name
 
     def _index(self, name: str) -> int:
         return self.chars.setdefault(name, len(self.chars))
@@ -95,10 +126,17 @@ class FactKeys:
 
 def durable_fact(facts: Facts, keys: FactKeys, sid: str = "0", fact_id: str = "0") -> dict:
     fact: dict = {"sid": sid, "id": fact_id, "t": "ctx", "time": facts.time.timestamp()}
+    members = keys.members
     for name, (key, _label) in SET_FACTS.items():
         values = facts.set_of(name)
         if values:                       # empty lists are left out: see module doc
             fact[key] = values
+            named = members.get(key)
+            if named:
+                for value in values:
+                    prop = named.get(value)
+                    if prop is not None:
+                        fact[prop] = 1
     if facts.segment is not None:
         fact["segment"] = facts.segment
     if facts.known:
@@ -123,31 +161,39 @@ def _set_key(test: SetTest) -> str:
     return SET_FACTS[test.fact][0]
 
 
-def _any_of(key: str, values) -> Node:
-    if len(values) == 1:
-        inner = {"$i": values[0]}
-    else:
-        inner = {"$or": [{"$i": v} for v in values]}
-    return leaf({"$iany": {key: inner}}, len(values))
+def _any_of(key: str, values, keys: FactKeys, scalar: bool) -> Node:
+    """The set holds at least one of `values`: one scalar test per value (each
+    a path of its own: weight len(values)), or for a long list one `$iany`
+    test whose body ends in `$ex` (see the module doc: never `$or` last)."""
+    if len(values) == 1 or (scalar and len(values) <= SCALAR_ANY_MAX):
+        return OR([leaf({keys.member(key, v): 1}) for v in values])
+    inner = {"$and": [{"$or": [{"$i": v} for v in values]}, {"$ex": {"$i": 1}}]}
+    return leaf({"$iany": {key: inner}}, len(values) + 1)
 
 
-def _none_of(key: str, values) -> Node:
-    if len(values) == 1:
-        inner = {"$neq": {"$i": values[0]}}
-    else:
-        inner = {"$and": [{"$neq": {"$i": v}} for v in values]}
+def _none_of(key: str, values, keys: FactKeys) -> Node:
+    """The set holds none of `values` (an empty or missing set included): one
+    `$nex` test per value, or for more than SCALAR_NONE_MAX values one `$iall`
+    test over the array (whose body ends in a `$neq` test, never an `$or`), so
+    that no chunk reads more fact properties than durable accepts."""
+    if len(values) <= SCALAR_NONE_MAX:
+        return AND([leaf({"$nex": {keys.member(key, v): 1}}) for v in values])
+    inner = {"$and": [{"$neq": {"$i": v}} for v in values]}
     return OR([leaf({"$nex": {key: 1}}), leaf({"$iall": {key: inner}}, len(values))], exclusive=True)
 
 
-def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False) -> Node:
+def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False, scalar: bool = True) -> Node:
+    """The durable expression of `cond` (negated if `negate`). `scalar`: any_of
+    lists of up to SCALAR_ANY_MAX values become one scalar test per value,
+    else one `$iany` test each."""
     if isinstance(cond, All):
-        parts = [compile_condition(c, keys, negate) for c in cond.children]
+        parts = [compile_condition(c, keys, negate, scalar) for c in cond.children]
         return OR(parts) if negate else AND(parts)
     if isinstance(cond, Any):
-        parts = [compile_condition(c, keys, negate) for c in cond.children]
+        parts = [compile_condition(c, keys, negate, scalar) for c in cond.children]
         return AND(parts) if negate else OR(parts)
     if isinstance(cond, Not):
-        return compile_condition(cond.child, keys, not negate)
+        return compile_condition(cond.child, keys, not negate, scalar)
     if isinstance(cond, SetTest):
         key = _set_key(cond)
         mode = cond.mode
@@ -155,13 +201,13 @@ def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False) -> Node:
             mode = {"any_of": "none_of", "none_of": "any_of", "all_of": "not_all_of",
                     "empty": "not_empty", "not_empty": "empty"}[mode]
         if mode == "any_of":
-            return _any_of(key, cond.values)
+            return _any_of(key, cond.values, keys, scalar)
         if mode == "none_of":
-            return _none_of(key, cond.values)
+            return _none_of(key, cond.values, keys)
         if mode == "all_of":
-            return AND([_any_of(key, [v]) for v in cond.values])
+            return AND([leaf({keys.member(key, v): 1}) for v in cond.values])
         if mode == "not_all_of":
-            return OR([_none_of(key, [v]) for v in cond.values])
+            return OR([leaf({"$nex": {keys.member(key, v): 1}}) for v in cond.values])
         if mode == "empty":
             return leaf({"$nex": {key: 1}})
         return leaf({"$ex": {key: 1}})
@@ -196,21 +242,41 @@ def compile_condition(cond: Cond, keys: FactKeys, negate: bool = False) -> Node:
     raise TypeError(f"unknown condition {cond!r}")
 
 
+_SELECTIVE = ("cart_", "owns_")
+
+
 def _order(node_expr: dict) -> int:
-    """Put selective tests first so rules share and prune early in durable."""
+    """Put selective tests first so rules share and prune early in durable:
+    cart and owned offerings, other set members, other equality tests, the rest."""
+    if "$or" in node_expr and len(node_expr) == 1 and node_expr["$or"]:
+        first = node_expr["$or"][0]
+        if len(first) == 1 and _is_member(next(iter(first))):
+            return 0 if next(iter(first)).startswith(_SELECTIVE) else 1
+        return 3
     if "$iany" in node_expr:
         key = next(iter(node_expr["$iany"]))
         return 0 if key in ("cart", "owns") else 1
     if len(node_expr) == 1:
         key = next(iter(node_expr))
         if not key.startswith("$"):
+            if _is_member(key):
+                return 0 if key.startswith(_SELECTIVE) else 1
             return 2
     return 3
+
+
+_MEMBER_PREFIXES = tuple(f"{key}_" for key, _label in SET_FACTS.values())
+
+
+def _is_member(name: str) -> bool:
+    return name.startswith(_MEMBER_PREFIXES)
 
 
 def rule_expression(cond: Cond, keys: FactKeys, valid_from: float | None, valid_to: float | None) -> Node:
     """The whole durable pattern of a rule: tag, condition, then its validity window."""
     node = compile_condition(cond, keys)
+    if node.weight > SCALAR_RULE_WEIGHT:
+        node = compile_condition(cond, keys, scalar=False)
     conjuncts = node.expr["$and"] if "$and" in node.expr and len(node.expr) == 1 else [node.expr]
     conjuncts = sorted(conjuncts, key=_order)
     if valid_from is not None:
@@ -281,6 +347,7 @@ class ChunkPlan:
     rules: list[int] = field(default_factory=list)   # rule indexes (file order)
     weight: int = 0
     leaves: int = 0
+    keys: set = field(default_factory=set)            # fact properties its rules read
     atoms: set = field(default_factory=set)
     always: bool = False                              # holds an unanchored rule
 
@@ -299,12 +366,15 @@ def plan_chunks(entries: list[tuple[int, Node, frozenset | None]]) -> list[Chunk
     chunks: list[ChunkPlan] = []
     current = ChunkPlan()
     for index, node, anchor in sorted(entries, key=sort_key):
+        keys = referenced_keys(node.expr)
         if current.rules and (current.weight + node.weight > CHUNK_WEIGHT
                               or current.leaves + node.leaves > CHUNK_LEAVES
-                              or len(current.rules) >= CHUNK_RULES):
+                              or len(current.rules) >= CHUNK_RULES
+                              or len(current.keys | keys) > CHUNK_PROPERTIES):
             chunks.append(current)
             current = ChunkPlan()
         current.rules.append(index)
+        current.keys |= keys
         current.weight += node.weight
         current.leaves += node.leaves
         if anchor is None:

@@ -12,10 +12,13 @@ rather than through `Host`:
   session state after each action; we only need the names of the fired rules.
 * `Host` keeps a registry of names and cannot register a name twice; here
   every compiled version gets fresh unique names (prefix, pid, counter).
-  Old versions are never deleted: `delete_ruleset` corrupted durable's state
-  now and then in our measurements (a later `create_ruleset` failed with
-  error 102 about once in 300 reloads), so compiled versions stay in memory
-  for the life of the worker process.
+  Old versions are never deleted: after `delete_ruleset` a later
+  `create_ruleset` failed with error 102 about once in 300 reloads in our
+  measurements, so compiled versions stay in memory for the life of the
+  worker process. That error has since been traced to `$iany` over `$or`
+  reading an operand type durable never sets (heap bytes 0x09/0x0C there:
+  compiler module doc), which the compiler no longer emits; whether
+  `delete_ruleset` is safe on its own has not been measured again.
 
 Protocol per evaluation and chunk (all under the process's durable lock): `assert_fact`
 the context fact under the fixed session id "0"; result 1 means "matched no
@@ -146,15 +149,11 @@ class DurableRulesets:
         try:
             for index, definition in enumerate(chunks):
                 text = durable_json(definition)
-                for attempt in range(3):      # durable has failed sporadically here (error 102)
-                    name = unique_name(f"{prefix}#c{index}")
-                    try:
-                        with _lock:
-                            self.handles.append(dre.create_ruleset(name, text))
-                        break
-                    except dre.error:
-                        if attempt == 2:
-                            raise
+                # No retry: the sporadic error 102 came from `$iany` over `$or`, which the
+                # compiler no longer emits (compiler module doc); a refusal now is real.
+                name = unique_name(f"{prefix}#c{index}")
+                with _lock:
+                    self.handles.append(dre.create_ruleset(name, text))
                 self.names.append(name)
         except Exception:
             self.closed = True

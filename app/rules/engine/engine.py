@@ -10,7 +10,8 @@ from ..model.common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
                        referenced_keys, rule_expression)
 from ..model.conditions import explain_detail as explain_condition
-from .durable_runtime import DurableRulesets
+from .durable_runtime import DurableError, DurableRulesets
+from .faults import injected_build_failure
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context, Facts, build_facts
 from .policies import PolicyTrace, Recommendation, apply_policies
@@ -18,6 +19,14 @@ from ..model.ruleset import RuleSet
 
 
 MAX_CHARACTERISTICS = 12
+
+
+class EngineBuildError(RuleSetError):
+    """durable-rules refused to create the rulesets of a version that compiled
+    without problems. Unlike a problem of the rule files, this happens in one
+    process and may not happen again (memory pressure, a heap state: the
+    sporadic error 102 of durable-rules 2.0.28 was one), so the rule service
+    retries the build and a worker that cannot build at all is replaced."""
 
 
 def compile_rules(ruleset: RuleSet) -> tuple[FactKeys, dict[int, dict], list, list[Problem]]:
@@ -62,14 +71,18 @@ class Engine:
         del entries
         definitions = [{f"r{index}": {"all": [{"m": compiled[index]}]} for index in plan.rules}
                        for plan in self.plans]
-        chunk_keys = [sorted(set().union(*(referenced_keys(compiled[i]) for i in plan.rules)))
-                      for plan in self.plans]
+        chunk_keys = [sorted(plan.keys) for plan in self.plans]
+        for plan in self.plans:
+            plan.keys = None             # not needed once the chunks are built
         del compiled
         prefix = f"{ruleset.id}@{ruleset.version}#{ruleset.hash[:8]}"
         try:
+            fault = injected_build_failure()
+            if fault is not None:
+                raise DurableError(fault)
             self.durable = DurableRulesets(prefix, definitions, chunk_keys)
         except Exception as exc:  # durable refused the definition: report, never crash
-            raise RuleSetError(f"rule set {ruleset.file} cannot be compiled",
+            raise EngineBuildError(f"rule set {ruleset.file} cannot be compiled",
                                [Problem(ruleset.file, 1, 1, f"durable-rules refused the rule set: {exc}")]) from None
         self.by_index = {rule.index: rule for rule in ruleset.rules}
         # which chunks a request must ask, indexed now rather than tested per request

@@ -51,7 +51,7 @@ from pathlib import Path
 from ...observability.metrics import observe_reload
 from ..model.catalog import Catalog, load_catalog
 from ..model.common import UTC, iso, version_key
-from ..engine.engine import Engine
+from ..engine.engine import Engine, EngineBuildError
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context
 from ..engine.policies import Recommendation
@@ -59,6 +59,7 @@ from ..model.ruleset import RuleSet, read_ruleset_file
 from ..model.yamlload import display_path
 from ..repository.files import write_json_atomic
 from ..repository.layout import checks_path, file_stats, pointer_path, rule_files, stat_key, stat_signature
+from .workers import BUILD_RETRY_DELAYS, ServedVersions, reload_backoff
 
 DEFAULT_RULESET = "telco-demo"
 # seconds between two looks at the files (per process; the look itself is in
@@ -201,6 +202,11 @@ class RuleService:
         self._watcher: threading.Thread | None = None
         self._watcher_pid: int | None = None
         self.last_reload_failure: str | None = None   # why the last background reload raised, if it did
+        self.served = ServedVersions(self.state_dir)  # what each process of this host serves (/health)
+        self.build_failure: str | None = None         # durable refused the last build, after retries
+        self._build_failed_now: str | None = None
+        self._build_failures = 0                      # reloads in a row with such a failure
+        self._retry_at = 0.0                          # monotonic time of the next retry
         self.reload()
 
     # ------------------------------------------------------------------ public API
@@ -277,6 +283,8 @@ class RuleService:
     def refresh(self) -> None:
         """Reload now if a rule, catalog or pointer file changed (stat), in the
         caller's thread; waits for a reload already under way."""
+        if self._signature is None and time.monotonic() < self._retry_at:
+            return                       # a failed build: the next retry waits for its backoff
         if self._signature == self._stat_signature():
             return
         with self._reload_lock:
@@ -294,6 +302,14 @@ class RuleService:
         """True once retired versions hold more than `retired_budget` rules: the
         worker should be replaced (its memory cannot be freed in place)."""
         return self.retired_rules > self.retired_budget
+
+    @property
+    def exit_wanted(self) -> bool:
+        """True when this process serves nothing because durable-rules refused
+        to build the rule set even after retries (not because of the files,
+        which its sibling workers read alike): the gunicorn worker exits and
+        is replaced, instead of answering 503 beside healthy siblings."""
+        return self._active is None and self.build_failure is not None
 
     def reload(self) -> None:
         """Reload now (blocking)."""
@@ -371,6 +387,7 @@ class RuleService:
             "rulesets": sorted(loaded.versions) if loaded else [],
             "versions": self.versions(self._ruleset_id) if self._ruleset_id else [],
             "errors": [str(p) for p in self._errors],
+            "buildFailure": self.build_failure,
         }
         if self._id_note:
             info["note"] = self._id_note
@@ -565,7 +582,18 @@ class RuleService:
         key = (entry.ruleset_id, entry.version, entry.hash, catalog.hash, self.href_base)
         engine = self._engines.get(key)
         if engine is None:
-            engine = Engine(entry.ruleset or self._reread(entry, catalog), catalog, self.href_base)
+            ruleset = entry.ruleset or self._reread(entry, catalog)
+            for delay in (*BUILD_RETRY_DELAYS, None):
+                try:
+                    engine = Engine(ruleset, catalog, self.href_base)
+                    break
+                except EngineBuildError as exc:
+                    if delay is None:
+                        self._build_failed_now = str(exc).splitlines()[-1]
+                        raise
+                    log.warning("durable-rules refused %s@%s, retrying in %.1f s: %s", entry.ruleset_id,
+                                entry.version, delay, str(exc).splitlines()[-1])
+                    time.sleep(delay)
             self._engines[key] = engine      # kept: durable memory is never freed anyway
         return engine
 
@@ -581,6 +609,25 @@ class RuleService:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         log.error("rule files have %d error(s), %s: %s%s", len(errors), serving,
                   "; ".join(errors[:3]), more)
+
+    def _note_build_outcome(self, chosen: Active | None) -> None:
+        """After a reload: when durable refused a build (after its retries),
+        forget the files' signature so that a later poll reloads again, after
+        a doubling backoff, while the version in hand (if any) keeps serving;
+        record what this process serves for /health either way."""
+        failure = self._build_failed_now
+        self.build_failure = failure
+        if failure is not None:
+            self._build_failures += 1
+            self._signature = None
+            self._retry_at = time.monotonic() + reload_backoff(self._build_failures)
+        else:
+            self._build_failures = 0
+        ruleset = chosen.engine.ruleset if chosen is not None else None
+        self.served.record({"rulesetId": ruleset.id if ruleset else None,
+                            "version": ruleset.version if ruleset else None,
+                            "hash": ruleset.hash if ruleset else None,
+                            "buildFailure": failure})
 
     def _last_good_from_master(self, entry: VersionEntry, ruleset_id: str, catalog: Catalog,
                                problems: list[Problem]) -> Engine | None:
@@ -611,6 +658,7 @@ class RuleService:
 
     @observe_reload
     def _reload_locked(self) -> None:
+        self._build_failed_now = None
         loaded = self._discover()
         problems = list(loaded.problems)
         ruleset_id = self._choose_id(loaded)
@@ -682,6 +730,7 @@ class RuleService:
             self._master_parses.clear()      # from now on the current version is the last good one
         self._log_problems(problems, chosen)
         self._signature = self._pending_signature
+        self._note_build_outcome(chosen)
         self._release_unserved()
         # What a reload built lives until the worker ends (a version in service,
         # or a retired one durable cannot free): move it out of the collector's

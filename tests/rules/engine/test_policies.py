@@ -112,3 +112,29 @@ def test_explain_rules_conditions_policies_and_final_list(build):
     assert [item["offering"]["id"] for item in report["items"]] == ["6542"]
     assert report["engine"]["consistent"] is True
     assert report["facts"]["owns"] == ["7101"] and report["facts"]["customer"] == "known"
+
+
+def test_requests_rank_exactly_as_the_traced_policies_of_explain(tmp_path):
+    """Requests rank only the best `limit` offerings (no trace); explain runs
+    every step with its trace: the items must be the same, on generated rules
+    that fire many proposals per request."""
+    import random
+
+    from app.rules.engine.engine import Engine
+    from app.rules.model.catalog import load_catalog
+    from app.rules.model.ruleset import load_ruleset
+    from rulegen import context_of, dump, make_ruleset, random_context
+    catalog_data, ruleset_data = make_ruleset(1000, 300, seed=17)
+    (tmp_path / "catalog").mkdir()
+    (tmp_path / "catalog" / "catalog.yaml").write_text(dump(catalog_data))
+    (tmp_path / "rules.yaml").write_text(dump(ruleset_data))
+    catalog = load_catalog(tmp_path / "catalog")
+    engine = Engine(load_ruleset(tmp_path / "rules.yaml", catalog), catalog)
+    rng = random.Random(4)
+    ranked = 0
+    for _ in range(150):
+        context = context_of(random_context(rng, 300))
+        items = [item.as_dict() for item in engine.recommend(context).items]
+        assert items == engine.explain(context)["items"]
+        ranked += len(items)
+    assert ranked > 150 * 3

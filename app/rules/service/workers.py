@@ -1,0 +1,85 @@
+"""Which rule set version each worker process of this host serves, for
+/health: gunicorn workers reload on their own, so after a build that failed
+in one of them the host can serve two versions at once. Each process writes
+one small JSON file, `<state dir>/workers/<pid>.json`, when what it serves
+changes; readers drop the files of processes that are gone (same host:
+kill(pid, 0)).
+
+Also the retry schedule of a build that durable-rules refused (an
+`EngineBuildError`, process-local and possibly transient): BUILD_RETRY_DELAYS
+within one reload, then RELOAD_BACKOFF between reloads while a lagging
+process keeps serving the version it has.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..repository.files import write_json_atomic
+
+# seconds slept before the 2nd, 3rd and 4th attempt of one build
+BUILD_RETRY_DELAYS = (0.1, 0.4, 1.6)
+# seconds before a process that failed a build tries the reload again
+# (doubling from the first value up to the last)
+RELOAD_BACKOFF = (1.0, 30.0)
+
+
+def reload_backoff(failures: int) -> float:
+    """Seconds to wait after the `failures`-th failed reload in a row (1, 2, 4, ... 30)."""
+    first, cap = RELOAD_BACKOFF
+    return min(cap, first * 2 ** max(0, failures - 1))
+
+
+class ServedVersions:
+    """The per-host registry of served versions (one file per process)."""
+
+    def __init__(self, state_dir: Path):
+        self.folder = Path(state_dir) / "workers"
+        self._last: dict | None = None
+
+    def record(self, served: dict) -> None:
+        """Write this process's entry if it changed. `served`: rulesetId,
+        version, hash (None when it serves nothing), buildFailure (text or None).
+        Never raises: /health loses one process's line, the worker keeps serving."""
+        if served == self._last:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.folder / f"{os.getpid()}.json", {"pid": os.getpid(), **served})
+            self._last = dict(served)
+        except OSError:
+            pass
+
+    def report(self) -> dict:
+        """{"workers": [entry, ...] by pid, "agree": whether every live process
+        serves the same rulesetId, version and hash}."""
+        entries = []
+        try:
+            paths = sorted(self.folder.glob("*.json"))
+        except OSError:
+            paths = []
+        for path in paths:
+            try:
+                pid = int(path.stem)
+            except ValueError:
+                continue
+            if not _alive(pid):
+                path.unlink(missing_ok=True)
+                continue
+            try:
+                entries.append(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError):
+                continue
+        served = {(e.get("rulesetId"), e.get("version"), e.get("hash")) for e in entries}
+        return {"workers": entries, "agree": len(served) <= 1}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
