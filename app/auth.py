@@ -10,6 +10,7 @@ import secrets
 from flask import Flask, current_app, request, session
 
 from .errors import TMFError
+from .sessions import is_open
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -57,9 +58,11 @@ def csrf_valid() -> bool:
 
 
 def session_login(keys: list[str]) -> dict | None:
-    """The studio login in the signed session cookie, if its key is still configured."""
+    """The studio login in the signed session cookie, if its key is still
+    configured and it was not logged out (app/sessions.py)."""
     login = session.get("admin")
-    if isinstance(login, dict) and login.get("key") in {key_fingerprint(k) for k in keys}:
+    if (isinstance(login, dict) and login.get("key") in {key_fingerprint(k) for k in keys}
+            and is_open(login.get("sid"))):
         return login
     return None
 

@@ -21,13 +21,14 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 
 from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
                     presented_key, require_admin, session_login)
-from ..errors import TMFError
+from ..errors import TMFError, storage_error
+from ..sessions import StudioSessionInterface, close_session, open_session
 from . import authoring
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
@@ -47,6 +48,7 @@ def init_app(app: Flask, data_dir: Path) -> None:
         app.secret_key = os.environ.get("RECO_SECRET_KEY") or _stored_secret(Path(data_dir) / SECRET_FILE)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
+    app.session_interface = StudioSessionInterface()      # Secure over HTTPS
     app.register_blueprint(bp)
 
 
@@ -95,6 +97,17 @@ def _refused(exc: TMFError):
     return render_template("studio/error.html", error=exc), exc.status
 
 
+@bp.errorhandler(OSError)
+def _disk_refused(exc: OSError):
+    """A form post whose write the disk refused (full: 507; read-only: 503) as a page."""
+    refused = storage_error(exc)
+    if refused is None:
+        current_app.logger.exception("unhandled error")
+        refused = TMFError(500, "The service failed to process the request; it has been logged",
+                           code="INTERNAL_ERROR")
+    return render_template("studio/error.html", error=refused), refused.status
+
+
 @bp.after_request
 def _headers(response):
     response.headers["Content-Security-Policy"] = CSP
@@ -116,9 +129,22 @@ def _template_values():
 
 # --------------------------------------------------------------------------- login
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/studio"):
-        return url_for("studio.overview")
+    """Where the login goes on: `target` only when it is a path of this site
+    inside /studio, as a browser will read it (WHATWG URL: "\\" is "/",
+    "%2e%2e" is "..", tabs and newlines are dropped), else the overview.
+    Refused: absolute URLs, "//host" and "\\host", any "." or ".." segment
+    (also percent-encoded), and /studio-lookalikes such as /studiox."""
+    fallback = url_for("studio.overview")
+    if not target or any(c in target for c in "\\\t\r\n") or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    segments = unquote(parts.path).split("/")
+    if any(segment in (".", "..") for segment in segments) or "\\" in unquote(parts.path):
+        return fallback
+    if not (parts.path == "/studio" or parts.path.startswith("/studio/")):
+        return fallback
     return target
 
 
@@ -142,8 +168,10 @@ def login():
         elif not key_matches(key, keys):
             error = "This key is not valid."
         else:
+            close_session((session.get("admin") or {}).get("sid"))   # a login replaces the one before
             session.clear()
-            session["admin"] = {"name": name, "key": key_fingerprint(key)}
+            fingerprint = key_fingerprint(key)
+            session["admin"] = {"name": name, "key": fingerprint, "sid": open_session(name, fingerprint)}
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
     status = 401 if error and keys else 200
@@ -154,6 +182,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     _check_csrf()
+    close_session((session.get("admin") or {}).get("sid"))    # this cookie, and every copy of it, ends here
     session.clear()
     return redirect(url_for("studio.login"))
 

@@ -1,0 +1,75 @@
+"""Rule Studio logins that end at logout, on every worker and every host.
+
+The studio's session cookie is signed (Flask), so a client cannot forge it,
+but a signed cookie alone cannot be revoked: a copy saved before logout kept
+reading pages and, with its CSRF token, saving rules. So each login also gets
+a random session id (32 bytes, secrets.token_urlsafe) kept in the cookie, and
+a document in the store (collection `studioSession`, id: the SHA-256 of the
+session id, so the store never holds a usable value):
+
+    {"id": "<sha256 hex>", "name": "Ana", "key": "<key fingerprint>",
+     "createdAt": "2026-10-01T09:00:00Z"}
+
+A request's login counts only while that document exists (one store read
+per studio or /admin request made with the cookie); logout deletes it. The
+store is the one every worker and host shares (TinyDB files or PostgreSQL),
+so a logout holds everywhere at once. OWASP Session Management Cheat Sheet,
+"Session Expiration: Manual Session Expiration".
+
+Also here: the cookie gets `Secure` whenever the request came over HTTPS,
+including through a trusted proxy (gunicorn's forwarded_allow_ips and
+X-Forwarded-Proto: https set the request's scheme), so it is never sent back
+over plain HTTP.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from flask import current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
+
+COLLECTION = "studioSession"
+
+
+def _doc_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _store():
+    return current_app.extensions["reco"].store
+
+
+def open_session(name: str, key_fingerprint: str) -> str:
+    """Record a new login; returns its session id (for the signed cookie)."""
+    session_id = secrets.token_urlsafe(32)
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _store().insert(COLLECTION, {"id": _doc_id(session_id), "name": name, "key": key_fingerprint,
+                                 "createdAt": now})
+    return session_id
+
+
+def is_open(session_id) -> bool:
+    """Whether the login with this session id has not been closed (read once per request)."""
+    if not isinstance(session_id, str) or not session_id:
+        return False
+    known = g.setdefault("studio_sessions", {})
+    if session_id not in known:
+        known[session_id] = _store().get(COLLECTION, _doc_id(session_id)) is not None
+    return known[session_id]
+
+
+def close_session(session_id) -> None:
+    """End a login everywhere (idempotent)."""
+    if isinstance(session_id, str) and session_id:
+        _store().delete(COLLECTION, _doc_id(session_id))
+        g.setdefault("studio_sessions", {})[session_id] = False
+
+
+class StudioSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session, marked Secure on HTTPS requests (also
+    when SESSION_COOKIE_SECURE is off, which plain-HTTP development needs)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return bool(super().get_cookie_secure(app) or request.is_secure)
