@@ -15,7 +15,6 @@ import sys
 import pytest
 
 from app import create_app
-from app.rules.repository.layout import UnsafeName, contained_path
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
 
 KEY = "s3cret-admin"
@@ -184,6 +183,8 @@ def test_a_rule_file_linked_from_outside_the_folder_is_not_read(project):
 
 
 def test_contained_path_follows_links_and_dots(tmp_path):
+    from app.rules.repository.layout import UnsafeName, contained_path
+
     folder = tmp_path / "rules"
     (folder / "versions").mkdir(parents=True)
     (folder / "out").symlink_to(tmp_path)
