@@ -8,7 +8,8 @@ Server-rendered pages (Jinja, autoescaped) and one small vanilla script
 Security (SECURITY.md, "Rule Studio"):
 - Reading needs an admin key when RECO_ADMIN_KEYS (else RECO_API_KEYS) is
   set: the login form checks the key once and keeps only its fingerprint in
-  the signed session cookie (HttpOnly, SameSite=Strict). Saving, activating
+  the signed session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS),
+  with a session id that logout revokes on the server (app/sessions.py). Saving, activating
   and rolling back always need a key (app/auth.py require_admin).
 - Every state-changing request carries the session's CSRF token (form field
   or X-CSRF-Token header).
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +27,7 @@ from flask import Blueprint, Flask, current_app, flash, redirect, render_templat
 
 from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
                     presented_key, require_admin, session_login)
+from ..atomicfile import create_once
 from ..errors import TMFError, storage_error
 from ..sessions import StudioSessionInterface, close_session, open_session
 from . import authoring
@@ -53,21 +54,11 @@ def init_app(app: Flask, data_dir: Path) -> None:
 
 
 def _stored_secret(path: Path) -> str:
-    """Created once, complete, mode 0600 (written to a temporary file, then
-    hard-linked to its name, which fails if another worker was first): every
-    worker and restart reads the same secret, never a half-written one."""
+    """Created once, complete, mode 0600 (app.atomicfile.create_once: a temp
+    file hard-linked to its name, which fails if another worker was first):
+    every worker and restart reads the same secret, never a half-written one."""
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_once(path, secrets.token_hex(32).encode("ascii"), 0o600, "secret-tmp")
     return path.read_text(encoding="ascii").strip()
 
 
