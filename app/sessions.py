@@ -10,8 +10,9 @@ session id, so the store never holds a usable value):
     {"id": "<sha256 hex>", "name": "Ana", "key": "<key fingerprint>",
      "createdAt": "2026-10-01T09:00:00Z"}
 
-A request's login counts only while that document exists (one store read
-per studio or /admin request made with the cookie); logout deletes it. The
+A request's login counts only while that document exists and is younger
+than MAX_AGE (one store read per studio or /admin request made with the
+cookie); logout deletes it, and each login deletes the expired ones. The
 store is the one every worker and host shares (TinyDB files or PostgreSQL),
 so a logout holds everywhere at once. OWASP Session Management Cheat Sheet,
 "Session Expiration: Manual Session Expiration".
@@ -31,6 +32,21 @@ from flask import current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 
 COLLECTION = "studioSession"
+#: absolute lifetime of a login (OWASP: "Absolute Timeout"): a working day
+MAX_AGE = dt.timedelta(hours=12)
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _expired(doc: dict) -> bool:
+    try:
+        created = dt.datetime.strptime(doc.get("createdAt", ""), _FORMAT).replace(tzinfo=dt.timezone.utc)
+    except (TypeError, ValueError):
+        return True
+    return _now() - created >= MAX_AGE
 
 
 def _doc_id(session_id: str) -> str:
@@ -43,10 +59,13 @@ def _store():
 
 def open_session(name: str, key_fingerprint: str) -> str:
     """Record a new login; returns its session id (for the signed cookie)."""
+    store = _store()
+    for doc in store.all(COLLECTION):               # logins nobody logged out of
+        if _expired(doc):
+            store.delete(COLLECTION, doc["id"])
     session_id = secrets.token_urlsafe(32)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    _store().insert(COLLECTION, {"id": _doc_id(session_id), "name": name, "key": key_fingerprint,
-                                 "createdAt": now})
+    store.insert(COLLECTION, {"id": _doc_id(session_id), "name": name, "key": key_fingerprint,
+                              "createdAt": _now().strftime(_FORMAT)})
     return session_id
 
 
@@ -56,7 +75,8 @@ def is_open(session_id) -> bool:
         return False
     known = g.setdefault("studio_sessions", {})
     if session_id not in known:
-        known[session_id] = _store().get(COLLECTION, _doc_id(session_id)) is not None
+        doc = _store().get(COLLECTION, _doc_id(session_id))
+        known[session_id] = doc is not None and not _expired(doc)
     return known[session_id]
 
 

@@ -126,3 +126,26 @@ def test_login_goes_on_to_a_studio_page(client, target):
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     done = client.post("/studio/login", data={"csrf_token": token, "name": "Ana", "key": KEY, "next": target})
     assert done.status_code == 302 and done.headers["Location"] == target
+
+
+def test_a_login_ends_after_its_lifetime_and_is_then_removed(client, monkeypatch):
+    """An absolute lifetime (app.sessions.MAX_AGE): a login nobody logged out
+    of stops working, and the next login removes it from the store."""
+    import datetime as dt
+
+    from app import sessions
+
+    page = client.get("/studio/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/studio/login", data={"csrf_token": token, "name": "Ana", "key": KEY})
+    assert client.get("/studio/edit").status_code == 200
+    store = client.application.extensions["reco"].store
+    assert len(store.all(sessions.COLLECTION)) == 1
+    later = dt.datetime.now(dt.timezone.utc) + sessions.MAX_AGE + dt.timedelta(minutes=1)
+    monkeypatch.setattr(sessions, "_now", lambda: later)
+    assert client.get("/studio/edit").status_code == 302
+    other = client.application.test_client()
+    page = other.get("/studio/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    other.post("/studio/login", data={"csrf_token": token, "name": "Bo", "key": KEY})
+    assert [doc["name"] for doc in store.all(sessions.COLLECTION)] == ["Bo"]
