@@ -25,7 +25,7 @@ from ..rules.authoring.cases import coverage, load_cases, run_case
 from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
+from ..rules.authoring.lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
 from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
 from ..rules.model.common import UTC
 from ..rules.model.conditions import COMBINATORS, FACT_KEYS
@@ -293,7 +293,7 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     if working.exists():
         old = load_text(read_rule_text(working), name)
         if isinstance(old, dict) and old.get("version") != version:
-            existed = _kept_exists(working)
+            existed = kept_copy_of(working).exists()
             kept = keep_version(working)
             done.append(f"kept {name} as {display_path(kept)}")
             kept = None if existed else kept
@@ -315,12 +315,6 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
 def read_rule_text(path: Path) -> str:
     """The text of a rule file (FileTooLarge, before reading, over the size limit)."""
     return read_source(path, display_path(path)).decode("utf-8")
-
-
-def _kept_exists(working: Path) -> bool:
-    """Whether the kept copy of the working copy's version is already there."""
-    from ..rules.authoring.lockfile import kept_copy_of
-    return kept_copy_of(working).exists()
 
 
 def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate") -> dict:

@@ -166,7 +166,7 @@ def kept_copy_of(working: Path, doc=None) -> Path:
         return kept_version_path(rules_dir_of(working), rid, version)
     except UnsafeName as exc:       # name the line of the id or version that cannot be a file name
         name = display_path(working)
-        key = "version" if "version" in str(exc) else "id"
+        key = "version" if exc.code == "INVALID_VERSION" else "id"
         line, column = doc.at(key) if hasattr(doc, "at") else (1, 1)
         raise UnsafeName(f"{name}:{line}:{column}: {exc}", code=exc.code) from None
 

@@ -11,7 +11,8 @@
 Nothing else in the package spells a folder or a suffix.
 
 Every path built from a name (a rule set id, a version, a file found in a
-folder) goes through contained_path(), which resolves it (symbolic links and
+folder) goes through contained_path() (model/source.py, re-exported here: the
+model's catalog reader needs it too), which resolves it (symbolic links and
 "..") and refuses one outside its folder; versions are checked first with
 check_version() (Semantic Versioning 2.0.0, common.VERSION_RE) and ids with
 check_ruleset_id(). A refused name is an UnsafeName (a RuleSetError), so every
