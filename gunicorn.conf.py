@@ -88,12 +88,14 @@ def when_ready(server):
     global _dispatcher
     from app.config import Settings
     from app.events.process import Supervisor, wanted
+    from app.rules.model.source import set_max_file_bytes
     from app.rules.service.rule_service import prepare_before_fork
     if wanted():
         _dispatcher = Supervisor(server.log)
         _dispatcher.start()
     try:
         settings = Settings.from_env()
+        set_max_file_bytes(settings.max_rule_file_bytes)   # the master parses no file over the limit
         prepare_before_fork(settings.rules_dir, settings.catalog_dir)
     except Exception as exc:  # noqa: BLE001 - the workers parse for themselves and report it
         server.log.warning("rule files not parsed before the fork: %s", exc)

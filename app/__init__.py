@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .recommend.jobs import RecommendationJobs
     from .resources.service import ResourceService
     from .rules import RuleService
+    from .rules.model.source import set_max_file_bytes
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     store = instrument_store(settings.open_store())
     report_schema(store)
     events = EventBus(store, settings)
+    set_max_file_bytes(settings.max_rule_file_bytes)     # before the first rule file is read
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id, pointer=activation_pointer(store),
                         check_interval=settings.rules_check_interval,

@@ -28,14 +28,14 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def write_temp(path: str, data: bytes, temp_suffix: str = "tmp") -> tuple[str, int]:
+def write_temp(path: str, data: bytes, temp_suffix: str = "tmp", mode: int = 0o666) -> tuple[str, int]:
     """Steps 1-2: a durable temp file beside ``path``, not yet renamed.
     Returns its name and an open descriptor (the caller closes it, and
     unlinks the file if it does not rename it; the store's journal renames
     several such files together)."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.{temp_suffix}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
     try:
         view = memoryview(data)
         while view:
@@ -81,6 +81,23 @@ def write_atomic(path: str, data: bytes, temp_suffix: str = "tmp") -> int:
         os.close(fd)
         raise
     return fd
+
+
+def create_once(path, data: bytes, mode: int = 0o600, temp_suffix: str = "tmp") -> bool:
+    """Create ``path`` with ``data`` unless it exists, atomically and durably
+    (the temp file is hard-linked to its name, which fails if another process
+    was first): nobody ever reads it half-written. Returns whether this call
+    created it. For a secret made once and shared by every worker."""
+    path = os.fspath(path)
+    tmp, fd = write_temp(path, data, temp_suffix, mode)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        discard(fd, tmp)
+    fsync_dir(os.path.dirname(path) or ".")
+    return True
 
 
 def replace_file(path, data: bytes, temp_suffix: str = "tmp") -> None:

@@ -8,9 +8,9 @@ import hmac
 import secrets
 
 from flask import Flask, current_app, request, session
-from flask.sessions import SecureCookieSessionInterface
 
 from .errors import TMFError
+from .sessions import is_open
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -58,9 +58,11 @@ def csrf_valid() -> bool:
 
 
 def session_login(keys: list[str]) -> dict | None:
-    """The studio login in the signed session cookie, if its key is still configured."""
+    """The studio login in the signed session cookie, if its key is still
+    configured and it was not logged out (app/sessions.py)."""
     login = session.get("admin")
-    if isinstance(login, dict) and login.get("key") in {key_fingerprint(k) for k in keys}:
+    if (isinstance(login, dict) and login.get("key") in {key_fingerprint(k) for k in keys}
+            and is_open(login.get("sid"))):
         return login
     return None
 
@@ -130,18 +132,3 @@ def install_auth(app: Flask, api_keys: list[str], admin_keys: list[str],
         raise TMFError(401, "A valid API key is required: send 'Authorization: Bearer <key>'"
                             " or 'X-API-Key: <key>'", code="UNAUTHORIZED",
                        headers={"WWW-Authenticate": 'Bearer realm="tmf-recommender"'})
-
-
-class ScopedSessionInterface(SecureCookieSessionInterface):
-    """The signed-cookie session exists only where it is used: the Rule
-    Studio and the admin API (a studio login with its CSRF token). Every other
-    request gets Flask's null session (empty, refuses writes) without reading
-    the cookie or building the signing serializer: the TMF APIs carry keys in
-    headers, and opening the session on every instant recommendation was
-    measured among the per-request overheads."""
-
-    def open_session(self, app, request):
-        path = request.path
-        if path == STUDIO_PATH or path.startswith((STUDIO_PATH + "/", "/admin/")):
-            return super().open_session(app, request)
-        return self.make_null_session(app)

@@ -58,6 +58,9 @@ class Settings:
     # versions a worker holds before it is replaced (app/rules/service)
     rules_check_interval: float = 0.5
     rules_retired_budget: int = 2000
+    # bytes: the one size limit of every rule, catalog and cases file, however
+    # it arrives (folder, reload, CLI, Studio, /admin/rules); app/rules/model/source.py
+    max_rule_file_bytes: int = 10 * 1024 * 1024
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -94,6 +97,7 @@ class Settings:
         "log_level": "RECO_LOG_LEVEL",
         "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
         "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
+        "max_rule_file_bytes": "RECO_MAX_RULE_FILE_BYTES",
     }
 
     def open_store(self):

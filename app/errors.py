@@ -183,6 +183,24 @@ def store_unavailable_reason(exc: BaseException) -> str:
     return "storage unavailable"
 
 
+def storage_error(exc: OSError) -> TMFError | None:
+    """The TMF Error for a file write the disk refused (rule files, kept
+    versions, lock files, the active pointer, the activation history): 507
+    Insufficient Storage (RFC 4918 section 11.5) with code INSUFFICIENT_STORAGE
+    for a full disk or quota, 503 STORAGE_READ_ONLY for a read-only one;
+    None for any other OSError (a defect: 500). The writers are atomic
+    (app/atomicfile.py), so nothing was changed and the client may retry once
+    an operator has made room. No path is named: it is the host's detail."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TMFError(507, "No space left on the server's disk: nothing was saved or changed. "
+                             "An operator must free space; then retry", reason="Insufficient Storage",
+                        code="INSUFFICIENT_STORAGE", headers={"Retry-After": "60"})
+    if exc.errno == errno.EROFS:
+        return TMFError(503, "The server's disk is read-only: nothing was saved or changed; retry later",
+                        code="STORAGE_READ_ONLY", headers={"Retry-After": "60"})
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TMFError)
     def _tmf_error(exc: TMFError):
@@ -240,6 +258,15 @@ def register_error_handlers(app: Flask) -> None:
         # compare-and-set let the other one win and wrote nothing for this one.
         return error_response(409, f"Not activated: {exc}. Check what is active now, then "
                                    "retry if this activation should win", code="SUPERSEDED")
+
+    @app.errorhandler(OSError)
+    def _os_error(exc: OSError):
+        refused = storage_error(exc)
+        if refused is None:
+            return _unexpected(exc)
+        log.error("a file write failed: %s", exc)
+        return error_response(refused.status, refused.message, reason=refused.reason, code=refused.code,
+                              headers=refused.headers)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -40,7 +40,7 @@ blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description=
 
 MAX_RECENT = 1000
 _ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"schema": ErrorSchema}}}
-           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "503")}
+           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "503", "507")}
 
 
 def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
@@ -113,6 +113,10 @@ def _engine(version: str | None, ruleset_id: str | None = None):
 
 def _invalid(exc, status: int = 400, code: str = "INVALID_RULES") -> TMFError:
     problems = _problems(exc)
+    if isinstance(exc, authoring.FileTooLarge):          # the one size limit of rule files
+        status, code = 413, exc.code
+    elif isinstance(exc, authoring.UnsafeName):          # a version or id that cannot be a file name
+        status, code = (422 if status == 422 else 400), exc.code
     return TMFError(status, "; ".join(problems)[:2000], code=code, details={"problems": problems})
 
 
@@ -195,7 +199,10 @@ def lint_text():
     text = _field(body, "text")
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
     settings = _reco().settings
-    return jsonify(authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog))
+    try:
+        return jsonify(authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc) from None
 
 
 @blp.route("/cases", methods=["POST"])
@@ -264,10 +271,16 @@ def impact():
 @blp.doc(**_doc("The working copy of a rule set", "The text of rules/<id>.yaml."))
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
-    path = _reco().settings.rules_dir / f"{rid}.yaml"
+    try:
+        path = authoring.working_copy(_reco().settings.rules_dir, rid)
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 404, "RULESET_NOT_FOUND") from None
     if not path.exists():
         raise TMFError(404, f"Rule set {rid} has no working copy {path.name}", code="RULESET_NOT_FOUND")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = authoring.read_rule_text(path)
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 422, "INVALID_RULES") from None
     return jsonify({"rulesetId": rid, "file": authoring.display_path(path), "text": text})
 
 

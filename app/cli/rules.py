@@ -15,6 +15,7 @@ same everywhere (stable for scripts and tests). See rules/README.md.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import getpass
 import json
 import os
@@ -27,7 +28,24 @@ from flask.cli import AppGroup
 
 from .output import print_table, progress
 
-rules = AppGroup("rules", help="Rule authoring: lint, test, explain, diff, keep, lock, versions, activate.")
+class RulesGroup(AppGroup):
+    """`flask rules`: a disk that refuses a write (full, over quota, read-only)
+    is one clear line and exit code 1, never a traceback. Every file these
+    commands write is replaced atomically (app/atomicfile.py), so nothing was
+    changed."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                raise
+            where = os.path.dirname(exc.filename) if isinstance(exc.filename, str) else "a folder"
+            raise click.ClickException(f"cannot write in {where or '.'}: {exc.strerror}. Nothing was changed; "
+                                       "make room (or make it writable) and run the command again") from None
+
+
+rules = RulesGroup("rules", help="Rule authoring: lint, test, explain, diff, keep, lock, versions, activate.")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -121,7 +139,8 @@ def lint_command(paths, strict, as_json, now_text, show_acknowledged):
 # --------------------------------------------------------------------------- test
 def _cases_targets(path: Path | None, rules_dir: Path) -> list[Path]:
     from ..rules.model.ruleset import peek_header
-    from ..rules.repository.layout import cases_file_for, find_cases_files, is_cases_file
+    from ..rules import RuleSetError
+    from ..rules.repository.layout import cases_file_for, cases_path, find_cases_files, is_cases_file
 
     if path is None:
         return find_cases_files(rules_dir)
@@ -133,8 +152,11 @@ def _cases_targets(path: Path | None, rules_dir: Path) -> list[Path]:
     if beside.exists():
         return [beside]
     rid, _version = peek_header(path)
-    candidate = Path(rules_dir) / f"{rid}.cases.yaml"
-    return [candidate] if rid and candidate.exists() else [beside]
+    try:
+        candidate = cases_path(rules_dir, rid) if rid else None
+    except RuleSetError:          # an id that is no file name has no cases file
+        candidate = None
+    return [candidate] if candidate is not None and candidate.exists() else [beside]
 
 
 @rules.command("test")
@@ -314,6 +336,7 @@ def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_
     from ..rules.authoring.diff import diff_engines
     from ..rules.engine.engine import Engine
     from ..rules.authoring.report import diff_lines
+    from ..rules.repository.layout import cases_path
 
     settings = _settings()
     catalog = _catalog()
@@ -323,7 +346,7 @@ def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_
         old_engine, new_engine = Engine(old_rs, catalog), Engine(new_rs, catalog)
         contexts = []
         if cases:
-            cases_file = Path(settings.rules_dir) / f"{new_rs.id}.cases.yaml"
+            cases_file = cases_path(settings.rules_dir, new_rs.id)
             if cases_file.exists():
                 contexts += [(c.name, "case", c.context) for c in load_cases(cases_file)]
         if contexts_file is not None:
@@ -380,10 +403,14 @@ def keep_command(ruleset_id):
     from ..rules import RuleSetError
     from ..rules.authoring.lockfile import keep_version
     from ..rules.model.yamlload import display_path
+    from ..rules.repository.layout import working_copy_path
 
     settings = _settings()
     ruleset_id = ruleset_id or _services().rules.status().get("rulesetId")
-    working = Path(settings.rules_dir) / f"{ruleset_id}.yaml"
+    try:
+        working = working_copy_path(settings.rules_dir, ruleset_id)
+    except RuleSetError as exc:
+        _fail(exc)
     if not working.exists():
         _echo(f"error: no working copy {display_path(working)}", err=True)
         raise click.exceptions.Exit(1)

@@ -8,7 +8,8 @@ Server-rendered pages (Jinja, autoescaped) and one small vanilla script
 Security (SECURITY.md, "Rule Studio"):
 - Reading needs an admin key when RECO_ADMIN_KEYS (else RECO_API_KEYS) is
   set: the login form checks the key once and keeps only its fingerprint in
-  the signed session cookie (HttpOnly, SameSite=Strict). Saving, activating
+  the signed session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS),
+  with a session id that logout revokes on the server (app/sessions.py). Saving, activating
   and rolling back always need a key (app/auth.py require_admin).
 - Every state-changing request carries the session's CSRF token (form field
   or X-CSRF-Token header).
@@ -19,15 +20,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 
 from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
-                    presented_key, require_admin, session_login, ScopedSessionInterface)
-from ..errors import TMFError
+                    presented_key, require_admin, session_login)
+from ..atomicfile import create_once
+from ..errors import TMFError, storage_error
+from ..sessions import StudioSessionInterface, close_session, open_session
 from . import authoring
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
@@ -47,26 +49,17 @@ def init_app(app: Flask, data_dir: Path) -> None:
         app.secret_key = os.environ.get("RECO_SECRET_KEY") or _stored_secret(Path(data_dir) / SECRET_FILE)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
-    app.session_interface = ScopedSessionInterface()
+    # Secure over HTTPS; read only under /studio and /admin/
+    app.session_interface = StudioSessionInterface()
     app.register_blueprint(bp)
 
 
 def _stored_secret(path: Path) -> str:
-    """Created once, complete, mode 0600 (written to a temporary file, then
-    hard-linked to its name, which fails if another worker was first): every
-    worker and restart reads the same secret, never a half-written one."""
+    """Created once, complete, mode 0600 (app.atomicfile.create_once: a temp
+    file hard-linked to its name, which fails if another worker was first):
+    every worker and restart reads the same secret, never a half-written one."""
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)   # mode 0600
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_hex(32))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_once(path, secrets.token_hex(32).encode("ascii"), 0o600, "secret-tmp")
     return path.read_text(encoding="ascii").strip()
 
 
@@ -96,6 +89,17 @@ def _refused(exc: TMFError):
     return render_template("studio/error.html", error=exc), exc.status
 
 
+@bp.errorhandler(OSError)
+def _disk_refused(exc: OSError):
+    """A form post whose write the disk refused (full: 507; read-only: 503) as a page."""
+    refused = storage_error(exc)
+    if refused is None:
+        current_app.logger.exception("unhandled error")
+        refused = TMFError(500, "The service failed to process the request; it has been logged",
+                           code="INTERNAL_ERROR")
+    return render_template("studio/error.html", error=refused), refused.status
+
+
 @bp.after_request
 def _headers(response):
     response.headers["Content-Security-Policy"] = CSP
@@ -117,9 +121,22 @@ def _template_values():
 
 # --------------------------------------------------------------------------- login
 def _safe_next(target: str | None) -> str:
-    parts = urlsplit(target or "")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/studio"):
-        return url_for("studio.overview")
+    """Where the login goes on: `target` only when it is a path of this site
+    inside /studio, as a browser will read it (WHATWG URL: "\\" is "/",
+    "%2e%2e" is "..", tabs and newlines are dropped), else the overview.
+    Refused: absolute URLs, "//host" and "\\host", any "." or ".." segment
+    (also percent-encoded), and /studio-lookalikes such as /studiox."""
+    fallback = url_for("studio.overview")
+    if not target or any(c in target for c in "\\\t\r\n") or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return fallback
+    segments = unquote(parts.path).split("/")
+    if any(segment in (".", "..") for segment in segments) or "\\" in unquote(parts.path):
+        return fallback
+    if not (parts.path == "/studio" or parts.path.startswith("/studio/")):
+        return fallback
     return target
 
 
@@ -143,8 +160,10 @@ def login():
         elif not key_matches(key, keys):
             error = "This key is not valid."
         else:
+            close_session((session.get("admin") or {}).get("sid"))   # a login replaces the one before
             session.clear()
-            session["admin"] = {"name": name, "key": key_fingerprint(key)}
+            fingerprint = key_fingerprint(key)
+            session["admin"] = {"name": name, "key": fingerprint, "sid": open_session(name, fingerprint)}
             csrf_token()
             return redirect(_safe_next(request.form.get("next")))
     status = 401 if error and keys else 200
@@ -155,6 +174,7 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     _check_csrf()
+    close_session((session.get("admin") or {}).get("sid"))    # this cookie, and every copy of it, ends here
     session.clear()
     return redirect(url_for("studio.login"))
 

@@ -25,19 +25,20 @@ from ..rules.authoring.cases import coverage, load_cases, run_case
 from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
+from ..rules.authoring.lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
 from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
 from ..rules.model.common import UTC, ruleset_fingerprint
 from ..rules.model.conditions import COMBINATORS, FACT_KEYS
+from ..rules.model.source import FileTooLarge, UnsafeName, check_source_size, read_source
 from ..rules.model.yamlload import display_path, load_text
 from ..rules.repository.activations import read_activations, record_activation, rollback_target
 from ..rules.repository.files import write_text_atomic
-from ..rules.repository.layout import cases_file_for, lock_path
+from ..rules.repository.layout import (cases_file_for, check_ruleset_id, check_version, contained_path,
+                                       lock_path, working_copy_path)
 
-__all__ = ["UTC", "RuleSetError", "context_to_case", "display_path", "explain_lines", "is_tmf680_query",
-           "read_activations", "read_context"]
+__all__ = ["UTC", "FileTooLarge", "RuleSetError", "UnsafeName", "context_to_case", "display_path", "explain_lines",
+           "is_tmf680_query", "read_activations", "read_context"]
 
-MAX_TEXT_BYTES = 256 * 1024          # a rule set bigger than this is not written by hand
 
 
 def problems_of(exc: RuleSetError) -> list[str]:
@@ -95,11 +96,12 @@ def lint_text(text: str, ruleset_id: str, rules_dir: Path, catalog, now: dt.date
     version and lock checks see what a save would make of them."""
     rules_dir = Path(rules_dir)
     working = working_copy(rules_dir, ruleset_id)
+    check_source_size(len(text.encode("utf-8")), display_path(working))     # before any copy or parse
     with tempfile.TemporaryDirectory(prefix="studio-lint-") as tmp:
         copy = Path(tmp) / "rules"
         shutil.copytree(rules_dir, copy, ignore=shutil.ignore_patterns(working.name, ".*"))
         target = copy / working.name
-        target.write_text(text, encoding="utf-8")
+        write_text_atomic(target, text)
         found, acknowledged = lint_ruleset_file(target, catalog, now or dt.datetime.now(UTC), copy)
         temp_name, real_name = display_path(copy), display_path(rules_dir)
 
@@ -187,7 +189,8 @@ def cases_file_of(rules_dir: Path, ruleset_id: str) -> Path:
 
 
 def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
-    return Path(rules_dir) / f"{ruleset_id}.yaml"
+    """rules/<id>.yaml (layout.UnsafeName, a RuleSetError, for an id that is no safe file name)."""
+    return working_copy_path(rules_dir, ruleset_id)
 
 
 def run_cases(engine, cases_file: Path, keyword: str | None = None) -> dict:
@@ -223,8 +226,11 @@ def case_contexts(rules_dir: Path, ruleset_id: str) -> list[tuple]:
 def uploaded_contexts(text: str, name: str = "upload.jsonl") -> list[tuple]:
     """A JSON Lines file of contexts (as `flask rules diff --contexts`)."""
     with tempfile.TemporaryDirectory(prefix="studio-contexts-") as tmp:
-        path = Path(tmp) / (Path(name).name or "upload.jsonl")
-        path.write_text(text, encoding="utf-8")
+        try:                                        # the client's name, only as a name inside tmp
+            path = contained_path(tmp, Path(name).name)
+        except UnsafeName:
+            path = Path(tmp) / "upload.jsonl"
+        write_text_atomic(path, text)
         try:
             found = load_contexts_jsonl(path, dt.datetime.now(UTC))
         except RuleSetError as exc:
@@ -264,7 +270,7 @@ def same_content(path: Path, doc) -> bool:
     line endings (a browser's textarea posts CRLF, git's autocrlf writes it),
     comments and quoting are no change; an unreadable file is a change."""
     try:
-        return ruleset_fingerprint(load_text(path.read_text(encoding="utf-8"), display_path(path))) \
+        return ruleset_fingerprint(load_text(read_rule_text(path), display_path(path))) \
             == ruleset_fingerprint(doc)
     except (OSError, UnicodeDecodeError, RuleSetError):
         return False
@@ -279,14 +285,13 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     keep`) when its version changes, and the version in service is pinned
     when nothing is pinned (else a higher saved version would serve at once).
     Returns what was done and the lint findings of the saved file."""
-    if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-        raise RuleSetError(f"the rule set is larger than {MAX_TEXT_BYTES // 1024} KiB")
     working = working_copy(rules_dir, ruleset_id)
     name = display_path(working)
+    check_source_size(len(text.encode("utf-8")), name)     # the one limit of rule files, before parsing
     doc = load_text(text, name)                       # RuleSetError with line and column
     if not isinstance(doc, dict) or doc.get("id") != ruleset_id or not isinstance(doc.get("version"), str):
         raise RuleSetError(f"{name} must hold `id: {ruleset_id}` and a text `version`")
-    version = doc["version"]
+    version = check_version(doc["version"])          # it names the kept copy of this text one day
     rules.refresh()
     status = rules.status()
     in_service = status.get("version") if status.get("rulesetId") == ruleset_id else None
@@ -297,23 +302,40 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
         served = [r for r in rules.versions(ruleset_id) if r["version"] == in_service]
         if served and served[0]["file"] == name:
             raise RuleSetError(f"version {version} is in service: bump `version` before saving changes to it")
-    done = []
+    done, kept = [], None
     if working.exists():
-        old = load_text(working.read_text(encoding="utf-8"), name)
+        old = load_text(read_rule_text(working), name)
         if isinstance(old, dict) and old.get("version") != version:
-            done.append(f"kept {name} as {display_path(keep_version(working))}")
-    pinned = any(r["pinned"] for r in rules.versions(ruleset_id))
-    if not pinned and in_service is not None:
-        rules.activate(ruleset_id, in_service)
-        record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
-        done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
-    write_text_atomic(working, text)
+            existed = kept_copy_of(working).exists()
+            kept = keep_version(working)
+            done.append(f"kept {name} as {display_path(kept)}")
+            kept = None if existed else kept
+    try:
+        pinned = any(r["pinned"] for r in rules.versions(ruleset_id))
+        if not pinned and in_service is not None:
+            rules.activate(ruleset_id, in_service)
+            record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
+            done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
+        write_text_atomic(working, text)
+    except OSError:
+        if kept is not None:          # a failed save leaves no copy it made behind (a full disk)
+            kept.unlink(missing_ok=True)
+        raise
     done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
     return {"file": name, "version": version, "done": done}
 
 
+def read_rule_text(path: Path) -> str:
+    """The text of a rule file (FileTooLarge, before reading, over the size limit)."""
+    return read_source(path, display_path(path)).decode("utf-8")
+
+
 def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate") -> dict:
-    """rules.activate (as `flask rules activate`), recorded in the history."""
+    """rules.activate (as `flask rules activate`), recorded in the history.
+    layout.UnsafeName (a RuleSetError) for an id or version that is not one."""
+    check_ruleset_id(ruleset_id)
+    if version is not None:
+        check_version(version)
     rules.refresh()                    # "from": what serves now, not at the last reload
     rows = [r for r in rules.versions(ruleset_id) if r["active"]]
     before = rows[0]["version"] if rows else None

@@ -41,8 +41,10 @@ from ..model.errors import Problem, RuleSetError
 from .lockfile import next_versions, read_lock, semantic_hash
 from .zones import zone_less_times
 from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
+from ..model.source import FileTooLarge, read_source
 from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
-from ..repository.layout import (LOCK_SUFFIX, cases_file_for, find_cases_files, in_versions_dir, is_cases_file,
+from ..repository.layout import (LOCK_SUFFIX, UnsafeName, cases_file_for, check_ruleset_id, check_version,
+                                 find_cases_files, in_versions_dir, is_cases_file,
                                  lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for)
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
@@ -284,8 +286,8 @@ def lint_catalog(catalog_dir: Path, now: dt.datetime) -> tuple[Catalog | None, l
     for path in catalog_files(catalog_dir):
         name = display_path(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            text = read_source(path, name).decode("utf-8")
+        except (OSError, UnicodeDecodeError, RuleSetError):     # load_catalog reported it
             continue
         found = modeline_problems(text, path, "catalog.schema.json")
         try:
@@ -328,10 +330,13 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
     name = display_path(path)
     rules_dir = Path(rules_dir) if rules_dir is not None else rules_dir_of(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_source(path, name).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return [finding(name, (1, 1), "yaml-syntax", f"cannot read the file: {exc}",
                         "save it as UTF-8 text", severity="error")], []
+    except FileTooLarge as exc:
+        return [finding(name, (1, 1), "file-too-large", exc.problems[0].message,
+                        "split the rule set, or raise RECO_MAX_RULE_FILE_BYTES", severity="error")], []
     try:
         doc = load_text(text, name)
     except RuleSetError as exc:
@@ -537,6 +542,11 @@ def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list
     rid, version = doc.get("id"), doc.get("version")
     if not isinstance(rid, str) or not isinstance(version, str):
         return out
+    try:                  # no file name is made of a bad id or version (the parser reports them)
+        check_ruleset_id(rid)
+        check_version(version)
+    except UnsafeName:
+        return out
     in_versions = in_versions_dir(path)
     id_pos = doc.at("id")
     version_pos = doc.at("version")
@@ -640,7 +650,7 @@ def lint_cases_file(path: Path, catalog: Catalog | None) -> tuple[list[Problem],
             if isinstance(case, PosDict):
                 problems.extend(_case_refs(case, name, catalog, rule_ids))
     problems.extend(zone_less_times(doc, name))
-    text = path.read_text(encoding="utf-8")
+    text = read_source(path, name).decode("utf-8")
     problems.extend(modeline_problems(text, path, "cases.schema.json"))
     ignores, bad = read_ignores(text, name)
     return apply_ignores(problems + bad, ignores, name)

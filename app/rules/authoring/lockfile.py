@@ -28,8 +28,10 @@ from pathlib import Path
 from ..model.common import VERSION_RE, ruleset_fingerprint, version_key
 from ..model.errors import Problem, RuleSetError
 from ..model.yamlload import display_path, load_file
-from ..repository.files import write_json_atomic
-from ..repository.layout import kept_version_path, lock_path, rule_files, rules_dir_of
+from ..model.ruleset import ID_RE
+from ..model.source import read_source
+from ..repository.files import write_json_atomic, write_text_atomic
+from ..repository.layout import UnsafeName, kept_version_path, lock_path, rule_files, rules_dir_of
 
 
 def semantic_hash(doc) -> str:
@@ -42,7 +44,7 @@ def read_lock(path: Path) -> dict[str, str] | None:
     path = Path(path)
     name = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_source(path, name).decode("utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
@@ -85,7 +87,8 @@ def version_files(rules_dir: Path) -> list[VersionFile]:
         if not isinstance(doc, dict):
             continue
         rid, version = doc.get("id"), doc.get("version")
-        if isinstance(rid, str) and isinstance(version, str) and VERSION_RE.match(version):
+        if (isinstance(rid, str) and ID_RE.match(rid) and isinstance(version, str)
+                and VERSION_RE.match(version)):
             found.append(VersionFile(path, rid, version, semantic_hash(doc)))
     return found
 
@@ -152,17 +155,33 @@ def next_versions(version: str) -> tuple[str, str]:
 MODELINE_RE = re.compile(r"(#\s*yaml-language-server:\s*\$schema=)(\S+)")
 
 
-def keep_version(working: Path) -> Path:
-    """Copy a working copy to rules/versions/<id>@<version>.yaml (for rollback
-    and diff), with its editor schema line rewritten for the new folder.
-    Refuses to overwrite a kept copy with other content."""
-    working = Path(working)
-    doc = load_file(working)
+def kept_copy_of(working: Path, doc=None) -> Path:
+    """rules/versions/<id>@<version>.yaml of a working copy's id and version
+    (RuleSetError when it has none, layout.UnsafeName when they are no safe name)."""
+    doc = load_file(working) if doc is None else doc
     rid, version = (doc.get("id"), doc.get("version")) if isinstance(doc, dict) else (None, None)
     if not isinstance(rid, str) or not isinstance(version, str):
         raise RuleSetError(f"{display_path(working)} has no id and version")
-    target = kept_version_path(rules_dir_of(working), rid, version)
-    text = working.read_text(encoding="utf-8")
+    try:
+        return kept_version_path(rules_dir_of(working), rid, version)
+    except UnsafeName as exc:       # name the line of the id or version that cannot be a file name
+        name = display_path(working)
+        key = "version" if exc.code == "INVALID_VERSION" else "id"
+        line, column = doc.at(key) if hasattr(doc, "at") else (1, 1)
+        raise UnsafeName(f"{name}:{line}:{column}: {exc}", code=exc.code) from None
+
+
+def keep_version(working: Path) -> Path:
+    """Copy a working copy to rules/versions/<id>@<version>.yaml (for rollback
+    and diff), with its editor schema line rewritten for the new folder.
+    Refuses to overwrite a kept copy with other content, and an id or version
+    that is no safe file name (layout.UnsafeName). Written atomically: a
+    failed write (a full disk) leaves no kept copy, never a cut one."""
+    working = Path(working)
+    doc = load_file(working)
+    rid, version = doc.get("id"), doc.get("version")
+    target = kept_copy_of(working, doc)
+    text = read_source(working, display_path(working)).decode("utf-8")
 
     def rebase(match: re.Match) -> str:
         old = match.group(2)
@@ -177,6 +196,5 @@ def keep_version(working: Path) -> Path:
             raise RuleSetError(f"{display_path(target)} already holds {rid} {version} with other content: "
                                "bump the version of the working copy first")
         return target
-    target.parent.mkdir(exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    write_text_atomic(target, text)
     return target

@@ -23,6 +23,7 @@ from pathlib import Path
 from ...ids import id_problem
 from .common import Checker, as_id, canonical_json, freeze, in_window, plain, read_valid_for, thaw
 from .errors import Problem, RuleSetError
+from .source import is_contained, read_source
 from .yamlload import PosDict, display_path, load_text
 
 HREF_PATH = "/tmf-api/productCatalogManagement/v4/productOffering/"
@@ -96,7 +97,8 @@ def catalog_files(catalog_dir: Path) -> list[Path]:
     catalog_dir = Path(catalog_dir)
     if not catalog_dir.is_dir():
         return []
-    return sorted(p for p in catalog_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    return sorted(p for p in catalog_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                  and is_contained(catalog_dir, p))      # never a link to a file elsewhere
 
 
 def load_catalog(catalog_dir: Path) -> Catalog:
@@ -112,9 +114,12 @@ def load_catalog(catalog_dir: Path) -> Catalog:
         name = display_path(path)
         catalog.files.append(name)
         try:  # read once: the hash and the parse must see the same content
-            text = path.read_bytes().decode("utf-8")
+            text = read_source(path, name).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # e.g. removed mid-reload
             problems.append(Problem(name, 1, 1, f"cannot read file: {exc}"))
+            continue
+        except RuleSetError as exc:                   # over the size limit: not read
+            problems.extend(exc.problems)
             continue
         try:
             doc = load_text(text, name)

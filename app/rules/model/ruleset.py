@@ -10,7 +10,8 @@ from .catalog import Catalog
 from .common import VERSION_RE, Checker, as_id, freeze, thaw, in_window, read_valid_for, ruleset_fingerprint, type_name
 from .conditions import ConditionParser, Cond
 from .errors import Problem, RuleSetError
-from .yamlload import PosDict, display_path, load_text
+from .source import read_source
+from .yamlload import PosDict, display_path, load_text, read_text_file
 
 RULESET_STATUSES = ("experimental", "test", "stable", "deprecated")
 RULE_STATUSES = ("experimental", "test", "stable", "deprecated", "disabled")
@@ -18,7 +19,7 @@ NON_FIRING_STATUSES = ("deprecated", "disabled")
 KINDS = ("up-sell", "cross-sell", "down-sell", "retention", "acquisition", "bundle", "other")
 RULESET_FIELDS = {"id", "name", "version", "status", "description", "limit", "owner", "rules"}
 RULE_FIELDS = {"id", "name", "kind", "description", "status", "validFor", "when", "recommend"}
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")   # \Z: no trailing newline; safe in a file name
 DEFAULT_LIMIT = 4
 MAX_PRIORITY = 1_000_000
 
@@ -80,7 +81,7 @@ class RuleSet:
 def peek_header(path: Path) -> tuple[str | None, str | None]:
     """(id, version) of a rule file without checking the rest, or (None, None)."""
     try:
-        doc = load_text(Path(path).read_text(encoding="utf-8"), display_path(path))
+        doc = load_text(*reversed(read_text_file(path)))
     except (RuleSetError, OSError, UnicodeDecodeError):
         return None, None
     if not isinstance(doc, dict):
@@ -94,7 +95,7 @@ def load_ruleset(path: Path, catalog: Catalog) -> RuleSet:
     path = Path(path)
     name = display_path(path)
     try:
-        data = path.read_bytes()
+        data = read_source(path, name)
     except OSError as exc:
         raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
     try:
@@ -112,9 +113,11 @@ def read_ruleset_file(path: Path, catalog: Catalog) -> tuple[str | None, str | N
     path = Path(path)
     name = display_path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_source(path, name).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, None, None, [Problem(name, 1, 1, f"cannot read file: {exc}")]
+    except RuleSetError as exc:           # over the size limit: not read at all
+        return None, None, None, exc.problems
     try:
         return _parse_checked(text, name, catalog)
     except RuleSetError as exc:
@@ -173,8 +176,11 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
     version = doc.get("version")
     if "version" not in doc:
         check.add(doc.pos, "rule set: missing required field 'version' (e.g. \"1.0.0\")")
-    elif not isinstance(version, str) or not VERSION_RE.match(version):
+    elif not isinstance(version, str):
         check.add(doc.at("version"), f"rule set: version must be text like \"1.0.0\" (quote it), got {type_name(version)}")
+    elif not VERSION_RE.match(version):
+        check.add(doc.at("version"), f"rule set: version {version!r} is not a semantic version: write "
+                                     "MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD] (semver.org), e.g. \"1.0.0\"")
     status = _text(check, doc, "status", "rule set")
     if status is not None and status not in RULESET_STATUSES:
         check.add(doc.at("status"), f"rule set: status must be one of {', '.join(RULESET_STATUSES)}, got {status!r}")

@@ -28,6 +28,7 @@ import yaml
 
 from ...textform import nfc
 from .errors import Problem, RuleSetError
+from .source import read_source
 
 
 # Fields whose values are ids or names in rule, case, catalog and context files:
@@ -276,10 +277,11 @@ def load_text(text: str, file: str):
 
 
 def read_text_file(path: Path | str) -> tuple[str, str]:
-    """(display name, UTF-8 text) of a file, or RuleSetError naming it."""
+    """(display name, UTF-8 text) of a file, or RuleSetError naming it
+    (source.FileTooLarge, before reading, when it is over the size limit)."""
     name = display_path(path)
     try:
-        return name, Path(path).read_text(encoding="utf-8")
+        return name, read_source(path, name).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
 

@@ -5,7 +5,10 @@ roll back, and for `flask rules activate`).
 One JSON object per line in `<state_dir>/rule-activations.jsonl`, next to the
 active pointer; appended with O_APPEND and fsync'd before the caller answers,
 so an acknowledged activation is never missing from the history. Lines that
-cannot be read (e.g. a torn last line after a crash) are skipped.
+cannot be read (e.g. a torn last line after a crash or a full disk) are
+skipped, and the next entry starts on a line of its own. An append, not a
+replace (the one file the rules package does not write with app.atomicfile):
+rewriting the whole history per activation would make it cost O(history).
 
     {"rulesetId": "telco-demo", "version": "1.1.0", "fromVersion": "1.0.0",
      "action": "activate", "by": "ana (key 3f2a...)", "at": "2026-10-01T09:00:00Z"}
@@ -41,9 +44,14 @@ def record_activation(state_dir: Path, ruleset_id: str, version: str | None, fro
     path = history_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line        # a line cut by a full disk stays alone (and is skipped)
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -9,11 +9,25 @@
                                      cache; the dot keeps it out of the store's collections)
 
 Nothing else in the package spells a folder or a suffix.
+
+Every path built from a name (a rule set id, a version, a file found in a
+folder) goes through contained_path() (model/source.py, re-exported here: the
+model's catalog reader needs it too), which resolves it (symbolic links and
+"..") and refuses one outside its folder; versions are checked first with
+check_version() (Semantic Versioning 2.0.0, common.VERSION_RE) and ids with
+check_ruleset_id(). A refused name is an UnsafeName (a RuleSetError), so every
+caller that reports rule errors reports it too.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from ..model.common import VERSION_RE
+from ..model.ruleset import ID_RE
+from ..model.source import UnsafeName, contained_path, is_contained
+
+__all__ = ["UnsafeName", "check_ruleset_id", "check_version", "contained_path", "is_contained"]
 
 VERSIONS_DIR = "versions"
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -21,6 +35,26 @@ CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
 LOCK_SUFFIX = ".lock.json"
 POINTER_FILE = "active-rulesets.json"
 CHECKS_FILE = "rule-files.checks.json"
+
+
+VERSION_GRAMMAR = "MAJOR.MINOR.PATCH[-PRERELEASE][+BUILD] (Semantic Versioning 2.0.0, e.g. \"1.0.0\", \"1.1.0-rc.1\")"
+
+
+def check_version(version) -> str:
+    """`version` if it is a semantic version (common.VERSION_RE), else UnsafeName
+    saying what a version looks like."""
+    if not isinstance(version, str) or not VERSION_RE.match(version):
+        raise UnsafeName(f"version {version!r} is not a semantic version: write {VERSION_GRAMMAR}",
+                         code="INVALID_VERSION")
+    return version
+
+
+def check_ruleset_id(ruleset_id) -> str:
+    """`ruleset_id` if it is a rule set id (letters, digits, '.', '_', '-'), else UnsafeName."""
+    if not isinstance(ruleset_id, str) or not ID_RE.match(ruleset_id):
+        raise UnsafeName(f"rule set id {ruleset_id!r} may only use letters, digits, '.', '_' and '-'",
+                         code="INVALID_RULESET_ID")
+    return ruleset_id
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
@@ -31,7 +65,8 @@ def rule_files(rules_dir: Path) -> list[Path]:
     for folder in (rules_dir, rules_dir / VERSIONS_DIR):
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
-                if path.suffix in RULE_SUFFIXES and path.is_file() and not is_cases_file(path):
+                if (path.suffix in RULE_SUFFIXES and path.is_file() and not is_cases_file(path)
+                        and is_contained(rules_dir, path)):
                     found.append(path)
     return found
 
@@ -52,7 +87,19 @@ def rules_dir_of(path: Path) -> Path:
 
 
 def kept_version_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
-    return Path(rules_dir) / VERSIONS_DIR / f"{ruleset_id}@{version}.yaml"
+    """rules/versions/<id>@<version>.yaml; UnsafeName for a bad id or version."""
+    name = f"{check_ruleset_id(ruleset_id)}@{check_version(version)}.yaml"
+    return contained_path(Path(rules_dir) / VERSIONS_DIR, name)
+
+
+def working_copy_path(rules_dir: Path, ruleset_id: str) -> Path:
+    """rules/<id>.yaml; UnsafeName for a bad id."""
+    return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{RULE_SUFFIXES[0]}")
+
+
+def cases_path(rules_dir: Path, ruleset_id: str) -> Path:
+    """rules/<id>.cases.yaml; UnsafeName for a bad id."""
+    return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{CASES_SUFFIXES[0]}")
 
 
 def cases_file_for(rule_file: Path) -> Path:
@@ -77,7 +124,8 @@ def find_cases_files(rules_dir: Path) -> list[Path]:
 
 
 def lock_path(rules_dir: Path, ruleset_id: str) -> Path:
-    return Path(rules_dir) / f"{ruleset_id}{LOCK_SUFFIX}"
+    """rules/<id>.lock.json; UnsafeName for a bad id."""
+    return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{LOCK_SUFFIX}")
 
 
 def lock_files(rules_dir: Path) -> list[Path]:

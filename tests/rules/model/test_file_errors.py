@@ -235,14 +235,15 @@ def test_a_catalog_file_removed_while_loading_is_a_problem_with_its_name(tmp_pat
     folder = tmp_path / "catalog"
     shutil.copytree(Path(__file__).resolve().parents[3] / "catalog", folder)
     doomed = folder / "offerings.yaml"
-    real_read = Path.read_bytes
+    import app.rules.model.catalog as catalog_module
+    real_read = catalog_module.read_source
 
-    def read_bytes(path):  # listed, then removed before it is read (a deploy)
+    def read_source(path, name=None):  # listed, then removed before it is read (a deploy)
         if path == doomed:
             raise FileNotFoundError(2, "No such file or directory", str(path))
-        return real_read(path)
+        return real_read(path, name)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(catalog_module, "read_source", read_source)
     with pytest.raises(RuleSetError) as info:
         load_catalog(folder)
     assert any(p.file.endswith("offerings.yaml") and "cannot read file" in p.message

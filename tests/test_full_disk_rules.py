@@ -1,0 +1,135 @@
+"""A full disk under the rules folder or the data directory (a small tmpfs,
+filled; tests/test_storage_faults.py): every file the product writes is
+replaced atomically (app/atomicfile.py), so a failed save, keep, lock or
+activation leaves nothing behind (no cut kept copy, no temp file, the same
+working copy, pointer and history), the API and the Studio answer 507
+INSUFFICIENT_STORAGE, and `flask rules` prints one clear line, no
+traceback. When space comes back the same request succeeds."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
+from test_storage_faults import fill, small_disk  # noqa: F401 - the fixture
+
+KEY = "s3cret-admin"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+FILES = "files of the rules folder and data directory; PostgreSQL's member is the last test"
+
+
+def snapshot(folder) -> dict:
+    """name -> bytes of every file under `folder` except the test's filler."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "filler"}
+
+
+def bumped(rules) -> str:
+    return (rules / "telco-demo.yaml").read_text().replace('version: "1.0.0"', 'version: "1.0.1"', 1) \
+        .replace('channel: "23"', 'channel: ["22", "23"]')
+
+
+def flask(*args, data_dir, rules_dir):
+    environ = {**os.environ, "RECO_DATA_DIR": str(data_dir), "RECO_RULES_DIR": str(rules_dir),
+               "RECO_CATALOG_DIR": str(DEMO_CATALOG), "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_a_save_on_a_full_disk_is_507_and_leaves_nothing_behind(small_disk, make_server):  # noqa: F811
+    rules = small_disk
+    for item in DEMO_RULES.iterdir():
+        shutil.copy(item, rules / item.name)
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    text = bumped(rules)
+    fill(small_disk)
+    before = snapshot(rules)
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+    error = assert_tmf_error(answer, 507)
+    assert error["code"] == "INSUFFICIENT_STORAGE" and "No space left" in error["message"]
+    assert str(rules) not in answer.text                    # no path of the host in the answer
+    assert snapshot(rules) == before                        # no cut kept copy, no temp file
+    status = api.get("/admin/rules", headers=AUTH).json()
+    assert status["version"] == "1.0.0" and not status["errors"], status
+
+    (small_disk / "filler").unlink()
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert (rules / "versions" / "telco-demo@1.0.0.yaml").read_text().endswith(before["telco-demo.yaml"]
+                                                                              .decode().split("\n", 1)[1])
+    assert (rules / "telco-demo.yaml").read_text() == text
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_an_activation_on_a_full_data_directory_is_507_and_changes_nothing(small_disk, make_server):  # noqa: F811
+    server = make_server(data_dir=small_disk, env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    fill(small_disk)
+    before = snapshot(small_disk)
+    answer = api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"}, headers=AUTH)
+    assert assert_tmf_error(answer, 507)["code"] == "INSUFFICIENT_STORAGE"
+    assert snapshot(small_disk) == before
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is False
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
+    # the Studio's form: the same refusal as a page
+    browser = requests.Session()
+    page = browser.get(server.url + "/studio/login").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    (small_disk / "filler").unlink()
+    assert browser.post(server.url + "/studio/login", data={"csrf_token": token, "name": "Ana", "key": KEY},
+                        allow_redirects=False).status_code == 302
+    page = browser.get(server.url + "/studio/").text
+    token = page.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]     # the logged-in one
+    fill(small_disk)
+    form = browser.post(server.url + "/studio/activate", allow_redirects=False,
+                        data={"rulesetId": "telco-demo", "version": "1.0.0", "csrf_token": token})
+    assert form.status_code == 507 and "No space left" in form.text and "Traceback" not in form.text
+
+    (small_disk / "filler").unlink()
+    done = api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"}, headers=AUTH)
+    assert done.status_code == 200, done.text
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is True
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_the_cli_says_the_disk_is_full_and_changes_nothing(small_disk, backend):  # noqa: F811
+    """`flask rules keep`, `lock` (rules folder full) and `activate` (data
+    directory full): one line, exit code 1, nothing changed."""
+    rules = small_disk / "rules"
+    data = small_disk / "data"
+    shutil.copytree(DEMO_RULES, rules)
+    working = rules / "telco-demo.yaml"
+    working.write_text(working.read_text().replace('version: "1.0.0"', 'version: "1.1.0"', 1))
+    assert flask("versions", data_dir=data, rules_dir=rules).returncode == 0     # the data directory exists
+    fill(small_disk)
+    before = snapshot(small_disk)
+    for args in (("keep", "telco-demo"), ("lock",), ("activate", "telco-demo", "1.1.0")):
+        done = flask(*args, data_dir=data, rules_dir=rules)
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr and "No space left on device" in done.stderr, (args, done.stderr)
+        assert "Nothing was changed" in done.stderr
+        assert snapshot(small_disk) == before, args
+    (small_disk / "filler").unlink()
+    assert flask("keep", "telco-demo", data_dir=data, rules_dir=rules).returncode == 0
+    assert (rules / "versions" / "telco-demo@1.1.0.yaml").read_text().endswith("\n")
+
+
+@pytest.mark.backends("postgresql", reason="the pointer is in the database there; TinyDB's members are above")
+def test_an_activation_on_a_full_database_is_503_and_changes_nothing(make_server, full_disk):
+    server = make_server(env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    full_disk.fill(server, "rulesetActivation")
+    answer = api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"}, headers=AUTH)
+    assert assert_tmf_error(answer, 503)["code"] == "STORE_UNAVAILABLE"
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is False
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
+    full_disk.free()
+    assert api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"},
+                    headers=AUTH).status_code == 200
