@@ -39,6 +39,13 @@ class Settings:
     event_delivered_retention_seconds: float = 0.0
     event_failed_retention_seconds: float = 7 * 24 * 3600.0
     event_poll_seconds: float = 0.5
+    #: a claim of a hub's queue is a lease for this long, renewed by its
+    #: holder while it sends; a hung holder's hubs go to another dispatcher
+    #: after it (app/events/lease.py)
+    event_lease_seconds: float = 15.0
+    #: /health says delivery is stalled when a notification waits longer, or
+    #: a dispatcher has not reported for longer
+    event_stall_seconds: float = 60.0
     #: "process": under gunicorn, one dispatcher process beside the workers
     #: (app/events/process.py); "workers": a dispatcher in every worker
     event_dispatcher: str = "process"
@@ -82,6 +89,8 @@ class Settings:
         "event_delivered_retention_seconds": "RECO_EVENT_DELIVERED_RETENTION_SECONDS",
         "event_failed_retention_seconds": "RECO_EVENT_FAILED_RETENTION_SECONDS",
         "event_poll_seconds": "RECO_EVENT_POLL_SECONDS",
+        "event_lease_seconds": "RECO_EVENT_LEASE_SECONDS",
+        "event_stall_seconds": "RECO_EVENT_STALL_SECONDS",
         "event_dispatcher": "RECO_EVENT_DISPATCHER",
         "event_dispatcher_nice": "RECO_EVENT_DISPATCHER_NICE",
         "max_hubs_per_api": "RECO_MAX_HUBS_PER_API",

@@ -21,15 +21,20 @@ Each tick (every `event_poll_seconds`, sooner when woken):
    due and whose circuit is closed -- the hubs furthest behind first -- the
    next notifications it subscribed to (up to BATCH) are leased to this
    process (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several workers and
-   hosts never take the same hub); one thread sends them in order and stops
-   at the first failure. So a hub's notifications arrive in the order they
+   hosts never take the same hub; the lease is committed before any send and
+   renewed while sending, lease.py); one thread sends them in order and
+   stops at the first failure or when its lease ends. So a hub's notifications arrive in the order they
    were recorded, a retry holds back that hub's later ones and no other
    hub's, a hub has at most one attempt in flight, and
    `event_max_in_flight` bounds the hubs served at once per process. A hub
    that subscribed to none of the new records just moves its position;
 4. purge (every PURGE_EVERY_SECONDS or the shortest retention): finished
    entries past their retention, entries and queues of deleted hubs, log
-   records every hub has passed, and leases of dead processes of this host.
+   records every hub has passed, and leases and heartbeats of dead
+   processes of this host.
+
+Each tick also renews this process's leases (lease.py) and, every
+status.BEAT_SECONDS, writes its heartbeat, which /health reads.
 
 Circuit breaker: `event_circuit_failures` consecutive failed attempts to a hub
 open its circuit for `event_circuit_open_seconds`: no attempt is made (none is
@@ -56,7 +61,9 @@ from ..store.query import Filter, Query, SortKey
 from .allowlist import CallbackPolicy, CallbackRejected
 from .http import DeliveryError, post_json
 from .hubquery import wants
-from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES
+from .lease import Leases, lease_seconds, new_lease, released
+from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, tally_key
+from .status import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,8 @@ def new_queue(hub: dict, position: int) -> dict:
     """The queue document of a hub that starts after log record `position`."""
     return {"id": hub["id"], "api": hub.get("api"), "callback": hub.get("callback"),
             "query": hub.get("query"), "position": position, "skip": 0, "attempts": 0,
-            "nextAttemptAt": 0.0, "leaseUntil": 0.0, "leaseOwner": None, "leaseHost": None,
+            "nextAttemptAt": 0.0, "leaseId": None, "leaseUntil": 0.0, "leaseOwner": None,
+            "leaseHost": None,
             "claimedThrough": position, "consecutiveFailures": 0, "circuitOpenUntil": 0.0,
             "lastError": None}
 
@@ -117,24 +125,35 @@ def pending_items(hub: dict, records: dict, head: int,
     return items, seq
 
 
-def set_head(txn, last: int) -> None:
-    if txn.update(LOG_HEAD, lambda head: {**head, "last": last}) is None:
-        txn.insert({"id": LOG_HEAD, "last": last})
+def set_head(txn, last: int, tally: dict) -> None:
+    if txn.update(LOG_HEAD, lambda head: {**head, "last": last, "tally": tally}) is None:
+        txn.insert({"id": LOG_HEAD, "last": last, "tally": tally})
+
+
+def append(log_txn, records: list[dict]) -> int:
+    """Append `records` to the log with the next numbers and the tallies
+    (records.py); returns the last seq. The head is read first (PostgreSQL:
+    locked), so every writer numbers in one order."""
+    head = log_txn.get(LOG_HEAD)
+    last = head["last"] if head else 0
+    tally = dict((head or {}).get("tally") or {})
+    for record in records:
+        last += 1
+        log_txn.insert({**record, "seq": last, "before": dict(tally)})
+        key = tally_key(record)
+        tally[key] = tally.get(key, 0) + len(record["notifications"])
+    if records:
+        set_head(log_txn, last, tally)
+    return last
 
 
 def move_records(events_txn, log_txn) -> tuple[int, list]:
     """Append the recorded changes to the log with the next numbers and
-    remove them from `event`; returns (the last seq, the records moved).
-    The log's head is read first (PostgreSQL: locked), so every mover
-    numbers in one order."""
-    last = log_head(log_txn)
+    remove them from `event`; returns (the last seq, the records moved)."""
     records = events_txn.all()
+    last = append(log_txn, records)
     for record in records:
-        last += 1
-        log_txn.insert({**record, "seq": last})
         events_txn.delete(record["id"])
-    if records:
-        set_head(log_txn, last)
     return last, records
 
 
@@ -161,6 +180,8 @@ class Dispatcher:
         self._last_step = 0.0
         self._adopted = False
         self._stopping = threading.Event()
+        self.leases = Leases(lease_seconds(settings), settings.event_timeout_seconds)
+        self.heartbeat = Heartbeat(store)
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -183,12 +204,14 @@ class Dispatcher:
             self._pool_pid = os.getpid()
             self._in_flight = set()
             self._results = queue.SimpleQueue()
+            self.leases.clear()
 
     def stop(self) -> None:
         """No new attempt starts (a batch under way ends after its current
         one); the rest stays queued for the next start."""
         self._stopping.set()
         self.poller.stop()
+        self.heartbeat.end()
 
     def wake(self) -> None:
         self.poller.wake()
@@ -203,6 +226,10 @@ class Dispatcher:
         if not self._adopted:
             self._adopted = True
             self._first_tick()
+        # first: a sequencing that waits for a hung process's lock must not
+        # let this process's leases run out
+        self.renew_leases()
+        self.heartbeat.beat(len(self._in_flight))
         self.sequence()
         self.step()
         settings = self.settings
@@ -240,16 +267,15 @@ class Dispatcher:
         if not legacy:
             return 0
         with self._sequence_lock, self.store.transactions(DELIVERIES, LEGACY_OUTBOX, LOG) as tx:
-            last = log_head(tx[LOG])
+            adopted = []
             for collection, old in legacy:
                 if tx[collection].delete(old["id"]) is None:
                     continue                     # another worker took it
-                last += 1
-                tx[LOG].insert({"id": f"legacy-{old['id']}", "seq": last, "api": None,
+                adopted.append({"id": f"legacy-{old['id']}", "api": None,
                                 "hubId": old["hubId"], "recordedAt": old.get("createdAt", time.time()),
                                 "notifications": [old["notification"]],
                                 "traceHeaders": old.get("traceHeaders") or {}})
-            set_head(tx[LOG], last)
+            append(tx[LOG], adopted)
         log.info("moved %d pending notifications of an earlier version to the hubs' queues",
                  len(legacy))
         return len(legacy)
@@ -283,6 +309,20 @@ class Dispatcher:
             self._log[record["seq"]] = record
             self._log_seen = max(self._log_seen, record["seq"])
 
+    def renew_leases(self) -> None:
+        """Renew this process's leases when due (lease.py); a failed renewal
+        is retried next tick, and the senders stop on their own before the
+        leases end."""
+        if not self.leases.due():
+            return
+        try:
+            lost = self.leases.renew(self.store)
+        except Exception:  # noqa: BLE001 - the store decides at the next renewal
+            log.exception("could not renew the delivery leases")
+            return
+        if lost:
+            log.warning("%d delivery leases were taken over or their hubs deleted", lost)
+
     # -- 2 and 3. outcomes and claims --------------------------------------
     def step(self) -> None:
         """Record the outcomes of finished batches, then claim the next."""
@@ -303,7 +343,6 @@ class Dispatcher:
         head = head["last"]
         self._refresh_log(head)
         now = time.time()
-        lease = now + self.settings.event_timeout_seconds * BATCH + 30
         planned: dict[str, list[Item]] = {}
 
         def take(hub: dict) -> dict | None:
@@ -313,8 +352,8 @@ class Dispatcher:
             if not items:                       # nothing it subscribed to: move on
                 return {**hub, "position": through, "skip": 0, "claimedThrough": through}
             planned[hub["id"]] = items
-            return {**hub, "leaseUntil": lease, "leaseOwner": os.getpid(), "leaseHost": HOST,
-                    "claimedThrough": through}
+            return new_lease({**hub, "claimedThrough": through}, self.leases.seconds,
+                             os.getpid(), HOST, now)
 
         claimed = self.store.claim(QUEUES, (
             Filter(("position",), "lt", (head,), "number"),
@@ -326,6 +365,7 @@ class Dispatcher:
             items = planned.get(hub["id"])
             if items and hub.get("leaseOwner") == os.getpid():
                 self._in_flight.add(hub["id"])
+                self.leases.hold(hub)
                 self._pool.submit(self._send_batch, hub, items)
 
     def _record(self, results) -> None:
@@ -339,14 +379,15 @@ class Dispatcher:
                 if current is None:                  # its hub was deleted meanwhile
                     count_delivery("hub_gone")
                     continue
-                if (current.get("leaseOwner"), current.get("leaseHost"), current["position"],
-                        current.get("skip", 0)) != (os.getpid(), HOST, claimed["position"],
-                                                    claimed.get("skip", 0)):
+                if current.get("leaseId") != claimed["leaseId"]:
+                    log.warning("lease of hub %s lost before its outcomes were written: "
+                                "its new holder sends them again", claimed["id"])
                     continue                         # lease lost: the new holder decides
                 tx[QUEUES].update(claimed["id"], lambda q, o=outcomes, c=claimed:
                                   self._settle(tx[DELIVERIES], q, c, o, now))
         for claimed, _outcomes in results:
             self._in_flight.discard(claimed["id"])
+            self.leases.drop(claimed["id"])
 
     def _settle(self, entries, hub: dict, claimed: dict, outcomes, now: float) -> dict:
         settings = self.settings
@@ -382,9 +423,9 @@ class Dispatcher:
             position, skip = claimed["claimedThrough"], 0
         opened = now + settings.event_circuit_open_seconds \
             if failures >= settings.event_circuit_failures else 0.0
-        return {**hub, "position": position, "skip": skip, "attempts": attempts,
-                "nextAttemptAt": next_attempt, "leaseUntil": 0.0, "leaseOwner": None,
-                "leaseHost": None, "consecutiveFailures": failures, "circuitOpenUntil": opened}
+        return released({**hub, "position": position, "skip": skip, "attempts": attempts,
+                         "nextAttemptAt": next_attempt, "consecutiveFailures": failures,
+                         "circuitOpenUntil": opened})
 
     @staticmethod
     def _keep(entries, hub: dict, item: Item, status: str, attempts: int,
@@ -400,12 +441,13 @@ class Dispatcher:
 
     def _send_batch(self, hub: dict, items: list[Item]) -> None:
         """A hub's notifications one after the other, stopping at the first
-        failure (the rest wait behind it, unsent) or when the hub was deleted
-        meanwhile; never raises."""
+        failure (the rest wait behind it, unsent) or when the lease no longer
+        leaves time for an attempt (lease.py: it ran out, was taken over, or
+        the hub was deleted meanwhile); never raises."""
         outcomes = []
         failed = False
-        for number, item in enumerate(items):
-            if failed or self._stopping.is_set() or (number and self._gone(hub["id"])):
+        for item in items:
+            if failed or self._stopping.is_set() or not self.leases.may_send(hub["id"]):
                 outcomes.append((item, NOT_SENT))
                 failed = True
                 continue
@@ -416,12 +458,6 @@ class Dispatcher:
             outcomes.append((item, error))
         self._results.put((hub, outcomes))
         self.poller.wake()
-
-    def _gone(self, hub_id: str) -> bool:
-        try:
-            return self.store.get(QUEUES, hub_id) is None
-        except Exception:  # noqa: BLE001 - the store decides at the outcome write
-            return False
 
     def _attempt(self, entry: dict) -> str | None:
         """One POST of ``entry["notification"]`` to ``entry["callback"]``:
@@ -471,6 +507,7 @@ class Dispatcher:
                     tx.delete(entry_id)
         self.ensure_queues()
         self.release_dead_leases()
+        self.heartbeat.forget_dead(lease_holder_gone)
         queues = self.store.all(QUEUES)
         # hubs read again: a hub and its queue are committed together, so a
         # queue read above whose hub is not read now has no hub
@@ -511,9 +548,7 @@ class Dispatcher:
             return 0
         with self.store.transaction(QUEUES) as tx:
             for hub_id in dead:
-                tx.update(hub_id, lambda q: {**q, "leaseUntil": 0.0, "leaseOwner": None,
-                                             "leaseHost": None}
-                          if lease_holder_gone(q) else q)
+                tx.update(hub_id, lambda q: released(q) if lease_holder_gone(q) else q)
         return len(dead)
 
 

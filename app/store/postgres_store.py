@@ -80,15 +80,21 @@ class PostgresStore(Store):
     stores_nul = False
 
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
-                 connect_timeout: float = 3.0, statement_timeout: float = 30.0):
+                 connect_timeout: float = 3.0, statement_timeout: float = 30.0,
+                 idle_transaction_timeout: float = 10.0):
         """``pool_timeout``: seconds a call waits for a connection before
         :class:`StoreUnavailable`; ``statement_timeout``: seconds a statement
-        may run (PostgreSQL ``statement_timeout``)."""
+        may run (PostgreSQL ``statement_timeout``); ``idle_transaction_timeout``:
+        seconds a transaction may wait for its client between statements
+        before the server ends the session and its locks
+        (``idle_in_transaction_session_timeout``): no transaction of this
+        service waits for anything but the database."""
         self.url = url
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
+        self.idle_transaction_timeout = idle_transaction_timeout
         self._pool = None
         self._pool_pid: int | None = None
         self._mu = threading.Lock()
@@ -126,8 +132,13 @@ class PostgresStore(Store):
             if self._pool is None or self._pool_pid != pid:
                 from psycopg_pool import ConnectionPool
 
+                # a transaction left open by a process that hangs (SIGSTOP,
+                # swapping) ends after idle_transaction_timeout, freeing the
+                # rows it locked (the log's head, a hub's queue) for others
                 options = (f"-c timezone=UTC -c statement_timeout="
-                           f"{int(self.statement_timeout * 1000)}")
+                           f"{int(self.statement_timeout * 1000)} "
+                           f"-c idle_in_transaction_session_timeout="
+                           f"{int(self.idle_transaction_timeout * 1000)}")
                 pool = ConnectionPool(
                     self.url, min_size=1, max_size=self.pool_size, open=False,
                     timeout=self.pool_timeout, check=_check_if_idle, reset=_mark_returned,
