@@ -20,6 +20,9 @@ class Settings:
     store_url: str | None = None
     store_pool_size: int = 10
     store_timeout_seconds: float = 5.0
+    #: PostgreSQL: a transaction idle this long between statements (its
+    #: process hung) is ended by the server, and the rows it locked freed
+    store_idle_transaction_seconds: float = 10.0
     rules_dir: Path = PROJECT_ROOT / "rules"
     catalog_dir: Path = PROJECT_ROOT / "catalog"
     ruleset_id: str | None = None
@@ -71,6 +74,7 @@ class Settings:
         "store_url": "RECO_STORE_URL",
         "store_pool_size": "RECO_STORE_POOL_SIZE",
         "store_timeout_seconds": "RECO_STORE_TIMEOUT_SECONDS",
+        "store_idle_transaction_seconds": "RECO_STORE_IDLE_TRANSACTION_SECONDS",
         "rules_dir": "RECO_RULES_DIR",
         "catalog_dir": "RECO_CATALOG_DIR",
         "ruleset_id": "RECO_RULESET",
@@ -112,7 +116,8 @@ class Settings:
 
         if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
             return open_store(self.store_url, pool_size=self.store_pool_size,
-                              pool_timeout=self.store_timeout_seconds)
+                              pool_timeout=self.store_timeout_seconds,
+                              idle_transaction_timeout=self.store_idle_transaction_seconds)
         return open_store(self.store_url or str(self.data_dir))
 
     @classmethod
