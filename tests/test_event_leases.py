@@ -208,3 +208,80 @@ def test_health_says_delivery_stalled_while_the_dispatcher_hangs_then_recovers(
     assert wait_until(lambda: api.get("/health").json()["status"] == "ok", 3 * STALL)
     events = api.get("/health").json()["events"]
     assert (events["stalled"], events["pending"], events["recorded"]) == (False, 0, 0), events
+
+
+class KeepAliveListener:
+    """A loopback HTTP/1.1 listener that answers 200 with Content-Length 0
+    and keeps each connection open for the next request, unless
+    `close_after_answer` (then it closes without saying so, as a listener
+    whose idle timeout has passed does). Counts connections and requests."""
+
+    def __init__(self, close_after_answer: bool = False):
+        import json
+        import socket
+
+        self.close_after_answer = close_after_answer
+        self.connections = 0
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/keep"
+        self._json = json
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        data = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                while len(data) < length:
+                    data += conn.recv(65536)
+                body, data = data[:length], data[length:]
+                with self.lock:
+                    self.bodies.append(self._json.loads(body))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                if self.close_after_answer:
+                    return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("close_after_answer", [False, True], ids=["kept", "closed-by-listener"])
+def test_a_hubs_notifications_share_one_connection_and_a_closed_one_is_replaced(
+        make_server, close_after_answer):
+    listener = KeepAliveListener(close_after_answer)
+    try:
+        server = make_server(workers=1, env=FAST)
+        api = Client(server.url)
+        assert api.post(C_HUB, json={"callback": listener.url}).status_code == 201
+        created = [create(api) for _ in range(12)]
+        assert wait_until(lambda: len(listener.bodies) >= 12, 30)
+        time.sleep(1.0)
+        # each once, in order: a kept connection the listener closed is
+        # replaced without losing or repeating the notification
+        assert customer_ids(listener.bodies) == created
+        if close_after_answer:
+            assert listener.connections == 12
+        else:
+            # one per claimed batch at most, not one per notification
+            assert listener.connections <= 2, listener.connections
+    finally:
+        listener.close()
