@@ -38,6 +38,7 @@ import socket
 import time
 
 from ..store.query import CountBy, Filter, Query
+from .process import ALIVE_ENV, touch
 from .records import DELIVERIES, DISPATCHERS, EVENTS, LOG, LOG_HEAD, QUEUES, tally_key
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Heartbeat:
         if now - self._last < BEAT_SECONDS:
             return
         self._last = now
+        touch(os.environ.get(ALIVE_ENV))       # the supervisor's watchdog (process.py)
         doc = {"id": self.key(), "host": HOST, "pid": os.getpid(), "beatAt": now,
                "leases": leases}
         try:
