@@ -593,3 +593,31 @@ class _PgTxn(Txn):
         row = self._c().execute("DELETE FROM documents WHERE collection = %s AND id = %s "
                                 "RETURNING doc", (self.collection, doc_id)).fetchone()
         return None if row is None else row[0]
+
+    def insert_batch(self, docs: Sequence[dict]) -> list[dict]:
+        canons, texts = [], []
+        for doc in docs:
+            canon, text = _canonical(doc)
+            canons.append(canon)
+            texts.append(text)
+        if not texts:
+            return []
+        # in their order: the seq column numbers them as inserts one by one would
+        rows = self._c().execute(_recorded(
+            "INSERT INTO documents (collection, id, doc) "
+            "SELECT %s, d.doc->>'id', d.doc FROM unnest(%s::jsonb[]) WITH ORDINALITY AS d(doc, n) "
+            "ORDER BY d.n ON CONFLICT DO NOTHING RETURNING id, collection, doc"),
+            (self.collection, texts)).fetchall()
+        stored = {row[0] for row in rows}
+        for canon in canons:
+            if canon["id"] not in stored:
+                raise DuplicateId(self.collection, canon["id"])
+            stored.discard(canon["id"])          # the same id twice in the batch
+        return canons
+
+    def delete_batch(self, doc_ids: Sequence[str]) -> int:
+        ids = [doc_id for doc_id in doc_ids if "\x00" not in doc_id]
+        if not ids:
+            return 0
+        return self._c().execute("DELETE FROM documents WHERE collection = %s AND id = ANY(%s)",
+                                 (self.collection, ids)).rowcount
