@@ -162,11 +162,13 @@ def pct(values: list[float], q: float) -> float:
 
 #: a fresh PostgreSQL database URL per server, when measuring that store
 NEW_DATABASE = None
+#: settings every server of the run gets (--dispatcher-nice)
+EXTRA_ENV: dict[str, str] = {}
 
 
 def start_server(workdir: Path, name: str, workers: int, **env) -> Server:
     data = workdir / f"data-{name}"
-    settings = {"RECO_DATA_DIR": str(data), "RECO_MAX_HUBS_PER_API": "2000", **env}
+    settings = {"RECO_DATA_DIR": str(data), "RECO_MAX_HUBS_PER_API": "2000", **EXTRA_ENV, **env}
     if NEW_DATABASE is not None:
         settings["RECO_STORE_URL"] = NEW_DATABASE()
     return Server("wsgi:app", workdir, workers=workers, env=settings, name=name).start()
@@ -443,11 +445,15 @@ def main(argv=None) -> int:
                         help="CPU niceness of the listener process (default 0)")
     parser.add_argument("--listener", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--keep-up", type=float, metavar="SECONDS")
+    parser.add_argument("--dispatcher-nice", type=int,
+                        help="RECO_EVENT_DISPATCHER_NICE of the servers (default: the service's)")
     parser.add_argument("--health-backlog", type=int, metavar="N")
     args = parser.parse_args(argv)
     if args.listener:
         serve_listener(args.listener)
         return 0
+    if args.dispatcher_nice is not None:
+        EXTRA_ENV["RECO_EVENT_DISPATCHER_NICE"] = str(args.dispatcher_nice)
     if args.keep_up or args.health_backlog:
         return probe(args)
     cfg = PROFILES["quick" if args.quick else "full"]
@@ -481,7 +487,7 @@ def probe(args) -> int:
     """--keep-up / --health-backlog: printed as JSON, nothing written."""
     listener = ListenerProcess(args.listener_nice)
     results = {"store": args.store, "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "loadavg_before": loadavg()}
+               "loadavg_before": loadavg(), "env": dict(EXTRA_ENV)}
     try:
         with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp, \
                 throwaway_cluster(Path(tmp), args.store):

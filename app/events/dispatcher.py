@@ -584,8 +584,7 @@ class Dispatcher:
             Filter(("seq",), "lte", (limit,), "number"),)))
         if old:
             with self.store.transaction(LOG) as tx:
-                for record in old:
-                    tx.delete(record["id"])
+                tx.delete_batch([record["id"] for record in old])
         return len(old)
 
     def release_dead_leases(self) -> int:
