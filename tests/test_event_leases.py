@@ -311,3 +311,38 @@ def test_a_hubs_notifications_share_one_connection_and_a_closed_one_is_replaced(
             assert listener.connections <= 2, listener.connections
     finally:
         listener.close()
+
+
+def test_a_hung_processs_open_transaction_frees_its_locks(pg_url):
+    """PostgreSQL ends a transaction whose process stopped between two
+    statements (here a thread that waits while holding a row lock) after
+    idle_transaction_timeout, so the others' writes of that row go on."""
+    from app.store import StoreError
+    from app.store.postgres_store import PostgresStore
+
+    store = PostgresStore(pg_url, idle_transaction_timeout=1.0)
+    store.insert("head", {"id": "head", "last": 0})
+    locked, hung = threading.Event(), threading.Event()
+    outcome: list = []
+
+    def hang():
+        try:
+            with store.transaction("head") as tx:
+                tx.get("head")                    # FOR UPDATE: the row is locked
+                locked.set()
+                hung.wait(30)
+        except StoreError as exc:                # its session was ended
+            outcome.append(exc)
+    holder = threading.Thread(target=hang)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        store.update("head", "head", lambda head: {**head, "last": 1})
+        assert time.monotonic() - started < 10
+        assert store.get("head", "head")["last"] == 1
+    finally:
+        hung.set()
+        holder.join(30)
+        store.close()
+    assert outcome, "the hung transaction was not ended"

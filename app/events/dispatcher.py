@@ -23,9 +23,10 @@ Each tick (every `event_poll_seconds`, sooner when woken):
    process (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several workers and
    hosts never take the same hub; the lease is committed before any send and
    renewed while sending, lease.py); one thread sends them in order and
-   stops at the first failure or when its lease ends. So a hub's notifications arrive in the order they
-   were recorded, a retry holds back that hub's later ones and no other
-   hub's, a hub has at most one attempt in flight, and
+   stops at the first failure or when its lease ends. So a hub's
+   notifications arrive in the order they were recorded, a retry holds back
+   that hub's later ones and no other hub's, a hub has at most one attempt
+   in flight, and
    `event_max_in_flight` bounds the hubs served at once per process. A hub
    that subscribed to none of the new records just moves its position;
 4. purge (every PURGE_EVERY_SECONDS or the shortest retention): finished

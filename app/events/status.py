@@ -82,6 +82,8 @@ class Heartbeat:
 
     def end(self) -> None:
         """A clean stop: this dispatcher is no longer expected to beat."""
+        if not self._last:
+            return                   # never beat (not started in this process)
         try:
             self.store.delete(DISPATCHERS, self.key())
         except Exception:  # noqa: BLE001 - forgotten later by its host's next dispatcher
