@@ -20,6 +20,9 @@ class Settings:
     store_url: str | None = None
     store_pool_size: int = 10
     store_timeout_seconds: float = 5.0
+    #: PostgreSQL: a transaction idle this long between statements (its
+    #: process hung) is ended by the server, and the rows it locked freed
+    store_idle_transaction_seconds: float = 10.0
     rules_dir: Path = PROJECT_ROOT / "rules"
     catalog_dir: Path = PROJECT_ROOT / "catalog"
     ruleset_id: str | None = None
@@ -39,6 +42,13 @@ class Settings:
     event_delivered_retention_seconds: float = 0.0
     event_failed_retention_seconds: float = 7 * 24 * 3600.0
     event_poll_seconds: float = 0.5
+    #: a claim of a hub's queue is a lease for this long, renewed by its
+    #: holder while it sends; a hung holder's hubs go to another dispatcher
+    #: after it (app/events/lease.py)
+    event_lease_seconds: float = 15.0
+    #: /health says delivery is stalled when a notification waits longer, or
+    #: a dispatcher has not reported for longer
+    event_stall_seconds: float = 60.0
     #: "process": under gunicorn, one dispatcher process beside the workers
     #: (app/events/process.py); "workers": a dispatcher in every worker
     event_dispatcher: str = "process"
@@ -67,6 +77,7 @@ class Settings:
         "store_url": "RECO_STORE_URL",
         "store_pool_size": "RECO_STORE_POOL_SIZE",
         "store_timeout_seconds": "RECO_STORE_TIMEOUT_SECONDS",
+        "store_idle_transaction_seconds": "RECO_STORE_IDLE_TRANSACTION_SECONDS",
         "rules_dir": "RECO_RULES_DIR",
         "catalog_dir": "RECO_CATALOG_DIR",
         "ruleset_id": "RECO_RULESET",
@@ -85,6 +96,8 @@ class Settings:
         "event_delivered_retention_seconds": "RECO_EVENT_DELIVERED_RETENTION_SECONDS",
         "event_failed_retention_seconds": "RECO_EVENT_FAILED_RETENTION_SECONDS",
         "event_poll_seconds": "RECO_EVENT_POLL_SECONDS",
+        "event_lease_seconds": "RECO_EVENT_LEASE_SECONDS",
+        "event_stall_seconds": "RECO_EVENT_STALL_SECONDS",
         "event_dispatcher": "RECO_EVENT_DISPATCHER",
         "event_dispatcher_nice": "RECO_EVENT_DISPATCHER_NICE",
         "max_hubs_per_api": "RECO_MAX_HUBS_PER_API",
@@ -107,7 +120,8 @@ class Settings:
 
         if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
             return open_store(self.store_url, pool_size=self.store_pool_size,
-                              pool_timeout=self.store_timeout_seconds)
+                              pool_timeout=self.store_timeout_seconds,
+                              idle_transaction_timeout=self.store_idle_transaction_seconds)
         return open_store(self.store_url or str(self.data_dir))
 
     @classmethod

@@ -15,6 +15,14 @@ bench/data_plane.py), results events-postgresql.json, .md and .png.
 3. Write throughput (201s per second, 8 closed-loop clients), no hub vs one
    healthy hub, 4 workers, run alternately. Goal: ratio at least 0.8.
 
+`--keep-up SECONDS` runs instead: 8 closed-loop clients creating customers for
+SECONDS against 2 workers with one healthy hub; every 2 s the backlog and the
+time /health took; at the end the pending notifications, the oldest's age and
+the time to deliver the rest. Goal: nothing waits longer than a few seconds.
+`--health-backlog N` runs instead: N creates with one hub whose listener is
+down (so all N wait), then 20 calls of /health: their median and maximum, and
+the workers' RSS before and after.
+
 The listeners run in a separate process (`--listener`), so their work does not
 share the measuring client's interpreter; the server is the project's
 gunicorn configuration (bench/server.py).
@@ -154,11 +162,13 @@ def pct(values: list[float], q: float) -> float:
 
 #: a fresh PostgreSQL database URL per server, when measuring that store
 NEW_DATABASE = None
+#: settings every server of the run gets (--dispatcher-nice)
+EXTRA_ENV: dict[str, str] = {}
 
 
 def start_server(workdir: Path, name: str, workers: int, **env) -> Server:
     data = workdir / f"data-{name}"
-    settings = {"RECO_DATA_DIR": str(data), "RECO_MAX_HUBS_PER_API": "2000", **env}
+    settings = {"RECO_DATA_DIR": str(data), "RECO_MAX_HUBS_PER_API": "2000", **EXTRA_ENV, **env}
     if NEW_DATABASE is not None:
         settings["RECO_STORE_URL"] = NEW_DATABASE()
     return Server("wsgi:app", workdir, workers=workers, env=settings, name=name).start()
@@ -276,6 +286,89 @@ def write_throughput(workdir: Path, listener: ListenerProcess, seconds: float, r
             "ratio_1hub_vs_none": round(one / none, 3) if none else None, "loadavg": loadavg()}
 
 
+# -- keeping up, and /health with a backlog ----------------------------------------
+
+def timed_health(session, server) -> tuple[float, dict]:
+    started = time.perf_counter()
+    events = events_report(session, server)
+    return time.perf_counter() - started, events
+
+
+def keep_up(workdir: Path, listener: ListenerProcess, seconds: float) -> dict:
+    server = start_server(workdir, "keepup", workers=2)
+    session = requests.Session()
+    try:
+        register(session, server, [f"{listener.url}/h/keep"])
+        samples = []
+        rate: list[float] = []
+        loader = threading.Thread(target=lambda: rate.append(
+            closed_loop(server.url + C, seconds)), daemon=True)
+        started = time.time()
+        loader.start()
+        while loader.is_alive():
+            took, events = timed_health(session, server)
+            samples.append({"t": round(time.time() - started, 1), "health_s": round(took, 3),
+                            "pending": events["pending"] + events["recorded"],
+                            "age_s": events["backlogAgeSeconds"]})
+            loader.join(2.0)
+        took, end = timed_health(session, server)
+        drain_started = time.time()
+        while time.time() - drain_started < 300:
+            events = events_report(session, server)
+            if events["pending"] + events["recorded"] == 0:
+                break
+            time.sleep(0.5)
+        drained = time.time() - drain_started
+    finally:
+        server.stop()
+    row = {"seconds": seconds, "clients": 8, "workers": 2, "writes_per_s": round(rate[0], 1),
+           "pending_at_end": end["pending"] + end["recorded"],
+           "oldest_at_end_s": end["backlogAgeSeconds"], "drain_s": round(drained, 1),
+           "health_s_median": round(statistics.median(s["health_s"] for s in samples), 3),
+           "health_s_max": max(s["health_s"] for s in samples),
+           "max_pending": max(s["pending"] for s in samples),
+           "max_age_s": max(s["age_s"] for s in samples), "samples": samples,
+           "loadavg": loadavg()}
+    log(f"keep-up: { {k: v for k, v in row.items() if k != 'samples'} }")
+    return row
+
+
+def health_backlog(workdir: Path, creates: int) -> dict:
+    server = start_server(workdir, "backlog", workers=2, RECO_EVENT_CIRCUIT_FAILURES="1",
+                          RECO_EVENT_CIRCUIT_OPEN_SECONDS="3600")
+    session = requests.Session()
+    try:
+        register(session, server, [f"http://127.0.0.1:{free_port()}/down"])
+        clients = 8
+        per = creates // clients
+
+        def run():
+            own = requests.Session()
+            for _ in range(per):
+                own.post(server.url + C, json=customer(), timeout=60)
+        threads = [threading.Thread(target=run) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(3)
+        rss_before = server.worker_rss_kib()
+        timings, events = [], {}
+        for _ in range(20):
+            took, events = timed_health(session, server)
+            timings.append(took)
+        rss_after = server.worker_rss_kib()
+    finally:
+        server.stop()
+    row = {"creates": per * clients, "pending": events.get("pending"),
+           "recorded": events.get("recorded"),
+           "health_ms_median": round(statistics.median(timings) * 1000, 1),
+           "health_ms_max": round(max(timings) * 1000, 1),
+           "rss_kib_before": rss_before, "rss_kib_after": rss_after, "loadavg": loadavg()}
+    log(f"/health with a backlog: {row}")
+    return row
+
+
 # -- report ----------------------------------------------------------------------
 
 def markdown(results: dict) -> str:
@@ -351,10 +444,18 @@ def main(argv=None) -> int:
     parser.add_argument("--listener-nice", type=int, default=0,
                         help="CPU niceness of the listener process (default 0)")
     parser.add_argument("--listener", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--keep-up", type=float, metavar="SECONDS")
+    parser.add_argument("--dispatcher-nice", type=int,
+                        help="RECO_EVENT_DISPATCHER_NICE of the servers (default: the service's)")
+    parser.add_argument("--health-backlog", type=int, metavar="N")
     args = parser.parse_args(argv)
     if args.listener:
         serve_listener(args.listener)
         return 0
+    if args.dispatcher_nice is not None:
+        EXTRA_ENV["RECO_EVENT_DISPATCHER_NICE"] = str(args.dispatcher_nice)
+    if args.keep_up or args.health_backlog:
+        return probe(args)
     cfg = PROFILES["quick" if args.quick else "full"]
     out = args.out or (Path(tempfile.mkdtemp(prefix="events-bench-")) if args.quick
                        else HERE / "results")
@@ -379,6 +480,24 @@ def main(argv=None) -> int:
     (out / f"events{suffix}.md").write_text(markdown(results))
     print(markdown(results))
     print(f"results in {out}")
+    return 0
+
+
+def probe(args) -> int:
+    """--keep-up / --health-backlog: printed as JSON, nothing written."""
+    listener = ListenerProcess(args.listener_nice)
+    results = {"store": args.store, "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "loadavg_before": loadavg(), "env": dict(EXTRA_ENV)}
+    try:
+        with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp, \
+                throwaway_cluster(Path(tmp), args.store):
+            if args.keep_up:
+                results["keep_up"] = keep_up(Path(tmp), listener, args.keep_up)
+            if args.health_backlog:
+                results["health_backlog"] = health_backlog(Path(tmp), args.health_backlog)
+    finally:
+        listener.stop()
+    print(json.dumps(results, indent=1))
     return 0
 
 

@@ -168,3 +168,51 @@ def test_deleting_a_hub_drops_its_queue_and_what_was_kept_for_it(bus, recorders)
     run_until(bus, lambda: False, timeout=0.5)
     assert bus.backlog() == {**bus.backlog(), "pending": 0, "failed": 0}
     assert bus.store.count(QUEUES) == 0 and len(listener.requests) == 3
+
+
+def exact_pending(bus: EventBus) -> int:
+    """What waits, counted record by record as /health did before the
+    tallies (every hub's query evaluated over every record)."""
+    from app.events.dispatcher import pending_items
+    from app.events.records import LOG_HEAD
+
+    head = bus.store.get(LOG, LOG_HEAD)["last"]
+    records = {r["seq"]: r for r in bus.store.all(LOG) if "seq" in r}
+    return sum(len(pending_items(q, records, head)[0]) for q in bus.store.all(QUEUES))
+
+
+def test_health_counts_what_waits_from_the_tallies_as_the_records_say(bus, recorders):
+    from app.events.records import LOG_HEAD
+
+    listener = recorders()
+    hubs = [bus.register_hub(API, f"{listener.url}?hub={n}", None)["id"] for n in range(3)]
+    bus.register_hub("productInventory", f"{listener.url}?hub=other", None)
+    for n in range(6):
+        change(bus, f"c{n}", events=1 + n % 3)     # 1, 2, 3, 1, 2, 3 notifications
+    before = bus.backlog()
+    assert (before["recorded"], before["pending"]) == (6, 0), before
+    assert before["backlogAgeSeconds"] > 0
+    bus.dispatcher.sequence()
+    with bus.store.transactions(EVENTS) as tx:      # a change of the other API
+        bus.record("productInventory", "product", "p1",
+                   [("ProductCreateEvent", "product", {"id": "p1"})], into=tx[EVENTS])
+    bus.dispatcher.sequence()
+    report = bus.backlog()
+    assert report["pending"] == 3 * 12 + 1 == exact_pending(bus), report
+    assert report["recorded"] == 0 and report["backlogAgeSeconds"] > 0
+    # one hub part-way into the record of c1 (its first of 2 settled), one past c3
+    store = bus.store
+    seqs = {r["resourceId"]: r["seq"] for r in store.all(LOG) if "seq" in r}
+    store.update(QUEUES, hubs[0], lambda q: {**q, "position": seqs["c1"] - 1, "skip": 1})
+    store.update(QUEUES, hubs[1], lambda q: {**q, "position": seqs["c3"], "skip": 0})
+    report = bus.backlog()
+    assert report["pending"] == (12 - 1 - 1) + (12 - 7) + 12 + 1 == exact_pending(bus), report
+    # a log written before the tallies existed is counted record by record
+    store.update(LOG, LOG_HEAD, lambda head: {k: v for k, v in head.items() if k != "tally"})
+    for seq_id in [r["id"] for r in store.all(LOG) if "before" in r]:
+        store.update(LOG, seq_id, lambda r: {k: v for k, v in r.items() if k != "before"})
+    assert bus.backlog()["pending"] == exact_pending(bus)
+    store.update(LOG, LOG_HEAD, lambda head: {**head, "tally": {}})
+    assert run_until(bus, lambda: bus.backlog()["pending"] == 0)
+    assert len(listener.delivered()) == 10 + 5 + 12 + 1
+    assert bus.backlog()["stalled"] is False

@@ -34,7 +34,8 @@ HEALTH_SCHEMA = {
                                  "(the version each worker process of this host serves) and workersAgree"},
         "events": {"type": "object", "description": (
             "recorded (changes not yet fanned out), pending, failed, delivered, "
-            "backlogAgeSeconds, openCircuits, recordable, recordError, lastRecordError")},
+            "backlogAgeSeconds, openCircuits, dispatchers, stalled, stallReasons, "
+            "recordable, recordError, lastRecordError")},
     }}
 _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
     "application/json": {"schema": {"type": "object"}}}}}
@@ -62,7 +63,11 @@ def _report() -> tuple[dict, bool]:
     # a change whose event cannot be recorded is refused, so a service that
     # cannot record events cannot take writes: not ready
     ready = bool(store.get("ok")) and bool(rules.get("ok")) and bool(events.get("recordable"))
-    return {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
+    # a stalled delivery degrades the report but not readiness: this host
+    # still answers and records every change's event (delivered later), and
+    # taking every host out of the balancer would not deliver anything sooner
+    healthy = ready and not events.get("stalled")
+    return {"status": "ok" if healthy else "degraded", "store": store, "rules": rules,
             "events": events}, ready
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import uuid
 
 from ..errors import TMFError
@@ -20,10 +19,10 @@ from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 from .process import WAKE_ENV, send_wake
-from .dispatcher import Dispatcher, move_records, new_queue, pending_items
+from .dispatcher import Dispatcher, move_records, new_queue
+from .status import delivery_status
 from .hubquery import InvalidHubQuery, parse_hub_query
-from ..store.query import Filter, Query
-from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, event_record, notification
+from .records import DELIVERIES, EVENTS, HUBS, LOG, QUEUES, event_record, notification
 
 log = logging.getLogger(__name__)
 
@@ -155,39 +154,10 @@ class EventBus:
 
     # -- status -----------------------------------------------------------
     def backlog(self) -> dict:
-        """What waits and what failed, read without writing (for /health and
-        /metrics): `recorded` changes not yet sequenced, `pending`
-        notifications not yet delivered (per hub: one notification sent to
-        three hubs counts three), `failed` and `delivered` ones kept within
-        their retention, `backlogAgeSeconds` (age of the oldest undelivered
-        notification, 0 when none), `openCircuits` (hubs paused by the
-        breaker). Costs O(hubs x records not yet passed by every hub)."""
-        now = time.time()
-        oldest = min((r.get("recordedAt", now) for r in self.store.all(EVENTS)), default=now)
-        recorded = self.store.count(EVENTS)
-        queues = self.store.all(QUEUES)
-        head = self.store.get(LOG, LOG_HEAD)
-        head = head["last"] if head else 0
-        low = min((q["position"] for q in queues), default=head)
-        records = {}
-        if low < head:
-            found, _total = self.store.query(LOG, Query(filters=(
-                Filter(("seq",), "gt", (low,), "number"),)))
-            records = {r["seq"]: r for r in found}
-        pending = 0
-        for hub in queues:
-            items, _through = pending_items(hub, records, head)
-            pending += len(items)
-            if items:
-                oldest = min(oldest, records[items[0].seq].get("recordedAt", now))
-        counts = {"failed": 0, "delivered": 0}
-        for entry in self.store.all(DELIVERIES):
-            if entry.get("status") in counts:
-                counts[entry["status"]] += 1
-        return {"recorded": recorded, "pending": pending, **counts,
-                "backlogAgeSeconds": round(now - oldest, 3),
-                "openCircuits": sum(1 for hub in queues
-                                    if hub.get("circuitOpenUntil", 0.0) > now)}
+        """What waits, what failed and whether delivery is stalled, read
+        without writing in O(hubs) (for /health and /metrics): see
+        status.delivery_status."""
+        return delivery_status(self.store, self.settings)
 
     def status(self) -> dict:
         """For /health: backlog() plus `recordable` with `recordError` (why

@@ -21,15 +21,21 @@ Each tick (every `event_poll_seconds`, sooner when woken):
    due and whose circuit is closed -- the hubs furthest behind first -- the
    next notifications it subscribed to (up to BATCH) are leased to this
    process (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so several workers and
-   hosts never take the same hub); one thread sends them in order and stops
-   at the first failure. So a hub's notifications arrive in the order they
-   were recorded, a retry holds back that hub's later ones and no other
-   hub's, a hub has at most one attempt in flight, and
+   hosts never take the same hub; the lease is committed before any send and
+   renewed while sending, lease.py); one thread sends them in order and
+   stops at the first failure or when its lease ends. So a hub's
+   notifications arrive in the order they were recorded, a retry holds back
+   that hub's later ones and no other hub's, a hub has at most one attempt
+   in flight, and
    `event_max_in_flight` bounds the hubs served at once per process. A hub
    that subscribed to none of the new records just moves its position;
 4. purge (every PURGE_EVERY_SECONDS or the shortest retention): finished
    entries past their retention, entries and queues of deleted hubs, log
-   records every hub has passed, and leases of dead processes of this host.
+   records every hub has passed, and leases and heartbeats of dead
+   processes of this host.
+
+Each tick also renews this process's leases (lease.py) and, every
+status.BEAT_SECONDS, writes its heartbeat, which /health reads.
 
 Circuit breaker: `event_circuit_failures` consecutive failed attempts to a hub
 open its circuit for `event_circuit_open_seconds`: no attempt is made (none is
@@ -54,9 +60,11 @@ from ..observability.metrics import count_delivery
 from ..store import DuplicateId
 from ..store.query import Filter, Query, SortKey
 from .allowlist import CallbackPolicy, CallbackRejected
-from .http import DeliveryError, post_json
+from .http import DeliveryError, Session, post_json
 from .hubquery import wants
-from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES
+from .lease import Leases, lease_seconds, new_lease, released
+from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, tally_key
+from .status import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +76,15 @@ BATCH = 20
 LEGACY_OUTBOX = "outbox"
 NOT_SENT = object()
 STEP_GAP_SECONDS = 0.02
+#: PostgreSQL: log records read per query, by equality on ``seq`` (served
+#: by the GIN index: 0.5 ms for 20 alternatives, EXPLAIN ANALYZE, where
+#: ``seq > n`` reads every record of the log: 75 ms at 12,000, so a
+#: dispatcher behind got slower the further behind it was); and the most
+#: read per tick (the claims of one tick use at most BATCH per hub)
+READ_CHUNK = 20
+READ_MAX = 400
+#: a hub's kept connection (http.Session) unused this long is closed
+SESSION_IDLE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -84,7 +101,8 @@ def new_queue(hub: dict, position: int) -> dict:
     """The queue document of a hub that starts after log record `position`."""
     return {"id": hub["id"], "api": hub.get("api"), "callback": hub.get("callback"),
             "query": hub.get("query"), "position": position, "skip": 0, "attempts": 0,
-            "nextAttemptAt": 0.0, "leaseUntil": 0.0, "leaseOwner": None, "leaseHost": None,
+            "nextAttemptAt": 0.0, "leaseId": None, "leaseUntil": 0.0, "leaseOwner": None,
+            "leaseHost": None,
             "claimedThrough": position, "consecutiveFailures": 0, "circuitOpenUntil": 0.0,
             "lastError": None}
 
@@ -117,24 +135,38 @@ def pending_items(hub: dict, records: dict, head: int,
     return items, seq
 
 
-def set_head(txn, last: int) -> None:
-    if txn.update(LOG_HEAD, lambda head: {**head, "last": last}) is None:
-        txn.insert({"id": LOG_HEAD, "last": last})
+def set_head(txn, last: int, tally: dict) -> None:
+    if txn.update(LOG_HEAD, lambda head: {**head, "last": last, "tally": tally}) is None:
+        txn.insert({"id": LOG_HEAD, "last": last, "tally": tally})
+
+
+def append(log_txn, records: list[dict], head: dict | None) -> int:
+    """Append `records` to the log with the next numbers and the tallies
+    (records.py), in one statement on PostgreSQL; returns the last seq.
+    `head`: the log's head document as read through `log_txn` (PostgreSQL:
+    locked) before anything else, so every writer numbers in one order."""
+    last = head["last"] if head else 0
+    tally = dict((head or {}).get("tally") or {})
+    numbered = []
+    for record in records:
+        last += 1
+        numbered.append({**record, "seq": last, "before": dict(tally)})
+        key = tally_key(record)
+        tally[key] = tally.get(key, 0) + len(record["notifications"])
+    if records:
+        log_txn.insert_batch(numbered)
+        set_head(log_txn, last, tally)
+    return last
 
 
 def move_records(events_txn, log_txn) -> tuple[int, list]:
     """Append the recorded changes to the log with the next numbers and
-    remove them from `event`; returns (the last seq, the records moved).
-    The log's head is read first (PostgreSQL: locked), so every mover
-    numbers in one order."""
-    last = log_head(log_txn)
+    remove them from `event` (one statement each on PostgreSQL, not two round
+    trips per record); returns (the last seq, the records moved)."""
+    head = log_txn.get(LOG_HEAD)
     records = events_txn.all()
-    for record in records:
-        last += 1
-        log_txn.insert({**record, "seq": last})
-        events_txn.delete(record["id"])
-    if records:
-        set_head(log_txn, last)
+    last = append(log_txn, records, head)
+    events_txn.delete_batch([record["id"] for record in records])
     return last, records
 
 
@@ -157,10 +189,14 @@ class Dispatcher:
         self._start_lock = threading.Lock()
         self._log: dict[int, dict] = {}            # seq -> record; records never change
         self._log_seen = 0
+        self._log_started = False
         self._last_purge = 0.0
         self._last_step = 0.0
         self._adopted = False
         self._stopping = threading.Event()
+        self.leases = Leases(lease_seconds(settings), settings.event_timeout_seconds)
+        self.heartbeat = Heartbeat(store)
+        self._sessions: dict[str, Session] = {}    # hub id -> its kept connection
 
     # -- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -183,12 +219,16 @@ class Dispatcher:
             self._pool_pid = os.getpid()
             self._in_flight = set()
             self._results = queue.SimpleQueue()
+            self.leases.clear()
+            self._sessions = {}                    # the parent's sockets are not ours
 
     def stop(self) -> None:
         """No new attempt starts (a batch under way ends after its current
         one); the rest stays queued for the next start."""
         self._stopping.set()
         self.poller.stop()
+        self.heartbeat.end()
+        self.close_sessions(0.0)
 
     def wake(self) -> None:
         self.poller.wake()
@@ -203,6 +243,10 @@ class Dispatcher:
         if not self._adopted:
             self._adopted = True
             self._first_tick()
+        # first: a sequencing that waits for a hung process's lock must not
+        # let this process's leases run out
+        self.renew_leases()
+        self.heartbeat.beat(len(self._in_flight))
         self.sequence()
         self.step()
         settings = self.settings
@@ -240,16 +284,16 @@ class Dispatcher:
         if not legacy:
             return 0
         with self._sequence_lock, self.store.transactions(DELIVERIES, LEGACY_OUTBOX, LOG) as tx:
-            last = log_head(tx[LOG])
+            head = tx[LOG].get(LOG_HEAD)
+            adopted = []
             for collection, old in legacy:
                 if tx[collection].delete(old["id"]) is None:
                     continue                     # another worker took it
-                last += 1
-                tx[LOG].insert({"id": f"legacy-{old['id']}", "seq": last, "api": None,
+                adopted.append({"id": f"legacy-{old['id']}", "api": None,
                                 "hubId": old["hubId"], "recordedAt": old.get("createdAt", time.time()),
                                 "notifications": [old["notification"]],
                                 "traceHeaders": old.get("traceHeaders") or {}})
-            set_head(tx[LOG], last)
+            append(tx[LOG], adopted, head)
         log.info("moved %d pending notifications of an earlier version to the hubs' queues",
                  len(legacy))
         return len(legacy)
@@ -272,16 +316,52 @@ class Dispatcher:
                 return 0
         return len(records)
 
-    def _refresh_log(self, head: int) -> None:
-        """Read the log records this process has not seen (they never
-        change once written, so each is read once)."""
+    def _refresh_log(self, head: int) -> int:
+        """Read the log records this process has not seen, up to `head`
+        (they never change once written, so each is read once); returns the
+        seq read up to, which the claims of this tick must not pass (a
+        record not read would look purged). Every record up to `head` is
+        committed: the head is written in the transaction that appends."""
         if head <= self._log_seen:
+            return self._log_seen
+        if getattr(self.store, "backend", None) != "postgresql":
+            # in memory: one pass over the log
+            records, _total = self.store.query(LOG, Query(filters=(
+                Filter(("seq",), "gt", (self._log_seen,), "number"),)))
+            for record in records:
+                if record["seq"] <= head:
+                    self._log[record["seq"]] = record
+            self._log_seen = head
+            return head
+        if not self._log_started:
+            # a fresh process: nothing before the hub furthest behind matters
+            # (it may be long purged)
+            self._log_started = True
+            self._log_seen = max(self._log_seen, min(
+                (q["position"] for q in self.store.all(QUEUES)), default=head))
+        upto = min(head, self._log_seen + READ_MAX)
+        for start in range(self._log_seen + 1, upto + 1, READ_CHUNK):
+            seqs = tuple(range(start, min(start + READ_CHUNK, upto + 1)))
+            records, _total = self.store.query(LOG, Query(filters=(
+                Filter(("seq",), "eq", seqs, "number"),)))
+            for record in records:
+                self._log[record["seq"]] = record
+        self._log_seen = upto
+        return upto
+
+    def renew_leases(self) -> None:
+        """Renew this process's leases when due (lease.py); a failed renewal
+        is retried next tick, and the senders stop on their own before the
+        leases end."""
+        if not self.leases.due():
             return
-        records, _total = self.store.query(LOG, Query(filters=(
-            Filter(("seq",), "gt", (self._log_seen,), "number"),)))
-        for record in records:
-            self._log[record["seq"]] = record
-            self._log_seen = max(self._log_seen, record["seq"])
+        try:
+            lost = self.leases.renew(self.store)
+        except Exception:  # noqa: BLE001 - the store decides at the next renewal
+            log.exception("could not renew the delivery leases")
+            return
+        if lost:
+            log.warning("%d delivery leases were taken over or their hubs deleted", lost)
 
     # -- 2 and 3. outcomes and claims --------------------------------------
     def step(self) -> None:
@@ -300,10 +380,8 @@ class Dispatcher:
         head = self.store.get(LOG, LOG_HEAD)
         if head is None:
             return
-        head = head["last"]
-        self._refresh_log(head)
+        head = self._refresh_log(head["last"])
         now = time.time()
-        lease = now + self.settings.event_timeout_seconds * BATCH + 30
         planned: dict[str, list[Item]] = {}
 
         def take(hub: dict) -> dict | None:
@@ -313,8 +391,8 @@ class Dispatcher:
             if not items:                       # nothing it subscribed to: move on
                 return {**hub, "position": through, "skip": 0, "claimedThrough": through}
             planned[hub["id"]] = items
-            return {**hub, "leaseUntil": lease, "leaseOwner": os.getpid(), "leaseHost": HOST,
-                    "claimedThrough": through}
+            return new_lease({**hub, "claimedThrough": through}, self.leases.seconds,
+                             os.getpid(), HOST, now)
 
         claimed = self.store.claim(QUEUES, (
             Filter(("position",), "lt", (head,), "number"),
@@ -326,6 +404,7 @@ class Dispatcher:
             items = planned.get(hub["id"])
             if items and hub.get("leaseOwner") == os.getpid():
                 self._in_flight.add(hub["id"])
+                self.leases.hold(hub)
                 self._pool.submit(self._send_batch, hub, items)
 
     def _record(self, results) -> None:
@@ -339,14 +418,15 @@ class Dispatcher:
                 if current is None:                  # its hub was deleted meanwhile
                     count_delivery("hub_gone")
                     continue
-                if (current.get("leaseOwner"), current.get("leaseHost"), current["position"],
-                        current.get("skip", 0)) != (os.getpid(), HOST, claimed["position"],
-                                                    claimed.get("skip", 0)):
+                if current.get("leaseId") != claimed["leaseId"]:
+                    log.warning("lease of hub %s lost before its outcomes were written: "
+                                "its new holder sends them again", claimed["id"])
                     continue                         # lease lost: the new holder decides
                 tx[QUEUES].update(claimed["id"], lambda q, o=outcomes, c=claimed:
                                   self._settle(tx[DELIVERIES], q, c, o, now))
         for claimed, _outcomes in results:
             self._in_flight.discard(claimed["id"])
+            self.leases.drop(claimed["id"])
 
     def _settle(self, entries, hub: dict, claimed: dict, outcomes, now: float) -> dict:
         settings = self.settings
@@ -382,9 +462,9 @@ class Dispatcher:
             position, skip = claimed["claimedThrough"], 0
         opened = now + settings.event_circuit_open_seconds \
             if failures >= settings.event_circuit_failures else 0.0
-        return {**hub, "position": position, "skip": skip, "attempts": attempts,
-                "nextAttemptAt": next_attempt, "leaseUntil": 0.0, "leaseOwner": None,
-                "leaseHost": None, "consecutiveFailures": failures, "circuitOpenUntil": opened}
+        return released({**hub, "position": position, "skip": skip, "attempts": attempts,
+                         "nextAttemptAt": next_attempt, "consecutiveFailures": failures,
+                         "circuitOpenUntil": opened})
 
     @staticmethod
     def _keep(entries, hub: dict, item: Item, status: str, attempts: int,
@@ -400,39 +480,37 @@ class Dispatcher:
 
     def _send_batch(self, hub: dict, items: list[Item]) -> None:
         """A hub's notifications one after the other, stopping at the first
-        failure (the rest wait behind it, unsent) or when the hub was deleted
-        meanwhile; never raises."""
+        failure (the rest wait behind it, unsent) or when the lease no longer
+        leaves time for an attempt (lease.py: it ran out, was taken over, or
+        the hub was deleted meanwhile); never raises."""
         outcomes = []
         failed = False
-        for number, item in enumerate(items):
-            if failed or self._stopping.is_set() or (number and self._gone(hub["id"])):
+        session = self._sessions.setdefault(hub["id"], Session())
+        for item in items:
+            if failed or self._stopping.is_set() or not self.leases.may_send(hub["id"]):
                 outcomes.append((item, NOT_SENT))
                 failed = True
                 continue
             error = self._attempt({"id": f"{item.notification['eventId']}.{hub['id']}",
                                    "callback": hub["callback"], "notification": item.notification,
-                                   "traceHeaders": item.trace_headers})
+                                   "traceHeaders": item.trace_headers}, session)
             failed = error is not None
             outcomes.append((item, error))
         self._results.put((hub, outcomes))
         self.poller.wake()
 
-    def _gone(self, hub_id: str) -> bool:
-        try:
-            return self.store.get(QUEUES, hub_id) is None
-        except Exception:  # noqa: BLE001 - the store decides at the outcome write
-            return False
-
-    def _attempt(self, entry: dict) -> str | None:
-        """One POST of ``entry["notification"]`` to ``entry["callback"]``:
-        None when the listener answered 2xx, else why not."""
+    def _attempt(self, entry: dict, session: Session | None = None) -> str | None:
+        """One POST of ``entry["notification"]`` to ``entry["callback"]``
+        (on the hub's kept connection, `session`, when it has one): None
+        when the listener answered 2xx, else why not."""
         try:
             address = self.policy.check(entry["callback"])
             body = json.dumps(entry["notification"], separators=(",", ":")).encode("utf-8")
             status = post_json(entry["callback"], body,
                                deadline_seconds=self.settings.event_timeout_seconds,
                                max_response_bytes=self.settings.event_max_response_bytes,
-                               address=address, headers=entry.get("traceHeaders"))
+                               address=address, headers=entry.get("traceHeaders"),
+                               session=session)
             if 200 <= status < 300:
                 count_delivery("delivered")
                 return None
@@ -448,6 +526,15 @@ class Dispatcher:
             log.exception("delivery of %s failed", entry["id"])
             count_delivery("error")
             return type(exc).__name__
+
+    def close_sessions(self, idle_seconds: float) -> None:
+        """Close the kept connections unused for `idle_seconds` (0: all) of
+        hubs with no batch under way."""
+        now = time.monotonic()
+        for hub_id, session in list(self._sessions.items()):
+            if hub_id not in self._in_flight and now - session.used >= idle_seconds:
+                self._sessions.pop(hub_id, None)
+                session.close()
 
     # -- 4. purge ---------------------------------------------------------
     def purge(self) -> int:
@@ -471,6 +558,8 @@ class Dispatcher:
                     tx.delete(entry_id)
         self.ensure_queues()
         self.release_dead_leases()
+        self.heartbeat.forget_dead(lease_holder_gone)
+        self.close_sessions(SESSION_IDLE_SECONDS)
         queues = self.store.all(QUEUES)
         # hubs read again: a hub and its queue are committed together, so a
         # queue read above whose hub is not read now has no hub
@@ -496,8 +585,7 @@ class Dispatcher:
             Filter(("seq",), "lte", (limit,), "number"),)))
         if old:
             with self.store.transaction(LOG) as tx:
-                for record in old:
-                    tx.delete(record["id"])
+                tx.delete_batch([record["id"] for record in old])
         return len(old)
 
     def release_dead_leases(self) -> int:
@@ -511,9 +599,7 @@ class Dispatcher:
             return 0
         with self.store.transaction(QUEUES) as tx:
             for hub_id in dead:
-                tx.update(hub_id, lambda q: {**q, "leaseUntil": 0.0, "leaseOwner": None,
-                                             "leaseHost": None}
-                          if lease_holder_gone(q) else q)
+                tx.update(hub_id, lambda q: released(q) if lease_holder_gone(q) else q)
         return len(dead)
 
 

@@ -8,8 +8,15 @@ needs neither: the answer's status line decides, the body is never used.
 So an attempt has ONE deadline covering connect, TLS handshake, sending and
 the answer (every socket operation gets the time that is left, not a fresh
 timeout), reads at most `max_response_bytes` of the answer and spends at most
-BODY_GRACE_SECONDS on its body once the status is known, sends
-`Connection: close` and never reuses the connection."""
+BODY_GRACE_SECONDS on its body once the status is known.
+
+Connections: given a `Session` (the dispatcher keeps one per hub, used by one
+thread at a time), the connection is kept for the hub's next notification
+when the answer allows it (HTTP/1.1, its body read to its Content-Length, no
+``Connection: close``), so a hub's batch costs one connect and one TLS
+handshake instead of one each; a kept connection the listener has closed
+meanwhile (nothing answered on it) is replaced once within the same
+deadline. Without a Session: ``Connection: close``, as before."""
 from __future__ import annotations
 
 import socket
@@ -29,8 +36,41 @@ class DeliveryError(Exception):
     """The attempt failed; the message says how (for the entry's lastError)."""
 
 
+class _Stale(Exception):
+    """A kept connection closed by the listener before any answer."""
+
+
+class Session:
+    """At most one kept connection, to one (scheme, host, port, address)."""
+
+    def __init__(self):
+        self.sock = None
+        self.key = None
+        self.used = 0.0            # time.monotonic() of its last answer
+
+    def take(self, key):
+        """The kept connection to `key`, or None (any other is closed)."""
+        if self.sock is not None and self.key != key:
+            self.close()
+        sock, self.sock = self.sock, None
+        return sock
+
+    def keep(self, sock, key) -> None:
+        self.close()
+        self.sock, self.key, self.used = sock, key, time.monotonic()
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+            self.sock = None
+
+
 def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_bytes: int,
-              address: str | None = None, headers: dict | None = None) -> int:
+              address: str | None = None, headers: dict | None = None,
+              session: Session | None = None) -> int:
     """POST `body` (JSON) to `url` and return the answer's HTTP status code.
 
     `headers`: extra request headers (the W3C trace context); names and
@@ -41,7 +81,8 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
     when the deadline passes before the status line and headers arrived. Once
     they arrived the status stands: the rest of the answer is read until it
     ends, the byte cap, BODY_GRACE_SECONDS or the deadline, whichever comes
-    first, then dropped."""
+    first, then dropped.
+    `session`: where a connection is kept between attempts (module doc)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     https = parts.scheme == "https"
@@ -59,27 +100,34 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
         target += "?" + parts.query
     extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items()
                     if not any(c in f"{name}{value}" for c in "\r\n"))
-    head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-            f"User-Agent: {USER_AGENT}\r\nContent-Type: application/json\r\n"
-            f"Accept: */*\r\nContent-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n")
-    sock = None
+    persistence = "keep-alive" if session is not None else "close"
+    request = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+               f"User-Agent: {USER_AGENT}\r\nContent-Type: application/json\r\n"
+               f"Accept: */*\r\nContent-Length: {len(body)}\r\n{extra}"
+               f"Connection: {persistence}\r\n\r\n").encode("latin-1") + body
+    key = (parts.scheme, host, port, address)
+    sock = session.take(key) if session is not None else None
     status = None
     try:
-        sock = socket.create_connection((address or host, port), timeout=left())
-        if https:
-            sock.settimeout(left())
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        sock.settimeout(left())
-        sock.sendall(head.encode("latin-1") + body)
         received = bytearray()
-        while b"\r\n\r\n" not in received:
-            if len(received) > MAX_HEADER_BYTES:
-                raise DeliveryError("answer headers larger than 16 KiB")
-            sock.settimeout(left())
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise DeliveryError("connection closed before a complete answer")
-            received += chunk
+        if sock is not None:
+            try:
+                received = _exchange(sock, request, left)
+            except (_Stale, ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                # closed while kept, before any answer: a fresh connection
+                # within the same deadline (never after a timeout: the
+                # listener may be working on it)
+                sock.close()
+                sock = None
+        if sock is None:
+            sock = socket.create_connection((address or host, port), timeout=left())
+            if https:
+                sock.settimeout(left())
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            try:
+                received = _exchange(sock, request, left)
+            except _Stale:
+                raise DeliveryError("connection closed before a complete answer") from None
         header_block, _, rest = bytes(received).partition(b"\r\n\r\n")
         status = _status(header_block)
         length = _content_length(header_block)
@@ -94,6 +142,10 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
             if not chunk:
                 break
             read += len(chunk)
+        if session is not None and length is not None and read == length \
+                and read < max_response_bytes and _reusable(header_block):
+            session.keep(sock, key)
+            sock = None               # kept: not closed below
         return status
     except socket.timeout:
         if status is not None:
@@ -108,6 +160,36 @@ def post_json(url: str, body: bytes, *, deadline_seconds: float, max_response_by
     finally:
         if sock is not None:
             sock.close()
+
+
+def _exchange(sock, request: bytes, left) -> bytearray:
+    """Send `request`, read up to the end of the answer's headers. Raises
+    _Stale when the connection closes before any byte of an answer."""
+    sock.settimeout(left())
+    sock.sendall(request)
+    received = bytearray()
+    while b"\r\n\r\n" not in received:
+        if len(received) > MAX_HEADER_BYTES:
+            raise DeliveryError("answer headers larger than 16 KiB")
+        sock.settimeout(left())
+        chunk = sock.recv(4096)
+        if not chunk:
+            if received:
+                raise DeliveryError("connection closed before a complete answer")
+            raise _Stale()
+        received += chunk
+    return received
+
+
+def _reusable(header_block: bytes) -> bool:
+    """An HTTP/1.1 answer that does not ask to close (RFC 9112 9.3)."""
+    if not header_block.startswith(b"HTTP/1.1 "):
+        return False
+    for line in header_block.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"connection" and b"close" in value.lower():
+            return False
+    return True
 
 
 def _status(header_block: bytes) -> int:

@@ -18,7 +18,15 @@ How (RECO_EVENT_DISPATCHER=process, the default under gunicorn.conf.py):
   one datagram on a UNIX socket (`RECO_EVENT_WAKE_SOCKET`, set by the
   master; a lost datagram costs at most `event_poll_seconds`);
 * several hosts (PostgreSQL) each run one; they share the hubs through the
-  store's claims exactly as workers did.
+  store's claims exactly as workers did;
+* a hung one (stopped, deadlocked, its loop stuck) is killed and started
+  again: its loop touches a file (`RECO_EVENT_ALIVE_FILE`) with each
+  heartbeat (status.Heartbeat), and the supervisor kills it (SIGKILL, which
+  also ends a stopped process and frees its TinyDB file locks) when the file
+  is older than twice the lease (`hung_after_seconds`). The new one frees
+  the dead one's leases at once (dispatcher.release_dead_leases). So a
+  single host (TinyDB) recovers from a hung dispatcher too, and another
+  host's dispatcher (PostgreSQL) takes its hubs sooner, after the lease.
 
 RECO_EVENT_DISPATCHER=workers keeps the dispatcher in every worker (as
 under a server other than gunicorn, or `flask run`)."""
@@ -41,7 +49,29 @@ WAKE_ENV = "RECO_EVENT_WAKE_SOCKET"
 #: tools that count a master's workers leave it out
 COMMAND = "dispatch"
 PARENT_ENV = "RECO_EVENT_DISPATCHER_PARENT"
+ALIVE_ENV = "RECO_EVENT_ALIVE_FILE"
 RESTART_DELAY_SECONDS = 1.0
+WATCH_SECONDS = 1.0
+
+
+def touch(path: str | None) -> None:
+    """Mark the dispatcher's loop alive now; never raises."""
+    if path:
+        try:
+            with open(path, "ab"):
+                pass
+            os.utime(path)
+        except OSError:
+            pass
+
+
+def hung_after_seconds(environ=os.environ) -> float:
+    """How long a silent dispatcher process is left before it is killed:
+    twice the lease (lease.lease_seconds), so its hubs are free by then."""
+    from ..config import Settings
+    from .lease import lease_seconds
+
+    return 2 * lease_seconds(Settings.from_env(environ))
 
 
 def send_wake(path: str) -> None:
@@ -61,6 +91,8 @@ class Supervisor:
         self.log = logger
         self.folder = tempfile.mkdtemp(prefix=f"reco-events-{os.getpid()}-")
         self.wake_path = os.path.join(self.folder, "wake")
+        self.alive_path = os.path.join(self.folder, "alive")
+        self.hung_after = hung_after_seconds()
         self.process: subprocess.Popen | None = None
         self._stopping = threading.Event()
 
@@ -71,14 +103,35 @@ class Supervisor:
                          daemon=True).start()
 
     def _spawn(self) -> None:
+        touch(self.alive_path)           # its start-up counts as alive
         self.process = subprocess.Popen([sys.executable, "-m", "app.events", COMMAND],
                                         env={**os.environ, WAKE_ENV: self.wake_path,
+                                             ALIVE_ENV: self.alive_path,
                                              PARENT_ENV: str(os.getpid())})
         self.log.info("event dispatcher process started (pid %s)", self.process.pid)
 
+    def _silent_for(self) -> float:
+        try:
+            return time.time() - os.stat(self.alive_path).st_mtime
+        except OSError:
+            return 0.0
+
+    def _wait(self) -> int:
+        """Until the process exits; kills it when it has hung."""
+        while True:
+            try:
+                return self.process.wait(WATCH_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            silent = self._silent_for()
+            if silent > self.hung_after and not self._stopping.is_set():
+                self.log.error("event dispatcher process (pid %s) silent for %.0f s: killing it",
+                               self.process.pid, silent)
+                self.process.kill()
+
     def _watch(self) -> None:
         while not self._stopping.is_set():
-            code = self.process.wait()
+            code = self._wait()
             if self._stopping.wait(RESTART_DELAY_SECONDS):
                 return
             self.log.error("event dispatcher process exited (%s); starting it again", code)
@@ -92,10 +145,11 @@ class Supervisor:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        try:
-            os.unlink(self.wake_path)
-        except OSError:
-            pass
+        for path in (self.wake_path, self.alive_path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         try:
             os.rmdir(self.folder)
         except OSError:

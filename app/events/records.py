@@ -10,8 +10,11 @@ Collections (all through the `Store` interface, any backend):
 
 ``eventLog`` -- the same records in the order every hub receives them,
 moved there by the dispatcher (records sequenced, see dispatcher.py), each
-with ``"seq": int`` (1, 2, ...); plus one document ``{"id": "head",
-"last": int}``, the last seq given. A record is kept until every hub of the
+with ``"seq": int`` (1, 2, ...) and ``"before": {tally_key: int}`` (the
+notifications of the log before it, per API); plus one document ``{"id":
+"head", "last": int, "tally": {tally_key: int}}``, the last seq given and
+the notifications through it. /health reads a hub's pending count from two
+tallies instead of the records (status.py). A record is kept until every hub of the
 store has passed it, so a notification body is stored once, whatever the
 hubs. Legacy notifications adopted on an upgrade carry ``"hubId"``: they
 are for that hub only.
@@ -25,7 +28,8 @@ the log and its delivery state::
      int (failed attempts of the next notification), "nextAttemptAt": float,
      "leaseUntil": float, "leaseOwner": pid, "leaseHost": str,
      "claimedThrough": int, "consecutiveFailures": int,
-     "circuitOpenUntil": float, "lastError": str | None}
+     "circuitOpenUntil": float, "lastError": str | None,
+     "leaseId": str | None (lease.py)}
 
 So the delivery state is O(hubs), not O(notifications x hubs).
 
@@ -37,6 +41,10 @@ delivered (``delivered``, without)::
     {"id": "<eventId>.<hubId>", "hubId", "eventId", "notification": {...} | None,
      "status": "delivered" | "failed", "attempts": int, "lastError": str | None,
      "createdAt": float, "finishedAt": float}
+
+``eventDispatcher`` -- one document per running dispatcher, its heartbeat
+(status.py): ``{"id": "<host>:<pid>", "host", "pid", "beatAt": float,
+"leases": int}``.
 
 A change and its event record: one transaction
 ---------------------------------------------
@@ -63,6 +71,13 @@ LOG = "eventLog"
 QUEUES = "eventQueue"
 LOG_HEAD = "head"
 HUBS = "hubs"
+DISPATCHERS = "eventDispatcher"
+
+
+def tally_key(record: dict) -> str:
+    """What a log record's notifications are counted under in the log's
+    tallies: its API, or ``hub:<id>`` for a record for one hub alone."""
+    return f"hub:{record['hubId']}" if record.get("hubId") else str(record.get("api"))
 
 
 def notification(event_type: str, payload_name: str, resource: dict) -> dict:

@@ -70,6 +70,12 @@ class InstrumentedTxn:
     def count(self) -> int:
         return self._timed("count", self.inner.count)
 
+    def insert_batch(self, docs) -> list[dict]:
+        return self._timed("insert_batch", self.inner.insert_batch, docs)
+
+    def delete_batch(self, doc_ids) -> int:
+        return self._timed("delete_batch", self.inner.delete_batch, doc_ids)
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

@@ -55,7 +55,8 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     * ``tinydb:///var/lib/tmf`` (absolute) or ``tinydb://data/dev``
       (relative to the CWD)                      -> TinyDB backend
     * ``postgresql://user:pw@host:5432/db``      -> PostgreSQL backend
-      (``options``: pool_size, pool_timeout, statement_timeout)
+      (``options``: pool_size, pool_timeout, statement_timeout,
+      idle_transaction_timeout)
     * anything else with ``scheme://``           -> StoreError
 
     The directory is created if missing.  Opening PostgreSQL connects lazily

@@ -78,15 +78,21 @@ class PostgresStore(Store):
     backend = "postgresql"
 
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
-                 connect_timeout: float = 3.0, statement_timeout: float = 30.0):
+                 connect_timeout: float = 3.0, statement_timeout: float = 30.0,
+                 idle_transaction_timeout: float = 10.0):
         """``pool_timeout``: seconds a call waits for a connection before
         :class:`StoreUnavailable`; ``statement_timeout``: seconds a statement
-        may run (PostgreSQL ``statement_timeout``)."""
+        may run (PostgreSQL ``statement_timeout``); ``idle_transaction_timeout``:
+        seconds a transaction may wait for its client between statements
+        before the server ends the session and its locks
+        (``idle_in_transaction_session_timeout``): no transaction of this
+        service waits for anything but the database."""
         self.url = url
         self.pool_size = pool_size
         self.pool_timeout = pool_timeout
         self.connect_timeout = connect_timeout
         self.statement_timeout = statement_timeout
+        self.idle_transaction_timeout = idle_transaction_timeout
         self._pool = None
         self._pool_pid: int | None = None
         self._mu = threading.Lock()
@@ -124,8 +130,13 @@ class PostgresStore(Store):
             if self._pool is None or self._pool_pid != pid:
                 from psycopg_pool import ConnectionPool
 
+                # a transaction left open by a process that hangs (SIGSTOP,
+                # swapping) ends after idle_transaction_timeout, freeing the
+                # rows it locked (the log's head, a hub's queue) for others
                 options = (f"-c timezone=UTC -c statement_timeout="
-                           f"{int(self.statement_timeout * 1000)}")
+                           f"{int(self.statement_timeout * 1000)} "
+                           f"-c idle_in_transaction_session_timeout="
+                           f"{int(self.idle_transaction_timeout * 1000)}")
                 pool = ConnectionPool(
                     self.url, min_size=1, max_size=self.pool_size, open=False,
                     timeout=self.pool_timeout, check=_check_if_idle, reset=_mark_returned,
@@ -580,3 +591,31 @@ class _PgTxn(Txn):
         row = self._c().execute("DELETE FROM documents WHERE collection = %s AND id = %s "
                                 "RETURNING doc", (self.collection, doc_id)).fetchone()
         return None if row is None else row[0]
+
+    def insert_batch(self, docs: Sequence[dict]) -> list[dict]:
+        canons, texts = [], []
+        for doc in docs:
+            canon, text = _canonical(doc)
+            canons.append(canon)
+            texts.append(text)
+        if not texts:
+            return []
+        # in their order: the seq column numbers them as inserts one by one would
+        rows = self._c().execute(_recorded(
+            "INSERT INTO documents (collection, id, doc) "
+            "SELECT %s, d.doc->>'id', d.doc FROM unnest(%s::jsonb[]) WITH ORDINALITY AS d(doc, n) "
+            "ORDER BY d.n ON CONFLICT DO NOTHING RETURNING id, collection, doc"),
+            (self.collection, texts)).fetchall()
+        stored = {row[0] for row in rows}
+        for canon in canons:
+            if canon["id"] not in stored:
+                raise DuplicateId(self.collection, canon["id"])
+            stored.discard(canon["id"])          # the same id twice in the batch
+        return canons
+
+    def delete_batch(self, doc_ids: Sequence[str]) -> int:
+        ids = [doc_id for doc_id in doc_ids if "\x00" not in doc_id]
+        if not ids:
+            return 0
+        return self._c().execute("DELETE FROM documents WHERE collection = %s AND id = ANY(%s)",
+                                 (self.collection, ids)).rowcount
