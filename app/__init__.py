@@ -26,6 +26,7 @@ class Services:
     recommender: object
     jobs: object
     resources: dict
+    decisions: object = None     # app.decisions.DecisionLog, or None when RECO_DECISION_LOG is off
 
 
 class TmfApi(Api):
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
+    from .decisions.wiring import install_decision_log
     from .events import EventBus
     from .observability.logs import configure_logging
     from .observability.requests import install_request_observability
@@ -125,9 +127,10 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
+    decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
-                                      resources)
+                                      resources, decisions)
 
     api = TmfApi(app, spec_kwargs={
         "marshmallow_plugin": TmfMarshmallowPlugin(),

@@ -58,6 +58,12 @@ class Settings:
     # versions a worker holds before it is replaced (app/rules/service)
     rules_check_interval: float = 0.5
     rules_retired_budget: int = 2000
+    # the decision log (app/decisions): every answer recorded in batches
+    decision_log: bool = True
+    decision_retention_days: float = 30.0
+    decision_batch_size: int = 500
+    decision_flush_seconds: float = 0.1
+    decision_buffer_max: int = 50_000
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -94,6 +100,11 @@ class Settings:
         "log_level": "RECO_LOG_LEVEL",
         "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
         "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
+        "decision_log": "RECO_DECISION_LOG",
+        "decision_retention_days": "RECO_DECISION_RETENTION_DAYS",
+        "decision_batch_size": "RECO_DECISION_BATCH_SIZE",
+        "decision_flush_seconds": "RECO_DECISION_FLUSH_SECONDS",
+        "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
     }
 
     def open_store(self):
