@@ -80,7 +80,7 @@ def activation_pointer(store):
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
-    from .api import rules_admin
+    from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
     from .decisions.wiring import install_decision_log
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     install_doc_fields(api)
     for module in tmf_apis:
         api.register_blueprint(module.blp)
+    api.register_blueprint(reactions.blp)   # TMF680 extension: reactions to recommended items
     api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document

@@ -15,6 +15,7 @@ from __future__ import annotations
 from flask import request
 from marshmallow import Schema, fields
 
+from ..decisions.service import find_recommendation
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..recommend.query import KIND as QUERY_KIND
@@ -35,12 +36,6 @@ def _service():
     return services().resources[KIND.collection]
 
 
-def _find_recommendation(reco):
-    """A stored query, or (decision log on) a recorded instant answer."""
-    queries = reco.resources[QUERY_KIND.collection]
-    return getattr(queries, "find", None) or (lambda key: reco.store.get(QUERY_KIND.collection, key))
-
-
 def _create_sales_lead():
     reco = services()
     service = _service()
@@ -51,7 +46,7 @@ def _create_sales_lead():
     if is_recommendation_lead(body):
         lead = build_recommendation_lead(
             body,
-            get_recommendation=_find_recommendation(reco),
+            get_recommendation=find_recommendation(reco),
             find_customer=reco.recommender.parties.customer,
             schema_location=f"{base}{URL_PREFIX}{LEAD_SCHEMA_PATH}")
         body, extension, lead_id = lead.body, lead.extension, lead.lead_id

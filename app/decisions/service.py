@@ -44,3 +44,13 @@ class RecordedQueryService(ResourceService):
         if resource is None:
             raise self._not_found(resource_id)
         return resource
+
+
+def find_recommendation(services):
+    """`id -> QueryProductRecommendation or None`: a stored query, or (with
+    the decision log) a recorded instant answer."""
+    from ..recommend.query import KIND as QUERY_KIND
+
+    queries = services.resources[QUERY_KIND.collection]
+    return getattr(queries, "find", None) or (
+        lambda key: services.store.get(QUERY_KIND.collection, key))

@@ -8,9 +8,13 @@ from .sinks import sink_for
 
 
 def install_decision_log(settings, store, events, resources: dict, query_kind):
-    """A DecisionLog on the store's backend (None when RECO_DECISION_LOG is
+    """The recommendationReaction service, and a DecisionLog on the store's backend (None when RECO_DECISION_LOG is
     off), and the queryProductRecommendation service replaced by one that
     also answers recorded instant answers."""
+    from ..resources.service import ResourceService
+    from .reactions import KIND as REACTIONS
+
+    resources[REACTIONS.collection] = ResourceService(REACTIONS, store, events)
     if not settings.decision_log:
         return None
     decisions = DecisionLog(sink_for(store, settings.data_dir),
