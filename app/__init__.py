@@ -129,6 +129,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
                  for module in tmf_apis}
     decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
+    jobs.decisions = decisions
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
                                       resources, decisions)
 

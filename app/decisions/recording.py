@@ -15,6 +15,13 @@ def segment_of(context) -> str | None:
     return normalise_value(characteristics(customer).get("segment")) or None
 
 
+def record_decision(decisions, decision_id: str, query: dict, result, context,
+                    mode: str = "async") -> None:
+    """Queue the record of an answer that already has its id (a stored query)."""
+    decisions.record(decision_record(decision_id, utcnow(), query, result, mode=mode,
+                                     segment=segment_of(context)))
+
+
 def record_answer(decisions, resource: dict, result, context, base_path: str,
                   base_url: str, mode: str = "instant") -> dict:
     """`resource` with a new decision id and href first (an instant answer
