@@ -64,6 +64,7 @@ class Settings:
     decision_batch_size: int = 500
     decision_flush_seconds: float = 0.1
     decision_buffer_max: int = 50_000
+    decision_purge_seconds: float = 3600.0
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -105,6 +106,7 @@ class Settings:
         "decision_batch_size": "RECO_DECISION_BATCH_SIZE",
         "decision_flush_seconds": "RECO_DECISION_FLUSH_SECONDS",
         "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
+        "decision_purge_seconds": "RECO_DECISION_PURGE_SECONDS",
     }
 
     def open_store(self):

@@ -31,9 +31,11 @@ def answer(api, body=None) -> dict:
     return response.json()
 
 
-def metric(api, name: str) -> float:
+def metric(api, name: str, key: str | None = None) -> float:
+    """The sum of a metric's samples in GET /metrics (`key`: a metrics or admin key)."""
     total = 0.0
-    for line in api.get("/metrics").text.splitlines():
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    for line in api.get("/metrics", headers=headers).text.splitlines():
         if line.startswith(name + " ") or line.startswith(name + "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total

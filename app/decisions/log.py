@@ -21,15 +21,19 @@ import os
 import threading
 import time
 
-from .metrics import DECISIONS, DROPPED, FLUSH_FAILURES, PENDING, RECORDED
+from .metrics import DECISIONS, DROPPED, FLUSH_FAILURES, PENDING, PURGED, RECORDED
 
 log = logging.getLogger(__name__)
 
 
 class DecisionLog:
     def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
-                 capacity: int = 50_000, enabled: bool = True):
+                 capacity: int = 50_000, enabled: bool = True,
+                 retention_days: float | None = None, purge_interval: float = 3600.0):
         self.sink = sink
+        self.retention_days = retention_days
+        self.purge_interval = purge_interval
+        self._next_purge = time.monotonic() + min(60.0, purge_interval)
         self.batch_size = max(1, batch_size)
         self.flush_interval = flush_interval
         self.capacity = max(1, capacity)
@@ -83,6 +87,9 @@ class DecisionLog:
                     pass
             except Exception:  # noqa: BLE001 - the flusher must outlive any one failure
                 log.exception("decision log: flush failed")
+            if self.retention_days is not None and time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + self.purge_interval
+                self.purge()
 
     def flush_once(self) -> int:
         """Write one batch from the head of the buffer; how many were written
@@ -123,6 +130,25 @@ class DecisionLog:
             self.flush_once()
         with self._lock:
             return not self._buffer
+
+    def purge(self) -> int:
+        """Remove what is older than the retention window (every
+        `purge_interval` seconds in the flusher thread; on PostgreSQL one
+        DELETE on the decided_at index). How many were removed (0 on error,
+        logged: the next run tries again)."""
+        from ..timeutil import utcnow
+        import datetime as dt
+
+        if self.retention_days is None:
+            return 0
+        try:
+            removed = self.sink.purge(utcnow() - dt.timedelta(days=self.retention_days))
+        except Exception as exc:  # noqa: BLE001 - retried at the next interval
+            log.warning("decision log: purge failed (%s: %s)", type(exc).__name__, exc)
+            return 0
+        if removed:
+            PURGED.inc(removed)
+        return removed
 
     # -- reading --------------------------------------------------------------
     def pending(self) -> int:

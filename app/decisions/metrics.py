@@ -25,3 +25,9 @@ PENDING = Gauge(
     "reco_decision_log_pending",
     "Decisions in the buffers of live workers, not yet written: what a crash would lose.",
     multiprocess_mode="livesum")
+PURGED = Counter(
+    "reco_decisions_purged_total",
+    "Decisions removed from the log after RECO_DECISION_RETENTION_DAYS.")
+ERASED = Counter(
+    "reco_decisions_erased_total",
+    "Decisions removed from the log by `flask decisions erase --party` (GDPR art. 17).")

@@ -20,7 +20,9 @@ def install_decision_log(settings, store, events, resources: dict, query_kind):
     decisions = DecisionLog(sink_for(store, settings.data_dir),
                             batch_size=settings.decision_batch_size,
                             flush_interval=settings.decision_flush_seconds,
-                            capacity=settings.decision_buffer_max)
+                            capacity=settings.decision_buffer_max,
+                            retention_days=settings.decision_retention_days,
+                            purge_interval=settings.decision_purge_seconds)
     resources[query_kind.collection] = RecordedQueryService(
         query_kind, store, events, decisions, settings.decision_retention_days,
         (settings.public_base_url or "").rstrip("/"))
