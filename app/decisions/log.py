@@ -155,6 +155,11 @@ class DecisionLog:
         with self._lock:
             return len(self._buffer)
 
+    def buffered(self, decision_id: str) -> dict | None:
+        """The record of a decision not written yet, else None (no store read)."""
+        with self._lock:
+            return self._pending.get(decision_id)
+
     def get(self, decision_id: str) -> dict | None:
         """The record of a decision, from the buffer or the store."""
         with self._lock:

@@ -30,13 +30,21 @@ class RecordedQueryService(ResourceService):
     def find(self, resource_id: str) -> dict | None:
         """A stored query, else a recorded instant answer, else None (a
         RecommendationSalesLead or a reaction names either the same way)."""
+        # an answer of a moment ago is in the buffer: found without the store,
+        # so it resolves even while the store is unreachable
+        buffered = self.decisions.buffered(resource_id) if self.decisions is not None else None
+        if buffered is not None and buffered.get("mode") == "instant":
+            return self._answer(buffered)
         resource = self.store.get(self.kind.collection, resource_id)
         if resource is not None:
             return resource
         record = self.recorded(resource_id)
         if record is None or record.get("mode") != "instant":
             return None
-        return answer_of(record, f"{self.base_url}{self.kind.base_path}/{resource_id}",
+        return self._answer(record)
+
+    def _answer(self, record: dict) -> dict:
+        return answer_of(record, f"{self.base_url}{self.kind.base_path}/{record['id']}",
                          self.base_url)
 
     def get(self, resource_id: str) -> dict:
