@@ -65,6 +65,7 @@ class Settings:
     decision_flush_seconds: float = 0.1
     decision_buffer_max: int = 50_000
     decision_purge_seconds: float = 3600.0
+    decision_file_warn_mb: float = 400.0
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -107,6 +108,7 @@ class Settings:
         "decision_flush_seconds": "RECO_DECISION_FLUSH_SECONDS",
         "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
         "decision_purge_seconds": "RECO_DECISION_PURGE_SECONDS",
+        "decision_file_warn_mb": "RECO_DECISION_FILE_WARN_MB",
     }
 
     def open_store(self):

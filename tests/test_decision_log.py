@@ -104,3 +104,20 @@ def test_without_the_log_an_instant_answer_has_no_id(make_server):
     api = Client(make_server(env={"RECO_DECISION_LOG": "0"}).url)
     given = answer(api)
     assert "id" not in given and "href" not in given and given["recommendationItem"]
+
+
+def test_health_reports_the_log_and_warns_near_the_embedded_limit(make_server, backend):
+    server = make_server(env={"RECO_DECISION_FILE_WARN_MB": "0.002"})   # 2 KiB
+    api = Client(server.url)
+    log = api.get("/health").json()["decisionLog"]
+    assert log["backend"] == backend and "warning" not in log
+    for _ in range(5):
+        answer(api)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 5, 10)
+    log = api.get("/health").json()["decisionLog"]
+    assert log["pending"] == 0
+    if backend == "tinydb":
+        assert log["bytes"] > 2048 and "use PostgreSQL" in log["warning"]
+    else:
+        assert "warning" not in log
+    assert api.get("/health").json()["status"] == "ok"

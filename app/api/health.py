@@ -23,6 +23,9 @@ HEALTH_SCHEMA = {
         "events": {"type": "object", "description": (
             "recorded (changes not yet fanned out), pending, failed, delivered, "
             "backlogAgeSeconds, openCircuits, recordable, recordError, lastRecordError")},
+        "decisionLog": {"type": "object", "description": (
+            "backend, pending (this worker's unwritten answers); embedded store: bytes, "
+            "days and a warning near where it stops being usable")},
     }}
 _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
     "application/json": {"schema": {"type": "object"}}}}}
@@ -43,8 +46,11 @@ def _report() -> tuple[dict, bool]:
     # a change whose event cannot be recorded is refused, so a service that
     # cannot record events cannot take writes: not ready
     ready = bool(store.get("ok")) and bool(rules.get("ok")) and bool(events.get("recordable"))
-    return {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
-            "events": events}, ready
+    report = {"status": "ok" if ready else "degraded", "store": store, "rules": rules,
+              "events": events}
+    if reco.decisions is not None:   # a warning only: answers do not depend on it
+        report["decisionLog"] = reco.decisions.status(reco.settings.decision_file_warn_mb * 2**20)
+    return report, ready
 
 
 @blp.route("/health", methods=["GET"])

@@ -11,7 +11,8 @@ Counts, per group:
 
 Sources: the decision log (instant and asynchronous answers), the
 recommendationReaction and salesLead collections, joined on (answer id,
-item id). On PostgreSQL one GROUP BY GROUPING SETS query plus one for the
+item id). On PostgreSQL over `decision_items` (one row per item, written
+with the decision): one GROUP BY GROUPING SETS query plus one for the
 rules (an item counts for each of its rules), so only the groups leave the
 database; on the embedded store the same counts in Python."""
 from __future__ import annotations
@@ -86,11 +87,9 @@ def _python_counts(records, reactions, leads, rule_set_id, rule_set_version) -> 
 
 _ITEMS = """
     WITH items AS (
-        SELECT d.id AS decision_id, coalesce(d.rule_set_id, '') AS rule_set_id,
-               coalesce(d.rule_set_version, '') AS rule_set_version,
-               d.channel_id, d.segment, i->>'id' AS item_id, i->>'offeringId' AS offering_id,
-               i->'ruleIds' AS rule_ids
-        FROM decisions d CROSS JOIN LATERAL jsonb_array_elements(d.doc->'items') AS i
+        SELECT decision_id, rule_set_id, rule_set_version, channel_id, segment, item_id,
+               offering_id, rule_ids
+        FROM decision_items d
         WHERE {where}),
     reactions AS (
         SELECT doc #>> '{{recommendation,id}}' AS decision_id,
@@ -141,7 +140,7 @@ def _sql_counts(store, since, until, rule_set_id, rule_set_version, channel) -> 
     by_rule = (base + f"""
         SELECT rule_set_id, rule_set_version, rule, {_AGGREGATES}
         FROM (SELECT DISTINCT ON (decision_id, item_id, rule) flagged.*, rule
-              FROM flagged CROSS JOIN LATERAL jsonb_array_elements_text(rule_ids) AS rule) AS x
+              FROM flagged CROSS JOIN LATERAL unnest(rule_ids) AS rule) AS x
         GROUP BY rule_set_id, rule_set_version, rule""")
     groups: dict[str, dict[tuple, dict]] = {name: {} for name in (*DIMENSIONS, "total")}
     with store.connection(write=False) as conn:

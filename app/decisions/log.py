@@ -155,6 +155,16 @@ class DecisionLog:
         with self._lock:
             return len(self._buffer)
 
+    def status(self, warn_bytes: float) -> dict:
+        """For /health: the store's size (embedded: a warning near its limit)
+        and this worker's unwritten records."""
+        try:
+            found = self.sink.status(warn_bytes)
+        except Exception as exc:  # noqa: BLE001 - health must not raise
+            found = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        found["pending"] = self.pending()
+        return found
+
     def buffered(self, decision_id: str) -> dict | None:
         """The record of a decision not written yet, else None (no store read)."""
         with self._lock:

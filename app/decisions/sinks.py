@@ -155,6 +155,20 @@ class JsonLinesSink:
     def erase_party(self, party_id: str) -> int:
         return self._rewrite(lambda record: record.get("partyId") != party_id)
 
+    def status(self, warn_bytes: float) -> dict:
+        """Size on disk, and a warning when it nears where the embedded log
+        stops being usable: a GET of an answer reads its day's file, the
+        funnel and replays read every file (BENCHMARKS.md, "Decision log")."""
+        size = sum(path.stat().st_size for _day, path in self._days())
+        found = {"backend": self.backend, "bytes": size, "days": len(self._days())}
+        if size >= warn_bytes:
+            found["warning"] = (
+                f"the embedded decision log holds {size / 2**20:.0f} MiB (about "
+                f"{size // 870:,} answers); reports and replays read it whole and slow down "
+                f"from here: use PostgreSQL (RECO_STORE_URL) or a shorter "
+                f"RECO_DECISION_RETENTION_DAYS")
+        return found
+
     def purge(self, before: dt.datetime) -> int:
         removed = 0
         with self._locked():
@@ -190,6 +204,14 @@ class PostgresSink:
                 "d->>'channelId', d->>'segment', d->>'ruleSetId', d->>'ruleSetVersion', "
                 "d->>'experimentArm', d FROM unnest(%s::jsonb[]) AS d "
                 "ON CONFLICT (id) DO NOTHING", (texts,))
+            columns = _item_columns(records)
+            conn.execute(
+                "INSERT INTO decision_items (decision_id, item_id, decided_at, rule_set_id, "
+                "rule_set_version, channel_id, segment, offering_id, rule_ids) "
+                "SELECT d, i, t, s, v, c, g, o, string_to_array(r, E'\\x1f') FROM unnest("
+                "%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::text[]) AS x(d, i, t, s, v, c, g, o, r) "
+                "ON CONFLICT DO NOTHING", columns)
 
     def get(self, decision_id: str) -> dict | None:
         with self.store.connection(write=False) as conn:
@@ -218,6 +240,9 @@ class PostgresSink:
         for row in rows:
             yield row[0]
 
+    def status(self, warn_bytes: float) -> dict:
+        return {"backend": self.backend}
+
     def erase_party(self, party_id: str) -> int:
         with self.store.connection() as conn:
             return conn.execute("DELETE FROM decisions WHERE party_id = %s", (party_id,)).rowcount
@@ -225,6 +250,21 @@ class PostgresSink:
     def purge(self, before: dt.datetime) -> int:
         with self.store.connection() as conn:
             return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
+
+
+def _item_columns(records: list[dict]) -> tuple[list, ...]:
+    """The decision_items rows of a batch as parallel arrays (one unnest),
+    rule ids joined with U+001F (a control character no rule id holds)."""
+    columns: tuple[list, ...] = tuple([] for _ in range(9))
+    for record in records:
+        for item in record.get("items") or []:
+            for column, value in zip(columns, (
+                    record["id"], str(item.get("id")), record["decidedAt"],
+                    record.get("ruleSetId") or "", record.get("ruleSetVersion") or "",
+                    record.get("channelId"), record.get("segment"), item.get("offeringId"),
+                    "\x1f".join(item.get("ruleIds") or []))):
+                column.append(value)
+    return columns
 
 
 def sink_for(store, data_dir: Path):

@@ -2,6 +2,8 @@
 
 Columns are what reports, purges and per-party reads filter or group on;
 the record itself is `doc` (app/decisions/record.py). Indexes:
+- `decision_items`: one row per item (the funnel's GROUP BY reads it, not
+  the JSON), deleted with its decision (ON DELETE CASCADE);
 - primary key `id` (UUIDv7, time-ordered: inserts land at the index's
   right edge, so their cost does not grow with the table);
 - `decided_at`: time ranges (reports, replays) and the retention purge;
@@ -37,6 +39,22 @@ def upgrade() -> None:
             doc jsonb NOT NULL
         )""")
     op.execute("CREATE INDEX decisions_decided_at ON decisions (decided_at)")
+    # One row per recommended item, written with its decision: what the
+    # conversion funnel groups, without unpacking JSON at report time.
+    op.execute("""
+        CREATE TABLE decision_items (
+            decision_id text NOT NULL REFERENCES decisions (id) ON DELETE CASCADE,
+            item_id text NOT NULL,
+            decided_at timestamptz NOT NULL,
+            rule_set_id text NOT NULL,
+            rule_set_version text NOT NULL,
+            channel_id text,
+            segment text,
+            offering_id text,
+            rule_ids text[] NOT NULL,
+            PRIMARY KEY (decision_id, item_id)
+        )""")
+    op.execute("CREATE INDEX decision_items_decided_at ON decision_items (decided_at)")
     op.execute("CREATE INDEX decisions_party ON decisions (party_id, decided_at)")
     op.execute("""
         CREATE INDEX documents_reaction_party ON documents
@@ -46,4 +64,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP INDEX documents_reaction_party")
+    op.execute("DROP TABLE decision_items")
     op.execute("DROP TABLE decisions")
