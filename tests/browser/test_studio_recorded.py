@@ -43,7 +43,8 @@ def test_impact_and_funnel_over_recorded_answers(tmp_path, page):
 
         page.goto(server.url + "/studio/conversion?by=channel")
         table = page.locator("#funnel-table")
-        expect(page.locator("#funnel")).to_contain_text("5 decisions (instant and asynchronous)")
+        expect(page.locator("#funnel")).to_contain_text(
+            "5 decisions (instant and asynchronous), 11 items, 0 shown, 0 clicked, 0 leads")
         rows = [row.split("\t") for row in table.locator("tbody tr").all_inner_texts()]
         assert [row[2:4] for row in rows] == [["21", "4"], ["22", "1"]]
         shot(page, "conversion-funnel")
