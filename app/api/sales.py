@@ -19,7 +19,6 @@ from ..decisions.conversion import conversion_report, parse_range
 from ..decisions.service import find_recommendation
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..recommend.query import KIND as QUERY_KIND
 from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, STATUSES,
                      build_recommendation_lead, check_patch,
                      is_recommendation_lead, stamp_new_lead,

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class DecisionLog:
     def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
-                 capacity: int = 50_000, enabled: bool = True,
+                 capacity: int = 50_000,
                  retention_days: float | None = None, purge_interval: float = 3600.0):
         self.sink = sink
         self.retention_days = retention_days
@@ -37,7 +37,6 @@ class DecisionLog:
         self.batch_size = max(1, batch_size)
         self.flush_interval = flush_interval
         self.capacity = max(1, capacity)
-        self.enabled = enabled
         self._buffer: list[dict] = []
         self._pending: dict[str, dict] = {}
         self._lock = threading.Lock()
@@ -136,8 +135,9 @@ class DecisionLog:
         `purge_interval` seconds in the flusher thread; on PostgreSQL one
         DELETE on the decided_at index). How many were removed (0 on error,
         logged: the next run tries again)."""
-        from ..timeutil import utcnow
         import datetime as dt
+
+        from ..timeutil import utcnow
 
         if self.retention_days is None:
             return 0
