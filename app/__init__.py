@@ -27,6 +27,7 @@ class Services:
     recommender: object
     jobs: object
     resources: dict
+    decisions: object = None     # app.decisions.DecisionLog, or None when RECO_DECISION_LOG is off
 
 
 class TmfApi(Api):
@@ -80,9 +81,10 @@ def activation_pointer(store):
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
-    from .api import rules_admin
+    from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
+    from .decisions.wiring import install_decision_log
     from .events import EventBus
     from .observability.logs import configure_logging
     from .observability.requests import install_request_observability
@@ -129,9 +131,11 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
+    decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
+    jobs.decisions = decisions
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
-                                      resources)
+                                      resources, decisions)
 
     api = TmfApi(app, spec_kwargs={
         "marshmallow_plugin": TmfMarshmallowPlugin(),
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     install_doc_fields(api)
     for module in tmf_apis:
         api.register_blueprint(module.blp)
+    api.register_blueprint(reactions.blp)   # TMF680 extension: reactions to recommended items
     api.register_blueprint(catalog.blp)   # TMF620, read-only, from the catalog files
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document

@@ -71,6 +71,14 @@ class Settings:
     # bytes: the one size limit of every rule, catalog and cases file, however
     # it arrives (folder, reload, CLI, Studio, /admin/rules); app/rules/model/source.py
     max_rule_file_bytes: int = 10 * 1024 * 1024
+    # the decision log (app/decisions): every answer recorded in batches
+    decision_log: bool = True
+    decision_retention_days: float = 30.0
+    decision_batch_size: int = 500
+    decision_flush_seconds: float = 0.1
+    decision_buffer_max: int = 50_000
+    decision_purge_seconds: float = 3600.0
+    decision_file_warn_mb: float = 400.0
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -111,6 +119,13 @@ class Settings:
         "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
         "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
         "max_rule_file_bytes": "RECO_MAX_RULE_FILE_BYTES",
+        "decision_log": "RECO_DECISION_LOG",
+        "decision_retention_days": "RECO_DECISION_RETENTION_DAYS",
+        "decision_batch_size": "RECO_DECISION_BATCH_SIZE",
+        "decision_flush_seconds": "RECO_DECISION_FLUSH_SECONDS",
+        "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
+        "decision_purge_seconds": "RECO_DECISION_PURGE_SECONDS",
+        "decision_file_warn_mb": "RECO_DECISION_FILE_WARN_MB",
     }
 
     def open_store(self):

@@ -36,6 +36,9 @@ HEALTH_SCHEMA = {
             "recorded (changes not yet fanned out), pending, failed, delivered, "
             "backlogAgeSeconds, openCircuits, dispatchers, stalled, stallReasons, "
             "recordable, recordError, lastRecordError")},
+        "decisionLog": {"type": "object", "description": (
+            "backend, pending (this worker's unwritten answers); embedded store: bytes, "
+            "days and a warning near where it stops being usable")},
     }}
 _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
     "application/json": {"schema": {"type": "object"}}}}}
@@ -67,8 +70,11 @@ def _report() -> tuple[dict, bool]:
     # still answers and records every change's event (delivered later), and
     # taking every host out of the balancer would not deliver anything sooner
     healthy = ready and not events.get("stalled")
-    return {"status": "ok" if healthy else "degraded", "store": store, "rules": rules,
-            "events": events}, ready
+    report = {"status": "ok" if healthy else "degraded", "store": store, "rules": rules,
+              "events": events}
+    if reco.decisions is not None:   # a warning only: answers do not depend on it
+        report["decisionLog"] = reco.decisions.status(reco.settings.decision_file_warn_mb * 2**20)
+    return report, ready
 
 
 #: The figures of each part that anyone may read (no text, no location).
@@ -76,7 +82,8 @@ PUBLIC_FIELDS = {
     "store": ("ok", "backend", "collections"),
     "rules": ("ok", "rulesetId", "version", "hash", "pinned", "loadedAt", "rules"),
     "events": ("recorded", "pending", "failed", "delivered", "backlogAgeSeconds",
-               "openCircuits", "recordable"),
+               "openCircuits", "recordable", "stalled"),
+    "decisionLog": ("backend", "pending"),
 }
 
 

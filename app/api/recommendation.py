@@ -10,6 +10,7 @@ from ..jsonbody import read_json_object
 from ..recommend import RecommenderUnavailable
 from ..recommend.items import ruleset_headers, tmf_items
 from ..recommend.query import KIND, URL_PREFIX, schemas
+from ..decisions.recording import record_answer
 from .tmf import base_url, created, json_response, resource_blueprint, services
 
 
@@ -17,16 +18,21 @@ def _create_recommendation():
     reco = services()
     service = reco.resources[KIND.collection]
     # recommendationItem, id and href are server-owned: new_resource refuses them.
-    # Nothing is stored for an instant answer, so it gets no id and href.
+    # An instant answer is not stored as a resource: it gets its id and href
+    # from the decision log, which records it in the background.
     resource = service.new_resource(read_json_object(), base_url(), stored=False)
     if resource.get("instantSyncRecommendation"):
+        contexts = [] if reco.decisions is not None else None
         try:
-            result = reco.recommender.recommend(resource)
+            result = reco.recommender.recommend(resource, contexts=contexts)
         except RecommenderUnavailable as exc:
             # the rule files' problems name server paths: for the log only
             raise TMFError(503, "No valid rule set is active; the service cannot recommend "
                                 "now, retry later", code="RULESET_UNAVAILABLE",
                            headers={"Retry-After": "30"}, log_detail=str(exc)) from None
+        if reco.decisions is not None:
+            resource = record_answer(reco.decisions, resource, result, contexts[0],
+                                     KIND.base_path, base_url())
         resource["state"] = "done"
         resource["recommendationItem"] = tmf_items(result, base_url())
         return json_response(resource, 200, ruleset_headers(result))
@@ -42,5 +48,6 @@ blp = resource_blueprint(
     description="TMF680 Recommendation Management",
     patchable=False, create_handler=_create_recommendation,
     create_responses={"200": {
-        "description": "instantSyncRecommendation: the ranked items, state done, nothing stored",
+        "description": "instantSyncRecommendation: the ranked items, state done, with the id "
+                       "and href under which the decision log keeps the answer",
         "content": {"application/json": {"schema": KIND.resource_schema}}}})

@@ -30,6 +30,7 @@ from flask import Response, current_app, jsonify, request
 from flask_smorest import Blueprint
 
 from ..auth import require_admin
+from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
@@ -227,10 +228,12 @@ def cases():
     "Compare two versions", "As `flask rules diff`: the rules added, removed and changed, and per situation the "
     "items gained, lost, reordered or recommended for other reasons. Situations: the regression cases "
     "(`cases`, default true), an uploaded JSON Lines file of contexts (`contexts`, its text) and the latest "
-    "`recent` stored TMF680 queries.",
+    "`recent` stored TMF680 queries, and recorded answers of the decision log (`recorded`: the last N, or "
+    "`recordedSince`/`recordedUntil`, `recordedChannel`), weighted: `recordedTraffic`.",
     body=_obj({"rulesetId": _OPTIONAL, "old": _TEXT, "new": _TEXT, "cases": {"type": "boolean"},
                "contexts": _OPTIONAL, "contextsName": _OPTIONAL,
-               "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT}}, ["old", "new"])))
+               "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT},
+               **RECORDED_PROPERTIES}, ["old", "new"])))
 def impact():
     reco = _reco()
     body = read_json_object()
@@ -259,11 +262,14 @@ def impact():
                                  context_from_query(query, reco.recommender.parties)))
             except TMFError:
                 skipped += 1
+    recorded = recorded_traffic(reco, body)   # the decision log's answers, weighted
+    contexts += recorded.situations
     if not contexts:
-        raise TMFError(422, "No situations to compare: use the cases, a contexts file or recent queries",
-                       code="NO_CONTEXTS")
+        raise TMFError(422, "No situations to compare: use the cases, a contexts file, recent queries "
+                            "or recorded answers", code="NO_CONTEXTS")
     report = authoring.impact(old_engine, new_engine, contexts)
     report["skippedQueries"] = skipped
+    recorded.add_to(report)
     return jsonify(report)
 
 

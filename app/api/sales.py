@@ -15,14 +15,15 @@ from __future__ import annotations
 from flask import request
 from marshmallow import Schema, fields
 
+from ..decisions.conversion import conversion_report, parse_range
+from ..decisions.service import find_recommendation
 from ..errors import TMFError
 from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
-from ..recommend.query import KIND as QUERY_KIND
 from ..sales import (LEAD_JSON_SCHEMA, LEAD_TYPE, STATUSES,
                      build_recommendation_lead, check_patch,
                      is_recommendation_lead, stamp_new_lead,
                      stamp_status_change)
-from ..sales.resource import KIND, URL_PREFIX, current_report, schemas
+from ..sales.resource import KIND, URL_PREFIX, schemas
 from ..store import DuplicateId
 from ..timeutil import isoformat, utcnow
 from .tmf import (MERGE_PATCH_DESCRIPTION, ErrorSchema, base_url, created, error_responses,
@@ -45,7 +46,7 @@ def _create_sales_lead():
     if is_recommendation_lead(body):
         lead = build_recommendation_lead(
             body,
-            get_recommendation=lambda key: reco.store.get(QUERY_KIND.collection, key),
+            get_recommendation=find_recommendation(reco),
             find_customer=reco.recommender.parties.customer,
             schema_location=f"{base}{URL_PREFIX}{LEAD_SCHEMA_PATH}")
         body, extension, lead_id = lead.body, lead.extension, lead.lead_id
@@ -129,17 +130,28 @@ class SalesConversionReportSchema(Schema):
     type_ = fields.String(data_key="@type")
     generatedAt = fields.String()
     ruleSets = fields.List(fields.Nested(RuleSetConversionSchema))
+    funnel = fields.Dict(metadata={
+        "description": "Every recorded decision (instant and asynchronous) in [since, until): "
+                       "decisions, items, shown, clicked, leads, accepted; `total` and lists "
+                       "byRuleSetVersion, byRule, byOffering, byChannel, bySegment "
+                       "(app/decisions/funnel.py). Absent when the decision log is off."})
 
 
-REPORT_FILTERS = ("ruleSetId", "ruleSetVersion")
+REPORT_FILTERS = ("ruleSetId", "ruleSetVersion", "since", "until", "channel")
 
 
 @blp.route("/conversionReport", methods=["GET"], endpoint="conversion_report")
 @blp.doc(summary="Conversion of recommendations into sales leads, per rule set version and rule",
-         description="Counts the items of stored (asynchronous) TMF680 queries and the "
-                     f"{LEAD_TYPE}s made from them. Not a TMF resource: this service's addition.",
+         description="ruleSets: the items of stored (asynchronous) TMF680 queries and the "
+                     f"{LEAD_TYPE}s made from them; funnel: every recorded decision, instant "
+                     "ones included, with its reactions and leads. Not a TMF resource: this "
+                     "service's addition.",
          parameters=[{"in": "query", "name": name, "schema": {"type": "string"},
-                      "description": f"Only this {name}"} for name in REPORT_FILTERS],
+                      "description": f"Only this {name}"}
+                     for name in ("ruleSetId", "ruleSetVersion", "channel")] + [
+             {"in": "query", "name": name, "schema": {"type": "string", "format": "date-time"},
+              "description": f"funnel: decisions {word} this date-time"}
+             for name, word in (("since", "at or after"), ("until", "before"))],
          responses={"200": {"description": "The report", "content": {
              "application/json": {"schema": SalesConversionReportSchema}}},
              **error_responses(schemas)})
@@ -148,8 +160,10 @@ def get_conversion_report():
     if unknown:
         raise TMFError(400, f"Unknown parameter(s): {', '.join(unknown)}; "
                             f"filters are {', '.join(REPORT_FILTERS)}", code="INVALID_QUERY")
-    return json_response(current_report(services().store, request.args.get("ruleSetId"),
-                                        request.args.get("ruleSetVersion")))
+    since, until = parse_range(request.args.get("since"), request.args.get("until"))
+    return json_response(conversion_report(
+        services(), request.args.get("ruleSetId"), request.args.get("ruleSetVersion"),
+        since, until, request.args.get("channel")))
 
 
 @blp.route(LEAD_SCHEMA_PATH, methods=["GET"], endpoint="lead_schema")

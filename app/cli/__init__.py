@@ -9,6 +9,7 @@ from flask import Flask
 COMMAND_GROUPS = (
     "app.cli.rules:rules",
     "app.cli.sales:sales",
+    "app.cli.decisions:decisions_cli",
     "app.cli.store:store_cli",
 )
 

@@ -321,7 +321,14 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
 @click.option("--all", "show_all", is_flag=True, help="Details of the contexts that do not change too.")
 @click.option("--fail-on-change", is_flag=True, help="Exit code 1 when any context changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_on_change, as_json):
+@click.option("--recorded", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Also replay the last N recorded answers (decision log), weighted.")
+@click.option("--since", "recorded_since", metavar="DATE-TIME",
+              help="Replay the answers recorded since then (with --until, --channel).")
+@click.option("--until", "recorded_until", metavar="DATE-TIME", help="... and before this.")
+@click.option("--channel", "recorded_channel", metavar="ID", help="... only of this channel.")
+def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_on_change, as_json,
+                 recorded=None, recorded_since=None, recorded_until=None, recorded_channel=None):
     """What changes from OLD to NEW: the rules changed and a summary over the
     contexts (items gained, lost, reordered, recommended for other reasons);
     with --details, each changed context. A progress bar counts the contexts
@@ -353,15 +360,32 @@ def diff_command(old, new, contexts_file, cases, details, limit, show_all, fail_
             contexts += [(name, "recorded", ctx) for name, ctx in load_contexts_jsonl(contexts_file, _now(None))]
     except RuleSetError as exc:
         _fail(exc)
+    weights = None
+    if recorded is not None or recorded_since or recorded_until or recorded_channel:
+        from .decisions import recorded_situations_of
+        situations, weights, skipped = recorded_situations_of(
+            recorded, recorded_since, recorded_until, recorded_channel)
+        contexts += situations
+        if skipped:
+            _echo(f"{skipped} recorded answers could not be read as contexts and were skipped.",
+                  err=True)
     if not contexts:
-        _echo("No contexts to compare: add regression cases or give --contexts FILE.jsonl.", err=True)
+        _echo("No contexts to compare: add regression cases or give --contexts FILE.jsonl "
+              "or --recorded N.", err=True)
         raise click.exceptions.Exit(1)
     report = diff_engines(old_engine, new_engine, progress(contexts, "Comparing contexts"))
     if as_json:
-        _json(report.as_dict())
+        data = report.as_dict()
+        if weights is not None:
+            from ..decisions.replay import weighted_summary
+            data["recordedTraffic"] = weighted_summary(data["contexts"], weights)
+        _json(data)
     else:
         for line in diff_lines(report, _style(), show_all, details, limit or None):
             _echo(line)
+        if weights is not None:
+            from ..decisions.replay import summary_line, weighted_summary
+            _echo(summary_line(weighted_summary(report.as_dict()["contexts"], weights)))
         if report.changed and not (details or show_all):
             _echo(f"Add --details to see what changes in each of the {len(report.changed)} changed contexts.")
     raise click.exceptions.Exit(1 if fail_on_change and report.changed else 0)

@@ -97,9 +97,14 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
     rules admin's context_from_query)."""
     start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
     party = query.get("relatedParty")
-    with parties.store.reading():  # PostgreSQL: one connection for both look-ups
-        customer = parties.customer(party if isinstance(party, dict) else None)
-        products = parties.products(customer)
+    party = party if isinstance(party, dict) else None
+    customer, products = None, []
+    if party and party.get("id"):
+        # PostgreSQL: one connection for both look-ups; none for an anonymous
+        # query, which is then answered while the database is down
+        with parties.store.reading():
+            customer = parties.customer(party)
+            products = parties.products(customer)
     place = query.get("place")
     categories = []
     for ref in query.get("category") or []:

@@ -34,6 +34,9 @@ class RecommendationJobs:
         self.service = service          # ResourceService of queryProductRecommendation
         self.recommender = recommender
         self.poller = Poller("recommendation-jobs", self.run_due, interval=1.0)
+        # app.decisions.DecisionLog (set by the app factory): a finished
+        # query is recorded like an instant answer, under its own id
+        self.decisions = None
 
     def enqueue(self, query_id: str, base_url: str) -> None:
         """Called before the query is stored, so no crash can leave a stored
@@ -73,8 +76,10 @@ class RecommendationJobs:
             return
         if query.get("state") != "inProgress":
             self.service.set_attributes(query_id, {"state": "inProgress"})
+        contexts: list = []
         try:
-            items = tmf_items(self.recommender.recommend(query, mode="async"), job["baseUrl"])
+            result = self.recommender.recommend(query, mode="async", contexts=contexts)
+            items = tmf_items(result, job["baseUrl"])
         except Exception:
             log.exception("recommendation %s failed", query_id)
             if job["attempts"] >= MAX_ATTEMPTS:
@@ -84,6 +89,9 @@ class RecommendationJobs:
                 self.store.update(JOBS, query_id, _release)
             return
         self.service.set_attributes(query_id, {"state": "done", "recommendationItem": items})
+        if self.decisions is not None:
+            from ..decisions.recording import record_decision
+            record_decision(self.decisions, query_id, query, result, contexts[0], mode="async")
         self.store.delete(JOBS, query_id)
 
 

@@ -19,13 +19,18 @@ class Recommender:
         self.parties = PartyFacts(store)
 
     @observe_recommendation
-    def recommend(self, query: dict, mode: str = "instant") -> Recommendation:
+    def recommend(self, query: dict, mode: str = "instant",
+                  contexts: list | None = None) -> Recommendation:
         """The engine's answer for a QueryProductRecommendation that passed the
         create checks: offering ids, ranks and the rules behind them, and the
         rule set that produced it (`tmf_items` makes the TMF680 items).
         `mode` (instant, async) labels the metrics only. Raises
-        RecommenderUnavailable when no valid rule set is loaded."""
+        RecommenderUnavailable when no valid rule set is loaded. The Context
+        evaluated is appended to `contexts` when given (the decision log
+        records its customer segment)."""
         context = build_context(query, self.parties)
+        if contexts is not None:
+            contexts.append(context)
         # a clock read; a changed file is reloaded by the service's watcher
         # thread while the version in service keeps answering (issue 13)
         self.rules.poll()

@@ -227,9 +227,18 @@ def edit():
 
 @bp.route("/conversion", methods=["GET"])
 def conversion():
-    from ..sales.resource import current_report
-    report = current_report(_reco().store, request.args.get("ruleSetId") or None)
-    return render_template("studio/conversion.html", report=report, status=_reco().rules.status())
+    from ..decisions.conversion import conversion_report, parse_range
+    since, until = parse_range(request.args.get("since") or None, request.args.get("until") or None)
+    report = conversion_report(_reco(), request.args.get("ruleSetId") or None, None, since, until,
+                               request.args.get("channel") or None)
+    by = request.args.get("by") if request.args.get("by") in FUNNEL_BY else "ruleSetVersion"
+    return render_template("studio/conversion.html", report=report, status=_reco().rules.status(),
+                           funnel_by=by, funnel_key=FUNNEL_BY[by], filters=request.args)
+
+
+#: the funnel's dimensions and the key of their rows (app/decisions/funnel.py)
+FUNNEL_BY = {"ruleSetVersion": None, "rule": "ruleId", "offering": "offeringId",
+             "channel": "channelId", "segment": "segment"}
 
 
 # --------------------------------------------------------------------------- activate, roll back

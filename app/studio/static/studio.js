@@ -228,7 +228,9 @@ function initImpact() {
     const file = $("#impact-file").files[0];
     $("#impact-result").replaceChildren();
     const body = { rulesetId: RULESET, old: $("#impact-old").value, new: $("#impact-new").value,
-      cases: $("#impact-cases").checked, recent: Number($("#impact-recent").value || 0) };
+      cases: $("#impact-cases").checked, recent: Number($("#impact-recent").value || 0),
+      recorded: Number($("#impact-recorded").value || 0) };
+    if ($("#impact-recorded-channel").value.trim()) body.recordedChannel = $("#impact-recorded-channel").value.trim();
     try {
       if (file) { body.contexts = await file.text(); body.contextsName = file.name; }
       const data = await api("POST", "/admin/rules/impact", body);
@@ -238,6 +240,7 @@ function initImpact() {
         h("p", { class: "summary", id: "impact-summary",
           text: `${s.changed} of ${s.contexts} situations change: ${s.gained} items gained, ${s.lost} lost, reordered in ${s.reordered}, reasons changed in ${s.reasonsChanged}` }),
         h("p", { class: "muted", text: data.skippedQueries ? `${data.skippedQueries} stored queries could not be read as situations and were skipped.` : "" }),
+        data.recordedTraffic ? h("p", { class: "summary", id: "impact-recorded-summary", text: data.recordedTraffic.line }) : "",
         table(["Source", "Situations", "Changed"], data.sources.map((x) => [x.source, String(x.contexts), String(x.changed)])),
         h("h2", { text: "Rules" }),
         data.rules.length ? table(["Rule", "Change", "Fields", "Line"], data.rules.map((r) => [r.rule, r.change, r.fields.join(", "), r.line === null ? "" : String(r.line)]))

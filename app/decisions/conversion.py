@@ -1,0 +1,44 @@
+"""The conversion report with the funnel of every recorded decision: what
+GET /tmf-api/sales/v4/conversionReport, `flask sales conversion` and the
+Studio's Conversion page show."""
+from __future__ import annotations
+
+import datetime as dt
+
+from ..errors import TMFError
+from ..sales.resource import current_report
+from .funnel import funnel_counts, funnel_report
+from .record import parse_time
+
+
+def parse_range(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """RFC 3339 date-times (`2026-12-01T00:00:00Z`; a date alone is midnight
+    UTC) -> aware datetimes; a bad value is a 400 INVALID_QUERY naming it."""
+    bounds = []
+    for name, text in (("since", since), ("until", until)):
+        if not text:
+            bounds.append(None)
+            continue
+        try:
+            value = parse_time(text if "T" in text else f"{text}T00:00:00Z")
+        except ValueError:
+            raise TMFError(400, f"{name}={text!r} is not a date-time such as "
+                                "2026-12-01T00:00:00Z", code="INVALID_QUERY") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        bounds.append(value)
+    return bounds[0], bounds[1]
+
+
+def conversion_report(services, rule_set_id: str | None = None,
+                      rule_set_version: str | None = None, since: dt.datetime | None = None,
+                      until: dt.datetime | None = None, channel: str | None = None) -> dict:
+    """The stored-query report (app/sales/report.py) and, with the decision
+    log on, `funnel` over every recorded decision in [since, until)."""
+    report = current_report(services.store, rule_set_id, rule_set_version)
+    decisions = getattr(services, "decisions", None)
+    if decisions is not None:
+        report["funnel"] = funnel_report(
+            funnel_counts(decisions.sink, services.store, since, until, rule_set_id,
+                          rule_set_version, channel), since, until)
+    return report

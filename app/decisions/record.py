@@ -1,0 +1,93 @@
+"""What one decision record holds, and the TMF680 answer rebuilt from it.
+
+A record (a plain JSON object, the same on both stores)::
+
+    {"id": "<UUIDv7>", "decidedAt": "2026-12-06T10:00:00.123Z",
+     "mode": "instant" | "async",
+     "partyId": "c-1" | null, "channelId": "web" | null, "segment": "gold" | null,
+     "query": {...},            # the validated TMF680 create body: what a replay needs
+     "items": [{"id": "1", "priority": 1, "offeringId": "7301", "name": "...",
+                "ruleIds": ["R1"], "rulePriority": 10}],
+     "ruleSetId": "telco-demo", "ruleSetVersion": "3", "ruleSetHash": "sha256:...",
+     "experimentArm": null}     # reserved for experiments
+
+The query keeps ids, not names: `relatedParty.name` is dropped before it is
+recorded (GDPR data minimisation; the rules read the customer by id). A
+replay builds the context again from the query and the customer and
+inventory the store holds then (as `flask rules diff` does for stored
+queries)."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from ..recommend.items import tmf_items
+from ..rules.engine.policies import Recommendation, RecommendedItem
+
+SERVER_SET = ("id", "href", "state", "recommendationItem")
+
+
+def _first_id(value) -> str | None:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, dict) and value.get("id") is not None:
+        return str(value["id"])
+    return None
+
+
+def _without_names(query: dict) -> dict:
+    query = copy.deepcopy(query)
+    party = query.get("relatedParty")
+    for ref in party if isinstance(party, list) else [party]:
+        if isinstance(ref, dict):
+            ref.pop("name", None)
+    return query
+
+
+def iso_millis(when: dt.datetime) -> str:
+    """RFC 3339 UTC with milliseconds and Z (sorts as text in time order)."""
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def decision_record(decision_id: str, decided_at: dt.datetime, resource: dict,
+                    result: Recommendation, *, mode: str = "instant",
+                    segment: str | None = None) -> dict:
+    """The record of one answer: `resource` is the TMF680 query as validated
+    (no id, href, state or items needed), `result` the engine's answer."""
+    query = {key: value for key, value in resource.items() if key not in SERVER_SET}
+    return {
+        "id": decision_id,
+        "decidedAt": iso_millis(decided_at),
+        "mode": mode,
+        "partyId": _first_id(resource.get("relatedParty")),
+        "channelId": _first_id(resource.get("channel")),
+        "segment": segment,
+        "query": _without_names(query),
+        "items": [{"id": str(item.priority), "priority": item.priority,
+                   "offeringId": item.offering_id, "name": item.name,
+                   "ruleIds": list(item.rule_ids), "rulePriority": item.rule_priority}
+                  for item in result.items],
+        "ruleSetId": result.ruleset_id,
+        "ruleSetVersion": result.ruleset_version,
+        "ruleSetHash": result.ruleset_hash or "",
+        "experimentArm": None,
+    }
+
+
+def answer_of(record: dict, href: str, base_url: str) -> dict:
+    """The QueryProductRecommendation a recorded decision answered, as the
+    POST returned it (less relatedParty.name): id, href, the query, state
+    done and the ranked recommendationItem list with explanations."""
+    result = Recommendation(
+        items=[RecommendedItem(offering_id=item["offeringId"], name=item.get("name", ""),
+                               priority=item["priority"], rule_priority=item.get("rulePriority", 0),
+                               rule_ids=list(item.get("ruleIds") or []), kinds=[])
+               for item in record.get("items") or []],
+        ruleset_id=record.get("ruleSetId") or "", ruleset_version=record.get("ruleSetVersion") or "",
+        ruleset_hash=record.get("ruleSetHash") or "")
+    return {"id": record["id"], "href": href, **copy.deepcopy(record.get("query") or {}),
+            "state": "done", "recommendationItem": tmf_items(result, base_url)}
+
+
+def parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -1,0 +1,274 @@
+"""Where the decision log's batches go, behind one small interface:
+
+    write(records)            one batch, all or nothing (raises on failure)
+    get(decision_id)          one record or None
+    records(since, until, channel, limit)  records in time order (newest
+                              `limit` when given), for replays and exports
+    erase_party(party_id)     remove a person's records; how many
+    purge(before)             remove records decided before; how many
+
+PostgresSink: table `decisions` (migration 0004), one INSERT ... SELECT FROM
+unnest(jsonb[]) per batch. JsonLinesSink (the embedded default): one
+append-only JSON Lines file per UTC day in <data dir>/decisions, because
+TinyDB rewrites its whole file on every write; the batch is one write(2) on
+an O_APPEND descriptor under an exclusive flock shared with the rewrites of
+erase, so the workers of a host can share a day's file."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+from ..atomicfile import write_atomic
+from .ids import decision_time
+from .record import parse_time
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class JsonLinesSink:
+    backend = "tinydb"
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+
+    def _path(self, day: dt.date) -> Path:
+        return self.directory / f"{day.isoformat()}.jsonl"
+
+    def _days(self) -> list[tuple[dt.date, Path]]:
+        found = []
+        for path in self.directory.glob("*.jsonl"):
+            try:
+                found.append((dt.date.fromisoformat(path.stem), path))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    @contextlib.contextmanager
+    def _locked(self):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)     # releases the lock
+
+    def write(self, records: list[dict]) -> None:
+        by_day: dict[dt.date, list[str]] = {}
+        for record in records:
+            by_day.setdefault(parse_time(record["decidedAt"]).date(), []).append(_ENCODE(record))
+        with self._locked():
+            for day, lines in by_day.items():
+                data = ("\n".join(lines) + "\n").encode()
+                fd = os.open(self._path(day), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                             0o666)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def _lines(self, path: Path) -> Iterator[dict]:
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            return
+        with handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    continue      # a write cut by a crash: not a record
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    continue
+
+    def get(self, decision_id: str) -> dict | None:
+        when = decision_time(decision_id)
+        if when is None:
+            return None
+        needle = f'"id":"{decision_id}"'.encode()
+        # the id's time and decidedAt come from one clock read; the next day
+        # too in case the record was dated across midnight by a slow clock
+        for day in (when.date(), when.date() + dt.timedelta(days=1)):
+            path = self._path(day)
+            try:
+                handle = open(path, "rb")
+            except FileNotFoundError:
+                continue
+            with handle:
+                for line in handle:
+                    if needle in line and line.endswith(b"\n"):
+                        record = json.loads(line)
+                        if record.get("id") == decision_id:
+                            return record
+        return None
+
+    def records(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                channel: str | None = None, limit: int | None = None) -> Iterator[dict]:
+        def wanted(record) -> bool:
+            when = parse_time(record["decidedAt"])
+            return ((since is None or when >= since) and (until is None or when < until)
+                    and (channel is None or record.get("channelId") == channel))
+
+        days = [(day, path) for day, path in self._days()
+                if (since is None or day >= since.date()) and (until is None or day <= until.date())]
+        if limit is None:
+            for _day, path in days:
+                for record in sorted(self._lines(path), key=lambda r: r["decidedAt"]):
+                    if wanted(record):
+                        yield record
+            return
+        newest: list[dict] = []
+        for _day, path in reversed(days):
+            found = sorted((r for r in self._lines(path) if wanted(r)),
+                           key=lambda r: r["decidedAt"])
+            newest = found[-(limit - len(newest)):] + newest if limit > len(newest) else newest
+            if len(newest) >= limit:
+                break
+        yield from newest
+
+    def _rewrite(self, keep) -> int:
+        removed = 0
+        with self._locked():
+            for _day, path in self._days():
+                kept, dropped = [], 0
+                for record in self._lines(path):
+                    if keep(record):
+                        kept.append(_ENCODE(record))
+                    else:
+                        dropped += 1
+                if dropped:
+                    if kept:
+                        os.close(write_atomic(str(path), ("\n".join(kept) + "\n").encode()))
+                    else:
+                        path.unlink()
+                    removed += dropped
+        return removed
+
+    def erase_party(self, party_id: str) -> int:
+        return self._rewrite(lambda record: record.get("partyId") != party_id)
+
+    def status(self, warn_bytes: float) -> dict:
+        """Size on disk, and a warning when it nears where the embedded log
+        stops being usable: a GET of an answer reads its day's file, the
+        funnel and replays read every file (BENCHMARKS.md, "Decision log")."""
+        size = sum(path.stat().st_size for _day, path in self._days())
+        found = {"backend": self.backend, "bytes": size, "days": len(self._days())}
+        if size >= warn_bytes:
+            found["warning"] = (
+                f"the embedded decision log holds {size / 2**20:.0f} MiB (about "
+                f"{size // 870:,} answers); reports and replays read it whole and slow down "
+                f"from here: use PostgreSQL (RECO_STORE_URL) or a shorter "
+                f"RECO_DECISION_RETENTION_DAYS")
+        return found
+
+    def purge(self, before: dt.datetime) -> int:
+        removed = 0
+        with self._locked():
+            for day, path in self._days():
+                if day < before.date():
+                    removed += sum(1 for _ in self._lines(path))
+                    path.unlink()
+        # the cut-off's own day: only its older records
+        return removed + self._rewrite(lambda record: parse_time(record["decidedAt"]) >= before)
+
+
+_COLUMNS = ("id, decided_at, mode, party_id, channel_id, segment, rule_set_id, "
+            "rule_set_version, experiment_arm, doc")
+
+
+class PostgresSink:
+    """The `decisions` table of the store's database, through the store's
+    connection pool (so its timeouts and StoreUnavailable apply)."""
+
+    backend = "postgresql"
+
+    def __init__(self, store):
+        self.store = store
+
+    def write(self, records: list[dict]) -> None:
+        texts = [_ENCODE(record) for record in records]
+        if any("\\u0000" in text for text in texts):   # jsonb cannot hold it
+            texts = [text.replace("\\u0000", "") for text in texts]
+        with self.store.connection() as conn:
+            conn.execute(
+                f"INSERT INTO decisions ({_COLUMNS}) "
+                "SELECT d->>'id', (d->>'decidedAt')::timestamptz, d->>'mode', d->>'partyId', "
+                "d->>'channelId', d->>'segment', d->>'ruleSetId', d->>'ruleSetVersion', "
+                "d->>'experimentArm', d FROM unnest(%s::jsonb[]) AS d "
+                "ON CONFLICT (id) DO NOTHING", (texts,))
+            columns = _item_columns(records)
+            conn.execute(
+                "INSERT INTO decision_items (decision_id, item_id, decided_at, rule_set_id, "
+                "rule_set_version, channel_id, segment, offering_id, rule_ids) "
+                "SELECT d, i, t, s, v, c, g, o, string_to_array(r, E'\\x1f') FROM unnest("
+                "%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::text[]) AS x(d, i, t, s, v, c, g, o, r) "
+                "ON CONFLICT DO NOTHING", columns)
+
+    def get(self, decision_id: str) -> dict | None:
+        with self.store.connection(write=False) as conn:
+            row = conn.execute("SELECT doc FROM decisions WHERE id = %s", (decision_id,)).fetchone()
+        return row[0] if row else None
+
+    def records(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                channel: str | None = None, limit: int | None = None) -> Iterator[dict]:
+        where, params = ["true"], []
+        if since is not None:
+            where.append("decided_at >= %s")
+            params.append(since)
+        if until is not None:
+            where.append("decided_at < %s")
+            params.append(until)
+        if channel is not None:
+            where.append("channel_id = %s")
+            params.append(channel)
+        sql = f"SELECT doc FROM decisions WHERE {' AND '.join(where)}"
+        if limit is not None:
+            sql = f"SELECT doc FROM ({sql} ORDER BY decided_at DESC, id DESC LIMIT %s) AS newest"
+            params.append(limit)
+        sql += " ORDER BY doc->>'decidedAt', doc->>'id'"
+        with self.store.connection(write=False) as conn:
+            rows = conn.execute(sql, params).fetchall()
+        for row in rows:
+            yield row[0]
+
+    def status(self, warn_bytes: float) -> dict:
+        return {"backend": self.backend}
+
+    def erase_party(self, party_id: str) -> int:
+        with self.store.connection() as conn:
+            return conn.execute("DELETE FROM decisions WHERE party_id = %s", (party_id,)).rowcount
+
+    def purge(self, before: dt.datetime) -> int:
+        with self.store.connection() as conn:
+            return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
+
+
+def _item_columns(records: list[dict]) -> tuple[list, ...]:
+    """The decision_items rows of a batch as parallel arrays (one unnest),
+    rule ids joined with U+001F (a control character no rule id holds)."""
+    columns: tuple[list, ...] = tuple([] for _ in range(9))
+    for record in records:
+        for item in record.get("items") or []:
+            for column, value in zip(columns, (
+                    record["id"], str(item.get("id")), record["decidedAt"],
+                    record.get("ruleSetId") or "", record.get("ruleSetVersion") or "",
+                    record.get("channelId"), record.get("segment"), item.get("offeringId"),
+                    "\x1f".join(item.get("ruleIds") or []))):
+                column.append(value)
+    return columns
+
+
+def sink_for(store, data_dir: Path):
+    """PostgresSink on a PostgreSQL store, else JSON Lines in data_dir/decisions."""
+    if getattr(store, "backend", None) == "postgresql":
+        return PostgresSink(store)
+    return JsonLinesSink(Path(data_dir) / "decisions")

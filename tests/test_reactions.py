@@ -1,0 +1,112 @@
+"""recommendationReaction over HTTP against a real server, on both stores:
+reactions to the items of an instant answer (before its batch is written)
+and of a stored asynchronous query, idempotent per (decision, item,
+reactionType), list filters, retrieve, the TMF680 hub's CreateEvent, the
+OpenAPI document, and every bad input refused with nothing stored."""
+from __future__ import annotations
+
+from helpers import Client, assert_tmf_error, wait_until
+from test_decision_log import R, answer, instant_query
+
+REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
+HUB = Client.RECOMMENDATION + "/hub"
+
+
+def react(api, decision: dict, item_id: str, reaction_type: str, **extra):
+    return api.post(REACTIONS, json={"reactionType": reaction_type,
+                                     "recommendation": {"id": decision["id"], "itemId": item_id},
+                                     **extra})
+
+
+def test_reactions_to_instant_and_stored_answers(make_server, listener):
+    api = Client(make_server().url)
+    api.post(HUB, json={"callback": listener.url}).raise_for_status()
+    given = answer(api, instant_query(party={"id": "p-7", "name": "Ann"}))
+
+    shown = react(api, given, "1", "shown")          # at once: maybe still in the buffer
+    assert shown.status_code == 201, shown.text
+    reaction = shown.json()
+    assert shown.headers["Location"] == reaction["href"] == f"{REACTIONS}/{reaction['id']}"
+    item = given["recommendationItem"][0]
+    assert reaction["@type"] == "RecommendationReaction" and reaction["reactionType"] == "shown"
+    assert reaction["recommendation"] == {
+        "id": given["id"], "href": given["href"], "itemId": "1", "itemPriority": 1,
+        "explanation": item["explanation"], "@referredType": "QueryProductRecommendation"}
+    assert reaction["productOffering"]["id"] == item["productOffering"]["id"]
+    assert reaction["relatedParty"] == [{"id": "p-7", "role": "customer", "@referredType": "Party"}]
+    assert reaction["channel"] == {"id": "21"} and reaction["reactionDate"].endswith("Z")
+
+    # a retry counts once: 200 and the same reaction
+    again = react(api, given, "1", "shown")
+    assert again.status_code == 200 and again.json() == reaction
+    clicked = react(api, given, "1", "clicked", reactionDate="2026-12-01T09:00:00Z",
+                    channel={"id": "web"}).json()
+    assert clicked["id"] != reaction["id"] and clicked["channel"] == {"id": "web"}
+    assert clicked["reactionDate"] == "2026-12-01T09:00:00Z"
+    assert api.get(reaction["href"]).json() == reaction
+    assert api.get(reaction["href"], params={"fields": "reactionType"}).json() == {
+        "id": reaction["id"], "href": reaction["href"], "@type": "RecommendationReaction",
+        "reactionType": "shown"}
+
+    # a stored asynchronous query's items too
+    stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
+    done = wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
+    assert done
+    assert react(api, stored, "3", "accepted").status_code == 201
+
+    # filters
+    mine = api.get(REACTIONS, params={"recommendation.id": given["id"], "sort": "reactionType"})
+    assert [r["reactionType"] for r in mine.json()] == ["clicked", "shown"]
+    assert [r["id"] for r in api.get(REACTIONS, params={"relatedParty.id": "p-7",
+                                                        "reactionType": "clicked"}).json()] \
+        == [clicked["id"]]
+    assert len(api.get(REACTIONS).json()) == 3
+
+    # one CreateEvent each through the TMF680 hub, none for the retry
+    def created():
+        return [e for e in list(listener.events)
+                if e["eventType"] == "RecommendationReactionCreateEvent"]
+    events = wait_until(lambda: len(created()) >= 3 and created(), 20)
+    made = [e["event"]["recommendationReaction"]["id"] for e in events
+            if e["eventType"] == "RecommendationReactionCreateEvent"]
+    assert sorted(made) == sorted([reaction["id"], clicked["id"],
+                                   api.get(REACTIONS, params={"reactionType": "accepted"}
+                                           ).json()[0]["id"]])
+
+
+def test_bad_reactions_are_refused_and_nothing_is_stored(make_server):
+    api = Client(make_server().url)
+    given = answer(api)
+    cases = [
+        ({"reactionType": "liked", "recommendation": {"id": given["id"], "itemId": "1"}},
+         400, "INVALID_BODY"),
+        ({"recommendation": {"id": given["id"], "itemId": "1"}}, 400, "INVALID_BODY"),
+        ({"reactionType": "shown"}, 400, "INVALID_BODY"),
+        ({"reactionType": "shown", "recommendation": {"id": given["id"]}}, 400, "INVALID_BODY"),
+        ({"reactionType": "shown", "recommendation": {"id": "", "itemId": "1"}}, 400,
+         "INVALID_BODY"),
+        ({"reactionType": "shown", "recommendation": {"id": given["id"], "itemId": "1"},
+          "reactionDate": "yesterday"}, 400, "INVALID_BODY"),
+        ({"reactionType": "shown", "recommendation": {"id": given["id"], "itemId": "1"},
+          "productOffering": {"id": "6542"}}, 400, "SERVER_OWNED_ATTRIBUTE"),
+        ({"reactionType": "shown", "recommendation": {"id": given["id"], "itemId": "1"},
+          "id": "mine"}, 400, "SERVER_OWNED_ATTRIBUTE"),
+        ({"reactionType": "shown", "recommendation": {"id": "no-such-answer", "itemId": "1"}},
+         404, "RECOMMENDATION_NOT_FOUND"),
+        ({"reactionType": "shown", "recommendation": {"id": given["id"], "itemId": "9"}},
+         404, "RECOMMENDATION_ITEM_NOT_FOUND"),
+    ]
+    for body, status, code in cases:
+        assert assert_tmf_error(api.post(REACTIONS, json=body), status)["code"] == code, body
+    assert_tmf_error(api.post(REACTIONS, data="[]", headers={"Content-Type": "application/json"}),
+                     400)
+    assert api.get(REACTIONS).json() == []
+    assert_tmf_error(api.get(f"{REACTIONS}/nope"), 404)
+    assert_tmf_error(api.get(REACTIONS, params={"nosuch": "1"}), 400)
+
+
+def test_the_openapi_document_has_reactions(api):
+    document = api.get("/openapi.json").json()
+    path = document["paths"][REACTIONS]
+    assert set(path) >= {"get", "post"} and "get" in document["paths"][REACTIONS + "/{resource_id}"]
+    assert "200" in path["post"]["responses"] and "201" in path["post"]["responses"]
