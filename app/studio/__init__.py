@@ -224,6 +224,9 @@ def review_activation():
         error = f"{rid} has no version {version!r}."
     elif not target["valid"]:
         error = f"{rid} {version} has errors and cannot be activated."
+    elif target.get("changed"):
+        error = (f"{rid} {version} cannot be activated: its file {target['file']} holds other content "
+                 f"(hash {target['hash']}) than recorded for {version} (hash {target['recordedHash']}).")
     elif serving is not None:
         rules = _reco().rules
         try:
@@ -241,9 +244,15 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(_reco().rules, rid, version, who)
+        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"))
+    except authoring.StaleForm as exc:
+        flash(f"Not activated: {exc}.", "error")
+        return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
         flash("Not activated: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    if done["activation"] is None:
+        flash(f"{rid} {version} was already active: nothing was done.", "ok")
         return redirect(url_for("studio.overview"))
     flash(f"{rid} {done['activation']['version']} is active (it was {done['activation']['fromVersion']}).", "ok")
     return redirect(url_for("studio.overview"))
@@ -254,7 +263,10 @@ def rollback():
     who = require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.rollback(_reco().rules, rid, who)
+        done = authoring.rollback(_reco().rules, rid, who, expected_from=request.form.get("from"))
+    except authoring.StaleForm as exc:
+        flash(f"Not rolled back: {exc}.", "error")
+        return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
         flash("Not rolled back: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))

@@ -14,6 +14,8 @@ activation history, the one atomic writer); the runtime never imports this.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import hashlib
 import json
 import shutil
 import tempfile
@@ -27,15 +29,16 @@ from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
 from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
 from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
-from ..rules.model.common import UTC
+from ..rules.model.common import UTC, ruleset_fingerprint
 from ..rules.model.conditions import COMBINATORS, FACT_KEYS
 from ..rules.model.yamlload import display_path, load_text
-from ..rules.repository.activations import read_activations, record_activation, rollback_target
 from ..rules.repository.files import write_text_atomic
-from ..rules.repository.layout import cases_file_for, lock_path
+from ..rules.repository.layout import cases_file_for, kept_version_path, lock_path
+from ..rules.repository.ledger import ACTIVATIONS, history_entry
+from ..rules.repository.registry import VersionChanged, next_free_version, recorded_hashes, rollback_target
 
-__all__ = ["UTC", "RuleSetError", "context_to_case", "display_path", "explain_lines", "is_tmf680_query",
-           "read_activations", "read_context"]
+__all__ = ["UTC", "RuleSetError", "VersionChanged", "context_to_case", "display_path", "explain_lines",
+           "is_tmf680_query", "read_context"]
 
 MAX_TEXT_BYTES = 256 * 1024          # a rule set bigger than this is not written by hand
 
@@ -72,7 +75,7 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
         versions = [{**row, "lock": locks.get(row["version"])} for row in rules.versions(rid)]
         files = {row["file"] for row in versions} | {display_path(cases_file_of(rules_dir, rid)),
                                                     display_path(lock_path(rules_dir, rid))}
-        history = read_activations(rules.state_dir, rid)
+        history = rules.ledger.history(rid)
         active = next((row["version"] for row in versions if row["active"]), None)
         try:
             ruleset = rules.engine_of(active, rid).ruleset
@@ -85,7 +88,8 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
         sets.append({"id": rid, "serving": rid == status.get("rulesetId"), "versions": versions,
                      "rules": rule_rows, "rulesVersion": active,
                      "findings": [f for f in findings if f["file"] in files],
-                     "activations": history, "rollbackTo": rollback_target(history)})
+                     "activations": [h for h in history if h.get("action") in ACTIVATIONS],
+                     "history": history, "rollbackTo": rollback_to(rules, rid, history)})
     return {"status": status, "rulesets": sets, "lint": report.as_dict()}
 
 
@@ -257,15 +261,63 @@ def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
 
 
 # --------------------------------------------------------------------------- save, activate
-def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str) -> dict:
+class SaveConflict(RuleSetError):
+    """A save that did not start from the working copy as it is now: someone
+    else saved in between. `etag` is the current one, `diff` their change
+    (unified diff from the text this save started from, when the ledger has
+    it, else from the text sent to the one on disk), `last` the history
+    entry of the latest save."""
+
+    def __init__(self, message: str, etag: str, diff: str, last: dict | None):
+        super().__init__(message)
+        self.etag, self.diff, self.last = etag, diff, last
+
+
+class BaseRequired(RuleSetError):
+    """A save that does not say which working copy it started from."""
+
+
+class StaleForm(RuleSetError):
+    """An activation or roll back form made when another version served
+    (e.g. re-sent with the browser's Back button): nothing is done."""
+
+
+def text_tag(text: str) -> str:
+    """The entity tag of a working copy text: SHA-256 of its UTF-8 bytes
+    (32 hex digits); sent as the ETag of GET .../working-copy and expected
+    back in If-Match (RFC 9110, 13.1.1)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def working_copy_state(rules_dir: Path, ruleset_id: str) -> tuple[str | None, str | None]:
+    """(text, etag) of rules/<id>.yaml; (None, None) when there is none."""
+    path = working_copy(rules_dir, ruleset_id)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, None
+    return text, text_tag(text)
+
+
+def _diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        old_name, new_name, n=2))
+
+
+def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str,
+                      base: str | None = None) -> dict:
     """Save rules/<id>.yaml; never changes what is served.
 
-    Refused (RuleSetError): text that is not YAML or names another rule set;
-    new content under the version in service (bump the version). Before the
-    write: the old working copy is kept in rules/versions/ (as `flask rules
-    keep`) when its version changes, and the version in service is pinned
-    when nothing is pinned (else a higher saved version would serve at once).
-    Returns what was done and the lint findings of the saved file."""
+    `base`: the etag (text_tag) of the working copy this edit started from.
+    Refused (RuleSetError): no base (BaseRequired); a base that is no longer
+    the working copy (SaveConflict, with the other change as a diff); text
+    that is not YAML or names another rule set; other content under a version
+    already recorded, kept or in service (VersionChanged, with the next free
+    version). Before the write: the old working copy is kept in
+    rules/versions/ (as `flask rules keep`) when its version changes, and the
+    version in service is pinned when nothing is pinned (else a higher saved
+    version would serve at once). Recorded in the ledger's history (who,
+    when, which version and hash). Returns what was done and the new etag."""
     if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
         raise RuleSetError(f"the rule set is larger than {MAX_TEXT_BYTES // 1024} KiB")
     working = working_copy(rules_dir, ruleset_id)
@@ -274,49 +326,118 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     if not isinstance(doc, dict) or doc.get("id") != ruleset_id or not isinstance(doc.get("version"), str):
         raise RuleSetError(f"{name} must hold `id: {ruleset_id}` and a text `version`")
     version = doc["version"]
+    ledger = rules.ledger
+    current_text, current_tag = working_copy_state(rules_dir, ruleset_id)
+    if base is None:
+        raise BaseRequired("say which working copy this edit started from: send its ETag in If-Match "
+                           f"(now {current_tag}); GET the working copy to get it")
+    if base != current_tag:
+        saves = [h for h in ledger.history(ruleset_id) if h.get("action") == "save"]
+        started = ledger.text(base)
+        if started is not None and current_text is not None:
+            diff = _diff(started, current_text, f"{name} (when you started)", f"{name} (saved since)")
+        else:
+            diff = _diff(text, current_text or "", f"{name} (yours)", f"{name} (saved since)")
+        last = saves[0] if saves else None
+        who = f" by {last['by']} at {last['at']}" if last else ""
+        raise SaveConflict(f"{name} was changed since you opened it{who}: nothing was saved; "
+                           "merge their change (the diff) into yours and save again", current_tag or "", diff, last)
     rules.refresh()
+    content_hash = ruleset_fingerprint(doc)
+    recorded = recorded_hashes(rules_dir, ledger, ruleset_id)
+    rows = rules.versions(ruleset_id)
+    taken = set(recorded) | {r["version"] for r in rows}
+    kept = kept_version_path(rules_dir, ruleset_id, version)
+    if version in recorded and recorded[version] != content_hash:
+        raise VersionChanged(ruleset_id, version, recorded[version], content_hash,
+                             next_free_version(version, taken))
+    kept_row = next((r for r in rows if r["version"] == version and r["file"] == display_path(kept)), None)
+    if kept_row is not None and kept_row["hash"] and kept_row["hash"] != content_hash:
+        raise VersionChanged(ruleset_id, version, kept_row["hash"], content_hash,
+                             next_free_version(version, taken), where=f"kept in {display_path(kept)}")
     status = rules.status()
     in_service = status.get("version") if status.get("rulesetId") == ruleset_id else None
     if in_service is None:
-        rows = [r for r in rules.versions(ruleset_id) if r["active"]]
-        in_service = rows[0]["version"] if rows else None
-    if working.exists() and version == in_service and working.read_text(encoding="utf-8") != text:
-        served = [r for r in rules.versions(ruleset_id) if r["version"] == in_service]
-        if served and served[0]["file"] == name:
-            raise RuleSetError(f"version {version} is in service: bump `version` before saving changes to it")
+        active_rows = [r for r in rows if r["active"]]
+        in_service = active_rows[0]["version"] if active_rows else None
+    if current_text is not None and version == in_service and current_text != text:
+        served = [r for r in rows if r["version"] == in_service]
+        if served and served[0]["file"] == name and served[0]["hash"] != content_hash:
+            raise VersionChanged(ruleset_id, version, served[0]["hash"], content_hash,
+                                 next_free_version(version, taken), where="in service")
     done = []
-    if working.exists():
-        old = load_text(working.read_text(encoding="utf-8"), name)
-        if isinstance(old, dict) and old.get("version") != version:
-            done.append(f"kept {name} as {display_path(keep_version(working))}")
-    pinned = any(r["pinned"] for r in rules.versions(ruleset_id))
+    old_version = None
+    if current_text is not None:
+        old = load_text(current_text, name)
+        old_version = old.get("version") if isinstance(old, dict) else None
+        if isinstance(old, dict) and old_version != version:
+            old_hash = ruleset_fingerprint(old)
+            if isinstance(old_version, str) and recorded.get(old_version, old_hash) != old_hash:
+                done.append(f"not kept: {name} held {ruleset_id} {old_version} with other content than "
+                            "recorded for it")
+            else:
+                done.append(f"kept {name} as {display_path(keep_version(working))}")
+    pinned = any(r["pinned"] for r in rows)
     if not pinned and in_service is not None:
-        rules.activate(ruleset_id, in_service)
-        record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
+        rules.activate(ruleset_id, in_service, by, action="pin-before-save")
         done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
+    if current_text is not None:
+        ledger.put_text(current_tag, current_text)
+    new_tag = text_tag(text)
+    ledger.put_text(new_tag, text)
     write_text_atomic(working, text)
+    ledger.append(history_entry(ruleset_id, "save", by, version=version,
+                                from_version=old_version if isinstance(old_version, str) else None,
+                                hash=content_hash, textHash=new_tag, baseHash=base))
     done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
-    return {"file": name, "version": version, "done": done}
+    return {"file": name, "version": version, "hash": content_hash, "etag": new_tag, "done": done}
 
 
-def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate") -> dict:
-    """rules.activate (as `flask rules activate`), recorded in the history."""
-    rules.refresh()                    # "from": what serves now, not at the last reload
+def serving_version(rules, ruleset_id: str) -> str | None:
     rows = [r for r in rules.versions(ruleset_id) if r["active"]]
-    before = rows[0]["version"] if rows else None
-    status = rules.activate(ruleset_id, version)
-    served = [r for r in rules.versions(ruleset_id) if r["active"]]
-    entry = record_activation(rules.state_dir, ruleset_id, served[0]["version"] if served else version,
-                              before, by, action if version is not None else "unpin")
+    return rows[0]["version"] if rows else None
+
+
+def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate",
+             expected_from: str | None = None) -> dict:
+    """rules.activate (as `flask rules activate`), recorded in the history.
+    `expected_from`: the version the caller saw serving (a form's hidden
+    field); when another one serves now the request is stale (StaleForm)."""
+    rules.refresh()                    # "from": what serves now, not at the last reload
+    if expected_from is not None and expected_from != (serving_version(rules, ruleset_id) or ""):
+        raise StaleForm(f"this form was made when {expected_from or 'no version'} served; "
+                        f"{serving_version(rules, ruleset_id)} serves now: nothing was done")
+    status = rules.activate(ruleset_id, version, by, action)
+    entry = status.pop("activation", None)
     return {"status": status, "activation": entry}
 
 
-def rollback(rules, ruleset_id: str, by: str) -> dict:
-    """Activate the version that served before the latest activation."""
-    target = rollback_target(read_activations(rules.state_dir, ruleset_id))
+def rollback_to(rules, ruleset_id: str, history: list[dict] | None = None) -> str | None:
+    """The version "Roll back" goes to (registry.rollback_target): never the
+    one serving, never one rolled back away from, never a broken or changed one."""
+    rows = {r["version"]: r for r in rules.versions(ruleset_id)}
+    history = rules.ledger.history(ruleset_id) if history is None else history
+
+    def healthy(version: str) -> bool:
+        row = rows.get(version)
+        return bool(row and row["valid"] and not row["changed"])
+
+    return rollback_target(history, serving_version(rules, ruleset_id), healthy)
+
+
+def rollback(rules, ruleset_id: str, by: str, expected_from: str | None = None) -> dict:
+    """Activate the version rollback_to() names."""
+    rules.refresh()
+    target = rollback_to(rules, ruleset_id)
     if target is None:
-        raise RuleSetError(f"nothing to roll back: no activation of {ruleset_id} is recorded")
-    return activate(rules, ruleset_id, target, by, "rollback")
+        raise RuleSetError(f"nothing to roll back: no earlier healthy version of {ruleset_id} "
+                           "served before this one")
+    return activate(rules, ruleset_id, target, by, "rollback", expected_from)
+
+
+def history(rules, ruleset_id: str | None = None) -> list[dict]:
+    """The audit history (newest first): saves, records, approvals, activations."""
+    return rules.ledger.history(ruleset_id)
 
 
 def lock(rules_dir: Path, ruleset_id: str) -> dict:

@@ -44,12 +44,13 @@ function busy(on) {
 }
 
 /* A JSON call with the session's CSRF token; throws Error(TMF message). */
-async function api(method, url, body, quiet) {
+async function api(method, url, body, quiet, extraHeaders) {
   if (!quiet) busy(true);
   try {
     const response = await fetch(url, {
       method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": CSRF },
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": CSRF,
+                 ...(extraHeaders || {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
@@ -387,24 +388,58 @@ function initEditor() {
   source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
   source.addEventListener("blur", () => setTimeout(closeList, 150));
 
+  /* The working copy this edit started from (its ETag, kept in the hidden
+     #base field): a save names it, so another person's save in between is
+     refused with their change shown, never overwritten. */
+  const base = $("#base");
+  let savedText = null;
+  const useVersion = (version) => {
+    source.value = source.value.replace(/^version:.*$/m, `version: "${version}"`);
+    drawGutter();
+    lintNow();
+  };
   $("#save-button").addEventListener("click", async () => {
     const box = $("#save-result");
     box.hidden = true;
     try {
-      const data = await api("PUT", url, { text: source.value });
+      const data = await api("PUT", url, { text: source.value }, false, { "If-Match": `"${base.value}"` });
+      base.value = data.etag;
+      savedText = source.value;
       box.className = "flash ok";
       box.replaceChildren(...data.done.map((line) => h("div", { text: line })));
       showFindings(data.lint);
     } catch (e) {
       box.className = "flash error";
-      box.replaceChildren(h("div", { text: `Not saved: ${e.message}` }));
+      const details = (e.data && e.data.details) || {};
+      const parts = [h("div", { text: `Not saved: ${e.message}` })];
+      if (e.data && e.data.code === "EDIT_CONFLICT") {
+        parts.push(h("p", { text: "Their change (a diff of the working copy since you opened it):" }),
+                   h("pre", { class: "diff", id: "conflict-diff", text: details.diff || "" }));
+      } else if (e.data && e.data.code === "VERSION_RECORDED" && details.nextVersion) {
+        parts.push(h("button", { type: "button", id: "use-next-version", text: `Use version ${details.nextVersion}`,
+                                 onclick: () => useVersion(details.nextVersion) }));
+      }
+      box.replaceChildren(...parts);
     }
     box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  });
+  /* Unsaved changes are not lost without a prompt (leaving, reloading, Back). */
+  window.addEventListener("beforeunload", (event) => {
+    if (savedText !== null && source.value !== savedText) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
   });
 
   api("GET", "/admin/rules/vocabulary").then((data) => { vocabulary = data; }).catch(() => {});
-  api("GET", url).then((data) => { source.value = data.text; drawGutter(); lintNow(); })
-    .catch((e) => { $("#lint-status").textContent = e.message; });
+  api("GET", url).then((data) => {
+    source.value = data.text;
+    savedText = data.text;
+    base.value = data.etag;
+    drawGutter();
+    lintNow();
+  }).catch((e) => { $("#lint-status").textContent = e.message; });
 }
 
 const PAGES = { playground: initPlayground, cases: initCases, impact: initImpact, edit: initEditor };
