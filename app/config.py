@@ -58,6 +58,9 @@ class Settings:
     # versions a worker holds before it is replaced (app/rules/service)
     rules_check_interval: float = 0.5
     rules_retired_budget: int = 2000
+    # four eyes: a version is activated only once approved by another key
+    # than the one(s) that saved it (app/studio/authoring.py approve)
+    rules_require_approval: bool = False
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -94,6 +97,7 @@ class Settings:
         "log_level": "RECO_LOG_LEVEL",
         "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
         "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
+        "rules_require_approval": "RECO_RULES_REQUIRE_APPROVAL",
     }
 
     def open_store(self):

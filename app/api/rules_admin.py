@@ -15,6 +15,7 @@ Studio at /studio) and operators. The same engine and authoring functions as
     GET  /admin/rules/{id}/working-copy     the text of rules/<id>.yaml, its ETag
     PUT  /admin/rules/{id}/working-copy     save it (If-Match; never activates)     [key always]
     POST /admin/rules/activate              activate a version (recorded)           [key always]
+    POST /admin/rules/approve               approve a version (four eyes)           [key always]
     POST /admin/rules/rollback              back to the version before the latest  [key always]
     POST /admin/rules/lock                  record new versions (as `flask rules lock`) [key always]
 
@@ -344,9 +345,32 @@ def activate():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who))
+        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who,
+                                          require_approval=_reco().settings.rules_require_approval))
+    except authoring.ApprovalRequired as exc:
+        raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ACTIVATION_REFUSED") from None
+
+
+@blp.route("/approve", methods=["POST"])
+@blp.doc(**_doc("Approve a version for activation", "The version's current content (its hash) is approved by "
+                "the key of this request, which must be another key than the one(s) that saved it (four "
+                "eyes; 409 SAME_KEY). With RECO_RULES_REQUIRE_APPROVAL on, only an approved version can be "
+                "activated. Recorded in the history. Needs an admin key, always.",
+                body=_obj({"rulesetId": _TEXT, "version": _TEXT, "note": _OPTIONAL}, ["rulesetId", "version"])))
+def approve():
+    who = require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    version = _field(body, "version")
+    note = _field(body, "note", required=False) or ""
+    try:
+        return jsonify(authoring.approve(_reco().rules, rid, version, who, note))
+    except authoring.SameKey as exc:
+        raise _invalid(exc, 409, "SAME_KEY") from None
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "APPROVAL_REFUSED") from None
 
 
 @blp.route("/rollback", methods=["POST"])

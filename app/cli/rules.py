@@ -479,7 +479,8 @@ def activate_command(ruleset_id, version, latest):
 
     reco = _services()
     try:
-        status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)")
+        status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)",
+                          require_approval=reco.settings.rules_require_approval)
         if status["activation"] is None:
             _echo(f"{ruleset_id} {version} is already active: nothing was done.")
             return

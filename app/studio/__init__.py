@@ -234,8 +234,26 @@ def review_activation():
                                       authoring.case_contexts(_reco().settings.rules_dir, rid))
         except authoring.RuleSetError as exc:
             error = "; ".join(authoring.problems_of(exc))
+    reviewed = None
+    if target is not None and error is None:
+        reviewed = authoring.review(_reco().rules, rid, version)
     return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
-                           serving=serving, report=report, error=error, status=status)
+                           serving=serving, report=report, error=error, status=status, reviewed=reviewed,
+                           require_approval=_reco().settings.rules_require_approval)
+
+
+@bp.route("/approve", methods=["POST"])
+def approve():
+    who = require_admin()
+    rid = request.form.get("rulesetId") or ""
+    version = request.form.get("version") or ""
+    try:
+        authoring.approve(_reco().rules, rid, version, who, request.form.get("note") or "")
+    except authoring.RuleSetError as exc:
+        flash("Not approved: " + "; ".join(authoring.problems_of(exc)), "error")
+    else:
+        flash(f"{rid} {version} is approved.", "ok")
+    return redirect(url_for("studio.review_activation", rulesetId=rid, version=version))
 
 
 @bp.route("/activate", methods=["POST"])
@@ -244,7 +262,8 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"))
+        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"),
+                                  require_approval=_reco().settings.rules_require_approval)
     except authoring.StaleForm as exc:
         flash(f"Not activated: {exc}.", "error")
         return redirect(url_for("studio.overview"))

@@ -17,6 +17,7 @@ import datetime as dt
 import difflib
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -393,20 +394,87 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     return {"file": name, "version": version, "hash": content_hash, "etag": new_tag, "done": done}
 
 
+KEY_RE = re.compile(r"key ([0-9a-f]{12})")
+
+
+class ApprovalRequired(RuleSetError):
+    """RECO_RULES_REQUIRE_APPROVAL is on and the version has no approval."""
+
+
+class SameKey(RuleSetError):
+    """An approval by a key that saved the version (four eyes)."""
+
+
+def key_of(by: str | None) -> str | None:
+    """The key fingerprint in a history `by` ("Ana (key 3f2a...)", "key 3f2a...")."""
+    match = KEY_RE.search(by or "")
+    return match.group(1) if match else None
+
+
+def approval_of(rules, ruleset_id: str, version: str, content_hash: str | None) -> dict | None:
+    """The latest approval of exactly this content of `version`, if any."""
+    return next((h for h in rules.ledger.history(ruleset_id) if h.get("action") == "approve"
+                 and h.get("version") == version and h.get("hash") == content_hash), None)
+
+
+def review(rules, ruleset_id: str, version: str) -> dict:
+    """What an approver looks at: the version's row (hash, valid, changed),
+    its authors (who saved this content), its approval if any."""
+    rules.refresh()
+    row = next((r for r in rules.versions(ruleset_id) if r["version"] == version), None)
+    if row is None:
+        raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r}")
+    authors = sorted({h["by"] for h in rules.ledger.history(ruleset_id) if h.get("action") == "save"
+                      and h.get("version") == version and h.get("hash") == row["hash"]})
+    return {"version": row, "authors": authors, "approval": approval_of(rules, ruleset_id, version, row["hash"])}
+
+
+def approve(rules, ruleset_id: str, version: str, by: str, note: str = "") -> dict:
+    """Approve `version` as it is now (its content hash) for activation.
+    Refused: a broken or changed version; an approver whose key saved this
+    content (SameKey: four eyes, the approver must be another key than the
+    author). Recorded in the history (action approve, the hash approved)."""
+    found = review(rules, ruleset_id, version)
+    row = found["version"]
+    if not row["valid"] or row["changed"]:
+        raise RuleSetError(f"{ruleset_id} {version} cannot be approved: "
+                           + ("it has errors" if not row["valid"] else "its file holds other content than recorded"))
+    approver = key_of(by)
+    author_keys = {key_of(a) for a in found["authors"]} - {None}
+    if approver is None or approver in author_keys:
+        raise SameKey(f"{ruleset_id} {version} was saved with key {approver}: the approver must be another "
+                      "key than the author (four eyes)")
+    return rules.ledger.append(history_entry(ruleset_id, "approve", by, version=version, hash=row["hash"],
+                                             note=note[:500]))
+
+
 def serving_version(rules, ruleset_id: str) -> str | None:
     rows = [r for r in rules.versions(ruleset_id) if r["active"]]
     return rows[0]["version"] if rows else None
 
 
 def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate",
-             expected_from: str | None = None) -> dict:
+             expected_from: str | None = None, require_approval: bool = False) -> dict:
     """rules.activate (as `flask rules activate`), recorded in the history.
     `expected_from`: the version the caller saw serving (a form's hidden
-    field); when another one serves now the request is stale (StaleForm)."""
+    field); when another one serves now the request is stale (StaleForm).
+    `require_approval` (RECO_RULES_REQUIRE_APPROVAL): an activation needs an
+    approval of the version's current content (approve()); unpinning is
+    refused then (it would serve whatever version is highest). A roll back
+    goes to a version that served before and needs none."""
     rules.refresh()                    # "from": what serves now, not at the last reload
     if expected_from is not None and expected_from != (serving_version(rules, ruleset_id) or ""):
         raise StaleForm(f"this form was made when {expected_from or 'no version'} served; "
                         f"{serving_version(rules, ruleset_id)} serves now: nothing was done")
+    if require_approval and action == "activate":
+        if version is None:
+            raise ApprovalRequired("approval is required (RECO_RULES_REQUIRE_APPROVAL): activate an approved "
+                                   "version instead of serving the highest one")
+        row = next((r for r in rules.versions(ruleset_id) if r["version"] == version), None)
+        if row is not None and serving_version(rules, ruleset_id) != version \
+                and approval_of(rules, ruleset_id, version, row["hash"]) is None:
+            raise ApprovalRequired(f"{ruleset_id} {version} (hash {row['hash']}) is not approved: another key "
+                                   "than its author's must approve it first (RECO_RULES_REQUIRE_APPROVAL)")
     status = rules.activate(ruleset_id, version, by, action)
     entry = status.pop("activation", None)
     return {"status": status, "activation": entry}
