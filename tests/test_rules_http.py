@@ -79,7 +79,7 @@ def test_status_and_the_endpoints_in_the_openapi_document(client):
         "/admin/rules/vocabulary": ["get"], "/admin/rules/explain": ["post"], "/admin/rules/lint": ["post"],
         "/admin/rules/cases": ["post"], "/admin/rules/impact": ["post"],
         "/admin/rules/{ruleset_id}/working-copy": ["get", "parameters", "put"],
-        "/admin/rules/activate": ["post"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"]}
+        "/admin/rules/activate": ["post"], "/admin/rules/approve": ["post"], "/admin/rules/history": ["get"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"]}
 
 
 def test_admin_key_protects_it(tmp_path):

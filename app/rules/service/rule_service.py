@@ -750,10 +750,12 @@ class RuleService:
                 if v == not_served:
                     continue
                 if recorded.get(v) and e.hash and recorded[v] != e.hash:
+                    # nothing pinned: the highest version serves as the files say (as
+                    # before), but it cannot be activated until restored or bumped
                     problems.append(Problem(display_path(e.path), 1, 1,
                                             f"{ruleset_id}@{v} holds other content ({e.hash}) than recorded for "
-                                            f"it ({recorded[v]}): not served; restore it or bump its version"))
-                    continue
+                                            f"it ({recorded[v]}): it cannot be activated; restore it or bump its "
+                                            "version", severity="warning"))
                 candidates.append((e, False))
             current = self._active
             for entry, pinned in candidates:
