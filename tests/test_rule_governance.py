@@ -272,3 +272,31 @@ def test_audit_trail_two_authors_stale_save_approval_activation_rollback(make_se
     assert lines[0].split()[:4] == ["WHEN", "(UTC)", "WHO", "WHAT"]
     assert [line.split()[3] for line in lines[2:]] == [
         "rollback", "activate", "record", "approve", "save", "save", "pin-before-save"]
+
+
+# --------------------------------------------------------------------------- cases belong to a version
+def test_a_case_fixed_for_a_new_version_does_not_change_the_verdict_on_the_old(make_server, project):
+    service = start(make_server, project)
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    saved = ana.save(bump(original, "1.1.0"), tag)                # R6 now also sells fiber on the web
+    assert "kept its cases as" in " ".join(saved.json()["done"])
+    cases = project / "rules" / "telco-demo.cases.yaml"
+    text = cases.read_text()
+    old_case = ('    context: {customer: {segment: standard}, owns: ["7101"], channel: "22", '
+                'time: "2026-10-01T00:00:00Z"}\n    expect: []\n')
+    assert old_case in text
+    cases.write_text(text.replace(old_case, old_case.replace("expect: []", 'expect: ["7102"]')))   # fixed for 1.1.0
+
+    def verdict(version):
+        result = ana.post("/admin/rules/cases", {"rulesetId": "telco-demo", "version": version})
+        assert result.status_code == 200, result.text
+        body = result.json()
+        return body["cases"].rsplit("/", 1)[-1], body["passed"], body["failed"]
+
+    assert verdict("1.1.0") == ("telco-demo.cases.yaml", 23, 0)
+    assert verdict("1.0.0") == ("telco-demo@1.0.0.cases.yaml", 23, 0)   # judged by its own cases
+    assert ana.activate("1.1.0").status_code == 200                    # the working version's cases kept with it
+    kept = project / "rules" / "versions" / "telco-demo@1.1.0.cases.yaml"
+    assert 'expect: ["7102"]' in kept.read_text()
+    assert kept.read_text().startswith("# yaml-language-server: $schema=../../app/rules/schemas/")

@@ -81,6 +81,7 @@ def test_save_keeps_the_old_version_pins_the_served_one_and_activates_nothing(cl
     body = saved.get_json()
     assert body["done"] == [
         "kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml",
+        "kept its cases as rules/versions/telco-demo@1.0.0.cases.yaml",
         "pinned telco-demo 1.0.0 (in service) so that saving changes nothing served",
         "saved rules/telco-demo.yaml (telco-demo 1.1.0); nothing was activated"]
     assert working.read_text() == changed_110

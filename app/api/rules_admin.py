@@ -210,14 +210,15 @@ def lint_text():
 
 
 @blp.route("/cases", methods=["POST"])
-@blp.doc(**_doc("Run the regression cases", "rules/<rulesetId>.cases.yaml against a loaded version (default: "
-                "the one in service): passed and failed cases, expected vs actual and why, rule coverage.",
+@blp.doc(**_doc("Run the regression cases", "The cases of a loaded version (default: the one in service): "
+                "its kept cases rules/versions/<rulesetId>@<version>.cases.yaml, else rules/<rulesetId>.cases.yaml: "
+                "passed and failed cases, expected vs actual and why, rule coverage.",
                 body=_obj({"rulesetId": _OPTIONAL, "version": _OPTIONAL, "filter": _OPTIONAL})))
 def cases():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
     engine = _engine(_field(body, "version", required=False), rid)
-    path = authoring.cases_file_of(_reco().settings.rules_dir, rid)
+    path = authoring.cases_file_of(_reco().settings.rules_dir, rid, engine.ruleset.version)
     if not path.exists():
         raise TMFError(404, f"Rule set {rid} has no regression cases ({path.name})", code="CASES_NOT_FOUND")
     try:

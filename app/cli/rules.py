@@ -421,6 +421,12 @@ def keep_command(ruleset_id):
     except RuleSetError as exc:
         _fail(exc)
     _echo(f"kept {display_path(working)} as {display_path(target)}")
+    from ..rules.model.ruleset import peek_header
+    from ..rules.authoring.keptcases import keep_cases
+    _rid, version = peek_header(working)
+    kept_cases = keep_cases(settings.rules_dir, ruleset_id, version) if version else None
+    if kept_cases is not None:
+        _echo(f"kept its cases as {display_path(kept_cases)}")
 
 
 # --------------------------------------------------------------------------- versions, activate

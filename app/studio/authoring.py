@@ -28,6 +28,7 @@ from ..rules.authoring.cases import coverage, load_cases, run_case
 from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
+from ..rules.authoring.keptcases import cases_for_version, keep_cases
 from ..rules.authoring.lockfile import keep_version, lock_rulesets, read_lock, version_files
 from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
 from ..rules.model.common import UTC, ruleset_fingerprint
@@ -187,8 +188,10 @@ def explain(engine, context) -> dict:
 
 
 # --------------------------------------------------------------------------- cases
-def cases_file_of(rules_dir: Path, ruleset_id: str) -> Path:
-    return cases_file_for(working_copy(rules_dir, ruleset_id))
+def cases_file_of(rules_dir: Path, ruleset_id: str, version: str | None = None) -> Path:
+    """The cases that judge `version` (its kept cases), else the working cases."""
+    return cases_for_version(rules_dir, ruleset_id, version) if version else \
+        cases_file_for(working_copy(rules_dir, ruleset_id))
 
 
 def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
@@ -378,6 +381,9 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
                             "recorded for it")
             else:
                 done.append(f"kept {name} as {display_path(keep_version(working))}")
+                kept_cases = keep_cases(rules_dir, ruleset_id, old_version)
+                if kept_cases is not None:
+                    done.append(f"kept its cases as {display_path(kept_cases)}")
     pinned = any(r["pinned"] for r in rows)
     if not pinned and in_service is not None:
         rules.activate(ruleset_id, in_service, by, action="pin-before-save")
@@ -477,6 +483,13 @@ def activate(rules, ruleset_id: str, version: str | None, by: str, action: str =
                                    "than its author's must approve it first (RECO_RULES_REQUIRE_APPROVAL)")
     status = rules.activate(ruleset_id, version, by, action)
     entry = status.pop("activation", None)
+    if entry is not None and entry.get("version"):
+        # the working copy's version goes live: its cases are kept with it
+        working_text, _tag = working_copy_state(rules.rules_dir, ruleset_id)
+        if working_text is not None:
+            doc = load_text(working_text, display_path(working_copy(rules.rules_dir, ruleset_id)))
+            if isinstance(doc, dict) and doc.get("version") == entry["version"]:
+                keep_cases(rules.rules_dir, ruleset_id, entry["version"])
     return {"status": status, "activation": entry}
 
 

@@ -48,7 +48,8 @@ def edit(path, old, new):
 
 def new_version(cli, project, old, new, version="1.1.0"):
     """The tutorial: keep 1.0.0 in rules/versions/, edit the working copy, bump it."""
-    assert cli("keep") == "kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml\n"
+    assert cli("keep") == ("kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml\n"
+                           "kept its cases as rules/versions/telco-demo@1.0.0.cases.yaml\n")
     kept = (project / "rules" / "versions" / "telco-demo@1.0.0.yaml").read_text()
     assert kept.startswith("# yaml-language-server: $schema=../../app/rules/schemas/ruleset.schema.json\n")
     edit(project / "rules" / "telco-demo.yaml", old, new)
