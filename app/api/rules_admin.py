@@ -84,7 +84,8 @@ def _field(body: dict, key: str, required: bool = True, kind=str):
     if value is None and not required:
         return None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+        what = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
+                list: "a list"}[kind]
         raise TMFError(400, f"`{key}` must be {what}", code="INVALID_BODY")
     return value
 
@@ -225,6 +226,30 @@ def cases():
         return jsonify(authoring.run_cases(engine, path, _field(body, "filter", required=False)))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASES") from None
+
+
+@blp.route("/<ruleset_id>/cases", methods=["POST"])
+@blp.doc(**_doc("Add a regression case", "Appends {name, context (the case format, as explain answers it), "
+                "expect (offering ids in order), description} to rules/<id>.cases.yaml (the working cases), "
+                "checked first and written atomically; 422 INVALID_CASE when the cases format refuses it "
+                "(e.g. a name already used). Needs an admin key, always.",
+                body=_obj({"name": _TEXT, "context": {"type": "object"},
+                           "expect": {"type": "array", "items": _TEXT}, "description": _OPTIONAL},
+                          ["name", "context", "expect"])))
+def add_case(ruleset_id):
+    require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(ruleset_id)
+    name = _field(body, "name")
+    context = _field(body, "context", kind=dict)
+    expect = _field(body, "expect", kind=list)
+    if not all(isinstance(x, str) for x in expect):
+        raise TMFError(400, "`expect` must be a list of offering ids (text)", code="INVALID_BODY")
+    try:
+        return jsonify(authoring.add_case(_reco().settings.rules_dir, rid, name, context, expect,
+                                          _field(body, "description", required=False) or ""))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 422, "INVALID_CASE") from None
 
 
 @blp.route("/impact", methods=["POST"])

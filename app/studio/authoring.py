@@ -83,7 +83,8 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
             ruleset = rules.engine_of(active, rid).ruleset
             rule_rows = [{"id": r.id, "name": r.name, "kind": r.kind, "status": r.status, "line": r.line,
                           "description": r.description, "when": r.when.describe(),
-                          "recommend": [{"offering": x.offering, "priority": x.priority} for x in r.recommend]}
+                          "recommend": [{"offering": x.offering, "priority": x.priority,
+                                         "name": _offering_name(rules.catalog, x.offering)} for x in r.recommend]}
                          for r in ruleset.rules]
         except RuleSetError:
             rule_rows = []
@@ -93,6 +94,11 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
                      "activations": [h for h in history if h.get("action") in ACTIVATIONS],
                      "history": history, "rollbackTo": rollback_to(rules, rid, history)})
     return {"status": status, "rulesets": sets, "lint": report.as_dict()}
+
+
+def _offering_name(catalog, offering_id: str) -> str:
+    offering = catalog.get(offering_id) if catalog is not None else None
+    return offering.name if offering is not None else ""
 
 
 def lint_text(text: str, ruleset_id: str, rules_dir: Path, catalog, now: dt.datetime | None = None) -> dict:
@@ -192,6 +198,38 @@ def cases_file_of(rules_dir: Path, ruleset_id: str, version: str | None = None) 
     """The cases that judge `version` (its kept cases), else the working cases."""
     return cases_for_version(rules_dir, ruleset_id, version) if version else \
         cases_file_for(working_copy(rules_dir, ruleset_id))
+
+
+def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect: list[str],
+             description: str = "") -> dict:
+    """Append one case (e.g. a Playground situation and the answer it got,
+    "save as case") to the working cases rules/<id>.cases.yaml, keeping its
+    comments and order; the file is checked with the new case before it is
+    replaced atomically. Refused (RuleSetError with file:line): a name already
+    used, a context or expectation the cases format does not accept.
+    Returns {"file", "name", "line"}."""
+    name = " ".join(str(name).split())[:120]
+    if not name:
+        raise RuleSetError("a case needs a name")
+    path = cases_file_of(rules_dir, ruleset_id)
+    text = path.read_text(encoding="utf-8") if path.exists() else f"ruleset: {ruleset_id}\ncases:\n"
+    item = [f"  - name: {json.dumps(name, ensure_ascii=False)}"]
+    if description:
+        item.append(f"    description: {json.dumps(' '.join(description.split())[:500], ensure_ascii=False)}")
+    item += [f"    context: {json.dumps(context, ensure_ascii=False)}",
+             f"    expect: {json.dumps([str(x) for x in expect], ensure_ascii=False)}"]
+    new_text = text.rstrip("\n") + "\n\n" + "\n".join(item) + "\n"
+    with tempfile.TemporaryDirectory(prefix="studio-case-") as tmp:
+        trial = Path(tmp) / path.name
+        trial.write_text(new_text, encoding="utf-8")
+        try:
+            cases = load_cases(trial)
+        except RuleSetError as exc:
+            raise RuleSetError(str(exc).replace(str(trial), display_path(path)),
+                               [p.__class__(display_path(path), p.line, p.column, p.message, p.rule, p.severity,
+                                            p.code, p.hint) for p in exc.problems]) from None
+    write_text_atomic(path, new_text)
+    return {"file": display_path(path), "name": name, "line": cases[-1].line}
 
 
 def working_copy(rules_dir: Path, ruleset_id: str) -> Path:

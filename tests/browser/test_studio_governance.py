@@ -166,3 +166,29 @@ def test_four_eyes_the_author_cannot_approve(tmp_path, browser):
         assert [row.split("\t")[2] for row in history][:4] == ["activate", "record", "approve", "save"]
     finally:
         service.stop()
+
+
+def test_a_playground_situation_saved_as_a_case(studio, page):
+    from test_studio import E1, explain
+    login(page, studio.url)
+    page.goto(studio.url + "/studio/playground")
+    page.set_viewport_size({"width": 1280, "height": 600})
+    assert explain(page, E1) == [["6542", "6543", "7301"]]
+    answers = page.locator("#answers")
+    assert answers.evaluate("el => el.getBoundingClientRect().top < innerHeight")        # scrolled into view
+    page.get_by_label("Case name").fill("anonymous phone buyer in the app")
+    page.get_by_role("button", name="Save as case").click()
+    expect(page.locator("#save-case-result")).to_contain_text("Added case anonymous phone buyer in the app to")
+    cases = (studio.rules_dir / "telco-demo.cases.yaml").read_text()
+    assert cases.startswith("# yaml-language-server")                                   # comments kept
+    assert 'name: "anonymous phone buyer in the app"' in cases and 'expect: ["6542", "6543", "7301"]' in cases
+    page.get_by_role("button", name="Save as case").click()                             # the same name again
+    expect(page.locator("#save-case-result")).to_contain_text("duplicate case name")
+    page.goto(studio.url + "/studio/cases")
+    page.get_by_role("button", name="Run the cases").click()
+    expect(page.locator("#cases-summary")).to_contain_text("24 passed, 0 failed")
+    # the rules table says which way priority ranks, with offering names beside the ids
+    page.goto(studio.url + "/studio")
+    rules = page.locator("table.rules")
+    expect(rules.locator("thead")).to_contain_text("priority: the smaller ranks first")
+    expect(rules.locator("tbody tr").first).to_contain_text("6542 TMFone Case (20)")

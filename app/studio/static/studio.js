@@ -176,7 +176,30 @@ function initPlayground() {
       const answers = await Promise.all(versions.map((version) =>
         api("POST", `/admin/rules/explain?rulesetId=${encodeURIComponent(RULESET)}&version=${encodeURIComponent(version)}`, context)));
       $("#answers").replaceChildren(...answers.map(answerPanel));
+      lastAnswer = answers[0];
+      $("#save-case").hidden = false;
+      $("#save-case-result").hidden = true;
+      $("#answers").scrollIntoView({ block: "start" });
     } catch (e) { showError(error, e); }
+  });
+  /* "Save as case": the situation and the answer of the first version become
+     a regression case in the working cases file. */
+  let lastAnswer = null;
+  $("#save-case").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const box = $("#save-case-result");
+    try {
+      const done = await api("POST", `/admin/rules/${encodeURIComponent(RULESET)}/cases`, {
+        name: $("#case-name").value, context: lastAnswer.context,
+        expect: lastAnswer.items.map((item) => item.offering.id) });
+      box.className = "flash ok";
+      box.textContent = `Added case ${done.name} to ${done.file} (line ${done.line}).`;
+    } catch (e) {
+      box.className = "flash error";
+      box.textContent = `Not added: ${e.message}`;
+    }
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
   });
 }
 
