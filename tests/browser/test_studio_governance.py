@@ -187,6 +187,7 @@ def test_a_playground_situation_saved_as_a_case(studio, page):
     page.goto(studio.url + "/studio/cases")
     page.get_by_role("button", name="Run the cases").click()
     expect(page.locator("#cases-summary")).to_contain_text("24 passed, 0 failed")
+    expect(page.locator("#cases-result tbody tr").first).to_contain_text("6542 TMFone Case")      # names by ids
     # the rules table says which way priority ranks, with offering names beside the ids
     page.goto(studio.url + "/studio")
     rules = page.locator("table.rules")

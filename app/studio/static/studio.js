@@ -206,6 +206,11 @@ function initPlayground() {
 /* ------------------------------------------------------------------ cases */
 function initCases() {
   const error = $("#cases-error");
+  /* offering names beside the ids (people do not read ids) */
+  let names = {};
+  api("GET", "/admin/rules/vocabulary", undefined, true)
+    .then((data) => { names = Object.fromEntries(data.offerings.map((o) => [o.id, o.name])); }).catch(() => {});
+  const named = (list) => (list && list.length ? list.map((id) => (names[id] ? `${id} ${names[id]}` : id)).join(", ") : "(nothing)");
   const run = async (event) => {
     if (event) event.preventDefault();
     showError(error, null);
@@ -219,7 +224,7 @@ function initCases() {
       const rows = data.results.map((r) => [
         h("span", { class: r.passed ? "pass" : "fail-mark", text: r.passed ? "pass" : "FAIL" }),
         h("span", {}, r.name, h("div", { class: "muted", text: `line ${r.line}${r.description ? " · " + r.description : ""}` })),
-        r.expected === null ? `absent: ${ids(r.absent)}` : ids(r.expected), ids(r.actual),
+        r.expected === null ? `absent: ${named(r.absent)}` : named(r.expected), named(r.actual),
         h("div", {}, [...r.messages, ...r.why].map((line) => h("div", { text: line }))),
       ]);
       const coverage = data.coverage.filter((c) => c.counted);
