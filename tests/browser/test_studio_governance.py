@@ -193,3 +193,22 @@ def test_a_playground_situation_saved_as_a_case(studio, page):
     rules = page.locator("table.rules")
     expect(rules.locator("thead")).to_contain_text("priority: the smaller ranks first")
     expect(rules.locator("tbody tr").first).to_contain_text("6542 TMFone Case (20)")
+
+
+def test_completion_fits_the_key_being_edited(studio, page):
+    login(page, studio.url)
+    page.goto(studio.url + "/studio/edit")
+    source = page.get_by_label("Rule set YAML")
+    expect(source).to_have_value(re.compile("id: telco-demo"))
+    source.press("Control+End")
+    source.press("Enter")
+    source.type('      - {offering: "7102", priority: 1')
+    page.wait_for_timeout(300)
+    expect(page.locator("#completions")).to_be_hidden()          # a priority is no offering id
+    source.press("Enter")
+    source.type('    when: {cart: {any_of: ["65')
+    expect(page.locator("#completions").get_by_role("option").first).to_contain_text("6547")
+    source.press("Escape")
+    source.press("Enter")
+    source.type('    when: {channel: "2')
+    expect(page.locator("#completions").get_by_role("option").first).to_contain_text("21 ")

@@ -350,15 +350,23 @@ function initEditor() {
     const before = line.slice(0, line.length - word.length);
     const w = word.toLowerCase();
     const pick = (items) => items.filter((c) => c.value.toLowerCase().startsWith(w) || c.label.toLowerCase().includes(w)).slice(0, 12);
-    if (/(offering|owns|cart|in_cart|recommend)\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    /* the key being edited: the last key before the caret on this line, past
+       the test modes (`cart: {any_of: [` is about the cart); `priority: ` is
+       not about an offering although the line names one */
+    const keys = [...before.matchAll(/([A-Za-z_]+)\s*:/g)].map((m) => m[1])
+      .filter((k) => !["any_of", "all_of", "none_of", "not", "empty"].includes(k));
+    const key = keys.length ? keys[keys.length - 1] : "";
+    const inValue = /[:\[,"' ]\s*["']?$/.test(before);
+    if (inValue && /^(offering|owns|cart|in_cart|recommend)$/.test(key)) {
       return pick(vocabulary.offerings.map((o) => ({ value: o.id, label: `${o.id} ${o.name}${o.status !== "Active" ? " (" + o.status + ")" : ""}` })));
     }
-    if (/channel\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    if (inValue && key === "channel") {
       return pick(vocabulary.channels.map((c) => ({ value: c.id, label: `${c.id} ${c.name}` })));
     }
-    if (/categor\w*\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    if (inValue && /^(cart|owns)?_?categor\w*$/.test(key)) {
       return pick(vocabulary.categories.map((c) => ({ value: c, label: c })));
     }
+    if (key && !/\{\s*$|,\s*$/.test(before)) return [];           // another key's value: no ids to offer
     if (/^\s*(- )?$/.test(before)) {
       return pick(vocabulary.keys.map((k) => ({ value: `${k.name}: `, label: `${k.name}${k.description ? " — " + k.description : ""}` })));
     }
