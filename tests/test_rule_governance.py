@@ -238,6 +238,25 @@ def test_rollback_goes_back_never_forward_and_never_to_a_broken_version(make_ser
     assert served(service.url)[0] == "telco-demo@1.1.0"
 
 
+def test_after_going_back_on_the_command_line_roll_back_never_offers_the_way_forward(make_server, project):
+    service = start(make_server, project)
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    assert ana.save(bump(original, "1.1.0"), tag).status_code == 200
+    assert ana.activate("1.1.0").status_code == 200
+    back = _cli(project, service, "activate", "telco-demo", "1.0.0")       # back by hand
+    assert back.returncode == 0, back.stderr
+    overview = ana.get("/admin/rules/overview").json()["rulesets"][0]
+    assert overview["rollbackTo"] is None and overview["activations"][0]["action"] == "rollback"
+    assert ana.activate("1.1.0").status_code == 200
+    rolled = _cli(project, service, "rollback", "telco-demo")
+    assert rolled.returncode == 0, rolled.stderr
+    assert "telco-demo 1.0.0 is active again (it was 1.1.0)." in rolled.stdout
+    assert served(service.url)[0] == "telco-demo@1.0.0"
+    again = _cli(project, service, "rollback", "telco-demo")
+    assert again.returncode == 1 and "nothing to roll back" in again.stderr
+
+
 # --------------------------------------------------------------------------- four eyes, audit trail
 def test_audit_trail_two_authors_stale_save_approval_activation_rollback(make_server, project):
     service = start(make_server, project, RECO_RULES_REQUIRE_APPROVAL="1")

@@ -8,6 +8,7 @@
     flask --app wsgi rules lock [ID]               # record the content hash of new versions
     flask --app wsgi rules versions [ID]           # the versions found, which one is active
     flask --app wsgi rules activate ID VERSION     # switch every worker, no restart
+    flask --app wsgi rules rollback ID             # back to the last different healthy version
     flask --app wsgi rules history [ID]            # who saved, recorded, approved, activated what, when
 
 Colour only on a terminal, never with NO_COLOR; the text is otherwise the
@@ -536,3 +537,24 @@ def history_command(ruleset_id, as_json):
     print_table(("WHEN (UTC)", "WHO", "WHAT", "VERSION", "FROM", "HASH"),
                 [(e.get("at", ""), e.get("by", ""), e.get("action", ""), e.get("version") or "(highest)",
                   e.get("fromVersion") or "-", e.get("hash") or "-") for e in entries])
+
+
+@rules.command("rollback")
+@click.argument("ruleset_id", metavar="ID")
+def rollback_command(ruleset_id):
+    """Activate the version that served before the current one (the last
+    different, healthy version that was not itself rolled back away from), as
+    the Rule Studio's "Roll back" does. Recorded in the history."""
+    from ..rules import RuleSetError
+    from ..store.activation import Superseded
+    from ..studio.authoring import rollback
+
+    reco = _services()
+    try:
+        done = rollback(reco.rules, ruleset_id, f"{_user()} (flask rules)")
+    except RuleSetError as exc:
+        _fail(exc)
+    except Superseded as exc:
+        raise click.ClickException(f"superseded: {exc}; nothing was rolled back")
+    entry = done["activation"]
+    _echo(_style()(f"{ruleset_id} {entry['version']} is active again (it was {entry['fromVersion']}).", "ok"))

@@ -399,6 +399,9 @@ class RuleService:
             revision = self.pointer.compare_and_set(self._pointer_revision, pointer)
             self._reload_locked()
             served = self._active.engine.ruleset if self._active else None
+            if action == "activate" and version is not None and before is not None \
+                    and version_key(version) < version_key(before):
+                action = "rollback"       # back to an older version: roll back never offers the way forward
             entry_out = self.ledger.append(history_entry(
                 ruleset_id, action if version is not None else "unpin", by,
                 version=served.version if served is not None and served.id == ruleset_id else version,

@@ -291,7 +291,7 @@ def test_lock_versions_and_activate_switch_every_worker(cli, project):
     cli("activate", "telco-demo", code=2)                               # a version, or --latest
     history = json.loads(cli("history", "--json"))                      # newest first; refusals not recorded
     assert [(h["action"], h["fromVersion"], h["version"]) for h in history] == [
-        ("unpin", "1.0.0", "1.1.0"), ("activate", "1.1.0", "1.0.0")]   # 1.0.0 was locked: no record
+        ("unpin", "1.0.0", "1.1.0"), ("rollback", "1.1.0", "1.0.0")]   # to an older version; 1.0.0 was locked: no record
     assert all(h["by"].endswith("(flask rules)") for h in history)
     table = cli("history").splitlines()
     assert table[0].split()[:4] == ["WHEN", "(UTC)", "WHO", "WHAT"] and "unpin" in table[2]
