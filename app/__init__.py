@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .resources.service import ResourceService
     from .rules import RuleService
     from .rules.model.source import set_max_file_bytes
+    from .store.rule_ledger import StoreLedger
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
@@ -126,7 +127,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id, pointer=activation_pointer(store),
                         check_interval=settings.rules_check_interval,
-                        retired_budget=settings.rules_retired_budget)
+                        retired_budget=settings.rules_retired_budget,
+                        ledger=StoreLedger(store))
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)

@@ -79,6 +79,9 @@ class Settings:
     decision_buffer_max: int = 50_000
     decision_purge_seconds: float = 3600.0
     decision_file_warn_mb: float = 400.0
+    # four eyes: a version is activated only once approved by another key
+    # than the one(s) that saved it (app/studio/authoring.py approve)
+    rules_require_approval: bool = False
 
     ENV = {
         "data_dir": "RECO_DATA_DIR",
@@ -126,6 +129,7 @@ class Settings:
         "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
         "decision_purge_seconds": "RECO_DECISION_PURGE_SECONDS",
         "decision_file_warn_mb": "RECO_DECISION_FILE_WARN_MB",
+        "rules_require_approval": "RECO_RULES_REQUIRE_APPROVAL",
     }
 
     def open_store(self):

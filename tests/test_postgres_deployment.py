@@ -124,7 +124,9 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
     rules = two_version_rules(tmp_path)
     env = {"RECO_STORE_URL": pg_url, "RECO_DATA_DIR": str(tmp_path / "d"),
            "RECO_RULES_DIR": str(rules)}
-    first = flask_cli(env, "rules", "activate", "telco-demo", "1.0.0")
+    # unpinned (the pointer row exists): activating either version is a change
+    # (activating the version already pinned does nothing and takes no lock)
+    first = flask_cli(env, "rules", "activate", "telco-demo", "--latest")
     assert first.wait(120) == 0, first.stdout.read()
     with psycopg.connect(pg_url) as conn:
         conn.execute("SELECT 1 FROM documents WHERE collection = 'rulesetActivation' FOR UPDATE")

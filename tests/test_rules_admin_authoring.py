@@ -44,6 +44,13 @@ def working_text(client) -> str:
     return client.get("/admin/rules/telco-demo/working-copy", headers=AUTH).get_json()["text"]
 
 
+def save(client, text: str, headers=None):
+    """PUT the working copy as an editor does: If-Match the ETag it read."""
+    tag = client.get("/admin/rules/telco-demo/working-copy", headers=AUTH).headers["ETag"]
+    return client.put("/admin/rules/telco-demo/working-copy", json={"text": text},
+                      headers={**AUTH, "If-Match": tag, **(headers or {})})
+
+
 def version_110(text: str) -> str:
     return text.replace('version: "1.0.0"', 'version: "1.1.0"').replace(R6_OLD, R6_NEW)
 
@@ -69,11 +76,12 @@ def test_save_keeps_the_old_version_pins_the_served_one_and_activates_nothing(cl
     working = project / "rules" / "telco-demo.yaml"
     original = working.read_text()
     changed_110 = version_110(original)
-    saved = client.put("/admin/rules/telco-demo/working-copy", json={"text": changed_110}, headers=AUTH)
+    saved = save(client, changed_110)
     assert saved.status_code == 200, saved.get_json()
     body = saved.get_json()
     assert body["done"] == [
         "kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml",
+        "kept its cases as rules/versions/telco-demo@1.0.0.cases.yaml",
         "pinned telco-demo 1.0.0 (in service) so that saving changes nothing served",
         "saved rules/telco-demo.yaml (telco-demo 1.1.0); nothing was activated"]
     assert working.read_text() == changed_110
@@ -92,7 +100,7 @@ def test_save_keeps_the_old_version_pins_the_served_one_and_activates_nothing(cl
     only = client.post("/admin/rules/cases", json={"version": "1.1.0", "filter": "e1"}, headers=AUTH).get_json()
     assert [r["name"] for r in only["results"]] == ["E1-anonymous-phone-in-app"]      # case-insensitive
     # editing 1.1.0 further is fine (not in service); changing 1.0.0's content in place is not
-    again = client.put("/admin/rules/telco-demo/working-copy", json={"text": changed_110 + "\n"}, headers=AUTH)
+    again = save(client, changed_110 + "\n")
     assert again.status_code == 200 and again.get_json()["done"] == [
         "saved rules/telco-demo.yaml (telco-demo 1.1.0); nothing was activated"]
 
@@ -101,21 +109,20 @@ def test_save_refuses_what_would_change_the_served_rules_or_another_rule_set(cli
     working = project / "rules" / "telco-demo.yaml"
     original = working.read_text()
     same_version = original.replace(R6_OLD, R6_NEW)
-    refused = client.put("/admin/rules/telco-demo/working-copy", json={"text": same_version}, headers=AUTH)
-    assert refused.status_code == 409
-    assert "version 1.0.0 is in service: bump `version`" in refused.get_json()["message"]
-    other = client.put("/admin/rules/telco-demo/working-copy", json={"text": original.replace(
-        "id: telco-demo", "id: other")}, headers=AUTH)
+    refused = save(client, same_version)
+    assert refused.status_code == 409 and refused.get_json()["code"] == "VERSION_RECORDED"
+    assert "telco-demo 1.0.0 is already recorded with other content" in refused.get_json()["message"]
+    assert refused.get_json()["details"]["nextVersion"] == "1.0.1"
+    other = save(client, original.replace("id: telco-demo", "id: other"))
     assert other.status_code == 422 and "must hold `id: telco-demo`" in other.get_json()["message"]
-    not_yaml = client.put("/admin/rules/telco-demo/working-copy", json={"text": "rules: [\n"}, headers=AUTH)
+    not_yaml = save(client, "rules: [\n")
     assert not_yaml.status_code == 422 and re.search(r"telco-demo.yaml:\d+:\d+", not_yaml.get_json()["message"])
     assert working.read_text() == original
     assert client.get("/admin/rules/activations", headers=AUTH).get_json() == []
 
 
 def test_activate_and_roll_back_are_recorded(client, project):
-    client.put("/admin/rules/telco-demo/working-copy", json={"text": version_110(working_text(client))},
-               headers=AUTH)
+    save(client, version_110(working_text(client)))
     done = client.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.1.0"},
                        headers=AUTH).get_json()
     assert done["status"]["version"] == "1.1.0"
@@ -126,7 +133,7 @@ def test_activate_and_roll_back_are_recorded(client, project):
     assert [(h["action"], h["fromVersion"], h["version"]) for h in history] == [
         ("rollback", "1.1.0", "1.0.0"), ("activate", "1.0.0", "1.1.0"), ("pin-before-save", "1.0.0", "1.0.0")]
     overview = client.get("/admin/rules/overview", headers=AUTH).get_json()
-    assert overview["rulesets"][0]["rollbackTo"] == "1.1.0"                # rolling back the roll back
+    assert overview["rulesets"][0]["rollbackTo"] is None        # a roll back never goes forward again
     unknown = client.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "9.9.9"},
                           headers=AUTH)
     assert unknown.status_code == 409 and "known: 1.0.0, 1.1.0" in unknown.get_json()["message"]
@@ -140,8 +147,7 @@ def test_rollback_without_history_is_refused(client):
 
 
 def test_impact_on_cases_an_uploaded_file_and_stored_queries(client):
-    client.put("/admin/rules/telco-demo/working-copy", json={"text": version_110(working_text(client))},
-               headers=AUTH)
+    save(client, version_110(working_text(client)))
     query = {"channel": [{"id": "23"}], "validFor": {"startDateTime": "2026-10-01T00:00:00Z"},
              "shoppingCart": [{"id": "c1", "@type": "ShoppingCart",
                                "cartItem": [{"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]}
@@ -281,8 +287,7 @@ def test_every_worker_signs_sessions_with_the_same_secret(project):
 
 
 def test_lock_records_a_saved_version(client, project):
-    client.put("/admin/rules/telco-demo/working-copy", json={"text": version_110(working_text(client))},
-               headers=AUTH)
+    save(client, version_110(working_text(client)))
     assert client.post("/admin/rules/lock", json={"rulesetId": "telco-demo"}).status_code == 401
     done = client.post("/admin/rules/lock", json={"rulesetId": "telco-demo"}, headers=AUTH).get_json()
     assert [(c["version"], c["action"]) for c in done["changes"]] == [("1.1.0", "recorded"), ("1.0.0", "unchanged")]

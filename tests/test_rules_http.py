@@ -77,9 +77,9 @@ def test_status_and_the_endpoints_in_the_openapi_document(client):
     assert admin == {
         "/admin/rules": ["get"], "/admin/rules/overview": ["get"], "/admin/rules/activations": ["get"],
         "/admin/rules/vocabulary": ["get"], "/admin/rules/explain": ["post"], "/admin/rules/lint": ["post"],
-        "/admin/rules/cases": ["post"], "/admin/rules/impact": ["post"],
+        "/admin/rules/cases": ["post"], "/admin/rules/{ruleset_id}/cases": ["parameters", "post"], "/admin/rules/impact": ["post"],
         "/admin/rules/{ruleset_id}/working-copy": ["get", "parameters", "put"],
-        "/admin/rules/activate": ["post"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"]}
+        "/admin/rules/activate": ["post"], "/admin/rules/approve": ["post"], "/admin/rules/history": ["get"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"]}
 
 
 def test_admin_key_protects_it(tmp_path):

@@ -5,15 +5,17 @@ Studio at /studio) and operators. The same engine and authoring functions as
     GET  /admin/rules                       the rule set in service, its versions, errors
     GET  /admin/rules/overview              every rule set: versions, lock state, lint, activations
     GET  /admin/rules/activations           the activation history (newest first)
+    GET  /admin/rules/history               the audit history: saves, records, activations (newest first)
     GET  /admin/rules/vocabulary            what the editor completes (JSON Schema keys, catalog ids)
     POST /admin/rules/explain[?version=V][&rulesetId=ID][&format=text]
                                             explain one context (as `flask rules explain`)
     POST /admin/rules/lint                  lint unsaved rule set text (as `flask rules lint`)
     POST /admin/rules/cases                 run the regression cases (as `flask rules test`)
     POST /admin/rules/impact                compare two versions (as `flask rules diff`)
-    GET  /admin/rules/{id}/working-copy     the text of rules/<id>.yaml
-    PUT  /admin/rules/{id}/working-copy     save it (atomic; never activates)       [key always]
+    GET  /admin/rules/{id}/working-copy     the text of rules/<id>.yaml, its ETag
+    PUT  /admin/rules/{id}/working-copy     save it (If-Match; never activates)     [key always]
     POST /admin/rules/activate              activate a version (recorded)           [key always]
+    POST /admin/rules/approve               approve a version (four eyes)           [key always]
     POST /admin/rules/rollback              back to the version before the latest  [key always]
     POST /admin/rules/lock                  record new versions (as `flask rules lock`) [key always]
 
@@ -41,7 +43,7 @@ blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description=
 
 MAX_RECENT = 1000
 _ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"schema": ErrorSchema}}}
-           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "503", "507")}
+           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "428", "503", "507")}
 
 
 def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
@@ -83,7 +85,8 @@ def _field(body: dict, key: str, required: bool = True, kind=str):
     if value is None and not required:
         return None
     if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        what = {str: "text", int: "a whole number", bool: "true or false"}[kind]
+        what = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
+                list: "a list"}[kind]
         raise TMFError(400, f"`{key}` must be {what}", code="INVALID_BODY")
     return value
 
@@ -145,7 +148,17 @@ def overview():
                 response={"type": "array", "items": {"type": "object"}}))
 def activations():
     rid = request.args.get("rulesetId") or None
-    return jsonify(authoring.read_activations(_reco().rules.state_dir, rid))
+    return jsonify([h for h in authoring.history(_reco().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
+
+
+@blp.route("/history", methods=["GET"])
+@blp.doc(**_doc("The audit history, newest first", "Every save (version, content hash, the working copy it "
+                "started from), record (a version's hash fixed), approval, activation and roll back: who, "
+                "when, what (also `flask rules history`).", parameters=[_RULESET_PARAM],
+                response={"type": "array", "items": {"type": "object"}}))
+def history():
+    rid = request.args.get("rulesetId") or None
+    return jsonify(authoring.history(_reco().rules, rid))
 
 
 @blp.route("/vocabulary", methods=["GET"])
@@ -207,20 +220,45 @@ def lint_text():
 
 
 @blp.route("/cases", methods=["POST"])
-@blp.doc(**_doc("Run the regression cases", "rules/<rulesetId>.cases.yaml against a loaded version (default: "
-                "the one in service): passed and failed cases, expected vs actual and why, rule coverage.",
+@blp.doc(**_doc("Run the regression cases", "The cases of a loaded version (default: the one in service): "
+                "its kept cases rules/versions/<rulesetId>@<version>.cases.yaml, else rules/<rulesetId>.cases.yaml: "
+                "passed and failed cases, expected vs actual and why, rule coverage.",
                 body=_obj({"rulesetId": _OPTIONAL, "version": _OPTIONAL, "filter": _OPTIONAL})))
 def cases():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
     engine = _engine(_field(body, "version", required=False), rid)
-    path = authoring.cases_file_of(_reco().settings.rules_dir, rid)
+    path = authoring.cases_file_of(_reco().settings.rules_dir, rid, engine.ruleset.version)
     if not path.exists():
         raise TMFError(404, f"Rule set {rid} has no regression cases ({path.name})", code="CASES_NOT_FOUND")
     try:
         return jsonify(authoring.run_cases(engine, path, _field(body, "filter", required=False)))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASES") from None
+
+
+@blp.route("/<ruleset_id>/cases", methods=["POST"])
+@blp.doc(**_doc("Add a regression case", "Appends {name, context (the case format, as explain answers it), "
+                "expect (offering ids in order), description} to rules/<id>.cases.yaml (the working cases), "
+                "checked first and written atomically; 422 INVALID_CASE when the cases format refuses it "
+                "(e.g. a name already used). Needs an admin key, always.",
+                body=_obj({"name": _TEXT, "context": {"type": "object"},
+                           "expect": {"type": "array", "items": _TEXT}, "description": _OPTIONAL},
+                          ["name", "context", "expect"])))
+def add_case(ruleset_id):
+    require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(ruleset_id)
+    name = _field(body, "name")
+    context = _field(body, "context", kind=dict)
+    expect = _field(body, "expect", kind=list)
+    if not all(isinstance(x, str) for x in expect):
+        raise TMFError(400, "`expect` must be a list of offering ids (text)", code="INVALID_BODY")
+    try:
+        return jsonify(authoring.add_case(_reco().settings.rules_dir, rid, name, context, expect,
+                                          _field(body, "description", required=False) or ""))
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 422, "INVALID_CASE") from None
 
 
 @blp.route("/impact", methods=["POST"])
@@ -274,29 +312,47 @@ def impact():
 
 
 @blp.route("/<ruleset_id>/working-copy", methods=["GET"])
-@blp.doc(**_doc("The working copy of a rule set", "The text of rules/<id>.yaml."))
+@blp.doc(**_doc("The working copy of a rule set", "The text of rules/<id>.yaml and its entity tag (`etag`, "
+                "also the ETag header): send it back in If-Match when saving."))
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
         path = authoring.working_copy(_reco().settings.rules_dir, rid)
+        text, tag = authoring.working_copy_state(_reco().settings.rules_dir, rid)
+    except authoring.FileTooLarge as exc:
+        raise _invalid(exc, 422, "INVALID_RULES") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 404, "RULESET_NOT_FOUND") from None
-    if not path.exists():
+    if text is None:
         raise TMFError(404, f"Rule set {rid} has no working copy {path.name}", code="RULESET_NOT_FOUND")
-    try:
-        text = authoring.read_rule_text(path)
-    except authoring.RuleSetError as exc:
-        raise _invalid(exc, 422, "INVALID_RULES") from None
-    return jsonify({"rulesetId": rid, "file": authoring.display_path(path), "text": text})
+    response = jsonify({"rulesetId": rid, "file": authoring.display_path(path), "text": text, "etag": tag})
+    response.headers["ETag"] = f'"{tag}"'
+    return response
+
+
+def _if_match() -> str | None:
+    """The entity tag of If-Match (one strong tag; quotes optional), else None."""
+    header = (request.headers.get("If-Match") or "").strip()
+    if not header:
+        return None
+    if header.startswith("W/"):
+        header = header[2:]
+    return header.strip('"')
 
 
 # --------------------------------------------------------------------------- changing (a key, always)
 @blp.route("/<ruleset_id>/working-copy", methods=["PUT"])
 @blp.doc(**_doc("Save the working copy (never activates)",
-                "Atomic write of rules/<id>.yaml. The old working copy is kept in rules/versions/ when the "
-                "version changes; the version in service is pinned first if nothing is pinned. Refused (409) "
-                "when the text changes the version in service. Needs an admin key, always.",
-                body=_obj({"text": _TEXT}, ["text"])))
+                "Atomic write of rules/<id>.yaml. If-Match (required, 428 PRECONDITION_REQUIRED without it): the "
+                "ETag of the working copy the edit started from; another save since is 409 EDIT_CONFLICT "
+                "with the current `etag` and their change as a unified `diff` in details, never an overwrite. "
+                "Other content under a version already recorded (locked or activated), kept or in service is "
+                "409 VERSION_RECORDED with `nextVersion` (the next free version) in details. The old working "
+                "copy is kept in rules/versions/ when the version changes; the version in service is pinned "
+                "first if nothing is pinned. Recorded in the history. Needs an admin key, always.",
+                body=_obj({"text": _TEXT}, ["text"]),
+                parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": _TEXT,
+                             "description": "The ETag of GET .../working-copy"}]))
 def save_working_copy(ruleset_id):
     who = require_admin()
     body = read_json_object()
@@ -304,25 +360,62 @@ def save_working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     settings = _reco().settings
     try:
-        saved = authoring.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who)
+        saved = authoring.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who, _if_match())
+    except authoring.BaseRequired as exc:
+        raise TMFError(428, str(exc), reason="Precondition Required", code="PRECONDITION_REQUIRED") from None
+    except authoring.SaveConflict as exc:
+        raise TMFError(409, str(exc), code="EDIT_CONFLICT",
+                       details={"etag": exc.etag, "diff": exc.diff, "lastSave": exc.last}) from None
+    except authoring.VersionChanged as exc:
+        raise TMFError(409, str(exc), code="VERSION_RECORDED",
+                       details={"version": exc.version, "recordedHash": exc.recorded, "hash": exc.found,
+                                "nextVersion": exc.next_version}) from None
     except authoring.RuleSetError as exc:
-        raise _invalid(exc, 409 if "in service" in str(exc) else 422, "SAVE_REFUSED") from None
+        raise _invalid(exc, 422, "SAVE_REFUSED") from None
     saved["lint"] = authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog)
-    return jsonify(saved)
+    response = jsonify(saved)
+    response.headers["ETag"] = f'"{saved["etag"]}"'
+    return response
 
 
 @blp.route("/activate", methods=["POST"])
-@blp.doc(**_doc("Activate a version", "As `flask rules activate`: every worker switches before its next "
-                "request. `version` null unpins (the highest valid version serves). Recorded in the history. "
-                "Needs an admin key, always.", body=_obj({"rulesetId": _TEXT, "version": _OPTIONAL}, ["rulesetId"])))
+@blp.doc(**_doc("Activate a version", "As `flask rules activate`: every worker of this host answers with it "
+                "from its next request on. `version` null unpins (the highest valid version serves). Only a "
+                "version whose content matches its recorded hash; an unrecorded one is recorded first. "
+                "Activating the version already pinned does nothing (`activation` null). Recorded in the "
+                "history. Needs an admin key, always.",
+                body=_obj({"rulesetId": _TEXT, "version": _OPTIONAL}, ["rulesetId"])))
 def activate():
     who = require_admin()
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who))
+        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who,
+                                          require_approval=_reco().settings.rules_require_approval))
+    except authoring.ApprovalRequired as exc:
+        raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ACTIVATION_REFUSED") from None
+
+
+@blp.route("/approve", methods=["POST"])
+@blp.doc(**_doc("Approve a version for activation", "The version's current content (its hash) is approved by "
+                "the key of this request, which must be another key than the one(s) that saved it (four "
+                "eyes; 409 SAME_KEY). With RECO_RULES_REQUIRE_APPROVAL on, only an approved version can be "
+                "activated. Recorded in the history. Needs an admin key, always.",
+                body=_obj({"rulesetId": _TEXT, "version": _TEXT, "note": _OPTIONAL}, ["rulesetId", "version"])))
+def approve():
+    who = require_admin()
+    body = read_json_object()
+    rid = _ruleset_id(_field(body, "rulesetId"))
+    version = _field(body, "version")
+    note = _field(body, "note", required=False) or ""
+    try:
+        return jsonify(authoring.approve(_reco().rules, rid, version, who, note))
+    except authoring.SameKey as exc:
+        raise _invalid(exc, 409, "SAME_KEY") from None
+    except authoring.RuleSetError as exc:
+        raise _invalid(exc, 409, "APPROVAL_REFUSED") from None
 
 
 @blp.route("/rollback", methods=["POST"])

@@ -8,6 +8,8 @@
     flask --app wsgi rules lock [ID]               # record the content hash of new versions
     flask --app wsgi rules versions [ID]           # the versions found, which one is active
     flask --app wsgi rules activate ID VERSION     # switch every worker, no restart
+    flask --app wsgi rules rollback ID             # back to the last different healthy version
+    flask --app wsgi rules history [ID]            # who saved, recorded, approved, activated what, when
 
 Colour only on a terminal, never with NO_COLOR; the text is otherwise the
 same everywhere (stable for scripts and tests). See rules/README.md.
@@ -406,6 +408,16 @@ def lock_command(ruleset_id, amend):
     from ..rules.model.yamlload import display_path
 
     settings = _settings()
+    if amend:
+        # a version that was activated is recorded for good: --amend cannot change what it means
+        activated = {(c.ruleset_id, c.version) for c in _lock_preview(settings.rules_dir, ruleset_id)}
+        refused = sorted(f"{rid} {version}" for rid, version in activated
+                         if version in _services().rules.ledger.recorded(rid))
+        if refused:
+            _echo(f"error: {', '.join(refused)} changed since it was activated: a version that went live "
+                  "means one thing forever; give the change a new version (--amend is only for versions "
+                  "never activated)", err=True)
+            raise click.exceptions.Exit(1)
     try:
         changes = lock_rulesets(settings.rules_dir, ruleset_id, amend)
     except RuleSetError as exc:
@@ -417,6 +429,24 @@ def lock_command(ruleset_id, amend):
     for rid in sorted({c.ruleset_id for c in changes}):
         _echo(f"lock file: {display_path(lock_path(settings.rules_dir, rid))}")
     raise click.exceptions.Exit(1 if any(c.action == "refused" for c in changes) else 0)
+
+
+def _lock_preview(rules_dir, ruleset_id) -> list:
+    """The lock changes `flask rules lock --amend` would make that re-record a changed version."""
+    from ..rules.authoring.lockfile import read_lock, version_files
+    from ..rules.repository.layout import lock_path
+
+    out = []
+    for item in version_files(rules_dir):
+        if ruleset_id is not None and item.ruleset_id != ruleset_id:
+            continue
+        try:
+            recorded = read_lock(lock_path(rules_dir, item.ruleset_id)) or {}
+        except Exception:  # noqa: BLE001 - lock_rulesets reports a broken lock file itself
+            recorded = {}
+        if recorded.get(item.version) not in (None, item.hash):
+            out.append(item)
+    return out
 
 
 @rules.command("keep")
@@ -443,6 +473,12 @@ def keep_command(ruleset_id):
     except RuleSetError as exc:
         _fail(exc)
     _echo(f"kept {display_path(working)} as {display_path(target)}")
+    from ..rules.model.ruleset import peek_header
+    from ..rules.authoring.keptcases import keep_cases
+    _rid, version = peek_header(working)
+    kept_cases = keep_cases(settings.rules_dir, ruleset_id, version) if version else None
+    if kept_cases is not None:
+        _echo(f"kept its cases as {display_path(kept_cases)}")
 
 
 # --------------------------------------------------------------------------- versions, activate
@@ -501,7 +537,11 @@ def activate_command(ruleset_id, version, latest):
 
     reco = _services()
     try:
-        status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)")
+        status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)",
+                          require_approval=reco.settings.rules_require_approval)
+        if status["activation"] is None:
+            _echo(f"{ruleset_id} {version} is already active: nothing was done.")
+            return
     except RuleSetError as exc:
         _fail(exc)
     except Superseded as exc:
@@ -517,9 +557,55 @@ def activate_command(ruleset_id, version, latest):
               f"(RECO_RULESET).")
     what = "pinned" if not latest else "unpinned: the highest valid version serves"
     _echo(style(f"{ruleset_id} {status.get('version')} is active ({what}).", "ok"))
-    _echo(f"Pointer: {pointer}. Running workers switch before their next request; "
-          f"check with GET /health (rules.version).")
+    _echo(f"Pointer: {pointer}. Every worker of this host answers with it from its next request on "
+          f"(it checks {reco.rules._stamp_path.name} before each request); check with GET /health (rules.hash "
+          f"{status.get('hash')}).")
     locks = _lock_state(reco.settings.rules_dir, ruleset_id)
     if locks.get(status.get("version")) not in (None, "recorded"):
         _echo(style(f"note: version {status.get('version')} is {locks[status.get('version')]} in the lock file: "
                     "run `flask rules lint`", "warn"))
+
+
+@rules.command("history")
+@click.argument("ruleset_id", required=False, metavar="[ID]")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def history_command(ruleset_id, as_json):
+    """The audit history of a rule set (default: the one in service), newest
+    first: every save, record (a version's hash fixed), approval, activation
+    and roll back, with who and when (the same list as the Rule Studio's)."""
+    from ..studio.authoring import history
+
+    reco = _services()
+    reco.rules.refresh()
+    ruleset_id = ruleset_id or reco.rules.status().get("rulesetId")
+    entries = history(reco.rules, ruleset_id)
+    if as_json:
+        _json(entries)
+        return
+    if not entries:
+        _echo(f"No history recorded for {ruleset_id!r} yet.")
+        return
+    print_table(("WHEN (UTC)", "WHO", "WHAT", "VERSION", "FROM", "HASH"),
+                [(e.get("at", ""), e.get("by", ""), e.get("action", ""), e.get("version") or "(highest)",
+                  e.get("fromVersion") or "-", e.get("hash") or "-") for e in entries])
+
+
+@rules.command("rollback")
+@click.argument("ruleset_id", metavar="ID")
+def rollback_command(ruleset_id):
+    """Activate the version that served before the current one (the last
+    different, healthy version that was not itself rolled back away from), as
+    the Rule Studio's "Roll back" does. Recorded in the history."""
+    from ..rules import RuleSetError
+    from ..store.activation import Superseded
+    from ..studio.authoring import rollback
+
+    reco = _services()
+    try:
+        done = rollback(reco.rules, ruleset_id, f"{_user()} (flask rules)")
+    except RuleSetError as exc:
+        _fail(exc)
+    except Superseded as exc:
+        raise click.ClickException(f"superseded: {exc}; nothing was rolled back")
+    entry = done["activation"]
+    _echo(_style()(f"{ruleset_id} {entry['version']} is active again (it was {entry['fromVersion']}).", "ok"))

@@ -119,6 +119,12 @@ class StorePointer:
                 self._checked = now
         return self._token
 
+    def invalidate(self) -> None:
+        """The next token() reads the store: an activation on this host said
+        so (its stamp file), and every worker here must see it now, not
+        ``poll_seconds`` later."""
+        self._checked = 0.0
+
     def read(self) -> tuple[dict, int]:
         doc = self.store.get(self.COLLECTION, self.DOC_ID)
         if doc is None:

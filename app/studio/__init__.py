@@ -254,6 +254,9 @@ def review_activation():
         error = f"{rid} has no version {version!r}."
     elif not target["valid"]:
         error = f"{rid} {version} has errors and cannot be activated."
+    elif target.get("changed"):
+        error = (f"{rid} {version} cannot be activated: its file {target['file']} holds other content "
+                 f"(hash {target['hash']}) than recorded for {version} (hash {target['recordedHash']}).")
     elif serving is not None:
         rules = _reco().rules
         try:
@@ -261,8 +264,26 @@ def review_activation():
                                       authoring.case_contexts(_reco().settings.rules_dir, rid))
         except authoring.RuleSetError as exc:
             error = "; ".join(authoring.problems_of(exc))
+    reviewed = None
+    if target is not None and error is None:
+        reviewed = authoring.review(_reco().rules, rid, version)
     return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
-                           serving=serving, report=report, error=error, status=status)
+                           serving=serving, report=report, error=error, status=status, reviewed=reviewed,
+                           require_approval=_reco().settings.rules_require_approval)
+
+
+@bp.route("/approve", methods=["POST"])
+def approve():
+    who = require_admin()
+    rid = request.form.get("rulesetId") or ""
+    version = request.form.get("version") or ""
+    try:
+        authoring.approve(_reco().rules, rid, version, who, request.form.get("note") or "")
+    except authoring.RuleSetError as exc:
+        flash("Not approved: " + "; ".join(authoring.problems_of(exc)), "error")
+    else:
+        flash(f"{rid} {version} is approved.", "ok")
+    return redirect(url_for("studio.review_activation", rulesetId=rid, version=version))
 
 
 @bp.route("/activate", methods=["POST"])
@@ -271,9 +292,16 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(_reco().rules, rid, version, who)
+        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"),
+                                  require_approval=_reco().settings.rules_require_approval)
+    except authoring.StaleForm as exc:
+        flash(f"Not activated: {exc}.", "error")
+        return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
         flash("Not activated: " + "; ".join(authoring.problems_of(exc)), "error")
+        return redirect(url_for("studio.overview"))
+    if done["activation"] is None:
+        flash(f"{rid} {version} was already active: nothing was done.", "ok")
         return redirect(url_for("studio.overview"))
     flash(f"{rid} {done['activation']['version']} is active (it was {done['activation']['fromVersion']}).", "ok")
     return redirect(url_for("studio.overview"))
@@ -284,7 +312,10 @@ def rollback():
     who = require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.rollback(_reco().rules, rid, who)
+        done = authoring.rollback(_reco().rules, rid, who, expected_from=request.form.get("from"))
+    except authoring.StaleForm as exc:
+        flash(f"Not rolled back: {exc}.", "error")
+        return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
         flash("Not rolled back: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))

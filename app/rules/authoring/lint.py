@@ -35,7 +35,7 @@ from .analysis import TooComplex, analyse, positive_anys, with_choice
 from .cases import load_cases
 from ..model.catalog import Catalog, catalog_files, load_catalog
 from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
-from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, SetTest
+from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, ScalarTest, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
 from .lockfile import next_versions, read_lock, semantic_hash
@@ -368,6 +368,8 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                 rule = read_rule(item, doc["rules"].at(index), index, Checker(name), catalog)
                 if rule is not None:
                     problems.extend(RuleChecks(rule, item, catalog, now, name).run())
+        if ruleset is not None:
+            problems.extend(_value_case_problems(ruleset, cases_file_for(path), name))
     problems.extend(modeline_problems(text, path, "ruleset.schema.json"))
     problems.extend(zone_less_times(doc, name))
     if isinstance(doc, dict):
@@ -535,6 +537,56 @@ def _positive_leaves(cond, negated: bool = False):
             yield from _positive_leaves(child, negated)
     elif not negated:
         yield cond
+
+
+def _scalar_tests(cond):
+    if isinstance(cond, Not):
+        yield from _scalar_tests(cond.child)
+    elif isinstance(cond, (All, Any)):
+        for child in cond.children:
+            yield from _scalar_tests(child)
+    elif isinstance(cond, ScalarTest):
+        yield cond
+
+
+def _value_case_problems(ruleset, cases_file: Path, name: str) -> list[Problem]:
+    """Segment and characteristic values compare exactly (case-sensitive, as
+    TMF629 characteristic values are free text): a rule's `segment: Premium`
+    never matches a customer whose segment is `premium`. Deliberately not
+    folded in the engine; instead this warns (`value-case`) when a value in a
+    rule differs only in case from one used by another rule or by a case's
+    context, the usual sign of a typo."""
+    from ..model.facts import characteristics, normalise_value
+
+    used: dict[str, dict[str, str]] = {}          # label -> value -> where it is used
+    tests = [(rule, test) for rule in ruleset.rules for test in _scalar_tests(rule.when)]
+    for rule, test in tests:
+        for value in test.values:
+            used.setdefault(test.label, {}).setdefault(value, f"rule {rule.id}")
+    try:
+        cases = load_cases(cases_file) if cases_file.exists() else []
+    except RuleSetError:
+        cases = []                                 # the cases file's own lint reports it
+    for case in cases:
+        customer = getattr(case.context, "customer", None)
+        if customer is None:
+            continue
+        for key, raw in characteristics(customer).items():
+            value = normalise_value(raw)
+            if value is not None:
+                label = "segment" if key == "segment" else f"characteristic {key}"
+                used.setdefault(label, {}).setdefault(value, f"case {case.name}")
+    out = []
+    for rule, test in tests:
+        for value in test.values:
+            others = sorted(v for v in used.get(test.label, {}) if v != value and v.casefold() == value.casefold())
+            if others:
+                where = ", ".join(f"{v!r} ({used[test.label][v]})" for v in others)
+                out.append(finding(name, (test.pos[0], test.pos[1]) if test.pos else (rule.line, 1), "value-case",
+                                   f"{test.label} {value!r} differs only in case from {where}: values compare "
+                                   "exactly, so they never match each other",
+                                   f"write the value the same way everywhere (e.g. {others[0]!r})", rule.id))
+    return out
 
 
 def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list[Problem]:

@@ -60,8 +60,13 @@ from ..model.yamlload import display_path
 from ..repository.files import write_json_atomic
 from ..repository.layout import checks_path, file_stats, pointer_path, rule_files, stat_key, stat_signature
 from .workers import BUILD_RETRY_DELAYS, ServedVersions, reload_backoff
+from ..repository.ledger import MemoryLedger, history_entry
+from ..repository.registry import recorded_hashes
 
 DEFAULT_RULESET = "telco-demo"
+# written by every activation on this host: each worker stats it before each
+# request and, when it changed, reloads before answering (see poll)
+ACTIVATED_STAMP = "rules-activated.stamp"
 # seconds between two looks at the files (per process; the look itself is in
 # the watcher thread, never in a request)
 CHECK_INTERVAL = 0.5
@@ -152,6 +157,7 @@ class Loaded:
     versions: dict[str, dict[str, VersionEntry]]
     problems: list[Problem]
     pointer: dict
+    recorded: dict = field(default_factory=dict)   # {ruleset id: {version: recorded hash}} (registry)
 
 
 @dataclass
@@ -164,10 +170,15 @@ class Active:
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = "", pointer=None, check_interval: float = CHECK_INTERVAL,
-                 retired_budget: int = RETIRED_RULES_BUDGET):
+                 retired_budget: int = RETIRED_RULES_BUDGET, ledger=None):
         """`pointer`: where the active version is recorded (app.store.activation:
-        the file in `state_dir` by default, the shared store on PostgreSQL)."""
+        the file in `state_dir` by default, the shared store on PostgreSQL).
+        `ledger`: the version records and audit history
+        (app.rules.repository.ledger; in memory by default)."""
         from ...store.activation import FilePointer
+        self.ledger = ledger if ledger is not None else MemoryLedger()
+        self._stamp_path = Path(state_dir) / ACTIVATED_STAMP
+        self._seen_stamp = stat_key(self._stamp_path)
         self.rules_dir = Path(rules_dir)
         self.catalog_dir = Path(catalog_dir)
         self.state_dir = Path(state_dir)
@@ -251,9 +262,25 @@ class RuleService:
             return self._engine_for(entry, loaded.catalog)
 
     def poll(self) -> None:
-        """For the request path: a clock read; at most every `check_interval`
+        """For the request path: one stat and a clock read. When an activation
+        on this host changed the stamp file since this worker last looked, the
+        worker reloads now, before it answers: the request that follows an
+        activation is answered by the activated version, in every worker
+        (without this, 10 of 10 first requests after `flask rules activate`
+        got the old version). Otherwise, at most every `check_interval`
         seconds it wakes the watcher thread (started on first use in each
-        process, so after a fork too), which reloads in the background."""
+        process, so after a fork too), which reloads in the background
+        (rule files changed by hand, activations on other hosts)."""
+        stamp = stat_key(self._stamp_path)
+        if stamp != self._seen_stamp:
+            self._seen_stamp = stamp
+            invalidate = getattr(self.pointer, "invalidate", None)
+            if invalidate is not None:
+                invalidate()
+            try:
+                self.refresh()
+            except Exception as exc:     # keep serving the loaded version, say why (as _watch)
+                self.last_reload_failure = reload_failure(exc)
         now = time.monotonic()
         if now < self._next_check:
             return
@@ -323,11 +350,15 @@ class RuleService:
             return []
         active = self._active
         pinned = (loaded.pointer.get(ruleset_id) or {}).get("version")
+        recorded = loaded.recorded.get(ruleset_id, {})
         out = []
         for version, entry in sorted(loaded.versions[ruleset_id].items(), key=lambda kv: version_key(kv[0])):
             out.append({
                 "id": ruleset_id, "version": version, "file": display_path(entry.path),
                 "hash": entry.hash, "status": entry.status,
+                "recordedHash": recorded.get(version),
+                # a recorded version whose file holds other content: never activated
+                "changed": bool(recorded.get(version) and entry.hash and recorded[version] != entry.hash),
                 "valid": entry.valid, "errors": [str(p) for p in entry.problems],
                 "active": bool(active and active.engine.ruleset.id == ruleset_id
                                and active.engine.ruleset.version == version),
@@ -335,12 +366,21 @@ class RuleService:
             })
         return out
 
-    def activate(self, ruleset_id: str, version: str | None) -> dict:
+    def activate(self, ruleset_id: str, version: str | None, by: str = "unknown",
+                 action: str = "activate") -> dict:
         """Pin `version` of `ruleset_id` (None: unpin, follow the highest version).
 
-        The version must load and compile; every worker picks it up on refresh().
-        Raises app.store.activation.Superseded when another activation changed
-        the pointer since this one read it (compare-and-set): nothing is written.
+        The version must load and compile, and its content must be the one
+        recorded for it (app.rules.repository.registry); a version never
+        recorded is recorded first (ledger), so from now on it means this
+        content. Every worker of this host answers with it from its next
+        request on (poll); other hosts within their pointer's poll time.
+        Recorded in the ledger's history as `action` by `by`; the status
+        returned carries that entry as "activation" (None when `version` was
+        already pinned: nothing is done, nothing recorded).
+        Raises RuleSetError when refused, app.store.activation.Superseded when
+        another activation changed the pointer since this one read it
+        (compare-and-set): nothing is written.
         """
         with self._reload_lock:
             self._reload_locked()
@@ -358,15 +398,53 @@ class RuleService:
                 if not entry.valid:
                     raise RuleSetError(f"{ruleset_id}@{version} has errors", entry.problems)
                 self._engine_for(entry, loaded.catalog)   # compiles (and checks) first
+            before = self._active.engine.ruleset.version if (
+                self._active and self._active.engine.ruleset.id == ruleset_id) else None
+            current = loaded.pointer.get(ruleset_id) or {}
+            if version is not None and current.get("version") == version and current.get("hash") == entry.hash \
+                    and before == version:
+                return {**self.status(), "activation": None}       # already so: a re-sent form does nothing
+            if version is not None:
+                self._record_version(ruleset_id, version, entry, by)
             pointer = dict(loaded.pointer)
             if version is None:
                 pointer.pop(ruleset_id, None)
             else:
                 pointer[ruleset_id] = {"version": version, "hash": entry.hash,
                                        "activatedAt": iso(dt.datetime.now(UTC))}
-            self.pointer.compare_and_set(self._pointer_revision, pointer)
+            revision = self.pointer.compare_and_set(self._pointer_revision, pointer)
             self._reload_locked()
-        return self.status()
+            served = self._active.engine.ruleset if self._active else None
+            if action == "activate" and version is not None and before is not None \
+                    and version_key(version) < version_key(before):
+                action = "rollback"       # back to an older version: roll back never offers the way forward
+            entry_out = self.ledger.append(history_entry(
+                ruleset_id, action if version is not None else "unpin", by,
+                version=served.version if served is not None and served.id == ruleset_id else version,
+                from_version=before, hash=served.hash if served is not None and served.id == ruleset_id else None))
+            try:
+                write_json_atomic(self._stamp_path, {"revision": revision, "rulesetId": ruleset_id,
+                                                     "version": version, "at": entry_out["at"]})
+                self._seen_stamp = stat_key(self._stamp_path)
+            except OSError as exc:   # the workers still switch within check_interval
+                log.warning("could not write %s: %s", self._stamp_path, exc)
+        return {**self.status(), "activation": entry_out}
+
+    def _record_version(self, ruleset_id: str, version: str, entry: "VersionEntry", by: str) -> None:
+        """Refuse a version whose content is not the recorded one; record it
+        (the ledger, first writer wins) when it never was."""
+        recorded = recorded_hashes(self.rules_dir, self.ledger, ruleset_id).get(version)
+        if recorded is None:
+            record, written = self.ledger.record(ruleset_id, version, entry.hash, by)
+            recorded = record["hash"]
+            if written:
+                self.ledger.append(history_entry(ruleset_id, "record", by, version=version, hash=entry.hash,
+                                                 file=display_path(entry.path)))
+        if recorded != entry.hash:
+            raise RuleSetError(
+                f"{ruleset_id} {version} cannot be activated: {display_path(entry.path)} (hash {entry.hash}) "
+                f"is not the content recorded for {version} (hash {recorded}); a version means one thing "
+                "forever: restore the recorded content or give the change a new version")
 
     def status(self) -> dict:
         active = self._active
@@ -532,6 +610,8 @@ class RuleService:
         with _gc_paused():
             catalog = self._load_catalog(problems)
             versions: dict[str, dict[str, VersionEntry]] = {}
+            pointer = self._read_pointer(problems)
+            recorded = self._recorded(problems)
             paths = rule_files(self.rules_dir)
             for stale in set(self._files) - set(paths):
                 del self._files[stale]
@@ -549,6 +629,14 @@ class RuleService:
                 existing = versions.setdefault(rid, {}).get(version)
                 if existing is not None:
                     same = existing.hash and entry.hash and existing.hash == entry.hash
+                    wanted = (recorded.get(rid) or {}).get(version)
+                    if not same and wanted and entry.hash == wanted != existing.hash:
+                        # the file that holds what was recorded for this version wins
+                        problems.append(Problem(display_path(existing.path), 1, 1,
+                                                f"{rid}@{version} holds other content than recorded (hash "
+                                                f"{wanted}); using {display_path(path)}"))
+                        versions[rid][version] = entry
+                        continue
                     if not same:
                         # top-level files come first in rule_files(), so the working copy wins
                         problems.append(Problem(display_path(path), 1, 1,
@@ -559,9 +647,18 @@ class RuleService:
                 problems.extend(entry.problems)
             if self._parsed_files and catalog is not None:
                 self._write_checks(catalog)
-        pointer = self._read_pointer(problems)
         self._pending_signature = signature
-        return Loaded(catalog, versions, problems, pointer)
+        return Loaded(catalog, versions, problems, pointer, recorded)
+
+    def _recorded(self, problems: list[Problem]) -> dict:
+        """{ruleset id: {version: recorded hash}} of every rule set in rules/."""
+        ids = {path.stem.split("@")[0] for path in rule_files(self.rules_dir)}
+        try:
+            return {rid: recorded_hashes(self.rules_dir, self.ledger, rid) for rid in ids}
+        except Exception as exc:  # noqa: BLE001 - the store is down: serve, and say the records are unknown
+            problems.append(Problem(display_path(self.rules_dir), 1, 1,
+                                    f"cannot read the recorded versions: {exc}", severity="warning"))
+            return {}
 
     def _choose_id(self, loaded: Loaded) -> str | None:
         self._id_note = None
@@ -668,10 +765,24 @@ class RuleService:
             entries = loaded.versions.get(ruleset_id, {})
             pinned_version = (loaded.pointer.get(ruleset_id) or {}).get("version")
             candidates: list[tuple[VersionEntry, bool]] = []
+            not_served = None                # a pinned version whose file changed since its activation
             current = self._active
             if pinned_version is not None:
                 if pinned_version in entries:
-                    candidates.append((entries[pinned_version], True))
+                    pinned_entry = entries[pinned_version]
+                    pinned_hash = (loaded.pointer.get(ruleset_id) or {}).get("hash")
+                    if pinned_hash and pinned_entry.hash and pinned_entry.hash != pinned_hash:
+                        # the activated version means what was activated: a file
+                        # changed since is not served (the last good version is)
+                        changed = Problem(display_path(pinned_entry.path), 1, 1,
+                                          f"{ruleset_id}@{pinned_version} was activated with hash {pinned_hash}; "
+                                          f"this file now holds other content ({pinned_entry.hash}): not served; "
+                                          "restore it, or give the change a new version and activate that")
+                        problems.append(changed)
+                        pinned_entry = VersionEntry(ruleset_id, pinned_version, pinned_entry.path, None,
+                                                    [changed], None, None)
+                        not_served = pinned_version
+                    candidates.append((pinned_entry, True))
                 elif current is not None and current.engine.ruleset.id == ruleset_id:
                     # another host activated a version this host's rules/ lacks:
                     # keep the last good one, and say so (in /health)
@@ -685,8 +796,18 @@ class RuleService:
                     problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
                                             f"pinned version {ruleset_id}@{pinned_version} not found; "
                                             "using the highest valid version"))
-            candidates.extend((e, False) for _v, e in sorted(entries.items(), key=lambda kv: version_key(kv[0]),
-                                                              reverse=True))
+            recorded = loaded.recorded.get(ruleset_id, {})
+            for v, e in sorted(entries.items(), key=lambda kv: version_key(kv[0]), reverse=True):
+                if v == not_served:
+                    continue
+                if recorded.get(v) and e.hash and recorded[v] != e.hash:
+                    # nothing pinned: the highest version serves as the files say (as
+                    # before), but it cannot be activated until restored or bumped
+                    problems.append(Problem(display_path(e.path), 1, 1,
+                                            f"{ruleset_id}@{v} holds other content ({e.hash}) than recorded for "
+                                            f"it ({recorded[v]}): it cannot be activated; restore it or bump its "
+                                            "version", severity="warning"))
+                candidates.append((e, False))
             current = self._active
             for entry, pinned in candidates:
                 if not entry.valid:

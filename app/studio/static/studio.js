@@ -44,12 +44,13 @@ function busy(on) {
 }
 
 /* A JSON call with the session's CSRF token; throws Error(TMF message). */
-async function api(method, url, body, quiet) {
+async function api(method, url, body, quiet, extraHeaders) {
   if (!quiet) busy(true);
   try {
     const response = await fetch(url, {
       method, credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": CSRF },
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": CSRF,
+                 ...(extraHeaders || {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const data = await response.json().catch(() => ({}));
@@ -175,13 +176,41 @@ function initPlayground() {
       const answers = await Promise.all(versions.map((version) =>
         api("POST", `/admin/rules/explain?rulesetId=${encodeURIComponent(RULESET)}&version=${encodeURIComponent(version)}`, context)));
       $("#answers").replaceChildren(...answers.map(answerPanel));
+      lastAnswer = answers[0];
+      $("#save-case").hidden = false;
+      $("#save-case-result").hidden = true;
+      $("#answers").scrollIntoView({ block: "start" });
     } catch (e) { showError(error, e); }
+  });
+  /* "Save as case": the situation and the answer of the first version become
+     a regression case in the working cases file. */
+  let lastAnswer = null;
+  $("#save-case").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const box = $("#save-case-result");
+    try {
+      const done = await api("POST", `/admin/rules/${encodeURIComponent(RULESET)}/cases`, {
+        name: $("#case-name").value, context: lastAnswer.context,
+        expect: lastAnswer.items.map((item) => item.offering.id) });
+      box.className = "flash ok";
+      box.textContent = `Added case ${done.name} to ${done.file} (line ${done.line}).`;
+    } catch (e) {
+      box.className = "flash error";
+      box.textContent = `Not added: ${e.message}`;
+    }
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
   });
 }
 
 /* ------------------------------------------------------------------ cases */
 function initCases() {
   const error = $("#cases-error");
+  /* offering names beside the ids (people do not read ids) */
+  let names = {};
+  api("GET", "/admin/rules/vocabulary", undefined, true)
+    .then((data) => { names = Object.fromEntries(data.offerings.map((o) => [o.id, o.name])); }).catch(() => {});
+  const named = (list) => (list && list.length ? list.map((id) => (names[id] ? `${id} ${names[id]}` : id)).join(", ") : "(nothing)");
   const run = async (event) => {
     if (event) event.preventDefault();
     showError(error, null);
@@ -195,7 +224,7 @@ function initCases() {
       const rows = data.results.map((r) => [
         h("span", { class: r.passed ? "pass" : "fail-mark", text: r.passed ? "pass" : "FAIL" }),
         h("span", {}, r.name, h("div", { class: "muted", text: `line ${r.line}${r.description ? " · " + r.description : ""}` })),
-        r.expected === null ? `absent: ${ids(r.absent)}` : ids(r.expected), ids(r.actual),
+        r.expected === null ? `absent: ${named(r.absent)}` : named(r.expected), named(r.actual),
         h("div", {}, [...r.messages, ...r.why].map((line) => h("div", { text: line }))),
       ]);
       const coverage = data.coverage.filter((c) => c.counted);
@@ -324,15 +353,23 @@ function initEditor() {
     const before = line.slice(0, line.length - word.length);
     const w = word.toLowerCase();
     const pick = (items) => items.filter((c) => c.value.toLowerCase().startsWith(w) || c.label.toLowerCase().includes(w)).slice(0, 12);
-    if (/(offering|owns|cart|in_cart|recommend)\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    /* the key being edited: the last key before the caret on this line, past
+       the test modes (`cart: {any_of: [` is about the cart); `priority: ` is
+       not about an offering although the line names one */
+    const keys = [...before.matchAll(/([A-Za-z_]+)\s*:/g)].map((m) => m[1])
+      .filter((k) => !["any_of", "all_of", "none_of", "not", "empty"].includes(k));
+    const key = keys.length ? keys[keys.length - 1] : "";
+    const inValue = /[:\[,"' ]\s*["']?$/.test(before);
+    if (inValue && /^(offering|owns|cart|in_cart|recommend)$/.test(key)) {
       return pick(vocabulary.offerings.map((o) => ({ value: o.id, label: `${o.id} ${o.name}${o.status !== "Active" ? " (" + o.status + ")" : ""}` })));
     }
-    if (/channel\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    if (inValue && key === "channel") {
       return pick(vocabulary.channels.map((c) => ({ value: c.id, label: `${c.id} ${c.name}` })));
     }
-    if (/categor\w*\b.*[:\[,"' ]\s*["']?$/.test(before)) {
+    if (inValue && /^(cart|owns)?_?categor\w*$/.test(key)) {
       return pick(vocabulary.categories.map((c) => ({ value: c, label: c })));
     }
+    if (key && !/\{\s*$|,\s*$/.test(before)) return [];           // another key's value: no ids to offer
     if (/^\s*(- )?$/.test(before)) {
       return pick(vocabulary.keys.map((k) => ({ value: `${k.name}: `, label: `${k.name}${k.description ? " — " + k.description : ""}` })));
     }
@@ -390,24 +427,58 @@ function initEditor() {
   source.addEventListener("scroll", () => { gutter.scrollTop = source.scrollTop; });
   source.addEventListener("blur", () => setTimeout(closeList, 150));
 
+  /* The working copy this edit started from (its ETag, kept in the hidden
+     #base field): a save names it, so another person's save in between is
+     refused with their change shown, never overwritten. */
+  const base = $("#base");
+  let savedText = null;
+  const useVersion = (version) => {
+    source.value = source.value.replace(/^version:.*$/m, `version: "${version}"`);
+    drawGutter();
+    lintNow();
+  };
   $("#save-button").addEventListener("click", async () => {
     const box = $("#save-result");
     box.hidden = true;
     try {
-      const data = await api("PUT", url, { text: source.value });
+      const data = await api("PUT", url, { text: source.value }, false, { "If-Match": `"${base.value}"` });
+      base.value = data.etag;
+      savedText = source.value;
       box.className = "flash ok";
       box.replaceChildren(...data.done.map((line) => h("div", { text: line })));
       showFindings(data.lint);
     } catch (e) {
       box.className = "flash error";
-      box.replaceChildren(h("div", { text: `Not saved: ${e.message}` }));
+      const details = (e.data && e.data.details) || {};
+      const parts = [h("div", { text: `Not saved: ${e.message}` })];
+      if (e.data && e.data.code === "EDIT_CONFLICT") {
+        parts.push(h("p", { text: "Their change (a diff of the working copy since you opened it):" }),
+                   h("pre", { class: "diff", id: "conflict-diff", text: details.diff || "" }));
+      } else if (e.data && e.data.code === "VERSION_RECORDED" && details.nextVersion) {
+        parts.push(h("button", { type: "button", id: "use-next-version", text: `Use version ${details.nextVersion}`,
+                                 onclick: () => useVersion(details.nextVersion) }));
+      }
+      box.replaceChildren(...parts);
     }
     box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  });
+  /* Unsaved changes are not lost without a prompt (leaving, reloading, Back). */
+  window.addEventListener("beforeunload", (event) => {
+    if (savedText !== null && source.value !== savedText) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
   });
 
   api("GET", "/admin/rules/vocabulary").then((data) => { vocabulary = data; }).catch(() => {});
-  api("GET", url).then((data) => { source.value = data.text; drawGutter(); lintNow(); })
-    .catch((e) => { $("#lint-status").textContent = e.message; });
+  api("GET", url).then((data) => {
+    source.value = data.text;
+    savedText = data.text;
+    base.value = data.etag;
+    drawGutter();
+    lintNow();
+  }).catch((e) => { $("#lint-status").textContent = e.message; });
 }
 
 const PAGES = { playground: initPlayground, cases: initCases, impact: initImpact, edit: initEditor };

@@ -10,7 +10,6 @@ import pytest
 
 from app import create_app
 from app.rules import RuleService
-from app.rules.repository.activations import read_activations
 from rulehelpers import DEMO_CATALOG, DEMO_RULES, ROOT
 
 ANSI = "\x1b["
@@ -49,7 +48,8 @@ def edit(path, old, new):
 
 def new_version(cli, project, old, new, version="1.1.0"):
     """The tutorial: keep 1.0.0 in rules/versions/, edit the working copy, bump it."""
-    assert cli("keep") == "kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml\n"
+    assert cli("keep") == ("kept rules/telco-demo.yaml as rules/versions/telco-demo@1.0.0.yaml\n"
+                           "kept its cases as rules/versions/telco-demo@1.0.0.cases.yaml\n")
     kept = (project / "rules" / "versions" / "telco-demo@1.0.0.yaml").read_text()
     assert kept.startswith("# yaml-language-server: $schema=../../app/rules/schemas/ruleset.schema.json\n")
     edit(project / "rules" / "telco-demo.yaml", old, new)
@@ -289,10 +289,12 @@ def test_lock_versions_and_activate_switch_every_worker(cli, project):
     out = cli("activate", "telco-demo", "2.0.0", code=1)
     assert "rule set 'telco-demo' has no version '2.0.0' (known: 1.0.0, 1.1.0)" in out
     cli("activate", "telco-demo", code=2)                               # a version, or --latest
-    history = read_activations(project / "data")                       # newest first; refusals not recorded
+    history = json.loads(cli("history", "--json"))                      # newest first; refusals not recorded
     assert [(h["action"], h["fromVersion"], h["version"]) for h in history] == [
-        ("unpin", "1.0.0", "1.1.0"), ("activate", "1.1.0", "1.0.0")]
+        ("unpin", "1.0.0", "1.1.0"), ("rollback", "1.1.0", "1.0.0")]   # to an older version; 1.0.0 was locked: no record
     assert all(h["by"].endswith("(flask rules)") for h in history)
+    table = cli("history").splitlines()
+    assert table[0].split()[:4] == ["WHEN", "(UTC)", "WHO", "WHAT"] and "unpin" in table[2]
 
 
 def test_lock_refuses_a_changed_version(cli, project):

@@ -337,3 +337,20 @@ def test_yaml_too_deep_or_too_large_for_the_reader_is_a_finding(tmp_path):
     report = lint(None, rules_dir, DEMO_CATALOG, NOW)
     found = {(Path(p.file).name, p.code, p.severity) for p in report.problems if p.code == "yaml-syntax"}
     assert found == {("deep.yaml", "yaml-syntax", "error"), ("huge.yaml", "yaml-syntax", "error")}
+
+
+def test_a_segment_that_differs_only_in_case_is_flagged(rules_copy):
+    """Segments and characteristics compare exactly (case-sensitive); the lint
+    says so when a rule's value differs only in case from one a case or
+    another rule uses: `Premium` would never match the cases' `premium`."""
+    working = rules_copy / "telco-demo.yaml"
+    text = working.read_text()
+    assert text.count("segment: premium") == 2
+    working.write_text(text.replace("segment: premium", "segment: Premium", 1)
+                       .replace('version: "1.0.0"', 'version: "1.0.1"'))
+    found = [p for p in lint([rules_copy], rules_copy, DEMO_CATALOG, NOW).problems if p.code == "value-case"]
+    assert len(found) == 2 and {p.severity for p in found} == {"warning"}
+    first = found[0]
+    assert "segment 'Premium' differs only in case from 'premium'" in first.message
+    assert "values compare exactly" in first.message and "'premium'" in first.hint
+    assert first.line == text.splitlines().index(next(t for t in text.splitlines() if "segment: premium" in t)) + 1

@@ -1,0 +1,56 @@
+"""Regression cases kept per version: the cases that judged a version are
+kept beside its kept copy, so that fixing a case for 1.2.0 does not change the
+verdict on 1.0.0 (one cases file used to serve every version).
+
+    rules/<id>.cases.yaml                    the working cases (judge the working copy)
+    rules/versions/<id>@<version>.cases.yaml the cases of one version, written once
+
+They are kept when the working copy's version changes (a save in the Studio,
+`flask rules keep`) and when a version is activated from the working copy,
+whichever comes first, and never replaced (edit them by hand to fix a case of
+that version). A version without kept cases is judged by the working cases.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..repository.files import write_text_atomic
+from ..repository.layout import VERSIONS_DIR, cases_file_for
+from .lockfile import MODELINE_RE
+
+
+def kept_cases_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
+    return Path(rules_dir) / VERSIONS_DIR / f"{ruleset_id}@{version}.cases.yaml"
+
+
+def cases_for_version(rules_dir: Path, ruleset_id: str, version: str | None) -> Path:
+    """The cases that judge `version`: its kept cases, else the working cases."""
+    if version:
+        kept = kept_cases_path(rules_dir, ruleset_id, version)
+        if kept.is_file():
+            return kept
+    return cases_file_for(Path(rules_dir) / f"{ruleset_id}.yaml")
+
+
+def keep_cases(rules_dir: Path, ruleset_id: str, version: str) -> Path | None:
+    """Copy the working cases to rules/versions/<id>@<version>.cases.yaml
+    unless that file exists (written once); the editor-schema line is
+    rewritten for the deeper folder. The kept path, or None when there are no
+    working cases or they were kept before."""
+    working = cases_file_for(Path(rules_dir) / f"{ruleset_id}.yaml")
+    target = kept_cases_path(rules_dir, ruleset_id, version)
+    if not working.is_file() or target.exists():
+        return None
+    text = working.read_text(encoding="utf-8")
+
+    def rebase(match) -> str:
+        old = match.group(2)
+        if old.startswith(("http://", "https://")):
+            return match.group(0)
+        resolved = (working.parent / old).resolve()
+        return match.group(1) + Path(os.path.relpath(resolved, target.parent.resolve())).as_posix()
+
+    target.parent.mkdir(exist_ok=True)
+    write_text_atomic(target, MODELINE_RE.sub(rebase, text, count=1))
+    return target
