@@ -190,6 +190,20 @@ def install_accept_patch(app) -> None:
         return response
 
 
+def install_nfc_path_values(app) -> None:
+    """Values taken from the URL's path (`/customer/<resource_id>`) in NFC,
+    as query strings are: ids are stored in NFC (a loaded line's id too, so
+    that the references to it, also NFC, name it), and the id a client
+    holds in NFD (exported from a Mac) must find the same resource."""
+
+    @app.url_value_preprocessor
+    def _nfc_path_values(_endpoint, values):
+        if values:
+            for key, value in values.items():
+                if isinstance(value, str):
+                    values[key] = nfc(value)
+
+
 class NfcRequest(Request):
     """The app's request class: query string names and values in Unicode NFC
     (app/textform.py), so that `?name=privé` typed in NFD finds what was

@@ -178,3 +178,39 @@ def test_store_load_stores_nfc(store_url, tmp_path):
         stored = store.get("customer", "crm-nfd")
     assert stored["name"] == nfc(PRIVE)
     assert stored["characteristic"] == [{"name": nfc(NIVEAU), "value": nfc(ELEVE)}]
+
+
+def test_an_id_loaded_in_nfd_is_found_by_either_form_in_the_url(server, tmp_path):
+    """`flask store load` stores a line's id in NFC (so that a product's
+    relatedParty, also NFC, names its customer); the id in the URL is a way
+    in too, so the id as exported (NFD) finds the resource, and so does NFC."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import quote
+
+    from helpers import ROOT
+
+    tag = uuid.uuid4().hex[:6]
+    given = nfd(f"crm-{PRIVE}-{tag}")
+    lines = tmp_path / "customers.jsonl"
+    lines.write_text(json.dumps({
+        "id": given, "name": f"Loaded {tag}",
+        "engagedParty": {"id": tag, "@referredType": "Individual"}}) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
+                           str(lines)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RECO_STORE_URL": server.store_url,
+                               "RECO_DATA_DIR": str(server.data_dir)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    api = Client(server.url)
+    for form in (given, nfc(given)):
+        url = f"{C}/{quote(form)}"
+        got = api.get(url)
+        assert got.status_code == 200, (form, got.text)
+        assert got.json()["id"] == nfc(given)
+        patched = api.patch(url, json={"name": f"Patched {tag}"},
+                            headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 200, (form, patched.text)
+    assert api.delete(f"{C}/{quote(given)}").status_code == 204
+    assert api.get(f"{C}/{quote(nfc(given))}").status_code == 404
