@@ -101,7 +101,10 @@ def parse_json(raw: bytes):
     _check_tree(value)
     if text.isascii() and "\\u" not in text:
         return value            # ASCII text without escapes is NFC already (the common case)
-    return nfc_tree(value)      # one Unicode form for what is stored and compared
+    try:
+        return nfc_tree(value)  # one Unicode form for what is stored and compared
+    except ValueError as exc:
+        raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
 
 
 #: Content codings a request body may carry (RFC 9110 section 8.4.1):

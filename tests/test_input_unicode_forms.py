@@ -214,3 +214,34 @@ def test_an_id_loaded_in_nfd_is_found_by_either_form_in_the_url(server, tmp_path
         assert patched.status_code == 200, (form, patched.text)
     assert api.delete(f"{C}/{quote(given)}").status_code == 204
     assert api.get(f"{C}/{quote(nfc(given))}").status_code == 404
+
+
+def test_keys_that_differ_only_in_unicode_form_are_a_duplicate_key(server):
+    """`{"café": 1, "café": 2}` with one key in NFD is the same key twice once
+    in NFC: a 400 INVALID_JSON as a literal duplicate key is, never one value
+    silently dropped; nothing is stored, on every POST and PATCH."""
+    import json
+
+    api = Client(server.url)
+    twice = f'{{"{nfc("café")}": 1, "{nfd("café")}": 2}}'
+    for collection, body in BODIES.items():
+        name = f"Keys {uuid.uuid4().hex[:6]}"
+        texts = [json.dumps(body(name))[:-1] + ", " + twice[1:]]      # at the top
+        if collection == C:                                          # in a value of any shape
+            texts.append(json.dumps({**body(name), "characteristic": [
+                {"name": "x", "value": "PLACEHOLDER"}]}).replace('"PLACEHOLDER"', twice))
+        for text in texts:
+            created = api.post(collection, data=text.encode("utf-8"),
+                               headers={"Content-Type": "application/json"})
+            assert created.status_code == 400, (collection, created.text)
+            assert created.json()["code"] == "INVALID_JSON", created.text
+            assert "duplicate key" in created.json()["message"]
+        assert api.get(collection, params={"name": name}).json() == []
+        stored = api.post(collection, json=body(name))
+        assert stored.status_code == 201, stored.text
+        url = f"{collection}/{stored.json()['id']}"
+        patched = api.request("PATCH", url, data=f'{{"name": "x", {twice[1:]}'.encode(),
+                              headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 400, (collection, patched.text)
+        assert patched.json()["code"] == "INVALID_JSON"
+        assert api.get(url).json() == stored.json()
