@@ -181,6 +181,8 @@ def store_unavailable_reason(exc: BaseException) -> str:
         if isinstance(sqlstate, str) and sqlstate:
             return (_SQLSTATE_REASONS.get(sqlstate) or _SQLSTATE_REASONS.get(sqlstate[:2])
                     or "database unavailable")
+        if type(cause).__name__ == "SchemaMismatch":      # app/store/postgres_store.py
+            return "database schema not installed or not upgraded"
         if type(cause).__name__ == "PoolTimeout":
             return "no database connection in time"
         if type(cause).__name__ == "OperationalError":   # psycopg: no connection, no SQLSTATE
