@@ -13,7 +13,7 @@ from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
-from .jsonbody import NfcRequest, install_accept_patch
+from .jsonbody import NfcRequest, install_accept_patch, install_nfc_path_values
 
 __version__ = "0.1.0"
 
@@ -160,6 +160,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     init_studio(app, settings.data_dir)       # /studio: the product managers' web page
     register_error_handlers(app)
     install_accept_patch(app)
+    install_nfc_path_values(app)     # path ids in NFC, as query strings
     install_auth(app, settings.api_keys, settings.admin_keys, settings.protect_reads,
                  settings.metrics_keys)
     register_cli(app)

@@ -18,6 +18,12 @@ from werkzeug.exceptions import HTTPException
 
 from .store.base import DuplicateId, StoreUnavailable
 
+try:    # the production server's errors for a body whose framing is broken
+    from gunicorn.http.errors import NoMoreData, ParseException
+    WIRE_ERRORS: tuple[type[BaseException], ...] = (ParseException, NoMoreData)
+except ImportError:     # another WSGI server: werkzeug's own errors are HTTPExceptions
+    WIRE_ERRORS = ()
+
 log = logging.getLogger(__name__)
 
 REASONS = {
@@ -175,6 +181,8 @@ def store_unavailable_reason(exc: BaseException) -> str:
         if isinstance(sqlstate, str) and sqlstate:
             return (_SQLSTATE_REASONS.get(sqlstate) or _SQLSTATE_REASONS.get(sqlstate[:2])
                     or "database unavailable")
+        if type(cause).__name__ == "SchemaMismatch":      # app/store/postgres_store.py
+            return "database schema not installed or not upgraded"
         if type(cause).__name__ == "PoolTimeout":
             return "no database connection in time"
         if type(cause).__name__ == "OperationalError":   # psycopg: no connection, no SQLSTATE
@@ -244,6 +252,17 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(503, f"Storage unavailable ({store_unavailable_reason(exc)}): "
                                    "nothing was written; retry later", code="STORE_UNAVAILABLE",
                               reason="Storage Unavailable", headers={"Retry-After": "30"})
+
+    def _unreadable_body(exc: Exception):
+        # gunicorn parses a chunked body lazily, while the view reads it: a
+        # chunk size that is no number, a chunk without its CRLF, a body cut
+        # short raise there. The client's framing, not the service, failed.
+        log.info("unreadable request body: %s", exc)
+        return error_response(400, "The request body cannot be read: its chunked transfer "
+                                   "coding is malformed or cut short", code="INVALID_BODY_ENCODING")
+
+    for wire_error in WIRE_ERRORS:
+        app.register_error_handler(wire_error, _unreadable_body)
 
     @app.errorhandler(DuplicateId)
     def _duplicate_id(exc: DuplicateId):

@@ -119,7 +119,10 @@ def parse_json(raw: bytes):
     _check_tree(value)
     if text.isascii() and "\\u" not in text:
         return value            # ASCII text without escapes is NFC already (the common case)
-    return nfc_tree(value)      # one Unicode form for what is stored and compared
+    try:
+        return nfc_tree(value)  # one Unicode form for what is stored and compared
+    except ValueError as exc:
+        raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
 
 
 #: Content codings a request body may carry (RFC 9110 section 8.4.1):
@@ -206,6 +209,20 @@ def install_accept_patch(app) -> None:
         if request.method == "OPTIONS" and "PATCH" in response.allow:
             response.headers["Accept-Patch"] = ACCEPT_PATCH
         return response
+
+
+def install_nfc_path_values(app) -> None:
+    """Values taken from the URL's path (`/customer/<resource_id>`) in NFC,
+    as query strings are: ids are stored in NFC (a loaded line's id too, so
+    that the references to it, also NFC, name it), and the id a client
+    holds in NFD (exported from a Mac) must find the same resource."""
+
+    @app.url_value_preprocessor
+    def _nfc_path_values(_endpoint, values):
+        if values:
+            for key, value in values.items():
+                if isinstance(value, str):
+                    values[key] = nfc(value)
 
 
 class NfcRequest(Request):

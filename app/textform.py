@@ -33,13 +33,23 @@ def nfc(text: str) -> str:
 
 def nfc_tree(value):
     """A parsed JSON value with every key and string in NFC (a new tree of
-    dicts and lists; numbers, booleans and None as they are). Recursive: the
-    request reader limits the depth before (app/jsonbody.py MAX_DEPTH), and
-    json.loads, which builds what `flask store load` passes, is recursive too."""
+    dicts and lists; numbers, booleans and None as they are). Two keys of one
+    object that differ only in their form (`"café"` written both ways) become
+    one key: ValueError("duplicate key ...") then, as a literal duplicate key
+    is refused by the JSON readers, never one of the values silently dropped.
+    Recursive: the request reader limits the depth before (app/jsonbody.py
+    MAX_DEPTH), and json.loads, which builds what `flask store load` passes,
+    is recursive too."""
     if isinstance(value, str):
         return nfc(value)
     if isinstance(value, dict):
-        return {nfc(key) if isinstance(key, str) else key: nfc_tree(item) for key, item in value.items()}
+        out = {}
+        for key, item in value.items():
+            name = nfc(key) if isinstance(key, str) else key
+            if name in out:
+                raise ValueError(f"duplicate key {name!r} (the same text in two Unicode forms)")
+            out[name] = nfc_tree(item)
+        return out
     if isinstance(value, list):
         return [nfc_tree(item) for item in value]
     return value

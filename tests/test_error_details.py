@@ -141,3 +141,21 @@ def test_health_gives_internal_detail_only_to_an_admin(make_server, broken_rules
     operator = api.get("/health", headers={"Authorization": f"Bearer {ADMIN}"}).json()
     assert any("secret-rules-location" in error for error in operator["rules"]["errors"])
     assert "url" in operator["store"] or "path" in operator["store"]
+
+
+@pytest.mark.backends("postgresql", reason="a database without this service's schema; TinyDB has none")
+def test_a_database_without_the_schema_is_503_in_plain_words(make_server, pg_cluster, tmp_path):
+    """A worker started against a database nobody upgraded: the kind in plain
+    words ("database schema not installed"), not the fallback said twice
+    ("storage unavailable (storage unavailable)"), and not the operator's
+    command (`flask store upgrade`), which goes to the log."""
+    name = f"noschema{uuid.uuid4().hex[:8]}"
+    pg_cluster.execute(f"CREATE DATABASE {name}")
+    server = make_server(data_dir=tmp_path / "d", env={"RECO_STORE_URL": pg_cluster.database_url(name)})
+    api = Client(server.url)
+    for response in (api.post(C, json=_customer()), api.get(C)):
+        error = assert_tmf_error(response, 503)
+        assert error["code"] == "STORE_UNAVAILABLE"
+        assert_no_internals(response, "flask", "RECO_STORE_URL", "alembic", "revision", name)
+        assert error["message"] == ("Storage unavailable (database schema not installed or not "
+                                    "upgraded): nothing was written; retry later"), error

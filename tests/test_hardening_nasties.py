@@ -372,6 +372,29 @@ def test_chunked_body_over_the_limit_is_413(nasty):
     assert_raw_tmf_error(result, 413)
 
 
+@pytest.mark.parametrize("wire", [
+    b"zz\r\n{}\r\n0\r\n\r\n",                       # a chunk size that is no hex number
+    b"2\r\n{}XX0\r\n\r\n",                          # a chunk without its CRLF terminator
+    b"2;\x01=\r\n{}\r\n0\r\n\r\n",                  # a chunk extension with a control character
+], ids=["bad-size", "no-terminator", "bad-extension"])
+def test_a_malformed_chunked_body_is_400_not_500(nasty, wire):
+    """A body whose chunked framing is broken cannot be read: the client's
+    error (400 INVALID_BODY_ENCODING), never a 500, on every way a body is read."""
+    _, ids, service = nasty
+    for method, url in (("POST", C), ("PATCH", f"{C}/{ids['customer']}"), ("POST", P),
+                        ("POST", R)):
+        connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=30)
+        connection.putrequest(method, url)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(wire)
+        response = connection.getresponse()
+        result = (response.status, response.getheader("Content-Type", ""), response.read())
+        connection.close()
+        assert assert_raw_tmf_error(result, 400)["code"] == "INVALID_BODY_ENCODING", (method, url, result)
+
+
 def test_chunked_body_under_the_limit_is_read(world):
     service, api, _, _ = world
     body = customer_with(name="chunked")
@@ -383,3 +406,4 @@ def test_chunked_body_under_the_limit_is_read(world):
     connection.close()
     assert response.status == 201 and created["name"] == "chunked"
     assert api.delete(f"{C}/{created['id']}").status_code == 204
+

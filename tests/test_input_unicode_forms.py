@@ -178,3 +178,70 @@ def test_store_load_stores_nfc(store_url, tmp_path):
         stored = store.get("customer", "crm-nfd")
     assert stored["name"] == nfc(PRIVE)
     assert stored["characteristic"] == [{"name": nfc(NIVEAU), "value": nfc(ELEVE)}]
+
+
+def test_an_id_loaded_in_nfd_is_found_by_either_form_in_the_url(server, tmp_path):
+    """`flask store load` stores a line's id in NFC (so that a product's
+    relatedParty, also NFC, names its customer); the id in the URL is a way
+    in too, so the id as exported (NFD) finds the resource, and so does NFC."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from urllib.parse import quote
+
+    from helpers import ROOT
+
+    tag = uuid.uuid4().hex[:6]
+    given = nfd(f"crm-{PRIVE}-{tag}")
+    lines = tmp_path / "customers.jsonl"
+    lines.write_text(json.dumps({
+        "id": given, "name": f"Loaded {tag}",
+        "engagedParty": {"id": tag, "@referredType": "Individual"}}) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
+                           str(lines)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RECO_STORE_URL": server.store_url,
+                               "RECO_DATA_DIR": str(server.data_dir)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    api = Client(server.url)
+    for form in (given, nfc(given)):
+        url = f"{C}/{quote(form)}"
+        got = api.get(url)
+        assert got.status_code == 200, (form, got.text)
+        assert got.json()["id"] == nfc(given)
+        patched = api.patch(url, json={"name": f"Patched {tag}"},
+                            headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 200, (form, patched.text)
+    assert api.delete(f"{C}/{quote(given)}").status_code == 204
+    assert api.get(f"{C}/{quote(nfc(given))}").status_code == 404
+
+
+def test_keys_that_differ_only_in_unicode_form_are_a_duplicate_key(server):
+    """`{"café": 1, "café": 2}` with one key in NFD is the same key twice once
+    in NFC: a 400 INVALID_JSON as a literal duplicate key is, never one value
+    silently dropped; nothing is stored, on every POST and PATCH."""
+    import json
+
+    api = Client(server.url)
+    twice = f'{{"{nfc("café")}": 1, "{nfd("café")}": 2}}'
+    for collection, body in BODIES.items():
+        name = f"Keys {uuid.uuid4().hex[:6]}"
+        texts = [json.dumps(body(name))[:-1] + ", " + twice[1:]]      # at the top
+        if collection == C:                                          # in a value of any shape
+            texts.append(json.dumps({**body(name), "characteristic": [
+                {"name": "x", "value": "PLACEHOLDER"}]}).replace('"PLACEHOLDER"', twice))
+        for text in texts:
+            created = api.post(collection, data=text.encode("utf-8"),
+                               headers={"Content-Type": "application/json"})
+            assert created.status_code == 400, (collection, created.text)
+            assert created.json()["code"] == "INVALID_JSON", created.text
+            assert "duplicate key" in created.json()["message"]
+        assert api.get(collection, params={"name": name}).json() == []
+        stored = api.post(collection, json=body(name))
+        assert stored.status_code == 201, stored.text
+        url = f"{collection}/{stored.json()['id']}"
+        patched = api.request("PATCH", url, data=f'{{"name": "x", {twice[1:]}'.encode(),
+                              headers={"Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 400, (collection, patched.text)
+        assert patched.json()["code"] == "INVALID_JSON"
+        assert api.get(url).json() == stored.json()

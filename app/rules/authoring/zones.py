@@ -10,14 +10,18 @@ lint reports every such value as an error at its line, with the fix: the same
 instant written with `Z` (what is read today) or with the offset meant.
 
 Checked: the values of `startDateTime` and `endDateTime` (validFor of rules
-and offerings) and every value under a `time` key (the time test of a rule,
-the evaluation time of a regression case), at any depth.
+and offerings), every value under a `time` key (the time test of a rule,
+the evaluation time of a regression case) and every value of a comparison
+(`before`, `after`, `between`, ...: a characteristic compared with a date
+is read the same way), at any depth. Numbers are no date-time, so a
+comparison of numbers is not reported.
 """
 from __future__ import annotations
 
 import datetime as dt
 
 from ..model.common import iso, parse_time
+from ..model.conditions import COMPARATORS
 from ..model.errors import Problem
 from ..model.yamlload import PosDict, PosList
 from ...timeutil import names_zone
@@ -25,6 +29,8 @@ from ...timeutil import names_zone
 CODE = "time-zone"
 TIME_KEYS = frozenset({"startDateTime", "endDateTime"})
 WINDOW_KEY = "time"
+#: Keys whose values may be dates: the time window, validFor, comparisons.
+TIMED_KEYS = TIME_KEYS | {WINDOW_KEY, "between"} | frozenset(COMPARATORS)
 
 
 def zone_less_times(doc, file: str) -> list[Problem]:
@@ -36,7 +42,7 @@ def zone_less_times(doc, file: str) -> list[Problem]:
         node, timed, pos = stack.pop()
         if isinstance(node, PosDict):
             for key, value in node.items():
-                stack.append((value, timed or key == WINDOW_KEY or key in TIME_KEYS, node.at(key)))
+                stack.append((value, timed or key in TIMED_KEYS, node.at(key)))
         elif isinstance(node, PosList):
             for index, value in enumerate(node):
                 stack.append((value, timed, node.at(index)))

@@ -81,6 +81,25 @@ def test_every_zone_less_time_is_an_error_at_its_line_with_the_fix(project):
     assert "2027-01-01T00:00:00+01:00 is" not in done.stdout and "2027-04-01" not in done.stdout
 
 
+def test_zone_less_dates_in_characteristic_comparisons_are_errors_too(project):
+    """A characteristic compared with a date (`before`, `after`, `between`,
+    any comparison) is read as UTC as a `time` test is: the same error."""
+    rules = project / "rules" / "telco-demo.yaml"
+    line = _edit(rules, "      segment: premium\n",
+                 "      segment: premium\n"
+                 "      characteristic: {contractEnd: {before: 2027-01-01T00:00:00},\n"
+                 "                       renewal: {between: [\"2026-01-01\", \"2026-06-01T00:00:00Z\"]},\n"
+                 "                       since: {after: \"2026-02-01T00:00:00+01:00\"}}\n")
+    done = _lint(project)
+    found = [row for row in done.stdout.splitlines() if "time-zone" in row]
+    assert len(found) == 2, done.stdout
+    assert found[0].startswith(f"rules/telco-demo.yaml:{line + 1}:")
+    assert "2027-01-01T00:00:00 is a date-time without a zone: it is read as UTC" in found[0]
+    assert found[1].startswith(f"rules/telco-demo.yaml:{line + 2}:")
+    assert "2026-01-01 is a date without a time and zone" in found[1]
+    assert 'write the zone meant: "2027-01-01T00:00:00Z" for UTC' in done.stdout
+
+
 def test_the_studio_lint_of_unsaved_text_says_so(project):
     client = create_app(data_dir=project / "data", rules_dir=project / "rules",
                         catalog_dir=project / "catalog", background_workers=False,
