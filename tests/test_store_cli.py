@@ -196,3 +196,23 @@ def test_copy_reports_and_skips_what_the_target_cannot_hold_and_copies_the_rest(
         assert target.count("customer") == 2496 and target.get("hubs", "h1") is not None
         assert target.get("customer", "crm-3") is None and target.get("hubs", "h2") is None
         assert target.get("customer", "crm-2499")["name"] == "Customer 2499"
+
+
+def test_copy_stores_text_in_nfc_so_that_filters_find_it(store_url, tmp_path):
+    """A TinyDB store written before text was normalised may hold NFD text
+    (macOS input): the copy stores it in NFC, as the API does, so that what the
+    service compares (stored in NFC) matches it."""
+    import unicodedata
+
+    from app.store import open_store
+
+    source = tmp_path / "tiny"
+    nfd = unicodedata.normalize("NFD", "Zoë Privé")
+    with open_store(str(source)) as tiny:
+        tiny.insert("customer", customer(1, name=nfd))
+    done = flask({"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", str(source))
+    assert done.returncode == 0, done.stdout + done.stderr
+    with open_store(store_url) as target:
+        stored = target.get("customer", "crm-1")["name"]
+    assert stored == unicodedata.normalize("NFC", "Zoë Privé") and stored != nfd

@@ -181,7 +181,9 @@ def copy(source: str) -> None:
     (`collection/id: why`) and skipped, and the others are copied: a string
     no store can hold (a NUL, a lone surrogate: app/storable.py), a
     resource id outside the id alphabet (app/ids.py), or anything else the
-    target refuses. Documents whose id is already in the target are left as
+    target refuses. Text is copied in Unicode NFC, as the API and `load`
+    store it (app/textform.py), so that filters find documents an older
+    version stored in another form. Documents whose id is already in the target are left as
     they are and counted. The last line gives the counts; exit status 1 when
     any document was skipped or the copy stopped (the target unreachable:
     what was copied stays, and running the copy again is safe)."""
@@ -248,6 +250,11 @@ def _copy_chunk(target, name: str, chunk: list, is_resource: bool, counts: dict)
     good = []
     for doc in chunk:
         problem = _copy_problem(doc, is_resource)
+        if problem is None:
+            try:                # in NFC, as the API and `load` store text
+                doc = nfc_tree(doc)
+            except ValueError as exc:      # two keys that are one in NFC
+                problem = str(exc)
         if problem:
             _skip(name, doc, problem, counts)
         else:
