@@ -127,3 +127,18 @@ def test_a_sort_over_any_values_orders_doubles_by_the_number_both_stores_keep(ap
     assert [c["id"] for c in ordered.json()] == [made[text] for text in expected]
     descending = api.get(C, params={"name": tag, "sort": "-characteristic.value"}).json()
     assert [c["id"] for c in descending] == [made[text] for text in reversed(expected)]
+
+
+def test_only_ascii_digits_spell_a_number_in_a_filter(api):
+    """`١٠٠` (Arabic-Indic digits) is text, not the JSON number 100: it
+    matches the text it is, never the number (Python's int() and Decimal()
+    would read it; JSON and PostgreSQL do not); a typed number attribute
+    refuses it."""
+    tag = uuid.uuid4().hex
+    hundred = make_customer(api, tag, "100")
+    text = make_customer(api, tag, '"١٠٠"')
+    assert found(api, tag, **{"characteristic.value": "١٠٠"}) == [text]
+    assert found(api, tag, **{"characteristic.value": "100"}) == [hundred]
+    assert found(api, tag, **{"characteristic.value.lte": "١٠٠.٠"}) == [text]
+    refused = api.get(P, params={"productPrice.price.taxIncludedAmount.value": "٣"})
+    assert assert_tmf_error(refused, 400)["code"] == "INVALID_FILTER_VALUE"

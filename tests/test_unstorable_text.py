@@ -96,6 +96,12 @@ def test_text_that_spells_a_nul_escape_is_ordinary_text_on_both_stores(api):
         assert made.json()["name"] == name
         assert api.get(f"{C}/{made.json()['id']}").json()["name"] == name
         assert [c["id"] for c in api.get(C, params={"name": name}).json()] == [made.json()["id"]]
+    for hub in HUBS:                 # a hub's query and callback likewise
+        body = '{"callback": "http://127.0.0.1:9/C:\\\\u0000", "query": "eventType=a\\\\u0000"}'
+        made = api.post(hub, data=body, headers=JSON)
+        assert made.status_code == 201, made.text
+        assert made.json()["query"] == "eventType=a\\u0000"
+        assert api.delete(f"{hub}/{made.json()['id']}").status_code == 204
 
 
 @pytest.mark.parametrize("path", [C, P, S])
