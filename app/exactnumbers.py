@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 #: about 1e131072, and a literal far beyond anything stored is a typo.
 MAX_EXPONENT = 1000
 
-_INTEGER = re.compile(r"-?\d+")
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 class InexactNumber(ValueError):
@@ -58,6 +58,8 @@ def filter_number(text: str) -> int | float | Decimal | None:
     the float of a decimal that a double writes back as itself, else a
     Decimal. Never a float that is not the number the text says."""
     text = text.strip()
+    if not text.isascii():     # int() and Decimal() read other digits (١٠٠); JSON does not
+        return None
     if _INTEGER.fullmatch(text):
         try:
             return int(text)

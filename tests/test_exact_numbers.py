@@ -111,3 +111,34 @@ def test_a_hub_query_on_a_20_digit_integer_is_exact(api, listener):
         assert wanted in delivered and other not in delivered
     finally:
         api.delete(f"{Client.CUSTOMER}/hub/{hub.json()['id']}")
+
+
+def test_a_sort_over_any_values_orders_doubles_by_the_number_both_stores_keep(api):
+    """A sort on a TMF `Any` attribute orders scalars by their text; a
+    double whose shortest form has an exponent (1e+300, 1e-05, -0.0) is
+    ordered by the decimal both stores keep (1000...0, 0.00001, 0.0), as
+    PostgreSQL's numeric writes it, not by Python's spelling."""
+    tag = uuid.uuid4().hex
+    made = {text: make_customer(api, tag, text)
+            for text in ("99999999999999999999", "1e300", "1e-05", "-0.0", "0.5", "2e+16")}
+    ordered = api.get(C, params={"name": tag, "sort": "characteristic.value"})
+    assert ordered.status_code == 200, ordered.text
+    expected = ["-0.0", "1e-05", "0.5", "1e300", "2e+16", "99999999999999999999"]
+    assert [c["id"] for c in ordered.json()] == [made[text] for text in expected]
+    descending = api.get(C, params={"name": tag, "sort": "-characteristic.value"}).json()
+    assert [c["id"] for c in descending] == [made[text] for text in reversed(expected)]
+
+
+def test_only_ascii_digits_spell_a_number_in_a_filter(api):
+    """`١٠٠` (Arabic-Indic digits) is text, not the JSON number 100: it
+    matches the text it is, never the number (Python's int() and Decimal()
+    would read it; JSON and PostgreSQL do not); a typed number attribute
+    refuses it."""
+    tag = uuid.uuid4().hex
+    hundred = make_customer(api, tag, "100")
+    text = make_customer(api, tag, '"١٠٠"')
+    assert found(api, tag, **{"characteristic.value": "١٠٠"}) == [text]
+    assert found(api, tag, **{"characteristic.value": "100"}) == [hundred]
+    assert found(api, tag, **{"characteristic.value.lte": "١٠٠.٠"}) == [text]
+    refused = api.get(P, params={"productPrice.price.taxIncludedAmount.value": "٣"})
+    assert assert_tmf_error(refused, 400)["code"] == "INVALID_FILTER_VALUE"

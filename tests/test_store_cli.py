@@ -216,3 +216,35 @@ def test_copy_stores_text_in_nfc_so_that_filters_find_it(store_url, tmp_path):
     with open_store(store_url) as target:
         stored = target.get("customer", "crm-1")["name"]
     assert stored == unicodedata.normalize("NFC", "Zoë Privé") and stored != nfd
+def test_copy_names_a_source_collection_it_cannot_read_and_exits_1(store_url, tmp_path):
+    """A corrupt collection file in the source is not left out in silence:
+    the copy names it, copies the rest, and exits 1 (on either target)."""
+    from app.store import open_store
+
+    source = tmp_path / "tiny"
+    with open_store(str(source)) as tiny:
+        tiny.insert_many("customer", [customer(n) for n in range(3)])
+        tiny.insert("hubs", {"id": "h1", "api": "customerManagement", "callback": "http://x"})
+    (source / "customer.json").write_text('{"customer": {"crm-0": ')
+    done = flask({"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", str(source))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "customer: cannot be read" in done.stderr and "Traceback" not in done.stderr
+    assert "copied 1 documents of 1 collections" in done.stdout
+    with open_store(store_url) as target:
+        assert target.get("hubs", "h1") is not None
+
+
+def test_copy_from_a_source_that_is_not_there_is_refused(store_url, tmp_path):
+    """A mistyped source directory, or a database that does not answer, is
+    an error (exit 1, saying so), not "copied 0 documents"; the copy makes
+    no directory at the mistyped path."""
+    env = {"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")}
+    missing = tmp_path / "no-such-store"
+    for source in (str(missing), f"tinydb://{missing}",
+                   "postgresql://reco@127.0.0.1:1/nothing?connect_timeout=1"):
+        done = flask(env, "copy", source)
+        assert done.returncode == 1, source + done.stdout + done.stderr
+        assert "cannot read the source" in done.stderr, done.stderr
+        assert "copied 0 documents" not in done.stdout and "Traceback" not in done.stderr
+    assert not missing.exists()

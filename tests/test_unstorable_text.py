@@ -83,3 +83,32 @@ def test_a_nul_in_a_patch_is_400_and_changes_nothing(api):
                                     {"fields": "name\u0000"}])
 def test_a_nul_in_a_query_string_is_400_on_every_list(api, path, params):
     refused(api.get(path, params=params), "Query parameter")
+
+
+def test_text_that_spells_a_nul_escape_is_ordinary_text_on_both_stores(api):
+    """A backslash followed by `u0000` (a Windows path, a code sample) is six
+    ordinary characters, not a NUL: stored and found as written, never
+    mistaken for the escape of a NUL by the store's check of its JSON text."""
+    for written in ("C:\\\\u0000dir", "a\\\\\\\\u0000b", "x\\\\ud800y"):
+        made = api.post(C, data=customer_text(name=written), headers=JSON)
+        assert made.status_code == 201, made.text
+        name = json.loads('"%s"' % written)
+        assert made.json()["name"] == name
+        assert api.get(f"{C}/{made.json()['id']}").json()["name"] == name
+        assert [c["id"] for c in api.get(C, params={"name": name}).json()] == [made.json()["id"]]
+    for hub in HUBS:                 # a hub's query and callback likewise
+        body = '{"callback": "http://127.0.0.1:9/C:\\\\u0000", "query": "eventType=a\\\\u0000"}'
+        made = api.post(hub, data=body, headers=JSON)
+        assert made.status_code == 201, made.text
+        assert made.json()["query"] == "eventType=a\\u0000"
+        assert api.delete(f"{hub}/{made.json()['id']}").status_code == 204
+
+
+@pytest.mark.parametrize("path", [C, P, S])
+@pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
+def test_a_nul_in_a_path_id_is_404_for_every_method(api, path, method):
+    """No stored id holds a NUL, so an id with one names nothing: 404 on
+    both stores, whatever the method (PostgreSQL cannot even be asked)."""
+    response = api.request(method, f"{path}/a%00b", data='{"name": "x"}',
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert_tmf_error(response, 404)

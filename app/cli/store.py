@@ -194,9 +194,22 @@ def copy(source: str) -> None:
     resource_collections = set(reco.resources)
     counts = {"copied": 0, "present": 0, "skipped": 0}
     collections, name = 0, None
+    missing = _missing_directory(source)
+    if missing:
+        click.echo(f"cannot read the source: {missing}; nothing copied", err=True)
+        sys.exit(1)
     try:
         with open_store(source) as origin:
-            names = origin.collections()
+            # every collection, also those the source cannot read (each is
+            # then named below), and no listing at all from a source that
+            # does not answer: never "copied 0 documents" for a broken source
+            health = origin.health()
+            errors = dict(health.get("errors") or {})
+            if "_store" in errors:
+                click.echo(f"cannot read the source: {errors['_store']}; nothing copied",
+                           err=True)
+                sys.exit(1)
+            names = sorted(set(health.get("collections") or {}) | set(errors))
             for name in names:
                 try:
                     docs = origin.all(name)
@@ -221,6 +234,24 @@ def copy(source: str) -> None:
     click.echo(_copy_summary(counts, collections))
     if counts["skipped"]:
         sys.exit(1)
+
+
+def _missing_directory(source: str) -> str | None:
+    """For a TinyDB source (a path, ``tinydb://path`` or ``tinydb:path``):
+    why it is no store, when its directory does not exist (opening it
+    would make an empty one, and a mistyped path would copy nothing in
+    silence). None for any other source."""
+    location = source.strip()
+    if "://" in location and not location.lower().startswith("tinydb://"):
+        return None
+    for prefix in ("tinydb://", "tinydb:"):
+        if location.lower().startswith(prefix):
+            location = location[len(prefix):]
+            break
+    path = os.path.expanduser(location)
+    if path and not os.path.isdir(path):
+        return f"no TinyDB store directory at {path}"
+    return None
 
 
 def _copy_summary(counts: dict, collections: int) -> str:

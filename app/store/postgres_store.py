@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import threading
 import time
 from typing import Callable, Iterator, Sequence
@@ -48,6 +49,9 @@ from .query import CountBy, Filter, Query, SortKey
 __all__ = ["PostgresStore"]
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+#: The escape of a NUL in _ENCODE's text: `\u0000` after an even number of
+#: backslashes (`\\u0000` is a backslash and the five characters `u0000`).
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def _canonical(doc: object, expect_id: str | None = None, what: str = "document") -> tuple[dict, str]:
@@ -60,7 +64,7 @@ def _canonical(doc: object, expect_id: str | None = None, what: str = "document"
     if expect_id is not None and doc_id != expect_id:
         raise ValueError(f"{what} must keep id {expect_id!r}, got {doc_id!r}")
     text = _ENCODE(doc)
-    if "\\u0000" in text:
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise ValueError(f"{what} contains a NUL character, which PostgreSQL jsonb cannot store")
     return json.loads(text), text
 
@@ -566,6 +570,8 @@ class _PgTxn(Txn):
         return canon
 
     def get(self, doc_id: str) -> dict | None:
+        if "\x00" in doc_id:  # PostgreSQL text cannot hold NUL: no stored id has one
+            return None
         row = self._c().execute("SELECT doc FROM documents WHERE collection = %s AND id = %s "
                                 "FOR UPDATE", (self.collection, doc_id)).fetchone()
         return None if row is None else row[0]
@@ -588,6 +594,8 @@ class _PgTxn(Txn):
         return canon
 
     def delete(self, doc_id: str) -> dict | None:
+        if "\x00" in doc_id:
+            return None
         row = self._c().execute("DELETE FROM documents WHERE collection = %s AND id = %s "
                                 "RETURNING doc", (self.collection, doc_id)).fetchone()
         return None if row is None else row[0]

@@ -207,9 +207,19 @@ def _sort_value(doc: dict, key: SortKey):
         if key.kind == "number" and value is not None:
             value = comparable(value)
         if key.kind == "any" and value is not None:
-            value = value if isinstance(value, str) else json.dumps(value)
+            value = value if isinstance(value, str) else _scalar_text(value)
         return value  # the first reached value only, as SQL's jsonb_path_query_first
     return None
+
+
+def _scalar_text(value) -> str:
+    """A number or boolean as PostgreSQL writes it from jsonb (``#>>``):
+    a double by the decimal it is stored as, without an exponent and with
+    no negative zero (1e+300 is 1000...0, 1e-05 is 0.00001, -0.0 is 0.0)."""
+    if isinstance(value, float):
+        exact = comparable(value)
+        return format(exact.copy_abs() if exact.is_zero() else exact, "f")
+    return json.dumps(value)
 
 
 def run_python(docs, query: Query) -> tuple[list[dict], int]:

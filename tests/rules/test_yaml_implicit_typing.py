@@ -21,7 +21,7 @@ from app import create_app
 from rulehelpers import DEMO_CATALOG, ROOT
 
 # Plain scalars whose YAML 1.1 reading is not the text typed.
-RETYPED = ["0701", "1_000", "12:30", "0x1F", "NO", "on", "2026-01-01", "1.50", "+12"]
+RETYPED = ["0701", "1_000", "12:30", "0x1F", "NO", "on", "2026-01-01", "1.50", "-012"]
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from ...storable import why_unstorable
 from ...textform import nfc
 from .errors import Problem, RuleSetError
 from .source import read_source
@@ -158,6 +159,10 @@ def _build(loader: PositionLoader, node, holder, seen: set) -> object:
     seen.add(id(node))
     tag = node.tag
     if tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        why = why_unstorable(node.value)
+        if why:         # a "\0" escape: catalog and rule text ends up in stored documents
+            raise yaml.constructor.ConstructorError(
+                None, None, f"this text holds {why}, which no store accepts", node.start_mark)
         return node.value
     if tag == _MAP_TAG and isinstance(node, yaml.MappingNode):
         return _construct_mapping(loader, node, seen)

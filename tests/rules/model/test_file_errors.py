@@ -300,3 +300,33 @@ productOffering:
     [error] = [str(p) for p in info.value.problems]
     assert error.startswith(f"{tmp_path / 'cat' / 'a.yaml'}:5:9: offering {bad_id!r}: "), error
     assert "may hold only letters" in error or "dot segment" in error
+
+
+@pytest.mark.parametrize("escape, why", [("\\0", "NUL"), ("\\x00", "NUL"), ("\\u0000", "NUL")])
+def test_text_no_store_can_hold_in_a_catalog_or_rule_file_names_file_and_line(
+        tmp_path, demo_catalog, escape, why):
+    """A YAML escape can spell a NUL, which no store holds
+    (app/storable.py; YAML itself refuses a lone surrogate): an offering name or a rule id with one would be
+    copied into every stored recommendation and fail there (PostgreSQL) or
+    not (TinyDB). Refused where it is written, at file:line:column."""
+    write(tmp_path / "cat" / "a.yaml", f"""\
+productOffering:
+  - id: "7001"
+    name: "Fine{escape}"
+    lifecycleStatus: Active
+""")
+    with pytest.raises(RuleSetError) as info:
+        load_catalog(tmp_path / "cat")
+    [error] = [str(p) for p in info.value.problems]
+    assert error.startswith(f"{tmp_path / 'cat' / 'a.yaml'}:3:11: "), error
+    assert why in error and "no store" in error, error
+    path = rules_file(tmp_path, f"""\
+  - id: "R{escape}1"
+    kind: cross-sell
+    description: insurance
+    when: {{cart: "6547"}}
+    recommend:
+      - {{offering: "6542", priority: 10}}
+""")
+    [error] = errors_of(path, demo_catalog)
+    assert error.startswith(f"{path}:6:9: ") and why in error, error
