@@ -8,10 +8,12 @@ from marshmallow import ValidationError
 from ..errors import TMFError
 from ..rules import Context
 from ..schemas import SpecSchemas
+from ..schemas.fast import FastLoader
 from ..timeutil import parse_datetime, utcnow
 
 cart_schemas = SpecSchemas("TMF663-ShoppingCart-v4.0.0.swagger.json", "TMF663")
 _carts = cart_schemas["ShoppingCart"]()
+_cart_loader = FastLoader(_carts)     # a valid cart skips marshmallow; any other goes through it
 
 
 def _ids(refs) -> list[str]:
@@ -31,7 +33,7 @@ def cart_offerings(shopping_carts) -> list[str]:
         # @referredType belongs to the reference the TMF680 body wraps the cart in
         by_value = {key: value for key, value in cart.items() if key != "@referredType"}
         try:
-            loaded = _carts.load(by_value)
+            loaded = _cart_loader.load(by_value)
         except ValidationError as exc:
             raise TMFError(400, "shoppingCart does not match the TMF663 ShoppingCart schema",
                            code="INVALID_BODY",
