@@ -15,7 +15,7 @@ import sys
 import pytest
 import requests
 
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, wait_until
 from test_storage_faults import fill, small_disk  # noqa: F401 - the fixture
 
 KEY = "s3cret-admin"
@@ -133,3 +133,63 @@ def test_an_activation_on_a_full_database_is_503_and_changes_nothing(make_server
     full_disk.free()
     assert api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"},
                     headers=AUTH).status_code == 200
+
+
+@pytest.mark.backends("tinydb", reason="the embedded decision log's JSON Lines files; PostgreSQL's table is "
+                                       "tests/test_decision_log_faults.py")
+def test_a_decision_batch_cut_by_a_full_disk_is_taken_back_and_every_answer_is_kept(small_disk,  # noqa: F811
+                                                                                     make_server):
+    """The decision log appends a batch per write: a full disk cut one short
+    (a few records' bytes fitted in the file's last page). The cut bytes must
+    not stay: the batch's retry, once there is room, glued its first record
+    to them, and that answer's href was a 404 for ever."""
+    from test_decision_log import R, instant_query, metric
+
+    server = make_server(data_dir=small_disk, env={"RECO_WORKERS": "1", "RECO_DECISION_FLUSH_SECONDS": "0.5"})
+    api = Client(server.url)
+    hrefs = [api.post(R, json=instant_query()).json()["href"] for _ in range(3)]
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, 10)
+    fill(small_disk)
+    for _ in range(40):                              # more than the last page's room, in one batch or more
+        answer = api.post(R, json=instant_query())
+        assert answer.status_code == 200, answer.text
+        hrefs.append(answer.json()["href"])
+    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, 10)
+    for day in (small_disk / "decisions").glob("*.jsonl"):     # nothing of a failed batch stays
+        assert day.read_bytes().endswith(b"\n")
+    (small_disk / "filler").unlink()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= len(hrefs), 20), \
+        (metric(api, "reco_decisions_recorded_total"), metric(api, "reco_decision_log_pending"))
+    missing = [href for href in hrefs if api.get(href).status_code != 200]
+    assert missing == []
+    lines = b"".join(day.read_bytes() for day in sorted((small_disk / "decisions").glob("*.jsonl"))).splitlines()
+    assert len(lines) == len(hrefs) == len({line for line in lines})
+
+
+@pytest.mark.backends("tinydb", reason="the session secret is a file of the data directory on both stores; "
+                                       "TinyDB's data directory is the one tmpfs here")
+def test_a_data_directory_full_at_first_start_stops_only_the_studio(small_disk, make_server):  # noqa: F811
+    """The Studio's session secret is made once in the data directory: with
+    no room for it, every `flask` command (even a read-only lint) and every
+    worker's start was a traceback. Now the CLI runs, the API serves, the
+    Studio answers 507 until there is room, then works."""
+    fill(small_disk)
+    done = flask("lint", data_dir=small_disk / "cli", rules_dir=DEMO_RULES)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert not (small_disk / "cli" / "studio-session-secret").exists()
+
+    server = make_server(data_dir=small_disk, workers=2, env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    assert api.get("/admin/rules", headers=AUTH).status_code == 200          # keys in headers need no session
+    browser = requests.Session()
+    page = browser.get(server.url + "/studio/login")
+    assert page.status_code == 507 and "No space left" in page.text and "Traceback" not in page.text
+    assert str(small_disk) not in page.text
+
+    (small_disk / "filler").unlink()
+    page = browser.get(server.url + "/studio/login").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert browser.post(server.url + "/studio/login", data={"csrf_token": token, "name": "Ana", "key": KEY},
+                        allow_redirects=False).status_code == 302
+    for _ in range(4):                                      # every worker accepts the one secret made
+        assert browser.get(server.url + "/studio/", allow_redirects=False).status_code == 200
