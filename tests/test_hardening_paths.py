@@ -192,3 +192,36 @@ def test_contained_path_follows_links_and_dots(tmp_path):
     for name in ("../x.yaml", "versions/../../x.yaml", "out/x.yaml", str(tmp_path / "x.yaml"), "a\0b", "", "."):
         with pytest.raises(UnsafeName):
             contained_path(folder, name)
+
+
+def test_the_studio_lint_reads_nothing_linked_from_outside_the_folder(project):
+    """The Studio's lint of unsaved text copies the rules folder to check the
+    text as saved: the copy followed links, so a kept version linked from
+    elsewhere was read (the lint compared it: "... is also telco-demo
+    1.0.0, with other content") and a link to a folder copied that whole
+    folder on every lint. The copy keeps links as links; its lint, like
+    `flask rules lint`, reads no file outside the rules folder."""
+    elsewhere = project.parent / "elsewhere"
+    (elsewhere / "tree").mkdir(parents=True)
+    (elsewhere / "tree" / "big.bin").write_bytes(b"\0" * 1024)
+    text = (project / WORKING).read_text()
+    (elsewhere / "kept.yaml").write_text(text.replace("priority: 40", "priority: 41", 1))
+    (project / "rules" / "versions").mkdir(exist_ok=True)
+    (project / "rules" / "versions" / "telco-demo@1.0.0.yaml").symlink_to(elsewhere / "kept.yaml")
+    (project / "rules" / "tree").symlink_to(elsewhere / "tree", target_is_directory=True)
+    copied = []
+    real_copy = shutil.copyfile
+
+    def watching_copy(src, dst, **kwargs):
+        copied.append(str(src))
+        return real_copy(src, dst, **kwargs)
+
+    api = client_of(project)
+    import unittest.mock
+    with unittest.mock.patch("shutil.copyfile", watching_copy):
+        answer = api.post("/admin/rules/lint", json={"rulesetId": "telco-demo", "text": text}, headers=AUTH)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "kept.yaml" not in answer.get_data(as_text=True)
+    assert [p["code"] for p in answer.get_json()["problems"] if p["code"] == "version-not-bumped"] == []
+    assert not [src for src in copied if "big.bin" in src or "kept.yaml" in src], copied
+    assert "version-not-bumped" not in flask(project, "lint").stdout       # as the CLI sees the folder

@@ -99,7 +99,9 @@ def lint_text(text: str, ruleset_id: str, rules_dir: Path, catalog, now: dt.date
     check_source_size(len(text.encode("utf-8")), display_path(working))     # before any copy or parse
     with tempfile.TemporaryDirectory(prefix="studio-lint-") as tmp:
         copy = Path(tmp) / "rules"
-        shutil.copytree(rules_dir, copy, ignore=shutil.ignore_patterns(working.name, ".*"))
+        # links stay links: one leading outside the rules folder leads outside the copy too, so the
+        # lint skips it as the service does (is_contained), and a linked folder is never copied
+        shutil.copytree(rules_dir, copy, symlinks=True, ignore=shutil.ignore_patterns(working.name, ".*"))
         target = copy / working.name
         write_text_atomic(target, text)
         found, acknowledged = lint_ruleset_file(target, catalog, now or dt.datetime.now(UTC), copy)
