@@ -58,6 +58,8 @@ def test_a_save_on_a_full_disk_is_507_and_leaves_nothing_behind(small_disk, make
     assert snapshot(rules) == before                        # no cut kept copy, no temp file
     status = api.get("/admin/rules", headers=AUTH).json()
     assert status["version"] == "1.0.0" and not status["errors"], status
+    assert status["pinned"] is False                        # the save's pin is taken back with it
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
 
     (small_disk / "filler").unlink()
     answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
@@ -193,3 +195,35 @@ def test_a_data_directory_full_at_first_start_stops_only_the_studio(small_disk, 
                         allow_redirects=False).status_code == 302
     for _ in range(4):                                      # every worker accepts the one secret made
         assert browser.get(server.url + "/studio/", allow_redirects=False).status_code == 200
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_a_failed_save_takes_back_the_pin_it_made(small_disk, make_server, tmp_path):  # noqa: F811
+    """A save pins the version in service first (so a higher saved version
+    does not serve at once). When the write of the working copy then failed
+    (the rules folder full), the pin stayed: a later valid higher version
+    no longer served, although nothing was saved."""
+    rules = small_disk
+    for item in DEMO_RULES.iterdir():
+        if item.is_file():
+            shutil.copy(item, rules / item.name)
+    text = (rules / "telco-demo.yaml").read_text()
+    (rules / "versions").mkdir(exist_ok=True)
+    (rules / "versions" / "telco-demo@1.0.0.yaml").write_text(text)
+    fixed = text.replace('version: "1.0.0"', 'version: "1.1.0"', 1)
+    (rules / "telco-demo.yaml").write_text(fixed.replace('offering: "7301"', 'offering: "NO-SUCH-OFFERING"', 1))
+    server = make_server(rules_dir=rules, data_dir=tmp_path / "state", env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    status = api.get("/admin/rules", headers=AUTH).json()
+    assert status["version"] == "1.0.0" and status["pinned"] is False, status      # 1.1.0 is broken
+    fill(small_disk)
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": fixed}, headers=AUTH)
+    assert assert_tmf_error(answer, 507)["code"] == "INSUFFICIENT_STORAGE"
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is False
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
+
+    (small_disk / "filler").unlink()
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": fixed}, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is True
+    assert [a["action"] for a in api.get("/admin/rules/activations", headers=AUTH).json()] == ["pin-before-save"]

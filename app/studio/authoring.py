@@ -312,17 +312,23 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
             kept = keep_version(working)
             done.append(f"kept {name} as {display_path(kept)}")
             kept = None if existed else kept
+    pinned_here = False
     try:
         pinned = any(r["pinned"] for r in rules.versions(ruleset_id))
         if not pinned and in_service is not None:
             rules.activate(ruleset_id, in_service)
-            record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
-            done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
+            pinned_here = True
         write_text_atomic(working, text)
     except OSError:
-        if kept is not None:          # a failed save leaves no copy it made behind (a full disk)
+        # a failed save (a full disk) leaves nothing it did behind: no kept copy, no pin
+        if pinned_here:
+            rules.activate(ruleset_id, None)
+        if kept is not None:
             kept.unlink(missing_ok=True)
         raise
+    if pinned_here:                   # recorded once the save is done, as what it was for
+        record_activation(rules.state_dir, ruleset_id, in_service, in_service, by, "pin-before-save")
+        done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
     done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
     return {"file": name, "version": version, "done": done}
 

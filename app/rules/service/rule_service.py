@@ -161,6 +161,14 @@ class Active:
     loaded_at: dt.datetime
 
 
+def kept_as_pinned(current: Active, pinned_version: str | None) -> Active:
+    """The version that keeps serving (the wanted one is broken), pinned only
+    when the pointer pins it now: an unpin that leaves it serving (the
+    higher versions broken) must not report it pinned still."""
+    pinned = current.engine.ruleset.version == pinned_version
+    return current if current.pinned == pinned else Active(current.engine, pinned, current.loaded_at)
+
+
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = "", pointer=None, check_interval: float = CHECK_INTERVAL,
@@ -693,7 +701,7 @@ class RuleService:
                     # a broken file never replaces a working version: keep the current
                     # engine when the wanted version is broken
                     if current is not None and current.engine.ruleset.id == ruleset_id:
-                        chosen = current
+                        chosen = kept_as_pinned(current, pinned_version)
                         break
                     fallback = self._last_good_from_master(entry, ruleset_id, loaded.catalog, problems)
                     if fallback is not None:
@@ -706,7 +714,7 @@ class RuleService:
                     problems.extend(exc.problems)
                     entry.problems.extend(exc.problems)
                     if current is not None and current.engine.ruleset.id == ruleset_id:
-                        chosen = current
+                        chosen = kept_as_pinned(current, pinned_version)
                         break
                     continue
                 if current is not None and current.engine is engine:
