@@ -62,7 +62,8 @@ def flask(project, *args, env=None):
 
 ESCAPES = ["a/b", "a/../../../../../../../../{outside}/PWNED", "1.0.0/../../../PWNED", "../../PWNED",
            "1.0.1\n", "01.0.1", "1.0.1-..", "1.0.1+a/b", "/tmp/PWNED",
-           r"1.0.1\\..\\..\\PWNED"]   # YAML's "\\" is one backslash
+           r"1.0.1\\..\\..\\PWNED",   # YAML's "\\" is one backslash
+           "1\u0660.0.1", "1.0.1\u0661"]           # digits that only look like 0 and 1 (Arabic-Indic)
 
 
 @pytest.mark.parametrize("version", ESCAPES)
@@ -225,3 +226,20 @@ def test_the_studio_lint_reads_nothing_linked_from_outside_the_folder(project):
     assert [p["code"] for p in answer.get_json()["problems"] if p["code"] == "version-not-bumped"] == []
     assert not [src for src in copied if "big.bin" in src or "kept.yaml" in src], copied
     assert "version-not-bumped" not in flask(project, "lint").stdout       # as the CLI sees the folder
+
+
+
+def test_a_version_with_digits_that_only_look_ascii_never_serves(project):
+    """Semantic Versioning's digits are ASCII: "1\u0660.0.0" (a 1 and an
+    Arabic-Indic zero) passed the check, sorted as 10.0.0 (int() reads any
+    Unicode digit) and served as the highest version, shown as "1٠.0.0"."""
+    lookalike = "1\u0660.0.0"
+    text = with_version((project / WORKING).read_text(), lookalike)
+    (project / "rules" / "versions").mkdir(exist_ok=True)
+    (project / "rules" / "versions" / "telco-demo@ten.yaml").write_text(text, encoding="utf-8")
+    api = client_of(project)
+    status = api.get("/admin/rules", headers=AUTH).get_json()
+    assert status["version"] == "1.0.0", status
+    assert any("semantic version" in error or "version" in error for error in status["errors"]), status
+    answer = api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": lookalike}, headers=AUTH)
+    assert answer.status_code == 400 and answer.get_json()["code"] == "INVALID_VERSION", answer.get_json()
