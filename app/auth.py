@@ -8,6 +8,7 @@ import hmac
 import secrets
 
 from flask import Flask, current_app, request, session
+from flask.sessions import NullSession
 
 from .errors import TMFError
 from .sessions import is_open
@@ -45,6 +46,8 @@ def csrf_token() -> str:
     """The browser session's CSRF token (synchroniser token pattern, OWASP
     CSRF Prevention Cheat Sheet): put in every form and sent back by the
     studio's scripts in the X-CSRF-Token header."""
+    if isinstance(session, NullSession):      # no session secret yet (a full data directory)
+        return ""                             # no token: csrf_valid() refuses every change
     token = session.get("csrf")
     if not isinstance(token, str):
         token = session["csrf"] = secrets.token_urlsafe(32)

@@ -187,7 +187,7 @@ def read_json_object(accepted_types=JSON_TYPES) -> dict:
                             f" (got {request.content_type or 'none'})",
                        code="UNSUPPORTED_MEDIA_TYPE", headers=headers)
     raw = request.get_data(cache=True)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = request.max_content_length             # MAX_CONTENT_LENGTH, unless an endpoint needs more
     if limit is not None and request.content_length is None and len(raw) >= limit:
         # A chunked body has no Content-Length to refuse up front, and werkzeug
         # stops reading it at the limit without saying so: refuse, don't parse

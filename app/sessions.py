@@ -102,10 +102,17 @@ class StudioSessionInterface(SecureCookieSessionInterface):
     the session on every instant recommendation was measured among the
     per-request overheads."""
 
+    def __init__(self, make_secret=None):
+        #: () -> str | None: the shared secret, made when the data directory
+        #: had no room for it at start (None: still no room)
+        self.make_secret = make_secret
+
     def open_session(self, app, request):
         path = request.path
         if path == SESSION_PATHS[0] or path.startswith((SESSION_PATHS[0] + "/", SESSION_PATHS[1])):
-            return super().open_session(app, request)
+            if not app.secret_key and self.make_secret is not None:
+                app.secret_key = self.make_secret()
+            return super().open_session(app, request)      # None without a secret: Flask's null session
         return self.make_null_session(app)
 
     def get_cookie_secure(self, app) -> bool:

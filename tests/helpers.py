@@ -224,3 +224,12 @@ def wait_until(predicate, timeout: float, interval: float = 0.2):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def if_match(client, headers: dict, ruleset: str = "telco-demo") -> dict:
+    """`headers` plus If-Match: the ETag of the rule set's working copy as it
+    is now, as an editor that has just read it sends it with a save
+    (PUT /admin/rules/<id>/working-copy refuses a save without one: 428).
+    `client`: a helpers.Client or a Flask test client."""
+    tag = client.get(f"/admin/rules/{ruleset}/working-copy", headers=headers).headers["ETag"]
+    return {**headers, "If-Match": tag}

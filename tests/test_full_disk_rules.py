@@ -15,7 +15,7 @@ import sys
 import pytest
 import requests
 
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, wait_until, if_match
 from test_storage_faults import fill, small_disk  # noqa: F401 - the fixture
 
 KEY = "s3cret-admin"
@@ -51,16 +51,18 @@ def test_a_save_on_a_full_disk_is_507_and_leaves_nothing_behind(small_disk, make
     text = bumped(rules)
     fill(small_disk)
     before = snapshot(rules)
-    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=if_match(api, AUTH))
     error = assert_tmf_error(answer, 507)
     assert error["code"] == "INSUFFICIENT_STORAGE" and "No space left" in error["message"]
     assert str(rules) not in answer.text                    # no path of the host in the answer
     assert snapshot(rules) == before                        # no cut kept copy, no temp file
     status = api.get("/admin/rules", headers=AUTH).json()
     assert status["version"] == "1.0.0" and not status["errors"], status
+    assert status["pinned"] is False                        # the save's pin is taken back with it
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
 
     (small_disk / "filler").unlink()
-    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": text}, headers=if_match(api, AUTH))
     assert answer.status_code == 200, answer.text
     assert (rules / "versions" / "telco-demo@1.0.0.yaml").read_text().endswith(before["telco-demo.yaml"]
                                                                               .decode().split("\n", 1)[1])
@@ -133,3 +135,95 @@ def test_an_activation_on_a_full_database_is_503_and_changes_nothing(make_server
     full_disk.free()
     assert api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": "1.0.0"},
                     headers=AUTH).status_code == 200
+
+
+@pytest.mark.backends("tinydb", reason="the embedded decision log's JSON Lines files; PostgreSQL's table is "
+                                       "tests/test_decision_log_faults.py")
+def test_a_decision_batch_cut_by_a_full_disk_is_taken_back_and_every_answer_is_kept(small_disk,  # noqa: F811
+                                                                                     make_server):
+    """The decision log appends a batch per write: a full disk cut one short
+    (a few records' bytes fitted in the file's last page). The cut bytes must
+    not stay: the batch's retry, once there is room, glued its first record
+    to them, and that answer's href was a 404 for ever."""
+    from test_decision_log import R, instant_query, metric
+
+    server = make_server(data_dir=small_disk, env={"RECO_WORKERS": "1", "RECO_DECISION_FLUSH_SECONDS": "0.5"})
+    api = Client(server.url)
+    hrefs = [api.post(R, json=instant_query()).json()["href"] for _ in range(3)]
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, 10)
+    fill(small_disk)
+    for _ in range(40):                              # more than the last page's room, in one batch or more
+        answer = api.post(R, json=instant_query())
+        assert answer.status_code == 200, answer.text
+        hrefs.append(answer.json()["href"])
+    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, 10)
+    for day in (small_disk / "decisions").glob("*.jsonl"):     # nothing of a failed batch stays
+        assert day.read_bytes().endswith(b"\n")
+    (small_disk / "filler").unlink()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= len(hrefs), 20), \
+        (metric(api, "reco_decisions_recorded_total"), metric(api, "reco_decision_log_pending"))
+    missing = [href for href in hrefs if api.get(href).status_code != 200]
+    assert missing == []
+    lines = b"".join(day.read_bytes() for day in sorted((small_disk / "decisions").glob("*.jsonl"))).splitlines()
+    assert len(lines) == len(hrefs) == len({line for line in lines})
+
+
+@pytest.mark.backends("tinydb", reason="the session secret is a file of the data directory on both stores; "
+                                       "TinyDB's data directory is the one tmpfs here")
+def test_a_data_directory_full_at_first_start_stops_only_the_studio(small_disk, make_server):  # noqa: F811
+    """The Studio's session secret is made once in the data directory: with
+    no room for it, every `flask` command (even a read-only lint) and every
+    worker's start was a traceback. Now the CLI runs, the API serves, the
+    Studio answers 507 until there is room, then works."""
+    fill(small_disk)
+    done = flask("lint", data_dir=small_disk / "cli", rules_dir=DEMO_RULES)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert not (small_disk / "cli" / "studio-session-secret").exists()
+
+    server = make_server(data_dir=small_disk, workers=2, env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    assert api.get("/admin/rules", headers=AUTH).status_code == 200          # keys in headers need no session
+    browser = requests.Session()
+    page = browser.get(server.url + "/studio/login")
+    assert page.status_code == 507 and "No space left" in page.text and "Traceback" not in page.text
+    assert str(small_disk) not in page.text
+
+    (small_disk / "filler").unlink()
+    page = browser.get(server.url + "/studio/login").text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    assert browser.post(server.url + "/studio/login", data={"csrf_token": token, "name": "Ana", "key": KEY},
+                        allow_redirects=False).status_code == 302
+    for _ in range(4):                                      # every worker accepts the one secret made
+        assert browser.get(server.url + "/studio/", allow_redirects=False).status_code == 200
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_a_failed_save_takes_back_the_pin_it_made(small_disk, make_server, tmp_path):  # noqa: F811
+    """A save pins the version in service first (so a higher saved version
+    does not serve at once). When the write of the working copy then failed
+    (the rules folder full), the pin stayed: a later valid higher version
+    no longer served, although nothing was saved."""
+    rules = small_disk
+    for item in DEMO_RULES.iterdir():
+        if item.is_file():
+            shutil.copy(item, rules / item.name)
+    text = (rules / "telco-demo.yaml").read_text()
+    (rules / "versions").mkdir(exist_ok=True)
+    (rules / "versions" / "telco-demo@1.0.0.yaml").write_text(text)
+    fixed = text.replace('version: "1.0.0"', 'version: "1.1.0"', 1)
+    (rules / "telco-demo.yaml").write_text(fixed.replace('offering: "7301"', 'offering: "NO-SUCH-OFFERING"', 1))
+    server = make_server(rules_dir=rules, data_dir=tmp_path / "state", env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    status = api.get("/admin/rules", headers=AUTH).json()
+    assert status["version"] == "1.0.0" and status["pinned"] is False, status      # 1.1.0 is broken
+    fill(small_disk)
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": fixed}, headers=if_match(api, AUTH))
+    assert assert_tmf_error(answer, 507)["code"] == "INSUFFICIENT_STORAGE"
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is False
+    assert api.get("/admin/rules/activations", headers=AUTH).json() == []
+
+    (small_disk / "filler").unlink()
+    answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", json={"text": fixed}, headers=if_match(api, AUTH))
+    assert answer.status_code == 200, answer.text
+    assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is True
+    assert [a["action"] for a in api.get("/admin/rules/activations", headers=AUTH).json()] == ["pin-before-save"]

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, if_match
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -62,7 +62,8 @@ def flask(project, *args, env=None):
 
 ESCAPES = ["a/b", "a/../../../../../../../../{outside}/PWNED", "1.0.0/../../../PWNED", "../../PWNED",
            "1.0.1\n", "01.0.1", "1.0.1-..", "1.0.1+a/b", "/tmp/PWNED",
-           r"1.0.1\\..\\..\\PWNED"]   # YAML's "\\" is one backslash
+           r"1.0.1\\..\\..\\PWNED",   # YAML's "\\" is one backslash
+           "1\u0660.0.1", "1.0.1\u0661"]           # digits that only look like 0 and 1 (Arabic-Indic)
 
 
 @pytest.mark.parametrize("version", ESCAPES)
@@ -75,7 +76,7 @@ def test_a_save_refuses_a_version_that_is_no_semantic_version(project, version):
     (project / "rules" / "versions" / "telco-demo@a").mkdir(parents=True)   # as the first step made it
     for attempt in (version, "2.0.0"):
         text = with_version(original, attempt).replace('channel: "23"', 'channel: ["22", "23"]')
-        answer = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+        answer = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=if_match(api, AUTH))
         if attempt == version:
             error = answer.get_json()
             assert answer.status_code == 422, error
@@ -97,10 +98,10 @@ def test_the_reported_escape_over_http_writes_nothing_outside(make_server, tmp_p
     original = (rules / "telco-demo.yaml").read_text()
     (rules / "versions" / "telco-demo@a").mkdir(parents=True)
     for version in ("a/b", f"a/../../../../../../../..{tmp_path}/PWNED"):
-        answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", headers=AUTH,
+        answer = api.request("PUT", "/admin/rules/telco-demo/working-copy", headers=if_match(api, AUTH),
                              json={"text": with_version(original, version)})
         assert assert_tmf_error(answer, 422)["code"] == "INVALID_VERSION"
-    saved = api.request("PUT", "/admin/rules/telco-demo/working-copy", headers=AUTH,
+    saved = api.request("PUT", "/admin/rules/telco-demo/working-copy", headers=if_match(api, AUTH),
                         json={"text": with_version(original, "1.0.1")})
     assert saved.status_code == 200, saved.text
     assert not list(tmp_path.rglob("PWNED*"))
@@ -192,3 +193,53 @@ def test_contained_path_follows_links_and_dots(tmp_path):
     for name in ("../x.yaml", "versions/../../x.yaml", "out/x.yaml", str(tmp_path / "x.yaml"), "a\0b", "", "."):
         with pytest.raises(UnsafeName):
             contained_path(folder, name)
+
+
+def test_the_studio_lint_reads_nothing_linked_from_outside_the_folder(project):
+    """The Studio's lint of unsaved text copies the rules folder to check the
+    text as saved: the copy followed links, so a kept version linked from
+    elsewhere was read (the lint compared it: "... is also telco-demo
+    1.0.0, with other content") and a link to a folder copied that whole
+    folder on every lint. The copy keeps links as links; its lint, like
+    `flask rules lint`, reads no file outside the rules folder."""
+    elsewhere = project.parent / "elsewhere"
+    (elsewhere / "tree").mkdir(parents=True)
+    (elsewhere / "tree" / "big.bin").write_bytes(b"\0" * 1024)
+    text = (project / WORKING).read_text()
+    (elsewhere / "kept.yaml").write_text(text.replace("priority: 40", "priority: 41", 1))
+    (project / "rules" / "versions").mkdir(exist_ok=True)
+    (project / "rules" / "versions" / "telco-demo@1.0.0.yaml").symlink_to(elsewhere / "kept.yaml")
+    (project / "rules" / "tree").symlink_to(elsewhere / "tree", target_is_directory=True)
+    copied = []
+    real_copy = shutil.copyfile
+
+    def watching_copy(src, dst, **kwargs):
+        copied.append(str(src))
+        return real_copy(src, dst, **kwargs)
+
+    api = client_of(project)
+    import unittest.mock
+    with unittest.mock.patch("shutil.copyfile", watching_copy):
+        answer = api.post("/admin/rules/lint", json={"rulesetId": "telco-demo", "text": text}, headers=AUTH)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "kept.yaml" not in answer.get_data(as_text=True)
+    assert [p["code"] for p in answer.get_json()["problems"] if p["code"] == "version-not-bumped"] == []
+    assert not [src for src in copied if "big.bin" in src or "kept.yaml" in src], copied
+    assert "version-not-bumped" not in flask(project, "lint").stdout       # as the CLI sees the folder
+
+
+
+def test_a_version_with_digits_that_only_look_ascii_never_serves(project):
+    """Semantic Versioning's digits are ASCII: "1\u0660.0.0" (a 1 and an
+    Arabic-Indic zero) passed the check, sorted as 10.0.0 (int() reads any
+    Unicode digit) and served as the highest version, shown as "1٠.0.0"."""
+    lookalike = "1\u0660.0.0"
+    text = with_version((project / WORKING).read_text(), lookalike)
+    (project / "rules" / "versions").mkdir(exist_ok=True)
+    (project / "rules" / "versions" / "telco-demo@ten.yaml").write_text(text, encoding="utf-8")
+    api = client_of(project)
+    status = api.get("/admin/rules", headers=AUTH).get_json()
+    assert status["version"] == "1.0.0", status
+    assert any("semantic version" in error or "version" in error for error in status["errors"]), status
+    answer = api.post("/admin/rules/activate", json={"rulesetId": "telco-demo", "version": lookalike}, headers=AUTH)
+    assert answer.status_code == 400 and answer.get_json()["code"] == "INVALID_VERSION", answer.get_json()

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, wait_until
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, wait_until, if_match
 
 LIMIT = 64 * 1024
 KEY = "s3cret-admin"
@@ -121,7 +121,7 @@ def test_the_studio_save_and_lint_use_the_same_limit(project):
     working = project / "rules" / "telco-demo.yaml"
     original = working.read_text()
     text = padded(original.replace('version: "1.0.0"', 'version: "1.0.1"'))
-    saved = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=AUTH)
+    saved = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=if_match(api, AUTH))
     error = saved.get_json()
     assert saved.status_code == 413 and error["code"] == "FILE_TOO_LARGE" and OVER.search(error["message"]), error
     assert working.read_text() == original and not (project / "rules" / "versions").exists()
@@ -129,3 +129,41 @@ def test_the_studio_save_and_lint_use_the_same_limit(project):
     assert linted.status_code == 413 and linted.get_json()["code"] == "FILE_TOO_LARGE"
     fits = api.post("/admin/rules/lint", json={"rulesetId": "telco-demo", "text": original}, headers=AUTH)
     assert fits.status_code == 200 and fits.get_json()["errors"] == 0
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+def test_a_rule_file_within_the_limit_can_be_saved_whatever_the_body_limit(project, encoding):
+    """A rule file under RECO_MAX_RULE_FILE_BYTES serves and opens in the
+    Studio; saving it back was a 413 BODY_TOO_LARGE when it was over
+    RECO_MAX_BODY_BYTES (1 MiB by default, the rule limit is 10 MiB): two
+    limits. The endpoints that carry a rule file's text take one at the rule
+    limit (JSON-escaped), also gzip-encoded; every other body keeps its limit."""
+    import gzip
+    import json
+
+    app = create_app(data_dir=project / "data", rules_dir=project / "rules", catalog_dir=project / "catalog",
+                     background_workers=False, admin_keys=[KEY], max_rule_file_bytes=LIMIT,
+                     max_body_bytes=LIMIT // 4)
+    api = app.test_client()
+    working = project / "rules" / "telco-demo.yaml"
+    text = padded(working.read_text().replace('version: "1.0.0"', 'version: "1.0.1"'), LIMIT - 1024)
+    text = text.replace("# padding\n", '# "é"\\\n', 200)       # characters JSON escapes
+    headers = {**AUTH, "Content-Type": "application/json"}
+    if encoding == "gzip":
+        headers["Content-Encoding"] = "gzip"
+
+    def body(value: dict) -> bytes:
+        raw = json.dumps(value).encode()
+        return gzip.compress(raw) if encoding == "gzip" else raw
+
+    assert len(json.dumps({"text": text}).encode()) > LIMIT // 4
+    linted = api.post("/admin/rules/lint", data=body({"rulesetId": "telco-demo", "text": text}), headers=headers)
+    assert linted.status_code == 200, linted.get_json()
+    saved = api.put("/admin/rules/telco-demo/working-copy", data=body({"text": text}), headers=if_match(api, headers))
+    assert saved.status_code == 200, saved.get_json()
+    assert working.read_text() == text
+    over = api.put("/admin/rules/telco-demo/working-copy", data=body({"text": padded(text, LIMIT + 10)}),
+                   headers=if_match(api, headers))
+    assert over.status_code == 413 and over.get_json()["code"] == "FILE_TOO_LARGE", over.get_json()
+    other = api.post("/admin/rules/explain", data=body({"cart": ["6547"], "pad": "x" * LIMIT}), headers=headers)
+    assert other.status_code == 413 and other.get_json()["code"] == "BODY_TOO_LARGE", other.get_json()

@@ -76,6 +76,29 @@ def _reco():
     return current_app.extensions["reco"]
 
 
+#: the endpoints whose body carries a whole rule file's text
+RULE_TEXT_ENDPOINTS = ("rules_admin.save_working_copy", "rules_admin.lint_text")
+#: a text's JSON string is at most 3 times its UTF-8 bytes once escaped
+#: (a 2-byte character as \u00e9: 6 bytes), plus the rest of the body
+JSON_ESCAPE_FACTOR = 3
+BODY_MARGIN_BYTES = 64 * 1024
+
+
+@blp.before_request
+def _room_for_a_rule_file():
+    """One size limit for a rule file, however it arrives: a body carrying
+    a rule file's text may be as large as a file at RECO_MAX_RULE_FILE_BYTES
+    needs once JSON-escaped (else a file that serves and opens in the Studio
+    could not be saved back when over RECO_MAX_BODY_BYTES); the text itself
+    is then held to the rule limit (413 FILE_TOO_LARGE) before it is parsed.
+    Every other body keeps RECO_MAX_BODY_BYTES."""
+    if request.endpoint in RULE_TEXT_ENDPOINTS:
+        from ..rules.model.source import max_file_bytes
+
+        needed = JSON_ESCAPE_FACTOR * max_file_bytes() + BODY_MARGIN_BYTES
+        request.max_content_length = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, needed)
+
+
 def _problems(exc) -> list[str]:
     return authoring.problems_of(exc)
 

@@ -59,20 +59,34 @@ class JsonLinesSink:
             os.close(fd)     # releases the lock
 
     def write(self, records: list[dict]) -> None:
+        """Append the batch, all or nothing: a write the disk cuts short
+        (full, over quota) is taken back, in every day's file it reached, so
+        the batch's retry neither glues its first record to a cut line (which
+        made it unreadable) nor repeats the days already written. Raises the
+        OSError after the rollback."""
         by_day: dict[dt.date, list[str]] = {}
         for record in records:
             by_day.setdefault(parse_time(record["decidedAt"]).date(), []).append(_ENCODE(record))
         with self._locked():
-            for day, lines in by_day.items():
-                data = ("\n".join(lines) + "\n").encode()
-                fd = os.open(self._path(day), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                             0o666)
-                try:
+            written: list[tuple[int, int]] = []          # (fd, size before) of each day's file
+            try:
+                for day, lines in by_day.items():
+                    data = ("\n".join(lines) + "\n").encode()
+                    fd = os.open(self._path(day), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                 0o666)
+                    written.append((fd, os.fstat(fd).st_size))
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
                     os.fsync(fd)
-                finally:
+            except BaseException:
+                for fd, size in written:
+                    with contextlib.suppress(OSError):   # shrinking needs no space
+                        os.ftruncate(fd, size)
+                        os.fsync(fd)
+                raise
+            finally:
+                for fd, _size in written:
                     os.close(fd)
 
     def _lines(self, path: Path) -> Iterator[dict]:

@@ -45,13 +45,30 @@ PAGES = [("studio.overview", "Rule sets"), ("studio.playground", "Playground"), 
 def init_app(app: Flask, data_dir: Path) -> None:
     """Register the studio; sign its sessions with a secret shared by every
     worker (RECO_SECRET_KEY, else a random one kept in the data directory)."""
+    secret_file = Path(data_dir) / SECRET_FILE
     if not app.secret_key:
-        app.secret_key = os.environ.get("RECO_SECRET_KEY") or _stored_secret(Path(data_dir) / SECRET_FILE)
+        app.secret_key = os.environ.get("RECO_SECRET_KEY") or _secret_if_room(app, secret_file)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
-    # Secure over HTTPS; read only under /studio and /admin/
-    app.session_interface = StudioSessionInterface()
+    # Secure over HTTPS; read only under /studio and /admin/; the secret made
+    # on first use when the data directory had no room at start
+    app.session_interface = StudioSessionInterface(lambda: _secret_if_room(app, secret_file))
     app.register_blueprint(bp)
+
+
+def _secret_if_room(app: Flask, path: Path) -> str | None:
+    """_stored_secret, or None when the disk refuses to create it (full,
+    over quota, read-only): the service starts and every `flask` command
+    runs without the Studio's secret; the Studio answers 507/503 until
+    there is room (_gate), and header keys work on /admin/ meanwhile."""
+    try:
+        return _stored_secret(path)
+    except OSError as exc:
+        if storage_error(exc) is None:
+            raise
+        app.logger.warning("the Studio's session secret cannot be created in %s: %s", path.parent, exc.strerror)
+        app.config["RECO_SESSION_SECRET_ERROR"] = exc
+        return None
 
 
 def _stored_secret(path: Path) -> str:
@@ -74,7 +91,13 @@ def _can_read() -> bool:
 
 @bp.before_request
 def _gate():
-    if request.endpoint in ("studio.login", "studio.static"):
+    if request.endpoint == "studio.static":
+        return None
+    if not current_app.secret_key:        # the data directory had no room for it (_secret_if_room)
+        cause = current_app.config.get("RECO_SESSION_SECRET_ERROR")
+        raise (storage_error(cause) if cause else None) or TMFError(
+            503, "The Studio has no session secret: set RECO_SECRET_KEY", code="STORAGE_UNAVAILABLE")
+    if request.endpoint == "studio.login":
         return None
     if not _can_read():
         if request.method != "GET":

@@ -111,7 +111,9 @@ def lint_text(text: str, ruleset_id: str, rules_dir: Path, catalog, now: dt.date
     check_source_size(len(text.encode("utf-8")), display_path(working))     # before any copy or parse
     with tempfile.TemporaryDirectory(prefix="studio-lint-") as tmp:
         copy = Path(tmp) / "rules"
-        shutil.copytree(rules_dir, copy, ignore=shutil.ignore_patterns(working.name, ".*"))
+        # links stay links: one leading outside the rules folder leads outside the copy too, so the
+        # lint skips it as the service does (is_contained), and a linked folder is never copied
+        shutil.copytree(rules_dir, copy, symlinks=True, ignore=shutil.ignore_patterns(working.name, ".*"))
         target = copy / working.name
         write_text_atomic(target, text)
         found, acknowledged = lint_ruleset_file(target, catalog, now or dt.datetime.now(UTC), copy)
@@ -430,19 +432,28 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
                 if kept_cases is not None:
                     done.append(f"kept its cases as {display_path(kept_cases)}")
     new_tag = text_tag(text)
+    pin = None
     try:
         pinned = any(r["pinned"] for r in rows)
         if not pinned and in_service is not None:
-            rules.activate(ruleset_id, in_service, by, action="pin-before-save")
+            pin = rules.activate(ruleset_id, in_service, by, action="pin-before-save",
+                                 record_history=False)["activation"]
             done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
         if current_text is not None:
             ledger.put_text(current_tag, current_text)
         ledger.put_text(new_tag, text)
         write_text_atomic(working, text)
     except OSError:
-        if made is not None:          # a failed save leaves no copy it made behind (a full disk)
+        # a failed save (a full disk) leaves nothing it did behind: no kept
+        # copy, no pin (neither is in the history: the pin is recorded below,
+        # once the save it was for is done)
+        if pin is not None:
+            rules.activate(ruleset_id, None, by, record_history=False)
+        if made is not None:
             made.unlink(missing_ok=True)
         raise
+    if pin is not None:
+        ledger.append(pin)
     ledger.append(history_entry(ruleset_id, "save", by, version=version,
                                 from_version=old_version if isinstance(old_version, str) else None,
                                 hash=content_hash, textHash=new_tag, baseHash=base))

@@ -105,13 +105,14 @@ def as_id(value) -> str | None:
 # MAJOR.MINOR.PATCH (decimal, no leading zeros), an optional pre-release
 # (-rc.1: dot-separated [0-9A-Za-z-] identifiers, numeric ones without leading
 # zeros) and optional build metadata (+build.5). No "/", "\\", ".." segment or
-# control character can pass, so a version is safe in a file name
+# control character can pass (re.ASCII: \d is 0-9 only, not any Unicode digit
+# that looks like one and that int() reads), so a version is safe in a file name
 # (rules/versions/<id>@<version>.yaml). Groups: major, minor, patch, pre-release
 # (build metadata does not count for precedence, SemVer section 10).
 _SEMVER_ID = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                         rf"(?:-({_SEMVER_ID}(?:\.{_SEMVER_ID})*))?"
-                        r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?\Z")
+                        r"(?:\+[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*)?\Z", re.ASCII)
 
 
 def version_key(version: str) -> tuple:

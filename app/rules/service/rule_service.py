@@ -167,6 +167,14 @@ class Active:
     loaded_at: dt.datetime
 
 
+def kept_as_pinned(current: Active, pinned_version: str | None) -> Active:
+    """The version that keeps serving (the wanted one is broken), pinned only
+    when the pointer pins it now: an unpin that leaves it serving (the
+    higher versions broken) must not report it pinned still."""
+    pinned = current.engine.ruleset.version == pinned_version
+    return current if current.pinned == pinned else Active(current.engine, pinned, current.loaded_at)
+
+
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = "", pointer=None, check_interval: float = CHECK_INTERVAL,
@@ -367,7 +375,7 @@ class RuleService:
         return out
 
     def activate(self, ruleset_id: str, version: str | None, by: str = "unknown",
-                 action: str = "activate") -> dict:
+                 action: str = "activate", record_history: bool = True) -> dict:
         """Pin `version` of `ruleset_id` (None: unpin, follow the highest version).
 
         The version must load and compile, and its content must be the one
@@ -377,7 +385,10 @@ class RuleService:
         request on (poll); other hosts within their pointer's poll time.
         Recorded in the ledger's history as `action` by `by`; the status
         returned carries that entry as "activation" (None when `version` was
-        already pinned: nothing is done, nothing recorded).
+        already pinned: nothing is done, nothing recorded). With
+        `record_history` off the entry is returned but not appended: the
+        caller appends it once the step it belongs to is done (a save's pin,
+        taken back when the save fails).
         Raises RuleSetError when refused, app.store.activation.Superseded when
         another activation changed the pointer since this one read it
         (compare-and-set): nothing is written.
@@ -418,10 +429,12 @@ class RuleService:
             if action == "activate" and version is not None and before is not None \
                     and version_key(version) < version_key(before):
                 action = "rollback"       # back to an older version: roll back never offers the way forward
-            entry_out = self.ledger.append(history_entry(
+            entry_out = history_entry(
                 ruleset_id, action if version is not None else "unpin", by,
                 version=served.version if served is not None and served.id == ruleset_id else version,
-                from_version=before, hash=served.hash if served is not None and served.id == ruleset_id else None))
+                from_version=before, hash=served.hash if served is not None and served.id == ruleset_id else None)
+            if record_history:
+                entry_out = self.ledger.append(entry_out)
             try:
                 write_json_atomic(self._stamp_path, {"revision": revision, "rulesetId": ruleset_id,
                                                      "version": version, "at": entry_out["at"]})
@@ -814,7 +827,7 @@ class RuleService:
                     # a broken file never replaces a working version: keep the current
                     # engine when the wanted version is broken
                     if current is not None and current.engine.ruleset.id == ruleset_id:
-                        chosen = current
+                        chosen = kept_as_pinned(current, pinned_version)
                         break
                     fallback = self._last_good_from_master(entry, ruleset_id, loaded.catalog, problems)
                     if fallback is not None:
@@ -827,7 +840,7 @@ class RuleService:
                     problems.extend(exc.problems)
                     entry.problems.extend(exc.problems)
                     if current is not None and current.engine.ruleset.id == ruleset_id:
-                        chosen = current
+                        chosen = kept_as_pinned(current, pinned_version)
                         break
                     continue
                 if current is not None and current.engine is engine:

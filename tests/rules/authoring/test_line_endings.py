@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, if_match
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -45,7 +45,7 @@ def test_saving_the_served_version_with_crlf_line_endings_is_no_change(project):
     text = working.read_bytes().decode("utf-8")
     assert "\r" not in text
     client = client_of(project)
-    saved = client.put(SAVE, json={"text": crlf(text)}, headers=AUTH)
+    saved = client.put(SAVE, json={"text": crlf(text)}, headers=if_match(client, AUTH))
     assert saved.status_code == 200, saved.get_json()
     assert client.get("/admin/rules", headers=AUTH).get_json()["version"] == "1.0.0"
 
@@ -55,9 +55,9 @@ def test_a_crlf_file_saved_byte_for_byte_is_no_change(project):
     working.write_bytes(crlf(working.read_text()).encode())          # as git autocrlf checks it out
     client = client_of(project)
     text = working.read_bytes().decode("utf-8")
-    saved = client.put(SAVE, json={"text": text}, headers=AUTH)
+    saved = client.put(SAVE, json={"text": text}, headers=if_match(client, AUTH))
     assert saved.status_code == 200, saved.get_json()
-    saved = client.put(SAVE, json={"text": text.replace("\r\n", "\n")}, headers=AUTH)
+    saved = client.put(SAVE, json={"text": text.replace("\r\n", "\n")}, headers=if_match(client, AUTH))
     assert saved.status_code == 200, saved.get_json()
 
 
@@ -66,7 +66,7 @@ def test_a_real_change_in_crlf_text_is_still_refused(project):
     original = working.read_bytes()
     client = client_of(project)
     changed = crlf(original.decode()).replace('channel: "23"', 'channel: ["22", "23"]')
-    refused = client.put(SAVE, json={"text": changed}, headers=AUTH)
+    refused = client.put(SAVE, json={"text": changed}, headers=if_match(client, AUTH))
     assert refused.status_code == 409
     assert "bump `version`" in refused.get_json()["message"]
     assert working.read_bytes() == original
