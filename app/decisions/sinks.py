@@ -12,7 +12,10 @@ unnest(jsonb[]) per batch. JsonLinesSink (the embedded default): one
 append-only JSON Lines file per UTC day in <data dir>/decisions, because
 TinyDB rewrites its whole file on every write; the batch is one write(2) on
 an O_APPEND descriptor under an exclusive flock shared with the rewrites of
-erase, so the workers of a host can share a day's file."""
+erase, so the workers of a host can share a day's file. A batch is all or
+nothing: a failed append (a full disk) is truncated away before the error
+is raised, and a line left cut by a crash is ended by the next append and
+skipped by reads."""
 from __future__ import annotations
 
 import contextlib
@@ -68,14 +71,22 @@ class JsonLinesSink:
                 fd = os.open(self._path(day), os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                              0o666)
                 try:
-                    if _cut_short(fd):
+                    size = os.fstat(fd).st_size
+                    if _cut_short(fd, size):
                         # a write cut by a crash: end it, so it stays one
                         # unreadable line and this batch's first record is whole
                         data = b"\n" + data
                     view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
+                    try:
+                        while view:
+                            view = view[os.write(fd, view):]
+                        os.fsync(fd)
+                    except OSError:
+                        # a full disk lets part of a batch in: take it back, or
+                        # the retry would write its records twice
+                        with contextlib.suppress(OSError):
+                            os.ftruncate(fd, size)
+                        raise
                 finally:
                     os.close(fd)
 
@@ -262,9 +273,9 @@ class PostgresSink:
             return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
 
 
-def _cut_short(fd: int) -> bool:
-    """True when the file ends inside a line (the last byte is not a newline)."""
-    size = os.fstat(fd).st_size
+def _cut_short(fd: int, size: int) -> bool:
+    """True when the file (of `size` bytes) ends inside a line: its last
+    byte is not a newline."""
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
