@@ -88,8 +88,9 @@ def erase(party_id):
 
 @decisions_cli.command("purge")
 def purge():
-    """Remove the recorded answers older than RECO_DECISION_RETENTION_DAYS
-    now (the workers also do it every RECO_DECISION_PURGE_SECONDS)."""
+    """Remove the recorded answers and the reactions older than
+    RECO_DECISION_RETENTION_DAYS now (the workers also do it every
+    RECO_DECISION_PURGE_SECONDS)."""
     removed = _log().purge()
     click.echo(f"{removed} recorded answers older than "
                f"{current_app.extensions['reco'].settings.decision_retention_days:g} days removed.")

@@ -49,8 +49,11 @@ def refused(exc: BaseException) -> bool:
 class DecisionLog:
     def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
                  capacity: int = 50_000,
-                 retention_days: float | None = None, purge_interval: float = 3600.0):
+                 retention_days: float | None = None, purge_interval: float = 3600.0,
+                 purge_also=None):
         self.sink = sink
+        #: `before -> count`: what else is purged with the answers (reactions)
+        self.purge_also = purge_also
         self.retention_days = retention_days
         self.purge_interval = purge_interval
         self._next_purge = time.monotonic() + min(60.0, purge_interval)
@@ -191,8 +194,11 @@ class DecisionLog:
 
         if self.retention_days is None:
             return 0
+        before = utcnow() - dt.timedelta(days=self.retention_days)
         try:
-            removed = self.sink.purge(utcnow() - dt.timedelta(days=self.retention_days))
+            removed = self.sink.purge(before)
+            if self.purge_also is not None:
+                self.purge_also(before)
         except Exception as exc:  # noqa: BLE001 - retried at the next interval
             log.warning("decision log: purge failed (%s: %s)", type(exc).__name__, exc)
             return 0
