@@ -66,3 +66,8 @@ def test_erase_removes_one_persons_answers_and_reactions(make_server):
     assert "1 recorded answers exported" in flask(server, "decisions", "export").stderr
     again = flask(server, "decisions", "erase", "--party", customer["id"])
     assert "0 recorded answers, 0 reactions, 0 stored queries" in again.stdout
+    # no id at all names nobody: a usage error, nothing erased
+    for blank in ("", "  "):
+        refused = flask(server, "decisions", "erase", "--party", blank)
+        assert refused.returncode == 2 and "--party" in refused.stderr, refused.stdout
+    assert api.get(someone_else["href"]).status_code == 200
