@@ -121,3 +121,21 @@ def test_health_reports_the_log_and_warns_near_the_embedded_limit(make_server, b
     else:
         assert "warning" not in log
     assert api.get("/health").json()["status"] == "ok"
+
+
+def test_a_query_with_any_text_is_recorded_and_never_blocks_the_log(make_server):
+    # a backslash then "u0000" is ordinary text (JSON "\\u0000"), not a NUL:
+    # recorded as sent, and the answers after it are recorded too
+    server = make_server(env={"RECO_DECISION_FLUSH_SECONDS": "0.05"})
+    api = Client(server.url)
+    odd = instant_query()
+    odd["shoppingCart"][0]["id"] = "C:\\u0000x\\\\u0000\\n"
+    given = answer(api, odd)
+    after = [answer(api) for _ in range(3)]
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 4, 10), \
+        api.get("/metrics").text
+    assert metric(api, "reco_decision_log_pending") == 0
+    server.stop()          # read back from the store, not from the buffer
+    api = Client(make_server(data_dir=server.data_dir).url)
+    assert api.get(given["href"]).json()["shoppingCart"][0]["id"] == "C:\\u0000x\\\\u0000\\n"
+    assert all(api.get(one["href"]).status_code == 200 for one in after)

@@ -122,3 +122,49 @@ def test_answers_flow_while_postgresql_is_down_and_the_buffer_stays_bounded(make
         assert unaccounted(api) == 0
     finally:
         cluster.destroy()
+
+
+@pytest.mark.backends("tinydb", reason="the embedded store's JSON Lines files")
+def test_a_line_cut_by_a_crash_mid_append_breaks_neither_reads_nor_the_next_write(make_server):
+    server = make_server(env={"RECO_DECISION_FLUSH_SECONDS": "0.05"})
+    api = Client(server.url)
+    first = api.post(R, json=instant_query()).json()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, 10)
+    day_file, = (Path(server.data_dir) / "decisions").glob("*.jsonl")
+    with open(day_file, "ab") as handle:        # what a kill in the middle of write(2) leaves
+        handle.write(b'{"id":"' + first["id"][:20].encode())
+    second = api.post(R, json=instant_query()).json()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, 10)
+    assert api.get(first["href"]).status_code == 200
+    response = api.get(second["href"])
+    assert response.status_code == 200, response.text
+    funnel = api.get("/tmf-api/sales/v4/conversionReport").json()["funnel"]
+    assert funnel["total"]["decisions"] == 2
+    # a line of garbage that does end with a newline is skipped too
+    with open(day_file, "ab") as handle:
+        handle.write(b'{"id":"' + second["id"].encode() + b'", not json\n')
+    assert api.get(second["href"]).status_code == 200
+    assert api.get("/tmf-api/sales/v4/conversionReport").json()["funnel"]["total"][
+        "decisions"] == 2
+
+
+@pytest.mark.backends("tinydb", reason="the embedded store's JSON Lines files")
+def test_a_full_disk_mid_append_leaves_no_half_batch_and_no_duplicates(make_server, full_disk):
+    server = make_server(env={**full_disk.env, "RECO_DECISION_FLUSH_SECONDS": "0.5"})
+    api = Client(server.url)
+    first = api.post(R, json=instant_query()).json()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, 10)
+    full_disk.fill(server, "decisions")
+    during = [api.post(R, json=instant_query()).json() for _ in range(4)]
+    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 2, 10)
+    assert all(api.get(given["href"]).status_code == 200 for given in during)  # buffered
+    full_disk.free()
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 5, 10)
+    assert metric(api, "reco_decision_log_pending") == 0
+    # each answer once in the file: the half batch the full disk let in was taken back
+    day_file, = (Path(server.data_dir) / "decisions").glob("*.jsonl")
+    lines = day_file.read_bytes().splitlines()
+    assert len(lines) == 5 and day_file.read_bytes().endswith(b"\n")
+    total = api.get("/tmf-api/sales/v4/conversionReport").json()["funnel"]["total"]
+    assert (total["decisions"], total["items"]) == (5, 15)
+    assert all(api.get(given["href"]).status_code == 200 for given in [first, *during])

@@ -26,10 +26,15 @@ def test_answers_are_purged_after_the_retention_window(make_server):
                               "RECO_DECISION_PURGE_SECONDS": "0.5"})
     api = Client(server.url)
     answers = [answer(api), answer(api)]
+    # a reaction names the party and what it did: it goes with the answers
+    reaction = api.post(REACTIONS, json={"reactionType": "clicked", "recommendation": {
+        "id": answers[0]["id"], "itemId": "1"}})
+    assert reaction.status_code == 201, reaction.text
     assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, 10)
     assert metric(api, "reco_decisions_purged_total") == 0
     assert all(api.get(given["href"]).status_code == 200 for given in answers)
     assert wait_until(lambda: metric(api, "reco_decisions_purged_total") >= 2, 30)
+    assert wait_until(lambda: api.get(REACTIONS).json() == [], 10), api.get(REACTIONS).json()
     # gone from the store, not only hidden by the retention check
     assert "0 recorded answers exported" in flask(server, "decisions", "export").stderr
 
@@ -61,3 +66,8 @@ def test_erase_removes_one_persons_answers_and_reactions(make_server):
     assert "1 recorded answers exported" in flask(server, "decisions", "export").stderr
     again = flask(server, "decisions", "erase", "--party", customer["id"])
     assert "0 recorded answers, 0 reactions, 0 stored queries" in again.stdout
+    # no id at all names nobody: a usage error, nothing erased
+    for blank in ("", "  "):
+        refused = flask(server, "decisions", "erase", "--party", blank)
+        assert refused.returncode == 2 and "--party" in refused.stderr, refused.stdout
+    assert api.get(someone_else["href"]).status_code == 200

@@ -6,7 +6,7 @@ OpenAPI document, and every bad input refused with nothing stored."""
 from __future__ import annotations
 
 from helpers import Client, assert_tmf_error, wait_until
-from test_decision_log import R, answer, instant_query
+from test_decision_log import LEADS, R, answer, instant_query
 
 REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
 HUB = Client.RECOMMENDATION + "/hub"
@@ -110,3 +110,28 @@ def test_the_openapi_document_has_reactions(api):
     path = document["paths"][REACTIONS]
     assert set(path) >= {"get", "post"} and "get" in document["paths"][REACTIONS + "/{resource_id}"]
     assert "200" in path["post"]["responses"] and "201" in path["post"]["responses"]
+
+
+def test_a_reaction_or_lead_right_after_the_answer_works_on_any_worker(make_server):
+    # two workers, a new connection per request: the reaction, the lead and
+    # the GET often land on the worker that did not answer, before the
+    # answering worker has written its batch (flushes every 0.5 s here)
+    server = make_server(workers=2, env={"RECO_DECISION_FLUSH_SECONDS": "0.5"})
+    api = Client(server.url)
+    close = {"Connection": "close"}
+    failures = []
+    for _ in range(12):
+        given = api.post(R, json=instant_query(), headers=close).json()
+        reacted = api.post(REACTIONS, headers=close, json={
+            "reactionType": "shown", "recommendation": {"id": given["id"], "itemId": "1"}})
+        got = api.get(given["href"], headers=close)
+        led = api.post(LEADS, headers=close, json={
+            "@type": "RecommendationSalesLead",
+            "recommendation": {"id": given["id"], "itemId": "2"}})
+        failures += [(name, r.status_code, r.text[:120]) for name, r, ok in (
+            ("reaction", reacted, 201), ("get", got, 200), ("lead", led, 201))
+            if r.status_code != ok]
+    assert failures == []
+    # an id of the right shape that no worker gave is still a 404, after a bounded wait
+    unknown = "01a24af8-2429-7a82-a94b-abb3e2297f10"
+    assert assert_tmf_error(api.get(f"{R}/{unknown}"), 404)["code"] == "NOT_FOUND"

@@ -73,8 +73,15 @@ def export(last, since, until, channel, output):
                err=True)
 
 
+def _party_id(_ctx, _param, value: str) -> str:
+    """An id that names someone: not empty nor blanks only."""
+    if not value.strip():
+        raise click.BadParameter("an empty id names no one")
+    return value
+
+
 @decisions_cli.command("erase")
-@click.option("--party", "party_id", required=True, metavar="ID",
+@click.option("--party", "party_id", required=True, metavar="ID", callback=_party_id,
               help="A customer id or engaged party id.")
 def erase(party_id):
     """Remove a person's recorded answers, reactions and stored TMF680
@@ -88,8 +95,9 @@ def erase(party_id):
 
 @decisions_cli.command("purge")
 def purge():
-    """Remove the recorded answers older than RECO_DECISION_RETENTION_DAYS
-    now (the workers also do it every RECO_DECISION_PURGE_SECONDS)."""
+    """Remove the recorded answers and the reactions older than
+    RECO_DECISION_RETENTION_DAYS now (the workers also do it every
+    RECO_DECISION_PURGE_SECONDS)."""
     removed = _log().purge()
     click.echo(f"{removed} recorded answers older than "
                f"{current_app.extensions['reco'].settings.decision_retention_days:g} days removed.")

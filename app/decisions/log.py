@@ -6,7 +6,10 @@ of at most `batch_size` records every `flush_interval` seconds, or at once
 when a batch is full. A batch leaves the buffer only after the store took
 it, so a store that is down keeps the buffer until it is full; from then on
 new decisions are dropped and counted (`reco_decisions_dropped_total`), and
-answers keep flowing. What a SIGKILL can lose: the buffer, at most
+answers keep flowing. A batch the store refuses for its data (not for
+being down) is written record by record, and a record refused alone is
+dropped and counted (reason `unwritable`), so one bad record never holds up
+the rest. What a SIGKILL can lose: the buffer, at most
 `capacity` records and normally one `flush_interval` of traffic
 (metrics.py says how to count it). A worker that exits normally flushes first.
 
@@ -21,16 +24,36 @@ import os
 import threading
 import time
 
+from .ids import decision_time
 from .metrics import DECISIONS, DROPPED, FLUSH_FAILURES, PENDING, PURGED, RECORDED
 
 log = logging.getLogger(__name__)
 
 
+def refused(exc: BaseException) -> bool:
+    """True when the store refused the data itself, so writing it again can
+    never succeed: a PostgreSQL data exception or integrity violation
+    (SQLSTATE classes 22 and 23, the StoreError's cause), or a record that
+    cannot be encoded (ValueError, TypeError). A store that is down, slow
+    or full (StoreUnavailable, OSError) is not: the batch is kept."""
+    from ..store.base import StoreError, StoreUnavailable
+
+    if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, StoreError):
+        return True
+    if not isinstance(exc, StoreError) or isinstance(exc, StoreUnavailable):
+        return False
+    state = getattr(exc.__cause__, "sqlstate", None) or ""
+    return state[:2] in ("22", "23")
+
+
 class DecisionLog:
     def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
                  capacity: int = 50_000,
-                 retention_days: float | None = None, purge_interval: float = 3600.0):
+                 retention_days: float | None = None, purge_interval: float = 3600.0,
+                 purge_also=None):
         self.sink = sink
+        #: `before -> count`: what else is purged with the answers (reactions)
+        self.purge_also = purge_also
         self.retention_days = retention_days
         self.purge_interval = purge_interval
         self._next_purge = time.monotonic() + min(60.0, purge_interval)
@@ -58,6 +81,7 @@ class DecisionLog:
             self._buffer.append(doc)
             self._pending[doc["id"]] = doc
             full = len(self._buffer) >= self.batch_size
+            PENDING.set(len(self._buffer))
         if full:
             self._wake.set()
         return True
@@ -103,6 +127,10 @@ class DecisionLog:
                 self.sink.write(batch)
             except Exception as exc:  # noqa: BLE001 - kept and retried; counted
                 FLUSH_FAILURES.labels(type(exc).__name__).inc()
+                if refused(exc):
+                    # one record the store will never take must not hold up
+                    # the others forever: write them one by one, drop it
+                    return self._write_singly(batch)
                 now = time.monotonic()
                 if now - self._last_error_logged > 10.0:
                     self._last_error_logged = now
@@ -118,6 +146,31 @@ class DecisionLog:
                 PENDING.set(len(self._buffer))
             RECORDED.inc(len(batch))
             return len(batch)
+
+    def _write_singly(self, batch: list[dict]) -> int:
+        """Write `batch` record by record after the store refused it whole;
+        a record refused alone is dropped (counted, reason `unwritable`,
+        logged with its id). Stops at a failure that is not a refusal (the
+        rest stays buffered). How many were written."""
+        done = written = 0
+        for doc in batch:
+            try:
+                self.sink.write([doc])
+                written += 1
+            except Exception as exc:  # noqa: BLE001 - dropped only when refused
+                if not refused(exc):
+                    break
+                DROPPED.labels("unwritable").inc()
+                log.error("decision log: record %s dropped, the store refuses it (%s: %s)",
+                          doc.get("id"), type(exc).__name__, str(exc)[:300])
+            done += 1
+        with self._lock:
+            del self._buffer[:done]
+            for doc in batch[:done]:
+                self._pending.pop(doc["id"], None)
+            PENDING.set(len(self._buffer))
+        RECORDED.inc(written)
+        return written
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Write everything buffered (worker exit, tests, CLI); True when empty."""
@@ -141,8 +194,11 @@ class DecisionLog:
 
         if self.retention_days is None:
             return 0
+        before = utcnow() - dt.timedelta(days=self.retention_days)
         try:
-            removed = self.sink.purge(utcnow() - dt.timedelta(days=self.retention_days))
+            removed = self.sink.purge(before)
+            if self.purge_also is not None:
+                self.purge_also(before)
         except Exception as exc:  # noqa: BLE001 - retried at the next interval
             log.warning("decision log: purge failed (%s: %s)", type(exc).__name__, exc)
             return 0
@@ -170,10 +226,30 @@ class DecisionLog:
         with self._lock:
             return self._pending.get(decision_id)
 
+    def settle_seconds(self) -> float:
+        """How long after its decision a record may still be in another
+        worker's buffer: a few flush intervals and a margin for a busy host."""
+        return 4 * self.flush_interval + 1.0
+
     def get(self, decision_id: str) -> dict | None:
-        """The record of a decision, from the buffer or the store."""
+        """The record of a decision, from the buffer or the store.
+
+        Another worker of the host may have answered it and not written it
+        yet: while the id's own time (UUIDv7) is less than settle_seconds()
+        old, a miss is read again every 50 ms until it is that old, so a
+        lead, reaction or GET right after the answer finds it on any worker.
+        An id of the right shape made up by a client waits at most as long."""
         with self._lock:
             doc = self._pending.get(decision_id)
         if doc is not None:
             return doc
-        return self.sink.get(decision_id)
+        found = self.sink.get(decision_id)
+        decided = decision_time(decision_id) if found is None else None
+        if decided is None:
+            return found
+        # an id dated in the future (made up) waits no longer than a fresh one
+        until = min(decided.timestamp(), time.time()) + self.settle_seconds()
+        while found is None and time.time() < until:
+            time.sleep(min(0.05, max(0.0, until - time.time())))
+            found = self.sink.get(decision_id)
+        return found

@@ -15,7 +15,8 @@ RECORDED = Counter(
     "reco_decisions_recorded_total", "Decisions written to the decision log's store.")
 DROPPED = Counter(
     "reco_decisions_dropped_total",
-    "Decisions not recorded, by reason (buffer_full: the store could not keep up or was down).",
+    "Decisions not recorded, by reason (buffer_full: the store could not keep up or was "
+    "down; unwritable: the store refused the record itself).",
     ["reason"])
 FLUSH_FAILURES = Counter(
     "reco_decision_log_flush_failures_total",

@@ -138,3 +138,23 @@ def create_reaction(service, body: dict, base_url: str, find_recommendation) -> 
         return service.insert(resource), True
     except DuplicateId:      # the same reaction, sent twice at once
         return service.get(new_id), False
+
+
+def purge_reactions(store, before, batch: int = 1000) -> int:
+    """Delete the reactions whose reactionDate is before `before` (an aware
+    datetime): they name a party and what it did, so they go with the
+    answers after the retention window (no DeleteEvent: an expiry, not a
+    client's deletion). In batches of `batch`; how many were deleted."""
+    from ..store.query import Filter, Query
+
+    query = Query(filters=(Filter(("reactionDate",), "lt", (before,), "datetime"),),
+                  limit=batch)
+    removed = 0
+    while True:
+        found, _total = store.query(KIND.collection, query)
+        if not found:
+            return removed
+        with store.transaction(KIND.collection) as txn:
+            removed += txn.delete_batch([doc["id"] for doc in found])
+        if len(found) < batch:
+            return removed

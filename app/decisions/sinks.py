@@ -12,7 +12,10 @@ unnest(jsonb[]) per batch. JsonLinesSink (the embedded default): one
 append-only JSON Lines file per UTC day in <data dir>/decisions, because
 TinyDB rewrites its whole file on every write; the batch is one write(2) on
 an O_APPEND descriptor under an exclusive flock shared with the rewrites of
-erase, so the workers of a host can share a day's file."""
+erase, so the workers of a host can share a day's file. A batch is all or
+nothing: a failed append (a full disk) is truncated away before the error
+is raised, and a line left cut by a crash is ended by the next append and
+skipped by reads."""
 from __future__ import annotations
 
 import contextlib
@@ -72,14 +75,21 @@ class JsonLinesSink:
             try:
                 for day, lines in by_day.items():
                     data = ("\n".join(lines) + "\n").encode()
-                    fd = os.open(self._path(day), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                    fd = os.open(self._path(day), os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
                                  0o666)
-                    written.append((fd, os.fstat(fd).st_size))
+                    size = os.fstat(fd).st_size
+                    written.append((fd, size))
+                    if _cut_short(fd, size):
+                        # a write cut by a crash: end it, so it stays one
+                        # unreadable line and this batch's first record is whole
+                        data = b"\n" + data
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view):]
                     os.fsync(fd)
             except BaseException:
+                # a full disk lets part of a batch in: take it back in every
+                # day's file it reached, or the retry would write records twice
                 for fd, size in written:
                     with contextlib.suppress(OSError):   # shrinking needs no space
                         os.ftruncate(fd, size)
@@ -99,9 +109,12 @@ class JsonLinesSink:
                 if not line.endswith(b"\n"):
                     continue      # a write cut by a crash: not a record
                 try:
-                    yield json.loads(line)
+                    record = json.loads(line)
                 except ValueError:
-                    continue
+                    continue      # a cut line that the next write ended
+                if isinstance(record, dict) and isinstance(record.get("id"), str) \
+                        and isinstance(record.get("decidedAt"), str):
+                    yield record
 
     def get(self, decision_id: str) -> dict | None:
         when = decision_time(decision_id)
@@ -119,8 +132,11 @@ class JsonLinesSink:
             with handle:
                 for line in handle:
                     if needle in line and line.endswith(b"\n"):
-                        record = json.loads(line)
-                        if record.get("id") == decision_id:
+                        try:
+                            record = json.loads(line)
+                        except ValueError:
+                            continue      # a line cut by a crash, ended by the next write
+                        if isinstance(record, dict) and record.get("id") == decision_id:
                             return record
         return None
 
@@ -208,9 +224,9 @@ class PostgresSink:
         self.store = store
 
     def write(self, records: list[dict]) -> None:
-        texts = [_ENCODE(record) for record in records]
-        if any("\\u0000" in text for text in texts):   # jsonb cannot hold it
-            texts = [text.replace("\\u0000", "") for text in texts]
+        # jsonb and text cannot hold a NUL: dropped from the strings themselves
+        # (editing the JSON text would also hit a backslash followed by "u0000")
+        texts = [_ENCODE(_without_nul(record)) for record in records]
         with self.store.connection() as conn:
             conn.execute(
                 f"INSERT INTO decisions ({_COLUMNS}) "
@@ -218,7 +234,7 @@ class PostgresSink:
                 "d->>'channelId', d->>'segment', d->>'ruleSetId', d->>'ruleSetVersion', "
                 "d->>'experimentArm', d FROM unnest(%s::jsonb[]) AS d "
                 "ON CONFLICT (id) DO NOTHING", (texts,))
-            columns = _item_columns(records)
+            columns = _item_columns([_without_nul(record) for record in records])
             conn.execute(
                 "INSERT INTO decision_items (decision_id, item_id, decided_at, rule_set_id, "
                 "rule_set_version, channel_id, segment, offering_id, rule_ids) "
@@ -264,6 +280,25 @@ class PostgresSink:
     def purge(self, before: dt.datetime) -> int:
         with self.store.connection() as conn:
             return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
+
+
+def _cut_short(fd: int, size: int) -> bool:
+    """True when the file (of `size` bytes) ends inside a line: its last
+    byte is not a newline."""
+    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def _without_nul(value):
+    """`value` with every NUL character removed from its strings and keys
+    (requests cannot carry one, app/storable.py; catalog and rule texts
+    reach a record too). The same object when there is none."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _item_columns(records: list[dict]) -> tuple[list, ...]:

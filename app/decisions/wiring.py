@@ -12,7 +12,7 @@ def install_decision_log(settings, store, events, resources: dict, query_kind):
     off), and the queryProductRecommendation service replaced by one that
     also answers recorded instant answers."""
     from ..resources.service import ResourceService
-    from .reactions import KIND as REACTIONS
+    from .reactions import KIND as REACTIONS, purge_reactions
 
     resources[REACTIONS.collection] = ResourceService(REACTIONS, store, events)
     if not settings.decision_log:
@@ -22,7 +22,8 @@ def install_decision_log(settings, store, events, resources: dict, query_kind):
                             flush_interval=settings.decision_flush_seconds,
                             capacity=settings.decision_buffer_max,
                             retention_days=settings.decision_retention_days,
-                            purge_interval=settings.decision_purge_seconds)
+                            purge_interval=settings.decision_purge_seconds,
+                            purge_also=lambda before: purge_reactions(store, before))
     resources[query_kind.collection] = RecordedQueryService(
         query_kind, store, events, decisions, settings.decision_retention_days,
         (settings.public_base_url or "").rstrip("/"))
