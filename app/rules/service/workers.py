@@ -65,7 +65,10 @@ class ServedVersions:
             except ValueError:
                 continue
             if not _alive(pid):
-                path.unlink(missing_ok=True)
+                try:           # a read-only or full data directory: /health still answers
+                    path.unlink(missing_ok=True)
+                except OSError:
+                    pass
                 continue
             try:
                 entries.append(json.loads(path.read_text(encoding="utf-8")))
