@@ -37,14 +37,31 @@ class RulesGroup(AppGroup):
     changed."""
 
     def invoke(self, ctx):
+        from ..store import StoreUnavailable
+
         try:
             return super().invoke(ctx)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        except (OSError, StoreUnavailable) as exc:
+            refused = _refused_write(exc)
+            if refused is None:
                 raise
-            where = os.path.dirname(exc.filename) if isinstance(exc.filename, str) else "a folder"
-            raise click.ClickException(f"cannot write in {where or '.'}: {exc.strerror}. Nothing was changed; "
-                                       "make room (or make it writable) and run the command again") from None
+            where = os.path.dirname(refused.filename) if isinstance(refused.filename, str) else "a folder"
+            raise click.ClickException(f"cannot write in {where or '.'}: {refused.strerror}. Nothing was "
+                                       "changed; make room (or make it writable) and run the command "
+                                       "again") from None
+
+
+def _refused_write(exc: BaseException) -> OSError | None:
+    """The OSError of a disk that refused a write (full, over quota,
+    read-only) behind `exc`: itself, or the cause of the store's
+    StoreUnavailable (the activation history and versions live in the store)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 rules = RulesGroup("rules", help="Rule authoring: lint, test, explain, diff, keep, lock, versions, activate.")
