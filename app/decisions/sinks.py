@@ -8,7 +8,8 @@
     purge(before)             remove records decided before; how many
 
 PostgresSink: table `decisions` (migration 0004), one INSERT ... SELECT FROM
-unnest(jsonb[]) per batch. JsonLinesSink (the embedded default): one
+unnest(jsonb[]) per batch, and one for its `decision_items` (whose
+statement trigger adds the batch to the funnel's hourly rollup, 0005). JsonLinesSink (the embedded default): one
 append-only JSON Lines file per UTC day in <data dir>/decisions, because
 TinyDB rewrites its whole file on every write; the batch is one write(2) on
 an O_APPEND descriptor under an exclusive flock shared with the rewrites of
@@ -243,12 +244,18 @@ class PostgresSink:
     def status(self, warn_bytes: float) -> dict:
         return {"backend": self.backend}
 
+    # Items first, in one statement: the funnel rollup's delete trigger
+    # (migration 0005) then runs once, not once per decision as it would
+    # for each row's ON DELETE CASCADE.
     def erase_party(self, party_id: str) -> int:
         with self.store.connection() as conn:
+            conn.execute("DELETE FROM decision_items WHERE decision_id IN "
+                         "(SELECT id FROM decisions WHERE party_id = %s)", (party_id,))
             return conn.execute("DELETE FROM decisions WHERE party_id = %s", (party_id,)).rowcount
 
     def purge(self, before: dt.datetime) -> int:
         with self.store.connection() as conn:
+            conn.execute("DELETE FROM decision_items WHERE decided_at < %s", (before,))
             return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
 
 
