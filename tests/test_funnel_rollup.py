@@ -157,3 +157,27 @@ def test_upgrading_to_0005_counts_the_decisions_stored_before(pg_cluster):
     command.downgrade(alembic_config(url), "0004")            # and back down
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT to_regclass('decision_funnel_hourly')").fetchone()[0] is None
+
+
+def test_a_batch_written_twice_counts_once(pg_url):
+    """A retried batch (its first commit unseen by the writer) hits the
+    primary key of the COPY; the writer then inserts what is missing, and
+    the funnel counts each decision once."""
+    from app.decisions.funnel import funnel_counts
+    from app.decisions.sinks import PostgresSink
+    from app.store import open_store
+    from bench.decision_log_bench import record
+
+    store = open_store(pg_url)
+    try:
+        sink = PostgresSink(store)
+        now = dt.datetime.now(dt.timezone.utc)
+        batch = [record(i, now + dt.timedelta(milliseconds=i)) for i in range(10)]
+        sink.write(batch[:4])
+        sink.write(batch)                     # 4 already stored: a retry, then 6 new
+        sink.write(batch)
+        total = funnel_counts(sink, store, None, None)["total"][()]
+        assert (total["decisions"], total["items"]) == (10, 30)
+        assert [sink.get(r["id"])["id"] for r in batch] == [r["id"] for r in batch]
+    finally:
+        store.close()
