@@ -1,6 +1,6 @@
 """The decision log's cost and capacity.
 
-    python -m bench.decision_log_bench [--rounds 7] [--block 300] [--pg-rows 1000000]
+    python -m bench.decision_log_bench [--rounds 7] [--block 300] [--pg-rows 10000000]
                                        [--file-rows 200000] [--out FILE]
 
 1. Instant POST requests/s with the decision log on and off, in ONE process
@@ -19,6 +19,7 @@
    on hour bounds and a day off them, with EXPLAIN ANALYZE of each.
 3. The embedded store's JSON Lines: bytes per record and the funnel in
    Python over `file-rows` records.
+0 for `--rounds`, `--file-rows` or `--pg-rows` skips that part.
 Results: bench/results/decision-log.json.
 """
 from __future__ import annotations
