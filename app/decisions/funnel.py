@@ -102,12 +102,13 @@ _RAW_PART = """
            count(DISTINCT x.decision_id), count(*), count(*) FILTER (WHERE x.shown),
            count(*) FILTER (WHERE x.clicked), count(*) FILTER (WHERE x.led),
            count(*) FILTER (WHERE x.accepted)
-    FROM (SELECT s.*, 'v'::text AS dim, NULL::text AS key FROM src s
-          UNION ALL SELECT s.*, 'o', s.offering_id FROM src s
-          UNION ALL SELECT s.*, 's', s.segment FROM src s
-          UNION ALL SELECT s.*, 'r', r.rule FROM src s
+    FROM (SELECT {narrow}, 'v'::text AS dim, NULL::text AS key FROM src s
+          UNION ALL SELECT {narrow}, 'o', s.offering_id FROM src s
+          UNION ALL SELECT {narrow}, 's', s.segment FROM src s
+          UNION ALL SELECT {narrow}, 'r', r.rule FROM src s
               CROSS JOIN LATERAL (SELECT DISTINCT u AS rule FROM unnest(s.rule_ids) u) r) x
-    GROUP BY 1, 2, 3, 4, 5"""
+    GROUP BY 1, 2, 3, 4, 5""".format(narrow="s.decision_id, s.rule_set_id, s.rule_set_version, "
+                                      "s.channel_id, s.shown, s.clicked, s.led, s.accepted")
 _BY_DIMENSION = {"v": "ruleSetVersion", "r": "rule", "o": "offering", "s": "segment"}
 
 
@@ -151,7 +152,9 @@ def funnel_sql(since, until, rule_set_id, rule_set_version, channel) -> tuple[st
             raw.append((last, until))
     for low, high in raw:
         where = [*filters, "decided_at >= %s", "decided_at < %s"]
-        parts.append("WITH src AS MATERIALIZED (SELECT * FROM decision_items WHERE "
+        parts.append("WITH src AS MATERIALIZED (SELECT decision_id, rule_set_id, "
+                     "rule_set_version, channel_id, segment, offering_id, rule_ids, shown, "
+                     "clicked, led, accepted FROM decision_items WHERE "
                      + " AND ".join(where) + ")" + _RAW_PART)
         params += [*filter_params, low, high]
     return " UNION ALL ".join(f"({part})" for part in parts), params
