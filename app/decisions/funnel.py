@@ -11,10 +11,12 @@ Counts, per group:
 
 Sources: the decision log (instant and asynchronous answers), the
 recommendationReaction and salesLead collections, joined on (answer id,
-item id). On PostgreSQL over `decision_items` (one row per item, written
-with the decision): one GROUP BY GROUPING SETS query plus one for the
-rules (an item counts for each of its rules), so only the groups leave the
-database; on the embedded store the same counts in Python."""
+item id). On PostgreSQL one query over the hourly rollup
+`decision_funnel_hourly` (migration 0005: kept exact by triggers in the
+transaction of every decision batch, reaction and lead) for the whole UTC
+hours of the range, plus a GROUP BY over `decision_items` for the partial
+hours at its ends, so only groups leave the database; on the embedded
+store the same counts in Python."""
 from __future__ import annotations
 
 import datetime as dt
@@ -85,82 +87,99 @@ def _python_counts(records, reactions, leads, rule_set_id, rule_set_version) -> 
     return groups
 
 
-_ITEMS = """
-    WITH items AS (
-        SELECT decision_id, rule_set_id, rule_set_version, channel_id, segment, item_id,
-               offering_id, rule_ids
-        FROM decision_items d
-        WHERE {where}),
-    reactions AS (
-        SELECT doc #>> '{{recommendation,id}}' AS decision_id,
-               doc #>> '{{recommendation,itemId}}' AS item_id,
-               bool_or(doc->>'reactionType' = 'shown') AS shown,
-               bool_or(doc->>'reactionType' = 'clicked') AS clicked,
-               bool_or(doc->>'reactionType' = 'accepted') AS accepted
-        FROM documents WHERE collection = 'recommendationReaction'
-          AND doc #>> '{{recommendation,id}}' IN (SELECT decision_id FROM items)
-        GROUP BY 1, 2),
-    leads AS (
-        SELECT doc #>> '{{recommendation,id}}' AS decision_id,
-               doc #>> '{{recommendation,itemId}}' AS item_id,
-               bool_or(doc->>'status' = 'accepted') AS accepted
-        FROM documents WHERE collection = 'salesLead'
-          AND doc #>> '{{recommendation,id}}' IN (SELECT decision_id FROM items)
-        GROUP BY 1, 2),
-    flagged AS (
-        SELECT items.*, coalesce(r.shown, false) AS shown, coalesce(r.clicked, false) AS clicked,
-               l.decision_id IS NOT NULL AS led,
-               coalesce(r.accepted, false) OR coalesce(l.accepted, false) AS accepted
-        FROM items LEFT JOIN reactions r USING (decision_id, item_id)
-                   LEFT JOIN leads l USING (decision_id, item_id))
-"""
-_AGGREGATES = ("count(DISTINCT decision_id), count(*), count(*) FILTER (WHERE shown), "
-               "count(*) FILTER (WHERE clicked), count(*) FILTER (WHERE led), "
-               "count(*) FILTER (WHERE accepted)")
+# The funnel rows of [since, until): whole UTC hours from the rollup that
+# migration 0005 keeps exact in the write transactions, the partial hours at
+# either end from decision_items (its flag columns, same shape). Rows:
+# (rule_set_id, version, channel_id, dimension 'v'|'r'|'o'|'s', key, counts).
+_ROLLUP_PART = """
+    SELECT rule_set_id, rule_set_version, channel_id, dimension, key,
+           sum(decisions), sum(items), sum(shown), sum(clicked), sum(leads), sum(accepted)
+    FROM decision_funnel_hourly
+    WHERE {where}
+    GROUP BY 1, 2, 3, 4, 5 HAVING sum(items) > 0"""
+_RAW_PART = """
+    SELECT x.rule_set_id, x.rule_set_version, x.channel_id, x.dim, x.key,
+           count(DISTINCT x.decision_id), count(*), count(*) FILTER (WHERE x.shown),
+           count(*) FILTER (WHERE x.clicked), count(*) FILTER (WHERE x.led),
+           count(*) FILTER (WHERE x.accepted)
+    FROM (SELECT {narrow}, 'v'::text AS dim, NULL::text AS key FROM src s
+          UNION ALL SELECT {narrow}, 'o', s.offering_id FROM src s
+          UNION ALL SELECT {narrow}, 's', s.segment FROM src s
+          UNION ALL SELECT {narrow}, 'r', r.rule FROM src s
+              CROSS JOIN LATERAL (SELECT DISTINCT u AS rule FROM unnest(s.rule_ids) u) r) x
+    GROUP BY 1, 2, 3, 4, 5""".format(narrow="s.decision_id, s.rule_set_id, s.rule_set_version, "
+                                      "s.channel_id, s.shown, s.clicked, s.led, s.accepted")
+_BY_DIMENSION = {"v": "ruleSetVersion", "r": "rule", "o": "offering", "s": "segment"}
+
+
+def _hour_floor(when: dt.datetime) -> dt.datetime:
+    when = when.astimezone(dt.timezone.utc)
+    return when.replace(minute=0, second=0, microsecond=0)
+
+
+def _hour_ceil(when: dt.datetime) -> dt.datetime:
+    floor = _hour_floor(when)
+    return floor if floor == when else floor + dt.timedelta(hours=1)
+
+
+def funnel_sql(since, until, rule_set_id, rule_set_version, channel) -> tuple[str, list]:
+    """The one query of the report and its parameters (for EXPLAIN too)."""
+    filters, filter_params = [], []
+    for sql, value in (("rule_set_id = %s", rule_set_id),
+                       ("rule_set_version = %s", rule_set_version),
+                       ("channel_id = %s", channel)):
+        if value is not None:
+            filters.append(sql)
+            filter_params.append(value)
+    first = _hour_ceil(since) if since is not None else None
+    last = _hour_floor(until) if until is not None else None
+    parts, params = [], []
+    if first is not None and last is not None and first >= last:
+        raw = [(since, until)]                  # within one hour: no whole hour
+    else:
+        where = list(filters)
+        hour_params = []
+        if first is not None:
+            where.append("hour >= %s")
+            hour_params.append(first)
+        if last is not None:
+            where.append("hour < %s")
+            hour_params.append(last)
+        parts.append(_ROLLUP_PART.format(where=" AND ".join(where) or "true"))
+        params += filter_params + hour_params
+        raw = [(since, first)] if since is not None and since < first else []
+        if until is not None and last < until:
+            raw.append((last, until))
+    for low, high in raw:
+        where = [*filters, "decided_at >= %s", "decided_at < %s"]
+        parts.append("WITH src AS MATERIALIZED (SELECT decision_id, rule_set_id, "
+                     "rule_set_version, channel_id, segment, offering_id, rule_ids, shown, "
+                     "clicked, led, accepted FROM decision_items WHERE "
+                     + " AND ".join(where) + ")" + _RAW_PART)
+        params += [*filter_params, low, high]
+    return " UNION ALL ".join(f"({part})" for part in parts), params
 
 
 def _sql_counts(store, since, until, rule_set_id, rule_set_version, channel) -> dict:
-    where, params = ["true"], []
-    for sql, value in (("d.decided_at >= %s", since), ("d.decided_at < %s", until),
-                       ("d.rule_set_id = %s", rule_set_id),
-                       ("d.rule_set_version = %s", rule_set_version),
-                       ("d.channel_id = %s", channel)):
-        if value is not None:
-            where.append(sql)
-            params.append(value)
-    base = _ITEMS.format(where=" AND ".join(where))
-    grouped = (base + f"""
-        SELECT GROUPING(offering_id, channel_id, segment, rule_set_id) AS g,
-               rule_set_id, rule_set_version, offering_id, channel_id, segment, {_AGGREGATES}
-        FROM flagged
-        GROUP BY GROUPING SETS ((), (rule_set_id, rule_set_version),
-                                (rule_set_id, rule_set_version, offering_id),
-                                (rule_set_id, rule_set_version, channel_id),
-                                (rule_set_id, rule_set_version, segment))""")
-    by_rule = (base + f"""
-        SELECT rule_set_id, rule_set_version, rule, {_AGGREGATES}
-        FROM (SELECT DISTINCT ON (decision_id, item_id, rule) flagged.*, rule
-              FROM flagged CROSS JOIN LATERAL unnest(rule_ids) AS rule) AS x
-        GROUP BY rule_set_id, rule_set_version, rule""")
-    groups: dict[str, dict[tuple, dict]] = {name: {} for name in (*DIMENSIONS, "total")}
+    sql, params = funnel_sql(since, until, rule_set_id, rule_set_version, channel)
     with store.connection(write=False) as conn:
-        rows = conn.execute(grouped, params).fetchall()
-        rule_rows = conn.execute(by_rule, params).fetchall()
-    for g, set_id, version, offering, channel_id, segment, *counts in rows:
-        values = dict(zip(COUNTS, counts))
-        # GROUPING bits, leftmost argument highest: offering 8, channel 4, segment 2, set 1
-        if g & 1:
-            groups["total"][()] = values
-        elif not g & 8:
-            groups["offering"][(set_id, version, offering)] = values
-        elif not g & 4:
-            groups["channel"][(set_id, version, channel_id)] = values
-        elif not g & 2:
-            groups["segment"][(set_id, version, segment)] = values
+        rows = conn.execute(sql, params).fetchall()
+    groups: dict[str, dict[tuple, dict]] = {name: {} for name in (*DIMENSIONS, "total")}
+
+    def add(dimension: str, key: tuple, counts) -> None:
+        found = groups[dimension].setdefault(key, dict.fromkeys(COUNTS, 0))
+        for name, value in zip(COUNTS, counts):
+            found[name] += int(value)
+
+    # a decision has one hour, version and channel: sums of the parts stay
+    # exact distinct counts
+    for set_id, version, channel_id, dimension, key, *counts in rows:
+        if dimension == "v":
+            add("total", (), counts)
+            add("ruleSetVersion", (set_id, version), counts)
+            add("channel", (set_id, version, channel_id), counts)
         else:
-            groups["ruleSetVersion"][(set_id, version)] = values
-    for set_id, version, rule, *counts in rule_rows:
-        groups["rule"][(set_id, version, rule)] = dict(zip(COUNTS, counts))
+            add(_BY_DIMENSION[dimension], (set_id, version, key), counts)
     return groups
 
 

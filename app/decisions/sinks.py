@@ -7,8 +7,9 @@
     erase_party(party_id)     remove a person's records; how many
     purge(before)             remove records decided before; how many
 
-PostgresSink: table `decisions` (migration 0004), one INSERT ... SELECT FROM
-unnest(jsonb[]) per batch. JsonLinesSink (the embedded default): one
+PostgresSink: table `decisions` (migration 0004), one COPY per batch, and
+one for its `decision_items` (whose statement trigger adds the batch to the
+funnel's hourly rollup, 0005); a retried batch by INSERT ... ON CONFLICT. JsonLinesSink (the embedded default): one
 append-only JSON Lines file per UTC day in <data dir>/decisions, because
 TinyDB rewrites its whole file on every write; the batch is one write(2) on
 an O_APPEND descriptor under an exclusive flock shared with the rewrites of
@@ -224,24 +225,48 @@ class PostgresSink:
         self.store = store
 
     def write(self, records: list[dict]) -> None:
+        """One COPY into `decisions` and one into `decision_items` (whose
+        statement trigger adds the batch to the funnel's rollup). A batch
+        written before whose commit the writer did not see (a retry) hits
+        the primary key: then the same rows by INSERT ... ON CONFLICT DO
+        NOTHING, which skips those already stored."""
+        import psycopg
+
         # jsonb and text cannot hold a NUL: dropped from the strings themselves
         # (editing the JSON text would also hit a backslash followed by "u0000")
-        texts = [_ENCODE(_without_nul(record)) for record in records]
+        records = [_without_nul(record) for record in records]
+        texts = [_ENCODE(record) for record in records]
+        rows = [(*(_text(record.get(key)) for key in _KEYS), text)
+                for record, text in zip(records, texts)]
+        items = _item_rows(records)
         with self.store.connection() as conn:
+            try:
+                with conn.transaction():          # a savepoint
+                    with conn.cursor().copy(f"COPY decisions ({_COLUMNS}) FROM STDIN") as copy:
+                        copy.set_types(["text"] * (len(_KEYS) + 1))   # doc: JSON text
+                        for row in rows:
+                            copy.write_row(row)
+                    with conn.cursor().copy(f"COPY decision_items ({_ITEM_COLUMNS}) "
+                                            "FROM STDIN") as copy:
+                        copy.set_types(["text"] * 8 + ["text[]"])
+                        for row in items:
+                            copy.write_row(row)
+                return
+            except psycopg.errors.UniqueViolation:
+                pass
             conn.execute(
                 f"INSERT INTO decisions ({_COLUMNS}) "
-                "SELECT d->>'id', (d->>'decidedAt')::timestamptz, d->>'mode', d->>'partyId', "
-                "d->>'channelId', d->>'segment', d->>'ruleSetId', d->>'ruleSetVersion', "
-                "d->>'experimentArm', d FROM unnest(%s::jsonb[]) AS d "
-                "ON CONFLICT (id) DO NOTHING", (texts,))
-            columns = _item_columns([_without_nul(record) for record in records])
+                "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], "
+                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) "
+                "ON CONFLICT (id) DO NOTHING", [list(column) for column in zip(*rows)])
             conn.execute(
-                "INSERT INTO decision_items (decision_id, item_id, decided_at, rule_set_id, "
-                "rule_set_version, channel_id, segment, offering_id, rule_ids) "
+                f"INSERT INTO decision_items ({_ITEM_COLUMNS}) "
                 "SELECT d, i, t, s, v, c, g, o, string_to_array(r, E'\\x1f') FROM unnest("
                 "%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
                 "%s::text[], %s::text[], %s::text[]) AS x(d, i, t, s, v, c, g, o, r) "
-                "ON CONFLICT DO NOTHING", columns)
+                "ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*(row[:8] + ("\x1f".join(row[8]),)
+                                                  for row in items))] or [[]] * 9)
 
     def get(self, decision_id: str) -> dict | None:
         with self.store.connection(write=False) as conn:
@@ -273,12 +298,18 @@ class PostgresSink:
     def status(self, warn_bytes: float) -> dict:
         return {"backend": self.backend}
 
+    # Items first, in one statement: the funnel rollup's delete trigger
+    # (migration 0005) then runs once, not once per decision as it would
+    # for each row's ON DELETE CASCADE.
     def erase_party(self, party_id: str) -> int:
         with self.store.connection() as conn:
+            conn.execute("DELETE FROM decision_items WHERE decision_id IN "
+                         "(SELECT id FROM decisions WHERE party_id = %s)", (party_id,))
             return conn.execute("DELETE FROM decisions WHERE party_id = %s", (party_id,)).rowcount
 
     def purge(self, before: dt.datetime) -> int:
         with self.store.connection() as conn:
+            conn.execute("DELETE FROM decision_items WHERE decided_at < %s", (before,))
             return conn.execute("DELETE FROM decisions WHERE decided_at < %s", (before,)).rowcount
 
 
@@ -301,19 +332,32 @@ def _without_nul(value):
     return value
 
 
-def _item_columns(records: list[dict]) -> tuple[list, ...]:
-    """The decision_items rows of a batch as parallel arrays (one unnest),
-    rule ids joined with U+001F (a control character no rule id holds)."""
-    columns: tuple[list, ...] = tuple([] for _ in range(9))
+_KEYS = ("id", "decidedAt", "mode", "partyId", "channelId", "segment", "ruleSetId",
+         "ruleSetVersion", "experimentArm")
+_ITEM_COLUMNS = ("decision_id, item_id, decided_at, rule_set_id, rule_set_version, "
+                 "channel_id, segment, offering_id, rule_ids")
+
+
+def _text(value) -> str | None:
+    """A record's value as its column's text, as `doc->>'key'` reads it
+    (other JSON as JSON text); NUL, which no text column holds, dropped."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else _ENCODE(value)
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
+def _item_rows(records: list[dict]) -> list[tuple]:
+    """The decision_items rows of a batch: one per recommended item."""
+    rows = []
     for record in records:
         for item in record.get("items") or []:
-            for column, value in zip(columns, (
-                    record["id"], str(item.get("id")), record["decidedAt"],
-                    record.get("ruleSetId") or "", record.get("ruleSetVersion") or "",
-                    record.get("channelId"), record.get("segment"), item.get("offeringId"),
-                    "\x1f".join(item.get("ruleIds") or []))):
-                column.append(value)
-    return columns
+            rows.append((_text(record["id"]), _text(str(item.get("id"))),
+                         _text(record["decidedAt"]), _text(record.get("ruleSetId")) or "",
+                         _text(record.get("ruleSetVersion")) or "", _text(record.get("channelId")),
+                         _text(record.get("segment")), _text(item.get("offeringId")),
+                         [_text(rule) for rule in item.get("ruleIds") or []]))
+    return rows
 
 
 def sink_for(store, data_dir: Path):
