@@ -83,7 +83,8 @@ def test_a_save_refuses_a_version_that_is_no_semantic_version(project, version):
             assert error["code"] == "INVALID_VERSION" and "semantic version" in error["message"]
             assert (project / WORKING).read_text() == original
     assert files_outside(project) == []
-    assert sorted(p.name for p in (project / "rules" / "versions").iterdir()) == ["telco-demo@1.0.0.yaml",
+    assert sorted(p.name for p in (project / "rules" / "versions").iterdir()) == ["telco-demo@1.0.0.cases.yaml",
+                                                                               "telco-demo@1.0.0.yaml",
                                                                                "telco-demo@a"]
 
 
@@ -105,7 +106,8 @@ def test_the_reported_escape_over_http_writes_nothing_outside(make_server, tmp_p
                         json={"text": with_version(original, "1.0.1")})
     assert saved.status_code == 200, saved.text
     assert not list(tmp_path.rglob("PWNED*"))
-    assert sorted(p.name for p in (rules / "versions").iterdir()) == ["telco-demo@1.0.0.yaml", "telco-demo@a"]
+    assert sorted(p.name for p in (rules / "versions").iterdir()) == [
+        "telco-demo@1.0.0.cases.yaml", "telco-demo@1.0.0.yaml", "telco-demo@a"]     # a kept version keeps its cases
 
 
 @pytest.mark.parametrize("version", ["../../x", "a/b", "1.0.0/..", ""])
