@@ -14,6 +14,7 @@ PostgreSQL, the active pointer live in the store):
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -415,3 +416,36 @@ def test_if_match_forms(make_server, project):
     body = assert_tmf_error(stale, 409)
     assert body["code"] == "EDIT_CONFLICT" and "was changed since you opened it" in body["message"]
     assert 'version: "1.2.0"' in (project / "rules" / "telco-demo.yaml").read_text()
+
+
+def test_keep_and_lock_refuse_other_content_under_an_activated_version(make_server, project):
+    """Before: `flask rules keep` and `flask rules lock` (and the Studio's
+    lock) looked only at the lock file, not at what was activated: a working
+    copy edited by hand under the activated 1.1.0 was kept as
+    rules/versions/telco-demo@1.1.0.yaml (written once: the right content
+    could never be kept again) and its hash written to the lock file."""
+    service = start(make_server, project)
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    assert ana.save(bump(original, "1.1.0"), tag).status_code == 200
+    recorded = ana.activate("1.1.0").json()["activation"]["hash"]
+    working = project / "rules" / "telco-demo.yaml"
+    good = working.read_text()
+    working.write_text(good.replace('{offering: "6542", priority: 20}', '{offering: "6542", priority: 45}'))
+    kept = project / "rules" / "versions" / "telco-demo@1.1.0.yaml"
+    lock_file = project / "rules" / "telco-demo.lock.json"
+    lock_before = lock_file.read_text() if lock_file.exists() else None
+    done = _cli(project, service, "keep", "telco-demo")
+    assert done.returncode == 1 and "telco-demo 1.1.0 is already recorded with other content" in done.stderr, done
+    assert "save it as 1.1.1" in done.stderr and not kept.exists()
+    done = _cli(project, service, "lock", "telco-demo")
+    assert done.returncode == 1, done
+    refused = ana.post("/admin/rules/lock", {"rulesetId": "telco-demo"})
+    assert refused.status_code == 200 and refused.json()["refused"] == ["1.1.0"], refused.text
+    assert (lock_file.read_text() if lock_file.exists() else None) == lock_before
+    # the content that was activated is kept and locked as it is
+    working.write_text(good)
+    assert _cli(project, service, "keep", "telco-demo").returncode == 0
+    assert _cli(project, service, "lock", "telco-demo").returncode == 0
+    assert json.loads(lock_file.read_text())["versions"]["1.1.0"] == recorded
+    assert kept.read_text().split("version:")[1] == good.split("version:")[1]

@@ -446,6 +446,6 @@ def lock():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.lock(_reco().settings.rules_dir, rid))
+        return jsonify(authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "LOCK_REFUSED") from None

@@ -629,11 +629,11 @@ def history(rules, ruleset_id: str | None = None) -> list[dict]:
     return rules.ledger.history(ruleset_id)
 
 
-def lock(rules_dir: Path, ruleset_id: str) -> dict:
+def lock(rules_dir: Path, ruleset_id: str, ledger=None) -> dict:
     """Record the content hash of new versions in rules/<id>.lock.json (as
     `flask rules lock`, never --amend): a recorded version whose content
     changed stays refused (bump its version)."""
-    changes = lock_rulesets(rules_dir, ruleset_id)
+    changes = lock_rulesets(rules_dir, ruleset_id, ledger=ledger)
     return {"lockFile": display_path(lock_path(rules_dir, ruleset_id)),
             "changes": [{"version": c.version, "file": c.file, "action": c.action, "text": str(c)} for c in changes],
             "refused": [c.version for c in changes if c.action == "refused"]}
