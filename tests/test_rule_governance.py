@@ -14,10 +14,14 @@ PostgreSQL, the active pointer live in the store):
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -156,7 +160,7 @@ def test_a_file_changed_under_a_recorded_version_is_neither_activated_nor_served
     text = working.read_text()
     assert '{offering: "6543", priority: 30}' in text
     working.write_text(text.replace('{offering: "6543", priority: 30}', '{offering: "6543", priority: 31}'))
-    health = requests.get(service.url + "/health", timeout=10).json()["rules"]
+    health = ana.get("/health").json()["rules"]       # the errors: for an admin only
     assert (health["version"], health["hash"]) == ("1.2.0", pinned_hash)
     assert any("was activated with hash" in e for e in health["errors"]), health["errors"]
     assert served(service.url) == ("telco-demo@1.2.0", pinned_hash)
@@ -319,3 +323,129 @@ def test_a_case_fixed_for_a_new_version_does_not_change_the_verdict_on_the_old(m
     kept = project / "rules" / "versions" / "telco-demo@1.1.0.cases.yaml"
     assert 'expect: ["7102"]' in kept.read_text()
     assert kept.read_text().startswith("# yaml-language-server: $schema=../../app/rules/schemas/")
+
+
+# --------------------------------------------------------------------------- attacks on the governance
+def studio_session(url: str, name: str, key: str) -> requests.Session:
+    """A Studio login (form and CSRF token, as a browser sends them) over HTTP."""
+    session = requests.Session()
+    page = session.get(url + "/studio/login", timeout=30).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    done = session.post(url + "/studio/login", data={"csrf_token": token, "name": name, "key": key},
+                        allow_redirects=False, timeout=30)
+    assert done.status_code == 302, done.text
+    meta = session.get(url + "/studio", timeout=30).text
+    session.headers["X-CSRF-Token"] = re.search(r'name="csrf-token" content="([^"]+)"', meta).group(1)
+    return session
+
+
+def test_four_eyes_a_login_name_cannot_claim_another_key(make_server, project):
+    """Before: the key of an approval was the first "key <fingerprint>" in
+    `by`, and a Studio login name is free text: the author, logged in with
+    her own key as "Ben (key <Ben's fingerprint>)", approved her own version."""
+    service = start(make_server, project, RECO_RULES_REQUIRE_APPROVAL="1")
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    assert ana.save(bump(original, "1.1.0"), tag).status_code == 200
+    posing = studio_session(service.url, f"Ben (key {fingerprint(BEN)})", ANA)
+    refused = posing.post(service.url + "/admin/rules/approve", json={"rulesetId": "telco-demo", "version": "1.1.0"},
+                          timeout=30)
+    assert assert_tmf_error(refused, 409)["code"] == "SAME_KEY"
+    assert assert_tmf_error(ana.activate("1.1.0"), 409)["code"] == "APPROVAL_REQUIRED"
+    # nor can a name hide the author's key when saving: Ana saving as "Ben (key ...)" is still Ana
+    text, tag = ana.working()
+    saved = posing.put(service.url + WC, json={"text": text.replace('{offering: "6542", priority: 20}',
+                                                                    '{offering: "6542", priority: 30}')},
+                       headers={"If-Match": tag}, timeout=30)
+    assert saved.status_code == 200, saved.text
+    assert assert_tmf_error(ana.post("/admin/rules/approve", {"rulesetId": "telco-demo", "version": "1.1.0"}),
+                            409)["code"] == "SAME_KEY"
+    assert ben_approves(service.url).status_code == 200
+    assert [h["action"] for h in ana.get("/admin/rules/history?rulesetId=telco-demo").json()][:2] == ["approve", "save"]
+
+
+def ben_approves(url: str):
+    return Admin(url, BEN).post("/admin/rules/approve", {"rulesetId": "telco-demo", "version": "1.1.0"})
+
+
+def test_saves_sent_at_once_from_one_base_never_both_succeed(make_server, project):
+    """Before: the check that a save starts from the current working copy and
+    its write were two steps; saves sent at the same moment from the same
+    ETag all passed the check and the last one written won (a lost update)."""
+    service = start(make_server, project, workers=2)
+    original, tag = Admin(service.url, ANA).working()
+    texts = [bump(original, "1.1.0", '{offering: "6542", priority: 20}', f'{{offering: "6542", priority: {p}}}')
+             for p in (31, 32, 33, 34, 35, 36)]
+    keys = [ANA, BEN] * 3
+    barrier = threading.Barrier(len(texts))
+
+    def save(i):
+        barrier.wait()
+        return Admin(service.url, keys[i]).save(texts[i], tag)
+
+    with ThreadPoolExecutor(len(texts)) as pool:
+        answers = list(pool.map(save, range(len(texts))))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 5, [(a.status_code, a.text[:200]) for a in answers]
+    assert all(a.json()["code"] == "EDIT_CONFLICT" for a in answers if a.status_code == 409)
+    winner = texts[next(i for i, a in enumerate(answers) if a.status_code == 200)]
+    assert (project / "rules" / "telco-demo.yaml").read_text() == winner
+    saves = [h for h in Admin(service.url, ANA).get("/admin/rules/history").json() if h["action"] == "save"]
+    assert len(saves) == 1
+
+
+def test_if_match_forms(make_server, project):
+    """If-Match as clients send it: quoted or not, weak (the tag is the
+    text's hash, so W/ names the same text), a list holding the current tag
+    (RFC 9110 13.1.1: any one matches); `*` names no working copy (428),
+    a stale or unknown tag is 409; nothing is written by a refused one."""
+    service = start(make_server, project)
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    bare = tag.strip('"')
+    star = ana.save(bump(original, "1.1.0"), "*")
+    assert assert_tmf_error(star, 428)["code"] == "PRECONDITION_REQUIRED"
+    assert "names no working copy" in star.json()["message"]
+    assert (project / "rules" / "telco-demo.yaml").read_text() == original
+    listed = ana.save(bump(original, "1.1.0"), f'"0123456789abcdef0123456789abcdef", {tag}')
+    assert listed.status_code == 200, listed.text
+    text, tag = ana.working()
+    weak = ana.save(text.replace('version: "1.1.0"', 'version: "1.2.0"'), f"W/{tag}")
+    assert weak.status_code == 200, weak.text
+    stale = ana.save(text, f'"{bare}", "0123456789abcdef0123456789abcdef"')      # neither is current
+    body = assert_tmf_error(stale, 409)
+    assert body["code"] == "EDIT_CONFLICT" and "was changed since you opened it" in body["message"]
+    assert 'version: "1.2.0"' in (project / "rules" / "telco-demo.yaml").read_text()
+
+
+def test_keep_and_lock_refuse_other_content_under_an_activated_version(make_server, project):
+    """Before: `flask rules keep` and `flask rules lock` (and the Studio's
+    lock) looked only at the lock file, not at what was activated: a working
+    copy edited by hand under the activated 1.1.0 was kept as
+    rules/versions/telco-demo@1.1.0.yaml (written once: the right content
+    could never be kept again) and its hash written to the lock file."""
+    service = start(make_server, project)
+    ana = Admin(service.url, ANA)
+    original, tag = ana.working()
+    assert ana.save(bump(original, "1.1.0"), tag).status_code == 200
+    recorded = ana.activate("1.1.0").json()["activation"]["hash"]
+    working = project / "rules" / "telco-demo.yaml"
+    good = working.read_text()
+    working.write_text(good.replace('{offering: "6542", priority: 20}', '{offering: "6542", priority: 45}'))
+    kept = project / "rules" / "versions" / "telco-demo@1.1.0.yaml"
+    lock_file = project / "rules" / "telco-demo.lock.json"
+    lock_before = lock_file.read_text() if lock_file.exists() else None
+    done = _cli(project, service, "keep", "telco-demo")
+    assert done.returncode == 1 and "telco-demo 1.1.0 is already recorded with other content" in done.stderr, done
+    assert "save it as 1.1.1" in done.stderr and not kept.exists()
+    done = _cli(project, service, "lock", "telco-demo")
+    assert done.returncode == 1, done
+    refused = ana.post("/admin/rules/lock", {"rulesetId": "telco-demo"})
+    assert refused.status_code == 200 and refused.json()["refused"] == ["1.1.0"], refused.text
+    assert (lock_file.read_text() if lock_file.exists() else None) == lock_before
+    # the content that was activated is kept and locked as it is
+    working.write_text(good)
+    assert _cli(project, service, "keep", "telco-demo").returncode == 0
+    assert _cli(project, service, "lock", "telco-demo").returncode == 0
+    assert json.loads(lock_file.read_text())["versions"]["1.1.0"] == recorded
+    assert kept.read_text().split("version:")[1] == good.split("version:")[1]

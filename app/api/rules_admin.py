@@ -353,14 +353,19 @@ def working_copy(ruleset_id):
     return response
 
 
-def _if_match() -> str | None:
-    """The entity tag of If-Match (one strong tag; quotes optional), else None."""
+def _if_match() -> tuple[str, ...] | None:
+    """The entity tags of If-Match (RFC 9110 13.1.1: a comma-separated list,
+    any one of which may match; quotes optional; W/ accepted, as the tag is
+    the text's own hash), else None. `*` names no working copy: 428."""
     header = (request.headers.get("If-Match") or "").strip()
     if not header:
         return None
-    if header.startswith("W/"):
-        header = header[2:]
-    return header.strip('"')
+    if header == "*":
+        raise TMFError(428, "If-Match: * names no working copy: send the ETag of the working copy this edit "
+                       "started from (GET the working copy to get it)", reason="Precondition Required",
+                       code="PRECONDITION_REQUIRED")
+    tags = (tag.strip() for tag in header.split(","))
+    return tuple(t.strip('"') for t in (tag[2:] if tag.startswith("W/") else tag for tag in tags) if t) or None
 
 
 # --------------------------------------------------------------------------- changing (a key, always)
@@ -464,6 +469,6 @@ def lock():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.lock(_reco().settings.rules_dir, rid))
+        return jsonify(authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "LOCK_REFUSED") from None

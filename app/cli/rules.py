@@ -436,7 +436,7 @@ def lock_command(ruleset_id, amend):
                   "never activated)", err=True)
             raise click.exceptions.Exit(1)
     try:
-        changes = lock_rulesets(settings.rules_dir, ruleset_id, amend)
+        changes = lock_rulesets(settings.rules_dir, ruleset_id, amend, ledger=_services().rules.ledger)
     except RuleSetError as exc:
         _fail(exc)
     style = _style()
@@ -466,6 +466,23 @@ def _lock_preview(rules_dir, ruleset_id) -> list:
     return out
 
 
+def _refuse_recorded_with_other_content(rules_dir, ruleset_id, working) -> None:
+    """registry.VersionChanged (with the next free version) when the working
+    copy's version is recorded (locked or activated) with other content: a
+    kept copy is written once, so it must be the recorded content."""
+    from ..rules.model.common import ruleset_fingerprint
+    from ..rules.model.yamlload import load_file
+    from ..rules.repository.registry import VersionChanged, next_free_version, recorded_hashes
+
+    doc = load_file(working)
+    version = doc.get("version") if isinstance(doc, dict) else None
+    recorded = recorded_hashes(rules_dir, _services().rules.ledger, ruleset_id)
+    found = ruleset_fingerprint(doc) if isinstance(version, str) else None
+    if found is not None and recorded.get(version, found) != found:
+        taken = set(recorded) | {row["version"] for row in _services().rules.versions(ruleset_id)}
+        raise VersionChanged(ruleset_id, version, recorded[version], found, next_free_version(version, taken))
+
+
 @rules.command("keep")
 @click.argument("ruleset_id", required=False, metavar="[ID]")
 def keep_command(ruleset_id):
@@ -486,6 +503,7 @@ def keep_command(ruleset_id):
         _echo(f"error: no working copy {display_path(working)}", err=True)
         raise click.exceptions.Exit(1)
     try:
+        _refuse_recorded_with_other_content(settings.rules_dir, ruleset_id, working)
         target = keep_version(working)
     except RuleSetError as exc:
         _fail(exc)

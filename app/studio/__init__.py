@@ -351,7 +351,7 @@ def lock():
     require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.lock(_reco().settings.rules_dir, rid)
+        done = authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger)
     except authoring.RuleSetError as exc:
         flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import fcntl
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..rules import RuleSetError
@@ -193,8 +196,19 @@ def explain(engine, context) -> dict:
     explained["context"] = context_to_case(context)
     named = {item["offering"]["id"] for item in explained["items"]}
     named |= {r["offering"] for rule in explained["rules"] for r in rule["recommend"]}
+    named |= set(explained["facts"].get("cart") or []) | set(explained["facts"].get("owns") or [])
     explained["offerings"] = offering_details(engine.catalog, sorted(named))
+    channel = explained["facts"].get("channel")
+    explained["channels"] = channel_names(engine.catalog, channel if isinstance(channel, list) else [channel])
     return explained
+
+
+def channel_names(catalog, channel_ids) -> dict:
+    """id -> name of the catalog's channels among `channel_ids` (unknown ids
+    and None left out), so a page can show "21 mobile app channel"."""
+    channels = catalog.channels if catalog is not None else {}
+    return {cid: (channels.get(cid) or {}).get("name", "") for cid in channel_ids
+            if isinstance(cid, str) and cid in channels}
 
 
 # --------------------------------------------------------------------------- cases
@@ -290,7 +304,9 @@ def uploaded_contexts(text: str, name: str = "upload.jsonl") -> list[tuple]:
 
 def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
     """diff_engines (as `flask rules diff --json`) plus, for the chart, how
-    often each offering is gained and lost, and counts per source."""
+    often each offering is gained and lost, counts per source, and `names`
+    (offering id -> catalog name, "" when unknown) of every offering a changed
+    situation lists before or after."""
     report = diff_engines(old_engine, new_engine, contexts)
     data = report.as_dict()
     gained, lost, names = Counter(), Counter(), {}
@@ -303,6 +319,9 @@ def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
             names[item.offering] = item.name
     data["offerings"] = [{"offering": o, "name": names[o], "gained": gained[o], "lost": lost[o]}
                          for o in sorted(names, key=lambda o: (-(gained[o] + lost[o]), o))]
+    listed = {o for c in report.changed for o in [*c.old, *c.new]}
+    data["names"] = {o: _offering_name(new_engine.catalog, o) or _offering_name(old_engine.catalog, o)
+                     for o in sorted(listed)}
     sources = Counter(c.source for c in report.contexts)
     changed_sources = Counter(c.source for c in report.changed)
     data["sources"] = [{"source": s, "contexts": n, "changed": changed_sources[s]} for s, n in sorted(sources.items())]
@@ -354,8 +373,35 @@ def _diff(old: str, new: str, old_name: str, new_name: str) -> str:
                                         old_name, new_name, n=2))
 
 
+@contextmanager
+def _saving(rules_dir: Path):
+    """One save at a time in this rules folder (an exclusive flock on the
+    folder itself, shared by every worker and thread of the host): the check
+    that a save starts from the current working copy and its write are one
+    step, so of two saves sent at once from the same base one is refused as
+    a conflict instead of both succeeding (a lost update)."""
+    fd = os.open(rules_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                  # releases the flock
+
+
 def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str,
-                      base: str | None = None) -> dict:
+                      base: str | tuple[str, ...] | None = None) -> dict:
+    """Save rules/<id>.yaml (see _save_working_copy), one save at a time.
+    `base` may be several tags (an If-Match list): the save starts from the
+    one that is the working copy now, if any."""
+    with _saving(Path(rules_dir)):
+        if base is not None and not isinstance(base, str):
+            _text, current_tag = working_copy_state(rules_dir, ruleset_id)
+            base = current_tag if current_tag in base else (base[0] if base else None)
+        return _save_working_copy(rules, rules_dir, ruleset_id, text, by, base)
+
+
+def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str,
+                       base: str | None = None) -> dict:
     """Save rules/<id>.yaml; never changes what is served.
 
     `base`: the etag (text_tag) of the working copy this edit started from.
@@ -461,7 +507,9 @@ def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: st
     return {"file": name, "version": version, "hash": content_hash, "etag": new_tag, "done": done}
 
 
-KEY_RE = re.compile(r"key ([0-9a-f]{12})")
+# the fingerprint app.auth.admin_identity appends last: "Ana (key 3f2a...)" or "key 3f2a..."; a
+# login name is free text and may itself spell "(key ...)", so only the end of `by` is the key's
+KEY_RE = re.compile(r"(?:^|\()key ([0-9a-f]{12})\)?$")
 
 
 class ApprovalRequired(RuleSetError):
@@ -473,7 +521,8 @@ class SameKey(RuleSetError):
 
 
 def key_of(by: str | None) -> str | None:
-    """The key fingerprint in a history `by` ("Ana (key 3f2a...)", "key 3f2a...")."""
+    """The key fingerprint in a history `by` ("Ana (key 3f2a...)", "key 3f2a..."):
+    the one at its end, never one a login name spells."""
     match = KEY_RE.search(by or "")
     return match.group(1) if match else None
 
@@ -591,11 +640,11 @@ def history(rules, ruleset_id: str | None = None) -> list[dict]:
     return rules.ledger.history(ruleset_id)
 
 
-def lock(rules_dir: Path, ruleset_id: str) -> dict:
+def lock(rules_dir: Path, ruleset_id: str, ledger=None) -> dict:
     """Record the content hash of new versions in rules/<id>.lock.json (as
     `flask rules lock`, never --amend): a recorded version whose content
     changed stays refused (bump its version)."""
-    changes = lock_rulesets(rules_dir, ruleset_id)
+    changes = lock_rulesets(rules_dir, ruleset_id, ledger=ledger)
     return {"lockFile": display_path(lock_path(rules_dir, ruleset_id)),
             "changes": [{"version": c.version, "file": c.file, "action": c.action, "text": str(c)} for c in changes],
             "refused": [c.version for c in changes if c.action == "refused"]}

@@ -120,8 +120,8 @@ def test_playground_explains_e1_and_e6_in_order(studio, page):
     assert explain(page, E6) == [["6550", "7003", "6543", "7402"]]
     # the explained answer: failed conditions with their line, each policy step, names and prices
     answer = " ".join(page.locator("#answers section.answer").first.inner_text().split())
-    assert "4. limit: dropped 7301 (R3): over-limit, only the best 4 items are returned" in answer
-    assert "1. owned-or-in-cart: dropped 6542 (R1): owned" in answer
+    assert "4. limit: dropped 7301 Device Insurance (R3): over-limit, only the best 4 items are returned" in answer
+    assert "1. owned-or-in-cart: dropped 6542 TMFone Case (R1): owned" in answer
     assert re.search(r"R6 fiber-upsell \(line \d+\) no a condition failed: owns has any of \[7101\].*? \(line \d+:\d+\)", answer)
     assert "6550 TMFone Pro · devices · 1099 EUR one-time" in answer
     # a pasted case context gives the same answer as the form

@@ -212,3 +212,41 @@ def test_completion_fits_the_key_being_edited(studio, page):
     source.press("Enter")
     source.type('    when: {channel: "2')
     expect(page.locator("#completions").get_by_role("option").first).to_contain_text("21 ")
+
+
+def test_names_beside_ids_in_the_explanation_and_the_impact(tmp_path, page):
+    """The Playground's explanation (situation, proposed, dropped) and the
+    impact's before/after lists name each offering and the channel beside its
+    id; a name with markup stays text."""
+    from test_studio import E6, explain
+    rules, catalog = _copy_tree(tmp_path)
+    evil = '<img src=x onerror="window.__xss = 1">Fiber 1000'
+    offerings = catalog / "offerings.yaml"
+    offerings.write_text(offerings.read_text().replace("name: Fiber 1000\n", f"name: '{evil}'\n", 1))
+    service = ServiceProcess(tmp_path / "data", rules_dir=rules, catalog_dir=catalog,
+                             env={"RECO_ADMIN_KEYS": KEY}).start()
+    service.rules_dir = rules
+    try:
+        login(page, service.url)
+        page.goto(service.url + "/studio/playground")
+        assert explain(page, E6) == [["6550", "7003", "6543", "7402"]]
+        answer = " ".join(page.locator("#answers section.answer").first.inner_text().split())
+        assert "channel 22 web shop" in answer
+        assert "owns 6542 TMFone Case, 7002 Mobile 50GB" in answer and "cart 6547 TMFone" in answer
+        assert "1. owned-or-in-cart: dropped 6542 TMFone Case (R1): owned" in answer
+        assert re.search(r"proposed: .*6550 TMFone Pro \(R\w+, priority \d+\)", answer)
+        assert re.search(r"4\. limit: dropped 7301 Device Insurance \(R3\)", answer)
+        # the impact of 1.1.0 (R6 also on the web shop): before/after with names, markup as text
+        edit_and_save(page, service.url, lambda t: t.replace('version: "1.0.0"', 'version: "1.1.0"')
+                      .replace(R6_OLD, R6_NEW))
+        page.goto(service.url + "/studio/impact?old=1.0.0&new=1.1.0")
+        page.get_by_role("button", name="Compare").click()
+        page.locator("#impact-summary").wait_for()
+        page.get_by_text("R6-no-fiber-upsell-outside-store (case)").click()
+        opened = page.locator("#impact-result details[open]")
+        expect(opened).to_contain_text(f"after 7102 {evil}")
+        expect(opened).to_contain_text("before (nothing)")
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#impact-result img, #answers img").count() == 0
+    finally:
+        service.stop()

@@ -109,9 +109,12 @@ class LockChange:
         return f"{self.ruleset_id} {self.version} ({self.file}): {text}"
 
 
-def lock_rulesets(rules_dir: Path, ruleset_id: str | None = None, amend: bool = False) -> list[LockChange]:
+def lock_rulesets(rules_dir: Path, ruleset_id: str | None = None, amend: bool = False,
+                  ledger=None) -> list[LockChange]:
     """Record the hash of every version not yet in its lock file. A recorded
-    version whose content changed is refused, unless `amend` (then re-recorded)."""
+    version whose content changed is refused, unless `amend` (then re-recorded).
+    `ledger` (app.rules.repository.ledger): a version it recorded (activated)
+    with other content is refused, `amend` or not, and never written here."""
     rules_dir = Path(rules_dir)
     by_id: dict[str, list[VersionFile]] = {}
     for item in version_files(rules_dir):
@@ -124,9 +127,13 @@ def lock_rulesets(rules_dir: Path, ruleset_id: str | None = None, amend: bool = 
         path = lock_path(rules_dir, rid)
         recorded = read_lock(path) or {}
         updated = dict(recorded)
+        activated = {v: r.get("hash") for v, r in ledger.recorded(rid).items()} if ledger is not None else {}
         for item in items:
             old = updated.get(item.version)
             name = display_path(item.path)
+            if activated.get(item.version, item.hash) != item.hash:
+                changes.append(LockChange(rid, item.version, name, "refused", activated[item.version], item.hash))
+                continue
             if old is None:
                 updated[item.version] = item.hash
                 action = "recorded"

@@ -25,7 +25,6 @@ function h(tag, attrs, ...children) {
 
 const $ = (selector) => document.querySelector(selector);
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-const ids = (list) => (list && list.length ? list.join(", ") : "(nothing)");
 
 /* The "Working…" indicator, shown only for calls slower than half a second. */
 let pending = 0;
@@ -127,9 +126,22 @@ function price(details) {
     `${p.value} ${p.unit || ""}${p.type === "recurring" ? ` / ${p.period || "period"}` : p.type === "oneTime" ? " one-time" : ""}`).join(", ");
 }
 
+/* "6542 TMFone Case": an id with its name from `names` (id -> name), the id
+   alone when the name is unknown (people do not read ids). */
+const named = (names, id) => (names && names[id] ? `${id} ${names[id]}` : `${id}`);
+const namedList = (names, list) => (list && list.length ? list.map((id) => named(names, id)).join(", ") : "(nothing)");
+
 function answerPanel(data) {
   const offerings = data.offerings || {};
   const rs = data.ruleset;
+  const offeringNames = Object.fromEntries(Object.entries(offerings).map(([id, d]) => [id, d.name]));
+  const offering = (id) => named(offeringNames, id);
+  const facts = data.facts || {};
+  const situation = [
+    `channel ${facts.channel === null || facts.channel === undefined ? "(none)"
+      : namedList(data.channels, [].concat(facts.channel))}`,
+    `customer ${facts.customer || ""}${facts.segment ? `, segment ${facts.segment}` : ""}`,
+    `owns ${namedList(offeringNames, facts.owns)}`, `cart ${namedList(offeringNames, facts.cart)}`];
   const items = data.items.map((item) => {
     const details = offerings[item.offering.id] || {};
     return h("li", { "data-offering": item.offering.id },
@@ -147,15 +159,16 @@ function answerPanel(data) {
   const steps = data.policies.map((step) => {
     if (step.step === "proposed") {
       return h("li", {}, h("strong", { text: "proposed: " }),
-        step.items.map((p) => `${p.offering} (${p.rule}, priority ${p.priority})`).join(", ") || "(nothing)");
+        step.items.map((p) => `${offering(p.offering)} (${p.rule}, priority ${p.priority})`).join(", ") || "(nothing)");
     }
     const dropped = step.dropped || [];
     return h("li", {}, h("strong", { text: `${step.policy}. ${step.step}: ` }),
-      dropped.length ? dropped.map((d) => h("div", { text: `dropped ${d.offering} (${d.rule}): ${d.reason}, ${d.detail}` }))
+      dropped.length ? dropped.map((d) => h("div", { text: `dropped ${offering(d.offering)} (${d.rule}): ${d.reason}, ${d.detail}` }))
         : "nothing dropped");
   });
   return h("section", { class: "card answer", "data-version": rs.version },
     h("h2", { text: `${rs.id} ${rs.version}` }),
+    h("ul", { class: "situation muted" }, situation.map((line) => h("li", { text: line }))),
     h("h3", { text: "Items" }),
     items.length ? h("ol", { class: "items" }, items) : h("p", { text: "(nothing recommended)" }),
     h("h3", { text: "Rules" }), rules,
@@ -210,7 +223,7 @@ function initCases() {
   let names = {};
   api("GET", "/admin/rules/vocabulary", undefined, true)
     .then((data) => { names = Object.fromEntries(data.offerings.map((o) => [o.id, o.name])); }).catch(() => {});
-  const named = (list) => (list && list.length ? list.map((id) => (names[id] ? `${id} ${names[id]}` : id)).join(", ") : "(nothing)");
+  const casesNamed = (list) => namedList(names, list);
   const run = async (event) => {
     if (event) event.preventDefault();
     showError(error, null);
@@ -224,7 +237,7 @@ function initCases() {
       const rows = data.results.map((r) => [
         h("span", { class: r.passed ? "pass" : "fail-mark", text: r.passed ? "pass" : "FAIL" }),
         h("span", {}, r.name, h("div", { class: "muted", text: `line ${r.line}${r.description ? " · " + r.description : ""}` })),
-        r.expected === null ? `absent: ${named(r.absent)}` : named(r.expected), named(r.actual),
+        r.expected === null ? `absent: ${casesNamed(r.absent)}` : casesNamed(r.expected), casesNamed(r.actual),
         h("div", {}, [...r.messages, ...r.why].map((line) => h("div", { text: line }))),
       ]);
       const coverage = data.coverage.filter((c) => c.counted);
@@ -239,10 +252,10 @@ function initCases() {
 }
 
 /* ------------------------------------------------------------------ impact */
-function changeLines(change) {
+function changeLines(change, names) {
   const item = (c) => `${c.offering} ${c.name}`;
   return h("div", {},
-    h("div", { text: `before  ${ids(change.old)}` }), h("div", { text: `after   ${ids(change.new)}` }),
+    h("div", { text: `before  ${namedList(names, change.old)}` }), h("div", { text: `after   ${namedList(names, change.new)}` }),
     change.gained.map((c) => h("div", { class: "pass", text: `gained  ${item(c)} at #${c.newRank} (rules ${c.newRules.join(", ")})` })),
     change.lost.map((c) => h("div", { class: "fail-text", text: `lost    ${item(c)} (was #${c.oldRank}, rules ${c.oldRules.join(", ")})` })),
     change.reordered.map((c) => h("div", { text: `moved   ${item(c)} #${c.oldRank} -> #${c.newRank}` })),
@@ -281,7 +294,7 @@ function initImpact() {
         ...changed.map((c) => {
           const details = h("details", {}, h("summary", { text: `${c.name} (${c.source})` }));
           details.addEventListener("toggle", () => {      // built on demand
-            if (details.open && details.children.length === 1) details.append(changeLines(c));
+            if (details.open && details.children.length === 1) details.append(changeLines(c, data.names));
           });
           return details;
         }));
