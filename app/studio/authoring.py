@@ -416,6 +416,7 @@ def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: s
     when, which version and hash). Returns what was done and the new etag."""
     working = working_copy(rules_dir, ruleset_id)
     name = display_path(working)
+    check_source_size(len(text.encode("utf-8")), name)     # the one limit of rule files, before parsing
     doc = load_text(text, name)                       # RuleSetError with line and column
     if not isinstance(doc, dict) or doc.get("id") != ruleset_id or not isinstance(doc.get("version"), str):
         raise RuleSetError(f"{name} must hold `id: {ruleset_id}` and a text `version`")

@@ -68,7 +68,7 @@ def test_a_real_change_in_crlf_text_is_still_refused(project):
     changed = crlf(original.decode()).replace('channel: "23"', 'channel: ["22", "23"]')
     refused = client.put(SAVE, json={"text": changed}, headers=if_match(client, AUTH))
     assert refused.status_code == 409
-    assert "bump `version`" in refused.get_json()["message"]
+    assert "save it as" in refused.get_json()["message"]
     assert working.read_bytes() == original
 
 
