@@ -31,7 +31,7 @@ def _service():
 
 @blp.route(f"/{_SEGMENT}", methods=["GET"], endpoint="list")
 @blp.doc(summary="List or find RecommendationReaction objects", description=FILTER_DESCRIPTION,
-         parameters=list_parameters(KIND.known_attributes),
+         parameters=list_parameters(KIND.known_attributes, KIND.resource_schema()),
          responses={"200": {"description": "Success", "content": _LIST},
                     "206": {"description": "Partial page (see X-Total-Count)", "content": _LIST},
                     **error_responses()})

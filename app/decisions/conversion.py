@@ -16,7 +16,7 @@ def parse_range(since: str | None, until: str | None) -> tuple[dt.datetime | Non
     UTC) -> aware datetimes; a bad value is a 400 INVALID_QUERY naming it."""
     bounds = []
     for name, text in (("since", since), ("until", until)):
-        if not text:
+        if text is None:
             bounds.append(None)
             continue
         try:

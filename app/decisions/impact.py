@@ -55,7 +55,7 @@ def recorded_traffic(services, body: dict) -> RecordedTraffic:
         if wanted[name] is not None and not isinstance(wanted[name], str):
             raise TMFError(400, f"`{name}` must be text", code="INVALID_BODY")
     try:
-        since, until = parse_range(wanted["recordedSince"], wanted["recordedUntil"])
+        since, until = parse_range(wanted["recordedSince"] or None, wanted["recordedUntil"] or None)
     except TMFError as exc:
         raise TMFError(400, exc.message.replace("since=", "recordedSince=")
                        .replace("until=", "recordedUntil="), code="INVALID_BODY") from None
