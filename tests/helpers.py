@@ -233,3 +233,13 @@ def if_match(client, headers: dict, ruleset: str = "telco-demo") -> dict:
     `client`: a helpers.Client or a Flask test client."""
     tag = client.get(f"/admin/rules/{ruleset}/working-copy", headers=headers).headers["ETag"]
     return {**headers, "If-Match": tag}
+
+
+def demo_project(root: Path) -> Path:
+    """A scratch project at `root`: copies of the tests' demo rules/ and
+    catalog/ and of the rule schemas (app/rules/schemas, which lint's
+    modelines name), for tests that write into the rules folder."""
+    shutil.copytree(DEMO_RULES, root / "rules")
+    shutil.copytree(DEMO_CATALOG, root / "catalog")
+    shutil.copytree(ROOT / "app" / "rules" / "schemas", root / "app" / "rules" / "schemas")
+    return root

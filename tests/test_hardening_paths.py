@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, if_match
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, if_match, demo_project
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -26,10 +26,7 @@ WORKING = "rules/telco-demo.yaml"
 def project(tmp_path, monkeypatch):
     """A scratch project (rules/, catalog/, schemas) whose parent folder is
     where an escape would land; cwd is the project."""
-    root = tmp_path / "project"
-    shutil.copytree(DEMO_RULES, root / "rules")
-    shutil.copytree(DEMO_CATALOG, root / "catalog")
-    shutil.copytree(ROOT / "app" / "rules" / "schemas", root / "app" / "rules" / "schemas")
+    root = demo_project(tmp_path / "project")
     monkeypatch.chdir(root)
     return root
 

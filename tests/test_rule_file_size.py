@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, wait_until, if_match
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, wait_until, if_match, demo_project
 
 LIMIT = 64 * 1024
 KEY = "s3cret-admin"
@@ -39,10 +39,7 @@ def _default_limit():
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    root = tmp_path / "project"
-    shutil.copytree(DEMO_RULES, root / "rules")
-    shutil.copytree(DEMO_CATALOG, root / "catalog")
-    shutil.copytree(ROOT / "app" / "rules" / "schemas", root / "app" / "rules" / "schemas")
+    root = demo_project(tmp_path / "project")
     monkeypatch.chdir(root)
     return root
 

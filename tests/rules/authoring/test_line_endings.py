@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, if_match
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, if_match, demo_project
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -27,11 +27,9 @@ def crlf(text: str) -> str:
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A scratch copy of the tests' demo rules and catalog; cwd is its root."""
-    monkeypatch.chdir(tmp_path)
-    shutil.copytree(DEMO_RULES, tmp_path / "rules")
-    shutil.copytree(DEMO_CATALOG, tmp_path / "catalog")
-    shutil.copytree(ROOT / "app" / "rules" / "schemas", tmp_path / "app" / "rules" / "schemas")
-    return tmp_path
+    root = demo_project(tmp_path)
+    monkeypatch.chdir(root)
+    return root
 
 
 def client_of(project):

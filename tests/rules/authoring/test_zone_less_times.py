@@ -14,7 +14,7 @@ import pytest
 
 from app import create_app
 from app.timeutil import names_zone
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, demo_project
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -23,11 +23,9 @@ R7_WINDOW = '      startDateTime: "2026-11-15T00:00:00Z"\n      endDateTime: "20
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    shutil.copytree(DEMO_RULES, tmp_path / "rules")
-    shutil.copytree(DEMO_CATALOG, tmp_path / "catalog")
-    shutil.copytree(ROOT / "app" / "rules" / "schemas", tmp_path / "app" / "rules" / "schemas")
-    return tmp_path
+    root = demo_project(tmp_path)
+    monkeypatch.chdir(root)
+    return root
 
 
 def _edit(path, old: str, new: str) -> int:
