@@ -65,9 +65,17 @@ class ServiceProcess:
         self.data_dir = data_dir
         self.workers = workers
         self.env = dict(os.environ)
+        if rules_dir is None:
+            # a copy of the demo's rules per server: an activation or a save
+            # writes into its rules folder (kept versions and their cases),
+            # and the shipped demo folder is every other test's input
+            rules_dir = data_dir.parent / f"rules-{self.port}"
+            rules_dir.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(DEMO_RULES, rules_dir)
+        self.rules_dir = rules_dir
         self.env.update({
             "RECO_DATA_DIR": str(data_dir),
-            "RECO_RULES_DIR": str(rules_dir or DEMO_RULES),
+            "RECO_RULES_DIR": str(rules_dir),
             "RECO_CATALOG_DIR": str(catalog_dir or DEMO_CATALOG),
             "RECO_EVENT_BACKOFF_SECONDS": "0.2",
             "RECO_EVENT_TIMEOUT_SECONDS": "2",
