@@ -162,14 +162,18 @@ def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list
         trace.dropped[4].extend({**_proposal(group[0][1], offering, group[0][0][0]), "reason": "over-limit",
                                  "detail": f"only the best {ruleset.limit} items are returned"}
                                 for offering, group in ranked[ruleset.limit:])
-    items = []
-    for rank, (offering, group) in enumerate(ranked[: ruleset.limit], start=1):
-        items.append(RecommendedItem(offering_id=offering, name=catalog.get(offering).name, priority=rank,
-                                     rule_priority=group[0][0][0],
-                                     rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
-                                     kinds=list(dict.fromkeys(r.kind for _k, r in group)),
-                                     href_base=href_base))
-    return items
+    return [_item(catalog, offering, rank, group, href_base)
+            for rank, (offering, group) in enumerate(ranked[: ruleset.limit], start=1)]
+
+
+def _item(catalog: Catalog, offering: str, rank: int, group: list, href_base: str) -> RecommendedItem:
+    """The answer's item for `offering` at `rank`: `group` holds its
+    proposals as (key, rule), best first."""
+    return RecommendedItem(offering_id=offering, name=catalog.get(offering).name, priority=rank,
+                           rule_priority=group[0][0][0],
+                           rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
+                           kinds=list(dict.fromkeys(r.kind for _k, r in group)),
+                           href_base=href_base)
 
 
 def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
@@ -201,15 +205,8 @@ def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rul
                 group.append((key, rule))
                 if key < best[offering]:
                     best[offering] = key
-    items = []
-    for rank, offering in enumerate(heapq.nsmallest(ruleset.limit, best, key=best.__getitem__), start=1):
-        group = sorted(groups[offering], key=lambda g: g[0])
-        items.append(RecommendedItem(offering_id=offering, name=catalog.get(offering).name, priority=rank,
-                                     rule_priority=group[0][0][0],
-                                     rule_ids=list(dict.fromkeys(r.id for _k, r in group)),
-                                     kinds=list(dict.fromkeys(r.kind for _k, r in group)),
-                                     href_base=href_base))
-    return items
+    return [_item(catalog, offering, rank, sorted(groups[offering], key=lambda g: g[0]), href_base)
+            for rank, offering in enumerate(heapq.nsmallest(ruleset.limit, best, key=best.__getitem__), start=1)]
 
 
 def _window(offering) -> str:
