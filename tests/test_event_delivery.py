@@ -335,6 +335,34 @@ def test_finished_entries_are_purged_and_a_deleted_hub_takes_its_queue(
     assert sent + 1 < 6
 
 
+def test_a_hub_deleted_during_its_batch_gets_no_more_than_the_notification_in_flight(
+        service, raw_listeners):
+    """The batch a dispatcher claimed (every notification pending then) ends
+    within a quarter second of its hub's deletion, not at the next lease
+    renewal (every 15 s with this lease): before, all 7 arrived."""
+    server = service(workers=1, RECO_EVENT_MAX_ATTEMPTS="3", RECO_EVENT_BACKOFF_SECONDS="1.5",
+                     RECO_EVENT_CIRCUIT_FAILURES="100", RECO_EVENT_LEASE_SECONDS="60")
+    api = Client(server.url)
+
+    def refuse_once_then_slow(raw: RawListener, conn, index):
+        if index == 0:
+            conn.sendall(b"HTTP/1.1 500 No\r\nContent-Length: 0\r\n\r\n")
+            return
+        time.sleep(0.5)
+        conn.sendall(OK)
+    slow = raw_listeners(refuse_once_then_slow)
+    hub = register(api, slow.url)
+    create(api)
+    assert wait_until(lambda: len(slow.bodies()) == 1, 10)
+    for _ in range(6):       # pending behind the refused one: its retry claims all 7
+        create(api)
+    assert wait_until(lambda: len(slow.bodies()) >= 3, 10)
+    assert api.delete(f"{C_HUB}/{hub}").status_code == 204
+    sent = len(slow.bodies())
+    time.sleep(2.5)
+    assert len(slow.bodies()) <= sent + 1, (sent, len(slow.bodies()))
+
+
 # -- finding 7: background work waits for the first request ---------------
 
 def start_without_requests(stopped: ServiceProcess) -> subprocess.Popen:

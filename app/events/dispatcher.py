@@ -62,7 +62,7 @@ from ..store.query import Filter, Query, SortKey
 from .allowlist import CallbackPolicy, CallbackRejected
 from .http import DeliveryError, Session, post_json
 from .hubquery import wants
-from .lease import Leases, lease_seconds, new_lease, released
+from .lease import CONFIRM_SECONDS, Leases, lease_seconds, new_lease, released
 from .records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES, tally_key
 from .status import Heartbeat
 
@@ -482,11 +482,16 @@ class Dispatcher:
         """A hub's notifications one after the other, stopping at the first
         failure (the rest wait behind it, unsent) or when the lease no longer
         leaves time for an attempt (lease.py: it ran out, was taken over, or
-        the hub was deleted meanwhile); never raises."""
+        the hub was deleted meanwhile, found by the renewal or by the
+        sender's own confirmation every CONFIRM_SECONDS); never raises."""
         outcomes = []
         failed = False
         session = self._sessions.setdefault(hub["id"], Session())
+        confirmed = time.monotonic()                # the claim itself confirmed it
         for item in items:
+            if not failed and time.monotonic() - confirmed >= CONFIRM_SECONDS:
+                confirmed = time.monotonic()
+                failed = not self.leases.confirm(self.store, hub["id"])
             if failed or self._stopping.is_set() or not self.leases.may_send(hub["id"]):
                 outcomes.append((item, NOT_SENT))
                 failed = True

@@ -10,6 +10,11 @@ no transaction and no row lock is held while it sends. Other dispatchers
 * the holder renews its leases (one write for all of them) every
   ``seconds / 4`` while it sends; a renewal that finds another ``leaseId``,
   or no queue (the hub was deleted), ends that lease here at once;
+* a sender re-reads its queue (one look-up by id) before an attempt when
+  CONFIRM_SECONDS have passed since it last did (``Leases.confirm``), so a
+  hub deleted while its batch is under way gets at most the notification in
+  flight and those started within CONFIRM_SECONDS, not the rest of the batch
+  up to the next renewal (measured before: 3 more of a slow listener's 6);
 * the holder starts an attempt only while its lease has at least the
   attempt's deadline (``event_timeout_seconds``) plus MARGIN_SECONDS left,
   so an attempt it starts ends before another dispatcher may take the hub,
@@ -39,6 +44,9 @@ from .records import QUEUES
 #: the difference between host clocks a lease tolerates (NTP keeps them far
 #: closer); also the least time an attempt may start with
 MARGIN_SECONDS = 2.0
+#: a sender confirms its lease before an attempt this long after its last
+#: confirmation: a look-up by id, at most 4 per second per busy hub
+CONFIRM_SECONDS = 0.25
 
 
 def lease_seconds(settings) -> float:
@@ -94,6 +102,26 @@ class Leases:
             held = self._held.get(hub_id)
         return held is not None and \
             time.time() + self.attempt_seconds + MARGIN_SECONDS <= held[1]
+
+    def confirm(self, store, hub_id: str) -> bool:
+        """Whether `hub_id`'s queue still carries this process's lease (read
+        from the store); a lease taken over, or a queue gone with its hub,
+        ends here as a renewal would end it. A store error keeps the lease
+        (the next renewal decides)."""
+        lease_id = self.lease_id(hub_id)
+        if lease_id is None:
+            return False
+        try:
+            queue = store.get(QUEUES, hub_id)
+        except Exception:  # noqa: BLE001 - unreachable store: the renewal decides
+            return True
+        if queue is not None and queue.get("leaseId") == lease_id:
+            return True
+        with self._mu:
+            current = self._held.get(hub_id)
+            if current is not None and current[0] == lease_id:
+                self._held[hub_id] = (lease_id, 0.0)
+        return False
 
     def due(self) -> bool:
         with self._mu:
