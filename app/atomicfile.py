@@ -28,6 +28,17 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd` (os.write may write fewer: a
+    signal, a pipe, a nearly full disk), then fsync it: the one home of
+    "written and durable" for the temp files here, the store's journal and
+    the decision log's day files. Raises OSError (ENOSPC, EIO) as is."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
+
+
 def write_temp(path: str, data: bytes, temp_suffix: str = "tmp", mode: int = 0o666) -> tuple[str, int]:
     """Steps 1-2: a durable temp file beside ``path``, not yet renamed.
     Returns its name and an open descriptor (the caller closes it, and
@@ -37,11 +48,7 @@ def write_temp(path: str, data: bytes, temp_suffix: str = "tmp", mode: int = 0o6
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.{temp_suffix}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, mode)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
+        write_all(fd, data)
     except BaseException:
         discard(fd, tmp)
         raise

@@ -27,7 +27,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ..atomicfile import write_atomic
+from ..atomicfile import write_all, write_atomic
 from .ids import decision_time
 from .record import parse_time
 
@@ -84,10 +84,7 @@ class JsonLinesSink:
                         # a write cut by a crash: end it, so it stays one
                         # unreadable line and this batch's first record is whole
                         data = b"\n" + data
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view):]
-                    os.fsync(fd)
+                    write_all(fd, data)
             except BaseException:
                 # a full disk lets part of a batch in: take it back in every
                 # day's file it reached, or the retry would write records twice

@@ -73,6 +73,7 @@ from typing import Callable, Iterator, Mapping, Optional, Sequence
 from tinydb import TinyDB
 from tinydb.table import Document, Table
 
+from ..atomicfile import write_all
 from .atomic_storage import TEMP_FILE_RE, AtomicJSONStorage, fsync_dir, write_temp
 from .base import (
     COLLECTION_NAME_RE,
@@ -605,10 +606,7 @@ def _write_journal(path: str, data: bytes) -> None:
     """Create ``path`` with ``data``, durable (file and directory fsynced)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o666)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
+        write_all(fd, data)
     finally:
         os.close(fd)
     fsync_dir(os.path.dirname(path))
