@@ -1,7 +1,7 @@
 """Hub registrations, recording a change's notifications, and what /health
 says about delivery (TMF630 REST guidelines, "Notifications": `POST /hub`).
 
-What a listener can rely on (README "Events"): at-least-once delivery
+What a listener can rely on (docs/events.md): at-least-once delivery
 with an `eventId` that stays the same on every retry; a hub's notifications in
 the order the changes were recorded; an attempt ends `event_timeout_seconds`
 after it started (connect, send and answer together) and reads at most
