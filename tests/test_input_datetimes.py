@@ -1,4 +1,4 @@
-"""Date-times a client really sends (issue 12, items 3 and 4): one parser for
+"""Date-times a client really sends (the user guide's samples too): one parser for
 the whole service (app/timeutil.py), and a date-time whose instant leaves the
 representable range when converted to UTC is a 400 naming the attribute on
 every POST and PATCH of every API, in both recommendation modes and on
