@@ -176,9 +176,10 @@ def test_examples_in_order_on_a_fresh_server(make_server, document):
         walkthrough.run(command, expected)
 
 
-def test_every_document_with_curl_examples_is_run():
-    """A new guide with `curl` examples must be added to DOCUMENTS, so its examples run."""
+def test_every_document_with_examples_is_run():
+    """A new guide with `curl` or `flask` examples must be added to DOCUMENTS, so they run."""
     documents = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
     with_examples = {str(path.relative_to(ROOT)) for path in documents
-                     if any(command.startswith("curl ") for command, _ in readme_commands(path.read_text()))}
+                     if any(command.startswith(("curl ", ".venv/bin/flask "))
+                            for command, _ in readme_commands(path.read_text()))}
     assert with_examples == set(DOCUMENTS)
