@@ -84,7 +84,7 @@ def when_ready(server):
     so that workers wake it instead of running one each (app/events/process.py;
     RECO_EVENT_DISPATCHER=workers: one per worker); then the rule files parsed
     and checked once, so a worker, and every replacement, only compiles them
-    (issue 13: a cold worker at 10,000 rules)."""
+    (a cold worker at 10,000 rules spent 3.5 of its 5-6 CPU seconds parsing)."""
     global _dispatcher
     from app.config import Settings
     from app.events.process import Supervisor, wanted

@@ -50,7 +50,7 @@ def start_background(app: Flask) -> None:
 
 def report_schema(store) -> None:
     """A worker does not serve against a database schema it does not know
-    (issue 10): the PostgreSQL store answers every call with StoreUnavailable
+    (its queries would fail half-way): PostgreSQL answers every call with StoreUnavailable
     (503, the reason and the fix) until the schema is the one this code
     knows, and /health/ready says so. Logged here at start for operators;
     not raised, so `flask store upgrade` itself can load the app. Not logged

@@ -1,4 +1,4 @@
-"""Benchmarks of the recommendation path (issue 5): `python -m bench [--quick]`.
+"""Benchmarks of the recommendation path (called on every page view): `python -m bench [--quick]`.
 
 workload.py   seeded catalog, rule sets, customers and request bodies
 engine_bench  the rules engine and the recommender in-process

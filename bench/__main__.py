@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", help=f"comma-separated phases among {','.join(PHASES)}")
     parser.add_argument("--rules", help="comma-separated rule counts (overrides the mode's)")
     parser.add_argument("--one-worker", action="store_true",
-                        help="HTTP phase on one pinned worker only (the issue-13 goal's configuration)")
+                        help="HTTP phase on one pinned worker only (the configuration of the instant-path goal)")
     args = parser.parse_args(argv)
 
     mode = "quick" if args.quick else "full"

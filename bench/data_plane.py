@@ -1,4 +1,4 @@
-"""Data-plane benchmark (issue 10): PostgreSQL against TinyDB as the stored
+"""Data-plane benchmark (an operator's millions of customers): PostgreSQL against TinyDB as the stored
 data grows.
 
     python -m bench.data_plane                                  # 1k, 100k, 1M (PostgreSQL)

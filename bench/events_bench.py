@@ -1,4 +1,4 @@
-"""Benchmarks of event delivery (issue 11): `python -m bench.events_bench`
+"""Benchmarks of event delivery (hubs must not slow writes): `python -m bench.events_bench`
 (about 5 minutes on the 2-core machine; `--quick` about 1.5 minutes, smaller
 sizes, judges nothing). Results: bench/results/events.json, events.md and
 events-create-latency.png (or --out DIR); with `--store postgresql` each

@@ -1,4 +1,4 @@
-"""The goal of issue 13 over HTTP, side by side with an earlier commit: the
+"""The instant-path goal over HTTP (BENCHMARKS.md), side by side with an earlier commit: the
 instant TMF680 POST against the bare Flask endpoint on ONE gunicorn worker
 pinned to core 0, wrk (or the Python client) with 4 connections on core 1,
 the bare endpoint measured right before each instant run.

@@ -1,4 +1,4 @@
-"""Issue 13's operator goals, measured on real gunicorn servers in wall time,
+"""The operator goals of BENCHMARKS.md, measured on real gunicorn servers in wall time,
 side by side with an earlier commit (alternating fresh servers of both trees).
 
     python -m bench.operator_bench --base 6cee343 [--activations 50] [--rules 1000]
@@ -13,7 +13,7 @@ activations  One server (2 workers, the project's gunicorn.conf.py) serves a
              seconds from the POST to the first answer from the new version
              (X-Ruleset) and to the last answer from the old one; per-worker RSS
              once every worker serves the new version; failed requests; the
-             slowest request. The goal (issue 13): every worker stays under 2x
+             slowest request. The goal (BENCHMARKS.md): every worker stays under 2x
              its RSS after the first activation, no failed request.
 cold         A cold worker at `--cold-rules`: a 1-worker server is started and
              the instant endpoint polled every 20 ms; wall seconds to the first

@@ -323,7 +323,7 @@ def make_parties(catalog: Catalog, n_customers: int, seed: int, base: str = "htt
 
 def make_bodies(catalog: Catalog, parties: Parties, count: int, seed: int) -> list[dict]:
     """Instant TMF680 POST bodies. 40 % name the customer by its id, 40 % by the id
-    of its engaged party (as the README's example does), 20 % are anonymous."""
+    of its engaged party (as the examples of README.md and docs/api.md do), 20 % are anonymous."""
     rng = random.Random(f"bodies-{seed}")
     gen = RuleGen(catalog, rng)
     bodies = []

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _demo_copy() -> Path:
     """The product's tests run on their own copy of the telco demo.
 
-    rules/ and catalog/ belong to product managers: the README tutorial edits
+    rules/ and catalog/ belong to product managers: the rules tutorial edits
     them, and the result is judged by the rule set's own cases and lint
     (tests/rules/authoring/test_regression_cases.py), not by tests that know the demo by
     heart (file counts, version 1.0.0, 23 cases). Those run on tests/demo/, a

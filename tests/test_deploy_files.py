@@ -107,7 +107,7 @@ def test_every_metric_used_is_exported(exported):
         used |= metrics_in(expr)
     missing = used - set(exported) - PROMETHEUS_OWN - {"le", "s", "m", "h", "__rate_interval"}
     assert not missing, f"not in GET /metrics: {sorted(missing)}"
-    # a sanity check on the parser: the dashboard covers each area of the issue
+    # a sanity check on the parser: the dashboard covers HTTP, rules, events, jobs and the store
     for name in ("reco_http_requests_total", "reco_recommendations_total", "reco_rule_fired_total",
                  "reco_ruleset_info", "reco_event_outbox_pending", "reco_recommendation_jobs_pending",
                  "reco_store_operation_duration_seconds_bucket", "reco_event_circuits_open"):

@@ -1,6 +1,6 @@
-"""Notifications that are never lost and never held up (issue 11).
+"""Notifications that are never lost and never held up.
 
-Each test is one finding of the issue, through the real service (gunicorn on
+Each test is one way delivery failed, through the real service (gunicorn on
 loopback) and listeners on loopback that misbehave the way real ones do.
 Timeouts are short through settings, so the whole module takes well under a
 minute."""
@@ -143,7 +143,7 @@ def created_ids(bodies: list[dict]) -> list[str]:
     return [b["event"]["customer"]["id"] for b in bodies if b["eventType"] == "CustomerCreateEvent"]
 
 
-# -- finding 1: a query that cannot be evaluated --------------------------
+# -- a query that cannot be evaluated --------------------------------------
 
 def test_a_query_that_cannot_be_evaluated_is_refused_and_a_stored_one_costs_only_its_hub(
         service, listener, tmp_path):
@@ -170,7 +170,7 @@ def test_a_query_that_cannot_be_evaluated_is_refused_and_a_stored_one_costs_only
     assert events_health(api)["failed"] == 0
 
 
-# -- finding 2: the event cannot be recorded -------------------------------
+# -- the event cannot be recorded ------------------------------------------
 
 def test_a_change_whose_event_cannot_be_recorded_is_refused_and_nothing_is_stored(
         service, listener, full_disk):
@@ -211,7 +211,7 @@ def test_an_event_whose_change_never_committed_is_never_sent(service, listener, 
     assert [e["event"]["customer"]["name"] for e in listener.events] == ["Real"]
 
 
-# -- finding 3: trickling listeners ---------------------------------------
+# -- trickling listeners ---------------------------------------------------
 
 def trickling(head: bytes, body: bytes):
     """Sends `head` at once, then `body` one byte every 0.2 s, for ever;
@@ -250,7 +250,7 @@ def test_trickling_listeners_cost_only_their_own_queue(service, listener, raw_li
     assert max(slow.held for slow in tricklers) < 3.0
 
 
-# -- finding 4: a huge answer body ----------------------------------------
+# -- a huge answer body ----------------------------------------------------
 
 def huge(listener: RawListener, conn, index):
     size = 100 * 1024 * 1024
@@ -281,7 +281,7 @@ def test_only_a_capped_part_of_a_listeners_answer_is_read(service, raw_listeners
     assert wait_until(lambda: events_health(api)["delivered"] == 2, 5)
 
 
-# -- finding 5: fan-out on the request path, unlimited hubs ----------------
+# -- fan-out on the request path, unlimited hubs ---------------------------
 
 def test_a_change_records_one_event_whatever_the_hubs_and_hubs_are_capped(service, listener):
     server = service(workers=1, RECO_BACKGROUND_WORKERS="false", RECO_MAX_HUBS_PER_API="20")
@@ -298,7 +298,7 @@ def test_a_change_records_one_event_whatever_the_hubs_and_hubs_are_capped(servic
     assert listener.events == []
 
 
-# -- finding 6: failed entries are never purged ---------------------------
+# -- failed entries are never purged ---------------------------------------
 
 def test_finished_entries_are_purged_and_a_deleted_hub_takes_its_queue(
         service, listener, raw_listeners):
@@ -363,7 +363,7 @@ def test_a_hub_deleted_during_its_batch_gets_no_more_than_the_notification_in_fl
     assert len(slow.bodies()) <= sent + 1, (sent, len(slow.bodies()))
 
 
-# -- finding 7: background work waits for the first request ---------------
+# -- background work waits for the first request ---------------------------
 
 def start_without_requests(stopped: ServiceProcess) -> subprocess.Popen:
     """gunicorn on the data (and store) of a stopped server, waited for by
@@ -406,7 +406,7 @@ def test_delivery_and_jobs_start_with_the_worker_not_its_first_request(make_serv
         quiet.wait(30)
 
 
-# -- finding 8: a done query is evaluated again ----------------------------
+# -- a done query is evaluated again ---------------------------------------
 
 def test_a_done_query_whose_job_survived_is_not_evaluated_again(make_server, listener):
     first = make_server(workers=1, env={**FAST, "RECO_BACKGROUND_WORKERS": "false"})
@@ -436,7 +436,7 @@ def test_a_done_query_whose_job_survived_is_not_evaluated_again(make_server, lis
     assert again["state"] == "done" and again["recommendationItem"] == []
 
 
-# -- finding 9: order after a failed attempt -------------------------------
+# -- order after a failed attempt ------------------------------------------
 
 def test_a_retry_holds_back_the_hubs_later_events_so_they_arrive_in_order(
         service, raw_listeners, listener):
@@ -458,7 +458,7 @@ def test_a_retry_holds_back_the_hubs_later_events_so_they_arrive_in_order(
     assert len(first_id) == 1                          # the retry carries the same eventId
 
 
-# -- finding 10: a listener slower than the deadline ------------------------
+# -- a listener slower than the deadline -----------------------------------
 
 def test_a_listener_slower_than_the_deadline_gets_its_first_event_a_bounded_number_of_times(
         service, raw_listeners):

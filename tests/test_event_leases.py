@@ -27,7 +27,7 @@ FAST = {"RECO_EVENT_TIMEOUT_SECONDS": "1", "RECO_EVENT_POLL_SECONDS": str(POLL),
         "RECO_EVENT_LEASE_SECONDS": str(LEASE), "RECO_EVENT_STALL_SECONDS": str(STALL),
         "RECO_EVENT_BACKOFF_SECONDS": "0.2", "RECO_EVENT_BACKOFF_MAX_SECONDS": "1",
         "RECO_STORE_IDLE_TRANSACTION_SECONDS": str(LEASE)}
-#: the documented bound of a takeover (README "Event delivery": the longer
+#: the documented bound of a takeover (docs/events.md, "A hung dispatcher": the longer
 #: of the lease and a hung process's open transaction, plus one poll), and
 #: what a loaded 2-core machine adds to it (scheduling a nice 10 dispatcher
 #: at load 12, the next tick)

@@ -1,4 +1,4 @@
-"""The delivery data of issue 11's redesign, on both stores: one ordered log of
+"""The delivery data, on both stores: one ordered log of
 change records shared by all hubs and one queue document per hub, so what a
 claim or an outcome writes grows with the hubs, not with notifications x hubs
 (BENCHMARKS.md "Event delivery").

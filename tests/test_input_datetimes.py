@@ -1,4 +1,4 @@
-"""Date-times a client really sends (issue 12, items 3 and 4): one parser for
+"""Date-times a client really sends (the user guide's samples too): one parser for
 the whole service (app/timeutil.py), and a date-time whose instant leaves the
 representable range when converted to UTC is a 400 naming the attribute on
 every POST and PATCH of every API, in both recommendation modes and on
@@ -197,7 +197,7 @@ def test_a_valid_cart_by_value_still_recommends(api):
 
 
 # A date-time without a zone in a request (`validFor.startDateTime:
-# "2026-11-14T23:30:00"`) or a date alone is read as UTC (README "Date-times"):
+# "2026-11-14T23:30:00"`) or a date alone is read as UTC (docs/api.md, date-times):
 # the demo's R7 (owners of 7101, 2026-11-15T00:00:00Z to 2027-01-01T00:00:00Z)
 # fires for the same instants as the zoned forms, on both stores.
 ZONE_LESS = [

@@ -1,4 +1,4 @@
-"""Compressed request bodies (issue 12, item 8): `Content-Encoding: gzip` was
+"""Compressed request bodies (clients and proxies send them): `Content-Encoding: gzip` was
 read as if it were the JSON text ("not valid UTF-8"). gzip and deflate are
 decoded on every operation that takes a body, within the size limit (which
 applies to the decoded size); any other coding is a 415 naming what is

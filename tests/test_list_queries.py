@@ -1,4 +1,4 @@
-"""List filters typed by their attribute (issue 12 items 3 and 7), on every
+"""List filters typed by their attribute (a date compares as a date), on every
 backend (the `api` fixture runs each test on TinyDB and on PostgreSQL)."""
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class _RowCounter:
 
 
 def test_a_list_on_postgresql_never_reads_the_collection(pg_url, tmp_path):
-    """Issue 10: no list operation on PostgreSQL loads a whole collection,
+    """No list operation on PostgreSQL loads a whole collection (millions of rows),
     also when a stored subclass's extension attribute is filtered, sorted
     and selected (it used to read every customer to learn those names)."""
     import contextlib

@@ -1,4 +1,4 @@
-"""The served OpenAPI document and the behaviour agree (issue 12, item 11):
+"""The served OpenAPI document and the behaviour agree (clients are generated from it):
 each disagreement schemathesis found (`--checks all`, stateful phase) is a
 test here, for every operation of its kind; tests/test_hardening_fuzz.py
 keeps the bounded schemathesis run, stateful phase included."""

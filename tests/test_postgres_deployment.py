@@ -1,6 +1,6 @@
 """Production data plane on PostgreSQL, end to end: two hosts on one database,
 an unreachable database, a database restart under load, the schema check,
-and rule activation across hosts (issue 10; issue 12 item 13)."""
+and rule activation across hosts (several hosts share one database)."""
 from __future__ import annotations
 
 import os
@@ -307,7 +307,7 @@ def test_the_path_index_has_no_pending_list(pg_url):
         pending = conn.execute("SELECT pending_tuples FROM pgstatginindex('documents_doc_path')")
         assert pending.fetchone()[0] == 0
 def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_path):
-    """Issue 10: claims use FOR UPDATE SKIP LOCKED, so workers on any number
+    """Claims use FOR UPDATE SKIP LOCKED, so workers on any number
     of hosts share the work without waiting for each other. Here the test
     holds the row lock of one hub's queue document (as a dispatcher does
     while it claims it) for 5 s (a claim that waits would hang until the

@@ -1,5 +1,5 @@
 """TMF620 productOffering, read-only, from the catalog files the rules read
-(issue 12, item 10): every link this service hands out resolves, the
+(a link a client cannot follow is a defect): every link this service hands out resolves, the
 recommended items' and leads' `productOffering.href` included (they were
 404), and the list takes the guideline query (fields, filters, sort, paging)."""
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """X-Ruleset-Hash and the catalog hash fingerprint what the files say, as the
 lock file does, not their bytes: a kept copy whose editor-schema comment line
 points one directory further up, a re-indent or a comment edit in the catalog
-change neither (issue 12 item 16). A changed value still does."""
+change neither (a version is its rules, not its layout). A changed value still does."""
 from __future__ import annotations
 
 import json

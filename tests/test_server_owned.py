@@ -1,5 +1,5 @@
-"""Server-owned attributes and stored links (issue 12, items 5, 6, 9 and the
-second half of 18).
+"""Server-owned attributes and stored links (a client cannot set what the
+server owns, nor put its host into a stored link).
 
 - id, href and every attribute the service sets (a salesLead's creationDate,
   a query's recommendationItem) never come from the client, whatever @type or

@@ -1,6 +1,6 @@
 """bin/setup, which bin/serve and bin/test run first: on a ready checkout it
 must be silent and instant, and install again only when pyproject.toml
-changed (issue 12 item 18). Run against fake Pythons in a scratch copy, so the
+changed (a newcomer runs it on every serve and test). Run against fake Pythons in a scratch copy, so the
 test needs no network and does not touch the project's .venv."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Operator faults of the storage (issue 12, item 12): a full disk or a
+"""Operator faults of the storage (they happen in production): a full disk or a
 read-only data directory answered a generic 500 on writes and readiness did
 not notice a full disk. Now every write of every API is a 503 TMF error
 "Storage unavailable", reads go on, readiness fails, and all recovers when

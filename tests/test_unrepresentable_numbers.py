@@ -1,4 +1,4 @@
-"""Numbers the engine cannot hold (issue 12 item 2). JSON admits integers of
+"""Numbers the engine cannot hold (a client may send any). JSON admits integers of
 any size, so a customer characteristic of 10**400 is stored with 201; so are
 texts such as "1e400", "nan" or "Infinity". And durable's own JSON reader
 fails on `1e+16` or `1e-05` (it wants `1.0e+16`), which json.dumps writes for

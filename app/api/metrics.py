@@ -4,8 +4,8 @@ OpenMetrics when the scraper asks for it in Accept).
 Protected like /admin/ when keys are configured (app/auth.py): RECO_METRICS_KEYS
 lets a Prometheus server scrape (`authorization: {credentials: KEY}` in its
 scrape config) without holding an admin key. The metric names and what they
-mean are in app/observability/metrics.py and scrape.py; the README's
-"Operating" section lists them. Not in the OpenAPI document: it is for
+mean are in app/observability/metrics.py and scrape.py; docs/operations.md,
+"Metrics", lists them. Not in the OpenAPI document: it is for
 operators' tools, not a TMF API.
 """
 from __future__ import annotations

@@ -146,7 +146,7 @@ def base_url() -> str:
 def json_response(body, status: int = 200, headers: dict | None = None):
     """`body` as an application/json response, encoded by orjson (an instant
     recommendation's answer: about 25-55 µs against 160-280 µs for Flask's
-    jsonify, BENCHMARKS.md issue 13). What orjson does not encode as Flask
+    jsonify, measured with timeit). What orjson does not encode as Flask
     would (an integer beyond 64 bits, a datetime, a non-string key) goes
     through jsonify, so every body is answered as before."""
     try:

@@ -88,7 +88,7 @@ def load(kind: str, path, base_url: str | None) -> None:
     when any line was not loaded."""
     reco = current_app.extensions["reco"]
     service = reco.resources[LOADABLE[kind]]
-    # as the API does (issue 12 item 9): relative links unless a public base is set
+    # as the API does (no client's host in a stored link): relative unless a public base is set
     base = (base_url or reco.settings.public_base_url or "").rstrip("/")
     started = time.monotonic()
     loaded = bad = 0

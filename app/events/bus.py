@@ -1,7 +1,7 @@
 """Hub registrations, recording a change's notifications, and what /health
 says about delivery (TMF630 REST guidelines, "Notifications": `POST /hub`).
 
-What a listener can rely on (README "Events"): at-least-once delivery
+What a listener can rely on (docs/events.md): at-least-once delivery
 with an `eventId` that stays the same on every retry; a hub's notifications in
 the order the changes were recorded; an attempt ends `event_timeout_seconds`
 after it started (connect, send and answer together) and reads at most
@@ -104,7 +104,7 @@ class EventBus:
         together or not at all (PostgreSQL: one SQL transaction; TinyDB: the
         journal). Raises StoreUnavailable (503 STORE_UNAVAILABLE) when storage
         is full, read-only or unreachable, like any other write that meets it
-        (issue 12 item 12), and TMFError 503 EVENT_NOT_RECORDED when the record
+        (a client may retry it), and TMFError 503 EVENT_NOT_RECORDED when the record
         cannot be staged for another reason; not_recorded() does the same for
         a commit that fails on the event collection. Call wake() after the
         commit."""

@@ -22,11 +22,11 @@ no transaction and no row lock is held while it sends. Other dispatchers
   (SIGSTOP, a VM pause, swapping) finds its lease ended when it resumes and
   sends nothing more;
 * a hung holder's hubs are claimed by a live dispatcher at most
-  ``seconds + event_poll_seconds`` after its last renewal (README, "Event
-  delivery"), and a dead holder's at once by the next dispatcher of its host
+  ``seconds + event_poll_seconds`` after its last renewal (docs/events.md, "A
+  hung dispatcher"), and a dead holder's at once by the next dispatcher of its host
   (dispatcher.release_dead_leases).
 
-What this guarantees (README "Events"): every notification is delivered at
+What this guarantees (docs/events.md): every notification is delivered at
 least once, and the first delivery of each arrives in the order recorded,
 per hub. A notification is delivered twice only when a holder sent it and
 lost its lease before its outcome was written (it hung between the two, or

@@ -169,7 +169,7 @@ def main() -> int:
     started, woken by datagrams; ends on SIGTERM or when its parent is gone.
     Not the whole app: delivery needs the store and the settings, and the
     app would also load and compile the rule files (at 10,000 rules some
-    330 MiB and seconds of CPU at every start, issue 13) for nothing."""
+    330 MiB and seconds of CPU at every start) for nothing."""
     from ..config import Settings
     from ..observability.logs import configure_logging
     from ..observability.store import instrument_store

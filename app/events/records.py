@@ -89,7 +89,7 @@ def notification(event_type: str, payload_name: str, resource: dict) -> dict:
 def event_record(api: str, collection: str, resource_id: str, notifications: list[dict],
                  trace_headers: dict | None = None) -> dict:
     """`trace_headers`: the W3C traceparent/tracestate of the request that made
-    the change, sent with each of its notifications (README, Operating)."""
+    the change, sent with each of its notifications (docs/operations.md, "Logs")."""
     return {"id": str(uuid.uuid4()), "api": api, "collection": collection,
             "resourceId": resource_id, "recordedAt": time.time(),
             "notifications": notifications, "traceHeaders": trace_headers or {}}

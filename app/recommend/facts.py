@@ -45,7 +45,7 @@ def cart_offerings(shopping_carts) -> list[str]:
 def checked_cart_offerings(shopping_carts) -> list[str]:
     """cart_offerings of a query that already passed check_query (the create
     schema and the TMF663 ShoppingCart check): the same ids without validating the
-    items a second time (111 us of an instant request, issue 13)."""
+    items a second time (it was 111 us of an instant request)."""
     return [offering for cart in shopping_carts or [] if isinstance(cart, dict)
             for offering in _item_offerings(cart.get("cartItem") or [])]
 

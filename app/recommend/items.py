@@ -1,6 +1,6 @@
 """The TMF680 edge of a recommendation: the engine answers with offering ids,
 ranks and the rules behind them (app/rules Recommendation); here, and only
-here, they become RecommendationItem objects with links (issue 13: the
+here, they become RecommendationItem objects with links (so that the
 engine makes no TMF objects or hrefs that the API would copy and rewrite).
 
 An item is the spec's RecommendationItem (TMF680 v4.0.0 swagger,

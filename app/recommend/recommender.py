@@ -32,7 +32,7 @@ class Recommender:
         if contexts is not None:
             contexts.append(context)
         # a clock read; a changed file is reloaded by the service's watcher
-        # thread while the version in service keeps answering (issue 13)
+        # thread while the version in service keeps answering (no request waits for a reload)
         self.rules.poll()
         try:
             result = self.rules.recommend(context)

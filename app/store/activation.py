@@ -13,7 +13,7 @@ Two implementations of one small interface, used by the rule service:
 
 Both refuse a write whose ``expected`` revision is no longer current
 (:class:`Superseded`): of two activations started together, one wins and
-the other is told so (issue 12 item 13), instead of both reporting success.
+the other is told so (it may retry or report it), instead of both reporting success.
 
 Pointer shape: ``{ruleset_id: {"version", "hash", "activatedAt"}}``.
 """

@@ -1,4 +1,4 @@
-"""/docs on a network without internet (issue 12, item 14): Swagger UI was
+"""/docs on a network without internet (operators' networks often are): Swagger UI was
 loaded from a CDN, a blank page offline. In a real browser (Debian chromium)
 with every non-loopback request aborted, the page renders every operation of
 the OpenAPI document, loads nothing from another host, logs no error (a

@@ -1,7 +1,7 @@
 """Rule Studio end to end: Chromium against a real server process, on a
 temporary copy of rules/ and catalog/ (saving and activating change them).
 
-Set STUDIO_SCREENSHOTS=1 to (re)write the README's screenshots in docs/studio/.
+Set STUDIO_SCREENSHOTS=1 to (re)write the screenshots of docs/studio.md in docs/studio/.
 """
 from __future__ import annotations
 

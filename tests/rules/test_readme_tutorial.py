@@ -1,8 +1,9 @@
-"""The README tutorial "Changing a rule", followed step by step on a scratch
-copy of the demo, prints what the README shows (issue 12 item 17). The edits
-are the README's own YAML snippets (steps 3 and 8) and JSON context (step 6);
-every `$ flask rules ...` line runs through the CLI, and each output line the
-README shows (except `...`) must appear in that command's output, in order."""
+"""The tutorial "Changing a rule" (docs/rules-tutorial.md), followed step by
+step on a scratch copy of the demo, prints what the tutorial shows (a product
+manager follows it to the letter). The edits are the tutorial's own YAML
+snippets (steps 3 and 8) and JSON context (step 6); every `$ flask rules ...`
+line runs through the CLI, and each output line the tutorial shows (except
+`...`) must appear in that command's output, in order."""
 from __future__ import annotations
 
 import re
@@ -13,12 +14,16 @@ import pytest
 from app import create_app
 from rulehelpers import DEMO_CATALOG, DEMO_RULES, ROOT
 
-SECTION = re.compile(r"^## Changing a rule.*?(?=^## )", re.S | re.M)
+TUTORIAL = "docs/rules-tutorial.md"
+#: From the tutorial's title to the next title of its level, or the end of the file.
+SECTION = re.compile(r"^# Changing a rule.*?(?=^# |\Z)", re.S | re.M)
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 
 
 def tutorial_blocks() -> list[tuple[str, str]]:
-    text = SECTION.search((ROOT / "README.md").read_text()).group(0)
+    section = SECTION.search((ROOT / TUTORIAL).read_text())
+    assert section, f"{TUTORIAL} has no section '# Changing a rule'"
+    text = section.group(0)
     return [(lang, body) for lang, body in FENCE.findall(text)]
 
 
@@ -51,7 +56,7 @@ def _replace_item(text: str, start: str, stop: str, new: str) -> str:
     return text[:begin] + new.rstrip("\n") + "\n\n" + text[end:]
 
 
-def test_the_tutorial_shows_what_the_readme_says(project):
+def test_the_tutorial_shows_what_it_says(project):
     app = create_app(data_dir=project / "instance" / "data", rules_dir=project / "rules",
                      catalog_dir=project / "catalog", background_workers=False)
     runner = app.test_cli_runner()
@@ -70,7 +75,7 @@ def test_the_tutorial_shows_what_the_readme_says(project):
             cases_file.write_text(_replace_item(cases_file.read_text(),
                                                 "  - name: R6-no-fiber-upsell-outside-store\n",
                                                 "  - name: R7-", body))
-        elif lang == "json" and body is context:            # step 6: where the README says
+        elif lang == "json" and body is context:            # step 6: where the tutorial says
             (project / "instance" / "fiber-web.json").write_text(body)
         for command, shown in commands_of(body):
             words = command.split()
@@ -87,7 +92,7 @@ def test_the_tutorial_shows_what_the_readme_says(project):
             position = 0
             for expected in (line for line in shown if line.strip() and line.strip() != "..."):
                 matches = [i for i in range(position, len(lines)) if lines[i].rstrip() == expected.rstrip()]
-                assert matches, f"{command}: README shows {expected!r}; output:\n{result.output}"
+                assert matches, f"{command}: the tutorial shows {expected!r}; output:\n{result.output}"
                 position = matches[0] + 1
                 checked += 1
     assert checked >= 30    # the tutorial's outputs were found and compared

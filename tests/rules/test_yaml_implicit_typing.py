@@ -1,5 +1,5 @@
-"""YAML 1.1 implicit typing in rule, case, catalog and context files (issue 12
-item 1). PyYAML reads plain `NO`/`on` as booleans, `0701` as the octal 449,
+"""YAML 1.1 implicit typing in rule, case, catalog and context files (an id
+must stay the text written). PyYAML reads plain `NO`/`on` as booleans, `0701` as the octal 449,
 `1_000` as 1000, `12:30` as the sexagesimal 750, `0x1F` as 31, dates as
 dates and `~` as null.
 

@@ -15,7 +15,7 @@ from soak import soak
 MINUTES = os.environ.get("RECO_SOAK_MINUTES")
 
 
-@pytest.mark.skipif(not MINUTES, reason="on demand: set RECO_SOAK_MINUTES (README, Soak test)")
+@pytest.mark.skipif(not MINUTES, reason="on demand: set RECO_SOAK_MINUTES (docs/operations.md, Soak test)")
 def test_soak():
     ok, report = soak(float(MINUTES), workers=int(os.environ.get("RECO_SOAK_WORKERS", "3")),
                       max_growth_mb=float(os.environ.get("RECO_SOAK_MAX_GROWTH_MB", "50")),

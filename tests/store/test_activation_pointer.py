@@ -1,4 +1,4 @@
-"""The active rule set pointer's compare-and-set (issue 12 item 13): of
+"""The active rule set pointer's compare-and-set (two admins may activate at once): of
 activations that read the same revision, exactly one is written; the others
 are told they were superseded. On the file (TinyDB deployments) and in the
 store (PostgreSQL deployments)."""

@@ -63,7 +63,7 @@ class Engine:
         self.catalog = catalog
         self.href_base = href_base
         # The durable expressions are not kept once durable has its rulesets:
-        # 17 MiB of Python dicts at 10,000 rules that nothing reads again (issue 13).
+        # 17 MiB of Python dicts at 10,000 rules that nothing reads again.
         self.keys, compiled, entries, problems = compile_rules(ruleset)
         if problems:
             raise RuleSetError(f"rule set {ruleset.file} cannot be compiled", problems)

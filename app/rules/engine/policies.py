@@ -24,7 +24,7 @@ from ..model.ruleset import Rule, RuleSet
 class RecommendedItem:
     """One ranked offering and why: the engine's answer is ids and reasons;
     the TMF680 edge (app/recommend/items.py) makes the RecommendationItem and
-    its links, once, with the service's public base URL (issue 13)."""
+    its links, once, with the service's public base URL (nothing copied and rewritten)."""
     offering_id: str
     name: str                      # the offering's catalog name
     priority: int                  # rank 1..n

@@ -61,7 +61,7 @@ def freeze(obj) -> bytes:
     footprint: at 10,000 rules, 207 MiB of RSS for 20 MiB of live objects;
     for a 1,000-offering catalog, 24 MiB. Frozen, the originals and the
     document dropped, then thawed, the survivors sit in fresh memory: 35-50 MiB
-    and 11 MiB remain, for 0.38 s of CPU at 10,000 rules (issue 13, BENCHMARKS.md).
+    and 11 MiB remain, for 0.38 s of CPU at 10,000 rules (BENCHMARKS.md, "Memory and activation").
     The caller must hold no reference to the originals when it thaws, or the
     copy fills the holes around them. Only objects the loader has just built
     are pickled, never outside data."""
@@ -75,7 +75,7 @@ def canonical_json(value) -> str:
     """One text per meaning: the parsed document (positions, comments, quoting,
     key order and layout gone) as sorted, compact JSON. Hashes of rule and
     catalog files are taken over this, so an editor-schema comment or a
-    re-indent changes no fingerprint (issue 12 item 16)."""
+    re-indent changes no fingerprint (a version is its rules, not its layout)."""
     return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       default=repr)   # bytes, sets: errors later, but hashing must not fail first
 

@@ -21,7 +21,7 @@ reference is swapped, so a request sees the old or the new version, never a
 mix. refresh() does the same check in the caller's thread and waits for it
 (admin calls, health, the CLI, tests). A reload parses only the files whose
 stat changed (and re-checks every version when the catalog changed), with the
-garbage collector paused while it parses (issue 13: GC was most of a reload)
+garbage collector paused while it parses (it was most of a reload's time)
 and what it built frozen out of later collections (gc.freeze).
 
 Memory: durable-rules cannot free a compiled version safely (see
@@ -71,9 +71,9 @@ ACTIVATED_STAMP = "rules-activated.stamp"
 # the watcher thread, never in a request)
 CHECK_INTERVAL = 0.5
 # rules in retired compiled versions a worker may hold before it asks to be
-# replaced; measured at +26 MiB per retired 1,000-rule version (BENCHMARKS.md).
+# replaced; measured at +26 MiB per retired 1,000-rule version (RSS after each activation).
 # 3,000 let a worker reach 1.98x its RSS after the first of 50 activations of
-# 1,000 rules (goal: under 2x; issue 13); 2,000 leaves a margin, and a
+# 1,000 rules (goal: under 2x, BENCHMARKS.md); 2,000 leaves a margin, and a
 # replacement worker parses only the version it serves (rule-files.checks.json)
 RETIRED_RULES_BUDGET = 2000
 
@@ -83,7 +83,7 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def _gc_paused():
     """Parsing makes many small objects and no cycles: the collector was most
-    of a reload's time (issue 13)."""
+    of a reload's time (measured with a profile of a reload)."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -105,7 +105,7 @@ def prepare_before_fork(rules_dir: Path, catalog_dir: Path) -> None:
     that will fork the workers (gunicorn.conf.py's when_ready), so that a
     worker, and each replacement gunicorn forks later, only compiles: at
     10,000 rules parsing and checking were 3.5 of a cold worker's 5-6 CPU
-    seconds (issue 13, BENCHMARKS.md). Only plain Python objects are made
+    seconds (measured with bench.operator_bench). Only plain Python objects are made
     here, no durable-rules state and no thread, so nothing unsafe crosses the
     fork; what the files no longer match (stat, catalog) is ignored by the
     worker, and a file that does not parse is simply read again there."""
@@ -554,7 +554,7 @@ class RuleService:
         this host wrote, when its stat and the catalog are the same: a fresh
         worker then parses only the version it serves, not every kept version
         (after 40 activations of 1,000 rules a replacement worker parsed 41
-        files, 10 s, before its first answer; issue 13). The summary only
+        files, 10 s, before its first answer). The summary only
         lists and chooses: a version is read again, and its hash compared,
         before it is compiled (_reread)."""
         if self._checks is None:
@@ -587,7 +587,7 @@ class RuleService:
         version costs about 3 MiB of RSS per 1,000 rules in every worker, and
         a rule set directory gains one kept file per activation (after 50
         activations of 1,000 rules, about 165 MiB of versions nobody used in
-        every worker and in each replacement; issue 13). What a
+        every worker and in each replacement). What a
         version needs to be listed and chosen stays (id, version, hash,
         status, problems); its file is read again if it is ever compiled.
         A parse is kept for the reload that made it and the next one: a new
@@ -869,5 +869,5 @@ class RuleService:
         # What a reload built lives until the worker ends (a version in service,
         # or a retired one durable cannot free): move it out of the collector's
         # sight, or every full collection on the request path walks millions of
-        # objects (p50 at 10,000 rules 6.5 -> 2.5 ms in-process, BENCHMARKS.md).
+        # objects (p50 at 10,000 rules 6.5 -> 2.5 ms in-process, bench.compare).
         gc.freeze()

@@ -1,6 +1,6 @@
 """The product managers' rule sets (rules/ and catalog/ of the checkout) are
 judged here by their own regression cases, one test per case, and by lint:
-nothing else in the suite reads them, so editing them (the README tutorial)
+nothing else in the suite reads them, so editing them (docs/rules-tutorial.md)
 never breaks a test that knows the shipped demo (those use tests/demo/)."""
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ multiprocessing) starts with usable durable rulesets.
 
 durable-rules 2.0.28 aborts the process ("free(): invalid pointer", or a
 segmentation fault) in delete_state when a ruleset's only evaluation so far
-stored a fact that fired nothing (the README tutorial's context against the
+stored a fact that fired nothing (the rules tutorial's context against the
 demo). A forked child used to reset every session and died there, before
 running a line of its own (seen as test_store_concurrency's forked children
 exiting with -11 after the tutorial test had run in the same process)."""

@@ -2,7 +2,7 @@
 recorded with every write, so that a list learns a stored TMF subclass's
 extension attributes (a ResidentialCustomer's loyaltyTier, for filters, sort
 and `fields=`) from a few index rows instead of reading the collection
-(issue 10: no list operation on PostgreSQL loads a whole collection).
+(no list operation on PostgreSQL loads a whole collection: millions of customers).
 
 A shape is the document's `@type` (jsonb; 'null' when absent) and whether it
 carries a non-empty `@schemaLocation`: what decides whether a document is a
