@@ -2,7 +2,21 @@
 own data directory, and a webhook listener that records notifications."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# Test modules share helpers by module name (`from test_decision_log import
+# answer`), and tests live in folders that mirror app/: every folder that
+# holds test modules is importable, whichever test pytest happens to collect
+# first (its own rootdir insertion only adds a folder when it collects a test
+# there). Module basenames are unique across tests/, as pytest's default
+# import mode requires anyway.
+_TESTS = Path(__file__).resolve().parent
+for _folder in sorted({module.parent for module in _TESTS.rglob("test_*.py")}):
+    if str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
 from fulldisk import FullDisk
 from helpers import Client, Listener, ServiceProcess
