@@ -79,7 +79,10 @@ def activation_pointer(store):
     return StorePointer(store) if store.backend == "postgresql" else None
 
 
-def create_app(settings: Settings | None = None, **overrides) -> Flask:
+def create_app(settings: Settings | None = None, *, tracer_provider=None, **overrides) -> Flask:
+    """The service. settings: Settings.from_env(**overrides) when None
+    (SettingsError names a bad variable); tracer_provider: an OpenTelemetry
+    TracerProvider (tests, embedding), else one from OTEL_* or none."""
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
@@ -117,7 +120,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     configure_logging(settings.log_format, settings.log_level)
     # First, so that every request has its id and is measured, even one
     # that authentication refuses.
-    install_request_observability(app, settings.tracer_provider or provider_from_env())
+    install_request_observability(app, tracer_provider or provider_from_env())
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = instrument_store(settings.open_store())
@@ -157,7 +160,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     from .studio import init_app as init_studio
-    init_studio(app, settings.data_dir)       # /studio: the product managers' web page
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    init_studio(app, settings.data_dir, secret)   # /studio: the product managers' web page
     register_error_handlers(app)
     install_accept_patch(app)
     install_nfc_path_values(app)     # path ids in NFC, as query strings

@@ -18,7 +18,6 @@ Security (SECURITY.md, "Rule Studio"):
 """
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -42,12 +41,13 @@ PAGES = [("studio.overview", "Rule sets"), ("studio.playground", "Playground"), 
          ("studio.impact", "Impact"), ("studio.edit", "Edit"), ("studio.conversion", "Conversion")]
 
 
-def init_app(app: Flask, data_dir: Path) -> None:
+def init_app(app: Flask, data_dir: Path, secret_key: str | None = None) -> None:
     """Register the studio; sign its sessions with a secret shared by every
-    worker (RECO_SECRET_KEY, else a random one kept in the data directory)."""
+    worker (secret_key: RECO_SECRET_KEY, else a random one kept in the data
+    directory)."""
     secret_file = Path(data_dir) / SECRET_FILE
     if not app.secret_key:
-        app.secret_key = os.environ.get("RECO_SECRET_KEY") or _secret_if_room(app, secret_file)
+        app.secret_key = secret_key or _secret_if_room(app, secret_file)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
     # Secure over HTTPS; read only under /studio and /admin/; the secret made
@@ -67,7 +67,7 @@ def _secret_if_room(app: Flask, path: Path) -> str | None:
         if storage_error(exc) is None:
             raise
         app.logger.warning("the Studio's session secret cannot be created in %s: %s", path.parent, exc.strerror)
-        app.config["RECO_SESSION_SECRET_ERROR"] = exc
+        app.config["STUDIO_SESSION_SECRET_ERROR"] = exc
         return None
 
 
@@ -94,7 +94,7 @@ def _gate():
     if request.endpoint == "studio.static":
         return None
     if not current_app.secret_key:        # the data directory had no room for it (_secret_if_room)
-        cause = current_app.config.get("RECO_SESSION_SECRET_ERROR")
+        cause = current_app.config.get("STUDIO_SESSION_SECRET_ERROR")
         raise (storage_error(cause) if cause else None) or TMFError(
             503, "The Studio has no session secret: set RECO_SECRET_KEY", code="STORAGE_UNAVAILABLE")
     if request.endpoint == "studio.login":
