@@ -28,8 +28,10 @@ import datetime as dt
 import hashlib
 import secrets
 
-from flask import current_app, g, request
+from flask import g, request
 from flask.sessions import SecureCookieSessionInterface
+
+from .services import services
 
 COLLECTION = "studioSession"
 #: absolute lifetime of a login (OWASP: "Absolute Timeout"): a working day
@@ -54,7 +56,7 @@ def _doc_id(session_id: str) -> str:
 
 
 def _store():
-    return current_app.extensions["reco"].store
+    return services().store
 
 
 def open_session(name: str, key_fingerprint: str) -> str:

@@ -36,8 +36,8 @@ def funnel_counts(sink, store, since: dt.datetime | None, until: dt.datetime | N
                   channel: str | None = None) -> dict:
     """{dimension: {(ruleSetId, ruleSetVersion[, key]): {count: n}}}, plus
     "total": {(): counts}."""
-    if getattr(sink, "backend", None) == "postgresql":
-        return _sql_counts(sink.store, since, until, rule_set_id, rule_set_version, channel)
+    if store.sql:       # sink_for gave it the PostgreSQL sink, on the same store
+        return _sql_counts(store, since, until, rule_set_id, rule_set_version, channel)
     return _python_counts(sink.records(since, until, channel), store.all(REACTIONS),
                           store.all(LEADS), rule_set_id, rule_set_version)
 
