@@ -187,7 +187,8 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
     rule file or a directory). Prints a pass/fail table, expected vs actual
     with the reasons of every item on failure, and which rules never fired."""
     from ..rules import RuleSetError
-    from ..rules.authoring.cases import coverage, engine_for, load_cases, run_case
+    from ..rules.authoring.case_report import cases_report, run_matching
+    from ..rules.authoring.cases import coverage, engine_for
     from ..rules.repository.layout import ruleset_file_for
     from ..rules.authoring.report import case_lines, coverage_percent
     from ..rules.model.yamlload import display_path
@@ -204,24 +205,15 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
         try:
             target_rules = rule_file or (path if given_rule_file else ruleset_file_for(cases_file))
             engine = engine_for(target_rules, settings.catalog_dir)
-            cases = load_cases(cases_file)
+            results = run_matching(engine, cases_file, keyword)
         except RuleSetError as exc:
             _fail(exc)
-        if keyword:
-            cases = [c for c in cases if keyword in c.name]
-        results = [run_case(engine, case) for case in cases]
         counts = coverage(engine, results)
         percent = coverage_percent(engine, counts)
         if any(not r.passed for r in results) or (fail_under is not None and percent < fail_under):
             exit_code = 1
         if as_json:
-            out.append({"cases": display_path(cases_file),
-                        "ruleset": {"id": engine.ruleset.id, "version": engine.ruleset.version,
-                                    "file": engine.ruleset.file},
-                        "results": [{"name": r.case.name, "passed": r.passed, "expected": r.case.expect,
-                                     "actual": r.actual, "messages": r.messages, "line": r.case.line}
-                                    for r in results],
-                        "coverage": counts, "coveragePercent": round(percent, 1)})
+            out.append(cases_report(engine, cases_file, results))
             continue
         if out:
             _echo()

@@ -47,11 +47,10 @@ def upgrade(revision: str) -> None:
     release."""
     from ..store.schema import upgrade as run_upgrade
 
-    url = services().settings.store_url
-    if not url or not url.lower().startswith(("postgresql:", "postgres:")):
+    if not _store().sql:          # the URL was read once, by open_store
         click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
         return
-    run_upgrade(url, revision)
+    run_upgrade(services().settings.store_url, revision)
     click.echo(f"schema upgraded to {revision}")
 
 

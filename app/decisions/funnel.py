@@ -198,10 +198,10 @@ def funnel_report(groups: dict, since: dt.datetime | None, until: dt.datetime | 
             out.append(row)
         return out
 
-    from .record import iso_millis
+    from ..timeutil import isoformat
     return {
-        "since": iso_millis(since) if since else None,
-        "until": iso_millis(until) if until else None,
+        "since": isoformat(since) if since else None,
+        "until": isoformat(until) if until else None,
         "total": groups["total"].get((), dict.fromkeys(COUNTS, 0)),
         **{f"by{name[0].upper()}{name[1:]}": rows(name) for name in DIMENSIONS},
     }
