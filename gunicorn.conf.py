@@ -3,11 +3,23 @@ command line or with GUNICORN_CMD_ARGS."""
 import glob
 import os
 import shutil
+import sys
 import tempfile
 
-bind = os.environ.get("RECO_BIND", "127.0.0.1:8080")
-workers = int(os.environ.get("RECO_WORKERS", "2"))
-threads = int(os.environ.get("RECO_THREADS", "4"))
+# JSON lines by default in production; RECO_LOG_FORMAT=console for text.
+os.environ.setdefault("RECO_LOG_FORMAT", "json")
+
+from app.config import Settings, SettingsError  # noqa: E402 - after the log format default
+
+try:
+    # checked here, in the master, so a bad value stops the start at once
+    # with one line naming it, instead of every worker failing to boot
+    _settings = Settings.from_env()
+except SettingsError as exc:
+    sys.exit(f"configuration error:\n{exc}")
+bind = _settings.bind
+workers = _settings.workers
+threads = _settings.threads
 # gthread, with gunicorn's own error answers (414, 431, 400) in the TMF Error body
 worker_class = "app.gunicorn_worker.TmfThreadWorker"
 timeout = 30
@@ -21,8 +33,6 @@ limit_request_field_size = 8190
 # version: app/observability/requests.py), replacing gunicorn's access log.
 accesslog = None
 errorlog = "-"
-# JSON lines by default in production; RECO_LOG_FORMAT=console for text.
-os.environ.setdefault("RECO_LOG_FORMAT", "json")
 logger_class = "app.observability.logs.GunicornLogger"
 
 # gunicorn 25.1+ opens a control socket (for gunicornc) at one path per user,
@@ -86,7 +96,6 @@ def when_ready(server):
     and checked once, so a worker, and every replacement, only compiles them
     (a cold worker at 10,000 rules spent 3.5 of its 5-6 CPU seconds parsing)."""
     global _dispatcher
-    from app.config import Settings
     from app.events.process import Supervisor, wanted
     from app.rules.model.source import set_max_file_bytes
     from app.rules.service.rule_service import prepare_before_fork
@@ -94,9 +103,8 @@ def when_ready(server):
         _dispatcher = Supervisor(server.log)
         _dispatcher.start()
     try:
-        settings = Settings.from_env()
-        set_max_file_bytes(settings.max_rule_file_bytes)   # the master parses no file over the limit
-        prepare_before_fork(settings.rules_dir, settings.catalog_dir)
+        set_max_file_bytes(_settings.max_rule_file_bytes)   # the master parses no file over the limit
+        prepare_before_fork(_settings.rules_dir, _settings.catalog_dir)
     except Exception as exc:  # noqa: BLE001 - the workers parse for themselves and report it
         server.log.warning("rule files not parsed before the fork: %s", exc)
 

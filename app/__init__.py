@@ -4,7 +4,6 @@ service."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from flask import Flask
 from flask_smorest import Api
@@ -14,20 +13,9 @@ from .cli import register_cli
 from .config import Settings
 from .errors import register_error_handlers
 from .jsonbody import NfcRequest, install_accept_patch, install_nfc_path_values
+from .services import Services, install, services
 
 __version__ = "0.1.0"
-
-
-@dataclass
-class Services:
-    settings: Settings
-    store: object
-    events: object
-    rules: object
-    recommender: object
-    jobs: object
-    resources: dict
-    decisions: object = None     # app.decisions.DecisionLog, or None when RECO_DECISION_LOG is off
 
 
 class TmfApi(Api):
@@ -42,10 +30,10 @@ class TmfApi(Api):
 def start_background(app: Flask) -> None:
     """Start event delivery and asynchronous evaluation in this process
     (idempotent; does nothing when RECO_BACKGROUND_WORKERS is off)."""
-    services = getattr(app, "extensions", {}).get("reco")
-    if services is not None and services.settings.background_workers:
-        services.events.start()
-        services.jobs.poller.ensure_started()
+    reco = services(app)
+    if reco.settings.background_workers:
+        reco.events.start()
+        reco.jobs.poller.ensure_started()
 
 
 def report_schema(store) -> None:
@@ -60,12 +48,11 @@ def report_schema(store) -> None:
 
     from .store import StoreUnavailable
 
-    check = getattr(store, "check_schema", None)
     command = click.get_current_context(silent=True)
-    if check is None or (command is not None and command.info_name != "run"):
+    if command is not None and command.info_name != "run":
         return
     try:
-        check()
+        store.check_schema()
     except StoreUnavailable as exc:
         logging.getLogger(__name__).error("not serving until the store is usable: %s", exc)
 
@@ -76,10 +63,13 @@ def activation_pointer(store):
     it is the file in the data directory (None: the rule service's default)."""
     from .store.activation import StorePointer
 
-    return StorePointer(store) if store.backend == "postgresql" else None
+    return StorePointer(store) if store.shared else None
 
 
-def create_app(settings: Settings | None = None, **overrides) -> Flask:
+def create_app(settings: Settings | None = None, *, tracer_provider=None, **overrides) -> Flask:
+    """The service. settings: Settings.from_env(**overrides) when None
+    (SettingsError names a bad variable); tracer_provider: an OpenTelemetry
+    TracerProvider (tests, embedding), else one from OTEL_* or none."""
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
@@ -117,7 +107,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     configure_logging(settings.log_format, settings.log_level)
     # First, so that every request has its id and is measured, even one
     # that authentication refuses.
-    install_request_observability(app, settings.tracer_provider or provider_from_env())
+    install_request_observability(app, tracer_provider or provider_from_env())
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = instrument_store(settings.open_store())
@@ -136,8 +126,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
     jobs.decisions = decisions
-    app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,
-                                      resources, decisions)
+    install(app, Services(settings, store, events, rules, recommender, jobs, resources, decisions))
 
     api = TmfApi(app, spec_kwargs={
         "marshmallow_plugin": TmfMarshmallowPlugin(),
@@ -157,7 +146,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     from .studio import init_app as init_studio
-    init_studio(app, settings.data_dir)       # /studio: the product managers' web page
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    init_studio(app, settings.data_dir, secret)   # /studio: the product managers' web page
     register_error_handlers(app)
     install_accept_patch(app)
     install_nfc_path_values(app)     # path ids in NFC, as query strings

@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, current_app, request, session
+from flask import Flask, request, session
 from flask.sessions import NullSession
 
 from .errors import TMFError
 from .sessions import is_open
+from .services import services
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -84,7 +85,7 @@ def admin_identity(keys: list[str], require_csrf: bool) -> str | None:
 
 
 def configured_admin_keys() -> list[str]:
-    settings = current_app.extensions["reco"].settings
+    settings = services().settings
     return settings.admin_keys or settings.api_keys
 
 

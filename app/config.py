@@ -1,178 +1,285 @@
 """Settings read once from the environment, so operators configure the service
-without editing code, and tests configure it without monkeypatching modules."""
+without editing code, and tests configure it without monkeypatching modules.
+
+Every `RECO_*` variable an operator may set is a field of `Settings` (named
+`RECO_<FIELD>`, pydantic-settings' env_prefix), with its type, its bounds,
+its default and its meaning: the one home of each. The app, gunicorn.conf.py,
+the event dispatcher process, logging and the Studio all read these fields;
+`python -m app.config` writes the table of docs/configuration.md from them
+(app/config_table.py). Variables the service sets for its own child processes
+are listed in INTERNAL_VARIABLES, so that every `RECO_*` name has an entry
+here (tests/test_settings.py greps the sources for any other).
+
+A bad value stops the start with `SettingsError`, one line per variable:
+`RECO_MAX_PAGE_SIZE='abc': Input should be a valid integer, ...`.
+"""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+ENV_PREFIX = "RECO_"
 
-def _list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
+#: Variables the service sets itself for the processes it starts, and a test
+#: hook; not settings (an operator leaves them alone). name -> meaning
+INTERNAL_VARIABLES = {
+    "RECO_EVENT_WAKE_SOCKET": "the event dispatcher process's wake-up socket, set by its supervisor "
+                              "for the workers it forks (app/events/process.py)",
+    "RECO_EVENT_DISPATCHER_PARENT": "the gunicorn master's pid, given to the dispatcher process so that it "
+                                    "stops with it (app/events/process.py)",
+    "RECO_EVENT_ALIVE_FILE": "the file the dispatcher process touches on each loop, watched by its "
+                             "supervisor (app/events/process.py)",
+    "RECO_OWN_METRICS_DIR": "the metrics directory gunicorn.conf.py made, removed at exit "
+                            "(an operator's PROMETHEUS_MULTIPROC_DIR is kept)",
+    "RECO_FAULT_ENGINE_BUILDS": "tests only: a file naming how many rule engine builds fail next "
+                                "(app/rules/engine/faults.py)",
+}
+
+#: comma-separated lists (RECO_API_KEYS=a,b), not JSON: NoDecode hands the
+#: raw string to _split_commas
+CommaList = Annotated[list[str], NoDecode]
 
 
-@dataclass
-class Settings:
-    data_dir: Path = PROJECT_ROOT / "instance" / "data"
-    # None: TinyDB files in data_dir; "postgresql://...": PostgreSQL
-    store_url: str | None = None
-    store_pool_size: int = 10
-    store_timeout_seconds: float = 5.0
+class SettingsError(ValueError):
+    """Bad environment values, one line per variable, each naming it."""
+
+
+class Settings(BaseSettings):
+    """The service's settings: environment (`RECO_<FIELD>`), then explicit
+    overrides (tests, factories) on top. An empty variable counts as unset.
+
+    Fields are grouped as the configuration table shows them; each field's
+    description is that table's "meaning" column."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True,
+                                      extra="forbid", validate_assignment=True, validate_default=True,
+                                      populate_by_name=True)
+
+    # the store
+    store_url: str | None = Field(None, description=(
+        "the store: `tinydb:///abs/dir` (or a path), or `postgresql://user:password@host:5432/database`; "
+        "unset: TinyDB files in `RECO_DATA_DIR`"))
+    store_pool_size: int = Field(10, ge=1, description="PostgreSQL: connections per worker process at most")
+    store_timeout_seconds: float = Field(5.0, gt=0, description=(
+        "PostgreSQL: how long a call waits for a connection before answering 503"))
     #: PostgreSQL: a transaction idle this long between statements (its
     #: process hung) is ended by the server, and the rows it locked freed
-    store_idle_transaction_seconds: float = 10.0
-    rules_dir: Path = PROJECT_ROOT / "rules"
-    catalog_dir: Path = PROJECT_ROOT / "catalog"
-    ruleset_id: str | None = None
-    public_base_url: str | None = None
-    callback_allowed_hosts: list[str] = field(
-        default_factory=lambda: ["localhost", "127.0.0.0/8", "::1"])
-    max_body_bytes: int = 1024 * 1024
-    max_page_size: int = 1000
-    event_max_attempts: int = 8
-    event_backoff_seconds: float = 1.0
-    event_backoff_max_seconds: float = 300.0
-    event_timeout_seconds: float = 5.0
-    event_max_response_bytes: int = 64 * 1024
-    event_max_in_flight: int = 32
-    event_circuit_failures: int = 5
-    event_circuit_open_seconds: float = 30.0
-    event_delivered_retention_seconds: float = 0.0
-    event_failed_retention_seconds: float = 7 * 24 * 3600.0
-    event_poll_seconds: float = 0.5
+    store_idle_transaction_seconds: float = Field(10.0, gt=0, description=(
+        "PostgreSQL: a transaction left waiting for its process this long (the process hung) is ended "
+        "by the server, and the rows it locked freed"))
+    data_dir: Path = Field(PROJECT_ROOT / "instance" / "data", description=(
+        "TinyDB store (when `RECO_STORE_URL` is unset), the decision log's files, the rule set "
+        "activation state on TinyDB, the Studio's session secret"))
+
+    # rules and catalog
+    rules_dir: Path = Field(PROJECT_ROOT / "rules", description="rule set files and their regression cases")
+    catalog_dir: Path = Field(PROJECT_ROOT / "catalog", description=(
+        "product catalog (TMF620 ProductOffering fields)"))
+    ruleset_id: str | None = Field(None, validation_alias=AliasChoices("RECO_RULESET", "ruleset_id"),
+                                   description=(
+        "which rule set answers TMF680 queries; unset: the only rule set, else `telco-demo`"))
+    # rules: seconds between looks at the rule files; rules in retired compiled
+    # versions a worker holds before it is replaced (app/rules/service)
+    rules_check_interval: float = Field(0.5, gt=0, description=(
+        "seconds between two looks at the rule and catalog files; a change is built in the background "
+        "while the old version serves"))
+    rules_retired_budget: int = Field(2000, ge=0, description=(
+        "rules in retired compiled versions a worker may hold (about 26 MiB per 1,000) before gunicorn "
+        "replaces it gracefully"))
+    # bytes: the one size limit of every rule, catalog and cases file, however
+    # it arrives (folder, reload, CLI, Studio, /admin/rules); app/rules/model/source.py
+    max_rule_file_bytes: int = Field(10 * 1024 * 1024, ge=1, description=(
+        "bytes: the one size limit of every rule, catalog and cases file, however it arrives (the folders "
+        "at start and reload, `flask rules`, the Rule Studio, `/admin/rules`; a 10,000-rule set is "
+        "2.3 MB): checked by `stat` before the file is read; a larger one is an error naming the file "
+        "and the limit (413 `FILE_TOO_LARGE` over HTTP)"))
+    # four eyes: a version is activated only once approved by another key
+    # than the one(s) that saved it (app/studio/authoring.py approve)
+    rules_require_approval: bool = Field(False, description=(
+        "four eyes: a version is activated only after another admin key than its author's approved its "
+        "exact content"))
+
+    # the HTTP APIs
+    public_base_url: str | None = Field(None, description=(
+        "base of every stored link (`href`, `Location`, `@schemaLocation`); never taken from the request; "
+        "unset: links are relative (`/tmf-api/...`)"))
+    max_body_bytes: int = Field(1024 * 1024, ge=1, description="larger request bodies get 413")
+    max_page_size: int = Field(1000, ge=1, description="largest `limit` of a list")
+    api_keys: CommaList = Field(default_factory=list, description=(
+        "comma-separated keys (`Authorization: Bearer <key>` or `X-API-Key`) without which the TMF APIs "
+        "refuse writes (401), and reads with `RECO_PROTECT_READS`; also the admin keys while "
+        "`RECO_ADMIN_KEYS` is empty; none: the TMF APIs are open"))
+    protect_reads: bool = Field(False, description=(
+        "`true`: reading the TMF APIs needs one of `RECO_API_KEYS` as well (when any is set)"))
+    admin_keys: CommaList = Field(default_factory=list, description=(
+        "comma-separated keys for `/admin/...`, the Rule Studio's login and `/metrics`; saving, "
+        "activating and rolling back rules always need one (403 while none is set)"))
+    metrics_keys: CommaList = Field(default_factory=list, description=(
+        "comma-separated keys that may read `GET /metrics` (besides the admin keys), and nothing else"))
+    secret_key: SecretStr | None = Field(None, description=(
+        "signs the Rule Studio's session cookie (the same value on every host behind one name); "
+        "unset: a random secret kept in `RECO_DATA_DIR`"))
+
+    # event delivery (hubs)
+    callback_allowed_hosts: CommaList = Field(
+        default_factory=lambda: ["localhost", "127.0.0.0/8", "::1"], description=(
+            "hosts (`name`, `*.domain`) and networks (CIDR) hub callbacks may target; `*` allows all"))
+    max_hubs_per_api: int = Field(100, ge=0, description="hubs per API; one more is a 409")
+    event_max_attempts: int = Field(8, ge=1, description=(
+        "delivery attempts per notification before it is marked failed"))
+    event_backoff_seconds: float = Field(1.0, gt=0, description="first retry delay, doubled each attempt")
+    event_backoff_max_seconds: float = Field(300.0, gt=0, description="the retry delay's cap")
+    event_timeout_seconds: float = Field(5.0, gt=0, description=(
+        "deadline of one whole delivery attempt: connect, send and the listener's answer"))
+    event_max_response_bytes: int = Field(64 * 1024, ge=0, description=(
+        "most bytes of a listener's answer that are read (the rest is dropped)"))
+    event_max_in_flight: int = Field(32, ge=1, description=(
+        "delivery attempts at once per dispatcher process (one per hub at most)"))
+    event_circuit_failures: int = Field(5, ge=1, description="consecutive failures that pause a hub")
+    event_circuit_open_seconds: float = Field(30.0, ge=0, description="how long a paused hub stays paused")
+    event_delivered_retention_seconds: float = Field(0.0, ge=0, description=(
+        "how long delivered notifications are kept (counted in `/health`), then purged; on TinyDB every "
+        "kept entry is rewritten with each delivery outcome write, so they go at once unless you ask"))
+    event_failed_retention_seconds: float = Field(7 * 24 * 3600.0, ge=0, description=(
+        "how long failed notifications are kept (counted in `/health`), then purged"))
+    event_poll_seconds: float = Field(0.5, gt=0, description=(
+        "how often the dispatcher looks for work it was not woken for (another host's changes, retries)"))
     #: a claim of a hub's queue is a lease for this long, renewed by its
     #: holder while it sends; a hung holder's hubs go to another dispatcher
     #: after it (app/events/lease.py)
-    event_lease_seconds: float = 15.0
+    event_lease_seconds: float = Field(15.0, gt=0, description=(
+        "a claim of a hub's queue lasts this long, renewed while its dispatcher sends; a hung "
+        "dispatcher's hubs go to another after it (at least the attempt deadline + 4 s)"))
     #: /health says delivery is stalled when a notification waits longer, or
     #: a dispatcher has not reported for longer
-    event_stall_seconds: float = 60.0
+    event_stall_seconds: float = Field(60.0, gt=0, description=(
+        "`/health` says delivery is stalled when a dispatcher has not reported, or a notification to a "
+        "working listener has waited, this long"))
     #: "process": under gunicorn, one dispatcher process beside the workers
     #: (app/events/process.py); "workers": a dispatcher in every worker
-    event_dispatcher: str = "process"
-    event_dispatcher_nice: int = 10
-    max_hubs_per_api: int = 100
-    background_workers: bool = True
-    api_keys: list[str] = field(default_factory=list)
-    admin_keys: list[str] = field(default_factory=list)
-    protect_reads: bool = False
-    metrics_keys: list[str] = field(default_factory=list)
-    log_format: str = "console"
-    log_level: str = "INFO"
-    # An OpenTelemetry TracerProvider (tests, embedding); None: from OTEL_*
-    # (app/observability/tracing.py). Not an environment setting.
-    tracer_provider: object = None
-    # rules: seconds between looks at the rule files; rules in retired compiled
-    # versions a worker holds before it is replaced (app/rules/service)
-    rules_check_interval: float = 0.5
-    rules_retired_budget: int = 2000
-    # bytes: the one size limit of every rule, catalog and cases file, however
-    # it arrives (folder, reload, CLI, Studio, /admin/rules); app/rules/model/source.py
-    max_rule_file_bytes: int = 10 * 1024 * 1024
-    # the decision log (app/decisions): every answer recorded in batches
-    decision_log: bool = True
-    decision_retention_days: float = 30.0
-    decision_batch_size: int = 500
-    decision_flush_seconds: float = 0.1
-    decision_buffer_max: int = 50_000
-    decision_purge_seconds: float = 3600.0
-    decision_file_warn_mb: float = 400.0
-    # four eyes: a version is activated only once approved by another key
-    # than the one(s) that saved it (app/studio/authoring.py approve)
-    rules_require_approval: bool = False
+    event_dispatcher: Literal["process", "workers"] = Field("process", description=(
+        "`process`: under gunicorn one dispatcher process beside the workers delivers (requests never "
+        "wait for it); `workers`: one in each worker"))
+    event_dispatcher_nice: int = Field(10, ge=-20, le=19, description=(
+        "the dispatcher process's CPU niceness: requests get the cores first"))
+    background_workers: bool = Field(True, description=(
+        "run event delivery and asynchronous evaluation threads in this process"))
 
-    ENV = {
-        "data_dir": "RECO_DATA_DIR",
-        "store_url": "RECO_STORE_URL",
-        "store_pool_size": "RECO_STORE_POOL_SIZE",
-        "store_timeout_seconds": "RECO_STORE_TIMEOUT_SECONDS",
-        "store_idle_transaction_seconds": "RECO_STORE_IDLE_TRANSACTION_SECONDS",
-        "rules_dir": "RECO_RULES_DIR",
-        "catalog_dir": "RECO_CATALOG_DIR",
-        "ruleset_id": "RECO_RULESET",
-        "public_base_url": "RECO_PUBLIC_BASE_URL",
-        "callback_allowed_hosts": "RECO_CALLBACK_ALLOWED_HOSTS",
-        "max_body_bytes": "RECO_MAX_BODY_BYTES",
-        "max_page_size": "RECO_MAX_PAGE_SIZE",
-        "event_max_attempts": "RECO_EVENT_MAX_ATTEMPTS",
-        "event_backoff_seconds": "RECO_EVENT_BACKOFF_SECONDS",
-        "event_backoff_max_seconds": "RECO_EVENT_BACKOFF_MAX_SECONDS",
-        "event_timeout_seconds": "RECO_EVENT_TIMEOUT_SECONDS",
-        "event_max_response_bytes": "RECO_EVENT_MAX_RESPONSE_BYTES",
-        "event_max_in_flight": "RECO_EVENT_MAX_IN_FLIGHT",
-        "event_circuit_failures": "RECO_EVENT_CIRCUIT_FAILURES",
-        "event_circuit_open_seconds": "RECO_EVENT_CIRCUIT_OPEN_SECONDS",
-        "event_delivered_retention_seconds": "RECO_EVENT_DELIVERED_RETENTION_SECONDS",
-        "event_failed_retention_seconds": "RECO_EVENT_FAILED_RETENTION_SECONDS",
-        "event_poll_seconds": "RECO_EVENT_POLL_SECONDS",
-        "event_lease_seconds": "RECO_EVENT_LEASE_SECONDS",
-        "event_stall_seconds": "RECO_EVENT_STALL_SECONDS",
-        "event_dispatcher": "RECO_EVENT_DISPATCHER",
-        "event_dispatcher_nice": "RECO_EVENT_DISPATCHER_NICE",
-        "max_hubs_per_api": "RECO_MAX_HUBS_PER_API",
-        "background_workers": "RECO_BACKGROUND_WORKERS",
-        "api_keys": "RECO_API_KEYS",
-        "admin_keys": "RECO_ADMIN_KEYS",
-        "protect_reads": "RECO_PROTECT_READS",
-        "metrics_keys": "RECO_METRICS_KEYS",
-        "log_format": "RECO_LOG_FORMAT",
-        "log_level": "RECO_LOG_LEVEL",
-        "rules_check_interval": "RECO_RULES_CHECK_INTERVAL",
-        "rules_retired_budget": "RECO_RULES_RETIRED_BUDGET",
-        "max_rule_file_bytes": "RECO_MAX_RULE_FILE_BYTES",
-        "decision_log": "RECO_DECISION_LOG",
-        "decision_retention_days": "RECO_DECISION_RETENTION_DAYS",
-        "decision_batch_size": "RECO_DECISION_BATCH_SIZE",
-        "decision_flush_seconds": "RECO_DECISION_FLUSH_SECONDS",
-        "decision_buffer_max": "RECO_DECISION_BUFFER_MAX",
-        "decision_purge_seconds": "RECO_DECISION_PURGE_SECONDS",
-        "decision_file_warn_mb": "RECO_DECISION_FILE_WARN_MB",
-        "rules_require_approval": "RECO_RULES_REQUIRE_APPROVAL",
-    }
+    # the decision log (app/decisions): every answer recorded in batches
+    decision_log: bool = Field(True, description="record every answer (answers then carry an id)")
+    decision_retention_days: float = Field(30.0, gt=0, description="for how many days an answer's id resolves")
+    decision_batch_size: int = Field(500, ge=1, description="the decision log's batch size")
+    decision_flush_seconds: float = Field(0.1, gt=0, description="the decision log's write interval")
+    decision_buffer_max: int = Field(50_000, ge=1, description="the decision log's per-worker buffer bound")
+    decision_purge_seconds: float = Field(3600.0, gt=0, description=(
+        "how often each worker removes the answers older than the retention window"))
+    decision_file_warn_mb: float = Field(400.0, ge=0, description=(
+        "TinyDB: a day's decision file over this many MB is logged as a warning (use PostgreSQL)"))
+
+    # processes and logs
+    bind: str = Field("127.0.0.1:8080", description="gunicorn's listening address (gunicorn.conf.py)")
+    workers: int = Field(2, ge=1, description="gunicorn worker processes")
+    threads: int = Field(4, ge=1, description="threads per gunicorn worker")
+    log_format: Literal["json", "console"] = Field("console", description=(
+        "`json`: one JSON object per line; `console`: aligned text for a developer; gunicorn.conf.py "
+        "makes `json` the default under gunicorn"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", description="lowest level logged")
+
+    @field_validator("api_keys", "admin_keys", "metrics_keys", "callback_allowed_hosts", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: Any, info) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper() if info.field_name == "log_level" else value.strip().lower()
+        return value
+
+    @classmethod
+    def variable(cls, field_name: str) -> str:
+        """The environment variable of a field: `RECO_<FIELD>` or its alias."""
+        alias = cls.model_fields[field_name].validation_alias
+        if isinstance(alias, AliasChoices):
+            return next(name for name in alias.choices if str(name).startswith(ENV_PREFIX))
+        return ENV_PREFIX + field_name.upper()
 
     def open_store(self):
         """The store these settings name: RECO_STORE_URL, else TinyDB files
-        in RECO_DATA_DIR."""
+        in RECO_DATA_DIR (the pool options apply to PostgreSQL only)."""
         from .store import open_store
 
-        if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
-            return open_store(self.store_url, pool_size=self.store_pool_size,
-                              pool_timeout=self.store_timeout_seconds,
-                              idle_transaction_timeout=self.store_idle_transaction_seconds)
-        return open_store(self.store_url or str(self.data_dir))
+        return open_store(self.store_url or self.data_dir, pool_size=self.store_pool_size,
+                          pool_timeout=self.store_timeout_seconds,
+                          idle_transaction_timeout=self.store_idle_transaction_seconds)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):
+        """Overrides, then the environment (from_env's mapping when given);
+        no .env or secrets files: the process environment is the one source."""
+        return init_settings, _MappingEnvSource(settings_cls)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":
-        """Environment first, explicit overrides (tests, factories) last."""
+        """Environment first (os.environ, or the mapping given), explicit
+        overrides (tests, factories) last. Raises SettingsError naming each
+        bad variable, TypeError for an unknown override."""
+        unknown = sorted(set(overrides) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"unknown setting {unknown[0]!r}")
+        token = _ENVIRON.set(environ)
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, os.environ if environ is None else environ, overrides)) from None
+        finally:
+            _ENVIRON.reset(token)
+
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("reco_settings_environ", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source over from_env's mapping
+    (os.environ when none was given)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        # keys lowercased: the source matches names case-insensitively
+        environ = _ENVIRON.get()
         environ = os.environ if environ is None else environ
-        settings = cls()
-        for f in fields(cls):
-            name = cls.ENV.get(f.name)
-            if name and environ.get(name) not in (None, ""):
-                setattr(settings, f.name, _coerce(f.name, getattr(settings, f.name), environ[name]))
-        for key, value in overrides.items():
-            if not hasattr(settings, key):
-                raise TypeError(f"unknown setting {key!r}")
-            setattr(settings, key, value)
-        for key in ("data_dir", "rules_dir", "catalog_dir"):
-            setattr(settings, key, Path(getattr(settings, key)))
-        return settings
+        return {key.lower(): value for key, value in environ.items()
+                if key.startswith(ENV_PREFIX) and value != ""}
 
 
-def _coerce(name: str, default, raw: str):
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(default, Path):
-            return Path(raw)
-        if isinstance(default, list):
-            return _list(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{Settings.ENV[name]}={raw!r}: {exc}") from None
-    return raw
+def _explain(exc: ValidationError, environ: Mapping[str, str], overrides: dict) -> str:
+    """One line per bad value, each naming its variable with the value as
+    written (an override's as given); a secret's value is not repeated."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = next((f for f in Settings.model_fields if name in (f, Settings.variable(f))), None)
+        if field is None:
+            lines.append(f"{name}: {error['msg']}")
+            continue
+        variable = Settings.variable(field)
+        value = overrides[field] if field in overrides else environ.get(variable, error.get("input"))
+        shown = "" if field in SECRET_FIELDS else f"={value!r}"
+        lines.append(f"{variable}{shown}: {error['msg']}")
+    return "\n".join(lines)
+
+
+#: fields whose values an error message does not repeat
+SECRET_FIELDS = frozenset({"api_keys", "admin_keys", "metrics_keys", "secret_key"})

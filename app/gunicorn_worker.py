@@ -18,6 +18,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
+from .services import services
 
 
 def write_tmf_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -43,20 +44,20 @@ class TmfThreadWorker(ThreadWorker):
         # fresh one (exit code 0: a boot error, 3, would stop the arbiter)
         if _exit_wanted(self.wsgi):
             self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
-                           self.pid, self.wsgi.extensions["reco"].rules.build_failure)
+                           self.pid, services(self.wsgi).rules.build_failure)
             return
         super().run()
 
     def handle_request(self, req, conn):
         if self.alive and _exit_wanted(self.wsgi):
             self.log.error("Worker %s lost its rule set (%s); exiting so that it is replaced", self.pid,
-                           self.wsgi.extensions["reco"].rules.build_failure)
+                           services(self.wsgi).rules.build_failure)
             self.alive = False
 
         if self.alive and _recycle_wanted(self.wsgi):
             self.log.info("Replacing worker %s: retired rule versions hold %s rules (budget %s)", self.pid,
-                          self.wsgi.extensions["reco"].rules.retired_rules,
-                          self.wsgi.extensions["reco"].rules.retired_budget)
+                          services(self.wsgi).rules.retired_rules,
+                          services(self.wsgi).rules.retired_budget)
             self.alive = False           # this response closes its connection; then a graceful exit
         return super().handle_request(req, conn)
 

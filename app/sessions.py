@@ -28,13 +28,15 @@ import datetime as dt
 import hashlib
 import secrets
 
-from flask import current_app, g, request
+from flask import g, request
 from flask.sessions import SecureCookieSessionInterface
+
+from .services import services
+from .timeutil import isoformat, parse_datetime
 
 COLLECTION = "studioSession"
 #: absolute lifetime of a login (OWASP: "Absolute Timeout"): a working day
 MAX_AGE = dt.timedelta(hours=12)
-_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _now() -> dt.datetime:
@@ -43,10 +45,10 @@ def _now() -> dt.datetime:
 
 def _expired(doc: dict) -> bool:
     try:
-        created = dt.datetime.strptime(doc.get("createdAt", ""), _FORMAT).replace(tzinfo=dt.timezone.utc)
-    except (TypeError, ValueError):
+        created = parse_datetime(doc.get("createdAt"))
+    except ValueError:
         return True
-    return _now() - created >= MAX_AGE
+    return created is None or _now() - created >= MAX_AGE
 
 
 def _doc_id(session_id: str) -> str:
@@ -54,7 +56,7 @@ def _doc_id(session_id: str) -> str:
 
 
 def _store():
-    return current_app.extensions["reco"].store
+    return services().store
 
 
 def open_session(name: str, key_fingerprint: str) -> str:
@@ -65,7 +67,7 @@ def open_session(name: str, key_fingerprint: str) -> str:
             store.delete(COLLECTION, doc["id"])
     session_id = secrets.token_urlsafe(32)
     store.insert(COLLECTION, {"id": _doc_id(session_id), "name": name, "key": key_fingerprint,
-                              "createdAt": _now().strftime(_FORMAT)})
+                              "createdAt": isoformat(_now())})
     return session_id
 
 

@@ -115,4 +115,20 @@ def utcnow() -> dt.datetime:
 
 
 def isoformat(moment: dt.datetime) -> str:
+    """A time the service stamps (resources, events, decisions, sessions,
+    the rule history), as RFC 3339 UTC with `Z` and always milliseconds:
+    `2026-03-01T09:30:00.000Z`. Milliseconds: the precision of the TMF
+    specs' examples and of JavaScript's Date.toISOString, finer than any
+    client acts on; fixed width, so stored stamps sort as text in time order.
+    Truncated, not rounded (a stamp never lies in the future)."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def isoformat_as_given(moment: dt.datetime) -> str:
+    """A time someone wrote (a rule's or offering's validity, a fact's value),
+    as RFC 3339 UTC with `Z` at the precision it has: seconds, or
+    microseconds when it has a fraction (`2026-03-01T09:30:00Z`). Not
+    isoformat's milliseconds: what is shown to an author, compared in a rule
+    or hashed into a rule set's fingerprint must not change with the
+    service's stamping precision."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

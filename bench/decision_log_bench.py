@@ -83,8 +83,8 @@ def instant_on_off(rounds: int, block: int) -> dict:
 
 def record(i: int, when: dt.datetime) -> dict:
     from app.decisions.ids import new_decision_id
-    from app.decisions.record import iso_millis
-    return {"id": new_decision_id(when.timestamp()), "decidedAt": iso_millis(when),
+    from app.timeutil import isoformat
+    return {"id": new_decision_id(when.timestamp()), "decidedAt": isoformat(when),
             "mode": "instant", "partyId": f"party-{i % 200_000}", "channelId": str(21 + i % 3),
             "segment": ["gold", "silver", None][i % 3],
             "query": {"instantSyncRecommendation": True, "channel": [{"id": str(21 + i % 3)}],

@@ -11,13 +11,13 @@ or every caller of a service without keys (whose admin API is open too),
 gets the whole report."""
 from __future__ import annotations
 
-from flask import current_app
 from flask_smorest import Blueprint
 
 from ..auth import admin_identity, configured_admin_keys
 from ..errors import error_body
 from ..recommend.items import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
 from ..rules.service.rule_service import reload_failure
+from ..services import services
 from .tmf import ErrorSchema, json_response
 
 blp = Blueprint("operations", __name__, description="Health, readiness and schemas")
@@ -45,7 +45,7 @@ _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content"
 
 
 def _report() -> tuple[dict, bool]:
-    reco = current_app.extensions["reco"]
+    reco = services()
     store = reco.store.health()
     reload_error = None
     try:

@@ -10,14 +10,15 @@ operators' tools, not a TMF API.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from ..observability.scrape import render
+from ..services import services
 
 blp = Blueprint("metrics", __name__)
 
 
 @blp.route("/metrics", methods=["GET"])
 def metrics():
-    body, content_type = render(current_app.extensions["reco"], request.headers.get("Accept"))
+    body, content_type = render(services(), request.headers.get("Accept"))
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -36,6 +36,7 @@ from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
+from ..services import services
 from ..studio import authoring
 from .tmf import ErrorSchema
 
@@ -70,10 +71,6 @@ _OPTIONAL = {"type": "string", "nullable": True}
 FORMATS = ("json", "text")
 _RULESET_PARAM = {"in": "query", "name": "rulesetId", "schema": _TEXT,
                   "description": "The rule set (default: the one in service)"}
-
-
-def _reco():
-    return current_app.extensions["reco"]
 
 
 #: the endpoints whose body carries a whole rule file's text
@@ -115,7 +112,7 @@ def _field(body: dict, key: str, required: bool = True, kind=str):
 
 
 def _ruleset_id(value: str | None) -> str:
-    reco = _reco()
+    reco = services()
     reco.rules.refresh()
     rid = value or reco.rules.status().get("rulesetId")
     if rid not in reco.rules.status().get("rulesets", []):
@@ -124,7 +121,7 @@ def _ruleset_id(value: str | None) -> str:
 
 
 def _engine(version: str | None, ruleset_id: str | None = None):
-    reco = _reco()
+    reco = services()
     reco.rules.refresh()
     try:
         return reco.rules.engine_of(version, ruleset_id)
@@ -151,7 +148,7 @@ def _invalid(exc, status: int = 400, code: str = "INVALID_RULES") -> TMFError:
 @blp.route("", methods=["GET"])
 @blp.doc(**_doc("The rule set in service", "Version, hash, pinned, its versions and the errors of the rule files."))
 def status():
-    reco = _reco()
+    reco = services()
     reco.rules.refresh()
     return jsonify(reco.rules.status())
 
@@ -161,8 +158,8 @@ def status():
                 "As `flask rules versions` (status, active, pinned, lock state) and `flask rules lint` "
                 "(file:line:column, rule, check, fix) for every rule set in the rules folder."))
 def overview():
-    settings = _reco().settings
-    return jsonify(authoring.rulesets_overview(_reco().rules, settings.rules_dir, settings.catalog_dir))
+    settings = services().settings
+    return jsonify(authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir))
 
 
 @blp.route("/activations", methods=["GET"])
@@ -171,7 +168,7 @@ def overview():
                 response={"type": "array", "items": {"type": "object"}}))
 def activations():
     rid = request.args.get("rulesetId") or None
-    return jsonify([h for h in authoring.history(_reco().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
+    return jsonify([h for h in authoring.history(services().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
 
 
 @blp.route("/history", methods=["GET"])
@@ -181,14 +178,14 @@ def activations():
                 response={"type": "array", "items": {"type": "object"}}))
 def history():
     rid = request.args.get("rulesetId") or None
-    return jsonify(authoring.history(_reco().rules, rid))
+    return jsonify(authoring.history(services().rules, rid))
 
 
 @blp.route("/vocabulary", methods=["GET"])
 @blp.doc(**_doc("What the rule editor completes", "Property names of the rule set JSON Schema, condition "
                 "names, and the catalog's offerings, categories and channels."))
 def vocabulary():
-    return jsonify(authoring.vocabulary(_reco().rules.catalog))
+    return jsonify(authoring.vocabulary(services().rules.catalog))
 
 
 _EXPLAIN_DOC = _doc(
@@ -206,7 +203,7 @@ _EXPLAIN_DOC = _doc(
 @blp.route("/explain", methods=["POST"])
 @blp.doc(**_EXPLAIN_DOC)
 def explain():
-    reco = _reco()
+    reco = services()
     if request.args.get("format", "json") not in FORMATS:
         raise TMFError(400, f"`format` is one of {', '.join(FORMATS)}", code="INVALID_QUERY")
     body = read_json_object()
@@ -235,9 +232,9 @@ def lint_text():
     body = read_json_object()
     text = _field(body, "text")
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
-    settings = _reco().settings
+    settings = services().settings
     try:
-        return jsonify(authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog))
+        return jsonify(authoring.lint_text(text, rid, settings.rules_dir, services().rules.catalog))
     except authoring.RuleSetError as exc:
         raise _invalid(exc) from None
 
@@ -251,7 +248,7 @@ def cases():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
     engine = _engine(_field(body, "version", required=False), rid)
-    path = authoring.cases_file_of(_reco().settings.rules_dir, rid, engine.ruleset.version)
+    path = authoring.cases_file_of(services().settings.rules_dir, rid, engine.ruleset.version)
     if not path.exists():
         raise TMFError(404, f"Rule set {rid} has no regression cases ({path.name})", code="CASES_NOT_FOUND")
     try:
@@ -278,7 +275,7 @@ def add_case(ruleset_id):
     if not all(isinstance(x, str) for x in expect):
         raise TMFError(400, "`expect` must be a list of offering ids (text)", code="INVALID_BODY")
     try:
-        return jsonify(authoring.add_case(_reco().settings.rules_dir, rid, name, context, expect,
+        return jsonify(authoring.add_case(services().settings.rules_dir, rid, name, context, expect,
                                           _field(body, "description", required=False) or ""))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASE") from None
@@ -296,7 +293,7 @@ def add_case(ruleset_id):
                "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT},
                **RECORDED_PROPERTIES}, ["old", "new"])))
 def impact():
-    reco = _reco()
+    reco = services()
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId", required=False))
     old_engine = _engine(_field(body, "old"), rid)
@@ -340,8 +337,8 @@ def impact():
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
-        path = authoring.working_copy(_reco().settings.rules_dir, rid)
-        text, tag = authoring.working_copy_state(_reco().settings.rules_dir, rid)
+        path = authoring.working_copy(services().settings.rules_dir, rid)
+        text, tag = authoring.working_copy_state(services().settings.rules_dir, rid)
     except authoring.FileTooLarge as exc:
         raise _invalid(exc, 422, "INVALID_RULES") from None
     except authoring.RuleSetError as exc:
@@ -386,9 +383,9 @@ def save_working_copy(ruleset_id):
     body = read_json_object()
     text = _field(body, "text")
     rid = _ruleset_id(ruleset_id)
-    settings = _reco().settings
+    settings = services().settings
     try:
-        saved = authoring.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who, _if_match())
+        saved = authoring.save_working_copy(services().rules, settings.rules_dir, rid, text, who, _if_match())
     except authoring.BaseRequired as exc:
         raise TMFError(428, str(exc), reason="Precondition Required", code="PRECONDITION_REQUIRED") from None
     except authoring.SaveConflict as exc:
@@ -400,7 +397,7 @@ def save_working_copy(ruleset_id):
                                 "nextVersion": exc.next_version}) from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "SAVE_REFUSED") from None
-    saved["lint"] = authoring.lint_text(text, rid, settings.rules_dir, _reco().rules.catalog)
+    saved["lint"] = authoring.lint_text(text, rid, settings.rules_dir, services().rules.catalog)
     response = jsonify(saved)
     response.headers["ETag"] = f'"{saved["etag"]}"'
     return response
@@ -418,8 +415,8 @@ def activate():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who,
-                                          require_approval=_reco().settings.rules_require_approval))
+        return jsonify(authoring.activate(services().rules, rid, _field(body, "version", required=False), who,
+                                          require_approval=services().settings.rules_require_approval))
     except authoring.ApprovalRequired as exc:
         raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
     except authoring.RuleSetError as exc:
@@ -439,7 +436,7 @@ def approve():
     version = _field(body, "version")
     note = _field(body, "note", required=False) or ""
     try:
-        return jsonify(authoring.approve(_reco().rules, rid, version, who, note))
+        return jsonify(authoring.approve(services().rules, rid, version, who, note))
     except authoring.SameKey as exc:
         raise _invalid(exc, 409, "SAME_KEY") from None
     except authoring.RuleSetError as exc:
@@ -454,7 +451,7 @@ def rollback():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.rollback(_reco().rules, rid, who))
+        return jsonify(authoring.rollback(services().rules, rid, who))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ROLLBACK_REFUSED") from None
 
@@ -469,6 +466,6 @@ def lock():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger))
+        return jsonify(authoring.lock(services().settings.rules_dir, rid, services().rules.ledger))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "LOCK_REFUSED") from None

@@ -20,6 +20,7 @@ from ..jsonbody import MERGE_PATCH_TYPES, read_json_object
 from ..resources.query import OPERATORS
 from ..resources.service import ResourceKind, ResourceService
 from ..schemas.spec import DateTimeString, OneOrMany, TmfSchema
+from ..services import services
 from ..storable import CODE as UNSUPPORTED_CHARACTER, why_unstorable
 
 ERROR_CODES = ("400", "404", "405", "413", "415", "500")
@@ -127,10 +128,6 @@ class ListLimitPlugin(BasePlugin):
 def install_doc_fields(api) -> None:
     """Field classes of app.schemas that the generator must know."""
     api.register_field(DateTimeString, "string", "date-time")
-
-
-def services():
-    return current_app.extensions["reco"]
 
 
 def base_url() -> str:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from ..services import services
 
 decisions_cli = AppGroup("decisions", help="The decision log: every recommendation answer.")
 
 
 def _log():
-    log = current_app.extensions["reco"].decisions
+    log = services().decisions
     if log is None:
         raise click.ClickException("the decision log is off (RECO_DECISION_LOG)")
     return log
@@ -39,7 +40,7 @@ def recorded_situations_of(last, since, until, channel):
     from ..decisions.replay import recorded_situations
 
     return recorded_situations(_records(last, since, until, channel),
-                               current_app.extensions["reco"].recommender.parties)
+                               services().recommender.parties)
 
 
 @decisions_cli.command("export")
@@ -58,7 +59,7 @@ def export(last, since, until, channel, output):
     from ..decisions.replay import recorded_situations
     from ..rules.authoring.contexts import context_to_case
 
-    parties = current_app.extensions["reco"].recommender.parties
+    parties = services().recommender.parties
     written = skipped = 0
     for record in _records(last, since, until, channel):
         situations, _weights, missed = recorded_situations([record], parties)
@@ -88,7 +89,7 @@ def erase(party_id):
     queries (GDPR art. 17). Sales leads are kept (TMF699 deletes them)."""
     from ..decisions.erase import erase_party
 
-    done = erase_party(current_app.extensions["reco"], party_id)
+    done = erase_party(services(), party_id)
     click.echo(f"Erased party {', '.join(done.party_ids)}: {done.decisions} recorded answers, "
                f"{done.reactions} reactions, {done.queries} stored queries.")
 
@@ -100,4 +101,4 @@ def purge():
     RECO_DECISION_PURGE_SECONDS)."""
     removed = _log().purge()
     click.echo(f"{removed} recorded answers older than "
-               f"{current_app.extensions['reco'].settings.decision_retention_days:g} days removed.")
+               f"{services().settings.decision_retention_days:g} days removed.")

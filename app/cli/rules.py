@@ -25,9 +25,9 @@ import subprocess
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from ..services import services
 from .output import print_table, progress
 
 class RulesGroup(AppGroup):
@@ -81,12 +81,8 @@ def _style():
     return plain if os.environ.get("NO_COLOR") else ansi
 
 
-def _services():
-    return current_app.extensions["reco"]
-
-
 def _settings():
-    return _services().settings
+    return services().settings
 
 
 def _fail(exc, code: int = 1):
@@ -191,7 +187,8 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
     rule file or a directory). Prints a pass/fail table, expected vs actual
     with the reasons of every item on failure, and which rules never fired."""
     from ..rules import RuleSetError
-    from ..rules.authoring.cases import coverage, engine_for, load_cases, run_case
+    from ..rules.authoring.case_report import cases_report, run_matching
+    from ..rules.authoring.cases import coverage, engine_for
     from ..rules.repository.layout import ruleset_file_for
     from ..rules.authoring.report import case_lines, coverage_percent
     from ..rules.model.yamlload import display_path
@@ -208,24 +205,15 @@ def test_command(path, rule_file, keyword, fail_under, as_json):
         try:
             target_rules = rule_file or (path if given_rule_file else ruleset_file_for(cases_file))
             engine = engine_for(target_rules, settings.catalog_dir)
-            cases = load_cases(cases_file)
+            results = run_matching(engine, cases_file, keyword)
         except RuleSetError as exc:
             _fail(exc)
-        if keyword:
-            cases = [c for c in cases if keyword in c.name]
-        results = [run_case(engine, case) for case in cases]
         counts = coverage(engine, results)
         percent = coverage_percent(engine, counts)
         if any(not r.passed for r in results) or (fail_under is not None and percent < fail_under):
             exit_code = 1
         if as_json:
-            out.append({"cases": display_path(cases_file),
-                        "ruleset": {"id": engine.ruleset.id, "version": engine.ruleset.version,
-                                    "file": engine.ruleset.file},
-                        "results": [{"name": r.case.name, "passed": r.passed, "expected": r.case.expect,
-                                     "actual": r.actual, "messages": r.messages, "line": r.case.line}
-                                    for r in results],
-                        "coverage": counts, "coveragePercent": round(percent, 1)})
+            out.append(cases_report(engine, cases_file, results))
             continue
         if out:
             _echo()
@@ -267,7 +255,7 @@ def _resolve_ruleset(spec: str, catalog, other_id: str | None = None):
     if not rid:
         if not VERSION_RE.match(spec):
             raise click.BadParameter(f"{spec!r} is not a file, ID@VERSION, VERSION or git:REV:PATH")
-        rid = other_id or _services().rules.status().get("rulesetId")
+        rid = other_id or services().rules.status().get("rulesetId")
     for candidate in rule_files(settings.rules_dir):
         if peek_header(candidate) == (rid, version):
             return load_ruleset(candidate, catalog)
@@ -296,7 +284,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     from ..rules.engine.engine import Engine
     from ..rules.authoring.report import explain_lines
 
-    reco = _services()
+    reco = services()
     try:
         doc, _name, context = load_context_file(context_file, _now(time_text))
         query = context is None
@@ -429,14 +417,14 @@ def lock_command(ruleset_id, amend):
         # a version that was activated is recorded for good: --amend cannot change what it means
         activated = {(c.ruleset_id, c.version) for c in _lock_preview(settings.rules_dir, ruleset_id)}
         refused = sorted(f"{rid} {version}" for rid, version in activated
-                         if version in _services().rules.ledger.recorded(rid))
+                         if version in services().rules.ledger.recorded(rid))
         if refused:
             _echo(f"error: {', '.join(refused)} changed since it was activated: a version that went live "
                   "means one thing forever; give the change a new version (--amend is only for versions "
                   "never activated)", err=True)
             raise click.exceptions.Exit(1)
     try:
-        changes = lock_rulesets(settings.rules_dir, ruleset_id, amend, ledger=_services().rules.ledger)
+        changes = lock_rulesets(settings.rules_dir, ruleset_id, amend, ledger=services().rules.ledger)
     except RuleSetError as exc:
         _fail(exc)
     style = _style()
@@ -476,10 +464,10 @@ def _refuse_recorded_with_other_content(rules_dir, ruleset_id, working) -> None:
 
     doc = load_file(working)
     version = doc.get("version") if isinstance(doc, dict) else None
-    recorded = recorded_hashes(rules_dir, _services().rules.ledger, ruleset_id)
+    recorded = recorded_hashes(rules_dir, services().rules.ledger, ruleset_id)
     found = ruleset_fingerprint(doc) if isinstance(version, str) else None
     if found is not None and recorded.get(version, found) != found:
-        taken = set(recorded) | {row["version"] for row in _services().rules.versions(ruleset_id)}
+        taken = set(recorded) | {row["version"] for row in services().rules.versions(ruleset_id)}
         raise VersionChanged(ruleset_id, version, recorded[version], found, next_free_version(version, taken))
 
 
@@ -494,7 +482,7 @@ def keep_command(ruleset_id):
     from ..rules.repository.layout import working_copy_path
 
     settings = _settings()
-    ruleset_id = ruleset_id or _services().rules.status().get("rulesetId")
+    ruleset_id = ruleset_id or services().rules.status().get("rulesetId")
     try:
         working = working_copy_path(settings.rules_dir, ruleset_id)
     except RuleSetError as exc:
@@ -527,7 +515,7 @@ def _lock_state(rules_dir, ruleset_id) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print the versions as JSON.")
 def versions_command(ruleset_id, as_json):
     """The versions of a rule set (default: the one in service), which one is active and pinned."""
-    reco = _services()
+    reco = services()
     reco.rules.refresh()
     ruleset_id = ruleset_id or reco.rules.status().get("rulesetId")
     rows = reco.rules.versions(ruleset_id)
@@ -570,7 +558,7 @@ def activate_command(ruleset_id, version, latest):
         raise click.UsageError("give a VERSION, or --latest")
     from ..store.activation import Superseded
 
-    reco = _services()
+    reco = services()
     try:
         status = activate(reco.rules, ruleset_id, None if latest else version, f"{_user()} (flask rules)",
                           require_approval=reco.settings.rules_require_approval)
@@ -610,7 +598,7 @@ def history_command(ruleset_id, as_json):
     and roll back, with who and when (the same list as the Rule Studio's)."""
     from ..studio.authoring import history
 
-    reco = _services()
+    reco = services()
     reco.rules.refresh()
     ruleset_id = ruleset_id or reco.rules.status().get("rulesetId")
     entries = history(reco.rules, ruleset_id)
@@ -635,7 +623,7 @@ def rollback_command(ruleset_id):
     from ..store.activation import Superseded
     from ..studio.authoring import rollback
 
-    reco = _services()
+    reco = services()
     try:
         done = rollback(reco.rules, ruleset_id, f"{_user()} (flask rules)")
     except RuleSetError as exc:

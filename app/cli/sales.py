@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
+
+from ..services import services
 
 sales = AppGroup("sales", help="TMF699 sales leads made from recommendations.")
 
@@ -44,7 +45,7 @@ def conversion(as_json: bool, rule_set_id: str | None, rule_set_version: str | N
         bounds = parse_range(since, until)
     except TMFError as exc:
         raise click.BadParameter(exc.message) from None
-    report = conversion_report(current_app.extensions["reco"], rule_set_id, rule_set_version,
+    report = conversion_report(services(), rule_set_id, rule_set_version,
                                *bounds, channel)
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -16,11 +16,11 @@ import sys
 import time
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from ..exactnumbers import InexactNumber, stored_float
 from ..ids import id_problem
+from ..services import services
 from ..storable import first_unstorable
 from ..store.base import StoreError, StoreUnavailable
 from ..textform import nfc_tree
@@ -35,7 +35,7 @@ LOADABLE = {"customer": "customer", "product": "product"}
 
 
 def _store():
-    return current_app.extensions["reco"].store
+    return services().store
 
 
 @store_cli.command("upgrade")
@@ -47,11 +47,10 @@ def upgrade(revision: str) -> None:
     release."""
     from ..store.schema import upgrade as run_upgrade
 
-    url = current_app.extensions["reco"].settings.store_url
-    if not url or not url.lower().startswith(("postgresql:", "postgres:")):
+    if not _store().sql:          # the URL was read once, by open_store
         click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
         return
-    run_upgrade(url, revision)
+    run_upgrade(services().settings.store_url, revision)
     click.echo(f"schema upgraded to {revision}")
 
 
@@ -61,10 +60,8 @@ def check() -> None:
     store = _store()
     from ..store import StoreUnavailable
 
-    checker = getattr(store, "check_schema", None)
     try:
-        if checker:
-            checker()
+        store.check_schema()
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{store.backend}: ready")
@@ -86,7 +83,7 @@ def load(kind: str, path, base_url: str | None) -> None:
     customer); a line without one gets a new UUID. Ids already stored are
     reported and left as they are. No notifications are sent. Exit status 1
     when any line was not loaded."""
-    reco = current_app.extensions["reco"]
+    reco = services()
     service = reco.resources[LOADABLE[kind]]
     # as the API does (no client's host in a stored link): relative unless a public base is set
     base = (base_url or reco.settings.public_base_url or "").rstrip("/")
@@ -189,7 +186,7 @@ def copy(source: str) -> None:
     what was copied stays, and running the copy again is safe)."""
     from ..store import open_store
 
-    reco = current_app.extensions["reco"]
+    reco = services()
     target = reco.store
     resource_collections = set(reco.resources)
     counts = {"copied": 0, "present": 0, "skipped": 0}

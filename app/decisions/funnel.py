@@ -36,8 +36,8 @@ def funnel_counts(sink, store, since: dt.datetime | None, until: dt.datetime | N
                   channel: str | None = None) -> dict:
     """{dimension: {(ruleSetId, ruleSetVersion[, key]): {count: n}}}, plus
     "total": {(): counts}."""
-    if getattr(sink, "backend", None) == "postgresql":
-        return _sql_counts(sink.store, since, until, rule_set_id, rule_set_version, channel)
+    if store.sql:       # sink_for gave it the PostgreSQL sink, on the same store
+        return _sql_counts(store, since, until, rule_set_id, rule_set_version, channel)
     return _python_counts(sink.records(since, until, channel), store.all(REACTIONS),
                           store.all(LEADS), rule_set_id, rule_set_version)
 
@@ -198,10 +198,10 @@ def funnel_report(groups: dict, since: dt.datetime | None, until: dt.datetime | 
             out.append(row)
         return out
 
-    from .record import iso_millis
+    from ..timeutil import isoformat
     return {
-        "since": iso_millis(since) if since else None,
-        "until": iso_millis(until) if until else None,
+        "since": isoformat(since) if since else None,
+        "until": isoformat(until) if until else None,
         "total": groups["total"].get((), dict.fromkeys(COUNTS, 0)),
         **{f"by{name[0].upper()}{name[1:]}": rows(name) for name in DIMENSIONS},
     }

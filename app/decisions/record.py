@@ -23,6 +23,7 @@ import datetime as dt
 
 from ..recommend.items import tmf_items
 from ..rules.engine.policies import Recommendation, RecommendedItem
+from ..timeutil import isoformat
 
 SERVER_SET = ("id", "href", "state", "recommendationItem")
 
@@ -44,11 +45,6 @@ def _without_names(query: dict) -> dict:
     return query
 
 
-def iso_millis(when: dt.datetime) -> str:
-    """RFC 3339 UTC with milliseconds and Z (sorts as text in time order)."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def decision_record(decision_id: str, decided_at: dt.datetime, resource: dict,
                     result: Recommendation, *, mode: str = "instant",
                     segment: str | None = None) -> dict:
@@ -57,7 +53,7 @@ def decision_record(decision_id: str, decided_at: dt.datetime, resource: dict,
     query = {key: value for key, value in resource.items() if key not in SERVER_SET}
     return {
         "id": decision_id,
-        "decidedAt": iso_millis(decided_at),
+        "decidedAt": isoformat(decided_at),
         "mode": mode,
         "partyId": _first_id(resource.get("relatedParty")),
         "channelId": _first_id(resource.get("channel")),

@@ -359,6 +359,6 @@ def _item_rows(records: list[dict]) -> list[tuple]:
 
 def sink_for(store, data_dir: Path):
     """PostgresSink on a PostgreSQL store, else JSON Lines in data_dir/decisions."""
-    if getattr(store, "backend", None) == "postgresql":
+    if store.sql:
         return PostgresSink(store)
     return JsonLinesSink(Path(data_dir) / "decisions")

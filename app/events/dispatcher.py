@@ -324,7 +324,7 @@ class Dispatcher:
         committed: the head is written in the transaction that appends."""
         if head <= self._log_seen:
             return self._log_seen
-        if getattr(self.store, "backend", None) != "postgresql":
+        if not self.store.queries_in_backend:
             # in memory: one pass over the log
             records, _total = self.store.query(LOG, Query(filters=(
                 Filter(("seq",), "gt", (self._log_seen,), "number"),)))

@@ -24,6 +24,8 @@ import sys
 import structlog
 from gunicorn import glogging
 
+from ..config import Settings
+
 FORMATS = ("json", "console")
 
 
@@ -133,6 +135,6 @@ class GunicornLogger(glogging.Logger):
 
     def setup(self, cfg):
         super().setup(cfg)
-        fmt = os.environ.get("RECO_LOG_FORMAT", "json")
+        fmt = Settings.from_env().log_format
         for handler in self.error_log.handlers:
             handler.setFormatter(formatter(fmt))

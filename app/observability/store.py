@@ -190,6 +190,16 @@ class InstrumentedStore(Store):
     def close(self) -> None:
         self.inner.close()
 
+    # the features the Store interface declares are the inner store's
+    backend = property(lambda self: self.inner.backend)
+    shared = property(lambda self: self.inner.shared)
+    sql = property(lambda self: self.inner.sql)
+    queries_in_backend = property(lambda self: self.inner.queries_in_backend)
+    display_url = property(lambda self: self.inner.display_url)
+
+    def check_schema(self) -> None:
+        self.inner.check_schema()
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

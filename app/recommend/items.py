@@ -11,7 +11,7 @@ why it is there."""
 from __future__ import annotations
 
 from ..rules import Recommendation
-from ..rules.model.catalog import HREF_PATH
+from ..rules.model.catalog import offering_ref
 
 ITEM_SCHEMA_NAME = "ExplainedRecommendationItem"
 
@@ -20,14 +20,12 @@ def tmf_items(result: Recommendation, base_url: str) -> list[dict]:
     """The recommendationItem list of `result`, ranked; links are
     `base_url` (RECO_PUBLIC_BASE_URL or "", app/api/tmf.py base_url) plus
     the TMF620 path, so relative unless a public base is set."""
-    offering_base = f"{base_url}{HREF_PATH}"
     location = f"{base_url}/schemas/{ITEM_SCHEMA_NAME}.schema.json"
     ruleset_id, version = result.ruleset_id, result.ruleset_version
     return [{
         "id": str(item.priority),
         "priority": item.priority,
-        "productOffering": {"id": item.offering_id, "href": offering_base + item.offering_id,
-                            "name": item.name, "@referredType": "ProductOffering"},
+        "productOffering": offering_ref(item.offering_id, item.name, base_url),
         "@type": ITEM_SCHEMA_NAME,
         "@baseType": "RecommendationItem",
         "@schemaLocation": location,

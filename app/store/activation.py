@@ -98,7 +98,7 @@ class StorePointer:
     def __init__(self, store, poll_seconds: float = 1.0):
         self.store = store
         self.poll_seconds = poll_seconds
-        self.location = f"{getattr(store, 'display_url', store.backend)} ({self.COLLECTION})"
+        self.location = f"{store.display_url} ({self.COLLECTION})"
         self._lock = threading.Lock()
         self._checked = 0.0
         self._token: object = ("pointer", None)

@@ -169,7 +169,33 @@ class Txn(ABC):
 
 
 class Store(ABC):
-    """Abstract document store.  See the module docstring for the contract."""
+    """Abstract document store.  See the module docstring for the contract.
+
+    What a backend can do beyond the contract is declared here, so callers
+    ask for a feature instead of probing attributes or comparing names."""
+
+    #: the backend's name in messages, /health and metrics ("tinydb", "postgresql")
+    backend: str = ""
+    #: one store every host reaches (a database server), not one host's files:
+    #: state all workers on all hosts must agree on (the active rule set
+    #: version: app/store/activation.py) lives in it
+    shared: bool = False
+    #: speaks SQL through ``connection()`` (psycopg): features with tables and
+    #: aggregate queries of their own (the decision log, its funnel counts)
+    sql: bool = False
+    #: a query's filters run in the backend (indexes); False: every query reads
+    #: the whole collection in memory, so one pass is as cheap as a narrow one
+    queries_in_backend: bool = False
+
+    @property
+    def display_url(self) -> str:
+        """Where the data lives, for messages and /health, without secrets."""
+        return self.backend
+
+    def check_schema(self) -> None:
+        """Raise :class:`StoreUnavailable` when the stored schema is not the
+        one this code knows (or cannot be read); backends without a schema
+        version (TinyDB's JSON files) have nothing to check."""
 
     @abstractmethod
     def insert(self, collection: str, doc: dict) -> dict:

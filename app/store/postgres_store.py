@@ -80,6 +80,9 @@ class PostgresStore(Store):
     """Store in a PostgreSQL database named by a ``postgresql://`` URL."""
 
     backend = "postgresql"
+    shared = True
+    sql = True
+    queries_in_backend = True
 
     def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
                  connect_timeout: float = 3.0, statement_timeout: float = 30.0,

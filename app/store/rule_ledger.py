@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..rules.model.common import UTC, iso
+from ..rules.model.common import UTC
+from ..timeutil import isoformat
 from . import DuplicateId
 
 VERSIONS = "rulesetVersion"
@@ -39,7 +40,7 @@ class StoreLedger:
     def record(self, ruleset_id: str, version: str, hash: str, by: str) -> tuple[dict, bool]:  # noqa: A002
         """(the version's record, True when this call wrote it); durable when it returns."""
         doc = {"id": f"{ruleset_id}@{version}", "rulesetId": ruleset_id, "version": version, "hash": hash,
-               "by": by, "at": iso(dt.datetime.now(UTC))}
+               "by": by, "at": isoformat(dt.datetime.now(UTC))}
         try:
             self.store.insert(VERSIONS, doc)
             written = True

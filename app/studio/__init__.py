@@ -18,7 +18,6 @@ Security (SECURITY.md, "Rule Studio"):
 """
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -29,6 +28,7 @@ from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, k
                     presented_key, require_admin, session_login)
 from ..atomicfile import create_once
 from ..errors import TMFError, storage_error
+from ..services import services
 from ..sessions import StudioSessionInterface, close_session, open_session
 from . import authoring
 
@@ -42,12 +42,13 @@ PAGES = [("studio.overview", "Rule sets"), ("studio.playground", "Playground"), 
          ("studio.impact", "Impact"), ("studio.edit", "Edit"), ("studio.conversion", "Conversion")]
 
 
-def init_app(app: Flask, data_dir: Path) -> None:
+def init_app(app: Flask, data_dir: Path, secret_key: str | None = None) -> None:
     """Register the studio; sign its sessions with a secret shared by every
-    worker (RECO_SECRET_KEY, else a random one kept in the data directory)."""
+    worker (secret_key: RECO_SECRET_KEY, else a random one kept in the data
+    directory)."""
     secret_file = Path(data_dir) / SECRET_FILE
     if not app.secret_key:
-        app.secret_key = os.environ.get("RECO_SECRET_KEY") or _secret_if_room(app, secret_file)
+        app.secret_key = secret_key or _secret_if_room(app, secret_file)
     app.config.update(SESSION_COOKIE_NAME="reco_studio", SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_PATH="/")
     # Secure over HTTPS; read only under /studio and /admin/; the secret made
@@ -67,7 +68,7 @@ def _secret_if_room(app: Flask, path: Path) -> str | None:
         if storage_error(exc) is None:
             raise
         app.logger.warning("the Studio's session secret cannot be created in %s: %s", path.parent, exc.strerror)
-        app.config["RECO_SESSION_SECRET_ERROR"] = exc
+        app.config["STUDIO_SESSION_SECRET_ERROR"] = exc
         return None
 
 
@@ -80,10 +81,6 @@ def _stored_secret(path: Path) -> str:
     return path.read_text(encoding="ascii").strip()
 
 
-def _reco():
-    return current_app.extensions["reco"]
-
-
 def _can_read() -> bool:
     keys = configured_admin_keys()
     return not keys or session_login(keys) is not None or key_matches(presented_key(), keys)
@@ -94,7 +91,7 @@ def _gate():
     if request.endpoint == "studio.static":
         return None
     if not current_app.secret_key:        # the data directory had no room for it (_secret_if_room)
-        cause = current_app.config.get("RECO_SESSION_SECRET_ERROR")
+        cause = current_app.config.get("STUDIO_SESSION_SECRET_ERROR")
         raise (storage_error(cause) if cause else None) or TMFError(
             503, "The Studio has no session secret: set RECO_SECRET_KEY", code="STORAGE_UNAVAILABLE")
     if request.endpoint == "studio.login":
@@ -204,7 +201,7 @@ def logout():
 
 # --------------------------------------------------------------------------- pages
 def _ruleset_choice():
-    rules = _reco().rules
+    rules = services().rules
     rules.refresh()
     status = rules.status()
     rid = request.args.get("rulesetId") or status.get("rulesetId")
@@ -215,7 +212,7 @@ def _ruleset_choice():
 
 def _page(template: str, **values):
     rid, status, versions = _ruleset_choice()
-    catalog = _reco().rules.catalog
+    catalog = services().rules.catalog
     return render_template(template, ruleset_id=rid, status=status, versions=versions,
                            vocabulary=authoring.vocabulary(catalog), **values)
 
@@ -223,8 +220,8 @@ def _page(template: str, **values):
 @bp.route("", methods=["GET"])
 @bp.route("/", methods=["GET"])
 def overview():
-    settings = _reco().settings
-    data = authoring.rulesets_overview(_reco().rules, settings.rules_dir, settings.catalog_dir)
+    settings = services().settings
+    data = authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir)
     return render_template("studio/overview.html", data=data, status=data["status"])
 
 
@@ -252,10 +249,10 @@ def edit():
 def conversion():
     from ..decisions.conversion import conversion_report, parse_range
     since, until = parse_range(request.args.get("since") or None, request.args.get("until") or None)
-    report = conversion_report(_reco(), request.args.get("ruleSetId") or None, None, since, until,
+    report = conversion_report(services(), request.args.get("ruleSetId") or None, None, since, until,
                                request.args.get("channel") or None)
     by = request.args.get("by") if request.args.get("by") in FUNNEL_BY else "ruleSetVersion"
-    return render_template("studio/conversion.html", report=report, status=_reco().rules.status(),
+    return render_template("studio/conversion.html", report=report, status=services().rules.status(),
                            funnel_by=by, funnel_key=FUNNEL_BY[by], filters=request.args)
 
 
@@ -281,18 +278,18 @@ def review_activation():
         error = (f"{rid} {version} cannot be activated: its file {target['file']} holds other content "
                  f"(hash {target['hash']}) than recorded for {version} (hash {target['recordedHash']}).")
     elif serving is not None:
-        rules = _reco().rules
+        rules = services().rules
         try:
             report = authoring.impact(rules.engine_of(serving["version"], rid), rules.engine_of(version, rid),
-                                      authoring.case_contexts(_reco().settings.rules_dir, rid))
+                                      authoring.case_contexts(services().settings.rules_dir, rid))
         except authoring.RuleSetError as exc:
             error = "; ".join(authoring.problems_of(exc))
     reviewed = None
     if target is not None and error is None:
-        reviewed = authoring.review(_reco().rules, rid, version)
+        reviewed = authoring.review(services().rules, rid, version)
     return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
                            serving=serving, report=report, error=error, status=status, reviewed=reviewed,
-                           require_approval=_reco().settings.rules_require_approval)
+                           require_approval=services().settings.rules_require_approval)
 
 
 @bp.route("/approve", methods=["POST"])
@@ -301,7 +298,7 @@ def approve():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or ""
     try:
-        authoring.approve(_reco().rules, rid, version, who, request.form.get("note") or "")
+        authoring.approve(services().rules, rid, version, who, request.form.get("note") or "")
     except authoring.RuleSetError as exc:
         flash("Not approved: " + "; ".join(authoring.problems_of(exc)), "error")
     else:
@@ -315,8 +312,8 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"),
-                                  require_approval=_reco().settings.rules_require_approval)
+        done = authoring.activate(services().rules, rid, version, who, expected_from=request.form.get("from"),
+                                  require_approval=services().settings.rules_require_approval)
     except authoring.StaleForm as exc:
         flash(f"Not activated: {exc}.", "error")
         return redirect(url_for("studio.overview"))
@@ -335,7 +332,7 @@ def rollback():
     who = require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.rollback(_reco().rules, rid, who, expected_from=request.form.get("from"))
+        done = authoring.rollback(services().rules, rid, who, expected_from=request.form.get("from"))
     except authoring.StaleForm as exc:
         flash(f"Not rolled back: {exc}.", "error")
         return redirect(url_for("studio.overview"))
@@ -351,7 +348,7 @@ def lock():
     require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger)
+        done = authoring.lock(services().settings.rules_dir, rid, services().rules.ledger)
     except authoring.RuleSetError as exc:
         flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))

@@ -27,13 +27,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..rules import RuleSetError
-from ..rules.authoring.cases import coverage, load_cases, run_case
+from ..rules.authoring.case_report import cases_report, run_matching
+from ..rules.authoring.cases import load_cases
 from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from ..rules.authoring.diff import diff_engines, summary
 from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
 from ..rules.authoring.keptcases import cases_for_version, keep_cases
 from ..rules.authoring.lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
-from ..rules.authoring.report import coverage_percent, explain_lines, failure_lines
+from ..rules.authoring.report import explain_lines
 from ..rules.model.common import UTC, ruleset_fingerprint
 from ..rules.model.conditions import COMBINATORS, FACT_KEYS
 from ..rules.model.source import FileTooLarge, UnsafeName, check_source_size, read_source
@@ -256,27 +257,9 @@ def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
 
 
 def run_cases(engine, cases_file: Path, keyword: str | None = None) -> dict:
-    """The regression cases against one engine (as `flask rules test --json`),
-    with the reasons of each failure and the rule coverage."""
-    cases = load_cases(cases_file)
-    if keyword:
-        cases = [c for c in cases if keyword.lower() in c.name.lower()]
-    results = [run_case(engine, case) for case in cases]
-    counts = coverage(engine, results)
-    rs = engine.ruleset
-    failed = sum(1 for r in results if not r.passed)
-    return {
-        "cases": display_path(cases_file),
-        "ruleset": {"id": rs.id, "version": rs.version, "file": rs.file},
-        "results": [{"name": r.case.name, "passed": r.passed, "expected": r.case.expect,
-                     "absent": r.case.absent, "actual": r.actual, "messages": r.messages,
-                     "line": r.case.line, "description": r.case.description,
-                     "why": [] if r.passed else failure_lines(engine, r)[1:]} for r in results],
-        "coverage": [{"rule": rule.id, "name": rule.name, "line": rule.line, "cases": counts.get(rule.id, 0),
-                      "counted": rule.fires_by_status} for rule in rs.rules],
-        "coveragePercent": round(coverage_percent(engine, counts), 1),
-        "passed": len(results) - failed, "failed": failed,
-    }
+    """The regression cases against one engine, reported as `flask rules test
+    --json` reports them (app/rules/authoring/case_report.py)."""
+    return cases_report(engine, cases_file, run_matching(engine, cases_file, keyword))
 
 
 # --------------------------------------------------------------------------- impact

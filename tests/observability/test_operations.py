@@ -85,7 +85,7 @@ def test_console_logs_for_a_developer(tmp_path, capsys):
 
 
 def test_an_unknown_log_format_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="log format 'xml': use one of json, console"):
+    with pytest.raises(ValueError, match="RECO_LOG_FORMAT='xml': Input should be 'json' or 'console'"):
         make_app(tmp_path, log_format="xml")
 
 

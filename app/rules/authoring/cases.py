@@ -31,7 +31,6 @@ from ..model.errors import RuleSetError
 from ..model.facts import Context, normalise_value
 from ..model.ruleset import load_ruleset
 from ..model.yamlload import display_path, load_file, typed_text
-from ..repository.layout import ruleset_file_for
 
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
 CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders"}
@@ -227,14 +226,6 @@ def run_case(engine: Engine, case: Case) -> CaseResult:
 def engine_for(rule_file: Path, catalog_dir: Path, href_base: str = "") -> Engine:
     catalog = load_catalog(catalog_dir)
     return Engine(load_ruleset(rule_file, catalog), catalog, href_base)
-
-
-def run_cases_file(cases_file: Path, catalog_dir: Path, rule_file: Path | None = None,
-                   engine: Engine | None = None) -> tuple[Engine, list[CaseResult]]:
-    """Run every case of a cases file against the rule set beside it (or `rule_file`)."""
-    if engine is None:
-        engine = engine_for(rule_file or ruleset_file_for(cases_file), catalog_dir)
-    return engine, [run_case(engine, case) for case in load_cases(cases_file)]
 
 
 def coverage(engine: Engine, results: list[CaseResult]) -> dict[str, int]:

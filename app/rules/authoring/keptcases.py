@@ -16,12 +16,8 @@ import os
 from pathlib import Path
 
 from ..repository.files import write_text_atomic
-from ..repository.layout import VERSIONS_DIR, cases_file_for
+from ..repository.layout import cases_path, kept_cases_path
 from .lockfile import MODELINE_RE
-
-
-def kept_cases_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
-    return Path(rules_dir) / VERSIONS_DIR / f"{ruleset_id}@{version}.cases.yaml"
 
 
 def cases_for_version(rules_dir: Path, ruleset_id: str, version: str | None) -> Path:
@@ -30,7 +26,7 @@ def cases_for_version(rules_dir: Path, ruleset_id: str, version: str | None) -> 
         kept = kept_cases_path(rules_dir, ruleset_id, version)
         if kept.is_file():
             return kept
-    return cases_file_for(Path(rules_dir) / f"{ruleset_id}.yaml")
+    return cases_path(rules_dir, ruleset_id)
 
 
 def keep_cases(rules_dir: Path, ruleset_id: str, version: str) -> Path | None:
@@ -38,7 +34,7 @@ def keep_cases(rules_dir: Path, ruleset_id: str, version: str) -> Path | None:
     unless that file exists (written once); the editor-schema line is
     rewritten for the deeper folder. The kept path, or None when there are no
     working cases or they were kept before."""
-    working = cases_file_for(Path(rules_dir) / f"{ruleset_id}.yaml")
+    working = cases_path(rules_dir, ruleset_id)
     target = kept_cases_path(rules_dir, ruleset_id, version)
     if not working.is_file() or target.exists():
         return None

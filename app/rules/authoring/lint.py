@@ -45,7 +45,8 @@ from ..model.source import FileTooLarge, read_source
 from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
 from ..repository.layout import (LOCK_SUFFIX, UnsafeName, cases_file_for, check_ruleset_id, check_version,
                                  find_cases_files, in_versions_dir, is_cases_file,
-                                 lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for)
+                                 lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for,
+                                 RULE_SUFFIXES, VERSIONS_DIR)
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 IGNORE_RE = re.compile(r"#.*?\blint-ignore\b:?\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)?")
@@ -604,7 +605,7 @@ def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list
     version_pos = doc.at("version")
     expected = f"{rid}@{version}" if in_versions else rid
     if path.stem != expected:
-        where = f"rules/versions/{expected}.yaml" if in_versions else f"{expected}.yaml"
+        where = (f"rules/{VERSIONS_DIR}/" if in_versions else "") + expected + RULE_SUFFIXES[0]
         out.append(finding(name, id_pos, "file-name",
                            f"the file is named {path.name} but holds {rid}" + (f"@{version}" if in_versions else ""),
                            f"rename it to {where} so that its cases and lock file are found"))

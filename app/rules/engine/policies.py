@@ -15,7 +15,8 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from ..model.catalog import HREF_PATH, Catalog
+from ...timeutil import isoformat_as_given
+from ..model.catalog import Catalog, offering_ref
 from ..model.facts import Facts
 from ..model.ruleset import Rule, RuleSet
 
@@ -40,8 +41,7 @@ class RecommendedItem:
     @property
     def offering(self) -> dict:
         """The ProductOfferingRef {id, href, name, @referredType} (explain, cases, studio)."""
-        return {"id": self.offering_id, "href": f"{self.href_base.rstrip('/')}{HREF_PATH}{self.offering_id}",
-                "name": self.name, "@referredType": "ProductOffering"}
+        return offering_ref(self.offering_id, self.name, self.href_base)
 
     def as_dict(self) -> dict:
         return {"priority": self.priority, "offering": self.offering,
@@ -210,6 +210,6 @@ def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rul
 
 
 def _window(offering) -> str:
-    start = offering.valid_from.isoformat().replace("+00:00", "Z") if offering.valid_from else "…"
-    end = offering.valid_to.isoformat().replace("+00:00", "Z") if offering.valid_to else "…"
+    start = isoformat_as_given(offering.valid_from) if offering.valid_from else "…"
+    end = isoformat_as_given(offering.valid_to) if offering.valid_to else "…"
     return f"[{start}, {end})"

@@ -28,6 +28,15 @@ from .yamlload import PosDict, display_path, load_text
 
 HREF_PATH = "/tmf-api/productCatalogManagement/v4/productOffering/"
 
+
+def offering_ref(offering_id: str, name: str, base: str = "") -> dict:
+    """The TMF ProductOfferingRef of an offering: {id, href, name,
+    @referredType}; `href` is `base` (RECO_PUBLIC_BASE_URL, an engine's
+    href base, or "": relative) plus the TMF620 path (TMF620 v4.0.0
+    ProductOfferingRef)."""
+    return {"id": offering_id, "href": f"{base.rstrip('/')}{HREF_PATH}{offering_id}", "name": name,
+            "@referredType": "ProductOffering"}
+
 OFFERING_FIELDS = {
     "id", "href", "description", "isBundle", "isSellable", "lastUpdate", "lifecycleStatus",
     "name", "statusReason", "version", "agreement", "attachment", "bundledProductOffering",
@@ -63,10 +72,6 @@ class Offering:
 
     def href(self, base: str = "") -> str:
         return f"{base.rstrip('/')}{HREF_PATH}{self.id}"
-
-    def ref(self, base: str = "") -> dict:
-        return {"id": self.id, "href": self.href(base), "name": self.name,
-                "@referredType": "ProductOffering"}
 
     def resource(self, base: str = "") -> dict:
         """The full TMF620 ProductOffering with its href."""

@@ -7,7 +7,7 @@ import json
 import pickle
 import re
 
-from ...timeutil import DateTimeOutOfRange, parse_datetime
+from ...timeutil import DateTimeOutOfRange, isoformat_as_given, parse_datetime
 from .errors import Problem
 from .yamlload import PosDict, PosList
 
@@ -34,7 +34,7 @@ def in_window(when: dt.datetime, start: dt.datetime | None, end: dt.datetime | N
 
 
 def iso(value: dt.datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return isoformat_as_given(value)
 
 
 def plain(value):

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from ...textform import nfc
+from ...timeutil import isoformat_as_given
 from .common import UTC, parse_time
 
 
@@ -48,7 +49,7 @@ def normalise_value(value) -> str | None:
         return str(int(value))
     if isinstance(value, (dt.datetime, dt.date)):
         when = parse_time(value)
-        return when.isoformat().replace("+00:00", "Z") if when else None
+        return isoformat_as_given(when) if when else None
     return nfc(str(value).strip())
 
 

@@ -86,20 +86,32 @@ def rules_dir_of(path: Path) -> Path:
     return path.parent.parent if in_versions_dir(path) else path.parent
 
 
+def ruleset_stem(ruleset_id: str, version: str | None = None) -> str:
+    """`<id>` (a working copy's name) or `<id>@<version>` (a kept version's);
+    UnsafeName for a bad id or version."""
+    stem = check_ruleset_id(ruleset_id)
+    return f"{stem}@{check_version(version)}" if version is not None else stem
+
+
 def kept_version_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
     """rules/versions/<id>@<version>.yaml; UnsafeName for a bad id or version."""
-    name = f"{check_ruleset_id(ruleset_id)}@{check_version(version)}.yaml"
-    return contained_path(Path(rules_dir) / VERSIONS_DIR, name)
+    return contained_path(Path(rules_dir) / VERSIONS_DIR, ruleset_stem(ruleset_id, version) + RULE_SUFFIXES[0])
+
+
+def kept_cases_path(rules_dir: Path, ruleset_id: str, version: str) -> Path:
+    """rules/versions/<id>@<version>.cases.yaml, the cases kept with a
+    version; UnsafeName for a bad id or version."""
+    return contained_path(Path(rules_dir) / VERSIONS_DIR, ruleset_stem(ruleset_id, version) + CASES_SUFFIXES[0])
 
 
 def working_copy_path(rules_dir: Path, ruleset_id: str) -> Path:
     """rules/<id>.yaml; UnsafeName for a bad id."""
-    return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{RULE_SUFFIXES[0]}")
+    return contained_path(rules_dir, ruleset_stem(ruleset_id) + RULE_SUFFIXES[0])
 
 
 def cases_path(rules_dir: Path, ruleset_id: str) -> Path:
     """rules/<id>.cases.yaml; UnsafeName for a bad id."""
-    return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{CASES_SUFFIXES[0]}")
+    return contained_path(rules_dir, ruleset_stem(ruleset_id) + CASES_SUFFIXES[0])
 
 
 def cases_file_for(rule_file: Path) -> Path:
@@ -109,8 +121,8 @@ def cases_file_for(rule_file: Path) -> Path:
 
 def ruleset_file_for(cases_file: Path) -> Path:
     cases_file = Path(cases_file)
-    stem = cases_file.name[: -len(".cases.yaml")] if cases_file.name.endswith(".cases.yaml") \
-        else cases_file.name[: -len(".cases.yml")]
+    stem = next((cases_file.name[: -len(suffix)] for suffix in CASES_SUFFIXES if cases_file.name.endswith(suffix)),
+                cases_file.stem)
     for suffix in RULE_SUFFIXES:
         candidate = cases_file.with_name(stem + suffix)
         if candidate.exists():

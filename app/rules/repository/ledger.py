@@ -30,7 +30,8 @@ import datetime as dt
 import threading
 import uuid
 
-from ..model.common import UTC, iso
+from ...timeutil import isoformat
+from ..model.common import UTC
 
 ACTIONS = ("save", "record", "approve", "activate", "rollback", "unpin", "pin-before-save")
 # the actions that change which version serves (the Studio's "Activations" list)
@@ -47,7 +48,7 @@ def history_entry(ruleset_id: str, action: str, by: str, version: str | None = N
     # ids sort by time, then are unique across hosts
     entry = {"id": f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}", "rulesetId": ruleset_id,
              "action": action, "version": version, "fromVersion": from_version, "hash": hash,
-             "by": by, "at": iso(now)}
+             "by": by, "at": isoformat(now)}
     entry.update(extra)
     return entry
 
@@ -73,7 +74,7 @@ class MemoryLedger:
             if existing is not None:
                 return dict(existing), False
             record = {"rulesetId": ruleset_id, "version": version, "hash": hash, "by": by,
-                      "at": iso(dt.datetime.now(UTC))}
+                      "at": isoformat(dt.datetime.now(UTC))}
             self._versions[(ruleset_id, version)] = record
             return dict(record), True
 
