@@ -80,7 +80,7 @@ class Settings:
     decision_purge_seconds: float = 3600.0
     decision_file_warn_mb: float = 400.0
     # four eyes: a version is activated only once approved by another key
-    # than the one(s) that saved it (app/studio/authoring.py approve)
+    # than the one(s) that saved it (app/rules/authoring/workbench.py approve)
     rules_require_approval: bool = False
 
     ENV = {
@@ -132,16 +132,6 @@ class Settings:
         "rules_require_approval": "RECO_RULES_REQUIRE_APPROVAL",
     }
 
-    def open_store(self):
-        """The store these settings name: RECO_STORE_URL, else TinyDB files
-        in RECO_DATA_DIR."""
-        from .store import open_store
-
-        if self.store_url and self.store_url.lower().startswith(("postgresql:", "postgres:")):
-            return open_store(self.store_url, pool_size=self.store_pool_size,
-                              pool_timeout=self.store_timeout_seconds,
-                              idle_transaction_timeout=self.store_idle_transaction_seconds)
-        return open_store(self.store_url or str(self.data_dir))
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Settings":

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .record import parse_time
+from .record import iso_millis, parse_time
 
 COUNTS = ("decisions", "items", "shown", "clicked", "leads", "accepted")
 #: dimension -> the name of its key in a report row (None: the version itself)
@@ -198,7 +198,6 @@ def funnel_report(groups: dict, since: dt.datetime | None, until: dt.datetime | 
             out.append(row)
         return out
 
-    from .record import iso_millis
     return {
         "since": iso_millis(since) if since else None,
         "until": iso_millis(until) if until else None,

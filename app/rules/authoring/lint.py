@@ -38,6 +38,7 @@ from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
 from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, ScalarTest, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
+from ..model.facts import characteristics, normalise_value
 from .lockfile import next_versions, read_lock, semantic_hash
 from .zones import zone_less_times
 from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
@@ -556,7 +557,6 @@ def _value_case_problems(ruleset, cases_file: Path, name: str) -> list[Problem]:
     folded in the engine; instead this warns (`value-case`) when a value in a
     rule differs only in case from one used by another rule or by a case's
     context, the usual sign of a typo."""
-    from ..model.facts import characteristics, normalise_value
 
     used: dict[str, dict[str, str]] = {}          # label -> value -> where it is used
     tests = [(rule, test) for rule in ruleset.rules for test in _scalar_tests(rule.when)]

@@ -48,7 +48,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...observability.metrics import observe_reload
 from ..model.catalog import Catalog, load_catalog
 from ..model.common import UTC, iso, version_key
 from ..engine.engine import Engine, EngineBuildError
@@ -61,6 +60,7 @@ from ..repository.files import write_json_atomic
 from ..repository.layout import checks_path, file_stats, pointer_path, rule_files, stat_key, stat_signature
 from .workers import BUILD_RETRY_DELAYS, ServedVersions, reload_backoff
 from ..repository.ledger import MemoryLedger, history_entry
+from ..repository.pointer import FilePointer
 from ..repository.registry import recorded_hashes
 
 DEFAULT_RULESET = "telco-demo"
@@ -178,12 +178,15 @@ def kept_as_pinned(current: Active, pinned_version: str | None) -> Active:
 class RuleService:
     def __init__(self, rules_dir: Path, catalog_dir: Path, state_dir: Path, ruleset_id: str | None = None,
                  href_base: str = "", pointer=None, check_interval: float = CHECK_INTERVAL,
-                 retired_budget: int = RETIRED_RULES_BUDGET, ledger=None):
-        """`pointer`: where the active version is recorded (app.store.activation:
+                 retired_budget: int = RETIRED_RULES_BUDGET, ledger=None, on_reload=None):
+        """`pointer`: where the active version is recorded (app.rules.repository.pointer:
         the file in `state_dir` by default, the shared store on PostgreSQL).
         `ledger`: the version records and audit history
-        (app.rules.repository.ledger; in memory by default)."""
-        from ...store.activation import FilePointer
+        (app.rules.repository.ledger; in memory by default).
+        `on_reload(seconds, failed)`: told of every reload, how long it took
+        and whether it raised (the app factory counts them in its metrics;
+        this package knows nothing of them)."""
+        self.on_reload = on_reload
         self.ledger = ledger if ledger is not None else MemoryLedger()
         self._stamp_path = Path(state_dir) / ACTIVATED_STAMP
         self._seen_stamp = stat_key(self._stamp_path)
@@ -389,7 +392,7 @@ class RuleService:
         `record_history` off the entry is returned but not appended: the
         caller appends it once the step it belongs to is done (a save's pin,
         taken back when the save fails).
-        Raises RuleSetError when refused, app.store.activation.Superseded when
+        Raises RuleSetError when refused, app.rules.repository.pointer.Superseded when
         another activation changed the pointer since this one read it
         (compare-and-set): nothing is written.
         """
@@ -766,8 +769,16 @@ class RuleService:
                   display_path(entry.path), rid, version)
         return engine
 
-    @observe_reload
     def _reload_locked(self) -> None:
+        started, failed = time.perf_counter(), True
+        try:
+            self._reload_locked_untimed()
+            failed = False
+        finally:
+            if self.on_reload is not None:
+                self.on_reload(time.perf_counter() - started, failed)
+
+    def _reload_locked_untimed(self) -> None:
         self._build_failed_now = None
         loaded = self._discover()
         problems = list(loaded.problems)

@@ -1,4 +1,4 @@
-"""The rule ledger (app.rules.repository.ledger) in the service's store, so
+"""The rule ledger (ledger.py beside this module) in the service's store, so
 that every worker and, on PostgreSQL, every host shares one record of each
 rule set version and one audit history.
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..rules.model.common import UTC, iso
-from . import DuplicateId
+from ...store.base import DuplicateId
+from ..model.common import UTC, iso
 
 VERSIONS = "rulesetVersion"
 HISTORY = "rulesetHistory"
