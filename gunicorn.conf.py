@@ -89,7 +89,7 @@ def when_ready(server):
     from app.config import Settings
     from app.events.process import Supervisor, wanted
     from app.rules.model.source import set_max_file_bytes
-    from app.rules.service.rule_service import prepare_before_fork
+    from app.rules.service.source import prepare_before_fork
     if wanted():
         _dispatcher = Supervisor(server.log)
         _dispatcher.start()

@@ -596,7 +596,7 @@ def activate_command(ruleset_id, version, latest):
     what = "pinned" if not latest else "unpinned: the highest valid version serves"
     _echo(style(f"{ruleset_id} {status.get('version')} is active ({what}).", "ok"))
     _echo(f"Pointer: {pointer}. Every worker of this host answers with it from its next request on "
-          f"(it checks {reco.rules._stamp_path.name} before each request); check with GET /health (rules.hash "
+          f"(it checks {reco.rules.activator.stamp_path.name} before each request); check with GET /health (rules.hash "
           f"{status.get('hash')}).")
     locks = _lock_state(reco.settings.rules_dir, ruleset_id)
     if locks.get(status.get("version")) not in (None, "recorded"):
