@@ -98,7 +98,7 @@ def when_ready(server):
     global _dispatcher
     from app.events.process import Supervisor, wanted
     from app.rules.model.source import set_max_file_bytes
-    from app.rules.service.rule_service import prepare_before_fork
+    from app.rules.service.source import prepare_before_fork
     if wanted():
         _dispatcher = Supervisor(server.log)
         _dispatcher.start()

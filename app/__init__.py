@@ -3,6 +3,7 @@ event delivery and the API blueprints, so tests and gunicorn build the same
 service."""
 from __future__ import annotations
 
+import functools
 import logging
 
 from flask import Flask
@@ -11,7 +12,7 @@ from flask_smorest import Api
 from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
-from .errors import register_error_handlers
+from .error_handlers import register_error_handlers
 from .jsonbody import NfcRequest, install_accept_patch, install_nfc_path_values
 from .services import Services, install, services
 
@@ -23,7 +24,7 @@ class TmfApi(Api):
 
     @property
     def ERROR_SCHEMA(self):  # noqa: N802 - flask-smorest's attribute name
-        from .api.tmf import ErrorSchema
+        from .api.tmf import ErrorSchema   # light start-up, as create_app's imports
         return ErrorSchema
 
 
@@ -44,7 +45,7 @@ def report_schema(store) -> None:
     not raised, so `flask store upgrade` itself can load the app. Not logged
     when a `flask` command other than `run` builds the app: `store upgrade`
     is the fix, `store check` says it itself, and the others are not serving."""
-    import click
+    import click                          # light start-up, as create_app's imports
 
     from .store import StoreUnavailable
 
@@ -61,7 +62,7 @@ def activation_pointer(store):
     """On PostgreSQL the active rule set version lives in the shared store, so
     an activation on one host switches every worker on every host; on TinyDB
     it is the file in the data directory (None: the rule service's default)."""
-    from .store.activation import StorePointer
+    from .rules.repository.pointer import StorePointer   # light start-up, as create_app's imports
 
     return StorePointer(store) if store.shared else None
 
@@ -70,14 +71,18 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     """The service. settings: Settings.from_env(**overrides) when None
     (SettingsError names a bad variable); tracer_provider: an OpenTelemetry
     TracerProvider (tests, embedding), else one from OTEL_* or none."""
+    # imported here, not above, to keep start-up light: `import app.config` (gunicorn's
+    # config, the event dispatcher process) runs this package's top level
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
+    from .decisions.recording import record_decision
     from .decisions.wiring import install_decision_log
     from .events import EventBus
     from .observability.logs import configure_logging
-    from .observability.requests import install_request_observability
+    from .observability.metrics import observe_reload
+    from .observability.requests import install_request_observability, outgoing_trace_headers
     from .observability.store import instrument_store
     from .observability.tracing import provider_from_env
     from .recommend import Recommender
@@ -85,7 +90,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     from .resources.service import ResourceService
     from .rules import RuleService
     from .rules.model.source import set_max_file_bytes
-    from .store.rule_ledger import StoreLedger
+    from .rules.repository.store_ledger import StoreLedger
+    from .store import open_configured_store
 
     settings = settings or Settings.from_env(**overrides)
     app = Flask(__name__)
@@ -110,22 +116,22 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     install_request_observability(app, tracer_provider or provider_from_env())
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = instrument_store(settings.open_store())
+    store = instrument_store(open_configured_store(settings))
     report_schema(store)
-    events = EventBus(store, settings)
+    events = EventBus(store, settings, trace_headers=outgoing_trace_headers)
     set_max_file_bytes(settings.max_rule_file_bytes)     # before the first rule file is read
     rules = RuleService(settings.rules_dir, settings.catalog_dir, settings.data_dir,
                         ruleset_id=settings.ruleset_id, pointer=activation_pointer(store),
                         check_interval=settings.rules_check_interval,
                         retired_budget=settings.rules_retired_budget,
-                        ledger=StoreLedger(store))
+                        ledger=StoreLedger(store), on_reload=observe_reload)
     recommender = Recommender(rules, store)
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
     decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
-    jobs.decisions = decisions
+    jobs.record_decision = functools.partial(record_decision, decisions, mode="async")
     install(app, Services(settings, store, events, rules, recommender, jobs, resources, decisions))
 
     api = TmfApi(app, spec_kwargs={
@@ -145,7 +151,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
-    from .studio import init_app as init_studio
+    from .studio import init_app as init_studio   # light start-up, as the imports above
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None
     init_studio(app, settings.data_dir, secret)   # /studio: the product managers' web page
     register_error_handlers(app)

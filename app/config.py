@@ -216,15 +216,6 @@ class Settings(BaseSettings):
             return next(name for name in alias.choices if str(name).startswith(ENV_PREFIX))
         return ENV_PREFIX + field_name.upper()
 
-    def open_store(self):
-        """The store these settings name: RECO_STORE_URL, else TinyDB files
-        in RECO_DATA_DIR (the pool options apply to PostgreSQL only)."""
-        from .store import open_store
-
-        return open_store(self.store_url or self.data_dir, pool_size=self.store_pool_size,
-                          pool_timeout=self.store_timeout_seconds,
-                          idle_transaction_timeout=self.store_idle_transaction_seconds)
-
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings):

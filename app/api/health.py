@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from ..auth import admin_identity, configured_admin_keys
 from ..errors import error_body
 from ..recommend.items import ITEM_JSON_SCHEMA, ITEM_SCHEMA_NAME
-from ..rules.service.rule_service import reload_failure
+from ..rules.service.watcher import reload_failure
 from ..services import services
 from .tmf import ErrorSchema, json_response
 

@@ -1,6 +1,6 @@
 """Rule administration over HTTP, for product managers' tools (the Rule
 Studio at /studio) and operators. The same engine and authoring functions as
-`flask rules ...`, through app/studio/authoring.py:
+`flask rules ...`, through app/rules/authoring/workbench.py:
 
     GET  /admin/rules                       the rule set in service, its versions, errors
     GET  /admin/rules/overview              every rule set: versions, lock state, lint, activations
@@ -36,8 +36,9 @@ from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
+from ..rules.authoring import workbench as authoring
+from ..rules.model.source import max_file_bytes
 from ..services import services
-from ..studio import authoring
 from .tmf import ErrorSchema
 
 blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description="Rule administration")
@@ -90,7 +91,6 @@ def _room_for_a_rule_file():
     is then held to the rule limit (413 FILE_TOO_LARGE) before it is parsed.
     Every other body keeps RECO_MAX_BODY_BYTES."""
     if request.endpoint in RULE_TEXT_ENDPOINTS:
-        from ..rules.model.source import max_file_bytes
 
         needed = JSON_ESCAPE_FACTOR * max_file_bytes() + BODY_MARGIN_BYTES
         request.max_content_length = max(current_app.config.get("MAX_CONTENT_LENGTH") or 0, needed)

@@ -15,6 +15,9 @@ Colour only on a terminal, never with NO_COLOR; the text is otherwise the
 same everywhere (stable for scripts and tests). See rules/README.md.
 """
 from __future__ import annotations
+# The commands import the modules they run inside their functions, to keep
+# start-up light: every `import app` (gunicorn's config, each worker, each
+# test) loads this module through app/cli/__init__.py.
 
 import datetime as dt
 import errno
@@ -506,7 +509,7 @@ def keep_command(ruleset_id):
 
 # --------------------------------------------------------------------------- versions, activate
 def _lock_state(rules_dir, ruleset_id) -> dict:
-    from ..studio.authoring import lock_states
+    from ..rules.authoring.workbench import lock_states
     return lock_states(rules_dir, ruleset_id)
 
 
@@ -552,11 +555,11 @@ def activate_command(ruleset_id, version, latest):
     Recorded in the activation history the Rule Studio lists."""
     from ..rules import RuleSetError
     from ..rules.repository.layout import pointer_path
-    from ..studio.authoring import activate
+    from ..rules.authoring.workbench import activate
 
     if bool(version) == bool(latest):
         raise click.UsageError("give a VERSION, or --latest")
-    from ..store.activation import Superseded
+    from ..rules.repository.pointer import Superseded
 
     reco = services()
     try:
@@ -581,7 +584,7 @@ def activate_command(ruleset_id, version, latest):
     what = "pinned" if not latest else "unpinned: the highest valid version serves"
     _echo(style(f"{ruleset_id} {status.get('version')} is active ({what}).", "ok"))
     _echo(f"Pointer: {pointer}. Every worker of this host answers with it from its next request on "
-          f"(it checks {reco.rules._stamp_path.name} before each request); check with GET /health (rules.hash "
+          f"(it checks {reco.rules.activator.stamp_path.name} before each request); check with GET /health (rules.hash "
           f"{status.get('hash')}).")
     locks = _lock_state(reco.settings.rules_dir, ruleset_id)
     if locks.get(status.get("version")) not in (None, "recorded"):
@@ -596,7 +599,7 @@ def history_command(ruleset_id, as_json):
     """The audit history of a rule set (default: the one in service), newest
     first: every save, record (a version's hash fixed), approval, activation
     and roll back, with who and when (the same list as the Rule Studio's)."""
-    from ..studio.authoring import history
+    from ..rules.authoring.workbench import history
 
     reco = services()
     reco.rules.refresh()
@@ -620,8 +623,8 @@ def rollback_command(ruleset_id):
     different, healthy version that was not itself rolled back away from), as
     the Rule Studio's "Roll back" does. Recorded in the history."""
     from ..rules import RuleSetError
-    from ..store.activation import Superseded
-    from ..studio.authoring import rollback
+    from ..rules.repository.pointer import Superseded
+    from ..rules.authoring.workbench import rollback
 
     reco = services()
     try:

@@ -6,6 +6,9 @@ going through HTTP.
     flask --app wsgi sales conversion --rule-set telco-demo --version 3
 """
 from __future__ import annotations
+# The commands import the modules they run inside their functions, to keep
+# start-up light: every `import app` (gunicorn's config, each worker, each
+# test) loads this module through app/cli/__init__.py.
 
 import json
 

@@ -9,6 +9,9 @@
 The store is the one RECO_STORE_URL names (TinyDB in RECO_DATA_DIR if unset).
 """
 from __future__ import annotations
+# The commands import the modules they run inside their functions, to keep
+# start-up light: every `import app` (gunicorn's config, each worker, each
+# test) loads this module through app/cli/__init__.py.
 
 import json
 import os

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..recommend.query import KIND as QUERIES
 from .metrics import ERASED
 from .reactions import KIND as REACTIONS
 
@@ -37,7 +38,6 @@ def erase_party(services, party_id: str) -> Erased:
             decisions += services.decisions.sink.erase_party(one)
         ERASED.inc(decisions)
     reactions = _delete_all(services, REACTIONS.collection, ids)
-    from ..recommend.query import KIND as QUERIES
     queries = _delete_all(services, QUERIES.collection, ids)
     return Erased(sorted(ids), decisions, reactions, queries)
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from .record import parse_time
+from ..timeutil import isoformat
+from .record import iso_millis, parse_time
 
 COUNTS = ("decisions", "items", "shown", "clicked", "leads", "accepted")
 #: dimension -> the name of its key in a report row (None: the version itself)
@@ -198,7 +199,6 @@ def funnel_report(groups: dict, since: dt.datetime | None, until: dt.datetime | 
             out.append(row)
         return out
 
-    from ..timeutil import isoformat
     return {
         "since": isoformat(since) if since else None,
         "until": isoformat(until) if until else None,

@@ -19,11 +19,14 @@ a decision answered a moment ago works before its batch is written.
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import logging
 import os
 import threading
 import time
 
+from ..store.base import StoreError, StoreUnavailable
+from ..timeutil import utcnow
 from .ids import decision_time
 from .metrics import DECISIONS, DROPPED, FLUSH_FAILURES, PENDING, PURGED, RECORDED
 
@@ -36,8 +39,6 @@ def refused(exc: BaseException) -> bool:
     (SQLSTATE classes 22 and 23, the StoreError's cause), or a record that
     cannot be encoded (ValueError, TypeError). A store that is down, slow
     or full (StoreUnavailable, OSError) is not: the batch is kept."""
-    from ..store.base import StoreError, StoreUnavailable
-
     if isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, StoreError):
         return True
     if not isinstance(exc, StoreError) or isinstance(exc, StoreUnavailable):
@@ -188,10 +189,6 @@ class DecisionLog:
         `purge_interval` seconds in the flusher thread; on PostgreSQL one
         DELETE on the decided_at index). How many were removed (0 on error,
         logged: the next run tries again)."""
-        import datetime as dt
-
-        from ..timeutil import utcnow
-
         if self.retention_days is None:
             return 0
         before = utcnow() - dt.timedelta(days=self.retention_days)

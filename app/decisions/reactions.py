@@ -24,6 +24,7 @@ from ..errors import TMFError
 from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
 from ..store import DuplicateId
+from ..store.query import Filter, Query
 from ..timeutil import isoformat, utcnow
 
 URL_PREFIX = "/tmf-api/recommendationManagement/v4"
@@ -145,7 +146,6 @@ def purge_reactions(store, before, batch: int = 1000) -> int:
     datetime): they name a party and what it did, so they go with the
     answers after the retention window (no DeleteEvent: an expiry, not a
     client's deletion). In batches of `batch`; how many were deleted."""
-    from ..store.query import Filter, Query
 
     query = Query(filters=(Filter(("reactionDate",), "lt", (before,), "datetime"),),
                   limit=batch)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ..recommend.query import KIND as QUERY_KIND
 from ..resources.service import ResourceService
 from ..timeutil import utcnow
 from .record import answer_of, parse_time
@@ -57,7 +58,6 @@ class RecordedQueryService(ResourceService):
 def find_recommendation(services):
     """`id -> QueryProductRecommendation or None`: a stored query, or (with
     the decision log) a recorded instant answer."""
-    from ..recommend.query import KIND as QUERY_KIND
 
     queries = services.resources[QUERY_KIND.collection]
     return getattr(queries, "find", None) or (

@@ -227,7 +227,7 @@ class PostgresSink:
         written before whose commit the writer did not see (a retry) hits
         the primary key: then the same rows by INSERT ... ON CONFLICT DO
         NOTHING, which skips those already stored."""
-        import psycopg
+        import psycopg   # light start-up: the driver loads on PostgreSQL only
 
         # jsonb and text cannot hold a NUL: dropped from the strings themselves
         # (editing the JSON text would also hit a backslash followed by "u0000")

@@ -2,7 +2,9 @@
 (called by the app factory)."""
 from __future__ import annotations
 
+from ..resources.service import ResourceService
 from .log import DecisionLog
+from .reactions import KIND as REACTIONS, purge_reactions
 from .service import RecordedQueryService
 from .sinks import sink_for
 
@@ -11,8 +13,6 @@ def install_decision_log(settings, store, events, resources: dict, query_kind):
     """The recommendationReaction service, and a DecisionLog on the store's backend (None when RECO_DECISION_LOG is
     off), and the queryProductRecommendation service replaced by one that
     also answers recorded instant answers."""
-    from ..resources.service import ResourceService
-    from .reactions import KIND as REACTIONS, purge_reactions
 
     resources[REACTIONS.collection] = ResourceService(REACTIONS, store, events)
     if not settings.decision_log:

@@ -15,7 +15,6 @@ import uuid
 
 from ..errors import TMFError
 from ..store import StoreUnavailable
-from ..observability.requests import outgoing_trace_headers
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 from .process import WAKE_ENV, send_wake
@@ -28,9 +27,19 @@ log = logging.getLogger(__name__)
 
 
 class EventBus:
-    def __init__(self, store, settings):
+    #: the collection a change's event record is written to, in the change's
+    #: own transaction (record(..., into=txns[bus.COLLECTION]))
+    COLLECTION = EVENTS
+
+    def __init__(self, store, settings, trace_headers=dict):
+        """`trace_headers()`: the W3C trace context headers ({"traceparent",
+        "tracestate"} or {}) of the change being recorded, kept with its
+        notifications so that their delivery continues the trace; the app
+        factory passes the request's (app.observability.requests), so this
+        package reads no request state itself."""
         self.store = store
         self.settings = settings
+        self.trace_headers = trace_headers
         self.policy = CallbackPolicy(settings.callback_allowed_hosts)
         self.dispatcher = Dispatcher(store, settings, self.policy)
         self._hub_lock = threading.Lock()
@@ -111,7 +120,7 @@ class EventBus:
         notes = [notification(event_type, name, resource) for event_type, name, resource in events]
         try:
             into.insert(event_record(api, collection, resource_id, notes,
-                                     outgoing_trace_headers()))
+                                     self.trace_headers()))
         except Exception as exc:
             raise self.not_recorded(collection, resource_id, exc) from None
 

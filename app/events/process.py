@@ -42,6 +42,12 @@ import tempfile
 import threading
 import time
 
+from ..config import Settings
+from ..observability.logs import configure_logging
+from ..observability.store import instrument_store
+from ..store import open_configured_store
+from .lease import lease_seconds
+
 log = logging.getLogger(__name__)
 
 WAKE_ENV = "RECO_EVENT_WAKE_SOCKET"
@@ -68,9 +74,6 @@ def touch(path: str | None) -> None:
 def hung_after_seconds(environ=os.environ) -> float:
     """How long a silent dispatcher process is left before it is killed:
     twice the lease (lease.lease_seconds), so its hubs are free by then."""
-    from ..config import Settings
-    from .lease import lease_seconds
-
     return 2 * lease_seconds(Settings.from_env(environ))
 
 
@@ -158,8 +161,6 @@ class Supervisor:
 
 def wanted(environ=os.environ) -> bool:
     """Whether gunicorn should run the dispatcher as its own process."""
-    from ..config import Settings
-
     settings = Settings.from_env(environ)
     return settings.background_workers and settings.event_dispatcher == "process"
 
@@ -170,10 +171,7 @@ def main() -> int:
     Not the whole app: delivery needs the store and the settings, and the
     app would also load and compile the rule files (at 10,000 rules some
     330 MiB and seconds of CPU at every start) for nothing."""
-    from ..config import Settings
-    from ..observability.logs import configure_logging
-    from ..observability.store import instrument_store
-    from .bus import EventBus
+    from .bus import EventBus       # here, not above: bus imports this module (send_wake), a cycle
 
     # the master's pid as it gave it: it may die before this process runs
     parent = int(os.environ.get(PARENT_ENV) or os.getppid())
@@ -184,7 +182,7 @@ def main() -> int:
     except OSError:
         pass
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = instrument_store(settings.open_store())
+    store = instrument_store(open_configured_store(settings))
     dispatcher = EventBus(store, settings).dispatcher
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

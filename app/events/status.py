@@ -124,7 +124,7 @@ def _counted(queue: dict, record: dict, tally: dict) -> int:
 def _counted_one_by_one(store, queues: list[dict], head: int) -> dict[str, tuple[int, float]]:
     """hub id -> (pending, recordedAt of its first) by reading the records:
     for a log written before tallies existed."""
-    from .dispatcher import pending_items
+    from .dispatcher import pending_items    # here, not above: dispatcher imports this module, a cycle
 
     low = min(q["position"] for q in queues)
     found, _total = store.query(LOG, Query(filters=(

@@ -18,7 +18,7 @@ Instrumentation points (each a decorator or a one-line call, so that a
 rewrite of the code around it keeps them easily):
     app/observability/requests.py   HTTP requests (before/after request hooks)
     app/recommend/recommender.py    @observe_recommendation on Recommender.recommend
-    app/rules/service/rule_service.py  @observe_reload on RuleService._reload_locked
+    app/__init__.py                 RuleService(..., on_reload=observe_reload)
     app/events/bus.py               count_delivery(outcome) in EventBus._deliver
     app/__init__.py                 instrument_store(open_store(...)): store.py
 """
@@ -29,6 +29,7 @@ import time
 
 from prometheus_client import Counter, Histogram
 
+from .logs import bind_log_context
 from .rule_counts import count_fired
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -103,7 +104,6 @@ def observe_recommendation(func):
     (app/rules: ruleset_id, ruleset_version, items, fired_rules): counts it,
     its items, the rules that fired and its latency, and binds the rule set
     to the request's log context (so the request log line names the version)."""
-    from .logs import bind_log_context
 
     @functools.wraps(func)
     def wrapper(self, *args, mode: str = "instant", **kwargs):
@@ -122,20 +122,13 @@ def observe_recommendation(func):
     return wrapper
 
 
-def observe_reload(func):
-    """Decorates a rule reload: counts it, times it, counts it failed when it raises."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        RULESET_RELOADS.inc()
-        started = time.perf_counter()
-        try:
-            return func(*args, **kwargs)
-        except BaseException:
-            RULESET_RELOAD_FAILURES.inc()
-            raise
-        finally:
-            RULESET_RELOAD_SECONDS.observe(time.perf_counter() - started)
-    return wrapper
+def observe_reload(seconds: float, failed: bool) -> None:
+    """Counts one rule reload that took `seconds` and, when it raised
+    (`failed`), counts it failed (RuleService's on_reload hook)."""
+    RULESET_RELOADS.inc()
+    if failed:
+        RULESET_RELOAD_FAILURES.inc()
+    RULESET_RELOAD_SECONDS.observe(seconds)
 
 
 def count_delivery(outcome: str) -> None:

@@ -22,7 +22,6 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from ..recommend.jobs import JOBS
 from . import rule_counts
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def render(services, accept: str | None) -> tuple[bytes, str]:
     """(body, content type) of a scrape, in the format the scraper asked for
     (Prometheus text 0.0.4, or OpenMetrics)."""
     if multiprocess_dir():
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess   # light start-up: only under gunicorn's multiprocess mode
         base = CollectorRegistry()
         multiprocess.MultiProcessCollector(base)
     else:
@@ -119,7 +118,7 @@ class ServiceCollector:
                      "Listeners (hubs) paused by their circuit breaker.", backlog["openCircuits"])
 
     def _jobs(self, now: float):
-        jobs = self.services.store.all(JOBS)
+        jobs = self.services.jobs.pending()
         created = [j["createdAt"] for j in jobs if isinstance(j.get("createdAt"), (int, float))]
         yield _gauge("reco_recommendation_jobs_pending",
                      "Asynchronous recommendation queries accepted and not yet done.", len(jobs))

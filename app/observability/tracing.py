@@ -17,6 +17,9 @@ import os
 import re
 from dataclasses import dataclass
 
+# opentelemetry is imported inside the functions that use it, to keep start-up
+# light: it is an optional extra (pip install .[otel]), loaded only when tracing.
+
 log = logging.getLogger(__name__)
 
 # version "00" layout; a higher version is parsed by the same prefix (3.3.1.2 of the spec)

@@ -34,9 +34,10 @@ class RecommendationJobs:
         self.service = service          # ResourceService of queryProductRecommendation
         self.recommender = recommender
         self.poller = Poller("recommendation-jobs", self.run_due, interval=1.0)
-        # app.decisions.DecisionLog (set by the app factory): a finished
-        # query is recorded like an instant answer, under its own id
-        self.decisions = None
+        # set by the app factory (the decision log is a layer above this
+        # one): record_decision(query_id, query, result, context), so a
+        # finished query is recorded like an instant answer, under its own id
+        self.record_decision = None
 
     def enqueue(self, query_id: str, base_url: str) -> None:
         """Called before the query is stored, so no crash can leave a stored
@@ -46,6 +47,12 @@ class RecommendationJobs:
 
     def wake(self) -> None:
         self.poller.wake()
+
+    def pending(self) -> list[dict]:
+        """The job records of the queries accepted and not yet done, each
+        {"id", "baseUrl", "createdAt" (epoch seconds), "leaseUntil", "attempts"}
+        (GET /metrics counts them and ages the oldest)."""
+        return self.store.all(JOBS)
 
     def run_due(self) -> None:
         # One job at a time, each claimed for this worker only (PostgreSQL:
@@ -89,9 +96,8 @@ class RecommendationJobs:
                 self.store.update(JOBS, query_id, _release)
             return
         self.service.set_attributes(query_id, {"state": "done", "recommendationItem": items})
-        if self.decisions is not None:
-            from ..decisions.recording import record_decision
-            record_decision(self.decisions, query_id, query, result, contexts[0], mode="async")
+        if self.record_decision is not None:
+            self.record_decision(query_id, query, result, contexts[0])
         self.store.delete(JOBS, query_id)
 
 

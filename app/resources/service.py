@@ -13,7 +13,6 @@ from typing import Callable
 from marshmallow import ValidationError, fields
 
 from ..errors import TMFError
-from ..events.records import EVENTS
 from ..schemas.fast import FastLoader
 from ..storable import CODE as UNSUPPORTED_CHARACTER, first_unstorable
 from ..store import DuplicateId, StoreError
@@ -310,8 +309,9 @@ class ResourceService:
         commit has none. A change whose event cannot be written is refused
         (503 EVENT_NOT_RECORDED) and nothing is stored."""
         collection = self.kind.collection
+        events_collection = self.events.COLLECTION      # the bus (app.events) owns its name
         try:
-            with self.store.transactions(collection, EVENTS) as txns:
+            with self.store.transactions(collection, events_collection) as txns:
                 tx = txns[collection]
                 before = tx.get(resource_id)
                 after, suffixes = change(before)
@@ -328,10 +328,10 @@ class ResourceService:
                     self.events.record(
                         self.kind.api, collection, resource_id,
                         [(f"{self.kind.type_name}{suffix}", self.kind.payload_name, payload)
-                         for suffix in suffixes], into=txns[EVENTS])
+                         for suffix in suffixes], into=txns[events_collection])
         except StoreError as exc:
             # the commit failed on the event collection's file (TinyDB names it)
-            if getattr(exc, "collection", None) == EVENTS:
+            if getattr(exc, "collection", None) == events_collection:
                 raise self.events.not_recorded(collection, resource_id, exc) from None
             raise
         if suffixes:

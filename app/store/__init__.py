@@ -39,6 +39,7 @@ __all__ = [
     "Filter",
     "Query",
     "SortKey",
+    "open_configured_store",
     "open_store",
     "validate_collection",
 ]
@@ -71,7 +72,7 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     if m:
         scheme, rest = m.group(1).lower(), m.group(2)
         if scheme in ("postgresql", "postgres"):
-            from .postgres_store import PostgresStore
+            from .postgres_store import PostgresStore   # light start-up: only this backend's driver loads
 
             return PostgresStore(location, **options)
         if scheme != "tinydb":
@@ -87,6 +88,19 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
             raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
     else:
         path = location
-    from .tinydb_store import TinyDBStore
+    from .tinydb_store import TinyDBStore   # light start-up: only the backend in use loads
 
     return TinyDBStore(os.path.expanduser(path))
+
+
+def open_configured_store(settings) -> Store:
+    """The store that `settings` (app.config.Settings) names: RECO_STORE_URL,
+    else TinyDB files in RECO_DATA_DIR; on PostgreSQL with the pool size and
+    timeouts RECO_STORE_POOL_SIZE, RECO_STORE_TIMEOUT_SECONDS and
+    RECO_STORE_IDLE_TRANSACTION_SECONDS. Here rather than on the settings, so
+    that the configuration knows nothing of the store (it sits below it)."""
+    if settings.store_url and settings.store_url.lower().startswith(("postgresql:", "postgres:")):
+        return open_store(settings.store_url, pool_size=settings.store_pool_size,
+                          pool_timeout=settings.store_timeout_seconds,
+                          idle_transaction_timeout=settings.store_idle_transaction_seconds)
+    return open_store(settings.store_url or str(settings.data_dir))

@@ -45,6 +45,10 @@ from typing import Callable, Iterator, Sequence
 from .base import DuplicateId, Store, StoreError, StoreUnavailable, Txn, validate_collection
 from .postgres_query import count_sql, jsonpath, select_sql, sort_sql, where_sql
 from .query import CountBy, Filter, Query, SortKey
+from .schema import schema_problem as revision_problem
+
+# psycopg and psycopg_pool are imported inside the functions that use them, to keep
+# start-up light: a TinyDB deployment never loads the driver.
 
 __all__ = ["PostgresStore"]
 
@@ -210,8 +214,6 @@ class PostgresStore(Store):
 
     @staticmethod
     def schema_problem(conn) -> str | None:
-        from .schema import schema_problem
-
         row = conn.execute(
             "SELECT to_regclass('alembic_version') IS NOT NULL").fetchone()
         current = None
@@ -219,7 +221,7 @@ class PostgresStore(Store):
             found = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             current = found[0] if found else None
         conn.rollback()
-        return schema_problem(current)
+        return revision_problem(current)
 
     def check_schema(self) -> None:
         """Raise :class:`SchemaMismatch` when the database schema is not the

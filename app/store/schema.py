@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# alembic is imported inside the functions that use it, to keep start-up light:
+# only PostgreSQL deployments and `flask store ...` need it.
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 

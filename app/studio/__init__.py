@@ -27,10 +27,11 @@ from flask import Blueprint, Flask, current_app, flash, redirect, render_templat
 from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, key_fingerprint, key_matches,
                     presented_key, require_admin, session_login)
 from ..atomicfile import create_once
+from ..decisions.conversion import conversion_report, parse_range
 from ..errors import TMFError, storage_error
 from ..services import services
 from ..sessions import StudioSessionInterface, close_session, open_session
-from . import authoring
+from ..rules.authoring import workbench as authoring
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -247,7 +248,6 @@ def edit():
 
 @bp.route("/conversion", methods=["GET"])
 def conversion():
-    from ..decisions.conversion import conversion_report, parse_range
     since, until = parse_range(request.args.get("since") or None, request.args.get("until") or None)
     report = conversion_report(services(), request.args.get("ruleSetId") or None, None, since, until,
                                request.args.get("channel") or None)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.store.activation import FilePointer, StorePointer, Superseded
+from app.rules.repository.pointer import FilePointer, StorePointer, Superseded
 
 
 @pytest.fixture(params=["file", "store"])

@@ -81,7 +81,7 @@ def load_cases(path: Path) -> list[Case]:
         if case is None:
             continue
         if case.name in names:
-            check.add(where, f"duplicate case name {case.name!r}")
+            check.add(where, f"duplicate case name {case.name!r}", code="cases")
             continue
         names.add(case.name)
         case.file, case.line = name, where[0]

@@ -38,6 +38,7 @@ from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
 from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, ScalarTest, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
+from ..model.facts import characteristics, normalise_value
 from .lockfile import next_versions, read_lock, semantic_hash
 from .zones import zone_less_times
 from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
@@ -101,74 +102,72 @@ def _join(suggestion: str, advice: str) -> str:
 
 # --------------------------------------------------------------------------- loader findings
 class Classifier:
-    """Gives the loader's problems (messages already tested elsewhere) a check
-    name and a hint about what to do."""
+    """Gives the loader's problems a hint about what to do. Their check name
+    (`code`) is set where each problem is found (app/rules/model, engine,
+    authoring/cases.py); a problem found without one is a "schema" problem
+    (a "cases" one in a cases file). The hint quotes the value the message
+    names (an unknown offering, channel, field...) to be precise."""
 
     def __init__(self, catalog: Catalog | None, rule_ids: list[str] | None = None):
         self.catalog = catalog
         self.rule_ids = rule_ids or []
 
-    def __call__(self, problem: Problem) -> Problem:
-        code, hint = self.classify(problem.message)
+    def __call__(self, problem: Problem, default: str = "schema") -> Problem:
+        code = problem.code or default
         return Problem(problem.file, problem.line, problem.column, problem.message, problem.rule,
-                       problem.severity, problem.code or code, problem.hint or hint)
+                       problem.severity, code, problem.hint or self.hint(code, problem.message))
 
-    def classify(self, message: str) -> tuple[str, str]:
-        m = re.search(r"unknown offering '([^']*)'", message)
-        if m:
-            return "unknown-offering", self.offering_hint(m.group(1))
-        m = re.search(r"unknown category '([^']*)'", message)
-        if m:
+    def hint(self, code: str, message: str) -> str:
+        quoted = re.search(r"'([^']*)'", message)
+        value = quoted.group(1) if quoted else ""
+        if code == "unknown-offering":
+            return self.offering_hint(value)
+        if code == "unknown-category":
             known = sorted(self.catalog.category_tokens) if self.catalog else []
-            return "unknown-category", _join(did_you_mean(m.group(1), known),
-                                             "use a category id or name of a catalog offering: " + ", ".join(known))
-        m = re.search(r"unknown channel '([^']*)'", message)
-        if m:
-            return "unknown-channel", self.channel_hint(m.group(1))
-        m = re.search(r"unknown condition '([^']*)'", message)
-        if m:
-            return "unknown-condition", _join(did_you_mean(m.group(1), sorted(FACT_KEYS | COMBINATORS)),
-                                              f"see 'The when language' in {README}")
-        m = re.search(r"unknown (?:test|comparison) '([^']*)' \(use ([^)]*)\)", message)
-        if m:
-            options = [o.strip() for o in m.group(2).replace(" or ", ", ").split(",")]
-            return "unknown-condition", _join(did_you_mean(m.group(1), options), f"use one of: {m.group(2)}")
+            return _join(did_you_mean(value, known),
+                         "use a category id or name of a catalog offering: " + ", ".join(known))
+        if code == "unknown-channel":
+            return self.channel_hint(value)
+        if code == "unknown-condition":
+            m = re.search(r"unknown (?:test|comparison) '([^']*)' \(use ([^)]*)\)", message)
+            if m:
+                options = [o.strip() for o in m.group(2).replace(" or ", ", ").split(",")]
+                return _join(did_you_mean(m.group(1), options), f"use one of: {m.group(2)}")
+            return _join(did_you_mean(value, sorted(FACT_KEYS | COMBINATORS)), f"see 'The when language' in {README}")
+        if code == "duplicate-key":
+            return "keep one of the two keys (merge their values)"
+        if code == "yaml-syntax":
+            if message.startswith("YAML tag not allowed"):
+                return "remove the tag (`!!...`): rule and catalog files hold plain data"
+            if "aliases (*name)" in message:
+                return "write the value out instead of an anchor and alias (&name, *name)"
+            return ("fix the YAML at this spot: indentation with spaces (no tabs), "
+                    "a missing ':' or an unclosed quote or bracket")
+        if code == "duplicate-rule-id":
+            return ("give this rule an id of its own"
+                    + (f" (e.g. {self.next_rule_id()!r})" if self.next_rule_id() else "")
+                    + "; keep released ids unchanged: reports and leads refer to them")
+        if code == "duplicate-recommendation":
+            return "keep one entry per offering in `recommend`"
+        if code == "duplicate-id":
+            return "give it an id of its own, or remove the copy"
+        if code == "validity-window":
+            return "make the end later than the start (the end is excluded)"
+        if code == "priority-range":
+            return f"use a whole number from 0 to {MAX_PRIORITY}; smaller ranks first"
+        if code == "too-complex":
+            return "use any_of/none_of lists, or split the rule in two"
+        if code == "empty-condition":
+            return "write at least one test, e.g. `cart: \"6547\"`, or remove it"
+        if code == "cases":
+            if message.startswith("duplicate case name"):
+                return "give every case a name of its own"
+            return f"write the case as 'Regression cases' in {README} shows"
         m = re.search(r"unknown field '([^']*)' in (.*) \(allowed: (.*)\)$", message)
         if m:
             options = [o.strip() for o in m.group(3).split(",")]
-            return "schema", _join(did_you_mean(m.group(1), options),
-                                   f"remove it or use one of the fields of {m.group(2)}")
-        if message.startswith("duplicate key"):
-            return "duplicate-key", "keep one of the two keys (merge their values)"
-        if message.startswith("YAML tag not allowed"):
-            return "yaml-syntax", "remove the tag (`!!...`): rule and catalog files hold plain data"
-        if "aliases (*name)" in message:
-            return "yaml-syntax", "write the value out instead of an anchor and alias (&name, *name)"
-        if message.startswith(("invalid YAML", "expected one YAML document", "not UTF-8", "cannot read")):
-            return "yaml-syntax", ("fix the YAML at this spot: indentation with spaces (no tabs), "
-                                   "a missing ':' or an unclosed quote or bracket")
-        if message.startswith("duplicate rule id"):
-            return "duplicate-rule-id", ("give this rule an id of its own"
-                                         + (f" (e.g. {self.next_rule_id()!r})" if self.next_rule_id() else "")
-                                         + "; keep released ids unchanged: reports and leads refer to them")
-        if "recommended twice by this rule" in message:
-            return "duplicate-recommendation", "keep one entry per offering in `recommend`"
-        if message.startswith("duplicate offering id") or message.startswith("duplicate channel id"):
-            return "duplicate-id", "give it an id of its own, or remove the copy"
-        if message.startswith("duplicate case name"):
-            return "cases", "give every case a name of its own"
-        if "ends before it starts" in message or "has high < low" in message:
-            return "validity-window", "make the end later than the start (the end is excluded)"
-        if message.startswith("priority must be"):
-            return "priority-range", f"use a whole number from 0 to {MAX_PRIORITY}; smaller ranks first"
-        if message.startswith("condition too complex") or "customer characteristics; at most" in message:
-            return "too-complex", "use any_of/none_of lists, or split the rule in two"
-        if ("empty condition" in message or "the list is empty" in message or ": empty test" in message
-                or "needs a non-empty list" in message):
-            return "empty-condition", "write at least one test, e.g. `cart: \"6547\"`, or remove it"
-        if message.startswith("case ") or "a cases file" in message or "cases must be" in message:
-            return "cases", f"write the case as 'Regression cases' in {README} shows"
-        return "schema", f"write it as {README} shows (the editor set-up there flags this while you type)"
+            return _join(did_you_mean(m.group(1), options), f"remove it or use one of the fields of {m.group(2)}")
+        return f"write it as {README} shows (the editor set-up there flags this while you type)"
 
     def offering_hint(self, value: str) -> str:
         catalog = self.catalog
@@ -361,7 +360,8 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                 raw_rule = next((r for r in doc["rules"] if isinstance(r, PosDict) and as_id(r.get("id")) == p.rule),
                                 None) if p.rule else None
                 where = raw_rule.key_at("when") if raw_rule is not None and "when" in raw_rule else (p.line, p.column)
-                problems.append(classify(Problem(p.file, where[0], where[1], p.message, p.rule, p.severity)))
+                problems.append(classify(Problem(p.file, where[0], where[1], p.message, p.rule, p.severity,
+                                                     p.code)))
         if isinstance(doc, dict) and isinstance(doc.get("rules"), list):
             for index, item in enumerate(doc["rules"]):
                 if not isinstance(item, PosDict):
@@ -557,7 +557,6 @@ def _value_case_problems(ruleset, cases_file: Path, name: str) -> list[Problem]:
     folded in the engine; instead this warns (`value-case`) when a value in a
     rule differs only in case from one used by another rule or by a case's
     context, the usual sign of a typo."""
-    from ..model.facts import characteristics, normalise_value
 
     used: dict[str, dict[str, str]] = {}          # label -> value -> where it is used
     tests = [(rule, test) for rule in ruleset.rules for test in _scalar_tests(rule.when)]
@@ -673,11 +672,7 @@ def lint_cases_file(path: Path, catalog: Catalog | None) -> tuple[list[Problem],
     try:
         load_cases(path)
     except RuleSetError as exc:
-        for p in exc.problems:
-            code, hint = classify.classify(p.message)
-            if code == "schema":
-                code, hint = "cases", f"write the case as 'Regression cases' in {README} shows"
-            problems.append(Problem(p.file, p.line, p.column, p.message, p.rule, p.severity, code, hint))
+        problems.extend(classify(p, default="cases") for p in exc.problems)
         return problems, []
     rule_path = ruleset_file_for(path)
     doc = load_file(path)

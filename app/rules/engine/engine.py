@@ -47,13 +47,14 @@ def compile_rules(ruleset: RuleSet) -> tuple[FactKeys, dict[int, dict], list, li
             problems.append(Problem(ruleset.file, rule.line, 1,
                                     f"condition too complex: {node.weight} alternatives can hold at once "
                                     f"(at most {MAX_RULE_WEIGHT}); use any_of/none_of lists or split the rule",
-                                    rule.id))
+                                    rule.id, code="too-complex"))
             continue
         compiled[rule.index] = node.expr
         entries.append((rule.index, node, anchors(rule.when)))
     if len(keys.chars) > MAX_CHARACTERISTICS:
         problems.append(Problem(ruleset.file, 1, 1, f"the rule set reads {len(keys.chars)} different "
-                                f"customer characteristics; at most {MAX_CHARACTERISTICS} are supported"))
+                                f"customer characteristics; at most {MAX_CHARACTERISTICS} are supported",
+                                code="too-complex"))
     return keys, compiled, entries, problems
 
 

@@ -121,7 +121,7 @@ def load_catalog(catalog_dir: Path) -> Catalog:
         try:  # read once: the hash and the parse must see the same content
             text = read_source(path, name).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:  # e.g. removed mid-reload
-            problems.append(Problem(name, 1, 1, f"cannot read file: {exc}"))
+            problems.append(Problem(name, 1, 1, f"cannot read file: {exc}", code="yaml-syntax"))
             continue
         except RuleSetError as exc:                   # over the size limit: not read
             problems.extend(exc.problems)
@@ -158,7 +158,8 @@ def _read_catalog_doc(doc, check: Checker, catalog: Catalog) -> None:
             raw_id = as_id(item.get("id")) if isinstance(item, dict) else None
             if raw_id is not None and raw_id in catalog.seen_ids:
                 first_file, first_line = catalog.seen_ids[raw_id]
-                check.add(offerings.at(index), f"duplicate offering id {raw_id!r} (first in {first_file}:{first_line})")
+                check.add(offerings.at(index), f"duplicate offering id {raw_id!r} (first in {first_file}:{first_line})",
+                          code="duplicate-id")
                 continue
             if raw_id is not None:
                 catalog.seen_ids[raw_id] = (check.file, offerings.at(index)[0])
@@ -177,7 +178,7 @@ def _read_catalog_doc(doc, check: Checker, catalog: Catalog) -> None:
                 check.add(where, "a channel needs an id (text or number)")
                 continue
             if channel_id in catalog.channels:
-                check.add(where, f"duplicate channel id {channel_id!r}")
+                check.add(where, f"duplicate channel id {channel_id!r}", code="duplicate-id")
                 continue
             catalog.channels[channel_id] = {"id": channel_id, **{k: plain(v) for k, v in item.items() if k != "id"}}
 

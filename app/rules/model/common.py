@@ -131,9 +131,11 @@ class Checker:
         self.file = file
         self.problems: list[Problem] = []
 
-    def add(self, where, message: str, rule: str | None = None, severity: str = "error") -> None:
+    def add(self, where, message: str, rule: str | None = None, severity: str = "error",
+            code: str | None = None) -> None:
+        """`code`: the lint check name (authoring/lint.py; None: "schema")."""
         line, column = where if isinstance(where, tuple) else getattr(where, "pos", (1, 1))
-        self.problems.append(Problem(self.file, line, column, message, rule, severity))
+        self.problems.append(Problem(self.file, line, column, message, rule, severity, code))
 
     @property
     def ok(self) -> bool:
@@ -223,7 +225,7 @@ def read_valid_for(check: "Checker", item, what: str = "", rule: str | None = No
             ok = False
     start, end = bounds.get("startDateTime"), bounds.get("endDateTime")
     if start and end and end <= start:
-        check.add(item.at("validFor"), f"{what}validFor ends before it starts", rule)
+        check.add(item.at("validFor"), f"{what}validFor ends before it starts", rule, code="validity-window")
         ok = False
     return ok, start, end
 

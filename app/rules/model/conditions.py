@@ -153,15 +153,15 @@ class ConditionParser:
         self.catalog = catalog
         self.rule = rule_id
 
-    def error(self, where, message: str) -> None:
-        self.check.add(where, message, self.rule)
+    def error(self, where, message: str, code: str | None = None) -> None:
+        self.check.add(where, message, self.rule, code=code)
 
     def parse(self, value, where) -> Cond | None:
         if not isinstance(value, dict):
             self.error(where, f"a condition must be a mapping like `cart: \"6547\"`, got {type_name(value)}")
             return None
         if not value:
-            self.error(where, "empty condition")
+            self.error(where, "empty condition", "empty-condition")
             return None
         parts: list[Cond] = []
         ok = True
@@ -180,7 +180,7 @@ class ConditionParser:
     def parse_key(self, key, sub, kpos, vpos, typed: str | None = None) -> Cond | None:
         if key in ("all", "any"):
             if not isinstance(sub, list) or not sub:
-                self.error(vpos, f"`{key}` needs a non-empty list of conditions")
+                self.error(vpos, f"`{key}` needs a non-empty list of conditions", "empty-condition")
                 return None
             children = [self.parse(item, sub.at(i)) for i, item in enumerate(sub)]
             if any(c is None for c in children):
@@ -226,7 +226,7 @@ class ConditionParser:
                 return None
             return self.parse_compare(key, False, sub, kind, kpos)
         allowed = ", ".join(sorted(FACT_KEYS | COMBINATORS))
-        self.error(kpos, f"unknown condition {key!r} (known: {allowed})")
+        self.error(kpos, f"unknown condition {key!r} (known: {allowed})", "unknown-condition")
         return None
 
     # ---- set facts
@@ -241,7 +241,7 @@ class ConditionParser:
     def sized(self, values: list, where, what: str) -> bool:
         """A value list holds 1 to MAX_VALUES values."""
         if not values:
-            self.error(where, f"{what}: the list is empty")
+            self.error(where, f"{what}: the list is empty", "empty-condition")
             return False
         if len(values) > MAX_VALUES:
             self.error(where, f"{what}: at most {MAX_VALUES} values in one list")
@@ -252,14 +252,14 @@ class ConditionParser:
         ok = True
         for value, where in values:
             if fact in ("cart", "owns") and self.catalog.get(value) is None:
-                self.error(where, f"unknown offering {value!r}")
+                self.error(where, f"unknown offering {value!r}", "unknown-offering")
                 ok = False
             elif fact in ("cart_category", "owns_category") and value not in self.catalog.category_tokens:
-                self.error(where, f"unknown category {value!r} (no catalog offering has it)")
+                self.error(where, f"unknown category {value!r} (no catalog offering has it)", "unknown-category")
                 ok = False
             elif fact == "channel" and self.catalog.channels and value not in self.catalog.channels:
                 known = ", ".join(sorted(self.catalog.channels))
-                self.error(where, f"unknown channel {value!r} (known: {known})")
+                self.error(where, f"unknown channel {value!r} (known: {known})", "unknown-channel")
                 ok = False
         return ok
 
@@ -270,13 +270,14 @@ class ConditionParser:
                 return None
             return SetTest(fact, "any_of", tuple(_dedupe(v for v, _ in values)), pos=kpos)
         if not sub:
-            self.error(vpos, f"{fact}: empty test")
+            self.error(vpos, f"{fact}: empty test", "empty-condition")
             return None
         parts = []
         for mode, raw in sub.items():
             mpos = sub.at(mode)
             if mode not in SET_MODES:
-                self.error(sub.key_at(mode), f"{fact}: unknown test {mode!r} (use any_of, all_of, none_of or empty)")
+                self.error(sub.key_at(mode), f"{fact}: unknown test {mode!r} (use any_of, all_of, none_of or empty)",
+                           "unknown-condition")
                 return None
             if mode == "empty":
                 if not isinstance(raw, bool):
@@ -299,7 +300,7 @@ class ConditionParser:
                 return None
             return ScalarTest(name, is_char, "any_of", values, pos=kpos)
         if not sub:
-            self.error(vpos, f"{label}: empty test")
+            self.error(vpos, f"{label}: empty test", "empty-condition")
             return None
         parts = []
         compares = {k: v for k, v in sub.items() if k in COMPARATORS or k == "between"}
@@ -309,7 +310,7 @@ class ConditionParser:
             mpos = sub.at(mode)
             if mode not in SCALAR_MODES:
                 allowed = ", ".join(sorted(SCALAR_MODES | set(COMPARATORS) | {"between"}))
-                self.error(sub.key_at(mode), f"{label}: unknown test {mode!r} (use {allowed})")
+                self.error(sub.key_at(mode), f"{label}: unknown test {mode!r} (use {allowed})", "unknown-condition")
                 return None
             if mode == "exists":
                 if not isinstance(raw, bool):
@@ -391,14 +392,15 @@ class ConditionParser:
                 if low is None or high is None:
                     return None
                 if high < low:
-                    self.error(where, f"{label}: between [low, high] has high < low")
+                    self.error(where, f"{label}: between [low, high] has high < low", "validity-window")
                     return None
                 parts.append(Compare(name, is_char, ">=", low, kind, pos=sub.key_at(key)))
                 parts.append(Compare(name, is_char, "<=", high, kind, pos=sub.key_at(key)))
                 continue
             if key not in COMPARATORS:
                 allowed = ", ".join(sorted(set(COMPARATORS) | {"between"}))
-                self.error(sub.key_at(key), f"{label}: unknown comparison {key!r} (use {allowed})")
+                self.error(sub.key_at(key), f"{label}: unknown comparison {key!r} (use {allowed})",
+                           "unknown-condition")
                 return None
             value = self.compare_value(raw, kind, where, label)
             if value is None:

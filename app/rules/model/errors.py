@@ -14,7 +14,7 @@ class Problem:
     message: str
     rule: str | None = None
     severity: str = "error"
-    code: str | None = None        # lint check name, e.g. "unknown-offering"
+    code: str | None = None        # lint check name, set where the problem is found, e.g. "unknown-offering"
     hint: str | None = None        # what to do about it (lint)
 
     def __str__(self) -> str:

@@ -97,11 +97,13 @@ def load_ruleset(path: Path, catalog: Catalog) -> RuleSet:
     try:
         data = read_source(path, name)
     except OSError as exc:
-        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}",
+                                                           code="yaml-syntax")]) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"not UTF-8 text: {exc}")]) from None
+        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"not UTF-8 text: {exc}",
+                                                           code="yaml-syntax")]) from None
     return parse_ruleset(text, name, catalog)
 
 
@@ -115,7 +117,7 @@ def read_ruleset_file(path: Path, catalog: Catalog) -> tuple[str | None, str | N
     try:
         text = read_source(path, name).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return None, None, None, [Problem(name, 1, 1, f"cannot read file: {exc}")]
+        return None, None, None, [Problem(name, 1, 1, f"cannot read file: {exc}", code="yaml-syntax")]
     except RuleSetError as exc:           # over the size limit: not read at all
         return None, None, None, exc.problems
     try:
@@ -201,7 +203,8 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
         for index, item in enumerate(rules_raw):
             raw_id = as_id(item.get("id")) if isinstance(item, dict) else None
             if raw_id is not None and raw_id in seen:
-                check.add(rules_raw.at(index), f"duplicate rule id (first at line {seen[raw_id]})", raw_id)
+                check.add(rules_raw.at(index), f"duplicate rule id (first at line {seen[raw_id]})", raw_id,
+                          code="duplicate-rule-id")
                 continue
             if raw_id is not None:
                 seen[raw_id] = rules_raw.at(index)[0]
@@ -260,17 +263,18 @@ def read_rule(item, where, index: int, check: Checker, catalog: Catalog) -> Rule
                           "a recommendation needs an offering id, e.g. `offering: \"6542\"`", label)
                 continue
             if catalog.get(offering) is None:
-                check.add(rec.at("offering"), f"unknown offering {offering!r}", label)
+                check.add(rec.at("offering"), f"unknown offering {offering!r}", label, code="unknown-offering")
                 continue
             if offering in seen:
-                check.add(rec.at("offering"), f"offering {offering!r} recommended twice by this rule", label)
+                check.add(rec.at("offering"), f"offering {offering!r} recommended twice by this rule", label,
+                          code="duplicate-recommendation")
                 continue
             seen.add(offering)
             priority = rec.get("priority")
             if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= MAX_PRIORITY:
                 check.add(rec.at("priority") if "priority" in rec else rpos,
                           f"priority must be a whole number from 0 to {MAX_PRIORITY} (smaller ranks first), "
-                          f"got {type_name(priority)}", label)
+                          f"got {type_name(priority)}", label, code="priority-range")
                 continue
             recommend.append(Recommend(offering, priority, rpos[0]))
     if len(check.problems) > before and any(p.severity == "error" for p in check.problems[before:]):

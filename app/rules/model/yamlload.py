@@ -140,6 +140,10 @@ class PositionLoader(_SafeBase):
             self.state_generators = []
 
 
+class DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping names a key twice (lint: duplicate-key)."""
+
+
 ALIAS_MESSAGE = "aliases (*name) and merge keys are not allowed in rule and catalog files: write the value out"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
@@ -205,7 +209,7 @@ def _construct_mapping(loader: PositionLoader, node: yaml.MappingNode, seen: set
                 "while constructing a mapping", node.start_mark,
                 "found unhashable key", key_node.start_mark) from None
         if key in result:
-            raise yaml.constructor.ConstructorError(
+            raise DuplicateKey(
                 None, None, f"duplicate key {key!r} (first at line {result.key_at(key)[0]})",
                 key_node.start_mark)
         value = _build(loader, value_node, key_node.start_mark, seen)
@@ -257,7 +261,8 @@ def yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
         message = f"invalid YAML: {context}, {problem}"
     if "could not determine a constructor" in str(problem):
         message = f"YAML tag not allowed (rule and catalog files are data): {problem}"
-    return Problem(file, line, column, message.replace("\n", " "))
+    code = "duplicate-key" if isinstance(exc, DuplicateKey) else "yaml-syntax"
+    return Problem(file, line, column, message.replace("\n", " "), code=code)
 
 
 def load_text(text: str, file: str):
@@ -271,13 +276,13 @@ def load_text(text: str, file: str):
         raise RuleSetError(f"cannot read {file}", [yaml_problem(file, exc)]) from None
     except RecursionError:
         raise RuleSetError(f"cannot read {file}", [Problem(
-            file, 1, 1, "invalid YAML: nested too deeply (flatten the structure)")]) from None
+            file, 1, 1, "invalid YAML: nested too deeply (flatten the structure)", code="yaml-syntax")]) from None
     except ValueError as exc:  # e.g. an integer of thousands of digits
         raise RuleSetError(f"cannot read {file}", [Problem(
-            file, 1, 1, f"invalid YAML: a value cannot be read ({exc})")]) from None
+            file, 1, 1, f"invalid YAML: a value cannot be read ({exc})", code="yaml-syntax")]) from None
     if len(docs) > 1:
         raise RuleSetError(f"cannot read {file}",
-                           [Problem(file, 1, 1, "expected one YAML document, found several")])
+                           [Problem(file, 1, 1, "expected one YAML document, found several", code="yaml-syntax")])
     return docs[0] if docs else None
 
 
@@ -288,7 +293,8 @@ def read_text_file(path: Path | str) -> tuple[str, str]:
     try:
         return name, read_source(path, name).decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}")]) from None
+        raise RuleSetError(f"cannot read {name}", [Problem(name, 1, 1, f"cannot read file: {exc}",
+                                                           code="yaml-syntax")]) from None
 
 
 def load_file(path: Path | str):

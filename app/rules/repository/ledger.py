@@ -10,7 +10,7 @@ One small interface, two implementations:
 
 * :class:`MemoryLedger` here: one process, nothing kept (a RuleService built
   by a test or a tool without a store).
-* ``app.store.rule_ledger.StoreLedger``: the service's store (TinyDB or
+* ``app.rules.repository.store_ledger.StoreLedger``: the service's store (TinyDB or
   PostgreSQL, through the Store interface), shared by every worker and, on
   PostgreSQL, every host.
 

@@ -279,7 +279,7 @@ def test_poll_builds_a_new_version_in_the_background(tree):
 
 
 def test_unchanged_files_are_not_parsed_again(tree, monkeypatch):
-    import app.rules.service.rule_service as module
+    import app.rules.service.source as module
 
     rules_dir, catalog_dir, state_dir = tree
     svc = RuleService(rules_dir, catalog_dir, state_dir)
@@ -310,7 +310,7 @@ def test_versions_not_serving_keep_no_parse_and_are_read_again_when_activated(tr
     """A worker keeps the parsed rule set of the version that serves only (a kept
     version is ~3 MiB per 1,000 rules, and every activation adds one); the others
     are listed from what their check found and read again when activated."""
-    import app.rules.service.rule_service as module
+    import app.rules.service.source as module
 
     rules_dir, catalog_dir, state_dir = tree
     write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
@@ -351,7 +351,7 @@ def test_a_released_version_changed_behind_the_services_back_is_refused(tree):
 def test_what_the_master_parsed_before_the_fork_is_used_only_while_the_files_match(tree, monkeypatch):
     """gunicorn's master parses and checks the files once (gunicorn.conf.py
     when_ready); a worker compiles what still matches its files and parses the rest."""
-    import app.rules.service.rule_service as module
+    import app.rules.service.source as module
 
     rules_dir, catalog_dir, state_dir = tree
     write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
@@ -375,7 +375,7 @@ def test_a_fresh_worker_parses_only_the_version_it_serves(tree, monkeypatch):
     other processes of the host: a replacement worker reads back the summary of
     every kept version and parses only the one it compiles. A broken file is not
     recorded: it is checked again, and its errors listed."""
-    import app.rules.service.rule_service as module
+    import app.rules.service.source as module
 
     rules_dir, catalog_dir, state_dir = tree
     write(rules_dir / "versions" / "telco-demo@0.9.0.yaml", variant("0.9.0", **SWAPPED))
@@ -397,7 +397,7 @@ def test_a_fresh_worker_parses_only_the_version_it_serves(tree, monkeypatch):
 def test_a_version_seen_by_the_watcher_then_activated_is_parsed_once(tree, monkeypatch):
     """The usual deploy: the file is written, the watcher's reload parses it,
     then it is activated; the activation compiles that parse, not a second one."""
-    import app.rules.service.rule_service as module
+    import app.rules.service.source as module
 
     rules_dir, catalog_dir, state_dir = tree
     svc = RuleService(rules_dir, catalog_dir, state_dir)

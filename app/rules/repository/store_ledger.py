@@ -1,4 +1,4 @@
-"""The rule ledger (app.rules.repository.ledger) in the service's store, so
+"""The rule ledger (ledger.py beside this module) in the service's store, so
 that every worker and, on PostgreSQL, every host shares one record of each
 rule set version and one audit history.
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..rules.model.common import UTC
-from ..timeutil import isoformat
-from . import DuplicateId
+from ...store.base import DuplicateId
+from ...timeutil import isoformat
+from ..model.common import UTC
 
 VERSIONS = "rulesetVersion"
 HISTORY = "rulesetHistory"

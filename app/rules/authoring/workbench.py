@@ -1,5 +1,5 @@
-"""The one place where the Rule Studio and its JSON endpoints (/admin/rules)
-reach into the rules package: the same engine and authoring functions as
+"""The authoring operations the Rule Studio, its JSON endpoints (/admin/rules)
+and the CLI share: the same engine and authoring functions as
 `flask rules ...` (explain, lint, cases, diff, keep, activate), plus the few
 operations the browser needs on top of them (lint of unsaved text, atomic save
 of a working copy, activation with its history).
@@ -8,8 +8,10 @@ Every function returns plain JSON-ready data; none knows about HTTP. The CLI
 uses lock_states() and activate() too, so that `flask rules versions` and
 `flask rules activate` share one implementation (and one history) with it.
 
-It imports the rules package's authoring tools and repository (file layout,
-activation history, the one atomic writer); the runtime never imports this.
+Here, in the authoring layer, so that the API and the CLI reach them without
+importing the web UI's package; it imports the rules package's authoring tools
+and repository (file layout, activation history, the one atomic writer); the
+runtime never imports this.
 """
 from __future__ import annotations
 
@@ -26,24 +28,24 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..rules import RuleSetError
-from ..rules.authoring.case_report import cases_report, run_matching
-from ..rules.authoring.cases import load_cases
-from ..rules.authoring.contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
-from ..rules.authoring.diff import diff_engines, summary
-from ..rules.authoring.lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from ..rules.authoring.keptcases import cases_for_version, keep_cases
-from ..rules.authoring.lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
-from ..rules.authoring.report import explain_lines
-from ..rules.model.common import UTC, ruleset_fingerprint
-from ..rules.model.conditions import COMBINATORS, FACT_KEYS
-from ..rules.model.source import FileTooLarge, UnsafeName, check_source_size, read_source
-from ..rules.model.yamlload import display_path, load_text
-from ..rules.repository.files import write_text_atomic
-from ..rules.repository.layout import (cases_file_for, check_ruleset_id, check_version, contained_path,
-                                       kept_version_path, lock_path, working_copy_path)
-from ..rules.repository.ledger import ACTIVATIONS, history_entry
-from ..rules.repository.registry import VersionChanged, next_free_version, recorded_hashes, rollback_target
+from .case_report import cases_report, run_matching
+from .cases import load_cases
+from .contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
+from .diff import diff_engines, summary
+from .lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
+from .keptcases import cases_for_version, keep_cases
+from .lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
+from .report import explain_lines
+from ..model.common import UTC, ruleset_fingerprint
+from ..model.conditions import COMBINATORS, FACT_KEYS
+from ..model.errors import RuleSetError
+from ..model.source import FileTooLarge, UnsafeName, check_source_size, read_source
+from ..model.yamlload import display_path, load_text
+from ..repository.files import write_text_atomic
+from ..repository.layout import (cases_file_for, check_ruleset_id, check_version, contained_path,
+                                  kept_version_path, lock_path, working_copy_path)
+from ..repository.ledger import ACTIVATIONS, history_entry
+from ..repository.registry import VersionChanged, next_free_version, recorded_hashes, rollback_target
 
 __all__ = ["UTC", "FileTooLarge", "RuleSetError", "UnsafeName", "VersionChanged", "context_to_case",
            "display_path", "explain_lines", "is_tmf680_query", "read_context"]

@@ -26,6 +26,9 @@ import threading
 import time
 from pathlib import Path
 
+from ...store.base import DuplicateId
+from .files import write_json_atomic
+
 __all__ = ["FilePointer", "StorePointer", "Superseded"]
 
 
@@ -73,8 +76,6 @@ class FilePointer:
         return _clean(data.get("rulesets")), revision if isinstance(revision, int) else 0
 
     def compare_and_set(self, expected: int, pointer: dict) -> int:
-        from ..rules.repository.files import write_json_atomic  # the rules' own writer and temp suffix
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -132,8 +133,6 @@ class StorePointer:
         return _clean(doc.get("rulesets")), int(doc.get("revision", 0))
 
     def compare_and_set(self, expected: int, pointer: dict) -> int:
-        from . import DuplicateId
-
         new = {"id": self.DOC_ID, "rulesets": pointer, "revision": expected + 1}
         if expected == 0:
             try:
