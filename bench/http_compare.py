@@ -20,7 +20,7 @@ weighs on both); medians over the repeats. Also the worker's CPU time per
 request of each (`cpu_ratio` = bare CPU / instant CPU: the requests/s ratio
 one idle core would give), steadier than requests/s when other processes
 share core 0.
-Results: bench/results/http-compare-R<rules>.json.
+Results: bench/results/http-compare-R<rules>.json and a plot beside it (.png).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import demo_workload, http_bench, workload
+from . import demo_workload, http_bench, report, workload
 from .compare import extract
 from .load import client_name, run_load
 from .server import Server, cpu_seconds
@@ -154,6 +154,7 @@ def run(args, client: str, scratch: Path) -> int:
               "loadavgEnd": os.getloadavg(), "median": medians, "runs": runs}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    report.http_compare_plot(result, out.with_suffix(".png"))
     for key, m in medians.items():
         print(f"{key}: ratio {m['ratio']:.3f} (instant {m['instant_rps']:.0f} / bare {m['bare_rps']:.0f} req/s), "
               f"server p50 {m['instant_server_p50_ms']} ms p99 {m['instant_server_p99_ms']} ms; CPU per request "

@@ -110,13 +110,21 @@ def _count(key, rule_ids) -> None:
     table = _tables.get(key)
     if table is None:
         table = _tables[key] = _Table(key, _folder())
-    slots = table.slots
-    new = [rule_id for rule_id in dict.fromkeys(rule_ids) if rule_id not in slots]
-    if new:
-        table.add(new)
-    counts = table.counts
+    slots, counts = table.slots, table.counts
+    new = None
     for rule_id in rule_ids:
-        counts[slots[rule_id]] += 1
+        slot = slots.get(rule_id)
+        if slot is None:
+            if new is None:
+                new = []
+            new.append(rule_id)
+        else:
+            counts[slot] += 1
+    if new:                                      # rules this process has not counted yet
+        table.add(list(dict.fromkeys(new)))
+        counts = table.counts
+        for rule_id in new:
+            counts[slots[rule_id]] += 1
 
 
 def collect() -> CounterMetricFamily:
