@@ -12,7 +12,7 @@ Workloads (500 contexts each unless --contexts says otherwise):
                                  fact in every mode, lists of 1 to 12 values)
   demo-cases                     rules/telco-demo.cases.yaml
 Per context the document holds the fired rule ids and the ranked items
-(offering, rule priority, rule ids). `--compare` exits 1 and names the first
+(offering, rule priority, rule ids, rank, name, kinds). `--compare` exits 1 and names the first
 differing context of each workload when the answers differ.
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ from setgen import make_set_ruleset, set_context  # noqa: E402
 def answer(engine: Engine, ctx) -> dict:
     result = engine.recommend(ctx)
     return {"fired": result.fired_rules,
-            "items": [[i.offering_id, i.rule_priority, i.rule_ids] for i in result.items]}
+            "items": [[i.offering_id, i.rule_priority, i.rule_ids, i.priority, i.name, i.kinds]
+                      for i in result.items]}
 
 
 def generated(kind: str, n_rules: int, n_contexts: int) -> tuple[list[dict], float]:

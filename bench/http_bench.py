@@ -79,10 +79,14 @@ def body_files(workload: Workload) -> dict[str, Path]:
 
 
 def reco_server(workload: Workload, n_rules: int, workers: int, cpus: str | None, name: str,
-                rules_dir: Path | None = None, data_dir: Path | None = None, root: Path | None = None) -> Server:
-    """The service on the workload; `root` is the tree served (default: this one)."""
+                rules_dir: Path | None = None, data_dir: Path | None = None, root: Path | None = None,
+                extra_env: dict | None = None) -> Server:
+    """The service on the workload; `root` is the tree served (default: this one);
+    `extra_env` e.g. {"RECO_DECISION_LOG": "0"}."""
     data = data_dir or fresh_data(workload, name)
-    env = service_env(data, rules_dir or workload.rules_dir(n_rules), workload.catalog_dir, RULESET_ID)
+    env = service_env(data, rules_dir or workload.rules_dir(n_rules), workload.catalog_dir,
+                      getattr(workload, "ruleset_id", RULESET_ID))
+    env.update(extra_env or {})
     return Server("wsgi:app", workload.root, workers=workers, cpus=cpus, env=env, name=name,
                   **({"root": root} if root else {})).start(timeout=600)
 

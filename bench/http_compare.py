@@ -3,17 +3,24 @@ instant TMF680 POST against the bare Flask endpoint on ONE gunicorn worker
 pinned to core 0, wrk (or the Python client) with 4 connections on core 1,
 the bare endpoint measured right before each instant run.
 
-    python -m bench.http_compare --base 6cee343 [--rules 1000] [--repeat 3]
+    python -m bench.http_compare [--base 6cee343] [--rules 1000,demo]
+                                 [--decision-log on,off] [--repeat 3]
                                  [--duration 5] [--warmup 1.5] [--out FILE]
 
-Per repeat, alternating: bare, then the base tree's service; bare, then this
-tree's service (a fresh server each time, on a fresh copy of the same data).
-The figure is the ratio instant / bare of each pair (taken seconds apart, so
-what else runs on the machine weighs on both); medians over the repeats.
-Also the worker's CPU time per request of each (`cpu_ratio` = bare CPU /
-instant CPU: the requests/s ratio one idle core would give), steadier than
-requests/s when other processes share core 0.
-Results: bench/results/http-compare-R<rules>.json.
+`--rules`: generated rule counts and/or `demo` (rules/telco-demo.yaml over
+catalog/, bodies drawn from the demo's offerings: bench/demo_workload.py).
+`--decision-log`: the service with RECO_DECISION_LOG on (the default: every
+answer recorded) and/or off. Without `--base` only this tree is measured.
+
+Per repeat, rule set and decision-log setting, alternating: bare, then the
+base tree's service; bare, then this tree's service (a fresh server each
+time, on a fresh copy of the same data). The figure is the ratio instant /
+bare of each pair (taken seconds apart, so what else runs on the machine
+weighs on both); medians over the repeats. Also the worker's CPU time per
+request of each (`cpu_ratio` = bare CPU / instant CPU: the requests/s ratio
+one idle core would give), steadier than requests/s when other processes
+share core 0.
+Results: bench/results/http-compare-R<rules>.json and a plot beside it (.png).
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import http_bench, workload
+from . import demo_workload, http_bench, report, workload
 from .compare import extract
 from .load import client_name, run_load
 from .server import Server, cpu_seconds
@@ -54,13 +61,13 @@ def with_cpu(server: Server, url: str, bodies: Path, *, warmup: float, **options
 
 
 def pair(wl, bare: Server, root: Path, n_rules: int, name: str, *, client: str, duration: float,
-         warmup: float) -> dict:
+         warmup: float, extra_env: dict | None = None) -> dict:
     """Bare, then the instant POST of the tree at `root`, on one pinned worker."""
     workers, server_cpus, client_cpus, connections = http_bench.CONFIGS[CONFIG]
     bodies = http_bench.body_files(wl)["mix"]
     options = dict(client=client, connections=connections, cpus=client_cpus, duration=duration, warmup=warmup)
     bare_run = with_cpu(bare, bare.url + "/bare", bodies, **options)
-    server = http_bench.reco_server(wl, n_rules, workers, server_cpus, name, root=root)
+    server = http_bench.reco_server(wl, n_rules, workers, server_cpus, name, root=root, extra_env=extra_env)
     try:
         instant = with_cpu(server, server.url + http_bench.RECO_PATH, bodies, **options)
         rss = sorted(server.worker_rss_kib().values())
@@ -82,8 +89,9 @@ def pair(wl, bare: Server, root: Path, n_rules: int, name: str, *, client: str, 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http_compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="git revision to compare with")
-    parser.add_argument("--rules", type=int, default=1000)
+    parser.add_argument("--base", help="git revision to compare with (default: this tree only)")
+    parser.add_argument("--rules", default="1000", help="comma-separated rule counts and/or 'demo'")
+    parser.add_argument("--decision-log", default="on", help="comma-separated among on,off")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds measured per run")
     parser.add_argument("--warmup", type=float, default=1.5)
@@ -101,37 +109,54 @@ def main(argv=None) -> int:
 
 def run(args, client: str, scratch: Path) -> int:
     work = args.work or scratch / "work"
-    wl = workload.build(work, 680, 1000, 1000, 500, [args.rules])
-    base = extract(args.base, scratch, ("app", "wsgi.py", "gunicorn.conf.py"))
-    out = args.out or HERE / "results" / f"http-compare-R{args.rules}.json"
+    sets = [r.strip() for r in args.rules.split(",") if r.strip()]
+    counts = [int(r) for r in sets if r != demo_workload.DEMO_RULES]
+    workloads = {str(n): workload.build(work, 680, 1000, 1000, 500, counts) for n in counts[:1]}
+    for n in counts[1:]:
+        workloads[str(n)] = workloads[str(counts[0])]
+    if demo_workload.DEMO_RULES in sets:
+        workloads[demo_workload.DEMO_RULES] = demo_workload.build(work / "demo", 680, 1000, 500)
+    logs = [v.strip() for v in args.decision_log.split(",") if v.strip()]
+    sides = [("new", ROOT)]
+    if args.base:
+        sides.insert(0, ("base", extract(args.base, scratch, ("app", "wsgi.py", "gunicorn.conf.py"))))
+    out = args.out or HERE / "results" / f"http-compare-R{'-'.join(sets)}.json"
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_start = os.getloadavg()
     workers, server_cpus, _client_cpus, _connections = http_bench.CONFIGS[CONFIG]
-    runs: dict[str, list[dict]] = {"base": [], "new": []}
-    bare = Server("bench.bare_app:app", wl.root, workers=workers, cpus=server_cpus, name="bare").start()
+    runs: dict[str, list[dict]] = {}
+    bare = Server("bench.bare_app:app", work, workers=workers, cpus=server_cpus, name="bare").start()
     try:
         for repeat in range(args.repeat):
-            for side, root in (("base", base), ("new", ROOT)):
-                one = pair(wl, bare, root, args.rules, f"{side}-{repeat}", client=client,
-                           duration=args.duration, warmup=args.warmup)
-                runs[side].append(one)
-                http_bench.log(f"R={args.rules} {side}: bare {one['bare_rps']} req/s, instant "
-                               f"{one['instant_rps']} req/s, ratio {one['ratio']}, server p50/p99 "
-                               f"{one['instant_server_p50_ms']}/{one['instant_server_p99_ms']} ms, CPU/request "
-                               f"{one['instant_cpu_us']} us (bare {one['bare_cpu_us']} us), "
-                               f"load {one['loadavg']}")
+            for rules in sets:
+                wl = workloads[rules]
+                n_rules = int(rules) if rules != demo_workload.DEMO_RULES else 0
+                for log_setting in logs:
+                    env = {"RECO_DECISION_LOG": "1" if log_setting == "on" else "0"}
+                    for side, root in sides:
+                        key = f"{side} R={rules} log={log_setting}"
+                        one = pair(wl, bare, root, n_rules, f"{side}-{rules}-{log_setting}-{repeat}",
+                                   client=client, duration=args.duration, warmup=args.warmup, extra_env=env)
+                        runs.setdefault(key, []).append(one)
+                        http_bench.log(f"{key}: bare {one['bare_rps']} req/s, instant "
+                                       f"{one['instant_rps']} req/s, ratio {one['ratio']}, server p50/p99 "
+                                       f"{one['instant_server_p50_ms']}/{one['instant_server_p99_ms']} ms, "
+                                       f"CPU/request {one['instant_cpu_us']} us (bare {one['bare_cpu_us']} us), "
+                                       f"non-200 {one['instant_non200']}, load {one['loadavg']}")
     finally:
         bare.stop()
-    keys = [k for k, v in runs["new"][0].items() if isinstance(v, (int, float))]
-    medians = {side: {k: statistics.median(r[k] for r in rs) for k in keys} for side, rs in runs.items()}
-    result = {"base": args.base, "rules": args.rules, "config": CONFIG, "client": client,
+    medians = {}
+    for key, rs in runs.items():
+        numbers = [k for k, v in rs[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        medians[key] = {k: statistics.median(r[k] for r in rs if r[k] is not None) for k in numbers}
+    result = {"base": args.base, "rules": sets, "decisionLog": logs, "config": CONFIG, "client": client,
               "duration_s": args.duration, "started": started, "loadavgStart": load_start,
               "loadavgEnd": os.getloadavg(), "median": medians, "runs": runs}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    for side in ("base", "new"):
-        m = medians[side]
-        print(f"{side}: ratio {m['ratio']:.3f} (instant {m['instant_rps']:.0f} / bare {m['bare_rps']:.0f} req/s), "
+    report.http_compare_plot(result, out.with_suffix(".png"))
+    for key, m in medians.items():
+        print(f"{key}: ratio {m['ratio']:.3f} (instant {m['instant_rps']:.0f} / bare {m['bare_rps']:.0f} req/s), "
               f"server p50 {m['instant_server_p50_ms']} ms p99 {m['instant_server_p99_ms']} ms; CPU per request "
               f"{m['instant_cpu_us']} us (bare {m['bare_cpu_us']} us): cpu_ratio {m['cpu_ratio']}", flush=True)
     return 0

@@ -291,3 +291,49 @@ def _save_log_log(plt, fig, ax, path, xlabel: str, ylabel: str, title: str, font
     ax.legend(fontsize=fontsize)
     ax.grid(True, which="both", alpha=0.3)
     return _save(plt, fig, path)
+
+
+def http_compare_plot(result: dict, path: Path) -> str | None:
+    """bench/http_compare.py's medians as two bar charts side by side: the
+    req/s ratio to bare Flask and the worker CPU per request (instant beside
+    bare), one bar group per (rule set, decision log), base beside this
+    tree. None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    medians = result["median"]
+    groups = sorted({key.split(" ", 1)[1] for key in medians})
+    sides = [side for side in ("base", "new") if any(k.startswith(side + " ") for k in medians)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6))
+    width = 0.8 / max(1, len(sides))
+    for i, side in enumerate(sides):
+        xs = [g + i * width for g in range(len(groups))]
+        label = result.get("base") if side == "base" else "this tree"
+        ratios = [medians.get(f"{side} {g}", {}).get("ratio", 0) for g in groups]
+        cpu = [medians.get(f"{side} {g}", {}).get("instant_cpu_us", 0) / 1000 for g in groups]
+        left.bar(xs, ratios, width, label=label)
+        right.bar(xs, cpu, width, label=f"{label}: instant")
+    bare = [statistics_median([medians[k]["bare_cpu_us"] for k in medians if k.endswith(" " + g)]) / 1000
+            for g in groups]
+    right.plot([g + width * (len(sides) - 1) / 2 for g in range(len(groups))], bare, "k_", markersize=30,
+               mew=2, label="bare Flask")
+    for ax in (left, right):
+        ax.set_xticks([g + width * (len(sides) - 1) / 2 for g in range(len(groups))])
+        ax.set_xticklabels([g.replace(" log=", "\nlog ") for g in groups], fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    for goal in (0.5, 0.6):
+        left.axhline(goal, color="grey", linestyle="--", linewidth=0.8)
+    left.set_ylabel("instant req/s / bare req/s")
+    left.set_title("Instant POST against bare Flask (goals 0.5 / 0.6)")
+    right.set_ylabel("worker CPU ms per request")
+    right.set_title("CPU per request, one pinned worker")
+    return _save(plt, fig, path)
+
+
+def statistics_median(values: list[float]) -> float:
+    import statistics
+    return statistics.median(values) if values else 0.0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..timeutil import isoformat
-from .record import iso_millis, parse_time
+from .record import parse_time
 
 COUNTS = ("decisions", "items", "shown", "clicked", "leads", "accepted")
 #: dimension -> the name of its key in a report row (None: the version itself)

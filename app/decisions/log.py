@@ -47,6 +47,9 @@ def refused(exc: BaseException) -> bool:
     return state[:2] in ("22", "23")
 
 
+_DECISIONS_BY_MODE: dict = {}
+
+
 class DecisionLog:
     def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
                  capacity: int = 50_000,
@@ -73,7 +76,11 @@ class DecisionLog:
     # -- writing --------------------------------------------------------------
     def record(self, doc: dict) -> bool:
         """Queue one record; False (and counted) when the buffer is full."""
-        DECISIONS.labels(doc.get("mode") or "instant").inc()
+        mode = doc.get("mode") or "instant"
+        counter = _DECISIONS_BY_MODE.get(mode)
+        if counter is None:       # labels() validates and joins its values on every call
+            counter = _DECISIONS_BY_MODE[mode] = DECISIONS.labels(mode)
+        counter.inc()
         self._ensure_started()
         with self._lock:
             if len(self._buffer) >= self.capacity:

@@ -14,7 +14,7 @@ from .durable_runtime import DurableError, DurableRulesets
 from .faults import injected_build_failure
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context, Facts, build_facts
-from .policies import PolicyTrace, Recommendation, apply_policies
+from .policies import PolicyTrace, RankingTables, Recommendation, apply_policies
 from ..model.ruleset import RuleSet
 
 
@@ -86,6 +86,7 @@ class Engine:
             raise EngineBuildError(f"rule set {ruleset.file} cannot be compiled",
                                [Problem(ruleset.file, 1, 1, f"durable-rules refused the rule set: {exc}")]) from None
         self.by_index = {rule.index: rule for rule in ruleset.rules}
+        self.ranking = RankingTables(ruleset.rules, catalog)
         # which chunks a request must ask, indexed now rather than tested per request
         self._always = [i for i, plan in enumerate(self.plans) if plan.always]
         self._by_atom: dict = {}
@@ -121,7 +122,7 @@ class Engine:
         facts = self.facts(ctx)
         fired_idx = self.fired_indexes(facts)
         fired = [self.by_index[index] for index in sorted(fired_idx)]
-        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base)
+        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, tables=self.ranking)
         return Recommendation(items=items, ruleset_id=self.ruleset.id, ruleset_version=self.ruleset.version,
                               ruleset_hash=self.ruleset.hash, catalog_hash=self.catalog.hash,
                               fired_rules=[rule.id for rule in fired])

@@ -126,11 +126,13 @@ def _refusal_detail(reason: str, offering) -> str:
 
 
 def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
-                   href_base: str = "", trace: PolicyTrace | None = None) -> list[RecommendedItem]:
+                   href_base: str = "", trace: PolicyTrace | None = None,
+                   tables: "RankingTables | None" = None) -> list[RecommendedItem]:
     """Fired rules (file order) -> the ranked items; the one implementation of
-    the policies, for requests and for explain (`trace` records each step)."""
+    the policies, for requests and for explain (`trace` records each step).
+    `tables`: the version's precomputed RankingTables (requests; optional)."""
     if trace is None:
-        return _top_items(ruleset, catalog, facts, fired, href_base)
+        return _top_items(ruleset, catalog, facts, fired, href_base, tables)
     owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
     refusals: dict[str, str | None] = {}
     groups: dict[str, list] = {}
@@ -176,27 +178,66 @@ def _item(catalog: Catalog, offering: str, rank: int, group: list, href_base: st
                            href_base=href_base)
 
 
+class RankingTables:
+    """What the request path's ranking needs of one rule set version and its
+    catalog, computed once per compiled version (the Engine holds one)
+    instead of per proposal and request:
+
+    * `proposals[rule.index]`: the rule's recommend list as (offering id,
+      key) pairs, key = (priority, rule index, position): the ranking key;
+    * `offerings[offering id]`: for every offering a rule names, None when
+      policy 2 always drops it (not in the catalog, not lifecycleStatus
+      Active), else its (validFor start, validFor end): the window is
+      still tested per request against the evaluation time.
+
+    Both are read-only after construction (the engine is immutable, and a
+    catalog change builds a new engine)."""
+
+    __slots__ = ("proposals", "offerings")
+
+    def __init__(self, rules, catalog: Catalog):
+        """`rules`: the version's rules (or, for a one-off ranking, just the fired ones)."""
+        rules = list(rules)
+        self.proposals: dict[int, tuple] = {
+            rule.index: tuple((rec.offering, (rec.priority, rule.index, pos))
+                              for pos, rec in enumerate(rule.recommend))
+            for rule in rules}
+        self.offerings: dict[str, tuple | None] = {}
+        for rule in rules:
+            for rec in rule.recommend:
+                if rec.offering not in self.offerings:
+                    offering = catalog.get(rec.offering)
+                    self.offerings[rec.offering] = (
+                        (offering.valid_from, offering.valid_to)
+                        if offering is not None and offering.is_active else None)
+
+
 def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
-               href_base: str) -> list[RecommendedItem]:
+               href_base: str, tables: RankingTables | None = None) -> list[RecommendedItem]:
     """apply_policies without a trace: the same items, but only the best
     `limit` offerings are ranked (heapq) and only their proposals sorted; at
     10,000 rules a request fires hundreds of rules whose proposals the limit
     drops. Keys (priority, rule index, position) are unique, so the order is
-    exactly the full sort's."""
+    exactly the full sort's. `tables` (the version's RankingTables) saves
+    re-reading the rules and the catalog per proposal; without it, the
+    tables of the fired rules are built for this call."""
+    if tables is None:
+        tables = RankingTables(fired, catalog)
     owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
-    refusals: dict[str, str | None] = {}
+    proposals, verdicts = tables.proposals, tables.offerings
+    allowed: dict[str, bool] = {}
     groups: dict[str, list] = {}
     best: dict[str, tuple] = {}
     for rule in fired:
-        index = rule.index
-        for pos, rec in enumerate(rule.recommend):
-            offering = rec.offering
-            refusal = refusals.get(offering, "")
-            if refusal == "":
-                refusal = refusals[offering] = _refusal(offering, catalog, when, owned, in_cart)
-            if refusal is not None:
+        for offering, key in proposals[rule.index]:
+            ok = allowed.get(offering)
+            if ok is None:
+                verdict = verdicts[offering]
+                ok = allowed[offering] = (
+                    verdict is not None and offering not in owned and offering not in in_cart
+                    and (verdict[0] is None or when >= verdict[0]) and (verdict[1] is None or when < verdict[1]))
+            if not ok:
                 continue
-            key = (rec.priority, index, pos)
             group = groups.get(offering)
             if group is None:
                 groups[offering] = [(key, rule)]
@@ -205,8 +246,12 @@ def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rul
                 group.append((key, rule))
                 if key < best[offering]:
                     best[offering] = key
-    return [_item(catalog, offering, rank, sorted(groups[offering], key=lambda g: g[0]), href_base)
+    return [_item(catalog, offering, rank, sorted(groups[offering], key=_first), href_base)
             for rank, offering in enumerate(heapq.nsmallest(ruleset.limit, best, key=best.__getitem__), start=1)]
+
+
+def _first(pair: tuple):
+    return pair[0]
 
 
 def _window(offering) -> str:

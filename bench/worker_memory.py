@@ -1,0 +1,54 @@
+"""RSS of one gunicorn worker serving R generated rules (default 10,000)
+before and after it answered N instant POSTs (default 1,000; 500 distinct
+bodies, so every chunk a body reaches has had its first use):
+
+    python -m bench.worker_memory [--rules 10000] [--requests 1000] [--out FILE]
+
+The issue-24 goal: under 300 MiB after 1,000 requests at 10,000 rules.
+durable-rules allocates session state per ruleset chunk on first use, so
+the figure after traffic, not the one at start, is the one that counts.
+Results: bench/results/worker-memory-R<rules>.json (RSS samples included).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from . import http_bench, workload
+from .load import client_name
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.worker_memory", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", type=int, default=10000)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-worker-memory-"))
+    try:
+        wl = workload.build(scratch, 680, 1000, 1000, 500, [args.rules])
+        started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
+        result = http_bench.memory_growth(wl, args.rules, client=client_name(args.client), requests=args.requests,
+                                          max_seconds=1800.0, warmup=0.5)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.update(started=started, loadavgStart=load_start, loadavgEnd=os.getloadavg(),
+                  rssStart_mib=round(result["rssStart_kib"] / 1024, 1), rssEnd_mib=round(result["rssEnd_kib"] / 1024, 1))
+    out = args.out or HERE / "results" / f"worker-memory-R{args.rules}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({k: v for k, v in result.items() if k != "samples"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
