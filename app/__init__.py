@@ -129,7 +129,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
                         check_interval=settings.rules_check_interval,
                         retired_budget=settings.rules_retired_budget,
                         ledger=StoreLedger(store))
-    recommender = Recommender(rules, store)
+    from .experiments.router import ExperimentRouter
+    recommender = Recommender(rules, store, experiments=ExperimentRouter(
+        rules, check_interval=min(1.0, settings.rules_check_interval)))
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
@@ -155,6 +157,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
+    from .api import experiments as experiments_api
+    api.register_blueprint(experiments_api.blp)  # /admin/experiments: A/B tests of rule versions
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     from .studio import init_app as init_studio
     init_studio(app, settings.data_dir)       # /studio: the product managers' web page

@@ -88,7 +88,10 @@ class RecommendationJobs:
             else:
                 self.store.update(JOBS, query_id, _release)
             return
-        self.service.set_attributes(query_id, {"state": "done", "recommendationItem": items})
+        done = {"state": "done", "recommendationItem": items}
+        if result.experiment:
+            done["experiment"] = dict(result.experiment)
+        self.service.set_attributes(query_id, done)
         if self.decisions is not None:
             from ..decisions.recording import record_decision
             record_decision(self.decisions, query_id, query, result, contexts[0], mode="async")

@@ -32,7 +32,9 @@ import uuid
 
 from ..model.common import UTC, iso
 
-ACTIONS = ("save", "record", "approve", "activate", "rollback", "unpin", "pin-before-save")
+ACTIONS = ("save", "record", "approve", "activate", "rollback", "unpin", "pin-before-save",
+           # app/experiments/service.py: changes of the rule set's experiments file
+           "experiment-start", "experiment-stop", "experiment-weights", "experiment-promote")
 # the actions that change which version serves (the Studio's "Activations" list)
 ACTIVATIONS = ("activate", "rollback", "unpin", "pin-before-save")
 
