@@ -137,18 +137,7 @@ def _change(experiment_id: str, action: str):
     if action == "promote" and not isinstance(arm, str):
         raise TMFError(400, "`arm` must name the arm to promote", code="INVALID_BODY")
     return jsonify(service.change(reco, rid, experiment_id, action, who, weights=body.get("weights"),
-                                  arm=arm, expected_version=expected, activate=activation(reco)))
-
-
-def activation(reco):
-    """promote's activation: the Studio's and `flask rules activate`'s, with
-    RECO_RULES_REQUIRE_APPROVAL; returns the history entry it recorded."""
-    from ..studio import authoring
-
-    def activate(rid: str, version: str, who: str):
-        return authoring.activate(reco.rules, rid, version, who,
-                                  require_approval=reco.settings.rules_require_approval)["activation"]
-    return activate
+                                  arm=arm, expected_version=expected, activate=service.activation(reco)))
 
 
 for _action, _summary in (("start", "Start an experiment"), ("stop", "Stop an experiment"),

@@ -92,12 +92,11 @@ def report_command(experiment_id, ruleset_id, as_json):
 
 
 def _change(experiment_id, ruleset_id, action, by, **kwargs):
-    from ..api.experiments import activation
     from ..experiments import service
     services = _services()
     try:
         done = service.change(services, service.ruleset_id(services, ruleset_id), experiment_id, action,
-                              by or _user(), activate=activation(services), **kwargs)
+                              by or _user(), activate=service.activation(services), **kwargs)
     except TMFError as exc:
         _fail(exc)
     experiment = done["experiment"]

@@ -110,6 +110,17 @@ def report(services, rid: str, experiment_id: str, now: dt.datetime | None = Non
 
 
 # ----------------------------------------------------------------------- changes
+def activation(services):
+    """promote's activation: the same as the Studio's and `flask rules
+    activate`'s (app/studio/authoring.py activate, with
+    RECO_RULES_REQUIRE_APPROVAL); returns the history entry it recorded."""
+    def activate(rid: str, version: str, who: str):
+        from ..studio import authoring
+        return authoring.activate(services.rules, rid, version, who,
+                                  require_approval=services.settings.rules_require_approval)["activation"]
+    return activate
+
+
 def change(services, rid: str, experiment_id: str, action: str, by: str, *,
            weights: dict | None = None, arm: str | None = None, expected_version: int | None = None,
            activate=None, now: dt.datetime | None = None) -> dict:

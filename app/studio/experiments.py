@@ -59,12 +59,11 @@ def change_experiment(experiment_id, action):
                     flash(f"Not changed: weight {value!r} of {key[7:]} is not a number.", "error")
                     return redirect(url_for("studio.experiment", experiment_id=experiment_id, rulesetId=rid))
     expected = form.get("fileVersion")
-    from ..api.experiments import activation
     try:
         done = service.change(_reco(), rid, experiment_id, action, who, weights=weights,
                               arm=form.get("arm") or None,
                               expected_version=int(expected) if expected and expected.isdigit() else None,
-                              activate=activation(_reco()))
+                              activate=service.activation(_reco()))
     except TMFError as exc:
         if exc.status == 404:
             raise
