@@ -253,3 +253,14 @@ def test_start_weights_promote_are_admin_actions_recorded_and_weights_move_few(m
     assert [e["weights"]["canary"] for e in weights] == [100, 25]        # newest first
     # the OpenAPI document lists the report
     assert "/admin/experiments/{experiment_id}/report" in api.get("/openapi.json").json()["paths"]
+
+    # a file broken by hand: its problems with file:line over HTTP, and no experiment serves
+    assert arm_of(ask(api, query("party-1"))) is not None
+    path = rules / "telco-demo.experiments.yaml"
+    path.write_text(path.read_text().replace("weight: 50", "weight: 40", 1))
+    listing = wait_until(lambda: (lambda found: found if found["problems"] else None)(
+        api.get("/admin/experiments", headers=ADMIN).json()), 10)
+    problem = next(p for p in listing["problems"] if p["code"] == "weights-not-100")
+    assert problem["severity"] == "error" and problem["line"] > 1 and problem["hint"]
+    assert problem["text"].startswith(f"{problem['file']}:{problem['line']}:")
+    assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), 10)
