@@ -10,7 +10,8 @@ Throughput: the app's WSGI stack through Flask's test client (TMF
 validation, facts from the store, rules, the decision log, the JSON
 answer; no sockets, so the fixed HTTP cost does not dilute the ratio: a
 conservative figure). Each repeat runs one batch without the experiments
-file and one with it (arms 1.1.0 50 % / 1.0.0 50 %, every channel), order
+file (1.2.0, the active version, answers) and one with it (arms 1.1.0 50 % /
+1.2.0 50 %, every channel: the control is the active version), order
 alternating; the ratio is with / without per repeat, the median reported.
 
 Memory: VmRSS (/proc/self/status) after the active version's engine, then
@@ -41,7 +42,7 @@ experiments:
     control: control
     arms:
       - {name: challenger, version: "1.1.0", weight: 50}
-      - {name: control, version: "1.0.0", weight: 50}
+      - {name: control, version: "1.2.0", weight: 50}
 """
 
 

@@ -75,7 +75,8 @@ class ExperimentRouter:
         """Read the experiments file again when it or the rule service changed."""
         with self._lock:
             self._next_check = time.monotonic() + self.check_interval
-            rid = self.rules.status().get("rulesetId")
+            status = self.rules.status()
+            rid = status.get("rulesetId")
             if not rid:
                 self._live, self.file = (), None
                 return
@@ -83,7 +84,7 @@ class ExperimentRouter:
                 path = experiments_path(self.rules.rules_dir, rid)
             except RuleSetError:
                 return
-            versions = {v["version"]: v for v in self.rules.versions(rid)}
+            versions = {v["version"]: v for v in status.get("versions") or []}
             signature = (rid, stat_key(path), tuple(sorted((v, str(e.get("recordedHash")), str(e.get("hash")),
                                                              e.get("valid")) for v, e in versions.items())))
             if signature == self._key and not force:

@@ -1,5 +1,5 @@
 """The Studio's Experiments page in Chromium against a real server: start a
-draft experiment, read a running one's report (counts equal to the API's,
+draft experiment, change its weights, read a running one's report (counts equal to the API's,
 charts drawn, the method stated) and promote its winner, which activates
 the winner's version and completes the experiment; each recorded with the
 logged-in name. STUDIO_SCREENSHOTS=1 rewrites docs/studio/experiments.png
@@ -47,6 +47,15 @@ def test_start_read_report_and_promote_in_the_studio(tmp_path, page):
         page.locator("#start-experiment").click()
         expect(page.locator(".flash.ok")).to_contain_text("canary: start done, now running")
         assert "experiment" in api.post(R, json=query("b-1", channel="23")).json()
+        # the canary grows from 5 % to 25 %
+        page.locator("input[name='weight.canary']").fill("25")
+        page.locator("input[name='weight.stable']").fill("75")
+        page.locator("#change-weights").click()
+        expect(page.locator(".flash.ok")).to_contain_text("canary 25 %, stable 75 %")
+        # a sum other than 100 is refused, and says why
+        page.locator("input[name='weight.canary']").fill("30")
+        page.locator("#change-weights").click()
+        expect(page.locator(".flash.error")).to_contain_text("add up to 105, not 100")
 
         # read the running split's report: the API's counts, the charts, the method
         page.goto(server.url + "/studio/experiments/split")
@@ -72,7 +81,8 @@ def test_start_read_report_and_promote_in_the_studio(tmp_path, page):
         history = requests.get(server.url + "/admin/rules/history", headers=admin, timeout=10).json()
         entries = history if isinstance(history, list) else next(v for v in history.values() if isinstance(v, list))
         mine = [(e["action"], e.get("experimentId"), e["by"]) for e in entries if e["action"].startswith("experiment-")]
-        assert [m[:2] for m in mine] == [("experiment-promote", "split"), ("experiment-start", "canary")]
+        assert [m[:2] for m in mine] == [("experiment-promote", "split"), ("experiment-weights", "canary"),
+                                          ("experiment-start", "canary")]
         assert all("Ana PM" in by for _a, _e, by in mine), mine
         assert page.console_errors == []
     finally:

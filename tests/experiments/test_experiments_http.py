@@ -99,6 +99,14 @@ def test_arm_on_reactions_leads_and_recorded_answer(make_server, tmp_path):
     # the recorded answer (decision log) keeps it
     recorded = wait_until(lambda: api.get(answer["href"]).json(), 10)
     assert recorded["experiment"] == {"id": "split", "arm": arm}
+    # an asynchronous query is answered in the same arm, recorded on the stored query
+    body = {**query("party-react"), "instantSyncRecommendation": False}
+    stored = api.post(R, json=body)
+    assert stored.status_code == 201, stored.text
+    done = wait_until(lambda: (lambda q: q if q["state"] == "done" else None)(
+        api.get(stored.json()["href"]).json()), 30)
+    assert done and done["experiment"] == {"id": "split", "arm": arm}
+    assert done["recommendationItem"][0]["explanation"]["experimentArm"] == arm
     # and the metric counts it
     metrics = wait_until(lambda: api.get("/metrics", headers=ADMIN).text, 5)
     assert f'reco_experiment_assignments_total{{arm="{arm}",experiment="split"}}' in metrics
@@ -263,4 +271,6 @@ def test_start_weights_promote_are_admin_actions_recorded_and_weights_move_few(m
     problem = next(p for p in listing["problems"] if p["code"] == "weights-not-100")
     assert problem["severity"] == "error" and problem["line"] > 1 and problem["hint"]
     assert problem["text"].startswith(f"{problem['file']}:{problem['line']}:")
+    linted = api.get("/admin/rules/overview", headers=ADMIN).json()["lint"]["problems"]
+    assert any(p["code"] == "weights-not-100" and p["line"] == problem["line"] for p in linted)
     assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), 10)
