@@ -96,7 +96,8 @@ def _change(experiment_id, ruleset_id, action, by, **kwargs):
     services = _services()
     try:
         done = service.change(services, service.ruleset_id(services, ruleset_id), experiment_id, action,
-                              by or _user(), activate=service.activation(services), **kwargs)
+                              by or f"{_user()} (flask experiments)", activate=service.activation(services),
+                              **kwargs)
     except TMFError as exc:
         _fail(exc)
     experiment = done["experiment"]
@@ -105,7 +106,7 @@ def _change(experiment_id, ruleset_id, action, by, **kwargs):
                f"recorded by {done['history'][0]['by']} at {done['history'][0]['at']}")
 
 
-_BY = click.option("--by", help="Who, for the audit history (default: the login name).")
+_BY = click.option("--by", help="Who, for the audit history (default: \"<login name> (flask experiments)\").")
 
 
 @experiments_cli.command("start")
