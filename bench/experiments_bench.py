@@ -12,7 +12,12 @@ answer; no sockets, so the fixed HTTP cost does not dilute the ratio: a
 conservative figure). Each repeat runs one batch without the experiments
 file (1.2.0, the active version, answers) and one with it (arms 1.1.0 50 % /
 1.2.0 50 %, every channel: the control is the active version), order
-alternating; the ratio is with / without per repeat, the median reported.
+alternating; the ratio is with / without per repeat, the median reported,
+in requests/s and in this process's CPU time per request (time.process_time:
+steadier than requests/s when other processes share the cores; cpu_ratio =
+CPU without / CPU with, the requests/s ratio an idle core would give). The
+versions hold the same rules (three engines as costly), so the ratio is the
+experiment's own cost (routing, hashing, the arm on the answer and record).
 
 Memory: VmRSS (/proc/self/status) after the active version's engine, then
 after compiling each further version with RuleService.engine_of, as the
@@ -61,10 +66,13 @@ def project(root: Path, n_rules: int, n_bodies: int, seed: int = 7):
     work = wl.build(root, seed, 2000, 2000, n_bodies, [])
     rules = root / "rules"
     (rules / "versions").mkdir(parents=True, exist_ok=True)
+    # the same rules under three versions: three engines, each as costly to
+    # evaluate, so the ratio is the experiment's own cost, not a cheaper arm
+    ruleset = wl.make_rules(work.catalog, n_rules, seed)
     for version, path in (("1.0.0", rules / f"{wl.RULESET_ID}.yaml"),
                           ("1.1.0", rules / "versions" / f"{wl.RULESET_ID}@1.1.0.yaml"),
                           ("1.2.0", rules / "versions" / f"{wl.RULESET_ID}@1.2.0.yaml")):
-        path.write_text(wl.rules_yaml(wl.make_rules(work.catalog, n_rules, seed, version)), encoding="utf-8")
+        path.write_text(wl.rules_yaml({**ruleset, "version": version}), encoding="utf-8")
     lock_rulesets(rules, wl.RULESET_ID, False)
     return work, rules
 
@@ -95,7 +103,7 @@ def throughput(work, rules: Path, data: Path, requests: int, repeat: int) -> dic
     bodies = iter(work.bodies)
     router = app.extensions["reco"].recommender.experiments
 
-    def batch(on: bool) -> tuple[float, int]:
+    def batch(on: bool) -> tuple[float, float, int]:
         if on:
             experiments.write_text(EXPERIMENTS, encoding="utf-8")
         elif experiments.exists():
@@ -103,27 +111,41 @@ def throughput(work, rules: Path, data: Path, requests: int, repeat: int) -> dic
         router.refresh(force=True)
         assert bool(router.status()["running"]) == on, router.status()
         inside = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for _ in range(requests):
             response = client.post(R, json=next(bodies))
             assert response.status_code == 200, response.get_data(as_text=True)
             inside += "experiment" in response.get_json()
-        return requests / (time.perf_counter() - start), inside
+        return (requests / (time.perf_counter() - start), (time.process_time() - cpu) * 1e6 / requests,
+                inside)
 
     for _ in range(2):                            # warm both paths (engines compiled at refresh)
         batch(True)
         batch(False)
+    experiments.write_text(EXPERIMENTS, encoding="utf-8")
+    router.refresh(force=True)
+    sample = work.bodies[:1000]
+    start = time.perf_counter()
+    for _ in range(20):
+        for body in sample:
+            router.route(body)
+    route_us = (time.perf_counter() - start) * 1e6 / (20 * len(sample))
     rows = []
     for index in range(repeat):
         order = (True, False) if index % 2 == 0 else (False, True)
         found = {on: batch(on) for on in order}
         rows.append({"with": round(found[True][0], 1), "without": round(found[False][0], 1),
                      "ratio": round(found[True][0] / found[False][0], 3),
-                     "share_in_experiment": round(found[True][1] / requests, 3)})
-    return {"requests_per_batch": requests, "repeats": rows,
+                     "cpu_us_with": round(found[True][1]), "cpu_us_without": round(found[False][1]),
+                     "cpu_ratio": round(found[False][1] / found[True][1], 3),
+                     "share_in_experiment": round(found[True][2] / requests, 3)})
+    return {"requests_per_batch": requests, "route_call_us": round(route_us, 2), "repeats": rows,
             "median_with_rps": statistics.median(r["with"] for r in rows),
             "median_without_rps": statistics.median(r["without"] for r in rows),
-            "median_ratio": statistics.median(r["ratio"] for r in rows)}
+            "median_ratio": statistics.median(r["ratio"] for r in rows),
+            "median_cpu_us_with": statistics.median(r["cpu_us_with"] for r in rows),
+            "median_cpu_us_without": statistics.median(r["cpu_us_without"] for r in rows),
+            "median_cpu_ratio": statistics.median(r["cpu_ratio"] for r in rows)}
 
 
 def main(argv=None) -> dict:
