@@ -125,7 +125,9 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
                         check_interval=settings.rules_check_interval,
                         retired_budget=settings.rules_retired_budget,
                         ledger=StoreLedger(store), on_reload=observe_reload)
-    recommender = Recommender(rules, store)
+    from .experiments.router import ExperimentRouter
+    recommender = Recommender(rules, store, experiments=ExperimentRouter(
+        rules, check_interval=min(1.0, settings.rules_check_interval)))
     tmf_apis = (recommendation, customer, inventory, sales)
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
@@ -150,6 +152,8 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
+    from .api import experiments as experiments_api
+    api.register_blueprint(experiments_api.blp)  # /admin/experiments: A/B tests of rule versions
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     from .studio import init_app as init_studio   # light start-up, as the imports above
     secret = settings.secret_key.get_secret_value() if settings.secret_key else None

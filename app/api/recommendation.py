@@ -34,6 +34,8 @@ def _create_recommendation():
             resource = record_answer(reco.decisions, resource, result, contexts[0],
                                      KIND.base_path, base_url())
         resource["state"] = "done"
+        if result.experiment:
+            resource["experiment"] = dict(result.experiment)
         resource["recommendationItem"] = tmf_items(result, base_url())
         return json_response(resource, 200, ruleset_headers(result))
     resource = {**service.identify({}, base_url()), **resource, "state": "accepted"}

@@ -11,6 +11,7 @@ COMMAND_GROUPS = (
     "app.cli.sales:sales",
     "app.cli.decisions:decisions_cli",
     "app.cli.store:store_cli",
+    "app.cli.experiments:experiments_cli",
 )
 
 

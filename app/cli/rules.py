@@ -137,7 +137,7 @@ def _catalog():
               help="Check expiry against this time instead of now (e.g. 2026-12-31T00:00:00Z).")
 @click.option("--show-acknowledged", is_flag=True, help="Also list the warnings acknowledged with lint-ignore.")
 def lint_command(paths, strict, as_json, now_text, show_acknowledged):
-    """Check rule sets, their cases, lock files and the catalog (default: all of them).
+    """Check rule sets, their cases, lock files, experiments files and the catalog (default: all of them).
 
     Every finding names file:line:column, the rule, the check and what to do.
     Exit code 1 on errors (or on warnings with --strict), else 0."""
@@ -146,6 +146,8 @@ def lint_command(paths, strict, as_json, now_text, show_acknowledged):
 
     settings = _settings()
     report = lint(list(paths) or None, settings.rules_dir, settings.catalog_dir, _now(now_text))
+    from ..experiments.lint import add_experiment_findings
+    add_experiment_findings(report, list(paths) or None, settings.rules_dir, settings.catalog_dir)
     if as_json:
         _json(report.as_dict())
     else:
@@ -612,7 +614,8 @@ def history_command(ruleset_id, as_json):
         _echo(f"No history recorded for {ruleset_id!r} yet.")
         return
     print_table(("WHEN (UTC)", "WHO", "WHAT", "VERSION", "FROM", "HASH"),
-                [(e.get("at", ""), e.get("by", ""), e.get("action", ""), e.get("version") or "(highest)",
+                [(e.get("at", ""), e.get("by", ""), e.get("action", "") + (f" {e['experimentId']}" if e.get("experimentId") else ""),
+                  e.get("version") or ("-" if e.get("experimentId") else "(highest)"),
                   e.get("fromVersion") or "-", e.get("hash") or "-") for e in entries])
 
 

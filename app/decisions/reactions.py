@@ -45,7 +45,8 @@ _REFERENCE = {
         "explanation": {"type": "object", "properties": {
             "ruleIds": {"type": "array", "items": {"type": "string"}},
             "ruleSetId": {"type": "string"}, "ruleSetVersion": {"type": "string"},
-            "rulePriority": {"type": "integer"}}},
+            "rulePriority": {"type": "integer"},
+            "experimentId": {"type": "string"}, "experimentArm": {"type": "string"}}},
         "@referredType": {"type": "string"},
     },
 }

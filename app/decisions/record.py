@@ -9,7 +9,8 @@ A record (a plain JSON object, the same on both stores)::
      "items": [{"id": "1", "priority": 1, "offeringId": "7301", "name": "...",
                 "ruleIds": ["R1"], "rulePriority": 10}],
      "ruleSetId": "telco-demo", "ruleSetVersion": "3", "ruleSetHash": "sha256:...",
-     "experimentArm": null}     # reserved for experiments
+     "experimentId": "checkout-upsell" | null,   # the experiment that chose the version
+     "experimentArm": "challenger" | null}       # and its arm (app/experiments)
 
 The query keeps ids, not names: `relatedParty.name` is dropped before it is
 recorded (GDPR data minimisation; the rules read the customer by id). A
@@ -84,7 +85,8 @@ def decision_record(decision_id: str, decided_at: dt.datetime, resource: dict,
         "ruleSetId": result.ruleset_id,
         "ruleSetVersion": result.ruleset_version,
         "ruleSetHash": result.ruleset_hash or "",
-        "experimentArm": None,
+        "experimentId": (result.experiment or {}).get("id"),
+        "experimentArm": (result.experiment or {}).get("arm"),
     }
 
 
@@ -98,9 +100,14 @@ def answer_of(record: dict, href: str, base_url: str) -> dict:
                                rule_ids=list(item.get("ruleIds") or []), kinds=[])
                for item in record.get("items") or []],
         ruleset_id=record.get("ruleSetId") or "", ruleset_version=record.get("ruleSetVersion") or "",
-        ruleset_hash=record.get("ruleSetHash") or "")
-    return {"id": record["id"], "href": href, **copy.deepcopy(record.get("query") or {}),
-            "state": "done", "recommendationItem": tmf_items(result, base_url)}
+        ruleset_hash=record.get("ruleSetHash") or "",
+        experiment=({"id": record["experimentId"], "arm": record.get("experimentArm")}
+                    if record.get("experimentId") else None))
+    answer = {"id": record["id"], "href": href, **copy.deepcopy(record.get("query") or {}),
+              "state": "done", "recommendationItem": tmf_items(result, base_url)}
+    if result.experiment:
+        answer["experiment"] = dict(result.experiment)
+    return answer
 
 
 def parse_time(text: str) -> dt.datetime:

@@ -209,7 +209,7 @@ class JsonLinesSink:
 
 
 _COLUMNS = ("id, decided_at, mode, party_id, channel_id, segment, rule_set_id, "
-            "rule_set_version, experiment_arm, doc")
+            "rule_set_version, experiment_arm, experiment_id, doc")
 
 
 class PostgresSink:
@@ -245,7 +245,7 @@ class PostgresSink:
                             copy.write_row(row)
                     with conn.cursor().copy(f"COPY decision_items ({_ITEM_COLUMNS}) "
                                             "FROM STDIN") as copy:
-                        copy.set_types(["text"] * 8 + ["text[]"])
+                        copy.set_types(["text"] * 8 + ["text[]", "text", "text"])
                         for row in items:
                             copy.write_row(row)
                 return
@@ -254,16 +254,16 @@ class PostgresSink:
             conn.execute(
                 f"INSERT INTO decisions ({_COLUMNS}) "
                 "SELECT * FROM unnest(%s::text[], %s::timestamptz[], %s::text[], %s::text[], "
-                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[]) "
-                "ON CONFLICT (id) DO NOTHING", [list(column) for column in zip(*rows)])
+                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::jsonb[]) ON CONFLICT (id) DO NOTHING", [list(column) for column in zip(*rows)])
             conn.execute(
                 f"INSERT INTO decision_items ({_ITEM_COLUMNS}) "
-                "SELECT d, i, t, s, v, c, g, o, string_to_array(r, E'\\x1f') FROM unnest("
+                "SELECT d, i, t, s, v, c, g, o, string_to_array(r, E'\\x1f'), e, a FROM unnest("
                 "%s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::text[], %s::text[], "
-                "%s::text[], %s::text[], %s::text[]) AS x(d, i, t, s, v, c, g, o, r) "
-                "ON CONFLICT DO NOTHING",
-                [list(column) for column in zip(*(row[:8] + ("\x1f".join(row[8]),)
-                                                  for row in items))] or [[]] * 9)
+                "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+                "AS x(d, i, t, s, v, c, g, o, r, e, a) ON CONFLICT DO NOTHING",
+                [list(column) for column in zip(*(row[:8] + ("\x1f".join(row[8]),) + row[9:]
+                                                  for row in items))] or [[]] * 11)
 
     def get(self, decision_id: str) -> dict | None:
         with self.store.connection(write=False) as conn:
@@ -330,9 +330,9 @@ def _without_nul(value):
 
 
 _KEYS = ("id", "decidedAt", "mode", "partyId", "channelId", "segment", "ruleSetId",
-         "ruleSetVersion", "experimentArm")
+         "ruleSetVersion", "experimentArm", "experimentId")
 _ITEM_COLUMNS = ("decision_id, item_id, decided_at, rule_set_id, rule_set_version, "
-                 "channel_id, segment, offering_id, rule_ids")
+                 "channel_id, segment, offering_id, rule_ids, experiment_id, experiment_arm")
 
 
 def _text(value) -> str | None:
@@ -353,7 +353,8 @@ def _item_rows(records: list[dict]) -> list[tuple]:
                          _text(record["decidedAt"]), _text(record.get("ruleSetId")) or "",
                          _text(record.get("ruleSetVersion")) or "", _text(record.get("channelId")),
                          _text(record.get("segment")), _text(item.get("offeringId")),
-                         [_text(rule) for rule in item.get("ruleIds") or []]))
+                         [_text(rule) for rule in item.get("ruleIds") or []],
+                         _text(record.get("experimentId")), _text(record.get("experimentArm"))))
     return rows
 
 

@@ -22,6 +22,8 @@ def tmf_items(result: Recommendation, base_url: str) -> list[dict]:
     the TMF620 path, so relative unless a public base is set."""
     location = f"{base_url}/schemas/{ITEM_SCHEMA_NAME}.schema.json"
     ruleset_id, version = result.ruleset_id, result.ruleset_version
+    arm = ({"experimentId": result.experiment["id"], "experimentArm": result.experiment["arm"]}
+           if result.experiment else {})
     return [{
         "id": str(item.priority),
         "priority": item.priority,
@@ -34,6 +36,7 @@ def tmf_items(result: Recommendation, base_url: str) -> list[dict]:
             "ruleSetId": ruleset_id,
             "ruleSetVersion": version,
             "rulePriority": item.rule_priority,
+            **arm,
         },
     } for item in result.items]
 
@@ -42,6 +45,24 @@ def ruleset_headers(result: Recommendation) -> dict:
     """X-Ruleset (`id@version`) and X-Ruleset-Hash of the rule set that answered."""
     return {"X-Ruleset": f"{result.ruleset_id}@{result.ruleset_version}",
             "X-Ruleset-Hash": result.ruleset_hash or ""}
+
+
+#: the explanation's experiment attributes (only inside a running experiment;
+#: copied onto reactions and leads with the explanation): docs/experiments.md
+EXPERIMENT_EXPLANATION = {
+    "experimentId": {"type": "string",
+                     "description": "The experiment whose arm chose the version (docs/experiments.md)"},
+    "experimentArm": {"type": "string", "description": "The arm of that experiment"},
+}
+
+#: the answer's `experiment` attribute (this service's TMF680 extension)
+EXPERIMENT_ATTRIBUTE = {
+    "type": "object",
+    "description": "This service's extension: the experiment and arm this answer was given in "
+                   "(only inside a running experiment; a holdout's answer has no items). "
+                   "docs/experiments.md",
+    "properties": {"id": {"type": "string"}, "arm": {"type": "string"}},
+}
 
 
 ITEM_JSON_SCHEMA = {
@@ -60,6 +81,7 @@ ITEM_JSON_SCHEMA = {
                 "ruleSetVersion": {"type": "string"},
                 "rulePriority": {"type": "integer",
                                  "description": "Best priority a rule gave (smaller ranks first)"},
+                **EXPERIMENT_EXPLANATION,
             },
         }
     },

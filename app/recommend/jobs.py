@@ -95,7 +95,10 @@ class RecommendationJobs:
             else:
                 self.store.update(JOBS, query_id, _release)
             return
-        self.service.set_attributes(query_id, {"state": "done", "recommendationItem": items})
+        done = {"state": "done", "recommendationItem": items}
+        if result.experiment:
+            done["experiment"] = dict(result.experiment)
+        self.service.set_attributes(query_id, done)
         if self.record_decision is not None:
             self.record_decision(query_id, query, result, contexts[0])
         self.store.delete(JOBS, query_id)

@@ -13,6 +13,7 @@ from ..errors import TMFError
 from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
 from .facts import build_context, cart_offerings
+from .items import EXPERIMENT_ATTRIBUTE
 
 URL_PREFIX = "/tmf-api/recommendationManagement/v4"
 
@@ -28,7 +29,8 @@ schemas = SpecSchemas(
     removed_properties={"QueryProductRecommendation_Create": ["recommendationItem"]},
     added_properties={"QueryProductRecommendation_Create": {
         "validFor": {"$ref": "#/definitions/TimePeriod",
-                     "description": "validFor.startDateTime is the evaluation time (default: now)"}}},
+                     "description": "validFor.startDateTime is the evaluation time (default: now)"}},
+        "QueryProductRecommendation": {"experiment": EXPERIMENT_ATTRIBUTE}},
 )
 
 

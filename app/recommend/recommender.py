@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..observability.metrics import observe_recommendation
 from ..rules import Recommendation, RuleService, RuleSetError
+from ..experiments.metrics import count_experiment_arm
 from .facts import PartyFacts, build_context
 
 
@@ -13,10 +14,12 @@ class RecommenderUnavailable(Exception):
 
 
 class Recommender:
-    def __init__(self, rules: RuleService, store):
+    def __init__(self, rules: RuleService, store, experiments=None):
         self.rules = rules
         self.store = store
         self.parties = PartyFacts(store)
+        # app.experiments.router.ExperimentRouter, or None: no experiments
+        self.experiments = experiments
 
     @observe_recommendation
     def recommend(self, query: dict, mode: str = "instant",
@@ -35,7 +38,24 @@ class Recommender:
         # thread while the version in service keeps answering (no request waits for a reload)
         self.rules.poll()
         try:
-            result = self.rules.recommend(context)
+            routed = self.experiments.route(query) if self.experiments is not None else None
+            if routed is None:
+                result = self.rules.recommend(context)
+            else:
+                result = self._in_experiment(context, *routed)
         except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
             raise RecommenderUnavailable(str(exc)) from exc
+        return result
+
+    def _in_experiment(self, context, engine, experiment: dict) -> Recommendation:
+        """The answer of the query's arm: its version's engine, or for a
+        holdout no items (under the active version's name)."""
+        if engine is None:
+            active = self.rules.engine.ruleset
+            result = Recommendation(items=[], ruleset_id=active.id, ruleset_version=active.version,
+                                    ruleset_hash=active.hash)
+        else:
+            result = engine.recommend(context)
+        result.experiment = experiment
+        count_experiment_arm(experiment["id"], experiment["arm"])
         return result

@@ -40,7 +40,8 @@ SECRET_FILE = "studio-session-secret"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 PAGES = [("studio.overview", "Rule sets"), ("studio.playground", "Playground"), ("studio.cases", "Cases"),
-         ("studio.impact", "Impact"), ("studio.edit", "Edit"), ("studio.conversion", "Conversion")]
+         ("studio.impact", "Impact"), ("studio.edit", "Edit"), ("studio.conversion", "Conversion"),
+         ("studio.experiments", "Experiments")]
 
 
 def init_app(app: Flask, data_dir: Path, secret_key: str | None = None) -> None:
@@ -356,3 +357,6 @@ def lock():
         if change["action"] != "unchanged":
             flash(change["text"], "error" if change["action"] == "refused" else "ok")
     return redirect(url_for("studio.overview"))
+
+
+from . import experiments as _experiments  # noqa: E402,F401 - registers the Experiments pages on bp

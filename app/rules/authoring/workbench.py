@@ -77,13 +77,16 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
     rules.refresh()
     status = rules.status()
     report = lint(None, rules_dir, catalog_dir)
+    from ..experiments.lint import add_experiment_findings
+    add_experiment_findings(report, None, rules_dir, catalog_dir)
     findings = [p.as_dict() for p in report.problems]
     sets = []
     for rid in status.get("rulesets", []):
         locks = lock_states(rules_dir, rid)
         versions = [{**row, "lock": locks.get(row["version"])} for row in rules.versions(rid)]
         files = {row["file"] for row in versions} | {display_path(cases_file_of(rules_dir, rid)),
-                                                    display_path(lock_path(rules_dir, rid))}
+                                                    display_path(lock_path(rules_dir, rid)),
+                                                    display_path(rules_dir / f"{rid}.experiments.yaml")}
         history = rules.ledger.history(rid)
         active = next((row["version"] for row in versions if row["active"]), None)
         try:

@@ -57,6 +57,8 @@ class Recommendation:
     ruleset_hash: str
     catalog_hash: str = ""
     fired_rules: list[str] = field(default_factory=list)
+    # {"id", "arm"} of the experiment that chose the version (app/experiments), else None
+    experiment: dict | None = None
 
     @property
     def offering_ids(self) -> list[str]:

@@ -4,6 +4,7 @@
     rules/versions/<id>@<ver>.yaml   earlier (or later) versions kept side by side
     rules/<id>.cases.yaml            its regression cases (never loaded as rules)
     rules/<id>.lock.json             the content hash of every released version
+    rules/<id>.experiments.yaml      its experiments (app/experiments; never loaded as rules)
     <state_dir>/active-rulesets.json which version is active, per rule set id
     <state_dir>/rule-files.checks.json what checking each valid rule file found (a
                                      cache; the dot keeps it out of the store's collections)
@@ -32,6 +33,7 @@ __all__ = ["UnsafeName", "check_ruleset_id", "check_version", "contained_path", 
 VERSIONS_DIR = "versions"
 RULE_SUFFIXES = (".yaml", ".yml")
 CASES_SUFFIXES = (".cases.yaml", ".cases.yml")
+EXPERIMENTS_SUFFIX = ".experiments.yaml"
 LOCK_SUFFIX = ".lock.json"
 POINTER_FILE = "active-rulesets.json"
 CHECKS_FILE = "rule-files.checks.json"
@@ -66,7 +68,7 @@ def rule_files(rules_dir: Path) -> list[Path]:
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
                 if (path.suffix in RULE_SUFFIXES and path.is_file() and not is_cases_file(path)
-                        and is_contained(rules_dir, path)):
+                        and not path.name.endswith(EXPERIMENTS_SUFFIX) and is_contained(rules_dir, path)):
                     found.append(path)
     return found
 
@@ -138,6 +140,11 @@ def find_cases_files(rules_dir: Path) -> list[Path]:
 def lock_path(rules_dir: Path, ruleset_id: str) -> Path:
     """rules/<id>.lock.json; UnsafeName for a bad id."""
     return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{LOCK_SUFFIX}")
+
+
+def experiments_files(rules_dir: Path) -> list[Path]:
+    """rules/*.experiments.yaml (app/experiments)."""
+    return sorted(p for p in Path(rules_dir).glob(f"*{EXPERIMENTS_SUFFIX}") if p.is_file())
 
 
 def lock_files(rules_dir: Path) -> list[Path]:

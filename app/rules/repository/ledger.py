@@ -33,7 +33,9 @@ import uuid
 from ...timeutil import isoformat
 from ..model.common import UTC
 
-ACTIONS = ("save", "record", "approve", "activate", "rollback", "unpin", "pin-before-save")
+ACTIONS = ("save", "record", "approve", "activate", "rollback", "unpin", "pin-before-save",
+           # app/experiments/service.py: changes of the rule set's experiments file
+           "experiment-start", "experiment-stop", "experiment-weights", "experiment-promote")
 # the actions that change which version serves (the Studio's "Activations" list)
 ACTIVATIONS = ("activate", "rollback", "unpin", "pin-before-save")
 

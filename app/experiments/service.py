@@ -1,0 +1,245 @@
+"""Experiments of the rule set in service, for the API, the CLI and the
+Studio: list, read, report, and the changes (start, stop, weights,
+promote), each written to the experiments file and to the audit history.
+
+A change rewrites rules/<set>.experiments.yaml atomically with its
+`version` raised by one, after the new content passed every check the lint
+makes (so a change can never leave a file that serves no experiment), and
+appends an entry to the rule ledger's history (app/rules/repository/ledger.py,
+the same history as saves and activations: who, when, what):
+
+    {"action": "experiment-start" | "experiment-stop" | "experiment-weights"
+               | "experiment-promote", "by", "at", "rulesetId",
+     "experimentId", "fileVersion", "weights" | "arm" | "version", ...}
+
+`expected_version`: the file version the caller read (the Studio's form
+sends it): a change made meanwhile by someone else is refused with 409
+STALE_EXPERIMENTS instead of being overwritten. The rewrite keeps data, not
+comments (the file is data; docs/experiments.md says so).
+
+Errors are TMFErrors (status, code): 404 EXPERIMENT_NOT_FOUND, 409
+EXPERIMENT_REFUSED / STALE_EXPERIMENTS, 422 INVALID_EXPERIMENTS (the
+file's problems, file:line: message, in `details`)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import yaml
+
+from ..atomicfile import replace_file
+from ..errors import TMFError
+from ..rules.model.common import UTC, iso
+from ..rules.model.errors import RuleSetError
+from ..rules.model.yamlload import display_path, dump_text
+from ..rules.repository.ledger import history_entry
+from .model import Experiment, ExperimentsFile, experiments_path, parse_experiments, read_experiments
+from .report import arm_counts, experiment_report
+
+ACTIONS = ("start", "stop", "weights", "promote")
+
+
+def _versions(rules, rid: str) -> dict[str, dict]:
+    return {v["version"]: v for v in rules.versions(rid)}
+
+
+def ruleset_id(services, requested: str | None = None) -> str:
+    rid = requested or services.rules.status().get("rulesetId")
+    if not rid:
+        raise TMFError(503, "No rule set is loaded", code="RULESET_UNAVAILABLE")
+    if rid not in services.rules.status().get("rulesets", []):
+        raise TMFError(404, f"No rule set {rid!r}", code="RULESET_NOT_FOUND")
+    return rid
+
+
+def load(services, rid: str) -> tuple[ExperimentsFile | None, list]:
+    """(the file, its problems) of rule set `rid`, checked against its versions."""
+    path = experiments_path(services.settings.rules_dir, rid)
+    return read_experiments(path, rid, _versions(services.rules, rid))
+
+
+def _file_or_fail(services, rid: str) -> ExperimentsFile:
+    found, problems = load(services, rid)
+    if found is None:
+        raise TMFError(422, f"{rid}'s experiments file has errors: fix it first", code="INVALID_EXPERIMENTS",
+                       details={"problems": [str(p) for p in problems if p.severity == "error"]})
+    return found
+
+
+def get(services, rid: str, experiment_id: str) -> Experiment:
+    experiment = _file_or_fail(services, rid).get(experiment_id)
+    if experiment is None:
+        raise TMFError(404, f"{rid} has no experiment {experiment_id!r}", code="EXPERIMENT_NOT_FOUND")
+    return experiment
+
+
+def describe(experiment: Experiment) -> dict:
+    return {"id": experiment.id, "name": experiment.name, "status": experiment.status,
+            "start": iso(experiment.start) if experiment.start else None,
+            "end": iso(experiment.end) if experiment.end else None,
+            "channels": list(experiment.channels), "primaryMetric": experiment.primary_metric,
+            "control": experiment.control, "promoted": experiment.promoted,
+            "arms": [{"name": a.name, "version": a.version, "holdout": a.holdout, "weight": a.weight}
+                     for a in experiment.arms]}
+
+
+def listing(services, rid: str) -> dict:
+    found, problems = load(services, rid)
+    router = getattr(services.recommender, "experiments", None)
+    if router is not None:
+        router.refresh()
+    return {"rulesetId": rid, "file": display_path(experiments_path(services.settings.rules_dir, rid)),
+            "version": found.version if found else None,
+            "experiments": [describe(e) for e in found.experiments] if found else [],
+            "running": router.status()["running"] if router is not None else [],
+            "problems": [p.as_dict() for p in problems]}
+
+
+def report(services, rid: str, experiment_id: str, now: dt.datetime | None = None) -> dict:
+    """The report (app/experiments/report.py); 409 without the decision log."""
+    experiment = get(services, rid, experiment_id)
+    decisions = getattr(services, "decisions", None)
+    if decisions is None:
+        raise TMFError(409, "The report reads the decision log, which is off (RECO_DECISION_LOG)",
+                       code="DECISION_LOG_OFF")
+    now = now or dt.datetime.now(UTC)
+    until = min(experiment.end, now) if experiment.end else None
+    counts = arm_counts(decisions.sink, services.store, experiment.id, experiment.start, until)
+    found = experiment_report(experiment, counts, now)
+    found["rulesetId"] = rid
+    return found
+
+
+# ----------------------------------------------------------------------- changes
+def activation(services):
+    """promote's activation: the same as the Studio's and `flask rules
+    activate`'s (app/studio/authoring.py activate, with
+    RECO_RULES_REQUIRE_APPROVAL); returns the history entry it recorded."""
+    def activate(rid: str, version: str, who: str):
+        from ..studio import authoring
+        return authoring.activate(services.rules, rid, version, who,
+                                  require_approval=services.settings.rules_require_approval)["activation"]
+    return activate
+
+
+def change(services, rid: str, experiment_id: str, action: str, by: str, *,
+           weights: dict | None = None, arm: str | None = None, expected_version: int | None = None,
+           activate=None, now: dt.datetime | None = None) -> dict:
+    """Apply one change; returns {"experiment", "history": [entries]}.
+    `activate(rid, version, by)` activates a version (promote: the caller's
+    activation, with its approval rules)."""
+    if action not in ACTIONS:
+        raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
+    now = (now or dt.datetime.now(UTC)).astimezone(UTC)
+    path = experiments_path(services.settings.rules_dir, rid)
+    current = _file_or_fail(services, rid)
+    if expected_version is not None and expected_version != current.version:
+        raise TMFError(409, f"{display_path(path)} changed since it was read (version {current.version}, "
+                            f"not {expected_version}): reload and try again", code="STALE_EXPERIMENTS")
+    experiment = current.get(experiment_id)
+    if experiment is None:
+        raise TMFError(404, f"{rid} has no experiment {experiment_id!r}", code="EXPERIMENT_NOT_FOUND")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = next(e for e in data["experiments"] if isinstance(e, dict) and e.get("id") == experiment_id)
+    extra: dict = {}
+    promoted_entry = None
+    if action == "start":
+        if experiment.status == "completed":
+            raise _refused(f"{experiment_id} is completed (promoted {experiment.promoted}): declare a new experiment")
+        if experiment.status == "running":
+            raise _refused(f"{experiment_id} is already running")
+        raw["status"] = "running"
+        if experiment.start is None or experiment.start > now:
+            raw["start"] = iso(now)
+        if experiment.end is not None and experiment.end <= now:
+            raw.pop("end", None)
+        _check_arms_compile(services, rid, experiment)
+    elif action == "stop":
+        if experiment.status != "running":
+            raise _refused(f"{experiment_id} is not running (it is {experiment.status})")
+        raw["status"] = "stopped"
+    elif action == "weights":
+        weights = _weights(weights, experiment)
+        for item in raw["arms"]:
+            item["weight"] = weights[item["name"]]
+        extra["weights"] = weights
+        extra["fromWeights"] = {a.name: a.weight for a in experiment.arms}
+    elif action == "promote":
+        chosen = experiment.arm(arm or "")
+        if chosen is None:
+            raise TMFError(400, f"{experiment_id} has no arm {arm!r}: one of "
+                                f"{', '.join(a.name for a in experiment.arms)}", code="INVALID_BODY")
+        if chosen.holdout:
+            raise _refused(f"arm {chosen.name} is a holdout: it has no version to activate")
+        if experiment.status == "completed":
+            raise _refused(f"{experiment_id} is completed already (promoted {experiment.promoted})")
+        if activate is None:
+            raise _refused("no activation available")
+        try:
+            promoted_entry = activate(rid, chosen.version, by)
+        except RuleSetError as exc:
+            raise TMFError(409, f"{rid} {chosen.version} was not activated: {str(exc).splitlines()[0]}",
+                           code="EXPERIMENT_REFUSED") from None
+        raw["status"] = "completed"
+        raw["promoted"] = chosen.name
+        if experiment.end is None or experiment.end > now:
+            raw["end"] = iso(now)
+        extra.update(arm=chosen.name, version=chosen.version)
+    data["version"] = current.version + 1
+    text = _HEADER + dump_text(_plain(data))
+    checked, problems = parse_experiments(text, display_path(path), rid, _versions(services.rules, rid))
+    if checked is None:
+        raise TMFError(422, f"the change would leave {display_path(path)} with errors",
+                       code="INVALID_EXPERIMENTS",
+                       details={"problems": [str(p) for p in problems if p.severity == "error"]})
+    replace_file(path, text.encode("utf-8"))
+    entry = services.rules.ledger.append(history_entry(
+        rid, f"experiment-{action}", by, version=extra.pop("version", None), experimentId=experiment_id,
+        fileVersion=checked.version, **extra))
+    router = getattr(services.recommender, "experiments", None)
+    if router is not None:
+        router.refresh(force=True)
+    history = [entry] + ([promoted_entry] if isinstance(promoted_entry, dict) else [])
+    return {"experiment": describe(checked.get(experiment_id)), "fileVersion": checked.version,
+            "history": history}
+
+
+_HEADER = ("# Experiments of this rule set (docs/experiments.md). Rewritten by the Studio and\n"
+           "# `flask experiments ...` on every start, stop, weight change and promotion.\n")
+
+
+def _refused(message: str) -> TMFError:
+    return TMFError(409, message, code="EXPERIMENT_REFUSED")
+
+
+def _weights(weights, experiment: Experiment) -> dict[str, float]:
+    names = [a.name for a in experiment.arms]
+    if not isinstance(weights, dict) or set(weights) != set(names) or not all(
+            isinstance(w, (int, float)) and not isinstance(w, bool) and 0 <= w <= 100 for w in weights.values()):
+        raise TMFError(400, f"weights must give every arm ({', '.join(names)}) a percentage from 0 to 100",
+                       code="INVALID_BODY")
+    if abs(sum(weights.values()) - 100) > 1e-6:
+        raise TMFError(400, f"the weights add up to {sum(weights.values()):g}, not 100", code="INVALID_BODY")
+    if any(abs(round(w * 100) - w * 100) > 1e-6 for w in weights.values()):
+        raise TMFError(400, "a weight has at most two decimals (a bucket is 0.01 %)", code="INVALID_BODY")
+    return {name: (int(w) if float(w).is_integer() else float(w)) for name, w in weights.items()}
+
+
+def _check_arms_compile(services, rid: str, experiment: Experiment) -> None:
+    for arm in experiment.arms:
+        if arm.holdout:
+            continue
+        try:
+            services.rules.engine_of(arm.version, rid)
+        except RuleSetError as exc:
+            raise _refused(f"arm {arm.name}: {rid} {arm.version} cannot serve: {str(exc).splitlines()[0]}") from None
+
+
+def _plain(value):
+    """YAML-ready data: times as ISO 8601 text (safe_load read them as datetimes)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return iso(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return value
