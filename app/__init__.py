@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
+    from .contact import history_source
     from .decisions.wiring import install_decision_log
     from .events import EventBus
     from .observability.logs import configure_logging
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
     decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
+    recommender.parties.history = history_source(store, decisions)   # contact policies
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
     jobs.decisions = decisions
     app.extensions["reco"] = Services(settings, store, events, rules, recommender, jobs,

@@ -1,0 +1,170 @@
+"""A party's recent reactions and answered items, read once per request for
+the contact policies (app/rules/engine/contact.py), from the store the
+service runs on.
+
+PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
+(party, time): reactions through `documents_reaction_party`
+((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate')) and, when a
+maxOffersPerDay policy needs them, answers through `decisions_party`
+(party_id, decided_at) joined to `decision_items` by its primary key
+(migration 0004). Never a scan of either table (bench/contact_read.py
+EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
+range is widened by a day (offsets reach ±14 h) and the exact bound is
+applied after parsing.
+
+Embedded (`EmbeddedHistory`): reactions through the TinyDB store's
+in-memory index on relatedParty.id (kept per worker, rebuilt after a write
+to the file); answers from the decision log's JSON Lines day files that the
+window touches (a 24-hour window: two files), lines of other parties skipped
+by a byte search before any JSON is parsed. Bounded by one or two days'
+answers: the embedded store's premise is small data.
+
+Both add the answers still in this worker's decision-log buffer (written
+within ~0.1 s); another worker's unwritten answers are not seen, so
+parallel requests of one party within a flush interval can each use the
+remaining per-day allowance (docs/contact-policies.md)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from ..rules.engine.contact import History, Offer, Reaction
+
+REACTIONS = "recommendationReaction"
+_SLACK = dt.timedelta(days=1)
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _time(text) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return text if isinstance(text, dt.datetime) else None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(dt.timezone.utc) if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _text_bound(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _reaction(kind, offering, channel, when, since, until) -> Reaction | None:
+    when = _time(when)
+    if when is None or not offering or not since < when <= until:
+        return None
+    return Reaction(kind, str(offering), when, channel)
+
+
+def _buffered(decisions, party_id: str, since, until) -> list[Offer]:
+    if decisions is None:
+        return []
+    found = []
+    for record in decisions.buffered_of_party(party_id):
+        when = _time(record.get("decidedAt"))
+        if when is not None and since < when <= until:
+            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                         for item in record.get("items") or [])
+    return found
+
+
+class PostgresHistory:
+    """One indexed statement per request (see the module docstring)."""
+
+    REACTIONS_SQL = (
+        "SELECT doc->>'reactionType', doc #>> '{productOffering,id}', doc #>> '{channel,id}', "
+        "doc->>'reactionDate', NULL::timestamptz FROM documents "
+        "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
+        "AND (doc ->> 'reactionDate') > %(since_text)s AND (doc ->> 'reactionDate') <= %(until_text)s")
+    OFFERS_SQL = (
+        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, NULL, d.decided_at "
+        "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
+        "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
+
+    def __init__(self, store, decisions=None):
+        self.store = store
+        self.decisions = decisions
+
+    def statement(self, offers: bool) -> str:
+        return self.REACTIONS_SQL + (self.OFFERS_SQL if offers else "")
+
+    @staticmethod
+    def parameters(party_id: str, since: dt.datetime, until: dt.datetime) -> dict:
+        return {"party": party_id, "since": since, "until": until,
+                "since_text": _text_bound(since - _SLACK), "until_text": _text_bound(until + _SLACK) + "~"}
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
+        with self.store.connection(write=False) as conn:
+            rows = conn.execute(self.statement(offers), self.parameters(party_id, since, until)).fetchall()
+        history = History()
+        for kind, offering, channel, reacted, decided in rows:
+            if kind is None:
+                if offering and since < decided <= until:
+                    history.offers.append(Offer(offering, decided, channel))
+                continue
+            reaction = _reaction(kind, offering, channel, reacted, since, until)
+            if reaction is not None:
+                history.reactions.append(reaction)
+        if offers:
+            history.offers.extend(_buffered(self.decisions, party_id, since, until))
+        return history
+
+
+class EmbeddedHistory:
+    """The TinyDB store's reaction index and the JSON Lines day files."""
+
+    def __init__(self, store, decisions=None):
+        self.store = store
+        self.decisions = decisions
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
+        history = History()
+        for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id]):
+            reaction = _reaction(doc.get("reactionType"), (doc.get("productOffering") or {}).get("id"),
+                                 (doc.get("channel") or {}).get("id"), doc.get("reactionDate"),
+                                 since, until)
+            if reaction is not None:
+                history.reactions.append(reaction)
+        if offers:
+            history.offers.extend(self._logged(party_id, since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, since, until))
+        return history
+
+    def _logged(self, party_id: str, since, until) -> list[Offer]:
+        sink = getattr(self.decisions, "sink", None)
+        directory = getattr(sink, "directory", None)
+        if directory is None:
+            return []
+        needle = f'"partyId":{_ENCODE(party_id)}'.encode()
+        found = []
+        day = since.date()
+        while day <= until.date():
+            try:
+                handle = open(directory / f"{day.isoformat()}.jsonl", "rb")
+            except FileNotFoundError:
+                day += dt.timedelta(days=1)
+                continue
+            with handle:
+                for line in handle:
+                    if needle not in line or not line.endswith(b"\n"):
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    when = _time(record.get("decidedAt")) if isinstance(record, dict) else None
+                    if when is None or record.get("partyId") != party_id or not since < when <= until:
+                        continue
+                    found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                                 for item in record.get("items") or [] if isinstance(item, dict))
+            day += dt.timedelta(days=1)
+        return found
+
+
+def history_source(store, decisions=None):
+    """The history source for the service's store: PostgresHistory on
+    PostgreSQL, else EmbeddedHistory. `decisions` is the DecisionLog (None
+    when RECO_DECISION_LOG is off: then no answer is counted)."""
+    if getattr(store, "backend", None) == "postgresql":
+        return PostgresHistory(store, decisions)
+    return EmbeddedHistory(store, decisions)
