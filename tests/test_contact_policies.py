@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -203,3 +204,85 @@ contactPolicies:
     category = problems[(first_line + 10, "unknown-category")]
     assert "devices" in category["hint"]
     assert all(p["file"].endswith("telco-demo.yaml") for p in found["problems"])
+
+
+HISTORY_CASES = """\
+ruleset: telco-demo
+cases:
+  - name: fourth-impression-suppressed
+    context:
+      customer: {id: C9}
+      cart: ["6547"]
+      channel: "21"
+      time: "2026-10-01T00:00:00Z"
+      history:
+        - {reaction: shown, offering: "6542", ago: 1d, channel: "21"}
+        - {reaction: shown, offering: "6542", ago: 2d}
+        - {reaction: shown, offering: "6542", ago: 6d}
+    expect: ["6543", "7301"]
+  - name: impressions-out-of-the-window
+    context:
+      customer: {id: C9}
+      cart: ["6547"]
+      channel: "21"
+      time: "2026-10-01T00:00:00Z"
+      history:
+        - {reaction: shown, offering: "6542", ago: 1d}
+        - {reaction: shown, offering: "6542", ago: 2d}
+        - {reaction: shown, offering: "6542", ago: 8d}
+        - {offered: "6542", ago: 3h}
+    expect: ["6542", "6543", "7301"]
+  - name: a-wrong-expectation
+    context:
+      customer: {id: C9}
+      cart: ["6547"]
+      channel: "21"
+      time: "2026-10-01T00:00:00Z"
+      history: [{reaction: shown, offering: "6542", ago: 1h}, {reaction: shown, offering: "6542", ago: 2h},
+                {reaction: shown, offering: "6542", ago: 3h}]
+    expect: ["6542", "6543", "7301"]
+"""
+
+
+def flask(args, env, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_regression_cases_state_a_history(tmp_path):
+    """`flask rules test` and lint over a cases file whose contexts state
+    the customer's history (no server: the cases run on the rule files)."""
+    rules = rules_with(tmp_path, IMPRESSIONS)
+    cases = rules / "telco-demo.cases.yaml"
+    cases.write_text(HISTORY_CASES)
+    env = {**os.environ, "RECO_RULES_DIR": str(rules), "RECO_DATA_DIR": str(tmp_path / "data")}
+    done = flask(["rules", "test", "--json", str(cases)], env)
+    assert done.stdout.startswith("{"), done.stdout + done.stderr
+    results = {r["name"]: r for r in json.loads(done.stdout)["files"][0]["results"]}
+    assert results["fourth-impression-suppressed"]["passed"] is True
+    assert results["impressions-out-of-the-window"]["passed"] is True
+    assert results["a-wrong-expectation"]["passed"] is False
+    assert done.returncode == 1
+    # a history item without `ago` is an error with its line
+    cases.write_text(HISTORY_CASES.replace("ago: 6d", "when: 6d"))
+    broken = flask(["rules", "test", str(cases)], env)
+    assert broken.returncode != 0
+    assert re.search(r"telco-demo\.cases\.yaml:12:\d+: .*unknown field 'when'", broken.stdout + broken.stderr)
+
+
+def test_rules_diff_shows_what_a_policy_would_suppress_on_recorded_traffic(make_server, tmp_path):
+    server = make_server()                      # the demo 1.0.0: no contact policies
+    api = Client(server.url)
+    answers = [ask(api, query(party="p-8")) for _ in range(4)]
+    for answer in answers[:3]:
+        react(api, answer, "6542", "shown", NOW - dt.timedelta(hours=1))
+    ask(api, query(party="p-9"))                # never saw it: unchanged
+    new = rules_with(tmp_path, IMPRESSIONS) / "telco-demo.yaml"
+    env = {**server.env}
+    done = flask(["rules", "diff", "1.0.0", str(new), "--no-cases", "--recorded", "10", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    traffic = report["recordedTraffic"]
+    assert traffic["answers"] == 5 and traffic["changed"] == 4
+    assert traffic["offerings"] == [{"offering": "6542", "name": traffic["offerings"][0]["name"],
+                                     "gained": 0, "lost": 4}]
