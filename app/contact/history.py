@@ -15,9 +15,10 @@ applied after parsing.
 Embedded (`EmbeddedHistory`): reactions through the TinyDB store's
 in-memory index on relatedParty.id (kept per worker, rebuilt after a write
 to the file); answers from the decision log's JSON Lines day files that the
-window touches (a 24-hour window: two files), lines of other parties skipped
-by a byte search before any JSON is parsed. Bounded by one or two days'
-answers: the embedded store's premise is small data.
+window touches (a 24-hour window: two files), indexed by party per worker
+(`DayFileIndex`) and brought up to date by reading only what was appended
+since the last request. The index holds one or two days' answered items:
+the embedded store's premise is small data.
 
 Both add the answers still in this worker's decision-log buffer (written
 within ~0.1 s); another worker's unwritten answers are not seen, so
@@ -27,12 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import threading
 
 from ..rules.engine.contact import History, Offer, Reaction
 
 REACTIONS = "recommendationReaction"
 _SLACK = dt.timedelta(days=1)
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def _time(text) -> dt.datetime | None:
@@ -116,6 +118,8 @@ class EmbeddedHistory:
     def __init__(self, store, decisions=None):
         self.store = store
         self.decisions = decisions
+        self._days: dict[dt.date, DayFileIndex] = {}
+        self._lock = threading.Lock()
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
         history = History()
@@ -135,30 +139,69 @@ class EmbeddedHistory:
         directory = getattr(sink, "directory", None)
         if directory is None:
             return []
-        needle = f'"partyId":{_ENCODE(party_id)}'.encode()
         found = []
+        days = []
         day = since.date()
         while day <= until.date():
-            try:
-                handle = open(directory / f"{day.isoformat()}.jsonl", "rb")
-            except FileNotFoundError:
-                day += dt.timedelta(days=1)
-                continue
-            with handle:
-                for line in handle:
-                    if needle not in line or not line.endswith(b"\n"):
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    when = _time(record.get("decidedAt")) if isinstance(record, dict) else None
-                    if when is None or record.get("partyId") != party_id or not since < when <= until:
-                        continue
-                    found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
-                                 for item in record.get("items") or [] if isinstance(item, dict))
+            days.append(day)
             day += dt.timedelta(days=1)
+        with self._lock:
+            for old in [d for d in self._days if d not in days]:
+                del self._days[old]         # out of every window from now on (time moves forward)
+            for day in days:
+                index = self._days.get(day)
+                if index is None:
+                    index = self._days[day] = DayFileIndex(directory / f"{day.isoformat()}.jsonl")
+                found.extend(o for o in index.offers_of(party_id) if since < o.time <= until)
         return found
+
+
+class DayFileIndex:
+    """The answered items of one JSON Lines day file by party, kept per
+    worker and brought up to date by reading only the bytes appended since
+    the last read (the log only appends; erase and purge replace or remove
+    the file, which a new inode or a shorter file shows: then it is read
+    again from the start). A line cut by a crash is skipped, as the log's
+    own reads do."""
+
+    def __init__(self, path):
+        self.path = path
+        self.inode = None
+        self.offset = 0
+        self.by_party: dict[str, list[Offer]] = {}
+
+    def offers_of(self, party_id: str) -> list[Offer]:
+        self._refresh()
+        return self.by_party.get(party_id, [])
+
+    def _refresh(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self.inode, self.offset, self.by_party = None, 0, {}
+            return
+        if stat.st_ino != self.inode or stat.st_size < self.offset:
+            self.inode, self.offset, self.by_party = stat.st_ino, 0, {}
+        if stat.st_size == self.offset:
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(stat.st_size - self.offset)
+        whole = data.rfind(b"\n") + 1          # a line still being written waits for the next read
+        self.offset += whole
+        for line in data[:whole].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("partyId"), str):
+                continue
+            when = _time(record.get("decidedAt"))
+            if when is None:
+                continue
+            self.by_party.setdefault(record["partyId"], []).extend(
+                Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                for item in record.get("items") or [] if isinstance(item, dict))
 
 
 def history_source(store, decisions=None):
