@@ -12,9 +12,10 @@ EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
 
-Embedded (`EmbeddedHistory`): reactions through the TinyDB store's
-in-memory index on relatedParty.id (kept per worker, rebuilt after a write
-to the file); answers from the decision log's JSON Lines day files that the
+Embedded (`EmbeddedHistory`): reactions from an index by party kept per
+worker, rebuilt when the store's version token of the collection changes
+(a reaction written by any worker: O(reactions) once per write, a dict
+look-up per request); answers from the decision log's JSON Lines day files that the
 window touches (a 24-hour window: two files), indexed by party per worker
 (`DayFileIndex`) and brought up to date by reading only what was appended
 since the last request. The index holds one or two days' answered items:
@@ -58,6 +59,16 @@ def _reaction(kind, offering, channel, when, since, until) -> Reaction | None:
     return Reaction(kind, str(offering), when, channel)
 
 
+def _reaction_of(doc: dict) -> Reaction | None:
+    when = _time(doc.get("reactionDate"))
+    offering = (doc.get("productOffering") or {}).get("id") if isinstance(doc.get("productOffering"), dict) \
+        else None
+    channel = doc.get("channel") if isinstance(doc.get("channel"), dict) else {}
+    if when is None or not offering or not isinstance(doc.get("reactionType"), str):
+        return None
+    return Reaction(doc["reactionType"], str(offering), when, channel.get("id"))
+
+
 def _buffered(decisions, party_id: str, since, until) -> list[Offer]:
     if decisions is None:
         return []
@@ -91,24 +102,28 @@ class PostgresHistory:
         return self.REACTIONS_SQL + (self.OFFERS_SQL if offers else "")
 
     @staticmethod
-    def parameters(party_id: str, since: dt.datetime, until: dt.datetime) -> dict:
-        return {"party": party_id, "since": since, "until": until,
+    def parameters(party_id: str, since: dt.datetime, until: dt.datetime,
+                   offers_since: dt.datetime | None = None) -> dict:
+        return {"party": party_id, "since": offers_since or since, "until": until,
                 "since_text": _text_bound(since - _SLACK), "until_text": _text_bound(until + _SLACK) + "~"}
 
-    def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        offers = offers_since is not None
         with self.store.connection(write=False) as conn:
-            rows = conn.execute(self.statement(offers), self.parameters(party_id, since, until)).fetchall()
+            rows = conn.execute(self.statement(offers),
+                                self.parameters(party_id, since, until, offers_since)).fetchall()
         history = History()
         for kind, offering, channel, reacted, decided in rows:
             if kind is None:
-                if offering and since < decided <= until:
+                if offering and offers_since < decided <= until:
                     history.offers.append(Offer(offering, decided, channel))
                 continue
             reaction = _reaction(kind, offering, channel, reacted, since, until)
             if reaction is not None:
                 history.reactions.append(reaction)
         if offers:
-            history.offers.extend(_buffered(self.decisions, party_id, since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
         return history
 
 
@@ -119,20 +134,39 @@ class EmbeddedHistory:
         self.store = store
         self.decisions = decisions
         self._days: dict[dt.date, DayFileIndex] = {}
+        self._reactions: dict[str, list[Reaction]] = {}
+        self._reactions_version = None
         self._lock = threading.Lock()
 
-    def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
-        history = History()
-        for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id]):
-            reaction = _reaction(doc.get("reactionType"), (doc.get("productOffering") or {}).get("id"),
-                                 (doc.get("channel") or {}).get("id"), doc.get("reactionDate"),
-                                 since, until)
-            if reaction is not None:
-                history.reactions.append(reaction)
-        if offers:
-            history.offers.extend(self._logged(party_id, since, until))
-            history.offers.extend(_buffered(self.decisions, party_id, since, until))
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        history = History([r for r in self._reactions_of(party_id) if since < r.time <= until])
+        if offers_since is not None:
+            history.offers.extend(self._logged(party_id, offers_since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
         return history
+
+    def _reactions_of(self, party_id: str) -> list[Reaction]:
+        """The party's reactions from a per-worker index of the collection,
+        rebuilt when the store's version token of the collection changes
+        (a write by any process); without a token, the store's own look-up."""
+        version = self.store.version(REACTIONS)
+        if version is None:
+            return [r for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id])
+                    if (r := _reaction_of(doc)) is not None]
+        with self._lock:
+            if version != self._reactions_version:
+                by_party: dict[str, list[Reaction]] = {}
+                for doc in self.store.all(REACTIONS):
+                    reaction = _reaction_of(doc)
+                    parties = doc.get("relatedParty")
+                    if reaction is None or not isinstance(parties, list):
+                        continue
+                    for party in {p.get("id") for p in parties if isinstance(p, dict)}:
+                        if isinstance(party, str):
+                            by_party.setdefault(party, []).append(reaction)
+                self._reactions, self._reactions_version = by_party, version
+            return self._reactions.get(party_id, [])
 
     def _logged(self, party_id: str, since, until) -> list[Offer]:
         sink = getattr(self.decisions, "sink", None)

@@ -9,11 +9,11 @@ the query names a party: an anonymous query has no history and is never
 suppressed. The rules package knows nothing of stores: a source is any
 object with
 
-    read(party_id, since, until, offers) -> History
+    read(party_id, since, until, offers_since) -> History
 
-`since`/`until` bound the events (aware UTC datetimes, since < t <= until);
-`offers` says whether the answered items are needed (only maxOffersPerDay
-reads them)."""
+`since`/`until` bound the reactions (aware UTC datetimes, since < t <=
+until); `offers_since` bounds the answered items the same way, None when
+none are needed (only maxOffersPerDay reads them, over 24 hours)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -55,9 +55,11 @@ class FixedHistory:
     def __init__(self, history: History):
         self.history = history
 
-    def read(self, party_id: str, since: dt.datetime, until: dt.datetime, offers: bool) -> History:
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
         return History([r for r in self.history.reactions if since < r.time <= until],
-                       [o for o in self.history.offers if since < o.time <= until] if offers else [])
+                       [o for o in self.history.offers if offers_since < o.time <= until]
+                       if offers_since is not None else [])
 
 
 def _days(days: float) -> str:
@@ -66,8 +68,10 @@ def _days(days: float) -> str:
 
 
 def lookback(policies: tuple[ContactPolicy, ...]) -> dt.timedelta:
-    """How far back the one read must go: the longest window declared."""
-    return max((dt.timedelta(days=p.days) for p in policies), default=DAY)
+    """How far back the reactions are read: the longest window declared
+    (answered items: 24 hours)."""
+    return max((dt.timedelta(days=p.days) for p in policies if p.kind != "maxOffersPerDay"),
+               default=dt.timedelta(0))
 
 
 @dataclass
@@ -98,7 +102,8 @@ def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, 
     if source is None:
         return ContactVerdict({}, skipped="no history source: contact policies not evaluated")
     needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
-    history = source.read(party_id, when - lookback(policies), when, needs_offers)
+    history = source.read(party_id, when - lookback(policies), when,
+                          when - DAY if needs_offers else None)
     suppressed: dict[str, str] = {}
     for offering in offerings:
         if offering in suppressed:
