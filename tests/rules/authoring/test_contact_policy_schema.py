@@ -60,3 +60,14 @@ def test_broken_declarations_are_refused_by_loader_and_schema(policy, code, in_s
     if in_schema:
         rs = schema("ruleset.schema.json")
         assert errors(json.loads(json.dumps(yaml.safe_load(text))), rs, rs) != []
+
+
+def test_the_content_hash_covers_the_policies():
+    """A version pins its policies: changing one changes X-Ruleset-Hash and
+    the lock file's hash (lint then asks for a version bump)."""
+    catalog = load_catalog(DEMO_CATALOG)
+    three = parse_ruleset(with_policies(documented_policies()), "telco-demo.yaml", catalog)
+    four = parse_ruleset(with_policies(documented_policies().replace("count: 3", "count: 4")),
+                         "telco-demo.yaml", catalog)
+    plain = parse_ruleset((DEMO_RULES / "telco-demo.yaml").read_text(), "telco-demo.yaml", catalog)
+    assert len({three.hash, four.hash, plain.hash}) == 3
