@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
+    from .contact import history_source
     from .decisions.recording import record_decision
     from .decisions.wiring import install_decision_log
     from .events import EventBus
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     resources = {module.KIND.collection: ResourceService(module.KIND, store, events)
                  for module in tmf_apis}
     decisions = install_decision_log(settings, store, events, resources, recommendation.KIND)
+    recommender.parties.history = history_source(store, decisions)   # contact policies
     jobs = RecommendationJobs(store, resources[recommendation.KIND.collection], recommender)
     jobs.record_decision = functools.partial(record_decision, decisions, mode="async")
     install(app, Services(settings, store, events, rules, recommender, jobs, resources, decisions))

@@ -230,6 +230,12 @@ class DecisionLog:
         with self._lock:
             return self._pending.get(decision_id)
 
+    def buffered_of_party(self, party_id: str) -> list[dict]:
+        """The unwritten records of one party in this worker (contact
+        policies count answers of a moment ago; no store read)."""
+        with self._lock:
+            return [doc for doc in self._pending.values() if doc.get("partyId") == party_id]
+
     def settle_seconds(self) -> float:
         """How long after its decision a record may still be in another
         worker's buffer: a few flush intervals and a margin for a busy host."""

@@ -72,8 +72,10 @@ class PartyFacts:
     look-ups by indexed path (an instant recommendation must not scan every
     stored product of every customer)."""
 
-    def __init__(self, store):
+    def __init__(self, store, history=None):
         self.store = store
+        #: the contact policies' history source (app/contact), set by the app factory
+        self.history = history
 
     def customer(self, party: dict | None) -> dict | None:
         """By customer id, else by the id of its engaged party."""
@@ -120,4 +122,6 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
         places=[place] if isinstance(place, dict) else [],
         categories=categories,
         product_orders=_ids(query.get("productOrder")),
+        party_id=str(party["id"]) if party and party.get("id") else None,
+        history=parties.history,
     )

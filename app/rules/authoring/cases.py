@@ -16,13 +16,24 @@
         absent: ["7401"]                 # none of these may appear
         expect_rules: {"6542": [R1]}     # optional: the rules that explain an item
 
+    A context may state the customer's history for the rule set's contact
+    policies (times before context.time: `ago` in m, h, d or w):
+
+          history:
+            - {reaction: shown, offering: "6542", ago: 2d, channel: "21"}
+            - {reaction: rejected, offering: "6543", ago: 10d}
+            - {offered: "7301", ago: 3h}     # an item answered to the customer
+
 Used by pytest (tests/rules, one test per case) and by the `flask rules test` CLI.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.contact import FixedHistory, History, Offer, Reaction
 from ..engine.engine import Engine
 from ..engine.policies import Recommendation
 from ..model.catalog import load_catalog
@@ -32,8 +43,10 @@ from ..model.facts import Context, normalise_value
 from ..model.ruleset import load_ruleset
 from ..model.yamlload import display_path, load_file, typed_text
 
+REACTION_TYPES = ("shown", "clicked", "accepted", "rejected")
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
-CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders"}
+CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders",
+                  "history"}
 
 
 @dataclass
@@ -200,9 +213,57 @@ def parse_context(raw, check: Checker, name: str) -> Context | None:
         return None
     if any(v is None for v in (cart, channels, categories, orders)):
         return None
+    history = None
+    if "history" in raw:
+        if customer is None:
+            check.add(raw.at("history"), f"{what}: an anonymous shopper has no history; give a customer")
+            return None
+        history = read_history(raw["history"], raw.at("history"), when, check, what)
+        if history is None:
+            return None
     return Context(time=when, channels=channels, cart=cart, customer=customer, products=products,
                    places=[plain(p) for p in places if isinstance(p, dict)], categories=categories,
-                   product_orders=orders)
+                   product_orders=orders, party_id=customer["id"] if customer else None,
+                   history=FixedHistory(history) if history is not None else None)
+
+
+_AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*\Z")
+_UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def read_history(raw, where, when, check: Checker, what: str) -> History | None:
+    """A case's `history:` list as a History dated back from `when`."""
+    if not check.sequence(raw, where, f"{what}: history"):
+        return None
+    history = History()
+    for index, entry in enumerate(raw):
+        at = raw.at(index)
+        fix = ("history items are {reaction: shown|clicked|accepted|rejected, offering: <id>, ago: 2d"
+               "[, channel: <id>]} or {offered: <id>, ago: 3h[, channel: <id>]}")
+        if not isinstance(entry, dict):
+            check.add(at, f"{what}: {fix}")
+            return None
+        check.unknown_keys(entry, {"reaction", "offering", "offered", "ago", "channel"}, f"{what}: history item")
+        match = _AGO.match(str(entry.get("ago", "")))
+        if match is None:
+            check.add(entry.at("ago") if "ago" in entry else at,
+                      f"{what}: history item needs `ago` like 30m, 3h, 2d or 1w (before context.time)")
+            return None
+        time = when - dt.timedelta(**{_UNIT[match.group(2)]: float(match.group(1))})
+        channel = as_id(entry.get("channel"))
+        if "offered" in entry:
+            offering = as_id(entry["offered"])
+            if offering is None:
+                check.add(at, f"{what}: {fix}")
+                return None
+            history.offers.append(Offer(offering, time, channel))
+            continue
+        kind, offering = entry.get("reaction"), as_id(entry.get("offering"))
+        if kind not in REACTION_TYPES or offering is None:
+            check.add(at, f"{what}: {fix}")
+            return None
+        history.reactions.append(Reaction(kind, offering, time, channel))
+    return history
 
 
 def run_case(engine: Engine, case: Case) -> CaseResult:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from .analysis import TooComplex, analyse, positive_anys, with_choice
 from .cases import load_cases
+from .contact_lint import contact_policy_findings
 from ..model.catalog import Catalog, catalog_files, load_catalog
 from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
 from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, ScalarTest, SetTest
@@ -371,6 +372,7 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                     problems.extend(RuleChecks(rule, item, catalog, now, name).run())
         if ruleset is not None:
             problems.extend(_value_case_problems(ruleset, cases_file_for(path), name))
+        problems.extend(contact_policy_findings(ruleset, catalog))
     problems.extend(modeline_problems(text, path, "ruleset.schema.json"))
     problems.extend(zone_less_times(doc, name))
     if isinstance(doc, dict):

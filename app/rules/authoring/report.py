@@ -171,6 +171,7 @@ POLICY_TITLES = {
     "inactive-or-out-of-validity": "2. not Active, or out of validity",
     "one-per-offering": "3. one item per offering",
     "limit": "4. limit",
+    "contact-policy": "5. contact policies",
 }
 
 
@@ -220,6 +221,8 @@ def explain_lines(explained: dict, catalog=None, style=plain) -> list[str]:
         title = POLICY_TITLES.get(step["step"], step["step"])
         if step["step"] == "limit":
             title += f" {step['limit']}"
+        if step.get("skipped"):
+            title += f" ({', '.join(step.get('policies') or [])}; not evaluated: {step['skipped']})"
         if not step.get("dropped"):
             lines.append(f"  {title}: nothing dropped")
             continue

@@ -14,6 +14,7 @@ from .durable_runtime import DurableError, DurableRulesets
 from .faults import injected_build_failure
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context, Facts, build_facts
+from .contact import ContactVerdict, evaluate as evaluate_contact
 from .policies import PolicyTrace, RankingTables, Recommendation, apply_policies
 from ..model.ruleset import RuleSet
 
@@ -122,7 +123,14 @@ class Engine:
         facts = self.facts(ctx)
         fired_idx = self.fired_indexes(facts)
         fired = [self.by_index[index] for index in sorted(fired_idx)]
-        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, tables=self.ranking)
+        if self.ruleset.contact_policies:
+            contact = self.contact(ctx, facts, fired)
+            items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base,
+                                   tables=self.ranking, suppressed=contact.suppressed)
+            items = contact.cut(items)[0]
+        else:
+            items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base,
+                                   tables=self.ranking)
         return Recommendation(items=items, ruleset_id=self.ruleset.id, ruleset_version=self.ruleset.version,
                               ruleset_hash=self.ruleset.hash, catalog_hash=self.catalog.hash,
                               fired_rules=[rule.id for rule in fired])
@@ -162,7 +170,16 @@ class Engine:
                 entry["reason"] = "conditions hold in the Python check, but durable-rules did not fire it"
             rules_out.append(entry)
         trace = PolicyTrace()
-        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, trace)
+        contact = self.contact(ctx, facts, fired) if self.ruleset.contact_policies else None
+        items = apply_policies(self.ruleset, self.catalog, facts, fired, self.href_base, trace,
+                               suppressed=contact.suppressed if contact else None)
+        if contact is not None:
+            items, cut = contact.cut(items)
+            trace.dropped[5].extend({"offering": item.offering_id, "rule": item.rule_ids[0],
+                                     "priority": item.rule_priority, "reason": "contact-policy",
+                                     "detail": contact.cap_reason} for item in cut)
+            trace.contact_step = {"policies": [p.id for p in self.ruleset.contact_policies],
+                                  **({"skipped": contact.skipped} if contact.skipped else {})}
         return {
             "ruleset": {"id": self.ruleset.id, "version": self.ruleset.version, "hash": self.ruleset.hash,
                         "file": self.ruleset.file, "limit": self.ruleset.limit},
@@ -172,6 +189,14 @@ class Engine:
             "items": [item.as_dict() for item in items],
             "engine": {"chunks": len(self.plans), "chunksEvaluated": len(evaluated), "consistent": consistent},
         }
+
+    def contact(self, ctx: Context, facts: Facts, fired: list) -> ContactVerdict:
+        """The contact policies' verdict on the offerings the fired rules
+        propose: one read of the party's history (engine/contact.py)."""
+        offerings = dict.fromkeys(rec.offering for rule in fired for rec in rule.recommend)
+        channel = facts.channel[0] if facts.channel else None
+        return evaluate_contact(self.ruleset.contact_policies, ctx.party_id, ctx.history, facts.time,
+                                channel, offerings, self.catalog)
 
     def close(self) -> None:
         """Stop using this engine. Its durable rulesets are NOT deleted: on this

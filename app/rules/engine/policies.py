@@ -78,7 +78,8 @@ class PolicyTrace:
 
     def __init__(self):
         self.proposed: list[dict] = []
-        self.dropped: dict[int, list[dict]] = {1: [], 2: [], 3: [], 4: []}
+        self.dropped: dict[int, list[dict]] = {1: [], 2: [], 3: [], 4: [], 5: []}
+        self.contact_step: dict | None = None    # set by the engine when contact policies apply
 
     def steps(self, limit: int) -> list[dict]:
         """The explain "policies" list: [{step, policy, items|dropped[, limit]}] in policy order."""
@@ -86,14 +87,17 @@ class PolicyTrace:
                 {"step": "owned-or-in-cart", "policy": 1, "dropped": self.dropped[1]},
                 {"step": "inactive-or-out-of-validity", "policy": 2, "dropped": self.dropped[2]},
                 {"step": "one-per-offering", "policy": 3, "dropped": self.dropped[3]},
-                {"step": "limit", "policy": 4, "limit": limit, "dropped": self.dropped[4]}]
+                {"step": "limit", "policy": 4, "limit": limit, "dropped": self.dropped[4]},
+                *([{"step": "contact-policy", "policy": 5, "dropped": self.dropped[5],
+                    **self.contact_step}] if self.contact_step is not None else [])]
 
 
 def _proposal(rule: Rule, offering: str, priority: int) -> dict:
     return {"offering": offering, "rule": rule.id, "priority": priority}
 
 
-POLICY_OF = {"owned": 1, "in-cart": 1, "unknown": 2, "not-active": 2, "out-of-validity": 2}
+POLICY_OF = {"owned": 1, "in-cart": 1, "unknown": 2, "not-active": 2, "out-of-validity": 2,
+             "contact-policy": 5}
 
 
 def _refusal(offering_id: str, catalog: Catalog, when, owned: set, in_cart: set) -> str | None:
@@ -129,14 +133,17 @@ def _refusal_detail(reason: str, offering) -> str:
 
 def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
                    href_base: str = "", trace: PolicyTrace | None = None,
-                   tables: "RankingTables | None" = None) -> list[RecommendedItem]:
+                   tables: "RankingTables | None" = None,
+                   suppressed: dict[str, str] | None = None) -> list[RecommendedItem]:
     """Fired rules (file order) -> the ranked items; the one implementation of
     the policies, for requests and for explain (`trace` records each step).
-    `tables`: the version's precomputed RankingTables (requests; optional)."""
+    `tables`: the version's precomputed RankingTables (requests; optional).
+    `suppressed` {offering: why}: offerings a contact policy drops before
+    ranking (engine/contact.py), so the next best takes their place."""
     if trace is None:
-        return _top_items(ruleset, catalog, facts, fired, href_base, tables)
+        return _top_items(ruleset, catalog, facts, fired, href_base, tables, suppressed)
     owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
-    refusals: dict[str, str | None] = {}
+    refusals: dict[str, str | None] = dict.fromkeys(suppressed, "contact-policy") if suppressed else {}
     groups: dict[str, list] = {}
     for rule in fired:
         for pos, rec in enumerate(rule.recommend):
@@ -152,7 +159,8 @@ def apply_policies(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list
             elif trace is not None:
                 trace.dropped[POLICY_OF[refusal]].append(
                     {**_proposal(rule, offering, rec.priority), "reason": refusal,
-                     "detail": _refusal_detail(refusal, catalog.get(offering))})
+                     "detail": suppressed[offering] if refusal == "contact-policy"
+                     else _refusal_detail(refusal, catalog.get(offering))})
     for offering, group in groups.items():
         group.sort(key=lambda g: g[0])
         if trace is not None:
@@ -215,7 +223,8 @@ class RankingTables:
 
 
 def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rule],
-               href_base: str, tables: RankingTables | None = None) -> list[RecommendedItem]:
+               href_base: str, tables: RankingTables | None = None,
+               suppressed: dict[str, str] | None = None) -> list[RecommendedItem]:
     """apply_policies without a trace: the same items, but only the best
     `limit` offerings are ranked (heapq) and only their proposals sorted; at
     10,000 rules a request fires hundreds of rules whose proposals the limit
@@ -227,7 +236,8 @@ def _top_items(ruleset: RuleSet, catalog: Catalog, facts: Facts, fired: list[Rul
         tables = RankingTables(fired, catalog)
     owned, in_cart, when = set(facts.owns), set(facts.cart), facts.time
     proposals, verdicts = tables.proposals, tables.offerings
-    allowed: dict[str, bool] = {}
+    # a suppressed offering (contact policy) is refused like an owned one
+    allowed: dict[str, bool] = dict.fromkeys(suppressed, False) if suppressed else {}
     groups: dict[str, list] = {}
     best: dict[str, tuple] = {}
     for rule in fired:

@@ -26,6 +26,8 @@ class Context:
     places: list[dict] = field(default_factory=list)        # RelatedPlaceRefOrValue dicts
     categories: list[str] = field(default_factory=list)     # category ids/names of the query
     product_orders: list[str] = field(default_factory=list)  # productOrder ids
+    party_id: str | None = None           # the query's relatedParty id (contact policies)
+    history: object | None = None         # source of the party's history (engine/contact.py)
 
 
 def characteristics(customer: dict | None) -> dict[str, object]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from .catalog import Catalog
 from .common import VERSION_RE, Checker, as_id, freeze, thaw, in_window, read_valid_for, ruleset_fingerprint, type_name
 from .conditions import ConditionParser, Cond
+from .contact import ContactPolicy, read_contact_policies
 from .errors import Problem, RuleSetError
 from .source import read_source
 from .yamlload import PosDict, display_path, load_text, read_text_file
@@ -17,7 +18,8 @@ RULESET_STATUSES = ("experimental", "test", "stable", "deprecated")
 RULE_STATUSES = ("experimental", "test", "stable", "deprecated", "disabled")
 NON_FIRING_STATUSES = ("deprecated", "disabled")
 KINDS = ("up-sell", "cross-sell", "down-sell", "retention", "acquisition", "bundle", "other")
-RULESET_FIELDS = {"id", "name", "version", "status", "description", "limit", "owner", "rules"}
+RULESET_FIELDS = {"id", "name", "version", "status", "description", "limit", "owner", "rules",
+                  "contactPolicies"}
 RULE_FIELDS = {"id", "name", "kind", "description", "status", "validFor", "when", "recommend"}
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")   # \Z: no trailing newline; safe in a file name
 DEFAULT_LIMIT = 4
@@ -73,6 +75,8 @@ class RuleSet:
     name: str | None = None
     owner: str | None = None
     meta: dict = field(default_factory=dict)
+    #: offer-fatigue limits (model/contact.py); empty: no history is read
+    contact_policies: tuple[ContactPolicy, ...] = ()
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -211,10 +215,13 @@ def _read(doc, check: Checker, catalog: Catalog, file: str, digest: str) -> Rule
             rule = read_rule(item, rules_raw.at(index), len(rules), check, catalog)
             if rule is not None:
                 rules.append(rule)
+    contact_policies = (read_contact_policies(doc["contactPolicies"], doc.at("contactPolicies"), check, catalog)
+                        if "contactPolicies" in doc else ())
     if not check.ok:
         return None
     return RuleSet(id=rid, version=version, status=status, description=description, limit=limit,
-                   rules=rules, file=file, hash=digest, name=name, owner=owner)
+                   rules=rules, file=file, hash=digest, name=name, owner=owner,
+                   contact_policies=contact_policies)
 
 
 def read_rule(item, where, index: int, check: Checker, catalog: Catalog) -> Rule | None:

@@ -1,0 +1,247 @@
+"""A party's recent reactions and answered items, read once per request for
+the contact policies (app/rules/engine/contact.py), from the store the
+service runs on.
+
+PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
+(party, time): reactions through `documents_reaction_party`
+((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate')) and, when a
+maxOffersPerDay policy needs them, answers through `decisions_party`
+(party_id, decided_at) joined to `decision_items` by its primary key
+(migration 0004). Never a scan of either table (bench/contact_read.py
+EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
+range is widened by a day (offsets reach ±14 h) and the exact bound is
+applied after parsing.
+
+Embedded (`EmbeddedHistory`): reactions from an index by party kept per
+worker, rebuilt when the store's version token of the collection changes
+(a reaction written by any worker: O(reactions) once per write, a dict
+look-up per request); answers from the decision log's JSON Lines day files that the
+window touches (a 24-hour window: two files), indexed by party per worker
+(`DayFileIndex`) and brought up to date by reading only what was appended
+since the last request. The index holds one or two days' answered items:
+the embedded store's premise is small data.
+
+Both add the answers still in this worker's decision-log buffer (written
+within ~0.1 s); another worker's unwritten answers are not seen, so
+parallel requests of one party within a flush interval can each use the
+remaining per-day allowance (docs/contact-policies.md)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+
+from ..rules.engine.contact import History, Offer, Reaction
+
+REACTIONS = "recommendationReaction"
+_SLACK = dt.timedelta(days=1)
+
+
+def _time(text) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return text if isinstance(text, dt.datetime) else None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(dt.timezone.utc) if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _text_bound(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _reaction(kind, offering, channel, when, since, until) -> Reaction | None:
+    when = _time(when)
+    if when is None or not offering or not since < when <= until:
+        return None
+    return Reaction(kind, str(offering), when, channel)
+
+
+def _reaction_of(doc: dict) -> Reaction | None:
+    when = _time(doc.get("reactionDate"))
+    offering = (doc.get("productOffering") or {}).get("id") if isinstance(doc.get("productOffering"), dict) \
+        else None
+    channel = doc.get("channel") if isinstance(doc.get("channel"), dict) else {}
+    if when is None or not offering or not isinstance(doc.get("reactionType"), str):
+        return None
+    return Reaction(doc["reactionType"], str(offering), when, channel.get("id"))
+
+
+def _buffered(decisions, party_id: str, since, until) -> list[Offer]:
+    if decisions is None:
+        return []
+    found = []
+    for record in decisions.buffered_of_party(party_id):
+        when = _time(record.get("decidedAt"))
+        if when is not None and since < when <= until:
+            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                         for item in record.get("items") or [])
+    return found
+
+
+class PostgresHistory:
+    """One indexed statement per request (see the module docstring)."""
+
+    REACTIONS_SQL = (
+        "SELECT doc->>'reactionType', doc #>> '{productOffering,id}', doc #>> '{channel,id}', "
+        "doc->>'reactionDate', NULL::timestamptz FROM documents "
+        "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
+        "AND (doc ->> 'reactionDate') > %(since_text)s AND (doc ->> 'reactionDate') <= %(until_text)s")
+    OFFERS_SQL = (
+        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, NULL, d.decided_at "
+        "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
+        "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
+
+    def __init__(self, store, decisions=None):
+        self.store = store
+        self.decisions = decisions
+
+    def statement(self, offers: bool) -> str:
+        return self.REACTIONS_SQL + (self.OFFERS_SQL if offers else "")
+
+    @staticmethod
+    def parameters(party_id: str, since: dt.datetime, until: dt.datetime,
+                   offers_since: dt.datetime | None = None) -> dict:
+        return {"party": party_id, "since": offers_since or since, "until": until,
+                "since_text": _text_bound(since - _SLACK), "until_text": _text_bound(until + _SLACK) + "~"}
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        offers = offers_since is not None
+        with self.store.connection(write=False) as conn:
+            rows = conn.execute(self.statement(offers),
+                                self.parameters(party_id, since, until, offers_since)).fetchall()
+        history = History()
+        for kind, offering, channel, reacted, decided in rows:
+            if kind is None:
+                if offering and offers_since < decided <= until:
+                    history.offers.append(Offer(offering, decided, channel))
+                continue
+            reaction = _reaction(kind, offering, channel, reacted, since, until)
+            if reaction is not None:
+                history.reactions.append(reaction)
+        if offers:
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+        return history
+
+
+class EmbeddedHistory:
+    """The TinyDB store's reaction index and the JSON Lines day files."""
+
+    def __init__(self, store, decisions=None):
+        self.store = store
+        self.decisions = decisions
+        self._days: dict[dt.date, DayFileIndex] = {}
+        self._reactions: dict[str, list[Reaction]] = {}
+        self._reactions_version = None
+        self._lock = threading.Lock()
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        history = History([r for r in self._reactions_of(party_id) if since < r.time <= until])
+        if offers_since is not None:
+            history.offers.extend(self._logged(party_id, offers_since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+        return history
+
+    def _reactions_of(self, party_id: str) -> list[Reaction]:
+        """The party's reactions from a per-worker index of the collection,
+        rebuilt when the store's version token of the collection changes
+        (a write by any process); without a token, the store's own look-up."""
+        version = self.store.version(REACTIONS)
+        if version is None:
+            return [r for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id])
+                    if (r := _reaction_of(doc)) is not None]
+        with self._lock:
+            if version != self._reactions_version:
+                by_party: dict[str, list[Reaction]] = {}
+                for doc in self.store.all(REACTIONS):
+                    reaction = _reaction_of(doc)
+                    parties = doc.get("relatedParty")
+                    if reaction is None or not isinstance(parties, list):
+                        continue
+                    for party in {p.get("id") for p in parties if isinstance(p, dict)}:
+                        if isinstance(party, str):
+                            by_party.setdefault(party, []).append(reaction)
+                self._reactions, self._reactions_version = by_party, version
+            return self._reactions.get(party_id, [])
+
+    def _logged(self, party_id: str, since, until) -> list[Offer]:
+        sink = getattr(self.decisions, "sink", None)
+        directory = getattr(sink, "directory", None)
+        if directory is None:
+            return []
+        found = []
+        days = []
+        day = since.date()
+        while day <= until.date():
+            days.append(day)
+            day += dt.timedelta(days=1)
+        with self._lock:
+            for old in [d for d in self._days if d not in days]:
+                del self._days[old]         # out of every window from now on (time moves forward)
+            for day in days:
+                index = self._days.get(day)
+                if index is None:
+                    index = self._days[day] = DayFileIndex(directory / f"{day.isoformat()}.jsonl")
+                found.extend(o for o in index.offers_of(party_id) if since < o.time <= until)
+        return found
+
+
+class DayFileIndex:
+    """The answered items of one JSON Lines day file by party, kept per
+    worker and brought up to date by reading only the bytes appended since
+    the last read (the log only appends; erase and purge replace or remove
+    the file, which a new inode or a shorter file shows: then it is read
+    again from the start). A line cut by a crash is skipped, as the log's
+    own reads do."""
+
+    def __init__(self, path):
+        self.path = path
+        self.inode = None
+        self.offset = 0
+        self.by_party: dict[str, list[Offer]] = {}
+
+    def offers_of(self, party_id: str) -> list[Offer]:
+        self._refresh()
+        return self.by_party.get(party_id, [])
+
+    def _refresh(self) -> None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            self.inode, self.offset, self.by_party = None, 0, {}
+            return
+        if stat.st_ino != self.inode or stat.st_size < self.offset:
+            self.inode, self.offset, self.by_party = stat.st_ino, 0, {}
+        if stat.st_size == self.offset:
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            data = handle.read(stat.st_size - self.offset)
+        whole = data.rfind(b"\n") + 1          # a line still being written waits for the next read
+        self.offset += whole
+        for line in data[:whole].splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("partyId"), str):
+                continue
+            when = _time(record.get("decidedAt"))
+            if when is None:
+                continue
+            self.by_party.setdefault(record["partyId"], []).extend(
+                Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                for item in record.get("items") or [] if isinstance(item, dict))
+
+
+def history_source(store, decisions=None):
+    """The history source for the service's store: PostgresHistory on
+    PostgreSQL, else EmbeddedHistory. `decisions` is the DecisionLog (None
+    when RECO_DECISION_LOG is off: then no answer is counted)."""
+    if getattr(store, "backend", None) == "postgresql":
+        return PostgresHistory(store, decisions)
+    return EmbeddedHistory(store, decisions)

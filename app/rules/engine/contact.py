@@ -1,0 +1,149 @@
+"""Contact policies at answer time: which proposed offerings a party's
+recent history suppresses, and how many items it may still be offered
+today (docs/contact-policies.md).
+
+The history is read ONCE per evaluation, through the `history` source the
+caller put on the Context (app/contact/history.py reads the store; a case
+file gives a fixed one), and only when the rule set declares a policy and
+the query names a party: an anonymous query has no history and is never
+suppressed. The rules package knows nothing of stores: a source is any
+object with
+
+    read(party_id, since, until, offers_since) -> History
+
+`since`/`until` bound the reactions (aware UTC datetimes, since < t <=
+until); `offers_since` bounds the answered items the same way, None when
+none are needed (only maxOffersPerDay reads them, over 24 hours)."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from ..model.catalog import Catalog
+from ..model.contact import ContactPolicy
+
+DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A recommendationReaction as the policies read it."""
+    type: str                      # shown | clicked | accepted | rejected
+    offering: str                  # productOffering.id
+    time: dt.datetime              # reactionDate, aware UTC
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One item of a recorded answer to the party."""
+    offering: str
+    time: dt.datetime              # decidedAt, aware UTC
+    channel: str | None = None
+
+
+@dataclass
+class History:
+    reactions: list[Reaction] = field(default_factory=list)
+    offers: list[Offer] = field(default_factory=list)
+
+
+class FixedHistory:
+    """A history given in full (a regression case's `history:`): `read`
+    returns the events in the window asked for."""
+
+    def __init__(self, history: History):
+        self.history = history
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        return History([r for r in self.history.reactions if since < r.time <= until],
+                       [o for o in self.history.offers if offers_since < o.time <= until]
+                       if offers_since is not None else [])
+
+
+def _days(days: float) -> str:
+    number = f"{days:g}"
+    return f"{number} day" if number == "1" else f"{number} days"
+
+
+def lookback(policies: tuple[ContactPolicy, ...]) -> dt.timedelta:
+    """How far back the reactions are read: the longest window declared
+    (answered items: 24 hours)."""
+    return max((dt.timedelta(days=p.days) for p in policies if p.kind != "maxOffersPerDay"),
+               default=dt.timedelta(0))
+
+
+@dataclass
+class ContactVerdict:
+    """The outcome for one request: `suppressed` {offering: why} and
+    `remaining` items the per-day cap leaves (None: no cap), `cap_reason`
+    the text for the items it cuts."""
+    suppressed: dict[str, str]
+    remaining: int | None = None
+    cap_reason: str = ""
+    skipped: str | None = None     # why nothing was evaluated (anonymous query)
+
+    def cut(self, items: list) -> tuple[list, list]:
+        """(kept, cut) of the ranked items under the per-day cap."""
+        if self.remaining is None or len(items) <= self.remaining:
+            return items, []
+        return items[: max(0, self.remaining)], items[max(0, self.remaining):]
+
+
+def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, when: dt.datetime,
+             channel: str | None, offerings, catalog: Catalog) -> ContactVerdict:
+    """The verdict for the proposed `offerings` of one request evaluated at
+    `when`: one `source.read` (none for an anonymous query or without a
+    source). The first policy in file order that suppresses an offering
+    names it."""
+    if not party_id:
+        return ContactVerdict({}, skipped="anonymous query: contact policies need a party")
+    if source is None:
+        return ContactVerdict({}, skipped="no history source: contact policies not evaluated")
+    needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
+    history = source.read(party_id, when - lookback(policies), when,
+                          when - DAY if needs_offers else None)
+    suppressed: dict[str, str] = {}
+    for offering in offerings:
+        if offering in suppressed:
+            continue
+        for policy in policies:
+            if policy.kind != "maxOffersPerDay" and policy.applies_to(offering, catalog):
+                why = _reason(policy, offering, history, when, channel)
+                if why is not None:
+                    suppressed[offering] = why
+                    break
+    remaining, cap_reason = None, ""
+    for policy in policies:
+        if policy.kind == "maxOffersPerDay":
+            offered = sum(1 for offer in history.offers if offer.time > when - DAY)
+            left = max(0, policy.count - offered)
+            if remaining is None or left < remaining:
+                remaining = left
+                cap_reason = (f"offered {offered} items in the last 24 hours, at most {policy.count} "
+                              f"a day (policy {policy.id})")
+    return ContactVerdict(suppressed, remaining, cap_reason)
+
+
+def _reason(policy: ContactPolicy, offering: str, history: History, when: dt.datetime,
+            channel: str | None) -> str | None:
+    since = when - dt.timedelta(days=policy.days)
+    if policy.kind == "maxImpressions":
+        shown = sum(1 for r in history.reactions
+                    if r.type == "shown" and r.offering == offering and r.time > since
+                    and (not policy.per_channel or channel is None or r.channel == channel))
+        if shown >= policy.count:
+            where = f" on channel {channel}" if policy.per_channel and channel is not None else ""
+            times = "once" if shown == 1 else f"{shown} times"
+            return f"shown {times} in {_days(policy.days)}{where} (policy {policy.id})"
+        return None
+    wanted = "rejected" if policy.kind == "pauseAfterRejected" else "accepted"
+    last = max((r.time for r in history.reactions
+                if r.type == wanted and r.offering == offering and r.time > since), default=None)
+    if last is None:
+        return None
+    stamp = last.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if wanted == "rejected":
+        return f"rejected at {stamp}, paused for {_days(policy.days)} (policy {policy.id})"
+    return f"accepted at {stamp}, not offered again (policy {policy.id})"

@@ -1,0 +1,302 @@
+"""Contact policies: their cost on the instant answer, and the history read
+at production size.
+
+    python -m bench.contact_bench [--rounds 7] [--block 300] [--backend tinydb|postgresql|both]
+                                  [--parties 1000000] [--reactions 20000000] [--decisions 2000000]
+                                  [--reads 2000] [--out FILE]
+
+1. Instant POST requests/s without and with three contact policies
+   (maxImpressions on a category, pauseAfterRejected, maxOffersPerDay: the
+   last reads the answers too, the most expensive read), in ONE process
+   (two apps built side by side on the same rules but for `contactPolicies`,
+   each on its own copy of the same data: 20,000 reactions of 1,000 parties),
+   blocks of `block` requests alternating without, with, ... for `rounds`
+   rounds on contexts that do not repeat (party, cart, channel vary; no
+   validFor, so the evaluation time is now and the history is read for
+   real). Through the WSGI app (no HTTP): the ratio is the policies' share
+   of the request's own work. Medians and ratio, per backend.
+2. PostgreSQL at size: `parties` parties, `reactions` reactions (documents
+   of collection recommendationReaction spread over 90 days) and
+   `decisions` answers of 3 items each over the last 2 days, made in SQL
+   (generate_series, triggers off: the funnel rollup is not what is
+   measured), once, on a throw-away cluster (bin/pg). Then the policy read
+   (PostgresHistory.read, the statement the answering path runs, through the
+   store's pool) for `reads` random parties, with and without the answers:
+   p50/p90/p99 in ms, and EXPLAIN (ANALYZE, BUFFERS) of each; the bench
+   fails if a plan has a Seq Scan.
+Results: bench/results/contact-policies.json.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CART = ["6547", "6550", "7101", "7102", "6542", "6543", "7002", "7003"]
+OFFERINGS = ["6542", "6543", "6550", "7002", "7003", "7102", "7202", "7301", "7402"]
+POLICIES = """
+contactPolicies:
+  - id: P1
+    kind: maxImpressions
+    scope: {category: accessories}
+    count: 3
+    days: 7
+    perChannel: true
+  - id: P2
+    kind: pauseAfterRejected
+    days: 30
+  - id: P3
+    kind: maxOffersPerDay
+    count: 20
+"""
+PATH = "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
+PARTIES = 1000
+
+
+def bodies(n: int, seed: int):
+    """Instant queries that do not repeat: party, cart and channel vary."""
+    for i in range(n):
+        k = seed * 1_000_003 + i
+        yield {"instantSyncRecommendation": True, "channel": [{"id": str(21 + k % 3)}],
+               "relatedParty": {"id": f"p{k % PARTIES}", "role": "customer"},
+               "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": [
+                   {"id": "1", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]}]}
+
+
+def reactions(n: int, now: dt.datetime):
+    """Reaction documents of PARTIES parties over the last 30 days."""
+    rng = random.Random(7)
+    for i in range(n):
+        when = now - dt.timedelta(seconds=rng.randrange(30 * 86400))
+        yield {"id": f"r{i}", "reactionType": rng.choice(["shown"] * 6 + ["clicked", "rejected"]),
+               "reactionDate": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "recommendation": {"id": f"d{i}", "itemId": "1"},
+               "productOffering": {"id": rng.choice(OFFERINGS)}, "channel": {"id": str(21 + i % 3)},
+               "relatedParty": [{"id": f"p{i % PARTIES}", "role": "customer"}],
+               "@type": "RecommendationReaction"}
+
+
+def rules_copy(work: Path, with_policies: bool) -> Path:
+    folder = work / ("rules-policies" if with_policies else "rules-plain")
+    shutil.copytree(ROOT / "tests" / "demo" / "rules", folder)
+    if with_policies:
+        path = folder / "telco-demo.yaml"
+        text = path.read_text().replace('version: "1.0.0"', 'version: "1.1.0"')
+        path.write_text(text + POLICIES)
+    return folder
+
+
+def instant_with_without(rounds: int, block: int, backend: str) -> dict:
+    os.environ.setdefault("RECO_LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT / "tests"))
+    from app import create_app
+    from app.store import open_store
+
+    work = Path(tempfile.mkdtemp(prefix="contact-bench-"))
+    cluster = None
+    try:
+        urls = {}
+        if backend == "postgresql":
+            from pgcluster import PgCluster
+            cluster = PgCluster(work / "pg").start()
+            urls = {name: cluster.new_database() for name in ("without", "with")}
+        now = dt.datetime.now(dt.timezone.utc)
+        apps = {}
+        for name in ("without", "with"):
+            store_url = urls.get(name) or str(work / name)
+            store = open_store(store_url)
+            store.insert_many("recommendationReaction", list(reactions(20 * PARTIES, now)))
+            store.close()
+            apps[name] = create_app(data_dir=work / name, rules_dir=rules_copy(work, name == "with"),
+                                    catalog_dir=ROOT / "tests" / "demo" / "catalog",
+                                    background_workers=False, log_level="WARNING",
+                                    **({"store_url": urls[name]} if urls else {}))
+        assert apps["with"].extensions["reco"].rules.engine.ruleset.contact_policies
+        clients = {name: app.test_client() for name, app in apps.items()}
+        for client in clients.values():                     # warm-up
+            for body in bodies(200, 999):
+                assert client.post(PATH, json=body).status_code == 200
+        rps = {"without": [], "with": []}
+        seed = 0
+        for _ in range(rounds):
+            for name in ("without", "with"):
+                seed += 1
+                batch = list(bodies(block, seed))
+                started = time.perf_counter()
+                for body in batch:
+                    assert clients[name].post(PATH, json=body).status_code == 200
+                rps[name].append(block / (time.perf_counter() - started))
+        for app in apps.values():
+            app.extensions["reco"].decisions.flush()
+        without, with_ = statistics.median(rps["without"]), statistics.median(rps["with"])
+        return {"backend": backend, "rounds": rounds, "block": block,
+                "without_rps": round(without, 1), "with_rps": round(with_, 1),
+                "ratio": round(with_ / without, 3),
+                "pair_ratios": [round(b / a, 3) for a, b in zip(rps["without"], rps["with"])]}
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+_REACTIONS_SQL = """
+    INSERT INTO documents (collection, id, doc)
+    SELECT 'recommendationReaction', 'r' || g, jsonb_build_object(
+        'id', 'r' || g,
+        'reactionType', (ARRAY['shown','shown','shown','shown','shown','shown','clicked','rejected',
+                               'accepted'])[1 + (g * 7) %% 9],
+        'reactionDate', to_char(%(now)s::timestamptz - ((g * 7919) %% (90 * 86400)) * interval '1 second',
+                                'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'recommendation', jsonb_build_object('id', 'd' || g, 'itemId', '1'),
+        'productOffering', jsonb_build_object('id', (%(offerings)s::text[])[1 + g %% 9]),
+        'channel', jsonb_build_object('id', (21 + g %% 3)::text),
+        'relatedParty', jsonb_build_array(jsonb_build_object('id', 'p' || (g * 104729) %% %(parties)s,
+                                                             'role', 'customer')),
+        '@type', 'RecommendationReaction')
+    FROM generate_series(%(first)s, %(last)s - 1) AS g"""
+
+_DECISIONS_SQL = """
+    WITH d AS (
+        SELECT g, 'd' || g AS id,
+               %(now)s::timestamptz - ((g * 7919) %% (2 * 86400)) * interval '1 second' AS t,
+               'p' || (g * 104729) %% %(parties)s AS party
+        FROM generate_series(%(first)s, %(last)s - 1) AS g),
+    ins AS (
+        INSERT INTO decisions (id, decided_at, mode, party_id, channel_id, segment, rule_set_id,
+                               rule_set_version, experiment_arm, doc)
+        SELECT id, t, 'instant', party, (21 + g %% 3)::text, NULL, 'telco-demo', '1.0.0', NULL,
+               jsonb_build_object('id', id, 'partyId', party)
+        FROM d)
+    INSERT INTO decision_items (decision_id, item_id, decided_at, rule_set_id, rule_set_version,
+                                channel_id, segment, offering_id, rule_ids)
+    SELECT id, k::text, t, 'telco-demo', '1.0.0', (21 + g %% 3)::text, NULL,
+           (%(offerings)s::text[])[1 + (g + k) %% 9], ARRAY['R1']
+    FROM d CROSS JOIN generate_series(1, 3) AS k"""
+
+
+def _percentiles(times: list[float]) -> dict:
+    times = sorted(times)
+    pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 3)  # noqa: E731
+    return {"reads": len(times), "p50_ms": pick(0.5), "p90_ms": pick(0.9), "p99_ms": pick(0.99)}
+
+
+def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
+                  chunk: int = 1_000_000) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import psycopg
+    from pgcluster import PgCluster
+
+    from app.contact.history import PostgresHistory
+    from app.store import open_store
+
+    work = Path(tempfile.mkdtemp(prefix="contact-pg-"))
+    cluster = PgCluster(work / "pg").start()
+    try:
+        url = cluster.new_database()
+        store = open_store(url)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        result = {"parties": parties, "reactions": reactions_n, "decisions": decisions_n,
+                  "items": 3 * decisions_n}
+        started = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("SET statement_timeout = 0")
+            conn.execute("SET maintenance_work_mem = '256MB'")
+            # bulk load: triggers off (rollup, feedback flags), the documents'
+            # secondary indexes dropped and the one this read uses built after
+            conn.execute("SET session_replication_role = replica")
+            kept = ("documents_pkey", "documents_reaction_party")
+            indexes = [row[0] for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'documents'").fetchall()]
+            dropped = [name for name in indexes if name not in kept]
+            for name in dropped:
+                conn.execute(f"DROP INDEX {name}")
+            conn.execute("DROP INDEX documents_reaction_party")
+            conn.execute("ALTER TABLE documents DROP CONSTRAINT documents_pkey")
+            for first in range(0, reactions_n, chunk):
+                conn.execute(_REACTIONS_SQL, {"first": first, "last": min(first + chunk, reactions_n),
+                                              "now": now, "offerings": OFFERINGS, "parties": parties})
+            for first in range(0, decisions_n, chunk):
+                conn.execute(_DECISIONS_SQL, {"first": first, "last": min(first + chunk, decisions_n),
+                                              "now": now, "offerings": OFFERINGS, "parties": parties})
+            conn.execute("SET session_replication_role = origin")
+            result["load_s"] = round(time.perf_counter() - started, 1)
+            started = time.perf_counter()
+            conn.execute("ALTER TABLE documents ADD PRIMARY KEY (collection, id)")
+            conn.execute("""CREATE INDEX documents_reaction_party ON documents
+                            ((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate'))
+                            WHERE collection = 'recommendationReaction'""")
+            for table in ("documents", "decisions", "decision_items"):
+                conn.execute(f"VACUUM ANALYZE {table}")
+            result["index_s"] = round(time.perf_counter() - started, 1)
+            result["documents_indexes_not_rebuilt"] = dropped
+            result["mb"] = {t: round(conn.execute(f"SELECT pg_total_relation_size('{t}')").fetchone()[0]
+                                     / 2**20) for t in ("documents", "decisions", "decision_items")}
+        history = PostgresHistory(store)
+        rng = random.Random(11)
+        since_days = 30
+        for offers in (False, True):
+            times, events = [], []
+            for _ in range(reads):
+                party = f"p{rng.randrange(parties)}"
+                started = time.perf_counter()
+                found = history.read(party, now - dt.timedelta(days=since_days), now,
+                                     now - dt.timedelta(days=1) if offers else None)
+                times.append(time.perf_counter() - started)
+                events.append(len(found.reactions) + len(found.offers))
+            name = "reactions_and_offers" if offers else "reactions"
+            result[name] = {**_percentiles(times), "events_median": statistics.median(events)}
+            params = history.parameters("p12345", now - dt.timedelta(days=since_days), now,
+                                        now - dt.timedelta(days=1))
+            with store.connection(write=False) as conn:
+                plan = [row[0] for row in conn.execute(
+                    "EXPLAIN (ANALYZE, BUFFERS) " + history.statement(offers), params).fetchall()]
+            result[name]["plan"] = plan
+            if any("Seq Scan" in line for line in plan):
+                raise SystemExit(f"the policy read scans a table:\n" + "\n".join(plan))
+        store.close()
+        return result
+    finally:
+        cluster.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--block", type=int, default=300)
+    parser.add_argument("--backend", choices=("tinydb", "postgresql", "both"), default="both")
+    parser.add_argument("--parties", type=int, default=1_000_000)
+    parser.add_argument("--reactions", type=int, default=20_000_000)
+    parser.add_argument("--decisions", type=int, default=2_000_000)
+    parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "contact-policies.json")
+    args = parser.parse_args()
+    result = {"load_average_before": os.getloadavg()}
+    if args.rounds:
+        backends = ("tinydb", "postgresql") if args.backend == "both" else (args.backend,)
+        result["instant"] = [instant_with_without(args.rounds, args.block, b) for b in backends]
+        print(json.dumps(result["instant"]), flush=True)
+    if args.reactions:
+        result["postgres_read"] = postgres_read(args.parties, args.reactions, args.decisions, args.reads)
+        print(json.dumps({k: v for k, v in result["postgres_read"].items()
+                          if k not in ("reactions", "reactions_and_offers")}), flush=True)
+        for name in ("reactions", "reactions_and_offers"):
+            print(name, json.dumps({k: v for k, v in result["postgres_read"][name].items() if k != "plan"}))
+    result["load_average_after"] = os.getloadavg()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
