@@ -16,7 +16,7 @@ changes need one always, and are recorded in the rule set's audit history
 "Experiments"."""
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, jsonify, request
 from flask_smorest import Blueprint
 
 from ..auth import require_admin
@@ -24,6 +24,7 @@ from ..errors import TMFError
 from ..experiments import service
 from ..experiments.report import report_lines
 from ..jsonbody import read_json_object
+from ..services import services
 from .tmf import ErrorSchema
 
 blp = Blueprint("experiments", __name__, url_prefix="/admin/experiments", description="Experiments")
@@ -85,22 +86,19 @@ def _doc(summary: str, description: str, response: dict | None = None, body: boo
     return doc
 
 
-def _reco():
-    return current_app.extensions["reco"]
-
 
 @blp.route("", methods=["GET"])
 @blp.doc(**_doc("The experiments of a rule set", "Its experiments file as checked now (problems with "
                 "file:line), the experiments that serve in this worker.", parameters=[_RULESET]))
 def list_experiments():
-    reco = _reco()
+    reco = services()
     return jsonify(service.listing(reco, service.ruleset_id(reco, request.args.get("rulesetId"))))
 
 
 @blp.route("/<experiment_id>", methods=["GET"])
 @blp.doc(**_doc("One experiment as declared", "", EXPERIMENT_SCHEMA, parameters=[_RULESET]))
 def get_experiment(experiment_id):
-    reco = _reco()
+    reco = services()
     rid = service.ruleset_id(reco, request.args.get("rulesetId"))
     return jsonify(service.describe(service.get(reco, rid, experiment_id)))
 
@@ -114,7 +112,7 @@ def get_experiment(experiment_id):
                                                                                   "enum": ["json", "text"]}}],
                 text=True))
 def experiment_report(experiment_id):
-    reco = _reco()
+    reco = services()
     rid = service.ruleset_id(reco, request.args.get("rulesetId"))
     fmt = request.args.get("format", "json")
     if fmt not in ("json", "text"):
@@ -128,7 +126,7 @@ def experiment_report(experiment_id):
 def _change(experiment_id: str, action: str):
     who = require_admin()
     body = read_json_object() if request.get_data() else {}
-    reco = _reco()
+    reco = services()
     rid = service.ruleset_id(reco, body.get("rulesetId") if isinstance(body.get("rulesetId"), str) else None)
     expected = body.get("fileVersion")
     if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):

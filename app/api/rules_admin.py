@@ -39,6 +39,7 @@ from ..recommend.query import KIND as QUERY_KIND, context_from_query
 from ..rules.authoring import workbench as authoring
 from ..rules.model.source import max_file_bytes
 from ..services import services
+from ..experiments.lint import add_experiment_findings
 from .tmf import ErrorSchema
 
 blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description="Rule administration")
@@ -159,7 +160,8 @@ def status():
                 "(file:line:column, rule, check, fix) for every rule set in the rules folder."))
 def overview():
     settings = services().settings
-    return jsonify(authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir))
+    return jsonify(authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir,
+                                                more_lint=add_experiment_findings))
 
 
 @blp.route("/activations", methods=["GET"])

@@ -16,17 +16,13 @@ import getpass
 import json
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
 from ..errors import TMFError
+from ..services import services
 
 experiments_cli = AppGroup("experiments", help="A/B tests of rule versions, holdouts and canaries.")
 _RULESET = click.option("--ruleset", "ruleset_id", metavar="ID", help="The rule set (default: the one in service).")
-
-
-def _services():
-    return current_app.extensions["reco"]
 
 
 def _user() -> str:
@@ -54,7 +50,7 @@ def list_command(ruleset_id, as_json):
     """The experiments of the rule set, and the file's problems (file:line)."""
     from ..experiments import service
     try:
-        found = service.listing(_services(), service.ruleset_id(_services(), ruleset_id))
+        found = service.listing(services(), service.ruleset_id(services(), ruleset_id))
     except TMFError as exc:
         _fail(exc)
     if as_json:
@@ -79,7 +75,7 @@ def report_command(experiment_id, ruleset_id, as_json):
     """The report per arm: counts, rates with intervals, uplift, sample ratio, method."""
     from ..experiments import service
     from ..experiments.report import report_lines
-    services = _services()
+    services = services()
     try:
         found = service.report(services, service.ruleset_id(services, ruleset_id), experiment_id)
     except TMFError as exc:
@@ -93,7 +89,7 @@ def report_command(experiment_id, ruleset_id, as_json):
 
 def _change(experiment_id, ruleset_id, action, by, **kwargs):
     from ..experiments import service
-    services = _services()
+    services = services()
     try:
         done = service.change(services, service.ruleset_id(services, ruleset_id), experiment_id, action,
                               by or f"{_user()} (flask experiments)", activate=service.activation(services),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..decisions.funnel import LEADS, REACTIONS
-from ..decisions.record import iso_millis
+from ..timeutil import isoformat
 from . import stats
 from .model import METRICS, Experiment
 
@@ -146,11 +146,11 @@ def experiment_report(experiment: Experiment, counts: dict[str, dict], now: dt.d
                         if ratio["mismatch"] else None)
     return {
         "id": experiment.id, "name": experiment.name, "status": experiment.status,
-        "start": iso_millis(experiment.start) if experiment.start else None,
-        "end": iso_millis(experiment.end) if experiment.end else None,
+        "start": isoformat(experiment.start) if experiment.start else None,
+        "end": isoformat(experiment.end) if experiment.end else None,
         "channels": list(experiment.channels), "control": experiment.control,
         "primaryMetric": metric, "promoted": experiment.promoted,
-        "generatedAt": iso_millis(now),
+        "generatedAt": isoformat(now),
         "arms": arms, "sampleRatio": ratio, "method": stats.METHOD,
     }
 

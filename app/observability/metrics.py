@@ -99,6 +99,20 @@ STORE_ERRORS = Counter(
     ["operation", "collection", "error"])
 
 
+# Answers per experiment and arm, so a dashboard shows the split live (the
+# experiment report's sample-ratio check, over the decision log, is the
+# authoritative one: app/experiments/report.py).
+EXPERIMENT_ASSIGNMENTS = Counter(
+    "reco_experiment_assignments_total",
+    "Recommendations answered inside a running experiment, by experiment id and arm "
+    "(a holdout's answers too).",
+    ["experiment", "arm"])
+
+
+def count_experiment_arm(experiment_id: str, arm: str) -> None:
+    EXPERIMENT_ASSIGNMENTS.labels(experiment_id, arm).inc()
+
+
 def observe_recommendation(func):
     """Decorates `recommend(self, query, mode="instant") -> Recommendation`
     (app/rules: ruleset_id, ruleset_version, items, fired_rules): counts it,

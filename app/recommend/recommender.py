@@ -3,9 +3,8 @@ ranked offering ids and reasons (app/rules Recommendation); the TMF
 RecommendationItem list is made at the edge (app/recommend/items.py)."""
 from __future__ import annotations
 
-from ..observability.metrics import observe_recommendation
+from ..observability.metrics import count_experiment_arm, observe_recommendation
 from ..rules import Recommendation, RuleService, RuleSetError
-from ..experiments.metrics import count_experiment_arm
 from .facts import PartyFacts, build_context
 
 

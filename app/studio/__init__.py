@@ -32,6 +32,7 @@ from ..errors import TMFError, storage_error
 from ..services import services
 from ..sessions import StudioSessionInterface, close_session, open_session
 from ..rules.authoring import workbench as authoring
+from ..experiments.lint import add_experiment_findings
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
                static_folder="static", static_url_path="/static")
@@ -223,7 +224,8 @@ def _page(template: str, **values):
 @bp.route("/", methods=["GET"])
 def overview():
     settings = services().settings
-    data = authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir)
+    data = authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir,
+                                      more_lint=add_experiment_findings)
     return render_template("studio/overview.html", data=data, status=data["status"])
 
 

@@ -9,36 +9,37 @@ from flask import flash, redirect, render_template, request, url_for
 from ..auth import require_admin
 from ..errors import TMFError
 from ..experiments import service
-from . import bp, _reco
+from ..services import services
+from . import bp
 
 
 def _rid() -> str:
-    return service.ruleset_id(_reco(), request.values.get("rulesetId") or None)
+    return service.ruleset_id(services(), request.values.get("rulesetId") or None)
 
 
 @bp.route("/experiments", methods=["GET"])
 def experiments():
     rid = _rid()
-    listing = service.listing(_reco(), rid)
+    listing = service.listing(services(), rid)
     return render_template("studio/experiments.html", listing=listing, report=None, selected=None,
-                           status=_reco().rules.status())
+                           status=services().rules.status())
 
 
 @bp.route("/experiments/<experiment_id>", methods=["GET"])
 def experiment(experiment_id):
     rid = _rid()
-    listing = service.listing(_reco(), rid)
+    listing = service.listing(services(), rid)
     report, error = None, None
     try:
-        report = service.report(_reco(), rid, experiment_id)
+        report = service.report(services(), rid, experiment_id)
     except TMFError as exc:
         if exc.status == 404:
             raise
         error = exc.message
     selected = next((e for e in listing["experiments"] if e["id"] == experiment_id), None)
     return render_template("studio/experiments.html", listing=listing, report=report, selected=selected,
-                           error=error, status=_reco().rules.status(),
-                           versions={v["version"]: v for v in _reco().rules.versions(rid)})
+                           error=error, status=services().rules.status(),
+                           versions={v["version"]: v for v in services().rules.versions(rid)})
 
 
 @bp.route("/experiments/<experiment_id>/<action>", methods=["POST"])
@@ -60,10 +61,10 @@ def change_experiment(experiment_id, action):
                     return redirect(url_for("studio.experiment", experiment_id=experiment_id, rulesetId=rid))
     expected = form.get("fileVersion")
     try:
-        done = service.change(_reco(), rid, experiment_id, action, who, weights=weights,
+        done = service.change(services(), rid, experiment_id, action, who, weights=weights,
                               arm=form.get("arm") or None,
                               expected_version=int(expected) if expected and expected.isdigit() else None,
-                              activate=service.activation(_reco()))
+                              activate=service.activation(services()))
     except TMFError as exc:
         if exc.status == 404:
             raise

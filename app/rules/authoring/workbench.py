@@ -71,14 +71,16 @@ def lock_states(rules_dir: Path, ruleset_id: str) -> dict[str, str]:
     return state
 
 
-def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path) -> dict:
+def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path, more_lint=None) -> dict:
     """Every rule set with its versions (status, active, pinned, lock state,
-    errors) and the lint findings of all rule, cases and lock files."""
+    errors) and the lint findings of all rule, cases and lock files, plus
+    what `more_lint(report, paths, rules_dir, catalog_dir)` adds (the
+    experiments files' findings: app.experiments sits above this package)."""
     rules.refresh()
     status = rules.status()
     report = lint(None, rules_dir, catalog_dir)
-    from ..experiments.lint import add_experiment_findings
-    add_experiment_findings(report, None, rules_dir, catalog_dir)
+    if more_lint is not None:
+        more_lint(report, None, rules_dir, catalog_dir)
     findings = [p.as_dict() for p in report.problems]
     sets = []
     for rid in status.get("rulesets", []):
