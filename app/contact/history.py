@@ -33,6 +33,7 @@ import os
 import threading
 
 from ..rules.engine.contact import History, Offer, Reaction
+from ..timeutil import isoformat
 
 REACTIONS = "recommendationReaction"
 _SLACK = dt.timedelta(days=1)
@@ -49,7 +50,9 @@ def _time(text) -> dt.datetime | None:
 
 
 def _text_bound(when: dt.datetime) -> str:
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    """`when` to the second, without the zone: a prefix that compares, as
+    text, with the stored stamps (app.timeutil.isoformat)."""
+    return isoformat(when)[:19]
 
 
 def _reaction(kind, offering, channel, when, since, until) -> Reaction | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from ..model.catalog import Catalog
 from ..model.contact import ContactPolicy
+from ...timeutil import isoformat
 
 DAY = dt.timedelta(days=1)
 
@@ -143,7 +144,7 @@ def _reason(policy: ContactPolicy, offering: str, history: History, when: dt.dat
                 if r.type == wanted and r.offering == offering and r.time > since), default=None)
     if last is None:
         return None
-    stamp = last.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = isoformat(last)
     if wanted == "rejected":
         return f"rejected at {stamp}, paused for {_days(policy.days)} (policy {policy.id})"
     return f"accepted at {stamp}, not offered again (policy {policy.id})"
