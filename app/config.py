@@ -80,7 +80,7 @@ class Settings:
     decision_purge_seconds: float = 3600.0
     decision_file_warn_mb: float = 400.0
     # four eyes: a version is activated only once approved by another key
-    # than the one(s) that saved it (app/rules/authoring/workbench.py approve)
+    # than the one(s) that saved it (app/rules/authoring/governance.py approve)
     rules_require_approval: bool = False
 
     ENV = {

@@ -1,6 +1,6 @@
 """Rule administration over HTTP, for product managers' tools (the Rule
 Studio at /studio) and operators. The same engine and authoring functions as
-`flask rules ...`, through app/rules/authoring/workbench.py:
+`flask rules ...`, through app/rules/authoring/ (workbench.py, saving.py, governance.py):
 
     GET  /admin/rules                       the rule set in service, its versions, errors
     GET  /admin/rules/overview              every rule set: versions, lock state, lint, activations
@@ -36,6 +36,7 @@ from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
+from ..rules.authoring import governance, saving
 from ..rules.authoring import workbench as authoring
 from ..rules.model.source import max_file_bytes
 from .tmf import ErrorSchema
@@ -171,7 +172,7 @@ def overview():
                 response={"type": "array", "items": {"type": "object"}}))
 def activations():
     rid = request.args.get("rulesetId") or None
-    return jsonify([h for h in authoring.history(_reco().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
+    return jsonify([h for h in governance.history(_reco().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
 
 
 @blp.route("/history", methods=["GET"])
@@ -181,7 +182,7 @@ def activations():
                 response={"type": "array", "items": {"type": "object"}}))
 def history():
     rid = request.args.get("rulesetId") or None
-    return jsonify(authoring.history(_reco().rules, rid))
+    return jsonify(governance.history(_reco().rules, rid))
 
 
 @blp.route("/vocabulary", methods=["GET"])
@@ -340,8 +341,8 @@ def impact():
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
-        path = authoring.working_copy(_reco().settings.rules_dir, rid)
-        text, tag = authoring.working_copy_state(_reco().settings.rules_dir, rid)
+        path = saving.working_copy(_reco().settings.rules_dir, rid)
+        text, tag = saving.working_copy_state(_reco().settings.rules_dir, rid)
     except authoring.FileTooLarge as exc:
         raise _invalid(exc, 422, "INVALID_RULES") from None
     except authoring.RuleSetError as exc:
@@ -388,10 +389,10 @@ def save_working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     settings = _reco().settings
     try:
-        saved = authoring.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who, _if_match())
-    except authoring.BaseRequired as exc:
+        saved = saving.save_working_copy(_reco().rules, settings.rules_dir, rid, text, who, _if_match())
+    except saving.BaseRequired as exc:
         raise TMFError(428, str(exc), reason="Precondition Required", code="PRECONDITION_REQUIRED") from None
-    except authoring.SaveConflict as exc:
+    except saving.SaveConflict as exc:
         raise TMFError(409, str(exc), code="EDIT_CONFLICT",
                        details={"etag": exc.etag, "diff": exc.diff, "lastSave": exc.last}) from None
     except authoring.VersionChanged as exc:
@@ -418,9 +419,9 @@ def activate():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.activate(_reco().rules, rid, _field(body, "version", required=False), who,
+        return jsonify(governance.activate(_reco().rules, rid, _field(body, "version", required=False), who,
                                           require_approval=_reco().settings.rules_require_approval))
-    except authoring.ApprovalRequired as exc:
+    except governance.ApprovalRequired as exc:
         raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ACTIVATION_REFUSED") from None
@@ -439,8 +440,8 @@ def approve():
     version = _field(body, "version")
     note = _field(body, "note", required=False) or ""
     try:
-        return jsonify(authoring.approve(_reco().rules, rid, version, who, note))
-    except authoring.SameKey as exc:
+        return jsonify(governance.approve(_reco().rules, rid, version, who, note))
+    except governance.SameKey as exc:
         raise _invalid(exc, 409, "SAME_KEY") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "APPROVAL_REFUSED") from None
@@ -454,7 +455,7 @@ def rollback():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.rollback(_reco().rules, rid, who))
+        return jsonify(governance.rollback(_reco().rules, rid, who))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ROLLBACK_REFUSED") from None
 
@@ -469,6 +470,6 @@ def lock():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger))
+        return jsonify(governance.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "LOCK_REFUSED") from None

@@ -31,6 +31,7 @@ from ..atomicfile import create_once
 from ..decisions.conversion import conversion_report, parse_range
 from ..errors import TMFError, storage_error
 from ..sessions import StudioSessionInterface, close_session, open_session
+from ..rules.authoring import governance
 from ..rules.authoring import workbench as authoring
 
 bp = Blueprint("studio", __name__, url_prefix="/studio", template_folder="templates",
@@ -289,7 +290,7 @@ def review_activation():
             error = "; ".join(authoring.problems_of(exc))
     reviewed = None
     if target is not None and error is None:
-        reviewed = authoring.review(_reco().rules, rid, version)
+        reviewed = governance.review(_reco().rules, rid, version)
     return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
                            serving=serving, report=report, error=error, status=status, reviewed=reviewed,
                            require_approval=_reco().settings.rules_require_approval)
@@ -301,7 +302,7 @@ def approve():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or ""
     try:
-        authoring.approve(_reco().rules, rid, version, who, request.form.get("note") or "")
+        governance.approve(_reco().rules, rid, version, who, request.form.get("note") or "")
     except authoring.RuleSetError as exc:
         flash("Not approved: " + "; ".join(authoring.problems_of(exc)), "error")
     else:
@@ -315,9 +316,9 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"),
+        done = governance.activate(_reco().rules, rid, version, who, expected_from=request.form.get("from"),
                                   require_approval=_reco().settings.rules_require_approval)
-    except authoring.StaleForm as exc:
+    except governance.StaleForm as exc:
         flash(f"Not activated: {exc}.", "error")
         return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
@@ -335,8 +336,8 @@ def rollback():
     who = require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.rollback(_reco().rules, rid, who, expected_from=request.form.get("from"))
-    except authoring.StaleForm as exc:
+        done = governance.rollback(_reco().rules, rid, who, expected_from=request.form.get("from"))
+    except governance.StaleForm as exc:
         flash(f"Not rolled back: {exc}.", "error")
         return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
@@ -351,7 +352,7 @@ def lock():
     require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger)
+        done = governance.lock(_reco().settings.rules_dir, rid, _reco().rules.ledger)
     except authoring.RuleSetError as exc:
         flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))
