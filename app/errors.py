@@ -7,7 +7,10 @@ such detail (a store that cannot serve, no usable rule set) gives the client
 a named `code` and a plain message, and the detail goes to the log, where
 every record carries the request's id (app/observability: X-Request-ID, also
 in the answer's headers) so that an operator finds it from the client's
-report."""
+report.
+
+The Flask handlers that turn exceptions into these bodies are in
+app/error_handlers.py (above every layer); this module imports no layer."""
 from __future__ import annotations
 
 import errno

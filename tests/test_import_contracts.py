@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-LINT = ("import sys; from importlinter.cli import lint_imports; "
-        "sys.exit(lint_imports(no_cache=True, no_logo=True))")
+# the command line of lint-imports (its options are stable across import-linter 2.x)
+LINT = "from importlinter.cli import lint_imports_command; lint_imports_command(['--no-cache'])"
 
 # (module that gets the import, the import, the module it names) -- a late
 # import inside a function where the issue found one, a top-level one elsewhere

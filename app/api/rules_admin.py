@@ -1,6 +1,6 @@
 """Rule administration over HTTP, for product managers' tools (the Rule
 Studio at /studio) and operators. The same engine and authoring functions as
-`flask rules ...`, through app/rules/authoring/workbench.py:
+`flask rules ...`, through app/rules/authoring/ (workbench.py, saving.py, governance.py):
 
     GET  /admin/rules                       the rule set in service, its versions, errors
     GET  /admin/rules/overview              every rule set: versions, lock state, lint, activations
@@ -36,6 +36,7 @@ from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
 from ..errors import TMFError
 from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
+from ..rules.authoring import governance, saving
 from ..rules.authoring import workbench as authoring
 from ..rules.model.source import max_file_bytes
 from ..services import services
@@ -170,7 +171,7 @@ def overview():
                 response={"type": "array", "items": {"type": "object"}}))
 def activations():
     rid = request.args.get("rulesetId") or None
-    return jsonify([h for h in authoring.history(services().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
+    return jsonify([h for h in governance.history(services().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
 
 
 @blp.route("/history", methods=["GET"])
@@ -180,7 +181,7 @@ def activations():
                 response={"type": "array", "items": {"type": "object"}}))
 def history():
     rid = request.args.get("rulesetId") or None
-    return jsonify(authoring.history(services().rules, rid))
+    return jsonify(governance.history(services().rules, rid))
 
 
 @blp.route("/vocabulary", methods=["GET"])
@@ -339,8 +340,8 @@ def impact():
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
-        path = authoring.working_copy(services().settings.rules_dir, rid)
-        text, tag = authoring.working_copy_state(services().settings.rules_dir, rid)
+        path = saving.working_copy(services().settings.rules_dir, rid)
+        text, tag = saving.working_copy_state(services().settings.rules_dir, rid)
     except authoring.FileTooLarge as exc:
         raise _invalid(exc, 422, "INVALID_RULES") from None
     except authoring.RuleSetError as exc:
@@ -387,10 +388,10 @@ def save_working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     settings = services().settings
     try:
-        saved = authoring.save_working_copy(services().rules, settings.rules_dir, rid, text, who, _if_match())
-    except authoring.BaseRequired as exc:
+        saved = saving.save_working_copy(services().rules, settings.rules_dir, rid, text, who, _if_match())
+    except saving.BaseRequired as exc:
         raise TMFError(428, str(exc), reason="Precondition Required", code="PRECONDITION_REQUIRED") from None
-    except authoring.SaveConflict as exc:
+    except saving.SaveConflict as exc:
         raise TMFError(409, str(exc), code="EDIT_CONFLICT",
                        details={"etag": exc.etag, "diff": exc.diff, "lastSave": exc.last}) from None
     except authoring.VersionChanged as exc:
@@ -417,9 +418,9 @@ def activate():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.activate(services().rules, rid, _field(body, "version", required=False), who,
+        return jsonify(governance.activate(services().rules, rid, _field(body, "version", required=False), who,
                                           require_approval=services().settings.rules_require_approval))
-    except authoring.ApprovalRequired as exc:
+    except governance.ApprovalRequired as exc:
         raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ACTIVATION_REFUSED") from None
@@ -438,8 +439,8 @@ def approve():
     version = _field(body, "version")
     note = _field(body, "note", required=False) or ""
     try:
-        return jsonify(authoring.approve(services().rules, rid, version, who, note))
-    except authoring.SameKey as exc:
+        return jsonify(governance.approve(services().rules, rid, version, who, note))
+    except governance.SameKey as exc:
         raise _invalid(exc, 409, "SAME_KEY") from None
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "APPROVAL_REFUSED") from None
@@ -453,7 +454,7 @@ def rollback():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.rollback(services().rules, rid, who))
+        return jsonify(governance.rollback(services().rules, rid, who))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "ROLLBACK_REFUSED") from None
 
@@ -468,6 +469,6 @@ def lock():
     body = read_json_object()
     rid = _ruleset_id(_field(body, "rulesetId"))
     try:
-        return jsonify(authoring.lock(services().settings.rules_dir, rid, services().rules.ledger))
+        return jsonify(governance.lock(services().settings.rules_dir, rid, services().rules.ledger))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 409, "LOCK_REFUSED") from None

@@ -75,9 +75,9 @@ def report_command(experiment_id, ruleset_id, as_json):
     """The report per arm: counts, rates with intervals, uplift, sample ratio, method."""
     from ..experiments import service
     from ..experiments.report import report_lines
-    services = services()
+    reco = services()
     try:
-        found = service.report(services, service.ruleset_id(services, ruleset_id), experiment_id)
+        found = service.report(reco, service.ruleset_id(reco, ruleset_id), experiment_id)
     except TMFError as exc:
         _fail(exc)
     if as_json:
@@ -89,10 +89,10 @@ def report_command(experiment_id, ruleset_id, as_json):
 
 def _change(experiment_id, ruleset_id, action, by, **kwargs):
     from ..experiments import service
-    services = services()
+    reco = services()
     try:
-        done = service.change(services, service.ruleset_id(services, ruleset_id), experiment_id, action,
-                              by or f"{_user()} (flask experiments)", activate=service.activation(services),
+        done = service.change(reco, service.ruleset_id(reco, ruleset_id), experiment_id, action,
+                              by or f"{_user()} (flask experiments)", activate=service.activation(reco),
                               **kwargs)
     except TMFError as exc:
         _fail(exc)

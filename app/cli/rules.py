@@ -557,7 +557,7 @@ def activate_command(ruleset_id, version, latest):
     Recorded in the activation history the Rule Studio lists."""
     from ..rules import RuleSetError
     from ..rules.repository.layout import pointer_path
-    from ..rules.authoring.workbench import activate
+    from ..rules.authoring.governance import activate
 
     if bool(version) == bool(latest):
         raise click.UsageError("give a VERSION, or --latest")
@@ -601,7 +601,7 @@ def history_command(ruleset_id, as_json):
     """The audit history of a rule set (default: the one in service), newest
     first: every save, record (a version's hash fixed), approval, activation
     and roll back, with who and when (the same list as the Rule Studio's)."""
-    from ..rules.authoring.workbench import history
+    from ..rules.authoring.governance import history
 
     reco = services()
     reco.rules.refresh()
@@ -627,7 +627,7 @@ def rollback_command(ruleset_id):
     the Rule Studio's "Roll back" does. Recorded in the history."""
     from ..rules import RuleSetError
     from ..rules.repository.pointer import Superseded
-    from ..rules.authoring.workbench import rollback
+    from ..rules.authoring.governance import rollback
 
     reco = services()
     try:

@@ -31,7 +31,7 @@ from ..errors import TMFError
 from ..rules.model.common import UTC, iso
 from ..rules.model.errors import RuleSetError
 from ..rules.model.yamlload import display_path, dump_text
-from ..rules.authoring import workbench
+from ..rules.authoring import governance
 from ..rules.repository.ledger import history_entry
 from .model import Experiment, ExperimentsFile, experiments_path, parse_experiments, read_experiments
 from .report import arm_counts, experiment_report
@@ -113,10 +113,10 @@ def report(services, rid: str, experiment_id: str, now: dt.datetime | None = Non
 # ----------------------------------------------------------------------- changes
 def activation(services):
     """promote's activation: the same as the Studio's and `flask rules
-    activate`'s (app/rules/authoring/workbench.py activate, with
+    activate`'s (app/rules/authoring/governance.py activate, with
     RECO_RULES_REQUIRE_APPROVAL); returns the history entry it recorded."""
     def activate(rid: str, version: str, who: str):
-        return workbench.activate(services.rules, rid, version, who,
+        return governance.activate(services.rules, rid, version, who,
                                   require_approval=services.settings.rules_require_approval)["activation"]
     return activate
 

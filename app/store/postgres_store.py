@@ -1,5 +1,10 @@
 """PostgreSQL backend for :class:`app.store.base.Store` (psycopg 3 + psycopg_pool).
 
+One job, kept in one module although it is long: the Store interface in
+SQL, where pooling, transactions and the error mapping (below) share one
+connection discipline; the SQL for list queries is apart
+(postgres_query.py), as are the migrations (schema.py, migrations/).
+
 Layout: one table ``documents(collection, id, seq, doc jsonb)`` for every
 collection (see ``migrations/versions``), primary key ``(collection, id)``,
 ``seq`` the insertion order, a GIN ``jsonb_path_ops`` index on ``doc`` for

@@ -1,5 +1,11 @@
 """TinyDB backend for :class:`app.store.base.Store`.
 
+One job, kept in one module although it is long: the Store interface on
+TinyDB files, whose locking, caching, journal and atomic-replace rules
+(below) depend on each other; split apart, each part would need the
+others' invariants restated. The query language and the atomic file
+writer it uses live beside it (query.py, atomic_storage.py).
+
 Layout: one TinyDB JSON file per collection, ``<data_dir>/<collection>.json``,
 holding one TinyDB table named after the collection whose TinyDB document ids
 *are* our string ids (``{"orders": {"o-1": {"id": "o-1", ...}, ...}}``), so

@@ -31,6 +31,7 @@ from ..decisions.conversion import conversion_report, parse_range
 from ..errors import TMFError, storage_error
 from ..services import services
 from ..sessions import StudioSessionInterface, close_session, open_session
+from ..rules.authoring import governance
 from ..rules.authoring import workbench as authoring
 from ..experiments.lint import add_experiment_findings
 
@@ -289,7 +290,7 @@ def review_activation():
             error = "; ".join(authoring.problems_of(exc))
     reviewed = None
     if target is not None and error is None:
-        reviewed = authoring.review(services().rules, rid, version)
+        reviewed = governance.review(services().rules, rid, version)
     return render_template("studio/activate.html", ruleset_id=rid, version=version, target=target,
                            serving=serving, report=report, error=error, status=status, reviewed=reviewed,
                            require_approval=services().settings.rules_require_approval)
@@ -301,7 +302,7 @@ def approve():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or ""
     try:
-        authoring.approve(services().rules, rid, version, who, request.form.get("note") or "")
+        governance.approve(services().rules, rid, version, who, request.form.get("note") or "")
     except authoring.RuleSetError as exc:
         flash("Not approved: " + "; ".join(authoring.problems_of(exc)), "error")
     else:
@@ -315,9 +316,9 @@ def activate():
     rid = request.form.get("rulesetId") or ""
     version = request.form.get("version") or None
     try:
-        done = authoring.activate(services().rules, rid, version, who, expected_from=request.form.get("from"),
+        done = governance.activate(services().rules, rid, version, who, expected_from=request.form.get("from"),
                                   require_approval=services().settings.rules_require_approval)
-    except authoring.StaleForm as exc:
+    except governance.StaleForm as exc:
         flash(f"Not activated: {exc}.", "error")
         return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
@@ -335,8 +336,8 @@ def rollback():
     who = require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.rollback(services().rules, rid, who, expected_from=request.form.get("from"))
-    except authoring.StaleForm as exc:
+        done = governance.rollback(services().rules, rid, who, expected_from=request.form.get("from"))
+    except governance.StaleForm as exc:
         flash(f"Not rolled back: {exc}.", "error")
         return redirect(url_for("studio.overview"))
     except authoring.RuleSetError as exc:
@@ -351,7 +352,7 @@ def lock():
     require_admin()
     rid = request.form.get("rulesetId") or ""
     try:
-        done = authoring.lock(services().settings.rules_dir, rid, services().rules.ledger)
+        done = governance.lock(services().settings.rules_dir, rid, services().rules.ledger)
     except authoring.RuleSetError as exc:
         flash("Not recorded: " + "; ".join(authoring.problems_of(exc)), "error")
         return redirect(url_for("studio.overview"))

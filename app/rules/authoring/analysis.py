@@ -10,6 +10,10 @@ consistency, fact by fact, with a few joins (categories come from offerings,
 counts from sets, an anonymous shopper owns nothing and has no
 characteristics). The analysis is *sound*: it only says "can never hold"
 when no request can make it hold; it may miss some contradictions.
+
+One job, kept in one module although it is long: the normal form, the
+intervals and the consistency rules answer one question together, and each
+relies on the others' conventions (a literal's sign, an interval's open ends).
 """
 from __future__ import annotations
 

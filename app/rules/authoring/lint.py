@@ -21,255 +21,34 @@ acknowledged where it is reported, with a reason, by a comment on its line
 (or alone on the line above):
 
     - {offering: "7401", priority: 35}   # lint-ignore: retired-offering -- shows the Retired policy
+
+This module walks the files and runs the checks; findings.py holds the report
+and the loader's hints, acknowledgements.py the lint-ignore comments and the
+editor schema line, rule_checks.py the meaning checks on each rule.
 """
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from .analysis import TooComplex, analyse, positive_anys, with_choice
+from .acknowledgements import apply_ignores, modeline_problems, read_ignores
 from .cases import load_cases
 from .contact_lint import contact_policy_findings
+from .findings import README, Classifier, LintReport, did_you_mean, finding, join_advice, sorted_findings
+from .rule_checks import RuleChecks, value_case_problems
 from ..model.catalog import Catalog, catalog_files, load_catalog
 from ..model.common import UTC, Checker, as_id, id_items, iso, parse_time
-from ..model.conditions import COMBINATORS, FACT_KEYS, All, Any, Not, ScalarTest, SetTest
 from ..engine.engine import compile_rules
 from ..model.errors import Problem, RuleSetError
-from ..model.facts import characteristics, normalise_value
 from .lockfile import next_versions, read_lock, semantic_hash
 from .zones import zone_less_times
-from ..model.ruleset import MAX_PRIORITY, read_rule, parse_ruleset
+from ..model.ruleset import read_rule, parse_ruleset
 from ..model.source import FileTooLarge, read_source
 from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
 from ..repository.layout import (LOCK_SUFFIX, UnsafeName, cases_file_for, check_ruleset_id, check_version,
                                  find_cases_files, in_versions_dir, is_cases_file,
                                  lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for,
                                  RULE_SUFFIXES, VERSIONS_DIR)
-
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
-IGNORE_RE = re.compile(r"#.*?\blint-ignore\b:?\s*([a-z0-9-]+(?:\s*,\s*[a-z0-9-]+)*)?")
-MODELINE_RE = re.compile(r"#\s*yaml-language-server:\s*\$schema=(\S+)")
-README = "rules/README.md"
-
-
-# --------------------------------------------------------------------------- report
-@dataclass
-class LintReport:
-    problems: list[Problem] = field(default_factory=list)
-    acknowledged: list[Problem] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity != "error"]
-
-    def exit_code(self, strict: bool = False) -> int:
-        return 1 if self.errors or (strict and self.warnings) else 0
-
-    def as_dict(self) -> dict:
-        return {"files": list(self.files), "errors": len(self.errors), "warnings": len(self.warnings),
-                "problems": [p.as_dict() for p in self.problems],
-                "acknowledged": [p.as_dict() for p in self.acknowledged]}
-
-
-def _sorted(problems: list[Problem]) -> list[Problem]:
-    unique = list(dict.fromkeys(problems))
-    return sorted(unique, key=lambda p: (p.file, p.line, p.column, p.severity != "error", p.code or ""))
-
-
-def finding(file: str, where, code: str, message: str, hint: str, rule: str | None = None,
-            severity: str = "warning") -> Problem:
-    line, column = where
-    return Problem(file, line, column, message, rule, severity, code, hint)
-
-
-def did_you_mean(word: str, options, prefix: str = "did you mean") -> str:
-    matches = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"{prefix} {matches[0]!r}?" if matches else ""
-
-
-def _join(suggestion: str, advice: str) -> str:
-    """'did you mean X? Otherwise, <advice>' or just the advice."""
-    return f"{suggestion} Otherwise, {advice}" if suggestion else advice
-
-
-# --------------------------------------------------------------------------- loader findings
-class Classifier:
-    """Gives the loader's problems a hint about what to do. Their check name
-    (`code`) is set where each problem is found (app/rules/model, engine,
-    authoring/cases.py); a problem found without one is a "schema" problem
-    (a "cases" one in a cases file). The hint quotes the value the message
-    names (an unknown offering, channel, field...) to be precise."""
-
-    def __init__(self, catalog: Catalog | None, rule_ids: list[str] | None = None):
-        self.catalog = catalog
-        self.rule_ids = rule_ids or []
-
-    def __call__(self, problem: Problem, default: str = "schema") -> Problem:
-        code = problem.code or default
-        return Problem(problem.file, problem.line, problem.column, problem.message, problem.rule,
-                       problem.severity, code, problem.hint or self.hint(code, problem.message))
-
-    def hint(self, code: str, message: str) -> str:
-        quoted = re.search(r"'([^']*)'", message)
-        value = quoted.group(1) if quoted else ""
-        if code == "unknown-offering":
-            return self.offering_hint(value)
-        if code == "unknown-category":
-            known = sorted(self.catalog.category_tokens) if self.catalog else []
-            return _join(did_you_mean(value, known),
-                         "use a category id or name of a catalog offering: " + ", ".join(known))
-        if code == "unknown-channel":
-            return self.channel_hint(value)
-        if code == "unknown-condition":
-            m = re.search(r"unknown (?:test|comparison) '([^']*)' \(use ([^)]*)\)", message)
-            if m:
-                options = [o.strip() for o in m.group(2).replace(" or ", ", ").split(",")]
-                return _join(did_you_mean(m.group(1), options), f"use one of: {m.group(2)}")
-            return _join(did_you_mean(value, sorted(FACT_KEYS | COMBINATORS)), f"see 'The when language' in {README}")
-        if code == "duplicate-key":
-            return "keep one of the two keys (merge their values)"
-        if code == "yaml-syntax":
-            if message.startswith("YAML tag not allowed"):
-                return "remove the tag (`!!...`): rule and catalog files hold plain data"
-            if "aliases (*name)" in message:
-                return "write the value out instead of an anchor and alias (&name, *name)"
-            return ("fix the YAML at this spot: indentation with spaces (no tabs), "
-                    "a missing ':' or an unclosed quote or bracket")
-        if code == "duplicate-rule-id":
-            return ("give this rule an id of its own"
-                    + (f" (e.g. {self.next_rule_id()!r})" if self.next_rule_id() else "")
-                    + "; keep released ids unchanged: reports and leads refer to them")
-        if code == "duplicate-recommendation":
-            return "keep one entry per offering in `recommend`"
-        if code == "duplicate-id":
-            return "give it an id of its own, or remove the copy"
-        if code == "validity-window":
-            return "make the end later than the start (the end is excluded)"
-        if code == "priority-range":
-            return f"use a whole number from 0 to {MAX_PRIORITY}; smaller ranks first"
-        if code == "too-complex":
-            return "use any_of/none_of lists, or split the rule in two"
-        if code == "empty-condition":
-            return "write at least one test, e.g. `cart: \"6547\"`, or remove it"
-        if code == "cases":
-            if message.startswith("duplicate case name"):
-                return "give every case a name of its own"
-            return f"write the case as 'Regression cases' in {README} shows"
-        m = re.search(r"unknown field '([^']*)' in (.*) \(allowed: (.*)\)$", message)
-        if m:
-            options = [o.strip() for o in m.group(3).split(",")]
-            return _join(did_you_mean(m.group(1), options), f"remove it or use one of the fields of {m.group(2)}")
-        return f"write it as {README} shows (the editor set-up there flags this while you type)"
-
-    def offering_hint(self, value: str) -> str:
-        catalog = self.catalog
-        if catalog is None:
-            return "use an offering id of the catalog"
-        by_name = [o for o in catalog.offerings.values() if o.name.lower() == str(value).lower()]
-        if by_name:
-            return f"{value!r} is the name of offering {by_name[0].id}: write its id, \"{by_name[0].id}\""
-        return _join(did_you_mean(value, sorted(catalog.offerings)),
-                     "use the id of an offering in catalog/ (ids are text: write them in quotes)")
-
-    def channel_hint(self, value: str) -> str:
-        catalog = self.catalog
-        if catalog is None:
-            return "use a channel id of catalog/channels.yaml"
-        for cid, channel in catalog.channels.items():
-            if str(channel.get("name", "")).lower() == str(value).lower():
-                return f"{value!r} is the name of channel {cid}: write its id, \"{cid}\""
-        return _join(did_you_mean(value, sorted(catalog.channels)), "use a channel id of catalog/channels.yaml")
-
-    def next_rule_id(self) -> str | None:
-        numbers = [int(m.group(1)) for r in self.rule_ids if (m := re.fullmatch(r"R(\d+)", r))]
-        return f"R{max(numbers) + 1}" if numbers else None
-
-
-# --------------------------------------------------------------------------- acknowledgements
-@dataclass
-class Ignore:
-    line: int            # the line the comment applies to
-    column: int          # where the comment is
-    comment_line: int
-    codes: tuple[str, ...]
-    used: set = field(default_factory=set)
-
-
-def read_ignores(text: str, file: str) -> tuple[list[Ignore], list[Problem]]:
-    ignores, problems = [], []
-    lines = text.splitlines()
-    for number, line in enumerate(lines, start=1):
-        if "lint-ignore" not in line or "#" not in line:
-            continue
-        match = IGNORE_RE.search(line)
-        if not match:
-            continue
-        column = match.start() + 1
-        if not match.group(1):
-            problems.append(finding(file, (number, column), "unused-ignore", "lint-ignore names no check",
-                                    "name the check, e.g. `# lint-ignore: retired-offering -- why`"))
-            continue
-        target = number
-        if line.lstrip().startswith("#"):
-            target = number + 1
-            while target <= len(lines) and (not lines[target - 1].strip()
-                                            or lines[target - 1].lstrip().startswith("#")):
-                target += 1
-        codes = tuple(c.strip() for c in match.group(1).split(","))
-        ignores.append(Ignore(target, column, number, codes))
-    return ignores, problems
-
-
-def apply_ignores(problems: list[Problem], ignores: list[Ignore], file: str) -> tuple[list[Problem], list[Problem]]:
-    kept, acknowledged = [], []
-    for problem in problems:
-        hit = None
-        if problem.file == file and problem.severity != "error":
-            hit = next((i for i in ignores if i.line == problem.line and problem.code in i.codes), None)
-        if hit is None:
-            kept.append(problem)
-        else:
-            hit.used.add(problem.code)
-            acknowledged.append(problem)
-    for ignore in ignores:
-        for code in ignore.codes:
-            if code not in ignore.used:
-                kept.append(finding(file, (ignore.comment_line, ignore.column), "unused-ignore",
-                                    f"lint-ignore: {code} acknowledges no warning on line {ignore.line}",
-                                    "remove it (errors cannot be ignored; the check name must match)"))
-    return kept, acknowledged
-
-
-def modeline_problems(text: str, path: Path, schema_name: str) -> list[Problem]:
-    """The `# yaml-language-server: $schema=...` line must point at a shipped schema."""
-    for number, line in enumerate(text.splitlines()[:10], start=1):
-        match = MODELINE_RE.search(line)
-        if not match:
-            continue
-        target = match.group(1)
-        if target.startswith(("http://", "https://")):
-            return []
-        resolved = (path.parent / target).resolve()
-        relative = Path(os.path.relpath(SCHEMA_DIR / schema_name, path.parent.resolve())).as_posix()
-        if not resolved.is_file():
-            return [finding(display_path(path), (number, match.start(1) + 1), "schema-modeline",
-                            f"the editor schema {target!r} does not exist",
-                            f"write `$schema={relative}` so that editors validate and complete this file")]
-        if resolved.name != schema_name:
-            return [finding(display_path(path), (number, match.start(1) + 1), "schema-modeline",
-                            f"the editor schema is {resolved.name}, but this is a file for {schema_name}",
-                            f"write `$schema={relative}`")]
-        return []
-    return []
 
 
 # --------------------------------------------------------------------------- catalog
@@ -371,8 +150,8 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                 if rule is not None:
                     problems.extend(RuleChecks(rule, item, catalog, now, name).run())
         if ruleset is not None:
-            problems.extend(_value_case_problems(ruleset, cases_file_for(path), name))
-        problems.extend(contact_policy_findings(ruleset, catalog))
+            problems.extend(value_case_problems(ruleset, cases_file_for(path), name))
+            problems.extend(contact_policy_findings(ruleset, catalog))
     problems.extend(modeline_problems(text, path, "ruleset.schema.json"))
     problems.extend(zone_less_times(doc, name))
     if isinstance(doc, dict):
@@ -380,215 +159,6 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
     ignores, bad = read_ignores(text, name)
     kept, acknowledged = apply_ignores(problems + bad, ignores, name)
     return kept, acknowledged
-
-
-class RuleChecks:
-    """The lint's own checks of one rule that loaded (warnings, contradictions are errors)."""
-
-    def __init__(self, rule, raw: PosDict, catalog: Catalog, now: dt.datetime, file: str):
-        self.rule, self.raw, self.catalog, self.now, self.file = rule, raw, catalog, now, file
-        self.out: list[Problem] = []
-        window = raw.get("validFor")
-        self.window_pos = raw.key_at("validFor") if "validFor" in raw else raw.pos
-        if isinstance(window, PosDict):
-            self.window_pos = window.at("startDateTime") if "startDateTime" in window else self.window_pos
-        self.window_end_pos = window.at("endDateTime") if isinstance(window, PosDict) and "endDateTime" in window \
-            else self.window_pos
-
-    def add(self, where, code, message, hint, severity="warning"):
-        self.out.append(finding(self.file, where, code, message, hint, self.rule.id, severity))
-
-    def run(self) -> list[Problem]:
-        rule = self.rule
-        try:
-            analysis = analyse(rule.when, self.catalog, rule.valid_from, rule.valid_to, self.window_pos,
-                               self.window_end_pos)
-        except TooComplex:
-            analysis = None
-        if analysis is not None and not analysis.can_fire:
-            self.contradiction(analysis)
-        else:
-            if analysis is not None:
-                self.dead_alternatives()
-                self.expired_rule(analysis)
-            self.cart_offerings()
-            self.recommendations(analysis)
-        return self.out
-
-    def contradiction(self, analysis) -> None:
-        alternatives = analysis.alternatives
-        if len(alternatives) == 1:
-            conflict = alternatives[0].conflict
-            self.add(conflict.pos, "contradiction", f"the rule can never fire: {conflict.describe()}",
-                     "remove or change one of these tests", severity="error")
-            return
-        first = alternatives[0].conflict
-        self.add(self.raw.key_at("when"), "contradiction",
-                 f"the rule can never fire: none of its {len(alternatives)} alternatives can hold "
-                 f"(the first: {first.describe()})", "remove or change the contradicting tests", severity="error")
-
-    def dead_alternatives(self) -> None:
-        rule = self.rule
-        for node in positive_anys(rule.when):
-            for child in node.children:
-                try:
-                    alone = analyse(with_choice(rule.when, node, child), self.catalog, rule.valid_from,
-                                    rule.valid_to, self.window_pos, self.window_end_pos)
-                except TooComplex:
-                    continue
-                if not alone.can_fire:
-                    conflict = alone.alternatives[0].conflict
-                    self.add(child.pos, "dead-alternative",
-                             f"this alternative of `any` can never hold: {conflict.describe()}",
-                             "remove or fix this alternative; the rest of the rule still works")
-
-    def expired_rule(self, analysis) -> None:
-        latest, lit = analysis.last_instant()
-        if latest is None or latest > self.now.timestamp():
-            return
-        self.add(lit.pos, "expired-rule",
-                 f"the rule can no longer fire: `{lit.text}` is before the lint time {iso(self.now)}",
-                 "remove the rule, or move its validFor (or its time test) forward")
-
-    def cart_offerings(self) -> None:
-        for cond in _positive_leaves(self.rule.when):
-            if not isinstance(cond, SetTest) or cond.fact != "cart" or cond.mode not in ("any_of", "all_of"):
-                continue
-            for value in cond.values:
-                offering = self.catalog.get(value)
-                if offering is None:
-                    continue
-                where = _value_pos(self.raw.get("when"), cond.pos, value)
-                if not offering.is_active:
-                    self.add(where, "retired-offering",
-                             f"the cart test names {value} ({offering.name}), which is {offering.lifecycle_status}: "
-                             "no new cart holds it", "test for its successor instead, or remove it from the test")
-                elif offering.valid_to is not None and offering.valid_to <= self.now:
-                    self.add(where, "expired-offering",
-                             f"the cart test names {value} ({offering.name}), whose validFor ended "
-                             f"{iso(offering.valid_to)}", "test for another offering, or extend its validFor")
-
-    def recommendations(self, analysis) -> None:
-        recs = self.raw.get("recommend")
-        if not isinstance(recs, PosList):
-            return
-        in_cart = analysis.always_required("cart") if analysis else {}
-        owned = analysis.always_required("owns") if analysis else {}
-        for index, rec in enumerate(recs):
-            if not isinstance(rec, PosDict):
-                continue
-            value = as_id(rec.get("offering"))
-            offering = self.catalog.get(value) if value else None
-            if offering is None:
-                continue
-            where = rec.at("offering")
-            label = f"{value} ({offering.name})"
-            if not offering.is_active:
-                self.add(where, "retired-offering",
-                         f"recommends {label}, which is {offering.lifecycle_status}: the policy always drops it",
-                         "remove it from `recommend`, or recommend an Active offering instead")
-                continue
-            if offering.valid_to is not None and offering.valid_to <= self.now:
-                self.add(where, "expired-offering",
-                         f"recommends {label}, whose validFor ended {iso(offering.valid_to)}: "
-                         "the policy always drops it",
-                         "remove it, or extend the offering's validFor in the catalog")
-                continue
-            if analysis is not None and (offering.valid_from or offering.valid_to) and \
-                    not analysis.time_overlaps(offering.valid_from, offering.valid_to):
-                window = f"[{iso(offering.valid_from) if offering.valid_from else '…'}, " \
-                         f"{iso(offering.valid_to) if offering.valid_to else '…'})"
-                self.add(where, "offering-window",
-                         f"recommends {label}, valid only {window}, when the rule cannot fire: "
-                         "it is never recommended by this rule",
-                         "align the rule's validFor (or time test) with the offering's validFor")
-                continue
-            for required, what in ((in_cart, "in the cart"), (owned, "owned")):
-                if value in required:
-                    self.add(where, "always-dropped",
-                             f"recommends {label}, which the rule's own condition requires {what} "
-                             f"({required[value].shown()}): the policy never recommends what is {what}",
-                             "remove it from `recommend`, or change the condition")
-                    break
-
-
-def _value_pos(raw, key_pos: tuple[int, int], value: str) -> tuple[int, int]:
-    """Where `value` is written under the key at `key_pos` in the raw `when` tree."""
-    stack = [raw]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, PosDict):
-            for key, sub in node.items():
-                if node.key_at(key) == key_pos:
-                    if isinstance(sub, PosList):
-                        for index, item in enumerate(sub):
-                            if as_id(item) == value:
-                                return sub.at(index)
-                    elif as_id(sub) == value:
-                        return node.at(key)
-                stack.append(sub)
-        elif isinstance(node, PosList):
-            stack.extend(node)
-    return key_pos
-
-
-def _positive_leaves(cond, negated: bool = False):
-    if isinstance(cond, Not):
-        yield from _positive_leaves(cond.child, not negated)
-    elif isinstance(cond, (All, Any)):
-        for child in cond.children:
-            yield from _positive_leaves(child, negated)
-    elif not negated:
-        yield cond
-
-
-def _scalar_tests(cond):
-    if isinstance(cond, Not):
-        yield from _scalar_tests(cond.child)
-    elif isinstance(cond, (All, Any)):
-        for child in cond.children:
-            yield from _scalar_tests(child)
-    elif isinstance(cond, ScalarTest):
-        yield cond
-
-
-def _value_case_problems(ruleset, cases_file: Path, name: str) -> list[Problem]:
-    """Segment and characteristic values compare exactly (case-sensitive, as
-    TMF629 characteristic values are free text): a rule's `segment: Premium`
-    never matches a customer whose segment is `premium`. Deliberately not
-    folded in the engine; instead this warns (`value-case`) when a value in a
-    rule differs only in case from one used by another rule or by a case's
-    context, the usual sign of a typo."""
-
-    used: dict[str, dict[str, str]] = {}          # label -> value -> where it is used
-    tests = [(rule, test) for rule in ruleset.rules for test in _scalar_tests(rule.when)]
-    for rule, test in tests:
-        for value in test.values:
-            used.setdefault(test.label, {}).setdefault(value, f"rule {rule.id}")
-    try:
-        cases = load_cases(cases_file) if cases_file.exists() else []
-    except RuleSetError:
-        cases = []                                 # the cases file's own lint reports it
-    for case in cases:
-        customer = getattr(case.context, "customer", None)
-        if customer is None:
-            continue
-        for key, raw in characteristics(customer).items():
-            value = normalise_value(raw)
-            if value is not None:
-                label = "segment" if key == "segment" else f"characteristic {key}"
-                used.setdefault(label, {}).setdefault(value, f"case {case.name}")
-    out = []
-    for rule, test in tests:
-        for value in test.values:
-            others = sorted(v for v in used.get(test.label, {}) if v != value and v.casefold() == value.casefold())
-            if others:
-                where = ", ".join(f"{v!r} ({used[test.label][v]})" for v in others)
-                out.append(finding(name, (test.pos[0], test.pos[1]) if test.pos else (rule.line, 1), "value-case",
-                                   f"{test.label} {value!r} differs only in case from {where}: values compare "
-                                   "exactly, so they never match each other",
-                                   f"write the value the same way everywhere (e.g. {others[0]!r})", rule.id))
-    return out
 
 
 def _header_checks(doc: PosDict, path: Path, name: str, rules_dir: Path) -> list[Problem]:
@@ -733,7 +303,7 @@ def _case_refs(case: PosDict, file: str, catalog: Catalog, rule_ids: set[str] | 
                 if as_id(rid) not in rule_ids:
                     where = rules.at(i) if isinstance(rules, PosList) else expect_rules.at(offering)
                     out.append(finding(file, where, "unknown-rule", f"case {label}: unknown rule {rid!r}",
-                                       _join(did_you_mean(rid, sorted(r for r in rule_ids if r)),
+                                       join_advice(did_you_mean(rid, sorted(r for r in rule_ids if r)),
                                              "use a rule id of the rule set")))
     return out
 
@@ -817,8 +387,8 @@ def lint(paths: list[Path] | None, rules_dir: Path, catalog_dir: Path, now: dt.d
     for path in lock_paths:
         report.files.append(display_path(path))
         report.problems += lint_lock_file(path, rules_dir_of(path))
-    report.problems = _sorted(report.problems)
-    report.acknowledged = _sorted(report.acknowledged)
+    report.problems = sorted_findings(report.problems)
+    report.acknowledged = sorted_findings(report.acknowledged)
     return report
 
 

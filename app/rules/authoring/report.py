@@ -10,7 +10,7 @@ from __future__ import annotations
 from .cases import CaseResult
 from .diff import DiffReport, summary
 from ..engine.engine import Engine
-from .lint import LintReport
+from .findings import LintReport
 
 ANSI = {"ok": "32", "fail": "1;31", "warn": "33", "bold": "1", "dim": "2", "error": "1;31"}
 

@@ -1,5 +1,6 @@
 """The authoring operations the Rule Studio, its JSON endpoints (/admin/rules)
-and the CLI share: the same engine and authoring functions as
+and the CLI share (saves in saving.py; approval, activation, roll back and
+history in governance.py): the same engine and authoring functions as
 `flask rules ...` (explain, lint, cases, diff, keep, activate), plus the few
 operations the browser needs on top of them (lint of unsaved text, atomic save
 of a working copy, activation with its history).
@@ -16,40 +17,35 @@ runtime never imports this.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import fcntl
-import hashlib
 import json
-import os
-import re
 import shutil
 import tempfile
 from collections import Counter
-from contextlib import contextmanager
 from pathlib import Path
 
 from .case_report import cases_report, run_matching
 from .cases import load_cases
 from .contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
 from .diff import diff_engines, summary
-from .lint import SCHEMA_DIR, lint, lint_ruleset_file, modeline_problems
-from .keptcases import cases_for_version, keep_cases
-from .lockfile import keep_version, kept_copy_of, lock_rulesets, read_lock, version_files
+from .acknowledgements import SCHEMA_DIR, modeline_problems
+from .lint import lint, lint_ruleset_file
+from .keptcases import cases_for_version
+from .lockfile import read_lock, version_files
 from .report import explain_lines
-from ..model.common import UTC, ruleset_fingerprint
+from ..model.common import UTC
 from ..model.conditions import COMBINATORS, FACT_KEYS
 from ..model.errors import RuleSetError
-from ..model.source import FileTooLarge, UnsafeName, check_source_size, read_source
-from ..model.yamlload import display_path, load_text
+from ..model.source import FileTooLarge, UnsafeName, check_source_size
+from ..model.yamlload import display_path
 from ..repository.files import write_text_atomic
-from ..repository.layout import (cases_file_for, check_ruleset_id, check_version, contained_path,
-                                  kept_version_path, lock_path, working_copy_path)
-from ..repository.ledger import ACTIVATIONS, history_entry
-from ..repository.registry import VersionChanged, next_free_version, recorded_hashes, rollback_target
+from ..repository.layout import cases_file_for, contained_path, lock_path
+from ..repository.ledger import ACTIVATIONS
+from ..repository.registry import VersionChanged
+from .governance import rollback_to
+from .saving import read_rule_text, working_copy
 
 __all__ = ["UTC", "FileTooLarge", "RuleSetError", "UnsafeName", "VersionChanged", "context_to_case",
            "display_path", "explain_lines", "is_tmf680_query", "read_context"]
-
 
 
 def problems_of(exc: RuleSetError) -> list[str]:
@@ -258,11 +254,6 @@ def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect:
     return {"file": display_path(path), "name": name, "line": cases[-1].line}
 
 
-def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
-    """rules/<id>.yaml (layout.UnsafeName, a RuleSetError, for an id that is no safe file name)."""
-    return working_copy_path(rules_dir, ruleset_id)
-
-
 def run_cases(engine, cases_file: Path, keyword: str | None = None) -> dict:
     """The regression cases against one engine, reported as `flask rules test
     --json` reports them (app/rules/authoring/case_report.py)."""
@@ -317,325 +308,5 @@ def impact(old_engine, new_engine, contexts: list[tuple]) -> dict:
     data["sources"] = [{"source": s, "contexts": n, "changed": changed_sources[s]} for s, n in sorted(sources.items())]
     data["summary"] = summary(report)
     return data
-
-
-# --------------------------------------------------------------------------- save, activate
-class SaveConflict(RuleSetError):
-    """A save that did not start from the working copy as it is now: someone
-    else saved in between. `etag` is the current one, `diff` their change
-    (unified diff from the text this save started from, when the ledger has
-    it, else from the text sent to the one on disk), `last` the history
-    entry of the latest save."""
-
-    def __init__(self, message: str, etag: str, diff: str, last: dict | None):
-        super().__init__(message)
-        self.etag, self.diff, self.last = etag, diff, last
-
-
-class BaseRequired(RuleSetError):
-    """A save that does not say which working copy it started from."""
-
-
-class StaleForm(RuleSetError):
-    """An activation or roll back form made when another version served
-    (e.g. re-sent with the browser's Back button): nothing is done."""
-
-
-def text_tag(text: str) -> str:
-    """The entity tag of a working copy text: SHA-256 of its UTF-8 bytes
-    (32 hex digits); sent as the ETag of GET .../working-copy and expected
-    back in If-Match (RFC 9110, 13.1.1)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-def working_copy_state(rules_dir: Path, ruleset_id: str) -> tuple[str | None, str | None]:
-    """(text, etag) of rules/<id>.yaml; (None, None) when there is none."""
-    path = working_copy(rules_dir, ruleset_id)
-    try:
-        text = read_rule_text(path)
-    except FileNotFoundError:
-        return None, None
-    return text, text_tag(text)
-
-
-def _diff(old: str, new: str, old_name: str, new_name: str) -> str:
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
-                                        old_name, new_name, n=2))
-
-
-@contextmanager
-def _saving(rules_dir: Path):
-    """One save at a time in this rules folder (an exclusive flock on the
-    folder itself, shared by every worker and thread of the host): the check
-    that a save starts from the current working copy and its write are one
-    step, so of two saves sent at once from the same base one is refused as
-    a conflict instead of both succeeding (a lost update)."""
-    fd = os.open(rules_dir, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)                  # releases the flock
-
-
-def save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str,
-                      base: str | tuple[str, ...] | None = None) -> dict:
-    """Save rules/<id>.yaml (see _save_working_copy), one save at a time.
-    `base` may be several tags (an If-Match list): the save starts from the
-    one that is the working copy now, if any."""
-    with _saving(Path(rules_dir)):
-        if base is not None and not isinstance(base, str):
-            _text, current_tag = working_copy_state(rules_dir, ruleset_id)
-            base = current_tag if current_tag in base else (base[0] if base else None)
-        return _save_working_copy(rules, rules_dir, ruleset_id, text, by, base)
-
-
-def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: str,
-                       base: str | None = None) -> dict:
-    """Save rules/<id>.yaml; never changes what is served.
-
-    `base`: the etag (text_tag) of the working copy this edit started from.
-    Refused (RuleSetError): no base (BaseRequired); a base that is no longer
-    the working copy (SaveConflict, with the other change as a diff); text
-    that is not YAML or names another rule set; other content under a version
-    already recorded, kept or in service (VersionChanged, with the next free
-    version). Before the write: the old working copy is kept in
-    rules/versions/ (as `flask rules keep`) when its version changes, and the
-    version in service is pinned when nothing is pinned (else a higher saved
-    version would serve at once). Recorded in the ledger's history (who,
-    when, which version and hash). Returns what was done and the new etag."""
-    working = working_copy(rules_dir, ruleset_id)
-    name = display_path(working)
-    check_source_size(len(text.encode("utf-8")), name)     # the one limit of rule files, before parsing
-    doc = load_text(text, name)                       # RuleSetError with line and column
-    if not isinstance(doc, dict) or doc.get("id") != ruleset_id or not isinstance(doc.get("version"), str):
-        raise RuleSetError(f"{name} must hold `id: {ruleset_id}` and a text `version`")
-    version = check_version(doc["version"])          # it names the kept copy of this text one day
-    ledger = rules.ledger
-    current_text, current_tag = working_copy_state(rules_dir, ruleset_id)
-    if base is None:
-        raise BaseRequired("say which working copy this edit started from: send its ETag in If-Match "
-                           f"(now {current_tag}); GET the working copy to get it")
-    if base != current_tag:
-        saves = [h for h in ledger.history(ruleset_id) if h.get("action") == "save"]
-        started = ledger.text(base)
-        if started is not None and current_text is not None:
-            diff = _diff(started, current_text, f"{name} (when you started)", f"{name} (saved since)")
-        else:
-            diff = _diff(text, current_text or "", f"{name} (yours)", f"{name} (saved since)")
-        last = saves[0] if saves else None
-        who = f" by {last['by']} at {last['at']}" if last else ""
-        raise SaveConflict(f"{name} was changed since you opened it{who}: nothing was saved; "
-                           "merge their change (the diff) into yours and save again", current_tag or "", diff, last)
-    rules.refresh()
-    content_hash = ruleset_fingerprint(doc)
-    recorded = recorded_hashes(rules_dir, ledger, ruleset_id)
-    rows = rules.versions(ruleset_id)
-    taken = set(recorded) | {r["version"] for r in rows}
-    kept = kept_version_path(rules_dir, ruleset_id, version)
-    if version in recorded and recorded[version] != content_hash:
-        raise VersionChanged(ruleset_id, version, recorded[version], content_hash,
-                             next_free_version(version, taken))
-    kept_row = next((r for r in rows if r["version"] == version and r["file"] == display_path(kept)), None)
-    if kept_row is not None and kept_row["hash"] and kept_row["hash"] != content_hash:
-        raise VersionChanged(ruleset_id, version, kept_row["hash"], content_hash,
-                             next_free_version(version, taken), where=f"kept in {display_path(kept)}")
-    status = rules.status()
-    in_service = status.get("version") if status.get("rulesetId") == ruleset_id else None
-    if in_service is None:
-        active_rows = [r for r in rows if r["active"]]
-        in_service = active_rows[0]["version"] if active_rows else None
-    if current_text is not None and version == in_service and current_text != text:
-        served = [r for r in rows if r["version"] == in_service]
-        if served and served[0]["file"] == name and served[0]["hash"] != content_hash:
-            raise VersionChanged(ruleset_id, version, served[0]["hash"], content_hash,
-                                 next_free_version(version, taken), where="in service")
-    done, made = [], None
-    old_version = None
-    if current_text is not None:
-        old = load_text(current_text, name)
-        old_version = old.get("version") if isinstance(old, dict) else None
-        if isinstance(old, dict) and old_version != version:
-            old_hash = ruleset_fingerprint(old)
-            if isinstance(old_version, str) and recorded.get(old_version, old_hash) != old_hash:
-                done.append(f"not kept: {name} held {ruleset_id} {old_version} with other content than "
-                            "recorded for it")
-            else:
-                existed = kept_copy_of(working).exists()
-                kept = keep_version(working)
-                made = None if existed else kept
-                done.append(f"kept {name} as {display_path(kept)}")
-                kept_cases = keep_cases(rules_dir, ruleset_id, old_version)
-                if kept_cases is not None:
-                    done.append(f"kept its cases as {display_path(kept_cases)}")
-    new_tag = text_tag(text)
-    pin = None
-    try:
-        pinned = any(r["pinned"] for r in rows)
-        if not pinned and in_service is not None:
-            pin = rules.activate(ruleset_id, in_service, by, action="pin-before-save",
-                                 record_history=False)["activation"]
-            done.append(f"pinned {ruleset_id} {in_service} (in service) so that saving changes nothing served")
-        if current_text is not None:
-            ledger.put_text(current_tag, current_text)
-        ledger.put_text(new_tag, text)
-        write_text_atomic(working, text)
-    except OSError:
-        # a failed save (a full disk) leaves nothing it did behind: no kept
-        # copy, no pin (neither is in the history: the pin is recorded below,
-        # once the save it was for is done)
-        if pin is not None:
-            rules.activate(ruleset_id, None, by, record_history=False)
-        if made is not None:
-            made.unlink(missing_ok=True)
-        raise
-    if pin is not None:
-        ledger.append(pin)
-    ledger.append(history_entry(ruleset_id, "save", by, version=version,
-                                from_version=old_version if isinstance(old_version, str) else None,
-                                hash=content_hash, textHash=new_tag, baseHash=base))
-    done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
-    return {"file": name, "version": version, "hash": content_hash, "etag": new_tag, "done": done}
-
-
 # the fingerprint app.auth.admin_identity appends last: "Ana (key 3f2a...)" or "key 3f2a..."; a
 # login name is free text and may itself spell "(key ...)", so only the end of `by` is the key's
-KEY_RE = re.compile(r"(?:^|\()key ([0-9a-f]{12})\)?$")
-
-
-class ApprovalRequired(RuleSetError):
-    """RECO_RULES_REQUIRE_APPROVAL is on and the version has no approval."""
-
-
-class SameKey(RuleSetError):
-    """An approval by a key that saved the version (four eyes)."""
-
-
-def key_of(by: str | None) -> str | None:
-    """The key fingerprint in a history `by` ("Ana (key 3f2a...)", "key 3f2a..."):
-    the one at its end, never one a login name spells."""
-    match = KEY_RE.search(by or "")
-    return match.group(1) if match else None
-
-
-def approval_of(rules, ruleset_id: str, version: str, content_hash: str | None) -> dict | None:
-    """The latest approval of exactly this content of `version`, if any."""
-    return next((h for h in rules.ledger.history(ruleset_id) if h.get("action") == "approve"
-                 and h.get("version") == version and h.get("hash") == content_hash), None)
-
-
-def review(rules, ruleset_id: str, version: str) -> dict:
-    """What an approver looks at: the version's row (hash, valid, changed),
-    its authors (who saved this content), its approval if any."""
-    rules.refresh()
-    row = next((r for r in rules.versions(ruleset_id) if r["version"] == version), None)
-    if row is None:
-        raise RuleSetError(f"rule set {ruleset_id!r} has no version {version!r}")
-    authors = sorted({h["by"] for h in rules.ledger.history(ruleset_id) if h.get("action") == "save"
-                      and h.get("version") == version and h.get("hash") == row["hash"]})
-    return {"version": row, "authors": authors, "approval": approval_of(rules, ruleset_id, version, row["hash"])}
-
-
-def approve(rules, ruleset_id: str, version: str, by: str, note: str = "") -> dict:
-    """Approve `version` as it is now (its content hash) for activation.
-    Refused: a broken or changed version; an approver whose key saved this
-    content (SameKey: four eyes, the approver must be another key than the
-    author). Recorded in the history (action approve, the hash approved)."""
-    found = review(rules, ruleset_id, version)
-    row = found["version"]
-    if not row["valid"] or row["changed"]:
-        raise RuleSetError(f"{ruleset_id} {version} cannot be approved: "
-                           + ("it has errors" if not row["valid"] else "its file holds other content than recorded"))
-    approver = key_of(by)
-    author_keys = {key_of(a) for a in found["authors"]} - {None}
-    if approver is None or approver in author_keys:
-        raise SameKey(f"{ruleset_id} {version} was saved with key {approver}: the approver must be another "
-                      "key than the author (four eyes)")
-    return rules.ledger.append(history_entry(ruleset_id, "approve", by, version=version, hash=row["hash"],
-                                             note=note[:500]))
-
-
-def serving_version(rules, ruleset_id: str) -> str | None:
-    rows = [r for r in rules.versions(ruleset_id) if r["active"]]
-    return rows[0]["version"] if rows else None
-
-
-def read_rule_text(path: Path) -> str:
-    """The text of a rule file (FileTooLarge, before reading, over the size limit)."""
-    return read_source(path, display_path(path)).decode("utf-8")
-
-
-def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate",
-             expected_from: str | None = None, require_approval: bool = False) -> dict:
-    """rules.activate (as `flask rules activate`), recorded in the history.
-    `expected_from`: the version the caller saw serving (a form's hidden
-    field); when another one serves now the request is stale (StaleForm).
-    `require_approval` (RECO_RULES_REQUIRE_APPROVAL): an activation needs an
-    approval of the version's current content (approve()); unpinning is
-    refused then (it would serve whatever version is highest). A roll back
-    goes to a version that served before and needs none. layout.UnsafeName
-    (a RuleSetError) for an id or version that is not one."""
-    check_ruleset_id(ruleset_id)
-    if version is not None:
-        check_version(version)
-    rules.refresh()                    # "from": what serves now, not at the last reload
-    if expected_from is not None and expected_from != (serving_version(rules, ruleset_id) or ""):
-        raise StaleForm(f"this form was made when {expected_from or 'no version'} served; "
-                        f"{serving_version(rules, ruleset_id)} serves now: nothing was done")
-    if require_approval and action == "activate":
-        if version is None:
-            raise ApprovalRequired("approval is required (RECO_RULES_REQUIRE_APPROVAL): activate an approved "
-                                   "version instead of serving the highest one")
-        row = next((r for r in rules.versions(ruleset_id) if r["version"] == version), None)
-        if row is not None and serving_version(rules, ruleset_id) != version \
-                and approval_of(rules, ruleset_id, version, row["hash"]) is None:
-            raise ApprovalRequired(f"{ruleset_id} {version} (hash {row['hash']}) is not approved: another key "
-                                   "than its author's must approve it first (RECO_RULES_REQUIRE_APPROVAL)")
-    status = rules.activate(ruleset_id, version, by, action)
-    entry = status.pop("activation", None)
-    if entry is not None and entry.get("version"):
-        # the working copy's version goes live: its cases are kept with it
-        working_text, _tag = working_copy_state(rules.rules_dir, ruleset_id)
-        if working_text is not None:
-            doc = load_text(working_text, display_path(working_copy(rules.rules_dir, ruleset_id)))
-            if isinstance(doc, dict) and doc.get("version") == entry["version"]:
-                keep_cases(rules.rules_dir, ruleset_id, entry["version"])
-    return {"status": status, "activation": entry}
-
-
-def rollback_to(rules, ruleset_id: str, history: list[dict] | None = None) -> str | None:
-    """The version "Roll back" goes to (registry.rollback_target): never the
-    one serving, never one rolled back away from, never a broken or changed one."""
-    rows = {r["version"]: r for r in rules.versions(ruleset_id)}
-    history = rules.ledger.history(ruleset_id) if history is None else history
-
-    def healthy(version: str) -> bool:
-        row = rows.get(version)
-        return bool(row and row["valid"] and not row["changed"])
-
-    return rollback_target(history, serving_version(rules, ruleset_id), healthy)
-
-
-def rollback(rules, ruleset_id: str, by: str, expected_from: str | None = None) -> dict:
-    """Activate the version rollback_to() names."""
-    rules.refresh()
-    target = rollback_to(rules, ruleset_id)
-    if target is None:
-        raise RuleSetError(f"nothing to roll back: no earlier healthy version of {ruleset_id} "
-                           "served before this one")
-    return activate(rules, ruleset_id, target, by, "rollback", expected_from)
-
-
-def history(rules, ruleset_id: str | None = None) -> list[dict]:
-    """The audit history (newest first): saves, records, approvals, activations."""
-    return rules.ledger.history(ruleset_id)
-
-
-def lock(rules_dir: Path, ruleset_id: str, ledger=None) -> dict:
-    """Record the content hash of new versions in rules/<id>.lock.json (as
-    `flask rules lock`, never --amend): a recorded version whose content
-    changed stays refused (bump its version)."""
-    changes = lock_rulesets(rules_dir, ruleset_id, ledger=ledger)
-    return {"lockFile": display_path(lock_path(rules_dir, ruleset_id)),
-            "changes": [{"version": c.version, "file": c.file, "action": c.action, "text": str(c)} for c in changes],
-            "refused": [c.version for c in changes if c.action == "refused"]}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .catalog import Catalog
 from .common import VERSION_RE, Checker, as_id, freeze, thaw, in_window, read_valid_for, ruleset_fingerprint, type_name
-from .conditions import ConditionParser, Cond
+from .condition_parser import ConditionParser
+from .conditions import Cond
 from .contact import ContactPolicy, read_contact_policies
 from .errors import Problem, RuleSetError
 from .source import read_source
