@@ -10,7 +10,7 @@ import json
 import math
 import zlib
 
-from flask import Request, current_app, request
+from flask import Request, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.utils import cached_property
 
