@@ -11,7 +11,7 @@ INTERNAL_VARIABLES, so that every `RECO_*` name has an entry here
 (tests/test_settings.py greps the sources for any other).
 
 A new variable: one field here, `name: type = Field(default, bounds,
-description="meaning")` (RECO_NAME unless an alias says otherwise), then
+description="meaning")` (read from `RECO_` and the name in upper case), then
 `python -m app.config_table`; tests/test_settings.py fails until both are
 done.
 
