@@ -5,10 +5,15 @@ Every `RECO_*` variable an operator may set is a field of `Settings` (named
 `RECO_<FIELD>`, pydantic-settings' env_prefix), with its type, its bounds,
 its default and its meaning: the one home of each. The app, gunicorn.conf.py,
 the event dispatcher process, logging and the Studio all read these fields;
-`python -m app.config` writes the table of docs/configuration.md from them
-(app/config_table.py). Variables the service sets for its own child processes
-are listed in INTERNAL_VARIABLES, so that every `RECO_*` name has an entry
-here (tests/test_settings.py greps the sources for any other).
+`python -m app.config_table` writes the table of docs/configuration.md from
+them. Variables the service sets for its own child processes are listed in
+INTERNAL_VARIABLES, so that every `RECO_*` name has an entry here
+(tests/test_settings.py greps the sources for any other).
+
+A new variable: one field here, `name: type = Field(default, bounds,
+description="meaning")` (read from `RECO_` and the name in upper case), then
+`python -m app.config_table`; tests/test_settings.py fails until both are
+done.
 
 A bad value stops the start with `SettingsError`, one line per variable:
 `RECO_MAX_PAGE_SIZE='abc': Input should be a valid integer, ...`.

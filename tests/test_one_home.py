@@ -97,3 +97,17 @@ def test_cases_kept_with_a_version_are_named_by_the_layout(tmp_path):
     with pytest.raises(UnsafeName):
         kept_cases_path(tmp_path, "../shop", "1.0.0")
     assert isinstance(cases_for_version(tmp_path, "shop", None), Path)
+
+
+def test_what_makes_an_extension_is_decided_in_one_place():
+    from app.api import customer
+    from app.resources.service import is_extension
+
+    schema = customer.KIND.create_schema()
+    for sent, extension in [({"@type": "Customer"}, False), ({"@type": "customer_create"}, False),
+                            ({"@type": "ResidentialCustomer"}, True), ({"@schemaLocation": "https://x/s.json"}, True),
+                            ({"@schemaLocation": ""}, False), ({}, False)]:
+        assert is_extension(sent, customer.KIND) is extension, sent
+        assert schema.is_extension(sent) is extension, sent
+    found = _lines_matching(r"""\.get\(["']@schemaLocation["']\)""", {"schemas/spec.py", "store/base.py"})
+    assert not found, found

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import request
 from flask_smorest import Blueprint
 
-from ..decisions.reactions import KIND, URL_PREFIX, create_reaction, schemas
+from ..decisions.reactions import KIND, URL_PREFIX, create_reaction
 from ..decisions.service import find_recommendation
 from ..jsonbody import read_json_object
 from .tmf import (FILTER_DESCRIPTION, base_url, error_responses, fields_parameter, json_response,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 
 from ..timeutil import isoformat
-from .record import parse_time
 
 COUNTS = ("decisions", "items", "shown", "clicked", "leads", "accepted")
 #: dimension -> the name of its key in a report row (None: the version itself)
@@ -205,7 +204,3 @@ def funnel_report(groups: dict, since: dt.datetime | None, until: dt.datetime | 
         "total": groups["total"].get((), dict.fromkeys(COUNTS, 0)),
         **{f"by{name[0].upper()}{name[1:]}": rows(name) for name in DIMENSIONS},
     }
-
-
-def parse_bound(text: str | None) -> dt.datetime | None:
-    return parse_time(text) if text else None

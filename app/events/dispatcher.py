@@ -73,7 +73,6 @@ PURGE_EVERY_SECONDS = 10.0      # or the shortest retention, when shorter
 #: notifications of one hub sent one after the other per claim: one write
 #: claims them and one records their outcomes
 BATCH = 20
-LEGACY_OUTBOX = "outbox"
 NOT_SENT = object()
 STEP_GAP_SECONDS = 0.02
 #: PostgreSQL: log records read per query, by equality on ``seq`` (served
@@ -207,7 +206,6 @@ class Dispatcher:
     def _first_tick(self) -> None:
         try:
             self.ensure_queues()
-            self.adopt_legacy()
             self.release_dead_leases()
         except Exception:  # noqa: BLE001 - retried on the next start
             log.exception("could not take over the queues of an earlier version")
@@ -271,32 +269,6 @@ class Dispatcher:
                 if tx[QUEUES].get(hub["id"]) is None:
                     tx[QUEUES].insert(new_queue(hub, position))
         return len(missing)
-
-    def adopt_legacy(self) -> int:
-        """Pending notifications that earlier versions queued per hub -- the
-        `outbox` (one entry per notification and hub) and pending entries of
-        `eventDelivery` -- are appended to the log for their hub alone, so an
-        upgrade loses none; returns how many."""
-        legacy = [(LEGACY_OUTBOX, e) for e in
-                  self.store.find(LEGACY_OUTBOX, lambda e: e.get("status") == "pending")]
-        legacy += [(DELIVERIES, e) for e in
-                   self.store.find(DELIVERIES, lambda e: e.get("status") == "pending")]
-        if not legacy:
-            return 0
-        with self._sequence_lock, self.store.transactions(DELIVERIES, LEGACY_OUTBOX, LOG) as tx:
-            head = tx[LOG].get(LOG_HEAD)
-            adopted = []
-            for collection, old in legacy:
-                if tx[collection].delete(old["id"]) is None:
-                    continue                     # another worker took it
-                adopted.append({"id": f"legacy-{old['id']}", "api": None,
-                                "hubId": old["hubId"], "recordedAt": old.get("createdAt", time.time()),
-                                "notifications": [old["notification"]],
-                                "traceHeaders": old.get("traceHeaders") or {}})
-            append(tx[LOG], adopted, head)
-        log.info("moved %d pending notifications of an earlier version to the hubs' queues",
-                 len(legacy))
-        return len(legacy)
 
     # -- 1. sequence ------------------------------------------------------
     def sequence(self) -> int:
@@ -410,7 +382,6 @@ class Dispatcher:
     def _record(self, results) -> None:
         """One transaction for every finished batch: positions, retries,
         circuits, and the finished entries kept for their retention."""
-        settings = self.settings
         now = time.time()
         with self.store.transactions(DELIVERIES, QUEUES) as tx:
             for claimed, outcomes in results:

@@ -14,6 +14,7 @@ from marshmallow import ValidationError, fields
 
 from ..errors import TMFError
 from ..schemas.fast import FastLoader
+from ..schemas.spec import is_extension_of
 from ..storable import CODE as UNSUPPORTED_CHARACTER, first_unstorable
 from ..store import DuplicateId, StoreError
 from .merge_patch import merge_patch, without_nulls
@@ -23,14 +24,9 @@ SERVER_OWNED = ("id", "href")
 
 
 def is_extension(resource: dict, kind: "ResourceKind") -> bool:
-    """Is this stored (or sent) object a TMF subclass of the kind's type: it
-    carries @schemaLocation, or its @type names another type (TMF630 part 2,
-    polymorphism and extension)? Mirrors TmfSchema.is_extension."""
-    if resource.get("@schemaLocation"):
-        return True
-    declared = resource.get("@type")
-    return isinstance(declared, str) and declared.lower() not in (
-        kind.type_name.lower(), f"{kind.type_name.lower()}_create")
+    """Is this stored (or sent) object a TMF subclass of the kind's type
+    (its resource or _Create definition)? app.schemas.spec.is_extension_of."""
+    return is_extension_of(resource, kind.own_types)
 
 
 @dataclass
@@ -49,6 +45,11 @@ class ResourceKind:
     # called with the validated create body; may raise TMFError
     validate_create: Callable[[dict], None] | None = None
     read_only: tuple[str, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def own_types(self) -> frozenset[str]:
+        """The @type values (lower case) of the kind itself, not a subclass."""
+        return frozenset({self.type_name.lower(), f"{self.type_name.lower()}_create"})
 
     @cached_property
     def known_attributes(self) -> set[str]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 STATUSES = ("acknowledged", "inProgress", "pending", "accepted", "rejected", "cancelled")
 INITIAL_STATUS = "acknowledged"
 FINAL_STATUSES = ("accepted", "rejected", "cancelled")
-PRIORITIES = ("low", "medium", "high")
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "acknowledged": ("inProgress", "pending") + FINAL_STATUSES,

@@ -37,15 +37,9 @@ class TmfSchema(Schema):
         unknown = RAISE
 
     def is_extension(self, data: Mapping) -> bool:
-        """May `data` (an object of this definition) hold extension attributes:
-        it carries a non-empty @schemaLocation, or its @type names another
-        type than this definition's own (compared case-insensitively)?"""
-        if not self.polymorphic:
-            return False
-        if data.get("@schemaLocation"):
-            return True
-        declared = data.get("@type")
-        return isinstance(declared, str) and declared.lower() not in self.tmf_types
+        """May `data` (an object of this definition) hold extension
+        attributes? (is_extension_of, when the definition is polymorphic)"""
+        return self.polymorphic and is_extension_of(data, self.tmf_types)
 
     def _deserialize(self, data, *, error_store, many=False, partial=None,
                      unknown=RAISE, index=None):
@@ -53,6 +47,19 @@ class TmfSchema(Schema):
             unknown = INCLUDE
         return super()._deserialize(data, error_store=error_store, many=many,
                                     partial=partial, unknown=unknown, index=index)
+
+
+def is_extension_of(data: Mapping, own_types: frozenset[str]) -> bool:
+    """Is `data` a TMF subclass of a type named by `own_types` (lower case),
+    so that it may hold attributes the type does not define: it carries a
+    non-empty @schemaLocation, or its @type names another type (compared
+    case-insensitively)? TMF630 part 2, polymorphism and extension; the
+    PostgreSQL store's attribute index repeats the @schemaLocation test in
+    SQL (migration 0002)."""
+    if data.get("@schemaLocation"):
+        return True
+    declared = data.get("@type")
+    return isinstance(declared, str) and declared.lower() not in own_types
 
 
 class DateTimeString(fields.String):

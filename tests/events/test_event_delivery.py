@@ -481,21 +481,3 @@ def test_a_listener_slower_than_the_deadline_gets_its_first_event_a_bounded_numb
     report = events_health(api)
     assert report["openCircuits"] == 1
     assert report["pending"] == 4 and report["failed"] == 0, report
-
-
-# -- upgrade: notifications queued by the previous design ------------------
-
-def test_notifications_left_in_the_old_outbox_are_delivered_after_an_upgrade(
-        service, make_server, listener, tmp_path):
-    from app.store import open_store
-    data_dir = tmp_path / "upgraded"
-    note = {"eventId": "old-1", "eventTime": "2026-11-01T00:00:00Z",
-            "eventType": "CustomerCreateEvent", "event": {"customer": {"id": "c-old"}}}
-    with open_store(make_server.store_url(data_dir)) as store:
-        store.insert("hubs", {"id": "h-old", "api": "customerManagement",
-                              "callback": listener.url, "query": None})
-        store.insert("outbox", {"id": "o1", "hubId": "h-old", "callback": listener.url,
-                                "notification": note, "attempts": 1, "nextAttemptAt": 0.0,
-                                "leaseUntil": 0.0, "status": "pending", "lastError": "x"})
-    service(workers=1, data_dir=data_dir)
-    assert listener.wait_for(lambda e: e["eventId"] == "old-1", timeout=10)

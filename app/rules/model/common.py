@@ -196,12 +196,6 @@ def type_name(value) -> str:
     return type(value).__name__
 
 
-def pos_of(container, key) -> tuple[int, int]:
-    if isinstance(container, (PosDict, PosList)):
-        return container.at(key)
-    return getattr(container, "pos", (1, 1))
-
-
 def read_valid_for(check: "Checker", item, what: str = "", rule: str | None = None):
     """The `validFor` of an offering or a rule (TMF TimePeriod: startDateTime,
     endDateTime; a missing or null bound is open). Returns (ok, start, end) as

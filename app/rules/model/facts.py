@@ -99,7 +99,6 @@ class Facts:
     known: bool
     characteristics: dict[str, object]
     counts: dict[str, int]
-    owned_all: list[dict] = field(default_factory=list)   # (for explain) every product seen
 
     def set_of(self, name: str) -> list[str]:
         return getattr(self, name)
@@ -163,5 +162,4 @@ def build_facts(ctx: Context, catalog) -> Facts:
         characteristics=chars if ctx.customer is not None else {},
         counts={"cart_count": len(cart), "owns_count": len(owns),
                 "order_count": len(_unique(ctx.product_orders or []))},
-        owned_all=list(ctx.products or []),
     )
