@@ -37,12 +37,11 @@ from pathlib import Path
 from ..rules.model.common import VERSION_RE, parse_time
 from ..rules.model.errors import Problem, RuleSetError
 from ..rules.model.ruleset import ID_RE
-from ..rules.model.yamlload import PosDict, PosList, display_path, load_text, read_text_file
+from ..rules.model.yamlload import PosDict, PosList, load_text, read_text_file
 
 SUFFIX = ".experiments.yaml"
 STATUSES = ("draft", "running", "stopped", "completed")
 METRICS = ("shown", "clicked", "leads", "accepted")
-BUCKETS = 10_000
 _TOP_KEYS = ("version", "experiments")
 _EXPERIMENT_KEYS = ("id", "name", "description", "status", "start", "end", "channels",
                     "primaryMetric", "control", "arms", "promoted")
@@ -386,4 +385,4 @@ def lint_experiments_file(path: Path, rules_dir: Path, catalog) -> list[Problem]
 
 
 __all__ = ["Arm", "Experiment", "ExperimentsFile", "experiments_path", "is_experiments_file",
-           "parse_experiments", "read_experiments", "lint_experiments_file", "display_path"]
+           "parse_experiments", "read_experiments", "lint_experiments_file"]

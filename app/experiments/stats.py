@@ -83,12 +83,12 @@ def chi2_sf(statistic: float, df: int) -> float:
             total += term
             a += 1
         return min(1.0, total)
-    total = math.erfc(math.sqrt(x))                           # Q(1/2, x)
-    term = math.exp(-x) / math.sqrt(math.pi * x) if x > 0 else 0.0
-    a = 0.5
-    for _ in range((df - 1) // 2):
-        term = term * x / a if a != 0.5 else math.sqrt(x) * math.exp(-x) / math.gamma(1.5)
+    total = math.erfc(math.sqrt(x))                               # Q(1/2, x)
+    term = math.sqrt(x) * math.exp(-x) / math.gamma(1.5)          # x^a e^-x / Gamma(a + 1), a = 1/2
+    a = 1.5
+    for _ in range((df - 1) // 2):                                # Q(a + 1) = Q(a) + x^a e^-x / Gamma(a + 1)
         total += term
+        term *= x / a
         a += 1
     return min(1.0, total)
 

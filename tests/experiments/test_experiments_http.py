@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -63,6 +64,10 @@ def test_split_is_binomial_sticky_across_calls_and_workers_and_holdout_gets_noth
     for n in range(0, 2000, 40):
         seen = {arm_of(ask(api, query(f"party-{n}"), fresh=True)) for _ in range(19)}
         assert seen == {arms[n]}, (n, seen)
+    # and both workers answered them (the request log names each answer's process)
+    pids = {match.group(1) for line in server.log_path.read_text(errors="replace").splitlines()
+            if "queryProductRecommendation" in line and (match := re.search(r'pid\W+(\d+)', line))}
+    assert len(pids) == 2, pids
 
     # holdout: no items, and the arm on the answer
     split = {"holdout": 0, "control": 0}
