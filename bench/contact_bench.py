@@ -14,7 +14,8 @@ at production size.
    rounds on contexts that do not repeat (party, cart, channel vary; no
    validFor, so the evaluation time is now and the history is read for
    real). Through the WSGI app (no HTTP): the ratio is the policies' share
-   of the request's own work. Medians and ratio, per backend.
+   of the request's own work. Medians and ratio of requests/s, and of the
+   process's CPU time per request (steadier on a shared machine), per backend.
 2. PostgreSQL at size: `parties` parties, `reactions` reactions (documents
    of collection recommendationReaction spread over 90 days) and
    `decisions` answers of 3 items each over the last 2 days, made in SQL
@@ -24,7 +25,8 @@ at production size.
    store's pool) for `reads` random parties, with and without the answers:
    p50/p90/p99 in ms, and EXPLAIN (ANALYZE, BUFFERS) of each; the bench
    fails if a plan has a Seq Scan.
-Results: bench/results/contact-policies.json.
+Results: bench/results/contact-policies.json (a part skipped with 0 keeps
+its earlier figures there).
 """
 from __future__ import annotations
 
@@ -127,22 +129,29 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
             for body in bodies(200, 999):
                 assert client.post(PATH, json=body).status_code == 200
         rps = {"without": [], "with": []}
+        cpu = {"without": [], "with": []}
         seed = 0
         for _ in range(rounds):
             for name in ("without", "with"):
                 seed += 1
                 batch = list(bodies(block, seed))
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
                 for body in batch:
                     assert clients[name].post(PATH, json=body).status_code == 200
                 rps[name].append(block / (time.perf_counter() - started))
+                cpu[name].append((time.process_time() - cpu_started) / block)
         for app in apps.values():
             app.extensions["reco"].decisions.flush()
         without, with_ = statistics.median(rps["without"]), statistics.median(rps["with"])
         return {"backend": backend, "rounds": rounds, "block": block,
                 "without_rps": round(without, 1), "with_rps": round(with_, 1),
                 "ratio": round(with_ / without, 3),
-                "pair_ratios": [round(b / a, 3) for a, b in zip(rps["without"], rps["with"])]}
+                "pair_ratios": [round(b / a, 3) for a, b in zip(rps["without"], rps["with"])],
+                # CPU time of the process per request (all its threads): steadier
+                # than requests/s when other processes share the cores
+                "without_cpu_ms": round(statistics.median(cpu["without"]) * 1000, 3),
+                "with_cpu_ms": round(statistics.median(cpu["with"]) * 1000, 3),
+                "cpu_ratio": round(statistics.median(cpu["without"]) / statistics.median(cpu["with"]), 3)}
     finally:
         if cluster is not None:
             cluster.destroy()
@@ -163,14 +172,14 @@ _REACTIONS_SQL = """
         'relatedParty', jsonb_build_array(jsonb_build_object('id', 'p' || (g * 104729) %% %(parties)s,
                                                              'role', 'customer')),
         '@type', 'RecommendationReaction')
-    FROM generate_series(%(first)s, %(last)s - 1) AS g"""
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g"""
 
 _DECISIONS_SQL = """
     WITH d AS (
         SELECT g, 'd' || g AS id,
                %(now)s::timestamptz - ((g * 7919) %% (2 * 86400)) * interval '1 second' AS t,
                'p' || (g * 104729) %% %(parties)s AS party
-        FROM generate_series(%(first)s, %(last)s - 1) AS g),
+        FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g),
     ins AS (
         INSERT INTO decisions (id, decided_at, mode, party_id, channel_id, segment, rule_set_id,
                                rule_set_version, experiment_arm, doc)
@@ -281,7 +290,8 @@ def main() -> None:
     parser.add_argument("--reads", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=HERE / "results" / "contact-policies.json")
     args = parser.parse_args()
-    result = {"load_average_before": os.getloadavg()}
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result["load_average_before"] = os.getloadavg()
     if args.rounds:
         backends = ("tinydb", "postgresql") if args.backend == "both" else (args.backend,)
         result["instant"] = [instant_with_without(args.rounds, args.block, b) for b in backends]

@@ -3,6 +3,8 @@ ranked offering ids and reasons (app/rules Recommendation); the TMF
 RecommendationItem list is made at the edge (app/recommend/items.py)."""
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from ..observability.metrics import count_experiment_arm, observe_recommendation
 from ..rules import Recommendation, RuleService, RuleSetError
 from .facts import PartyFacts, build_context
@@ -30,20 +32,25 @@ class Recommender:
         RecommenderUnavailable when no valid rule set is loaded. The Context
         evaluated is appended to `contexts` when given (the decision log
         records its customer segment)."""
-        context = build_context(query, self.parties)
-        if contexts is not None:
-            contexts.append(context)
-        # a clock read; a changed file is reloaded by the service's watcher
-        # thread while the version in service keeps answering (no request waits for a reload)
-        self.rules.poll()
-        try:
-            routed = self.experiments.route(query) if self.experiments is not None else None
-            if routed is None:
-                result = self.rules.recommend(context)
-            else:
-                result = self._in_experiment(context, *routed)
-        except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
-            raise RecommenderUnavailable(str(exc)) from exc
+        party = query.get("relatedParty")
+        # a query naming a party reads the store (customer, products, and the
+        # contact policies' history when the version declares any): on
+        # PostgreSQL one connection and transaction for all of them
+        with self.store.reading() if isinstance(party, dict) and party.get("id") else nullcontext():
+            context = build_context(query, self.parties)
+            if contexts is not None:
+                contexts.append(context)
+            # a clock read; a changed file is reloaded by the service's watcher
+            # thread while the version in service keeps answering (no request waits for a reload)
+            self.rules.poll()
+            try:
+                routed = self.experiments.route(query) if self.experiments is not None else None
+                if routed is None:
+                    result = self.rules.recommend(context)
+                else:
+                    result = self._in_experiment(context, *routed)
+            except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
+                raise RecommenderUnavailable(str(exc)) from exc
         return result
 
     def _in_experiment(self, context, engine, experiment: dict) -> Recommendation:

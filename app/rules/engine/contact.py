@@ -102,6 +102,8 @@ def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, 
         return ContactVerdict({}, skipped="anonymous query: contact policies need a party")
     if source is None:
         return ContactVerdict({}, skipped="no history source: contact policies not evaluated")
+    if not offerings:
+        return ContactVerdict({}, skipped="no rule proposed an offering: nothing to read")
     needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
     history = source.read(party_id, when - lookback(policies), when,
                           when - DAY if needs_offers else None)
