@@ -49,8 +49,7 @@ def _labels(rule) -> tuple[str, str]:
 class _RequestMetrics:
     """The request counter and latency histogram children by (api, operation,
     method, status), looked up once per label set: prometheus-client's
-    `labels()` checks and joins the label values on every call (about 4 µs a
-    pair of metrics, measured: bench/request_hooks_bench.py)."""
+    `labels()` validates and joins the label values on every call."""
 
     def __init__(self):
         self._children: dict[tuple, tuple] = {}
@@ -73,8 +72,9 @@ def install_request_observability(app: Flask, tracer_provider=None) -> None:
     coroutine on every request), the request and `g` objects read once
     instead of through their proxies for every attribute, and no span
     attributes built when tracing is off (the teardown that ends a span is
-    registered only when it is on): the hooks cost 232 µs of thread CPU per
-    request at load 18 before and BENCHMARKS.md gives the figure after."""
+    registered only when it is on): 261 -> 144 µs of thread CPU per request
+    for the hooks, the request log line included, at load 24-27
+    (bench/request_hooks_bench.py; BENCHMARKS.md, instant path)."""
     tracer = Tracer(tracer_provider)
     tracing = tracer.tracer is not None
     access_log = get_logger("app.request")
