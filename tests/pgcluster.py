@@ -27,7 +27,9 @@ class PgCluster:
         self.url = ""
 
     def start(self) -> "PgCluster":
-        done = subprocess.run([str(BIN_PG), "start", str(self.directory)],
+        from helpers import free_port   # not bin/pg's bind(0): see helpers.PORT_BASE
+
+        done = subprocess.run([str(BIN_PG), "start", str(self.directory), str(free_port())],
                               capture_output=True, text=True, timeout=120)
         if done.returncode == NO_BINARIES:
             raise NoPostgres(done.stderr.strip())
