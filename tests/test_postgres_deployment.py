@@ -167,7 +167,10 @@ def test_unreachable_database_is_503_then_recovers_by_itself(make_server, tmp_pa
     body = assert_tmf_error(write, 503)
     assert body["code"] == "STORE_UNAVAILABLE"   # the one 503 of both stores (app/errors.py)
     # the kind in plain words; the address and the driver's text are only logged
-    assert body["message"].startswith("Storage unavailable (database ")
+    # (on a loaded machine the pool's wait of RECO_STORE_TIMEOUT_SECONDS can
+    # end before the refused connection is seen: the other plain-words kind)
+    assert body["message"].startswith(("Storage unavailable (database ",
+                                       "Storage unavailable (no database connection in time)"))
     assert "PostgreSQL at" not in body["message"]
     assert_tmf_error(api.get(f"{C}/customer"), 503)
     assert time.monotonic() - started < 20  # bounded: no hang
