@@ -69,6 +69,46 @@ def pg_url(request):
     return request.getfixturevalue("pg_cluster").new_database()
 
 
+# What `--fast` (bin/test --fast, the edit loop) leaves out, relative to
+# tests/: the real browser, PostgreSQL deployment (own clusters, two hosts,
+# restarts), faults that kill or starve servers, full disks, the soak and the
+# benchmark harness, and the slowest files. Tests marked `slow` are left out too.
+SLOW_PATHS = (
+    "browser/", "soak/", "test_bench_quick.py", "test_postgres_deployment.py",
+    "test_hardening_faults.py", "test_hardening_fuzz.py", "test_full_disk_rules.py",
+    "store/test_storage_faults.py", "store/test_durability.py", "store/test_store_crash.py",
+    "decisions/test_decision_log_faults.py", "events/test_event_leases.py",
+    "events/test_event_dispatcher_process.py", "rules/service/test_hot_reload.py",
+    "rules/service/test_reload_under_load.py", "rules/service/test_worker_build_failure.py",
+    "observability/test_operations_server.py", "test_setup_script.py",
+    # the slowest files of a parallel run that are none of the above (many
+    # CLI processes or servers each): decisions recorded and replayed, the
+    # store CLI, version governance, the README followed on a fresh server
+    "decisions/test_impact_recorded.py", "decisions/test_decision_privacy.py",
+    "cli/test_store_cli.py", "rules/service/test_rule_governance.py", "test_readme_examples.py",
+    "rules/authoring/test_line_endings.py", "test_rule_file_size.py",
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the edit loop (bin/test --fast): leave out the browser, PostgreSQL "
+                          "deployment, fault, soak and slow tests")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--fast"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        where = Path(str(item.path)).resolve().relative_to(_TESTS).as_posix()
+        slow = item.get_closest_marker("slow") or where.startswith(SLOW_PATHS)
+        (left_out if slow else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "backends(*names, reason): the stores a make_server test runs on, when "

@@ -49,10 +49,44 @@ os.environ["RECO_RULES_DIR"] = str(DEMO_RULES)
 os.environ["RECO_CATALOG_DIR"] = str(DEMO_CATALOG)
 
 
+# Ports for servers the tests start, below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range, 32768-60999 on Linux): a port the
+# kernel hands out for bind(0) is free only until the caller closes it, and
+# under pytest-xdist another worker's server, a client connection or a
+# PostgreSQL cluster may take it before gunicorn binds it ("Address already
+# in use"). Each xdist worker (PYTEST_XDIST_WORKER, gw0, gw1, ...) draws from
+# its own block, so two workers never pick the same port; within a block a
+# port is handed out again only after the block wraps, and is checked to be
+# free (another program on the machine may hold it).
+PORT_BASE = 15000
+PORT_BLOCK = 800
+
+
+def _port_numbers():
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = PORT_BASE + (index % 20) * PORT_BLOCK
+    offset = os.getpid() % PORT_BLOCK   # two sessions at once start apart
+    while True:
+        yield first + offset % PORT_BLOCK
+        offset += 1
+
+
+_PORTS = _port_numbers()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port that no process holds now and that no other test of
+    this run will be given (see PORT_BASE)."""
+    for _ in range(PORT_BLOCK):
+        port = next(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in this worker's block of {PORT_BLOCK}")
 
 
 class ServiceProcess:

@@ -27,7 +27,11 @@ class PgCluster:
         self.url = ""
 
     def start(self) -> "PgCluster":
-        done = subprocess.run([str(BIN_PG), "start", str(self.directory)],
+        from helpers import free_port   # not bin/pg's bind(0): see helpers.PORT_BASE
+
+        # a cluster started again keeps its port (bin/pg reads it from DIR/port)
+        port = [] if (self.directory / "port").exists() else [str(free_port())]
+        done = subprocess.run([str(BIN_PG), "start", str(self.directory), *port],
                               capture_output=True, text=True, timeout=120)
         if done.returncode == NO_BINARIES:
             raise NoPostgres(done.stderr.strip())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -136,15 +137,23 @@ def alias_bomb(levels: int = 12, indent: str = "") -> str:
 
 def run_isolated(code: str, timeout: float = 20.0) -> subprocess.CompletedProcess:
     """Runs loader code in a child with a memory cap, so a bomb that goes off
-    fails this test instead of taking the test run down."""
+    fails this test instead of taking the test run down, and a cap of
+    `timeout` seconds of CPU time: what a bomb spends is CPU, and a loaded
+    machine (tests in parallel) stretches the wall time of a quick refusal
+    but not its CPU time. The wall-clock limit is only a guard."""
+    cpu = max(1, int(timeout))
     prelude = ("import resource, sys\n"
                "resource.setrlimit(resource.RLIMIT_AS, (2 * 1024 ** 3, 2 * 1024 ** 3))\n"
+               f"resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu + 1}))\n"
                f"sys.path.insert(0, {str(ROOT)!r})\n")
     try:
-        return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                              capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        result = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
+                                capture_output=True, text=True, timeout=max(300.0, 20 * timeout), cwd=ROOT)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"the loader ran for more than {timeout} s")
+        pytest.fail(f"the loader did not finish in {max(300.0, 20 * timeout)} s of wall time")
+    if result.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        pytest.fail(f"the loader used more than {cpu} s of CPU time")
+    return result
 
 
 @pytest.mark.parametrize("use", ["cart: *l11", "any: *l11", "all: *l11", "not: *l11",
