@@ -285,3 +285,33 @@ def demo_project(root: Path) -> Path:
     shutil.copytree(DEMO_CATALOG, root / "catalog")
     shutil.copytree(ROOT / "app" / "rules" / "schemas", root / "app" / "rules" / "schemas")
     return root
+
+
+def child_pids(pid: int) -> list[int]:
+    """The children of every thread of process `pid`, from /proc (a
+    restarted dispatcher is the child of the master's supervisor thread, a
+    gunicorn worker of its master)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def read_http_request(conn, data: bytes = b"") -> tuple[bytes, bytes, bytes] | None:
+    """One HTTP/1.1 request with a Content-Length body from socket `conn`,
+    after what was already read (`data`): (head, body, what follows it), or
+    None when the peer closed first."""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, data = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(data) < length:
+        data += conn.recv(65536)
+    return head, data[:length], data[length:]

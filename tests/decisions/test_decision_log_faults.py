@@ -15,17 +15,8 @@ import pytest
 import requests
 
 from helpers import Client, wait_until
+from helpers import child_pids as children
 from test_decision_log import R, instant_query, metric
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 def unaccounted(api) -> float:

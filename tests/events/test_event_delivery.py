@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, ServiceProcess, assert_tmf_error, free_port
+from helpers import read_http_request
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
@@ -83,17 +84,10 @@ class RawListener:
 
     def _serve(self, conn):
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    return
-                data += chunk
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
-            while len(body) < length:
-                body += conn.recv(65536)
+            request = read_http_request(conn)
+            if request is None:
+                return
+            _head, body, _rest = request
             with self.lock:
                 index = len(self.requests)
                 self.requests.append((time.monotonic(), json.loads(body)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import Client
+from helpers import child_pids as children
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
@@ -26,18 +27,6 @@ def store_env(request) -> dict:
     if request.param == "postgresql":
         return {"RECO_STORE_URL": request.getfixturevalue("pg_cluster").new_database()}
     return {}
-
-
-def children(pid: int) -> list[int]:
-    """Of every thread of `pid` (a restarted dispatcher is the child of the
-    master's supervisor thread)."""
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found
 
 
 def dispatchers_of(master: int) -> list[int]:

@@ -16,7 +16,7 @@ import pytest
 from app.events.dispatcher import BATCH
 from app.events.records import QUEUES
 from app.store import open_store
-from helpers import Client, wait_until
+from helpers import Client, read_http_request, wait_until
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
@@ -269,17 +269,10 @@ class KeepAliveListener:
         data = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                head, _, data = data.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                while len(data) < length:
-                    data += conn.recv(65536)
-                body, data = data[:length], data[length:]
+                request = read_http_request(conn, data)
+                if request is None:
+                    return
+                _head, body, data = request
                 with self.lock:
                     self.bodies.append(self._json.loads(body))
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
