@@ -52,14 +52,16 @@ def ruleset_id(services, requested: str | None = None) -> str:
     return rid
 
 
-def load(services, rid: str) -> tuple[ExperimentsFile | None, list]:
-    """(the file, its problems) of rule set `rid`, checked against its versions."""
+def load(services, rid: str, check_versions: bool = True) -> tuple[ExperimentsFile | None, list]:
+    """(the file, its problems) of rule set `rid`, checked against its versions
+    (`check_versions` False: the structure only, for reading an experiment and
+    stopping it when an arm's version is gone)."""
     path = experiments_path(services.settings.rules_dir, rid)
-    return read_experiments(path, rid, _versions(services.rules, rid))
+    return read_experiments(path, rid, _versions(services.rules, rid) if check_versions else None)
 
 
-def _file_or_fail(services, rid: str) -> ExperimentsFile:
-    found, problems = load(services, rid)
+def _file_or_fail(services, rid: str, check_versions: bool = True) -> ExperimentsFile:
+    found, problems = load(services, rid, check_versions)
     if found is None:
         raise TMFError(422, f"{rid}'s experiments file has errors: fix it first", code="INVALID_EXPERIMENTS",
                        details={"problems": [str(p) for p in problems if p.severity == "error"]})
@@ -67,7 +69,9 @@ def _file_or_fail(services, rid: str) -> ExperimentsFile:
 
 
 def get(services, rid: str, experiment_id: str) -> Experiment:
-    experiment = _file_or_fail(services, rid).get(experiment_id)
+    """One experiment as declared, also when an arm's version is gone (its
+    report stays readable; `listing` shows the file's problems)."""
+    experiment = _file_or_fail(services, rid, check_versions=False).get(experiment_id)
     if experiment is None:
         raise TMFError(404, f"{rid} has no experiment {experiment_id!r}", code="EXPERIMENT_NOT_FOUND")
     return experiment
@@ -131,7 +135,9 @@ def change(services, rid: str, experiment_id: str, action: str, by: str, *,
         raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     path = experiments_path(services.settings.rules_dir, rid)
-    current = _file_or_fail(services, rid)
+    # stop only takes traffic away: it works when an arm's version is gone
+    check_versions = action != "stop"
+    current = _file_or_fail(services, rid, check_versions)
     if expected_version is not None and expected_version != current.version:
         raise TMFError(409, f"{display_path(path)} changed since it was read (version {current.version}, "
                             f"not {expected_version}): reload and try again", code="STALE_EXPERIMENTS")
@@ -186,7 +192,8 @@ def change(services, rid: str, experiment_id: str, action: str, by: str, *,
         extra.update(arm=chosen.name, version=chosen.version)
     data["version"] = current.version + 1
     text = _HEADER + dump_text(_plain(data))
-    checked, problems = parse_experiments(text, display_path(path), rid, _versions(services.rules, rid))
+    checked, problems = parse_experiments(text, display_path(path), rid,
+                                          _versions(services.rules, rid) if check_versions else None)
     if checked is None:
         raise TMFError(422, f"the change would leave {display_path(path)} with errors",
                        code="INVALID_EXPERIMENTS",

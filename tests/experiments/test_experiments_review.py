@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from experiment_project import make_rules
-from helpers import DEMO_CATALOG, ROOT
+from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
+from helpers import DEMO_CATALOG, ROOT, Client, assert_tmf_error, wait_until
 
 
 def lint(paths, tmp_path, rules):
@@ -28,3 +28,61 @@ def test_a_good_experiments_file_named_on_the_command_line_lints_clean(tmp_path)
     assert [f for f in report["files"] if f.endswith("telco-demo.experiments.yaml")] == [report["files"][0]]
     assert len(report["files"]) == 1, report["files"]
     assert report["errors"] == 0 and done.returncode == 0, report["problems"]
+
+
+OLD_AND_RUNNING = """\
+version: 1
+experiments:
+  - id: split
+    status: running
+    start: 2026-01-01T00:00:00Z
+    channels: ["21"]
+    control: control
+    arms:
+      - {name: challenger, version: "1.1.0", weight: 50}
+      - {name: control, version: "1.0.0", weight: 50}
+  - id: last-year
+    status: completed
+    promoted: winner
+    start: 2025-01-01T00:00:00Z
+    end: 2025-02-01T00:00:00Z
+    channels: ["22"]
+    control: old
+    arms:
+      - {name: winner, version: "0.9.0", weight: 50}
+      - {name: old, version: "0.8.0", weight: 50}
+"""
+
+
+def test_an_arm_version_removed_breaks_no_other_experiment_and_leaves_stop_and_report(make_server, tmp_path):
+    """Old versions' files get cleaned up: an experiment that no longer serves
+    (completed, stopped, draft) naming a removed version is a warning, not an
+    error that stops every running experiment of the file; a running one whose
+    version was removed can still be reported on and stopped."""
+    rules = make_rules(tmp_path / "project", experiments=OLD_AND_RUNNING)
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    api = Client(server.url)
+    answer = api.post(R, json=query("party-1")).json()
+    assert (answer.get("experiment") or {}).get("id") == "split", answer.get("experiment")
+    listing = api.get("/admin/experiments", headers=ADMIN).json()
+    assert [p["code"] for p in listing["problems"]] == ["unknown-version", "unknown-version"], listing["problems"]
+    assert {p["severity"] for p in listing["problems"]} == {"warning"}
+    assert api.get("/admin/experiments/last-year/report", headers=ADMIN).status_code == 200
+
+    (rules / "versions" / "telco-demo@1.1.0.yaml").unlink()        # the running arm's version goes
+
+    def gone():
+        api.post(R, json=query("party-1"))           # the answering path notices changed rule files
+        return "challenger" in str(api.get("/admin/experiments", headers=ADMIN).json()["problems"])
+    assert wait_until(gone, 15)
+    # the file no longer serves (an error), but the experiment can still be read, reported on and stopped
+    assert api.get("/admin/experiments/split", headers=ADMIN).status_code == 200
+    assert api.get("/admin/experiments/split/report", headers=ADMIN).status_code == 200
+    stopped = api.post("/admin/experiments/split/stop", headers=ADMIN, json={})
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["experiment"]["status"] == "stopped"
+    # starting it again is refused with the reason: its arm has no version
+    refused = api.post("/admin/experiments/split/start", headers=ADMIN, json={})
+    body = assert_tmf_error(refused, 409 if refused.status_code == 409 else 422)
+    assert "1.1.0" in json.dumps(body), body
+    assert "status: stopped" in (rules / "telco-demo.experiments.yaml").read_text()
