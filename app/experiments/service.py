@@ -23,6 +23,10 @@ file's problems, file:line: message, in `details`)."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import yaml
 
@@ -125,12 +129,39 @@ def activation(services):
     return activate
 
 
+@contextmanager
+def _changing(data_dir: Path, rid: str):
+    """One change of a rule set's experiments at a time on this host (an
+    exclusive flock on `<data dir>/experiments-<set>.lock`, a fresh open file
+    per call, so it serialises the threads of a worker as well as the
+    workers): the fileVersion check, the rewrite and the history entry are
+    one step, so of two changes sent at once from the same version one is
+    refused (409 STALE_EXPERIMENTS) instead of both being acknowledged and
+    one lost. Not the rules folder's own flock, which activation takes."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(data_dir) / f"experiments-{rid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                  # releases the flock
+
+
 def change(services, rid: str, experiment_id: str, action: str, by: str, *,
            weights: dict | None = None, arm: str | None = None, expected_version: int | None = None,
            activate=None, now: dt.datetime | None = None) -> dict:
     """Apply one change; returns {"experiment", "history": [entries]}.
     `activate(rid, version, by)` activates a version (promote: the caller's
-    activation, with its approval rules)."""
+    activation, with its approval rules). One change at a time (_changing)."""
+    if action not in ACTIONS:
+        raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
+    with _changing(services.settings.data_dir, rid):
+        return _change(services, rid, experiment_id, action, by, weights=weights, arm=arm,
+                       expected_version=expected_version, activate=activate, now=now)
+
+
+def _change(services, rid: str, experiment_id: str, action: str, by: str, *, weights, arm,
+            expected_version, activate, now) -> dict:
     if action not in ACTIONS:
         raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)

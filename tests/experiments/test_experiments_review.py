@@ -86,3 +86,35 @@ def test_an_arm_version_removed_breaks_no_other_experiment_and_leaves_stop_and_r
     body = assert_tmf_error(refused, 409 if refused.status_code == 409 else 422)
     assert "1.1.0" in json.dumps(body), body
     assert "status: stopped" in (rules / "telco-demo.experiments.yaml").read_text()
+
+
+def test_two_admins_changing_weights_at_once_from_the_same_file_version_one_wins(make_server, tmp_path):
+    """The fileVersion check and the write are one step across workers: of
+    changes sent at once from the same version, one is applied and the others
+    get 409 STALE_EXPERIMENTS (never two acknowledged, one lost)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+    rules = make_rules(tmp_path / "project")
+    server = make_server(workers=2, rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    path = rules / "telco-demo.experiments.yaml"
+    for attempt in range(3):
+        version = Client(server.url).get("/admin/experiments", headers=ADMIN).json()["version"]
+
+        def send(n):
+            return requests.post(f"{server.url}/admin/experiments/split/weights", headers={
+                **ADMIN, "Connection": "close"}, json={"fileVersion": version, "weights": {
+                    "challenger": 10 + n, "control": 90 - n}}, timeout=60)
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(send, range(8)))
+        assert sorted(a.status_code for a in answers) == [200] + [409] * 7, [a.text for a in answers]
+        for answer in answers:
+            if answer.status_code == 409:
+                assert assert_tmf_error(answer, 409)["code"] == "STALE_EXPERIMENTS"
+        won = next(a.json() for a in answers if a.status_code == 200)
+        assert won["fileVersion"] == version + 1
+        assert f"version: {version + 1}" in path.read_text()
+    history = Client(server.url).get("/admin/rules/history", headers=ADMIN).json()
+    entries = history if isinstance(history, list) else history.get("entries", history.get("history", []))
+    weights = [e for e in entries if e.get("action") == "experiment-weights"]
+    assert sorted(e["fileVersion"] for e in weights) == [2, 3, 4], weights
