@@ -118,3 +118,24 @@ def test_two_admins_changing_weights_at_once_from_the_same_file_version_one_wins
     entries = history if isinstance(history, list) else history.get("entries", history.get("history", []))
     weights = [e for e in entries if e.get("action") == "experiment-weights"]
     assert sorted(e["fileVersion"] for e in weights) == [2, 3, 4], weights
+
+
+def test_a_time_out_of_range_is_named_at_its_line(tmp_path):
+    """A YAML timestamp that is no date (month 13) names its own line, in an
+    experiments file and in a rule file alike (not 1:1)."""
+    text = ("version: 1\nexperiments:\n  - id: e1\n    status: draft\n    control: control\n"
+            "    start: 2026-13-01T00:00:00Z\n    arms:\n"
+            "      - {name: challenger, version: \"1.1.0\", weight: 50}\n"
+            "      - {name: control, version: \"1.0.0\", weight: 50}\n")
+    rules = make_rules(tmp_path / "project", experiments=text)
+    ruleset = rules / "telco-demo.yaml"
+    lines = ruleset.read_text().splitlines()
+    rule_line = len(lines) + 1
+    ruleset.write_text("\n".join(lines) + "\nreviewedAt: 2026-02-30\n")
+    _done, report = lint([rules / "telco-demo.experiments.yaml", ruleset], tmp_path, rules)
+    found = {(p["file"].rsplit("/", 1)[-1], p["line"], p["code"]) for p in report["problems"]
+             if p["severity"] == "error"}
+    assert ("telco-demo.experiments.yaml", 6, "yaml-syntax") in found, report["problems"]
+    assert ("telco-demo.yaml", rule_line, "yaml-syntax") in found, report["problems"]
+    assert all("2026-13-01" in p["message"] or "2026-02-30" in p["message"] for p in report["problems"]
+               if p["code"] == "yaml-syntax"), report["problems"]
