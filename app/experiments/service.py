@@ -32,7 +32,7 @@ import yaml
 
 from ..atomicfile import replace_file
 from ..errors import TMFError
-from ..rules.model.common import UTC, iso
+from ..rules.model.common import UTC, iso, parse_time
 from ..rules.model.errors import RuleSetError
 from ..rules.model.yamlload import display_path, dump_text
 from ..rules.authoring import governance
@@ -113,9 +113,34 @@ def report(services, rid: str, experiment_id: str, now: dt.datetime | None = Non
     now = now or dt.datetime.now(UTC)
     until = min(experiment.end, now) if experiment.end else None
     counts = arm_counts(decisions.sink, services.store, experiment.id, experiment.start, until)
-    found = experiment_report(experiment, counts, now)
+    found = experiment_report(experiment, counts, now,
+                              _expected_shares(services, rid, experiment, decisions, until))
     found["rulesetId"] = rid
     return found
+
+
+def _expected_shares(services, rid: str, experiment: Experiment, decisions, until) -> dict | None:
+    """{arm: expected decisions} for the sample-ratio check when the weights
+    changed during the experiment (a canary's 5 %, 25 %, 100 %): each period
+    between two `experiment-weights` entries of the audit history counts with
+    the weights it ran with, so a ramp is no mismatch. None: unchanged."""
+    changes = sorted((e for e in services.rules.ledger.history(rid)
+                      if e.get("action") == "experiment-weights" and e.get("experimentId") == experiment.id
+                      and isinstance(e.get("weights"), dict) and isinstance(e.get("fromWeights"), dict)),
+                     key=lambda e: e.get("at") or "")
+    changes = [e for e in changes if (when := parse_time(e.get("at"))) is not None
+               and (experiment.start is None or when > experiment.start) and (until is None or when < until)]
+    if not changes:
+        return None
+    bounds = [experiment.start] + [parse_time(e["at"]) for e in changes] + [until]
+    weights = [changes[0]["fromWeights"]] + [e["weights"] for e in changes]
+    expected = {arm.name: 0.0 for arm in experiment.arms}
+    for since, before, period in zip(bounds, bounds[1:], weights):
+        counts = arm_counts(decisions.sink, services.store, experiment.id, since, before)
+        total = sum(c["decisions"] for c in counts.values())
+        for name in expected:
+            expected[name] += total * float(period.get(name, 0)) / 100
+    return expected
 
 
 # ----------------------------------------------------------------------- changes

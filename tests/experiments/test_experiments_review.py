@@ -139,3 +139,28 @@ def test_a_time_out_of_range_is_named_at_its_line(tmp_path):
     assert ("telco-demo.yaml", rule_line, "yaml-syntax") in found, report["problems"]
     assert all("2026-13-01" in p["message"] or "2026-02-30" in p["message"] for p in report["problems"]
                if p["code"] == "yaml-syntax"), report["problems"]
+
+
+def test_a_weight_ramp_is_no_sample_ratio_mismatch(make_server, tmp_path):
+    """A canary-style ramp (50/50, then 90/10): the sample-ratio check
+    compares each period's decisions with the weights it ran with, so the
+    report does not cry mismatch over a correct split."""
+    rules = make_rules(tmp_path / "project")
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    api = Client(server.url)
+    for n in range(300):
+        assert api.post(R, json=query(f"before-{n}")).status_code == 200
+    changed = api.post("/admin/experiments/split/weights", headers=ADMIN,
+                       json={"weights": {"challenger": 90, "control": 10}})
+    assert changed.status_code == 200, changed.text
+    for n in range(300):
+        assert api.post(R, json=query(f"after-{n}")).status_code == 200
+
+    def report():
+        found = api.get("/admin/experiments/split/report", headers=ADMIN).json()
+        return found if sum(a["decisions"] for a in found["arms"]) == 600 else None
+    found = wait_until(report, 20)
+    assert found, api.get("/admin/experiments/split/report", headers=ADMIN).json()
+    decisions = {a["name"]: a["decisions"] for a in found["arms"]}
+    assert decisions["challenger"] > 350, decisions          # the ramp did move people
+    assert found["sampleRatio"]["mismatch"] is False, (decisions, found["sampleRatio"])
