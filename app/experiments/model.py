@@ -216,7 +216,7 @@ def _experiment(raw: PosDict, file: str, versions, ruleset_id: str, problems: li
         problems.append(_problem(file, raw.at("channels"), "invalid-channels",
                                  "channels must be a list of channel ids", "write e.g. `channels: [web, app]`"))
         channels = []
-    arms = _arms(raw, file, versions, ruleset_id, problems)
+    arms = _arms(raw, file, versions, ruleset_id, problems, serving=status == "running")
     control = raw.get("control")
     names = [arm.name for arm in arms]
     if control is None or control not in names:
@@ -233,7 +233,8 @@ def _experiment(raw: PosDict, file: str, versions, ruleset_id: str, problems: li
                       tuple(channels), str(raw.get("name") or ""), promoted, raw.pos[0])
 
 
-def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list) -> list[Arm]:
+def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list,
+          serving: bool = True) -> list[Arm]:
     raw_arms = raw.get("arms")
     if not isinstance(raw_arms, PosList) or len(raw_arms) < 2:
         problems.append(_problem(file, raw.at("arms") if "arms" in raw else raw.key_at("id"), "too-few-arms",
@@ -274,7 +275,7 @@ def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list) ->
                                      "a holdout answers with no items: remove `version:` or `holdout: true`"))
             continue
         if not holdout:
-            version = _arm_version(arm, name, file, versions, ruleset_id, problems)
+            version = _arm_version(arm, name, file, versions, ruleset_id, problems, serving)
             if version is None:
                 continue
         arms.append(Arm(name, None if holdout else version, float(weight), where[0]))
@@ -285,7 +286,13 @@ def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list) ->
     return arms
 
 
-def _arm_version(arm: PosDict, name: str, file: str, versions, ruleset_id: str, problems: list) -> str | None:
+def _arm_version(arm: PosDict, name: str, file: str, versions, ruleset_id: str, problems: list,
+                 serving: bool = True) -> str | None:
+    """The arm's version, checked against `versions`. An experiment that does
+    not serve (draft, stopped, completed) may name a version that is gone,
+    unrecorded or changed: a warning (old versions' files get cleaned up; that
+    must not stop every other experiment of the file), checked again as an
+    error when it is started."""
     version = arm.get("version")
     typed = arm.typed.get("version") if hasattr(arm, "typed") else None
     if not isinstance(version, str):
@@ -303,28 +310,32 @@ def _arm_version(arm: PosDict, name: str, file: str, versions, ruleset_id: str, 
         return None
     if versions is None:
         return version
+    severity = "error" if serving else "warning"
     found = versions.get(version)
     if found is None:
         problems.append(_problem(file, arm.at("version"), "unknown-version",
                                  f"arm {name}: {ruleset_id} has no version {version!r}",
                                  f"{_did_you_mean(version, versions)}known versions: "
-                                 f"{', '.join(sorted(versions)) or 'none'}"))
-        return None
+                                 f"{', '.join(sorted(versions)) or 'none'}", severity=severity))
+        return None if serving else version
     if not found.get("recordedHash"):
         problems.append(_problem(file, arm.at("version"), "unrecorded-version",
                                  f"arm {name}: {ruleset_id} {version} is not recorded: its content could still change",
-                                 f"record it first (`flask rules lock {ruleset_id}` or the Studio's Lock button)"))
-        return None
+                                 f"record it first (`flask rules lock {ruleset_id}` or the Studio's Lock button)",
+                                 severity=severity))
+        return None if serving else version
     if found.get("hash") and found["hash"] != found["recordedHash"]:
         problems.append(_problem(file, arm.at("version"), "changed-version",
                                  f"arm {name}: the file of {ruleset_id} {version} holds other content "
                                  f"(hash {found['hash']}) than recorded (hash {found['recordedHash']})",
-                                 "restore the recorded content, or give the change a new version and name that"))
-        return None
+                                 "restore the recorded content, or give the change a new version and name that",
+                                 severity=severity))
+        return None if serving else version
     if not found.get("valid", True):
         problems.append(_problem(file, arm.at("version"), "invalid-arm-version",
-                                 f"arm {name}: {ruleset_id} {version} has errors", "fix that rule file first"))
-        return None
+                                 f"arm {name}: {ruleset_id} {version} has errors", "fix that rule file first",
+                                 severity=severity))
+        return None if serving else version
     return version
 
 

@@ -115,9 +115,13 @@ def _sql_counts(store, experiment_id, since, until) -> dict[str, dict]:
     return found
 
 
-def experiment_report(experiment: Experiment, counts: dict[str, dict], now: dt.datetime) -> dict:
+def experiment_report(experiment: Experiment, counts: dict[str, dict], now: dt.datetime,
+                      expected: dict[str, float] | None = None) -> dict:
     """The report: per arm its counts, rates with intervals, uplift of the
-    primary metric against the control; the sample-ratio check; the method."""
+    primary metric against the control; the sample-ratio check; the method.
+    `expected`: {arm: expected share} for the sample-ratio check when the
+    weights changed during the experiment (each period's decisions times its
+    weights; default: the current weights)."""
     control_counts = counts.get(experiment.control, _empty())
     metric = experiment.primary_metric
     arms = []
@@ -139,7 +143,8 @@ def experiment_report(experiment: Experiment, counts: dict[str, dict], now: dt.d
         arms.append({"name": arm.name, "version": arm.version, "holdout": arm.holdout,
                      "weight": arm.weight, "control": arm.name == experiment.control,
                      **{name: found[name] for name in COUNTS}, "rates": rates, "uplift": uplift})
-    ratio = stats.sample_ratio([a["decisions"] for a in arms], [a["weight"] for a in arms])
+    ratio = stats.sample_ratio([a["decisions"] for a in arms],
+                               [expected.get(a["name"], 0.0) if expected else a["weight"] for a in arms])
     ratio["warning"] = (f"sample ratio mismatch: the decisions per arm are off the weights "
                         f"(chi-square {ratio['chiSquare']:.1f}, p = {ratio['pValue']:.2g} < {stats.SRM_P}); "
                         "check assignment, caching and logging before reading the results"

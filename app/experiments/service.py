@@ -23,12 +23,16 @@ file's problems, file:line: message, in `details`)."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
 
 import yaml
 
 from ..atomicfile import replace_file
 from ..errors import TMFError
-from ..rules.model.common import UTC, iso
+from ..rules.model.common import UTC, iso, parse_time
 from ..rules.model.errors import RuleSetError
 from ..rules.model.yamlload import display_path, dump_text
 from ..rules.authoring import governance
@@ -52,14 +56,16 @@ def ruleset_id(services, requested: str | None = None) -> str:
     return rid
 
 
-def load(services, rid: str) -> tuple[ExperimentsFile | None, list]:
-    """(the file, its problems) of rule set `rid`, checked against its versions."""
+def load(services, rid: str, check_versions: bool = True) -> tuple[ExperimentsFile | None, list]:
+    """(the file, its problems) of rule set `rid`, checked against its versions
+    (`check_versions` False: the structure only, for reading an experiment and
+    stopping it when an arm's version is gone)."""
     path = experiments_path(services.settings.rules_dir, rid)
-    return read_experiments(path, rid, _versions(services.rules, rid))
+    return read_experiments(path, rid, _versions(services.rules, rid) if check_versions else None)
 
 
-def _file_or_fail(services, rid: str) -> ExperimentsFile:
-    found, problems = load(services, rid)
+def _file_or_fail(services, rid: str, check_versions: bool = True) -> ExperimentsFile:
+    found, problems = load(services, rid, check_versions)
     if found is None:
         raise TMFError(422, f"{rid}'s experiments file has errors: fix it first", code="INVALID_EXPERIMENTS",
                        details={"problems": [str(p) for p in problems if p.severity == "error"]})
@@ -67,7 +73,9 @@ def _file_or_fail(services, rid: str) -> ExperimentsFile:
 
 
 def get(services, rid: str, experiment_id: str) -> Experiment:
-    experiment = _file_or_fail(services, rid).get(experiment_id)
+    """One experiment as declared, also when an arm's version is gone (its
+    report stays readable; `listing` shows the file's problems)."""
+    experiment = _file_or_fail(services, rid, check_versions=False).get(experiment_id)
     if experiment is None:
         raise TMFError(404, f"{rid} has no experiment {experiment_id!r}", code="EXPERIMENT_NOT_FOUND")
     return experiment
@@ -105,9 +113,34 @@ def report(services, rid: str, experiment_id: str, now: dt.datetime | None = Non
     now = now or dt.datetime.now(UTC)
     until = min(experiment.end, now) if experiment.end else None
     counts = arm_counts(decisions.sink, services.store, experiment.id, experiment.start, until)
-    found = experiment_report(experiment, counts, now)
+    found = experiment_report(experiment, counts, now,
+                              _expected_shares(services, rid, experiment, decisions, until))
     found["rulesetId"] = rid
     return found
+
+
+def _expected_shares(services, rid: str, experiment: Experiment, decisions, until) -> dict | None:
+    """{arm: expected decisions} for the sample-ratio check when the weights
+    changed during the experiment (a canary's 5 %, 25 %, 100 %): each period
+    between two `experiment-weights` entries of the audit history counts with
+    the weights it ran with, so a ramp is no mismatch. None: unchanged."""
+    changes = sorted((e for e in services.rules.ledger.history(rid)
+                      if e.get("action") == "experiment-weights" and e.get("experimentId") == experiment.id
+                      and isinstance(e.get("weights"), dict) and isinstance(e.get("fromWeights"), dict)),
+                     key=lambda e: e.get("at") or "")
+    changes = [e for e in changes if (when := parse_time(e.get("at"))) is not None
+               and (experiment.start is None or when > experiment.start) and (until is None or when < until)]
+    if not changes:
+        return None
+    bounds = [experiment.start] + [parse_time(e["at"]) for e in changes] + [until]
+    weights = [changes[0]["fromWeights"]] + [e["weights"] for e in changes]
+    expected = {arm.name: 0.0 for arm in experiment.arms}
+    for since, before, period in zip(bounds, bounds[1:], weights):
+        counts = arm_counts(decisions.sink, services.store, experiment.id, since, before)
+        total = sum(c["decisions"] for c in counts.values())
+        for name in expected:
+            expected[name] += total * float(period.get(name, 0)) / 100
+    return expected
 
 
 # ----------------------------------------------------------------------- changes
@@ -121,17 +154,46 @@ def activation(services):
     return activate
 
 
+@contextmanager
+def _changing(data_dir: Path, rid: str):
+    """One change of a rule set's experiments at a time on this host (an
+    exclusive flock on `<data dir>/experiments-<set>.lock`, a fresh open file
+    per call, so it serialises the threads of a worker as well as the
+    workers): the fileVersion check, the rewrite and the history entry are
+    one step, so of two changes sent at once from the same version one is
+    refused (409 STALE_EXPERIMENTS) instead of both being acknowledged and
+    one lost. Not the rules folder's own flock, which activation takes."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    fd = os.open(Path(data_dir) / f"experiments-{rid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                  # releases the flock
+
+
 def change(services, rid: str, experiment_id: str, action: str, by: str, *,
            weights: dict | None = None, arm: str | None = None, expected_version: int | None = None,
            activate=None, now: dt.datetime | None = None) -> dict:
     """Apply one change; returns {"experiment", "history": [entries]}.
     `activate(rid, version, by)` activates a version (promote: the caller's
-    activation, with its approval rules)."""
+    activation, with its approval rules). One change at a time (_changing)."""
+    if action not in ACTIONS:
+        raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
+    with _changing(services.settings.data_dir, rid):
+        return _change(services, rid, experiment_id, action, by, weights=weights, arm=arm,
+                       expected_version=expected_version, activate=activate, now=now)
+
+
+def _change(services, rid: str, experiment_id: str, action: str, by: str, *, weights, arm,
+            expected_version, activate, now) -> dict:
     if action not in ACTIONS:
         raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     path = experiments_path(services.settings.rules_dir, rid)
-    current = _file_or_fail(services, rid)
+    # stop only takes traffic away: it works when an arm's version is gone
+    check_versions = action != "stop"
+    current = _file_or_fail(services, rid, check_versions)
     if expected_version is not None and expected_version != current.version:
         raise TMFError(409, f"{display_path(path)} changed since it was read (version {current.version}, "
                             f"not {expected_version}): reload and try again", code="STALE_EXPERIMENTS")
@@ -186,7 +248,8 @@ def change(services, rid: str, experiment_id: str, action: str, by: str, *,
         extra.update(arm=chosen.name, version=chosen.version)
     data["version"] = current.version + 1
     text = _HEADER + dump_text(_plain(data))
-    checked, problems = parse_experiments(text, display_path(path), rid, _versions(services.rules, rid))
+    checked, problems = parse_experiments(text, display_path(path), rid,
+                                          _versions(services.rules, rid) if check_versions else None)
     if checked is None:
         raise TMFError(422, f"the change would leave {display_path(path)} with errors",
                        code="INVALID_EXPERIMENTS",

@@ -45,7 +45,7 @@ from .zones import zone_less_times
 from ..model.ruleset import read_rule, parse_ruleset
 from ..model.source import FileTooLarge, read_source
 from ..model.yamlload import PosDict, PosList, display_path, load_file, load_text
-from ..repository.layout import (LOCK_SUFFIX, UnsafeName, cases_file_for, check_ruleset_id, check_version,
+from ..repository.layout import (EXPERIMENTS_SUFFIX, LOCK_SUFFIX, UnsafeName, cases_file_for, check_ruleset_id, check_version,
                                  find_cases_files, in_versions_dir, is_cases_file,
                                  lock_files, lock_path, rule_files, rules_dir_of, ruleset_file_for,
                                  RULE_SUFFIXES, VERSIONS_DIR)
@@ -366,6 +366,8 @@ def lint(paths: list[Path] | None, rules_dir: Path, catalog_dir: Path, now: dt.d
             cases_paths.append(path)
         elif path.name.endswith(LOCK_SUFFIX):
             lock_paths.append(path)
+        elif path.name.endswith(EXPERIMENTS_SUFFIX):
+            continue        # not a rule set: the experiments lint (app/experiments/lint.py) checks it
         else:
             rule_paths.append(path)
     if include_catalog:

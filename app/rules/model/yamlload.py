@@ -174,7 +174,11 @@ def _build(loader: PositionLoader, node, holder, seen: set) -> object:
         return _construct_sequence(loader, node, seen)
     if not isinstance(node, yaml.ScalarNode):
         _refuse_shared(node, holder, seen)
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:   # 2026-13-01, an int of thousands of digits: name the value's place
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the value {str(node.value)[:40]!r} cannot be read ({exc})", node.start_mark) from None
 
 
 def _refuse_shared(root, holder, seen: set) -> None:
