@@ -1,5 +1,5 @@
 """A full disk under the rules folder or the data directory (a small tmpfs,
-filled; tests/test_storage_faults.py): every file the product writes is
+filled; tests/store/test_storage_faults.py): every file the product writes is
 replaced atomically (app/atomicfile.py), so a failed save, keep, lock or
 activation leaves nothing behind (no cut kept copy, no temp file, the same
 working copy, pointer and history), the API and the Studio answer 507
@@ -141,7 +141,7 @@ def test_an_activation_on_a_full_database_is_503_and_changes_nothing(make_server
 
 
 @pytest.mark.backends("tinydb", reason="the embedded decision log's JSON Lines files; PostgreSQL's table is "
-                                       "tests/test_decision_log_faults.py")
+                                       "tests/decisions/test_decision_log_faults.py")
 def test_a_decision_batch_cut_by_a_full_disk_is_taken_back_and_every_answer_is_kept(small_disk,  # noqa: F811
                                                                                      make_server):
     """The decision log appends a batch per write: a full disk cut one short

@@ -5,7 +5,7 @@ corrupt store file. Nothing acknowledged is lost, every pending event is
 delivered at least once, the API keeps its latency, and the last good rule
 set keeps serving while /health names the problem.
 
-tests/test_durability.py has the plain "killed mid-write" case; the store's
+tests/store/test_durability.py has the plain "killed mid-write" case; the store's
 own crash tests are in tests/store/.
 """
 from __future__ import annotations

@@ -80,7 +80,7 @@ CONFIG = schemathesis.Config.from_dict({
         # query or item that does not exist (404 RECOMMENDATION_NOT_FOUND,
         # RECOMMENDATION_ITEM_NOT_FOUND) or an item that already became a lead
         # (409 LEAD_EXISTS): documented TMF Errors, not rejected valid requests
-        # (app/sales/recommendation_lead.py; tests/test_sales_api.py checks
+        # (app/sales/recommendation_lead.py; tests/sales/test_sales_api.py checks
         # each). Before the POST entry below, which would match first.
         "include-path-regex": "^/tmf-api/sales/v4/salesLead$",
         "checks": {"positive_data_acceptance": {"expected-statuses": ["2XX", 400, 404, 409]}},

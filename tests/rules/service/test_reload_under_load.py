@@ -80,7 +80,7 @@ def wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
-@pytest.mark.backends("tinydb", reason="a rule file published; no activation pointer is written (tests/test_hot_reload.py activates on both stores)")
+@pytest.mark.backends("tinydb", reason="a rule file published; no activation pointer is written (tests/rules/service/test_hot_reload.py activates on both stores)")
 def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_server, tmp_path):
     rules_dir = tmp_path / "rules"
     shutil.copytree(DEMO_RULES, rules_dir)
