@@ -242,9 +242,10 @@ class DayFileIndex:
 
 
 def history_source(store, decisions=None):
-    """The history source for the service's store: PostgresHistory on
-    PostgreSQL, else EmbeddedHistory. `decisions` is the DecisionLog (None
-    when RECO_DECISION_LOG is off: then no answer is counted)."""
-    if getattr(store, "backend", None) == "postgresql":
+    """The history source for the service's store: PostgresHistory on a
+    store that speaks SQL (PostgreSQL: the Store interface's `sql` feature),
+    else EmbeddedHistory. `decisions` is the DecisionLog (None when
+    RECO_DECISION_LOG is off: then no answer is counted)."""
+    if store.sql:
         return PostgresHistory(store, decisions)
     return EmbeddedHistory(store, decisions)
