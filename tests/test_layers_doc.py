@@ -38,3 +38,12 @@ def test_the_layers_page_names_every_layer_of_the_contract_in_its_order():
     misplaced = [(upper, lower) for upper in layer_of for lower in layer_of
                  if layer_of[upper] < layer_of[lower] and row_of[upper] > row_of[lower]]
     assert misplaced == [], "docs/layers.md shows these below the module the contract puts under them"
+
+
+def test_every_module_of_app_has_a_layer():
+    """A module outside the contract is checked by no one: anything may
+    import it, and it may import anything."""
+    layered = {module for layer in contract_layers() for module in layer}
+    modules = {path.stem if path.is_file() else path.name for path in (ROOT / "app").iterdir()
+               if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()}
+    assert sorted(modules - layered) == []
