@@ -47,3 +47,10 @@ def test_every_module_of_app_has_a_layer():
     modules = {path.stem if path.is_file() else path.name for path in (ROOT / "app").iterdir()
                if (path.suffix == ".py" and path.stem != "__init__") or (path / "__init__.py").exists()}
     assert sorted(modules - layered) == []
+
+
+def test_the_layout_page_names_every_package_of_app():
+    """docs/layout.md is where a newcomer looks for a concern's folder."""
+    text = (ROOT / "docs" / "layout.md").read_text()
+    packages = sorted(path.name for path in (ROOT / "app").iterdir() if (path / "__init__.py").exists())
+    assert [name for name in packages if not re.search(rf"^\s+{name}/", text, re.M)] == []
