@@ -47,7 +47,7 @@ def report_schema(store) -> None:
     is the fix, `store check` says it itself, and the others are not serving."""
     import click                          # light start-up, as create_app's imports
 
-    from .store import StoreUnavailable
+    from .store import StoreUnavailable   # light start-up, as create_app's imports
 
     command = click.get_current_context(silent=True)
     if command is not None and command.info_name != "run":
@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     # imported here, not above, to keep start-up light: `import app.config` (gunicorn's
     # config, the event dispatcher process) runs this package's top level
     from .api import catalog, customer, health, inventory, metrics, recommendation, sales
+    from .api import experiments as experiments_api
     from .api import reactions, rules_admin
     from .api.docs import SWAGGER_UI_SETTINGS, install_docs
     from .api.tmf import ListLimitPlugin, TmfMarshmallowPlugin, install_doc_fields
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     from .decisions.recording import record_decision
     from .decisions.wiring import install_decision_log
     from .events import EventBus
+    from .experiments.router import ExperimentRouter
     from .observability.logs import configure_logging
     from .observability.metrics import observe_reload
     from .observability.requests import install_request_observability, outgoing_trace_headers
@@ -126,7 +128,6 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
                         check_interval=settings.rules_check_interval,
                         retired_budget=settings.rules_retired_budget,
                         ledger=StoreLedger(store), on_reload=observe_reload)
-    from .experiments.router import ExperimentRouter
     recommender = Recommender(rules, store, experiments=ExperimentRouter(
         rules, check_interval=min(1.0, settings.rules_check_interval)))
     tmf_apis = (recommendation, customer, inventory, sales)
@@ -154,7 +155,6 @@ def create_app(settings: Settings | None = None, *, tracer_provider=None, **over
     api.register_blueprint(health.blp)
     install_docs(app)   # /docs/assets: Swagger UI, not in the OpenAPI document
     api.register_blueprint(rules_admin.blp)  # /admin/rules: tooling for the Rule Studio and operators
-    from .api import experiments as experiments_api
     api.register_blueprint(experiments_api.blp)  # /admin/experiments: A/B tests of rule versions
     app.register_blueprint(metrics.blp)      # /metrics: for Prometheus, not in the OpenAPI document
     from .studio import init_app as init_studio   # light start-up, as the imports above

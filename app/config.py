@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         "2.3 MB): checked by `stat` before the file is read; a larger one is an error naming the file "
         "and the limit (413 `FILE_TOO_LARGE` over HTTP)"))
     # four eyes: a version is activated only once approved by another key
-    # than the one(s) that saved it (app/studio/authoring.py approve)
+    # than the one(s) that saved it (app/rules/authoring/governance.py approve)
     rules_require_approval: bool = Field(False, description=(
         "four eyes: a version is activated only after another admin key than its author's approved its "
         "exact content"))

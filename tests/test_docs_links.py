@@ -61,3 +61,41 @@ def test_every_guide_named_in_code_exists():
             named.setdefault(guide, extra)
     missing = {guide: where for guide, where in named.items() if not (ROOT / guide).exists()}
     assert named and not missing, missing
+
+
+#: a path of the repository named in prose (a module under app/, a test,
+#: a bench or bin script), not preceded by a path character, so
+#: `tmp/x/app/a.py` or a project a test builds in tmp_path is not one
+NAMED_FILE = re.compile(r"(?<![\w./-])((?:app|tests|bench|bin)/[\w./-]*\w)")
+#: names of what a run writes, not of the repository's files
+WRITTEN_BY_RUNS = re.compile(r"^bench/results/")
+
+
+def test_every_file_named_in_docs_and_code_exists():
+    """Files were moved (tests into folders that mirror app/, the Studio's
+    authoring functions and the store's activation into the rules package): a
+    guide, a docstring or a comment that still names the old path sends a
+    newcomer nowhere."""
+    sources = [*DOCUMENTS, ROOT / "BENCHMARKS.md"]
+    for folder in ("app", "bin", "bench", "tests", "deploy"):
+        sources += [path for path in (ROOT / folder).rglob("*")
+                    if path.is_file() and path.suffix in (".py", ".yaml", ".json", ".md", "")
+                    and "__pycache__" not in path.parts and "results" not in path.parts]
+    missing = {}
+    for source in sources:
+        for name in NAMED_FILE.findall(source.read_text(errors="replace")):
+            name = name.rstrip(".")
+            if WRITTEN_BY_RUNS.match(name) or "*" in name or (ROOT / name).exists():
+                continue
+            missing.setdefault(name, str(source.relative_to(ROOT)))
+    assert not missing, "\n".join(f"{where} names {name}, which does not exist" for name, where in sorted(missing.items()))
+
+
+def test_every_guide_is_listed_in_the_guides_index():
+    """README.md sends a newcomer to docs/README.md for "all guides": a guide
+    missing from its table is one nobody finds."""
+    index = (ROOT / "docs" / "README.md").read_text()
+    listed = {target.partition("#")[0] for target in LINK.findall(index)}
+    unlisted = sorted(path.name for path in (ROOT / "docs").glob("*.md")
+                      if path.name != "README.md" and path.name not in listed)
+    assert unlisted == [], f"add to the table of docs/README.md: {unlisted}"

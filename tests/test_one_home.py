@@ -111,3 +111,28 @@ def test_what_makes_an_extension_is_decided_in_one_place():
         assert schema.is_extension(sent) is extension, sent
     found = _lines_matching(r"""\.get\(["']@schemaLocation["']\)""", {"schemas/spec.py", "store/base.py"})
     assert not found, found
+
+
+def test_a_store_location_is_parsed_in_one_place(tmp_path):
+    """open_store and the CLI's `flask store copy` check read store locations
+    through app.store.tinydb_directory: two parsers drifted apart before."""
+    from app.store import tinydb_directory
+
+    assert tinydb_directory(f"tinydb://{tmp_path}") == str(tmp_path)
+    assert tinydb_directory(f"tinydb:{tmp_path}") == str(tmp_path)
+    assert tinydb_directory(" ~/x ").endswith("/x") and "~" not in tinydb_directory("~/x")
+    assert tinydb_directory("postgresql://u@127.0.0.1:5432/db") is None
+    found = [line for line in _lines_matching(r"""["']tinydb:|["']postgres(ql)?:""", set())
+             if not line.startswith("store/")]     # the store package: its backends' own URLs
+    assert not found, "use app.store.tinydb_directory:\n" + "\n".join(found)
+
+
+def test_a_settings_default_is_written_only_in_the_settings():
+    """RECO_MAX_RULE_FILE_BYTES's default was written in app/config.py and
+    again in app/rules/model/source.py: changing one left the other."""
+    from app.config import Settings
+    from app.rules.model.source import DEFAULT_MAX_FILE_BYTES
+
+    assert DEFAULT_MAX_FILE_BYTES == Settings.model_fields["max_rule_file_bytes"].default
+    found = _lines_matching(r"""\b10 \* 1024 \* 1024\b""", {"config.py"})
+    assert not found, "read the default from app.config.Settings:\n" + "\n".join(found)

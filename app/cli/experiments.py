@@ -12,6 +12,10 @@ Changes are written to rules/<set>.experiments.yaml and the audit history
 (`--by`, default the login name), like `flask rules activate`."""
 from __future__ import annotations
 
+# The commands import the modules they run inside their functions, to keep
+# start-up light: every `import app` (gunicorn's config, each worker, each
+# test) loads this module through app/cli/__init__.py.
+
 import getpass
 import json
 

@@ -25,6 +25,7 @@ from ..exactnumbers import InexactNumber, stored_float
 from ..ids import id_problem
 from ..services import services
 from ..storable import first_unstorable
+from ..store import tinydb_directory
 from ..store.base import StoreError, StoreUnavailable
 from ..textform import nfc_tree
 from .output import progress_bar
@@ -240,15 +241,12 @@ def _missing_directory(source: str) -> str | None:
     """For a TinyDB source (a path, ``tinydb://path`` or ``tinydb:path``):
     why it is no store, when its directory does not exist (opening it
     would make an empty one, and a mistyped path would copy nothing in
-    silence). None for any other source."""
-    location = source.strip()
-    if "://" in location and not location.lower().startswith("tinydb://"):
+    silence). None for any other source, and for a location open_store
+    refuses (it says why)."""
+    try:
+        path = tinydb_directory(source)
+    except StoreError:
         return None
-    for prefix in ("tinydb://", "tinydb:"):
-        if location.lower().startswith(prefix):
-            location = location[len(prefix):]
-            break
-    path = os.path.expanduser(location)
     if path and not os.path.isdir(path):
         return f"no TinyDB store directory at {path}"
     return None

@@ -7,7 +7,7 @@ PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
 ((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate')) and, when a
 maxOffersPerDay policy needs them, answers through `decisions_party`
 (party_id, decided_at) joined to `decision_items` by its primary key
-(migration 0004). Never a scan of either table (bench/contact_read.py
+(migration 0004). Never a scan of either table (bench/contact_bench.py
 EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
@@ -242,9 +242,10 @@ class DayFileIndex:
 
 
 def history_source(store, decisions=None):
-    """The history source for the service's store: PostgresHistory on
-    PostgreSQL, else EmbeddedHistory. `decisions` is the DecisionLog (None
-    when RECO_DECISION_LOG is off: then no answer is counted)."""
-    if getattr(store, "backend", None) == "postgresql":
+    """The history source for the service's store: PostgresHistory on a
+    store that speaks SQL (PostgreSQL: the Store interface's `sql` feature),
+    else EmbeddedHistory. `decisions` is the DecisionLog (None when
+    RECO_DECISION_LOG is off: then no answer is counted)."""
+    if store.sql:
         return PostgresHistory(store, decisions)
     return EmbeddedHistory(store, decisions)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..rules import load_catalog
 from ..rules.model.errors import Problem, RuleSetError
 from ..rules.model.yamlload import display_path
 from ..rules.repository.layout import EXPERIMENTS_SUFFIX, experiments_files, rules_dir_of
@@ -13,7 +14,6 @@ from .model import lint_experiments_file
 
 
 def _catalog(catalog_dir: Path):
-    from ..rules import load_catalog
     try:
         return load_catalog(catalog_dir)
     except (RuleSetError, OSError):

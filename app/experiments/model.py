@@ -36,8 +36,10 @@ from pathlib import Path
 
 from ..rules.model.common import VERSION_RE, parse_time
 from ..rules.model.errors import Problem, RuleSetError
-from ..rules.model.ruleset import ID_RE
+from ..rules.model.ruleset import ID_RE, read_ruleset_file
 from ..rules.model.yamlload import PosDict, PosList, load_text, read_text_file
+from ..rules.repository.layout import check_ruleset_id, contained_path, rule_files
+from ..rules.repository.registry import recorded_hashes
 
 SUFFIX = ".experiments.yaml"
 STATUSES = ("draft", "running", "stopped", "completed")
@@ -99,7 +101,6 @@ class ExperimentsFile:
 
 def experiments_path(rules_dir: Path, ruleset_id: str) -> Path:
     """rules/<id>.experiments.yaml (the id checked: a path stays in its folder)."""
-    from ..rules.repository.layout import check_ruleset_id, contained_path
     return contained_path(Path(rules_dir), f"{check_ruleset_id(ruleset_id)}{SUFFIX}")
 
 
@@ -371,9 +372,6 @@ def read_experiments(path: Path, ruleset_id: str, versions) -> tuple[Experiments
 def offline_versions(rules_dir: Path, ruleset_id: str, catalog) -> dict[str, dict]:
     """{version: {"hash", "recordedHash", "valid"}} from the rule files and the
     lock file (the lint, which runs without the service's ledger)."""
-    from ..rules.model.ruleset import read_ruleset_file
-    from ..rules.repository.layout import rule_files
-    from ..rules.repository.registry import recorded_hashes
     recorded = recorded_hashes(Path(rules_dir), None, ruleset_id)
     found: dict[str, dict] = {}
     for path in rule_files(Path(rules_dir)):

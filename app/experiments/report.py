@@ -37,7 +37,7 @@ def _empty() -> dict:
 def arm_counts(sink, store, experiment_id: str, since: dt.datetime | None,
                until: dt.datetime | None) -> dict[str, dict]:
     """{arm name: counts} (arms without decisions are absent)."""
-    if getattr(sink, "backend", None) == "postgresql":
+    if store.sql:       # sink_for gave it the PostgreSQL sink, on the same store
         return _sql_counts(sink.store, experiment_id, since, until)
     return _python_counts(sink, store, experiment_id, since, until)
 

@@ -8,7 +8,7 @@ definitions, with each API's corrections), so the two cannot drift: every
 field class and validator the generator knows is translated, and anything
 else becomes a type no value satisfies, which sends the body to marshmallow.
 
-The contract (tests/test_fast_validation.py checks it on generated bodies):
+The contract (tests/schemas/test_fast_validation.py checks it on generated bodies):
 
 * `FastLoader.decode(data)` returns exactly what `schema.load(data)` would
   return (same keys, same values and types: `1` sent for a number becomes

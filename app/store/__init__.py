@@ -41,12 +41,51 @@ __all__ = [
     "SortKey",
     "open_configured_store",
     "open_store",
+    "tinydb_directory",
     "validate_collection",
 ]
 
 _URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
 _SUPPORTED = ("supported: a directory path, 'tinydb:///abs/dir', 'tinydb://rel/dir' or "
               "'postgresql://user:password@host:port/database'")
+
+
+def tinydb_directory(url_or_path: str | os.PathLike) -> str | None:
+    """The directory a TinyDB store location names (``~`` expanded), or None
+    for a PostgreSQL URL: the one parser of store locations, for
+    `open_store` and the CLI's checks (`flask store copy`).
+
+    * ``/var/lib/tmf`` or ``data/dev`` (a path), ``tinydb:///var/lib/tmf``
+      (absolute), ``tinydb://data/dev`` or ``tinydb:data/dev`` (relative to
+      the CWD)                                   -> that directory
+    * ``postgresql://...`` or ``postgres://...`` -> None
+    * anything else with ``scheme://``, an empty location, a TinyDB URL
+      without a path or with a query string      -> StoreError
+    """
+    if isinstance(url_or_path, os.PathLike):
+        url_or_path = os.fspath(url_or_path)
+    if not isinstance(url_or_path, str) or not url_or_path.strip():
+        raise StoreError(f"store location must be a non-empty string ({_SUPPORTED}), got {url_or_path!r}")
+    location = url_or_path.strip()
+    m = _URL_RE.fullmatch(location)
+    if m:
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme in ("postgresql", "postgres"):
+            return None
+        if scheme != "tinydb":
+            raise StoreError(f"unsupported store URL scheme {scheme!r} in {location!r}; {_SUPPORTED}")
+        if "?" in rest or "#" in rest:
+            raise StoreError(f"store URL {location!r}: query strings and fragments are not supported")
+        if not rest:
+            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
+        path = rest
+    elif location.lower().startswith("tinydb:"):  # tinydb:/abs or tinydb:rel
+        path = location[len("tinydb:"):]
+        if not path:
+            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
+    else:
+        path = location
+    return os.path.expanduser(path)
 
 
 def open_store(url_or_path: str | os.PathLike, **options) -> Store:
@@ -63,34 +102,14 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     The directory is created if missing.  Opening PostgreSQL connects lazily
     (first call), so a worker can start while the database is down.
     """
-    if isinstance(url_or_path, os.PathLike):
-        url_or_path = os.fspath(url_or_path)
-    if not isinstance(url_or_path, str) or not url_or_path.strip():
-        raise StoreError(f"store location must be a non-empty string ({_SUPPORTED}), got {url_or_path!r}")
-    location = url_or_path.strip()
-    m = _URL_RE.fullmatch(location)
-    if m:
-        scheme, rest = m.group(1).lower(), m.group(2)
-        if scheme in ("postgresql", "postgres"):
-            from .postgres_store import PostgresStore   # light start-up: only this backend's driver loads
+    directory = tinydb_directory(url_or_path)
+    if directory is None:
+        from .postgres_store import PostgresStore   # light start-up: only this backend's driver loads
 
-            return PostgresStore(location, **options)
-        if scheme != "tinydb":
-            raise StoreError(f"unsupported store URL scheme {scheme!r} in {location!r}; {_SUPPORTED}")
-        if "?" in rest or "#" in rest:
-            raise StoreError(f"store URL {location!r}: query strings and fragments are not supported")
-        if not rest:
-            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
-        path = rest
-    elif location.lower().startswith("tinydb:"):  # tinydb:/abs or tinydb:rel
-        path = location[len("tinydb:"):]
-        if not path:
-            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
-    else:
-        path = location
+        return PostgresStore(os.fspath(url_or_path).strip(), **options)
     from .tinydb_store import TinyDBStore   # light start-up: only the backend in use loads
 
-    return TinyDBStore(os.path.expanduser(path))
+    return TinyDBStore(directory)
 
 
 def open_configured_store(settings) -> Store:

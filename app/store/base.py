@@ -178,7 +178,7 @@ class Store(ABC):
     backend: str = ""
     #: one store every host reaches (a database server), not one host's files:
     #: state all workers on all hosts must agree on (the active rule set
-    #: version: app/store/activation.py) lives in it
+    #: version: app/rules/repository/pointer.py) lives in it
     shared: bool = False
     #: speaks SQL through ``connection()`` (psycopg): features with tables and
     #: aggregate queries of their own (the decision log, its funnel counts)

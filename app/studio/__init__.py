@@ -3,7 +3,7 @@
 Server-rendered pages (Jinja, autoescaped) and one small vanilla script
 (static/studio.js, no CDN, nothing fetched from another host) that calls the
 /admin/rules JSON endpoints, i.e. the same engine and authoring functions as
-`flask rules ...` (through authoring.py).
+`flask rules ...` (app/rules/authoring).
 
 Security (SECURITY.md, "Rule Studio"):
 - Reading needs an admin key when RECO_ADMIN_KEYS (else RECO_API_KEYS) is

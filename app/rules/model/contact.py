@@ -25,6 +25,7 @@ fix) that lint shows as they are."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 from .catalog import Catalog
 from .common import Checker, as_id, type_name
@@ -179,7 +180,6 @@ def _scope(scope, where, check: Checker, catalog: Catalog, label: str) -> tuple[
         offering = as_id(scope["offering"])
         if offering is None or catalog.get(offering) is None:
             hint = "use the id of an offering in catalog/ (ids are text: write them in quotes)"
-            from difflib import get_close_matches
             close = get_close_matches(str(offering), sorted(catalog.offerings), n=1, cutoff=0.6)
             _problem(check, scope.at("offering"), "unknown-offering", f"unknown offering {offering!r}",
                      (f"did you mean {close[0]!r}? Otherwise, {hint}" if close else hint), label)

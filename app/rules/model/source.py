@@ -24,12 +24,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ...config import Settings
 from .errors import Problem, RuleSetError
 
-# A generated 10,000-rule set (bench/, tests/rules/rulegen.py) is 2.3 MB (measured);
-# 10 MiB leaves room for long descriptions, and refuses the 50 MB file that
-# took a worker from 62 to 500 MiB RSS.
-DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+# RECO_MAX_RULE_FILE_BYTES's default, whose home is app/config.py: a generated
+# 10,000-rule set (bench/, tests/rules/rulegen.py) is 2.3 MB (measured); 10 MiB
+# leaves room for long descriptions, and refuses the 50 MB file that took a
+# worker from 62 to 500 MiB RSS. Here for callers without an app (tools, tests).
+DEFAULT_MAX_FILE_BYTES: int = Settings.model_fields["max_rule_file_bytes"].default
 _limit = [DEFAULT_MAX_FILE_BYTES]
 
 
