@@ -44,6 +44,7 @@ INTERNAL_VARIABLES = {
                              "supervisor (app/events/process.py)",
     "RECO_OWN_METRICS_DIR": "the metrics directory gunicorn.conf.py made, removed at exit "
                             "(an operator's PROMETHEUS_MULTIPROC_DIR is kept)",
+    "RECO_TEST_WORKERS": "tests only: how many pytest-xdist workers bin/test starts (docs/testing.md)",
     "RECO_FAULT_ENGINE_BUILDS": "tests only: a file naming how many rule engine builds fail next "
                                 "(app/rules/engine/faults.py)",
 }
