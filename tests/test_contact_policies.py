@@ -27,6 +27,17 @@ REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
+@pytest.fixture(autouse=True)
+def _now():
+    """Each test's "now" is taken when it starts, not at import: in a long
+    parallel run a module-level time was 19 minutes old by the time the
+    per-day test ran, so "a day and 5 minutes later" still counted the
+    answers just given (decided at the real time) and the allowance never
+    came back."""
+    global NOW
+    NOW = dt.datetime.now(dt.timezone.utc)
+
+
 def iso(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -149,7 +160,8 @@ def test_offers_per_day_cap(make_server, tmp_path):
     assert offerings(ask(api, query(party="p-3"))) == []
     assert len(ask(api, query(party="p-4"))["recommendationItem"]) == 3
     # a day later the allowance is back
-    assert len(ask(api, query(party="p-3", at=NOW + dt.timedelta(days=1, minutes=5)))
+    a_day_later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1, minutes=5)
+    assert len(ask(api, query(party="p-3", at=a_day_later))
                ["recommendationItem"]) == 3
     # (that answer was decided now: 3 + 2 + 3 items in the 24 hours before now)
     explained = api.post("/admin/rules/explain", json=query(party="p-3")).json()

@@ -79,7 +79,13 @@ def test_status_and_the_endpoints_in_the_openapi_document(client):
         "/admin/rules/vocabulary": ["get"], "/admin/rules/explain": ["post"], "/admin/rules/lint": ["post"],
         "/admin/rules/cases": ["post"], "/admin/rules/{ruleset_id}/cases": ["parameters", "post"], "/admin/rules/impact": ["post"],
         "/admin/rules/{ruleset_id}/working-copy": ["get", "parameters", "put"],
-        "/admin/rules/activate": ["post"], "/admin/rules/approve": ["post"], "/admin/rules/history": ["get"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"]}
+        "/admin/rules/activate": ["post"], "/admin/rules/approve": ["post"], "/admin/rules/history": ["get"], "/admin/rules/rollback": ["post"], "/admin/rules/lock": ["post"],
+        "/admin/experiments": ["get"], "/admin/experiments/{experiment_id}": ["get", "parameters"],
+        "/admin/experiments/{experiment_id}/report": ["get", "parameters"],
+        "/admin/experiments/{experiment_id}/start": ["parameters", "post"],
+        "/admin/experiments/{experiment_id}/stop": ["parameters", "post"],
+        "/admin/experiments/{experiment_id}/weights": ["parameters", "post"],
+        "/admin/experiments/{experiment_id}/promote": ["parameters", "post"]}
 
 
 def test_admin_key_protects_it(tmp_path):
