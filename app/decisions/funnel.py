@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..timeutil import isoformat
+from .sqlwhere import conditions
 
 COUNTS = ("decisions", "items", "shown", "clicked", "leads", "accepted")
 #: dimension -> the name of its key in a report row (None: the version itself)
@@ -124,27 +125,17 @@ def _hour_ceil(when: dt.datetime) -> dt.datetime:
 
 def funnel_sql(since, until, rule_set_id, rule_set_version, channel) -> tuple[str, list]:
     """The one query of the report and its parameters (for EXPLAIN too)."""
-    filters, filter_params = [], []
-    for sql, value in (("rule_set_id = %s", rule_set_id),
-                       ("rule_set_version = %s", rule_set_version),
-                       ("channel_id = %s", channel)):
-        if value is not None:
-            filters.append(sql)
-            filter_params.append(value)
+    filters, filter_params = conditions(("rule_set_id = %s", rule_set_id),
+                                        ("rule_set_version = %s", rule_set_version),
+                                        ("channel_id = %s", channel))
     first = _hour_ceil(since) if since is not None else None
     last = _hour_floor(until) if until is not None else None
     parts, params = [], []
     if first is not None and last is not None and first >= last:
         raw = [(since, until)]                  # within one hour: no whole hour
     else:
-        where = list(filters)
-        hour_params = []
-        if first is not None:
-            where.append("hour >= %s")
-            hour_params.append(first)
-        if last is not None:
-            where.append("hour < %s")
-            hour_params.append(last)
+        hours, hour_params = conditions(("hour >= %s", first), ("hour < %s", last))
+        where = filters + hours
         parts.append(_ROLLUP_PART.format(where=" AND ".join(where) or "true"))
         params += filter_params + hour_params
         raw = [(since, first)] if since is not None and since < first else []

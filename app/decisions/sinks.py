@@ -30,6 +30,7 @@ from typing import Iterator
 from ..atomicfile import write_all, write_atomic
 from .ids import decision_time
 from .record import parse_time
+from .sqlwhere import conditions
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
@@ -272,17 +273,9 @@ class PostgresSink:
 
     def records(self, since: dt.datetime | None = None, until: dt.datetime | None = None,
                 channel: str | None = None, limit: int | None = None) -> Iterator[dict]:
-        where, params = ["true"], []
-        if since is not None:
-            where.append("decided_at >= %s")
-            params.append(since)
-        if until is not None:
-            where.append("decided_at < %s")
-            params.append(until)
-        if channel is not None:
-            where.append("channel_id = %s")
-            params.append(channel)
-        sql = f"SELECT doc FROM decisions WHERE {' AND '.join(where)}"
+        where, params = conditions(("decided_at >= %s", since), ("decided_at < %s", until),
+                                   ("channel_id = %s", channel))
+        sql = f"SELECT doc FROM decisions WHERE {' AND '.join(where) or 'true'}"
         if limit is not None:
             sql = f"SELECT doc FROM ({sql} ORDER BY decided_at DESC, id DESC LIMIT %s) AS newest"
             params.append(limit)
