@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from pathlib import Path
 
 from ..model.common import UTC, iso, version_key
@@ -32,18 +33,28 @@ class Activator:
         self.registry = registry
         self.stamp_path = Path(state_dir) / ACTIVATED_STAMP
         self._seen_stamp = stat_key(self.stamp_path)
+        self._catch_up_lock = threading.Lock()
 
-    def stamp_changed(self) -> bool:
-        """True once per activation on this host since the last call (one stat);
-        the pointer's cached revision is dropped then, so the reload reads it."""
+    def catch_up(self, reload) -> None:
+        """Call `reload()` (in this thread) when an activation on this host
+        changed the stamp file since this worker last caught up (one stat
+        when nothing changed). The stamp counts as seen only once the reload
+        is done, and the worker's other threads that arrive meanwhile wait
+        for it: none of them answers with the old version after the
+        activation has answered. The pointer's cached revision is dropped
+        first, so the reload reads it."""
         stamp = stat_key(self.stamp_path)
         if stamp == self._seen_stamp:
-            return False
-        self._seen_stamp = stamp
-        invalidate = getattr(self.registry.pointer, "invalidate", None)
-        if invalidate is not None:
-            invalidate()
-        return True
+            return
+        with self._catch_up_lock:
+            stamp = stat_key(self.stamp_path)
+            if stamp == self._seen_stamp:
+                return                     # another thread caught up while this one waited
+            invalidate = getattr(self.registry.pointer, "invalidate", None)
+            if invalidate is not None:
+                invalidate()
+            reload()
+            self._seen_stamp = stamp
 
     def pin(self, loaded: Loaded, ruleset_id: str, version: str | None, content_hash: str | None) -> int:
         """Write the pointer with `version` pinned (None: unpinned) over the
