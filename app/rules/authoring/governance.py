@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .keptcases import keep_cases
+from .keptcases import stage_cases
 from .lockfile import lock_rulesets
 from ..model.errors import RuleSetError
 from ..model.yamlload import display_path, load_text
@@ -109,16 +109,34 @@ def activate(rules, ruleset_id: str, version: str | None, by: str, action: str =
                 and approval_of(rules, ruleset_id, version, row["hash"]) is None:
             raise ApprovalRequired(f"{ruleset_id} {version} (hash {row['hash']}) is not approved: another key "
                                    "than its author's must approve it first (RECO_RULES_REQUIRE_APPROVAL)")
-    status = rules.activate(ruleset_id, version, by, action)
-    entry = status.pop("activation", None)
-    if entry is not None and entry.get("version"):
-        # the working copy's version goes live: its cases are kept with it
-        working_text, _tag = working_copy_state(rules.rules_dir, ruleset_id)
-        if working_text is not None:
-            doc = load_text(working_text, display_path(working_copy(rules.rules_dir, ruleset_id)))
-            if isinstance(doc, dict) and doc.get("version") == entry["version"]:
-                keep_cases(rules.rules_dir, ruleset_id, entry["version"])
+    # the working copy's version goes live: its cases are kept with it,
+    # written before the activation (a full disk refuses it with nothing
+    # changed) and given their name after it
+    working_version = _working_version(rules.rules_dir, ruleset_id)
+    staged = (stage_cases(rules.rules_dir, ruleset_id, working_version)
+              if working_version is not None and version in (None, working_version) else None)
+    try:
+        status = rules.activate(ruleset_id, version, by, action)
+        entry = status.pop("activation", None)
+        if staged is not None and entry is not None and entry.get("version") == working_version:
+            staged.commit()
+    finally:
+        if staged is not None:
+            staged.discard()
     return {"status": status, "activation": entry}
+
+
+def _working_version(rules_dir: Path, ruleset_id: str) -> str | None:
+    """The version the working copy rules/<id>.yaml holds (None: none, or
+    one that cannot be read: it is then not the one activated)."""
+    try:
+        working_text, _tag = working_copy_state(rules_dir, ruleset_id)
+        if working_text is None:
+            return None
+        doc = load_text(working_text, display_path(working_copy(rules_dir, ruleset_id)))
+        return check_version(doc.get("version") if isinstance(doc, dict) else None)
+    except RuleSetError:
+        return None
 
 
 def rollback_to(rules, ruleset_id: str, history: list[dict] | None = None) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..repository.files import write_text_atomic
+from ..repository.files import StagedFile
 from ..repository.layout import cases_path, kept_cases_path
 from .lockfile import MODELINE_RE
 
@@ -34,6 +34,18 @@ def keep_cases(rules_dir: Path, ruleset_id: str, version: str) -> Path | None:
     unless that file exists (written once); the editor-schema line is
     rewritten for the deeper folder. The kept path, or None when there are no
     working cases or they were kept before."""
+    staged = stage_cases(rules_dir, ruleset_id, version)
+    if staged is None:
+        return None
+    return staged.path if staged.commit() else None
+
+
+def stage_cases(rules_dir: Path, ruleset_id: str, version: str) -> StagedFile | None:
+    """keep_cases' file written and durable beside its name, not yet kept
+    (StagedFile: commit() keeps it, discard() drops it), so that a step
+    that keeps the cases after another change (an activation) meets a full
+    disk (OSError) before it changes anything; None when there are no
+    working cases or they were kept before."""
     working = cases_path(rules_dir, ruleset_id)
     target = kept_cases_path(rules_dir, ruleset_id, version)
     if not working.is_file() or target.exists():
@@ -47,6 +59,4 @@ def keep_cases(rules_dir: Path, ruleset_id: str, version: str) -> Path | None:
         resolved = (working.parent / old).resolve()
         return match.group(1) + Path(os.path.relpath(resolved, target.parent.resolve())).as_posix()
 
-    target.parent.mkdir(exist_ok=True)
-    write_text_atomic(target, MODELINE_RE.sub(rebase, text, count=1))
-    return target
+    return StagedFile(target, MODELINE_RE.sub(rebase, text, count=1).encode("utf-8"))

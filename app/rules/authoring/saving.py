@@ -153,27 +153,27 @@ def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: s
         if served and served[0]["file"] == name and served[0]["hash"] != content_hash:
             raise VersionChanged(ruleset_id, version, served[0]["hash"], content_hash,
                                  next_free_version(version, taken), where="in service")
-    done, made = [], None
+    done, made, made_cases = [], None, None
     old_version = None
-    if current_text is not None:
-        old = load_text(current_text, name)
-        old_version = old.get("version") if isinstance(old, dict) else None
-        if isinstance(old, dict) and old_version != version:
-            old_hash = ruleset_fingerprint(old)
-            if isinstance(old_version, str) and recorded.get(old_version, old_hash) != old_hash:
-                done.append(f"not kept: {name} held {ruleset_id} {old_version} with other content than "
-                            "recorded for it")
-            else:
-                existed = kept_copy_of(working).exists()
-                kept = keep_version(working)
-                made = None if existed else kept
-                done.append(f"kept {name} as {display_path(kept)}")
-                kept_cases = keep_cases(rules_dir, ruleset_id, old_version)
-                if kept_cases is not None:
-                    done.append(f"kept its cases as {display_path(kept_cases)}")
     new_tag = text_tag(text)
     pin = None
     try:
+        if current_text is not None:
+            old = load_text(current_text, name)
+            old_version = old.get("version") if isinstance(old, dict) else None
+            if isinstance(old, dict) and old_version != version:
+                old_hash = ruleset_fingerprint(old)
+                if isinstance(old_version, str) and recorded.get(old_version, old_hash) != old_hash:
+                    done.append(f"not kept: {name} held {ruleset_id} {old_version} with other content than "
+                                "recorded for it")
+                else:
+                    existed = kept_copy_of(working).exists()
+                    kept = keep_version(working)
+                    made = None if existed else kept
+                    done.append(f"kept {name} as {display_path(kept)}")
+                    made_cases = keep_cases(rules_dir, ruleset_id, old_version)
+                    if made_cases is not None:
+                        done.append(f"kept its cases as {display_path(made_cases)}")
         pinned = any(r["pinned"] for r in rows)
         if not pinned and in_service is not None:
             pin = rules.activate(ruleset_id, in_service, by, action="pin-before-save",
@@ -185,12 +185,13 @@ def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: s
         write_text_atomic(working, text)
     except OSError:
         # a failed save (a full disk) leaves nothing it did behind: no kept
-        # copy, no pin (neither is in the history: the pin is recorded below,
-        # once the save it was for is done)
+        # copy or cases, no pin (neither is in the history: the pin is
+        # recorded below, once the save it was for is done)
         if pin is not None:
             rules.activate(ruleset_id, None, by, record_history=False)
-        if made is not None:
-            made.unlink(missing_ok=True)
+        for path in (made, made_cases):
+            if path is not None:
+                path.unlink(missing_ok=True)
         raise
     if pin is not None:
         ledger.append(pin)
