@@ -215,6 +215,8 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
         if experiment.end is not None and experiment.end <= now:
             raw.pop("end", None)
         _check_arms_compile(services, rid, experiment)
+        if services.settings.rules_require_approval:
+            _check_arms_approved(services, rid, experiment)
     elif action == "stop":
         if experiment.status != "running":
             raise _refused(f"{experiment_id} is not running (it is {experiment.status})")
@@ -295,6 +297,19 @@ def _check_arms_compile(services, rid: str, experiment: Experiment) -> None:
             services.rules.engine_of(arm.version, rid)
         except RuleSetError as exc:
             raise _refused(f"arm {arm.name}: {rid} {arm.version} cannot serve: {str(exc).splitlines()[0]}") from None
+
+
+def _check_arms_approved(services, rid: str, experiment: Experiment) -> None:
+    """Four eyes (RECO_RULES_REQUIRE_APPROVAL) for the versions an experiment
+    serves: each arm's version serves now, served before or is approved
+    (governance.unapproved_to_serve), as an activation's must be; else an
+    author alone could serve an unapproved version to most customers by
+    starting an experiment."""
+    for arm in experiment.arms:
+        if not arm.holdout:
+            refused = governance.unapproved_to_serve(services.rules, rid, arm.version)
+            if refused is not None:
+                raise TMFError(409, f"arm {arm.name}: {refused}", code="APPROVAL_REQUIRED")
 
 
 def _plain(value):

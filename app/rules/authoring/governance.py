@@ -13,7 +13,7 @@ from .lockfile import lock_rulesets
 from ..model.errors import RuleSetError
 from ..model.yamlload import display_path, load_text
 from ..repository.layout import check_ruleset_id, check_version, lock_path
-from ..repository.ledger import history_entry
+from ..repository.ledger import ACTIVATIONS, history_entry
 from ..repository.registry import rollback_target
 from .saving import working_copy, working_copy_state
 
@@ -76,6 +76,24 @@ def approve(rules, ruleset_id: str, version: str, by: str, note: str = "") -> di
                       "key than the author (four eyes)")
     return rules.ledger.append(history_entry(ruleset_id, "approve", by, version=version, hash=row["hash"],
                                              note=note[:500]))
+
+
+def unapproved_to_serve(rules, ruleset_id: str, version: str) -> ApprovalRequired | None:
+    """Why `version` may not answer customers under RECO_RULES_REQUIRE_APPROVAL
+    other than by a roll back (None: it may): for an experiment arm, which
+    serves a share of the traffic as an activation serves all of it. It may
+    when it serves now, has served with its current content (an activation,
+    roll back or pin of it in the history) or another key approved its
+    current content (approve())."""
+    row = next((r for r in rules.versions(ruleset_id) if r["version"] == version), None)
+    if row is None or serving_version(rules, ruleset_id) == version:
+        return None                       # an unknown version is refused by whoever loads it
+    served = any(h.get("action") in ACTIVATIONS and h.get("version") == version and h.get("hash") == row["hash"]
+                 for h in rules.ledger.history(ruleset_id))
+    if served or approval_of(rules, ruleset_id, version, row["hash"]) is not None:
+        return None
+    return ApprovalRequired(f"{ruleset_id} {version} (hash {row['hash']}) is not approved: another key than "
+                            "its author's must approve it first (RECO_RULES_REQUIRE_APPROVAL)")
 
 
 def serving_version(rules, ruleset_id: str) -> str | None:
