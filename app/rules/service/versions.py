@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...store.base import StoreUnavailable
 from ..model.catalog import Catalog
 from ..model.common import version_key
 from ..model.errors import Problem, RuleSetError
@@ -118,7 +119,14 @@ class VersionRegistry:
     def _read_pointer(self, problems: list[Problem]) -> dict:
         try:
             pointer, self.pointer_revision = self.pointer.read()
-        except Exception as exc:  # noqa: BLE001 - unreadable file or unreachable store
+        except StoreUnavailable as exc:
+            # the store's own fault (down, or no schema yet), not the rule files':
+            # /health and the store commands say it; logging it as a rule-file
+            # error made `flask store upgrade` tell its user to run itself
+            problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
+                                    f"cannot read the active pointer: {exc}", severity="warning"))
+            return {}
+        except Exception as exc:  # noqa: BLE001 - an unreadable pointer file
             problems.append(Problem(display_path(Path(self.pointer.location)), 1, 1,
                                     f"cannot read the active pointer: {exc}"))
             return {}
