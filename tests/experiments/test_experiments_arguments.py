@@ -102,3 +102,13 @@ def test_a_change_without_a_key_is_refused_before_its_body_is_read(rules, client
     for action in CHANGES:
         refused(keyless.post(f"{EXP}/canary/{action}", data="[", headers={"Content-Type": "text/plain"}),
                 403, "ADMIN_KEY_REQUIRED")
+
+
+def test_a_rule_set_id_that_is_no_text_is_refused(client, rules):
+    """It was ignored (the change went to the rule set in service); now it is what the document
+    says: text or null."""
+    before = (rules / "telco-demo.experiments.yaml").read_text()
+    for action in CHANGES:
+        refused(client.post(f"{EXP}/canary/{action}", json={"rulesetId": ["telco-demo"], "arm": "canary"},
+                            headers=ADMIN), 400, "INVALID_BODY", "`rulesetId` must be text")
+    assert (rules / "telco-demo.experiments.yaml").read_text() == before
