@@ -183,7 +183,7 @@ def vocabulary():
 @blp.response(200, schemas.Explained)
 # format=text answers as `flask rules explain` prints (found by the fuzz test)
 @blp.response(200, {"type": "string"}, content_type="text/plain")
-@tmf_errors(blp, *_ANY, *_BODY, 404)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 422)
 def explain(query, body):
     reco = services()
     now = dt.datetime.now(authoring.UTC)
@@ -303,7 +303,7 @@ def impact(body):
                 "also the ETag header): send it back in If-Match when saving."))
 @blp.response(200, schemas.WorkingCopy, headers={"ETag": {"description": "The working copy's entity tag",
                                                           "schema": {"type": "string"}}})
-@tmf_errors(blp, *_ANY, 404, 422)
+@tmf_errors(blp, *_ANY, 400, 404, 413)
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
