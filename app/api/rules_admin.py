@@ -21,59 +21,41 @@ Studio at /studio) and operators. The same engine and authoring functions as
 
 Like every /admin/ path these need an admin key (RECO_ADMIN_KEYS, else
 RECO_API_KEYS) when keys are set (app/auth.py); saving, activating and
-rolling back need one always. They are tooling, not TMF APIs, documented in
-the OpenAPI document under the tag "Rule administration".
+rolling back need one always (asked before the body is read). They are
+tooling, not TMF APIs, documented in the OpenAPI document under the tag
+"Rule administration". flask-smorest parses each body and query with the
+marshmallow schemas of app/api/rules_admin_schemas.py and documents them
+(app/api/admin_arguments.py: the body reader and the TMF Errors); the
+answers are built by the authoring functions and documented by the answer
+schemas there.
 """
 from __future__ import annotations
 
 import datetime as dt
 
 from flask import Response, current_app, jsonify, request
-from flask_smorest import Blueprint
 
-from ..auth import require_admin
-from ..decisions.impact import RECORDED_PROPERTIES, recorded_traffic
+from ..decisions.impact import recorded_traffic
 from ..errors import TMFError
-from ..jsonbody import read_json_object
 from ..recommend.query import KIND as QUERY_KIND, context_from_query
 from ..rules.authoring import governance, saving
 from ..rules.authoring import workbench as authoring
 from ..rules.model.source import max_file_bytes
 from ..services import services
 from ..experiments.lint import add_experiment_findings
-from .tmf import ErrorSchema
+from . import rules_admin_schemas as schemas
+from .admin_arguments import AdminBlueprint, key_always, tmf_errors
 
-blp = Blueprint("rules_admin", __name__, url_prefix="/admin/rules", description="Rule administration")
+blp = AdminBlueprint("rules_admin", __name__, url_prefix="/admin/rules", description="Rule administration")
 
-MAX_RECENT = 1000
-_ERRORS = {code: {"description": "TMF Error", "content": {"application/json": {"schema": ErrorSchema}}}
-           for code in ("400", "401", "403", "404", "409", "413", "415", "422", "428", "503", "507")}
-
-
-def _doc(summary: str, description: str = "", body: dict | None = None, parameters: list | None = None,
-         response: dict | None = None, text: bool = False) -> dict:
-    """`text`: the answer may also be text/plain (`format=text`, as the CLI prints it)."""
-    content = {"application/json": {"schema": response or {"type": "object"}}}
-    if text:
-        content["text/plain"] = {"schema": {"type": "string"}}
-    doc = {"summary": summary, "description": description, "tags": ["Rule administration"],
-           "responses": {"200": {"description": "The answer", "content": content}, **_ERRORS}}
-    if body is not None:
-        doc["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if parameters:
-        doc["parameters"] = parameters
-    return doc
+#: every operation may answer these (a key, an unusable rule set, a full disk)
+_ANY = (401, 403, 503, 507)
+#: and those that take a body, these (its type, size, JSON, attributes)
+_BODY = (413, 415)
 
 
-def _obj(properties: dict, required: list[str] | None = None) -> dict:
-    return {"type": "object", "properties": properties, "required": required or []}
-
-
-_TEXT = {"type": "string"}
-_OPTIONAL = {"type": "string", "nullable": True}
-FORMATS = ("json", "text")
-_RULESET_PARAM = {"in": "query", "name": "rulesetId", "schema": _TEXT,
-                  "description": "The rule set (default: the one in service)"}
+def _doc(summary: str, description: str = "") -> dict:
+    return {"summary": summary, "description": description, "tags": ["Rule administration"]}
 
 
 #: the endpoints whose body carries a whole rule file's text
@@ -100,17 +82,6 @@ def _room_for_a_rule_file():
 
 def _problems(exc) -> list[str]:
     return authoring.problems_of(exc)
-
-
-def _field(body: dict, key: str, required: bool = True, kind=str):
-    value = body.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        what = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
-                list: "a list"}[kind]
-        raise TMFError(400, f"`{key}` must be {what}", code="INVALID_BODY")
-    return value
 
 
 def _ruleset_id(value: str | None) -> str:
@@ -149,6 +120,8 @@ def _invalid(exc, status: int = 400, code: str = "INVALID_RULES") -> TMFError:
 # --------------------------------------------------------------------------- reading
 @blp.route("", methods=["GET"])
 @blp.doc(**_doc("The rule set in service", "Version, hash, pinned, its versions and the errors of the rule files."))
+@blp.response(200, schemas.RuleSetStatus)
+@tmf_errors(blp, *_ANY)
 def status():
     reco = services()
     reco.rules.refresh()
@@ -159,6 +132,8 @@ def status():
 @blp.doc(**_doc("Every rule set with its versions, lint findings and activations",
                 "As `flask rules versions` (status, active, pinned, lock state) and `flask rules lint` "
                 "(file:line:column, rule, check, fix) for every rule set in the rules folder."))
+@blp.response(200, schemas.Overview)
+@tmf_errors(blp, *_ANY)
 def overview():
     settings = services().settings
     return jsonify(authoring.rulesets_overview(services().rules, settings.rules_dir, settings.catalog_dir,
@@ -167,49 +142,50 @@ def overview():
 
 @blp.route("/activations", methods=["GET"])
 @blp.doc(**_doc("The activation history, newest first", "Who activated which version, when, from which "
-                "version (also `flask rules activate`).", parameters=[_RULESET_PARAM],
-                response={"type": "array", "items": {"type": "object"}}))
-def activations():
-    rid = request.args.get("rulesetId") or None
+                "version (also `flask rules activate`)."))
+@blp.arguments(schemas.RulesetQuery, location="query")
+@blp.response(200, schemas.HistoryEntry(many=True))
+@tmf_errors(blp, *_ANY)
+def activations(query):
+    rid = query["rulesetId"] or None
     return jsonify([h for h in governance.history(services().rules, rid) if h.get("action") in authoring.ACTIVATIONS])
 
 
 @blp.route("/history", methods=["GET"])
 @blp.doc(**_doc("The audit history, newest first", "Every save (version, content hash, the working copy it "
                 "started from), record (a version's hash fixed), approval, activation and roll back: who, "
-                "when, what (also `flask rules history`).", parameters=[_RULESET_PARAM],
-                response={"type": "array", "items": {"type": "object"}}))
-def history():
-    rid = request.args.get("rulesetId") or None
+                "when, what (also `flask rules history`)."))
+@blp.arguments(schemas.RulesetQuery, location="query")
+@blp.response(200, schemas.HistoryEntry(many=True))
+@tmf_errors(blp, *_ANY)
+def history(query):
+    rid = query["rulesetId"] or None
     return jsonify(governance.history(services().rules, rid))
 
 
 @blp.route("/vocabulary", methods=["GET"])
 @blp.doc(**_doc("What the rule editor completes", "Property names of the rule set JSON Schema, condition "
                 "names, and the catalog's offerings, categories and channels."))
+@blp.response(200, schemas.Vocabulary)
+@tmf_errors(blp, *_ANY)
 def vocabulary():
     return jsonify(authoring.vocabulary(services().rules.catalog))
 
 
-_EXPLAIN_DOC = _doc(
+@blp.route("/explain", methods=["POST"])
+@blp.doc(**_doc(
     "Explain one situation", "Body: a case context ({\"cart\": [\"6547\"], \"channel\": \"21\", \"time\": ...}), "
     "a whole case ({name, context}) or a TMF680 QueryProductRecommendation body (customer looked up in the "
     "store). Answer: every rule (fired, or the condition that failed with its line), every policy step, the "
-    "final items, the catalog details of the offerings, and the context in the case format.",
-    body={"type": "object"},
-    parameters=[{"in": "query", "name": "version", "schema": _TEXT, "description": "A loaded version"},
-                _RULESET_PARAM,
-                {"in": "query", "name": "format", "schema": {"type": "string", "enum": list(FORMATS)}}],
-    text=True)   # format=text answers as `flask rules explain` prints (found by the fuzz test)
-
-
-@blp.route("/explain", methods=["POST"])
-@blp.doc(**_EXPLAIN_DOC)
-def explain():
+    "final items, the catalog details of the offerings, and the context in the case format."))
+@blp.arguments(schemas.ExplainQuery, location="query")
+@blp.arguments(schemas.ExplainBody)
+@blp.response(200, schemas.Explained)
+# format=text answers as `flask rules explain` prints (found by the fuzz test)
+@blp.response(200, {"type": "string"}, content_type="text/plain")
+@tmf_errors(blp, *_ANY, *_BODY, 404, 422)
+def explain(query, body):
     reco = services()
-    if request.args.get("format", "json") not in FORMATS:
-        raise TMFError(400, f"`format` is one of {', '.join(FORMATS)}", code="INVALID_QUERY")
-    body = read_json_object()
     now = dt.datetime.now(authoring.UTC)
     if authoring.is_tmf680_query(body):
         context = context_from_query(body, reco.recommender.parties, now)
@@ -219,9 +195,9 @@ def explain():
         except authoring.RuleSetError as exc:
             raise TMFError(400, "The body is not a valid context: " + "; ".join(_problems(exc)),
                            code="INVALID_CONTEXT", details={"problems": _problems(exc)}) from None
-    engine = _engine(request.args.get("version") or None, request.args.get("rulesetId") or None)
+    engine = _engine(query["version"] or None, query["rulesetId"] or None)
     explained = authoring.explain(engine, context)
-    if request.args.get("format") == "text":
+    if query["format"] == "text":
         text = "\n".join(authoring.explain_lines(explained, engine.catalog)) + "\n"
         return Response(text, mimetype="text/plain")
     return jsonify(explained)
@@ -229,15 +205,15 @@ def explain():
 
 @blp.route("/lint", methods=["POST"])
 @blp.doc(**_doc("Lint unsaved rule set text", "As if it were saved as rules/<rulesetId>.yaml: every finding "
-                "with line, column, rule, check (`code`) and fix (`hint`).",
-                body=_obj({"rulesetId": _OPTIONAL, "text": _TEXT}, ["text"])))
-def lint_text():
-    body = read_json_object()
-    text = _field(body, "text")
-    rid = _ruleset_id(_field(body, "rulesetId", required=False))
+                "with line, column, rule, check (`code`) and fix (`hint`)."))
+@blp.arguments(schemas.LintBody)
+@blp.response(200, schemas.LintReport)
+@tmf_errors(blp, *_ANY, *_BODY, 404)
+def lint_text(body):
+    rid = _ruleset_id(body["rulesetId"])
     settings = services().settings
     try:
-        return jsonify(authoring.lint_text(text, rid, settings.rules_dir, services().rules.catalog))
+        return jsonify(authoring.lint_text(body["text"], rid, settings.rules_dir, services().rules.catalog))
     except authoring.RuleSetError as exc:
         raise _invalid(exc) from None
 
@@ -245,17 +221,18 @@ def lint_text():
 @blp.route("/cases", methods=["POST"])
 @blp.doc(**_doc("Run the regression cases", "The cases of a loaded version (default: the one in service): "
                 "its kept cases rules/versions/<rulesetId>@<version>.cases.yaml, else rules/<rulesetId>.cases.yaml: "
-                "passed and failed cases, expected vs actual and why, rule coverage.",
-                body=_obj({"rulesetId": _OPTIONAL, "version": _OPTIONAL, "filter": _OPTIONAL})))
-def cases():
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId", required=False))
-    engine = _engine(_field(body, "version", required=False), rid)
+                "passed and failed cases, expected vs actual and why, rule coverage."))
+@blp.arguments(schemas.CasesBody)
+@blp.response(200, schemas.CasesReport)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 422)
+def cases(body):
+    rid = _ruleset_id(body["rulesetId"])
+    engine = _engine(body["version"], rid)
     path = authoring.cases_file_of(services().settings.rules_dir, rid, engine.ruleset.version)
     if not path.exists():
         raise TMFError(404, f"Rule set {rid} has no regression cases ({path.name})", code="CASES_NOT_FOUND")
     try:
-        return jsonify(authoring.run_cases(engine, path, _field(body, "filter", required=False)))
+        return jsonify(authoring.run_cases(engine, path, body["filter"]))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASES") from None
 
@@ -264,22 +241,16 @@ def cases():
 @blp.doc(**_doc("Add a regression case", "Appends {name, context (the case format, as explain answers it), "
                 "expect (offering ids in order), description} to rules/<id>.cases.yaml (the working cases), "
                 "checked first and written atomically; 422 INVALID_CASE when the cases format refuses it "
-                "(e.g. a name already used). Needs an admin key, always.",
-                body=_obj({"name": _TEXT, "context": {"type": "object"},
-                           "expect": {"type": "array", "items": _TEXT}, "description": _OPTIONAL},
-                          ["name", "context", "expect"])))
-def add_case(ruleset_id):
-    require_admin()
-    body = read_json_object()
+                "(e.g. a name already used). Needs an admin key, always."))
+@key_always
+@blp.arguments(schemas.NewCaseBody)
+@blp.response(200, schemas.CaseAdded)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 422)
+def add_case(body, ruleset_id, who):
     rid = _ruleset_id(ruleset_id)
-    name = _field(body, "name")
-    context = _field(body, "context", kind=dict)
-    expect = _field(body, "expect", kind=list)
-    if not all(isinstance(x, str) for x in expect):
-        raise TMFError(400, "`expect` must be a list of offering ids (text)", code="INVALID_BODY")
     try:
-        return jsonify(authoring.add_case(services().settings.rules_dir, rid, name, context, expect,
-                                          _field(body, "description", required=False) or ""))
+        return jsonify(authoring.add_case(services().settings.rules_dir, rid, body["name"], body["context"],
+                                          body["expect"], body["description"] or ""))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASE") from None
 
@@ -290,29 +261,22 @@ def add_case(ruleset_id):
     "items gained, lost, reordered or recommended for other reasons. Situations: the regression cases "
     "(`cases`, default true), an uploaded JSON Lines file of contexts (`contexts`, its text) and the latest "
     "`recent` stored TMF680 queries, and recorded answers of the decision log (`recorded`: the last N, or "
-    "`recordedSince`/`recordedUntil`, `recordedChannel`), weighted: `recordedTraffic`.",
-    body=_obj({"rulesetId": _OPTIONAL, "old": _TEXT, "new": _TEXT, "cases": {"type": "boolean"},
-               "contexts": _OPTIONAL, "contextsName": _OPTIONAL,
-               "recent": {"type": "integer", "minimum": 0, "maximum": MAX_RECENT},
-               **RECORDED_PROPERTIES}, ["old", "new"])))
-def impact():
+    "`recordedSince`/`recordedUntil`, `recordedChannel`), weighted: `recordedTraffic`."))
+@blp.arguments(schemas.ImpactBody)
+@blp.response(200, schemas.ImpactReport)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 422)
+def impact(body):
     reco = services()
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId", required=False))
-    old_engine = _engine(_field(body, "old"), rid)
-    new_engine = _engine(_field(body, "new"), rid)
-    recent = _field(body, "recent", required=False, kind=int) or 0
-    with_cases = _field(body, "cases", required=False, kind=bool)
-    if not 0 <= recent <= MAX_RECENT:
-        raise TMFError(400, f"`recent` must be 0 to {MAX_RECENT}", code="INVALID_BODY")
+    rid = _ruleset_id(body["rulesetId"])
+    old_engine = _engine(body["old"], rid)
+    new_engine = _engine(body["new"], rid)
+    recent = body["recent"] or 0
     contexts, skipped = [], 0
     try:
-        if with_cases is not False:
+        if body["cases"] is not False:
             contexts += authoring.case_contexts(reco.settings.rules_dir, rid)
-        text = _field(body, "contexts", required=False)
-        if text:
-            contexts += authoring.uploaded_contexts(text, _field(body, "contextsName", required=False)
-                                                    or "upload.jsonl")
+        if body["contexts"]:
+            contexts += authoring.uploaded_contexts(body["contexts"], body["contextsName"] or "upload.jsonl")
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CONTEXTS") from None
     if recent:
@@ -337,6 +301,9 @@ def impact():
 @blp.route("/<ruleset_id>/working-copy", methods=["GET"])
 @blp.doc(**_doc("The working copy of a rule set", "The text of rules/<id>.yaml and its entity tag (`etag`, "
                 "also the ETag header): send it back in If-Match when saving."))
+@blp.response(200, schemas.WorkingCopy, headers={"ETag": {"description": "The working copy's entity tag",
+                                                          "schema": {"type": "string"}}})
+@tmf_errors(blp, *_ANY, 400, 404, 413)
 def working_copy(ruleset_id):
     rid = _ruleset_id(ruleset_id)
     try:
@@ -377,14 +344,16 @@ def _if_match() -> tuple[str, ...] | None:
                 "Other content under a version already recorded (locked or activated), kept or in service is "
                 "409 VERSION_RECORDED with `nextVersion` (the next free version) in details. The old working "
                 "copy is kept in rules/versions/ when the version changes; the version in service is pinned "
-                "first if nothing is pinned. Recorded in the history. Needs an admin key, always.",
-                body=_obj({"text": _TEXT}, ["text"]),
-                parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": _TEXT,
-                             "description": "The ETag of GET .../working-copy"}]))
-def save_working_copy(ruleset_id):
-    who = require_admin()
-    body = read_json_object()
-    text = _field(body, "text")
+                "first if nothing is pinned. Recorded in the history. Needs an admin key, always."),
+         parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+                      "description": "The ETag of GET .../working-copy"}])
+@key_always
+@blp.arguments(schemas.WorkingCopyBody)
+@blp.response(200, schemas.Saved, headers={"ETag": {"description": "The saved working copy's entity tag",
+                                                    "schema": {"type": "string"}}})
+@tmf_errors(blp, *_ANY, *_BODY, 404, 409, 422, 428)
+def save_working_copy(body, ruleset_id, who):
+    text = body["text"]
     rid = _ruleset_id(ruleset_id)
     settings = services().settings
     try:
@@ -411,14 +380,15 @@ def save_working_copy(ruleset_id):
                 "from its next request on. `version` null unpins (the highest valid version serves). Only a "
                 "version whose content matches its recorded hash; an unrecorded one is recorded first. "
                 "Activating the version already pinned does nothing (`activation` null). Recorded in the "
-                "history. Needs an admin key, always.",
-                body=_obj({"rulesetId": _TEXT, "version": _OPTIONAL}, ["rulesetId"])))
-def activate():
-    who = require_admin()
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId"))
+                "history. Needs an admin key, always."))
+@key_always
+@blp.arguments(schemas.ActivateBody)
+@blp.response(200, schemas.Activation)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 409)
+def activate(body, who):
+    rid = _ruleset_id(body["rulesetId"])
     try:
-        return jsonify(governance.activate(services().rules, rid, _field(body, "version", required=False), who,
+        return jsonify(governance.activate(services().rules, rid, body["version"], who,
                                           require_approval=services().settings.rules_require_approval))
     except governance.ApprovalRequired as exc:
         raise _invalid(exc, 409, "APPROVAL_REQUIRED") from None
@@ -430,16 +400,15 @@ def activate():
 @blp.doc(**_doc("Approve a version for activation", "The version's current content (its hash) is approved by "
                 "the key of this request, which must be another key than the one(s) that saved it (four "
                 "eyes; 409 SAME_KEY). With RECO_RULES_REQUIRE_APPROVAL on, only an approved version can be "
-                "activated. Recorded in the history. Needs an admin key, always.",
-                body=_obj({"rulesetId": _TEXT, "version": _TEXT, "note": _OPTIONAL}, ["rulesetId", "version"])))
-def approve():
-    who = require_admin()
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId"))
-    version = _field(body, "version")
-    note = _field(body, "note", required=False) or ""
+                "activated. Recorded in the history. Needs an admin key, always."))
+@key_always
+@blp.arguments(schemas.ApproveBody)
+@blp.response(200, schemas.HistoryEntry)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 409)
+def approve(body, who):
+    rid = _ruleset_id(body["rulesetId"])
     try:
-        return jsonify(governance.approve(services().rules, rid, version, who, note))
+        return jsonify(governance.approve(services().rules, rid, body["version"], who, body["note"] or ""))
     except governance.SameKey as exc:
         raise _invalid(exc, 409, "SAME_KEY") from None
     except authoring.RuleSetError as exc:
@@ -448,11 +417,13 @@ def approve():
 
 @blp.route("/rollback", methods=["POST"])
 @blp.doc(**_doc("Roll back", "Activate the version that served before the latest activation (from the "
-                "history). Needs an admin key, always.", body=_obj({"rulesetId": _TEXT}, ["rulesetId"])))
-def rollback():
-    who = require_admin()
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId"))
+                "history). Needs an admin key, always."))
+@key_always
+@blp.arguments(schemas.RulesetBody)
+@blp.response(200, schemas.Activation)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 409)
+def rollback(body, who):
+    rid = _ruleset_id(body["rulesetId"])
     try:
         return jsonify(governance.rollback(services().rules, rid, who))
     except authoring.RuleSetError as exc:
@@ -462,12 +433,13 @@ def rollback():
 @blp.route("/lock", methods=["POST"])
 @blp.doc(**_doc("Record new versions in the lock file", "As `flask rules lock` (never --amend): the content "
                 "hash of every version not yet in rules/<id>.lock.json; a recorded version whose content "
-                "changed is listed as refused. Needs an admin key, always.",
-                body=_obj({"rulesetId": _TEXT}, ["rulesetId"])))
-def lock():
-    require_admin()
-    body = read_json_object()
-    rid = _ruleset_id(_field(body, "rulesetId"))
+                "changed is listed as refused. Needs an admin key, always."))
+@key_always
+@blp.arguments(schemas.RulesetBody)
+@blp.response(200, schemas.LockReport)
+@tmf_errors(blp, *_ANY, *_BODY, 404, 409)
+def lock(body, who):
+    rid = _ruleset_id(body["rulesetId"])
     try:
         return jsonify(governance.lock(services().settings.rules_dir, rid, services().rules.ledger))
     except authoring.RuleSetError as exc:

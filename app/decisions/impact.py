@@ -14,15 +14,9 @@ from .replay import recorded_situations, summary_line, weighted_summary
 #: most recorded answers one comparison reads (each distinct situation is evaluated twice)
 MAX_RECORDED = 100_000
 
-RECORDED_PROPERTIES = {
-    "recorded": {"type": "integer", "minimum": 0, "maximum": MAX_RECORDED,
-                 "description": "Replay the last N recorded answers (decision log), weighted"},
-    "recordedSince": {"type": "string", "format": "date-time",
-                      "description": "Replay the answers recorded since (at most the last "
-                                     f"{MAX_RECORDED:,})"},
-    "recordedUntil": {"type": "string", "format": "date-time", "description": "... and before"},
-    "recordedChannel": {"type": "string", "description": "... only of this channel"},
-}
+#: the attributes of an impact request that ask for recorded answers
+#: (their types and ranges: app/api/rules_admin_schemas.py, ImpactBody)
+RECORDED_ATTRIBUTES = ("recorded", "recordedSince", "recordedUntil", "recordedChannel")
 
 
 @dataclass
@@ -42,18 +36,14 @@ class RecordedTraffic:
 
 
 def recorded_traffic(services, body: dict) -> RecordedTraffic:
-    """The situations the body asks for; 400 INVALID_BODY for bad values."""
-    wanted = {name: body.get(name) for name in RECORDED_PROPERTIES}
+    """The situations the body asks for (`body`: the impact request as parsed,
+    RECORDED_ATTRIBUTES of their types: `recorded` a whole number 0 to
+    MAX_RECORDED, the others text, each None when not given); 400
+    INVALID_BODY for times that are no date-time, or no decision log."""
+    wanted = {name: body.get(name) for name in RECORDED_ATTRIBUTES}
     if all(value in (None, "", 0) for value in wanted.values()):
         return RecordedTraffic()
     last = wanted["recorded"]
-    if last is not None and (isinstance(last, bool) or not isinstance(last, int)
-                             or not 0 <= last <= MAX_RECORDED):
-        raise TMFError(400, f"`recorded` must be a whole number 0 to {MAX_RECORDED}",
-                       code="INVALID_BODY")
-    for name in ("recordedSince", "recordedUntil", "recordedChannel"):
-        if wanted[name] is not None and not isinstance(wanted[name], str):
-            raise TMFError(400, f"`{name}` must be text", code="INVALID_BODY")
     try:
         since, until = parse_range(wanted["recordedSince"] or None, wanted["recordedUntil"] or None)
     except TMFError as exc:
