@@ -12,9 +12,9 @@ accepts: exiting first, as gunicorn's max_requests does, left a one-worker
 host with nobody to answer while the replacement built its rules (requests
 of 2-6 s in bench/activation_load.py, the whole of a compile). So the worker
 asks the arbiter for one more worker (SIGTTIN), keeps serving while that one
-builds, and once it has recorded the version it serves (the served-versions
-files, rules/service/workers.py) asks for one fewer (SIGTTOU): the arbiter
-then stops its oldest worker gracefully, this one when it is the oldest (a
+builds, and once it accepts requests and serves the version this one serves
+(the served-versions files, rules/service/workers.py) asks for one fewer
+(SIGTTOU): the arbiter then stops its oldest worker gracefully, this one when it is the oldest (a
 one-worker host, or siblings that passed the budget together). If another,
 older worker was stopped instead, this one asks again after RECYCLE_RETRY_S.
 A replacement not ready within REPLACEMENT_WAIT_S is not waited for longer."""
@@ -99,7 +99,10 @@ class TmfThreadWorker(ThreadWorker):
             self._asked_at = now
             os.kill(self.ppid, signal.SIGTTIN)
             return
-        ready = rules.served.serving_since(self._asked_at)
+        # the replacement must serve what this worker serves: a version
+        # activated while it was building is not taken back from clients
+        serving = rules.served_hash
+        ready = rules.served.serving_since(self._asked_at, serving)
         if not ready and now - self._asked_at < REPLACEMENT_WAIT_S:
             return
         self.log.info("Worker %s: replacement %s serves; asking the arbiter to stop its oldest worker",

@@ -89,11 +89,11 @@ class ServedVersions:
         served = {(e.get("rulesetId"), e.get("version"), e.get("hash")) for e in entries}
         return {"workers": entries, "agree": len(served) <= 1}
 
-    def serving_since(self, since: float) -> list[int]:
+    def serving_since(self, since: float, hash: str | None = None) -> list[int]:
         """Pids of the other live processes of this host that recorded,
         at or after `since` (epoch seconds, the file's mtime), that they
-        accept requests and serve a version without a build failure: a
-        replacement that is ready."""
+        accept requests and serve a version without a build failure (the
+        version of `hash` when given): a replacement that is ready."""
         ready = []
         try:
             paths = list(self.folder.glob("*.json"))
@@ -107,7 +107,8 @@ class ServedVersions:
                 entry = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
-            if entry.get("accepting") and entry.get("hash") and not entry.get("buildFailure"):
+            if entry.get("accepting") and entry.get("hash") and not entry.get("buildFailure") \
+                    and hash in (None, entry["hash"]):
                 ready.append(pid)
         return ready
 
