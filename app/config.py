@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         "while the old version serves"))
     rules_retired_budget: int = Field(2000, ge=0, description=(
         "rules in retired compiled versions a worker may hold (about 26 MiB per 1,000) before gunicorn "
-        "replaces it gracefully"))
+        "replaces it gracefully (the replacement serves before the worker leaves)"))
     # bytes: the one size limit of every rule, catalog and cases file, however
     # it arrives (folder, reload, CLI, Studio, /admin/rules); app/rules/model/source.py
     max_rule_file_bytes: int = Field(10 * 1024 * 1024, ge=1, description=(

@@ -5,20 +5,40 @@ headers over the limits of gunicorn.conf.py (414, 431), malformed HTTP (400).
 It answers those with a small HTML page; clients of a TMF API expect the TMF
 Error body for every error, so this worker writes that instead.
 
-It also replaces itself, as gunicorn's max_requests does, when the rule
-service says its retired rule versions passed their memory budget
-(RuleService.recycle_wanted; durable-rules cannot free them in place): it
-answers the request in hand with "Connection: close", stops accepting,
-finishes what is in flight and exits; the arbiter starts a fresh worker."""
+It also has itself replaced when the rule service says its retired rule
+versions passed their memory budget (RuleService.recycle_wanted;
+durable-rules cannot free them in place), without a moment when no worker
+accepts: exiting first, as gunicorn's max_requests does, left a one-worker
+host with nobody to answer while the replacement built its rules (requests
+of 2-6 s in bench/activation_load.py, the whole of a compile). So the worker
+asks the arbiter for one more worker (SIGTTIN), keeps serving while that one
+builds, and once it accepts requests and serves the version this one serves
+(the served-versions files, rules/service/workers.py) asks for one fewer
+(SIGTTOU): the arbiter then stops its oldest worker gracefully, this one when it is the oldest (a
+one-worker host, or siblings that passed the budget together). If another,
+older worker was stopped instead, this one asks again after RECYCLE_RETRY_S.
+A replacement not ready within REPLACEMENT_WAIT_S is not waited for longer."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
 from .services import services
+
+# seconds a worker over its memory budget waits for its replacement to serve
+# before it asks the arbiter to stop the oldest worker anyway
+REPLACEMENT_WAIT_S = 120.0
+# seconds after asking for one fewer worker before a worker that is still
+# here (another, older one was stopped) asks for a replacement again
+RECYCLE_RETRY_S = 30.0
+# seconds between two looks at the served-versions files while waiting
+READY_CHECK_S = 0.25
 
 
 def write_tmf_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -46,6 +66,9 @@ class TmfThreadWorker(ThreadWorker):
             self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
                            self.pid, services(self.wsgi).rules.build_failure)
             return
+        reco = getattr(self.wsgi, "extensions", {}).get("reco")
+        if reco is not None:     # a worker being replaced waits for this (_replace_when_ready)
+            reco.rules.served.mark_accepting()
         super().run()
 
     def handle_request(self, req, conn):
@@ -55,11 +78,38 @@ class TmfThreadWorker(ThreadWorker):
             self.alive = False
 
         if self.alive and _recycle_wanted(self.wsgi):
-            self.log.info("Replacing worker %s: retired rule versions hold %s rules (budget %s)", self.pid,
-                          services(self.wsgi).rules.retired_rules,
-                          services(self.wsgi).rules.retired_budget)
-            self.alive = False           # this response closes its connection; then a graceful exit
+            self._replace_when_ready(time.time())
         return super().handle_request(req, conn)
+
+    _asked_at: float | None = None       # when this worker sent SIGTTIN (epoch seconds)
+    _next_look = 0.0                     # when it looks at the served-versions files next
+    _retry_at = 0.0                      # after a SIGTTOU that stopped another worker
+
+    def _replace_when_ready(self, now: float) -> None:
+        """One step of the replacement (called per request while the budget
+        is passed; a clock read between steps)."""
+        if now < self._next_look or now < self._retry_at:
+            return
+        self._next_look = now + READY_CHECK_S
+        rules = services(self.wsgi).rules
+        if self._asked_at is None:
+            self.log.info("Replacing worker %s: retired rule versions hold %s rules (budget %s); "
+                          "serving until the replacement serves", self.pid, rules.retired_rules,
+                          rules.retired_budget)
+            self._asked_at = now
+            os.kill(self.ppid, signal.SIGTTIN)
+            return
+        # the replacement must serve what this worker serves: a version
+        # activated while it was building is not taken back from clients
+        serving = rules.served_hash
+        ready = rules.served.serving_since(self._asked_at, serving)
+        if not ready and now - self._asked_at < REPLACEMENT_WAIT_S:
+            return
+        self.log.info("Worker %s: replacement %s serves; asking the arbiter to stop its oldest worker",
+                      self.pid, ready or "(none ready, waited too long)")
+        os.kill(self.ppid, signal.SIGTTOU)
+        self._asked_at = None
+        self._retry_at = now + RECYCLE_RETRY_S
 
 
 def _exit_wanted(app) -> bool:

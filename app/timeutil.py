@@ -22,6 +22,7 @@ attribute in a 400 instead of failing with an OverflowError.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 
 UTC = dt.timezone.utc
@@ -132,3 +133,15 @@ def isoformat_as_given(moment: dt.datetime) -> str:
     or hashed into a rule set's fingerprint must not change with the
     service's stamping precision."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@functools.lru_cache(maxsize=256)
+def parse_request_datetime(text: str) -> dt.datetime | None:
+    """parse_datetime of a request's date-time text, remembered for the last
+    256 texts: a request's date-times are read by its schema check
+    (app/schemas/fast.py) and again by what uses the value (the evaluation
+    time, app/recommend/facts.py), and the second read is then a look-up.
+    Request texts only: rule and catalog files keep the plain parser, so
+    nothing of a parsed file outlives it (rules/model/common.freeze). The
+    results are immutable; an out-of-range text raises each time."""
+    return parse_datetime(text)

@@ -89,6 +89,8 @@ def run(wl, n_rules: int, activations: int, before: float, each: float) -> dict:
                           cpus=client_cpus, timeline=timeline, header="X-Ruleset")
         thread.join()
         rss = sorted(v // 1024 for v in server.worker_rss_kib().values())
+        access = server.access_entries()
+        replaced = [line for line in server.tail(10 ** 7).splitlines() if "Replacing worker" in line]
     finally:
         server.stop()
     epoch = result["epoch"]
@@ -102,9 +104,16 @@ def run(wl, n_rules: int, activations: int, before: float, each: float) -> dict:
         first_new = min((r[0] + r[1] for r in records if r[3] == version and r[0] + r[1] >= at - epoch),
                         default=None)
         times.append(round(first_new - (at - epoch), 3) if first_new is not None else None)
+    slowest = sorted(records, key=lambda r: -r[1])[:5]
     return {"rules": n_rules, "activations": len(swaps), "activation_s": times,
             "steady": summary(steady), "during": summary(during),
-            "failed": sum(1 for r in records if r[2] != 200), "rss_mib": rss}
+            "failed": sum(1 for r in records if r[2] != 200), "rss_mib": rss,
+            # evidence for the slow ones: when they started (s after the first
+            # replacement) and the workers that answered, beside each recycle
+            "slowest": [{"start_s": round(r[0] - first_swap, 3), "ms": round(r[1] * 1000, 1), "version": r[3]}
+                        for r in slowest],
+            "swaps_s": [round(at - epoch - first_swap, 3) for at, _ in swaps], "firstSwapEpoch": swaps[0][0] if swaps else None,
+            "workers": sorted({e[0] for e in access}), "recycles": replaced}
 
 
 def main(argv=None) -> int:

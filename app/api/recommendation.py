@@ -20,11 +20,11 @@ def _create_recommendation():
     # recommendationItem, id and href are server-owned: new_resource refuses them.
     # An instant answer is not stored as a resource: it gets its id and href
     # from the decision log, which records it in the background.
-    resource = service.new_resource(read_json_object(), base_url(), stored=False)
+    resource, facts = service.checked_new_resource(read_json_object(), base_url(), stored=False)
     if resource.get("instantSyncRecommendation"):
         contexts = [] if reco.decisions is not None else None
         try:
-            result = reco.recommender.recommend(resource, contexts=contexts)
+            result = reco.recommender.recommend(resource, contexts=contexts, facts=facts)
         except RecommenderUnavailable as exc:
             # the rule files' problems name server paths: for the log only
             raise TMFError(503, "No valid rule set is active; the service cannot recommend "

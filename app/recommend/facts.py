@@ -3,13 +3,16 @@ customer behind it and what that customer owns, so they are looked up here,
 once, and handed to the engine as plain data."""
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from marshmallow import ValidationError
 
 from ..errors import TMFError
 from ..rules import Context
 from ..schemas import SpecSchemas
 from ..schemas.fast import FastLoader
-from ..timeutil import parse_datetime, utcnow
+from ..timeutil import parse_datetime, parse_request_datetime, utcnow
 
 cart_schemas = SpecSchemas("TMF663-ShoppingCart-v4.0.0.swagger.json", "TMF663")
 _carts = cart_schemas["ShoppingCart"]()
@@ -40,6 +43,27 @@ def cart_offerings(shopping_carts) -> list[str]:
                            details={f"shoppingCart[{position}]": exc.messages}) from None
         offerings.extend(_item_offerings(loaded.get("cartItem") or []))
     return offerings
+
+
+@dataclass(frozen=True)
+class QueryFacts:
+    """What the evaluation reads of a query's own attributes, read once when
+    the query is checked (query_facts) and handed on to build_context: the
+    offering ids of its carts by value (in cart order, the cart checked
+    against TMF663 on the way) and its evaluation time (validFor.startDateTime
+    as an aware UTC datetime, None when not sent: now)."""
+
+    cart: list[str]
+    start: dt.datetime | None
+
+
+def query_facts(query: dict) -> QueryFacts:
+    """Check a create body's carts (cart_offerings: a 400 TMFError naming the
+    cart that does not match) and read its evaluation time; the body passed
+    the create schema, so startDateTime, when sent, is a date-time."""
+    start = (query.get("validFor") or {}).get("startDateTime")
+    return QueryFacts(cart=cart_offerings(query.get("shoppingCart")),
+                      start=parse_request_datetime(start) if isinstance(start, str) else parse_datetime(start))
 
 
 def checked_cart_offerings(shopping_carts) -> list[str]:
@@ -95,11 +119,15 @@ class PartyFacts:
                                   [str(customer["id"]), *_engaged_party_id(customer)])
 
 
-def build_context(query: dict, parties: PartyFacts) -> Context:
+def build_context(query: dict, parties: PartyFacts, facts: QueryFacts | None = None) -> Context:
     """The Context of a QueryProductRecommendation that passed the create
     checks (every caller: the TMF680 create, the job over a stored query, the
-    rules admin's context_from_query)."""
-    start = parse_datetime((query.get("validFor") or {}).get("startDateTime"))
+    rules admin's context_from_query). `facts`: what those checks read of it
+    (query_facts), so the carts are not walked and the time not parsed again;
+    without them (a stored query) they are read here, the carts unchecked."""
+    if facts is None:
+        facts = QueryFacts(cart=checked_cart_offerings(query.get("shoppingCart")),
+                           start=parse_datetime((query.get("validFor") or {}).get("startDateTime")))
     party = query.get("relatedParty")
     party = party if isinstance(party, dict) else None
     customer, products = None, []
@@ -114,9 +142,9 @@ def build_context(query: dict, parties: PartyFacts) -> Context:
     for ref in query.get("category") or []:
         categories.extend(str(ref[key]) for key in ("id", "name") if ref.get(key))
     return Context(
-        time=start or utcnow(),
+        time=facts.start or utcnow(),
         channels=_ids(query.get("channel")),
-        cart=checked_cart_offerings(query.get("shoppingCart")),
+        cart=list(facts.cart),
         customer=customer,
         products=products,
         places=[place] if isinstance(place, dict) else [],

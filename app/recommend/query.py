@@ -12,7 +12,7 @@ from marshmallow import ValidationError
 from ..errors import TMFError
 from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
-from .facts import build_context, cart_offerings
+from .facts import QueryFacts, build_context, query_facts
 from .items import EXPERIMENT_ATTRIBUTE
 
 URL_PREFIX = "/tmf-api/recommendationManagement/v4"
@@ -34,12 +34,14 @@ schemas = SpecSchemas(
 )
 
 
-def check_query(data: dict) -> None:
+def check_query(data: dict) -> QueryFacts:
     """Everything the evaluation will read is checked before a query is
-    accepted, so an asynchronous query never fails later on bad input.
-    (recommendationItem, id and href are server-owned: ResourceService.new_resource
-    refuses them with SERVER_OWNED_ATTRIBUTE.)"""
-    cart_offerings(data.get("shoppingCart"))
+    accepted, so an asynchronous query never fails later on bad input; what
+    was read (the cart's offering ids, the evaluation time) is returned for
+    an instant answer's build_context. (recommendationItem, id and href are
+    server-owned: ResourceService.new_resource refuses them with
+    SERVER_OWNED_ATTRIBUTE.)"""
+    return query_facts(data)
 
 
 KIND = ResourceKind(
@@ -61,9 +63,7 @@ def context_from_query(body: dict, parties, default_time: dt.datetime | None = N
     except ValidationError as exc:
         raise TMFError(400, "The body is neither a case context nor a valid TMF680 query",
                        code="INVALID_CONTEXT", details=exc.messages) from None
-    if KIND.validate_create:
-        KIND.validate_create(data)
-    context = build_context(data, parties)
+    context = build_context(data, parties, check_query(data))
     if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
         context.time = default_time
     return context

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 
 from ..observability.metrics import count_experiment_arm, observe_recommendation
 from ..rules import Recommendation, RuleService, RuleSetError
-from .facts import PartyFacts, build_context
+from .facts import PartyFacts, QueryFacts, build_context
 
 
 class RecommenderUnavailable(Exception):
@@ -24,20 +24,21 @@ class Recommender:
 
     @observe_recommendation
     def recommend(self, query: dict, mode: str = "instant",
-                  contexts: list | None = None) -> Recommendation:
+                  contexts: list | None = None, facts: QueryFacts | None = None) -> Recommendation:
         """The engine's answer for a QueryProductRecommendation that passed the
         create checks: offering ids, ranks and the rules behind them, and the
         rule set that produced it (`tmf_items` makes the TMF680 items).
         `mode` (instant, async) labels the metrics only. Raises
         RecommenderUnavailable when no valid rule set is loaded. The Context
         evaluated is appended to `contexts` when given (the decision log
-        records its customer segment)."""
+        records its customer segment). `facts`: what the create checks read
+        of the query (query.check_query), when they ran in this request."""
         party = query.get("relatedParty")
         # a query naming a party reads the store (customer, products, and the
         # contact policies' history when the version declares any): on
         # PostgreSQL one connection and transaction for all of them
         with self.store.reading() if isinstance(party, dict) and party.get("id") else nullcontext():
-            context = build_context(query, self.parties)
+            context = build_context(query, self.parties, facts)
             if contexts is not None:
                 contexts.append(context)
             # a clock read; a changed file is reloaded by the service's watcher

@@ -42,8 +42,9 @@ class ResourceKind:
     state_attribute: str | None = "status"
     # (old, new) -> error message or None; for state machines the spec implies
     check_transition: Callable[[str | None, str | None], str | None] | None = None
-    # called with the validated create body; may raise TMFError
-    validate_create: Callable[[dict], None] | None = None
+    # called with the validated create body; may raise TMFError; what it
+    # returns (what it read of the body) is checked_new_resource's second value
+    validate_create: Callable[[dict], object] | None = None
     read_only: tuple[str, ...] = field(default_factory=tuple)
 
     @cached_property
@@ -200,18 +201,23 @@ class ResourceService:
         for a resource that will not be stored, e.g. an instant answer).
         `base_url` is RECO_PUBLIC_BASE_URL or "" (links stored relative), never
         a value from the request (app/api/tmf.py, base_url)."""
+        return self.checked_new_resource(body, base_url, stored)[0]
+
+    def checked_new_resource(self, body: dict, base_url: str, stored: bool = True) -> tuple[dict, object]:
+        """new_resource, and what the kind's validate_create read of the body
+        (None without one): a caller that answers at once uses it instead of
+        reading the body again."""
         self.kind.refuse_server_owned(body)
         refuse_unstorable_text(body)
         try:
             data = self.create_loader.load(body)
         except ValidationError as exc:
             raise validation_error(exc) from None
-        if self.kind.validate_create:
-            self.kind.validate_create(data)
+        checked = self.kind.validate_create(data) if self.kind.validate_create else None
         resource = self.identify({}, base_url) if stored else {}
         resource.update(data)
         resource.setdefault("@type", self.kind.type_name)
-        return resource
+        return resource, checked
 
     def identify(self, resource: dict, base_url: str) -> dict:
         """Give a resource about to be stored its id and href (in place)."""

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import msgspec
 from marshmallow import RAISE, Schema, fields, missing, validate
 
-from ..timeutil import parse_datetime
+from ..timeutil import parse_request_datetime
 from .spec import DateTimeString, OneOrMany, TmfSchema
 
 #: The module the generated structs live in, so that msgspec resolves their
@@ -64,7 +64,7 @@ def _check_datetime(value) -> None:
     """DateTimeString's check: raises ValueError (msgspec makes it a
     ValidationError) unless parse_datetime reads `value` as a date-time that
     UTC can represent (DateTimeOutOfRange is a ValueError too)."""
-    if parse_datetime(value) is None:
+    if parse_request_datetime(value) is None:
         raise ValueError("Not a valid ISO 8601 date-time.")
 
 

@@ -76,7 +76,12 @@ def canonical_json(value) -> str:
     key order and layout gone) as sorted, compact JSON. Hashes of rule and
     catalog files are taken over this, so an editor-schema comment or a
     re-indent changes no fingerprint (a version is its rules, not its layout)."""
-    return json.dumps(plain(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+    return _canonical_text(plain(value))
+
+
+def _canonical_text(data) -> str:
+    """canonical_json of a value plain() already made."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       default=repr)   # bytes, sets: errors later, but hashing must not fail first
 
 
@@ -87,7 +92,7 @@ def ruleset_fingerprint(doc) -> str:
     data = plain(doc)
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "version"}
-    return hashlib.sha256(canonical_json(data).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(_canonical_text(data).encode("utf-8")).hexdigest()[:16]   # plain once, not twice
 
 
 def as_id(value) -> str | None:

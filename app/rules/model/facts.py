@@ -128,7 +128,9 @@ def owned_offerings(products: list[dict]) -> list[str]:
 
 
 def build_facts(ctx: Context, catalog) -> Facts:
-    when = parse_time(ctx.time) if ctx.time is not None else None
+    when = ctx.time
+    if not (isinstance(when, dt.datetime) and when.tzinfo is UTC):   # as build_context makes it: used as is
+        when = parse_time(when) if when is not None else None
     if when is None:
         when = dt.datetime.now(UTC)
     cart = _unique(ctx.cart or [])

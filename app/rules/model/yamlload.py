@@ -86,7 +86,9 @@ def typed_text(container, key) -> str | None:
 def _typed_plain(node, value) -> str | None:
     """The source text of a plain scalar that YAML resolved to a non-string
     (libyaml gives a plain scalar the style "", the Python parser None)."""
-    if (isinstance(node, yaml.ScalarNode) and not node.style and not isinstance(value, str)
+    if isinstance(value, str):       # most values: a quick way out
+        return None
+    if (isinstance(node, yaml.ScalarNode) and not node.style
             and node.value != "" and node.tag == _implicit_tag(node.value)):
         return node.value
     return None  # quoted, empty, or typed on purpose with an explicit tag (!!binary, !!int)

@@ -199,6 +199,12 @@ class RuleService:
                 self._reload_locked()
 
     @property
+    def served_hash(self) -> str | None:
+        """The hash of the version in service (None when there is none)."""
+        active = self._active
+        return active.engine.ruleset.hash if active is not None else None
+
+    @property
     def retired_rules(self) -> int:
         """Rules in compiled versions kept in memory but not in service."""
         return self.engines.retired_rules(self._active.engine if self._active else None)

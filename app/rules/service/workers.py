@@ -37,6 +37,7 @@ class ServedVersions:
     def __init__(self, state_dir: Path):
         self.folder = Path(state_dir) / "workers"
         self._last: dict | None = None
+        self._accepting = False
 
     def record(self, served: dict) -> None:
         """Write this process's entry if it changed. `served`: rulesetId,
@@ -46,10 +47,21 @@ class ServedVersions:
             return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.folder / f"{os.getpid()}.json", {"pid": os.getpid(), **served})
+            write_json_atomic(self.folder / f"{os.getpid()}.json",
+                              {"pid": os.getpid(), **served, "accepting": self._accepting})
             self._last = dict(served)
         except OSError:
             pass
+
+    def mark_accepting(self) -> None:
+        """Say that this process now takes requests (a gunicorn worker whose
+        app is built, at the start of its request loop; until then its rule
+        service may already serve a version while the app around it is still
+        being built): the entry is written again with "accepting": true."""
+        self._accepting = True
+        if self._last is not None:
+            last, self._last = self._last, None
+            self.record(last)
 
     def report(self) -> dict:
         """{"workers": [entry, ...] by pid, "agree": whether every live process
@@ -76,6 +88,29 @@ class ServedVersions:
                 continue
         served = {(e.get("rulesetId"), e.get("version"), e.get("hash")) for e in entries}
         return {"workers": entries, "agree": len(served) <= 1}
+
+    def serving_since(self, since: float, hash: str | None = None) -> list[int]:
+        """Pids of the other live processes of this host that recorded,
+        at or after `since` (epoch seconds, the file's mtime), that they
+        accept requests and serve a version without a build failure (the
+        version of `hash` when given): a replacement that is ready."""
+        ready = []
+        try:
+            paths = list(self.folder.glob("*.json"))
+        except OSError:
+            return ready
+        for path in paths:
+            try:
+                pid = int(path.stem)
+                if pid == os.getpid() or path.stat().st_mtime < since or not _alive(pid):
+                    continue
+                entry = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if entry.get("accepting") and entry.get("hash") and not entry.get("buildFailure") \
+                    and hash in (None, entry["hash"]):
+                ready.append(pid)
+        return ready
 
 
 def _alive(pid: int) -> bool:
