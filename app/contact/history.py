@@ -8,7 +8,9 @@ PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
 maxOffersPerDay policy needs them, answers through `decisions_party`
 (party_id, decided_at) joined to `decision_items` by its primary key
 (migration 0004). Never a scan of either table (bench/contact_bench.py
-EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
+EXPLAINs it). On the instant path it rides in the customer look-up's
+statement (`ahead` -> PostgresStore.get_along, answered by a `ReadAhead`),
+so the policies cost no round trip of their own. `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
 
@@ -32,7 +34,7 @@ import json
 import os
 import threading
 
-from ..rules.engine.contact import History, Offer, Reaction
+from ..rules.engine.contact import FixedHistory, History, Offer, Reaction
 from ..timeutil import isoformat
 
 REACTIONS = "recommendationReaction"
@@ -97,6 +99,8 @@ class PostgresHistory:
         "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
         "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
 
+    COLUMNS = 5     # type, offering, channel, reactionDate (reactions) | decided_at (answers)
+
     def __init__(self, store, decisions=None):
         self.store = store
         self.decisions = decisions
@@ -112,10 +116,34 @@ class PostgresHistory:
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
              offers_since: dt.datetime | None) -> History:
-        offers = offers_since is not None
         with self.store.connection(write=False) as conn:
-            rows = conn.execute(self.statement(offers),
-                                self.parameters(party_id, since, until, offers_since)).fetchall()
+            rows = conn.execute(*self.request(party_id, since, until, offers_since)).fetchall()
+        return self.history(rows, party_id, since, until, offers_since)
+
+    def request(self, party_id: str, since: dt.datetime, until: dt.datetime,
+                offers_since: dt.datetime | None) -> tuple[str, dict]:
+        """(statement, parameters) of the read `read` runs: for a caller
+        that sends it in the same round trip as other reads
+        (PostgresStore.get_along), then makes the History with `history`."""
+        return (self.statement(offers_since is not None),
+                self.parameters(party_id, since, until, offers_since))
+
+    def ahead(self, party_id: str, since: dt.datetime, until: dt.datetime,
+              offers_since: dt.datetime | None):
+        """The read of `read`, for the caller to send in another read's
+        statement (PostgresStore.get_along): ((sql, parameters, columns),
+        finish) where finish(rows) is the request's source, a ReadAhead
+        answering this window from the rows. The answering path calls it
+        through PartyFacts.look_up."""
+        def finish(rows) -> ReadAhead:
+            return ReadAhead(self, party_id, since, until, offers_since,
+                             self.history(rows, party_id, since, until, offers_since))
+        return (*self.request(party_id, since, until, offers_since), self.COLUMNS), finish
+
+    def history(self, rows, party_id: str, since: dt.datetime, until: dt.datetime,
+                offers_since: dt.datetime | None) -> History:
+        """The History of the rows `request`'s statement returned, with the
+        answers still in this worker's decision-log buffer."""
         history = History()
         for kind, offering, channel, reacted, decided in rows:
             if kind is None:
@@ -125,9 +153,35 @@ class PostgresHistory:
             reaction = _reaction(kind, offering, channel, reacted, since, until)
             if reaction is not None:
                 history.reactions.append(reaction)
-        if offers:
+        if offers_since is not None:
             history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
         return history
+
+
+class ReadAhead:
+    """One request's history, read before the rules ran (in the customer
+    look-up's round trip: app/recommend/facts.py), answering the policies'
+    `read` from memory when it asks for that party within the window read
+    (FixedHistory's filtering); any other read (another party, a wider
+    window: a reload between the look-up and the evaluation brought other
+    policies) goes to the `source`, so the answer never depends on the
+    read ahead being right."""
+
+    def __init__(self, source, party_id: str, since: dt.datetime, until: dt.datetime,
+                 offers_since: dt.datetime | None, history: History):
+        self.source = source
+        self.party_id = party_id
+        self.since, self.until, self.offers_since = since, until, offers_since
+        self.fixed = FixedHistory(history)
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        covered = (party_id == self.party_id and since >= self.since and until <= self.until
+                   and (offers_since is None
+                        or (self.offers_since is not None and offers_since >= self.offers_since)))
+        if covered:
+            return self.fixed.read(party_id, since, until, offers_since)
+        return self.source.read(party_id, since, until, offers_since)
 
 
 class EmbeddedHistory:
