@@ -123,3 +123,34 @@ def test_without_policies_or_on_tinydb_nothing_is_read_ahead(store_url):
         assert (ahead is source) == (not store.sql)
     finally:
         store.close()
+
+
+class _Flushing:
+    """A decision log caught between writing a batch and dropping it from
+    its buffer: the record is in the store AND still buffered."""
+
+    def __init__(self, sink, records):
+        self.sink, self.records = sink, records
+
+    def buffered_of_party(self, party_id):
+        return [r for r in self.records if r["partyId"] == party_id]
+
+
+def test_an_answer_being_flushed_is_counted_once(store_url, tmp_path):
+    """The flusher drops a batch from the buffer only after writing it; a
+    history read in between found the answer in both and counted its items
+    twice (a maxOffersPerDay test saw 16 items offered instead of 8)."""
+    from app.decisions.sinks import JsonLinesSink
+    store = open_store(store_url)
+    try:
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        records = [{**decision(n), "partyId": "p-flush",
+                    "decidedAt": (now - dt.timedelta(minutes=n + 1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+                   for n in range(3)]
+        sink = PostgresSink(store) if store.sql else JsonLinesSink(tmp_path / "decisions")
+        sink.write(records[:2])                            # two written, the third only buffered
+        source = history_source(store, _Flushing(sink, records))
+        found = source.read("p-flush", now - dt.timedelta(days=1), now, now - dt.timedelta(days=1))
+        assert sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
+    finally:
+        store.close()

@@ -74,14 +74,19 @@ def _reaction_of(doc: dict) -> Reaction | None:
     return Reaction(doc["reactionType"], str(offering), when, channel.get("id"))
 
 
-def _buffered(decisions, party_id: str, since, until) -> list[Offer]:
+def _buffered(decisions, party_id: str, since, until, written: list[Offer]) -> list[Offer]:
+    """The answers in this worker's decision-log buffer, but those among the
+    `written` ones already read: the flusher removes a batch from the
+    buffer only after writing it, so a read between the two finds it in
+    both (it counted one answer twice and cut the per-day allowance)."""
     if decisions is None:
         return []
+    seen = {offer.decision for offer in written}
     found = []
     for record in decisions.buffered_of_party(party_id):
         when = _time(record.get("decidedAt"))
-        if when is not None and since < when <= until:
-            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
+        if when is not None and since < when <= until and record.get("id") not in seen:
+            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"), record.get("id"))
                          for item in record.get("items") or [])
     return found
 
@@ -95,7 +100,7 @@ class PostgresHistory:
         "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
         "AND (doc ->> 'reactionDate') > %(since_text)s AND (doc ->> 'reactionDate') <= %(until_text)s")
     OFFERS_SQL = (
-        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, NULL, d.decided_at "
+        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, d.id, d.decided_at "
         "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
         "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
 
@@ -146,15 +151,15 @@ class PostgresHistory:
         answers still in this worker's decision-log buffer."""
         history = History()
         for kind, offering, channel, reacted, decided in rows:
-            if kind is None:
+            if kind is None:               # an answered item: `reacted` holds the answer's id
                 if offering and offers_since < decided <= until:
-                    history.offers.append(Offer(offering, decided, channel))
+                    history.offers.append(Offer(offering, decided, channel, reacted))
                 continue
             reaction = _reaction(kind, offering, channel, reacted, since, until)
             if reaction is not None:
                 history.reactions.append(reaction)
         if offers_since is not None:
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
         return history
 
 
@@ -200,7 +205,7 @@ class EmbeddedHistory:
         history = History([r for r in self._reactions_of(party_id) if since < r.time <= until])
         if offers_since is not None:
             history.offers.extend(self._logged(party_id, offers_since, until))
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
         return history
 
     def _reactions_of(self, party_id: str) -> list[Reaction]:
@@ -291,7 +296,7 @@ class DayFileIndex:
             if when is None:
                 continue
             self.by_party.setdefault(record["partyId"], []).extend(
-                Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                Offer(str(item.get("offeringId")), when, record.get("channelId"), record.get("id"))
                 for item in record.get("items") or [] if isinstance(item, dict))
 
 

@@ -41,6 +41,7 @@ class Offer:
     offering: str
     time: dt.datetime              # decidedAt, aware UTC
     channel: str | None = None
+    decision: str | None = None    # the answer's id: one answer is counted once
 
 
 @dataclass
