@@ -65,7 +65,9 @@ REPORT_SCHEMA = {"type": "object", "properties": {
                                   "significant": {"type": "boolean"}}}}}},
     "sampleRatio": {"type": "object", "properties": {
         "chiSquare": {"type": "number"}, "df": {"type": "integer"}, "pValue": {"type": "number"},
-        "mismatch": {"type": "boolean"}, "warning": {"type": "string", "nullable": True}}},
+        "mismatch": {"type": "boolean"}, "warning": {"type": "string", "nullable": True},
+        "unexpectedArms": {"type": "array", "items": _TEXT,
+                           "description": "arms at weight 0 that received decisions (a mismatch)"}}},
     "method": {"type": "string", "description": "the statistics used, in words"}}}
 _CHANGE_BODY = {"type": "object", "properties": {
     "rulesetId": _TEXT, "fileVersion": {"type": "integer", "description": "the file version read: a change "
