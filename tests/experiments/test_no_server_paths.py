@@ -35,3 +35,5 @@ def test_messages_name_the_file_relative_to_the_rules_folder(make_server, tmp_pa
     text = json.dumps(broken)
     assert f"{NAME}:" in text, broken
     assert absolute not in text and str(tmp_path) not in text, broken
+    listed = api.get("/admin/experiments", headers=ADMIN).json()
+    assert listed["problems"] and {p["file"] for p in listed["problems"]} == {NAME}, listed["problems"]
