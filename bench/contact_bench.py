@@ -15,7 +15,9 @@ at production size.
    validFor, so the evaluation time is now and the history is read for
    real). Through the WSGI app (no HTTP): the ratio is the policies' share
    of the request's own work. Medians and ratio of requests/s, and of the
-   process's CPU time per request (steadier on a shared machine), per backend.
+   process's CPU time per request (steadier on a shared machine), per backend;
+   on PostgreSQL also the database's CPU per request (bench/pg_cpu.py) and
+   `total_cpu_ratio`, the ratio of both together.
 2. PostgreSQL at size: `parties` parties, `reactions` reactions (documents
    of collection recommendationReaction spread over 90 days) and
    `decisions` answers of 3 items each over the last 2 days, made in SQL
@@ -42,6 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .pg_cpu import cluster_cpu_seconds, postmaster_pid
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CART = ["6547", "6550", "7101", "7102", "6542", "6543", "7002", "7003"]
@@ -65,14 +69,22 @@ PATH = "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
 PARTIES = 1000
 
 
+#: the demo's phones: a cart holding one makes its rules propose items (the
+#: other cart offerings alone propose none, and a request with nothing
+#: proposed is not what contact policies cost: they have nothing to check)
+PHONES = ["6547", "6550"]
+
+
 def bodies(n: int, seed: int):
-    """Instant queries that do not repeat: party, cart and channel vary."""
+    """Instant queries that do not repeat: party, cart and channel vary;
+    every cart holds a phone, so every request's rules propose items."""
     for i in range(n):
         k = seed * 1_000_003 + i
         yield {"instantSyncRecommendation": True, "channel": [{"id": str(21 + k % 3)}],
                "relatedParty": {"id": f"p{k % PARTIES}", "role": "customer"},
                "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": [
-                   {"id": "1", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]}]}
+                   {"id": "1", "quantity": 1, "productOffering": {"id": PHONES[k % 2]}},
+                   {"id": "2", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]}]}
 
 
 def reactions(n: int, now: dt.datetime):
@@ -130,16 +142,21 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
                 assert client.post(PATH, json=body).status_code == 200
         rps = {"without": [], "with": []}
         cpu = {"without": [], "with": []}
+        db_cpu = {"without": [], "with": []}
+        postmaster = postmaster_pid(work / "pg") if cluster is not None else None
         seed = 0
         for _ in range(rounds):
             for name in ("without", "with"):
                 seed += 1
                 batch = list(bodies(block, seed))
+                db_started = cluster_cpu_seconds(postmaster) if postmaster else 0.0
                 started, cpu_started = time.perf_counter(), time.process_time()
                 for body in batch:
                     assert clients[name].post(PATH, json=body).status_code == 200
                 rps[name].append(block / (time.perf_counter() - started))
                 cpu[name].append((time.process_time() - cpu_started) / block)
+                if postmaster:
+                    db_cpu[name].append((cluster_cpu_seconds(postmaster) - db_started) / block)
         for app in apps.values():
             app.extensions["reco"].decisions.flush()
         without, with_ = statistics.median(rps["without"]), statistics.median(rps["with"])
@@ -151,11 +168,22 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
                 # than requests/s when other processes share the cores
                 "without_cpu_ms": round(statistics.median(cpu["without"]) * 1000, 3),
                 "with_cpu_ms": round(statistics.median(cpu["with"]) * 1000, 3),
-                "cpu_ratio": round(statistics.median(cpu["without"]) / statistics.median(cpu["with"]), 3)}
+                "cpu_ratio": round(statistics.median(cpu["without"]) / statistics.median(cpu["with"]), 3),
+                **(_with_database(cpu, db_cpu) if postmaster else {})}
     finally:
         if cluster is not None:
             cluster.destroy()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _with_database(cpu: dict, db_cpu: dict) -> dict:
+    """The database's CPU per request too (bench/pg_cpu.py), and the ratio
+    of the whole cost, this process's CPU + the database's per request
+    (without / with: the requests/s ratio an idle machine would give)."""
+    total = {name: statistics.median(a + b for a, b in zip(cpu[name], db_cpu[name])) for name in cpu}
+    return {"without_db_cpu_ms": round(statistics.median(db_cpu["without"]) * 1000, 3),
+            "with_db_cpu_ms": round(statistics.median(db_cpu["with"]) * 1000, 3),
+            "total_cpu_ratio": round(total["without"] / total["with"], 3)}
 
 
 _REACTIONS_SQL = """

@@ -126,6 +126,8 @@ class SampleRatio(AdminAnswer):
     pValue = fields.Float()
     mismatch = fields.Boolean()
     warning = fields.String(allow_none=True)
+    unexpectedArms = fields.List(fields.String(), metadata={
+        "description": "arms at weight 0 that received decisions (a mismatch)"})
 
 
 class Report(AdminAnswer):

@@ -8,7 +8,9 @@ PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
 maxOffersPerDay policy needs them, answers through `decisions_party`
 (party_id, decided_at) joined to `decision_items` by its primary key
 (migration 0004). Never a scan of either table (bench/contact_bench.py
-EXPLAINs it). `reactionDate` is indexed as the text the client sent: the
+EXPLAINs it). On the instant path it rides in the customer look-up's
+statement (`ahead` -> PostgresStore.get_along, answered by a `ReadAhead`),
+so the policies cost no round trip of their own. `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
 
@@ -32,7 +34,7 @@ import json
 import os
 import threading
 
-from ..rules.engine.contact import History, Offer, Reaction
+from ..rules.engine.contact import FixedHistory, History, Offer, Reaction
 from ..timeutil import isoformat
 
 REACTIONS = "recommendationReaction"
@@ -72,14 +74,19 @@ def _reaction_of(doc: dict) -> Reaction | None:
     return Reaction(doc["reactionType"], str(offering), when, channel.get("id"))
 
 
-def _buffered(decisions, party_id: str, since, until) -> list[Offer]:
+def _buffered(decisions, party_id: str, since, until, written: list[Offer]) -> list[Offer]:
+    """The answers in this worker's decision-log buffer, but those among the
+    `written` ones already read: the flusher removes a batch from the
+    buffer only after writing it, so a read between the two finds it in
+    both (it counted one answer twice and cut the per-day allowance)."""
     if decisions is None:
         return []
+    seen = {offer.decision for offer in written}
     found = []
     for record in decisions.buffered_of_party(party_id):
         when = _time(record.get("decidedAt"))
-        if when is not None and since < when <= until:
-            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"))
+        if when is not None and since < when <= until and record.get("id") not in seen:
+            found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"), record.get("id"))
                          for item in record.get("items") or [])
     return found
 
@@ -93,9 +100,11 @@ class PostgresHistory:
         "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
         "AND (doc ->> 'reactionDate') > %(since_text)s AND (doc ->> 'reactionDate') <= %(until_text)s")
     OFFERS_SQL = (
-        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, NULL, d.decided_at "
+        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, d.id, d.decided_at "
         "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
         "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
+
+    COLUMNS = 5     # type, offering, channel, reactionDate (reactions) | decided_at (answers)
 
     def __init__(self, store, decisions=None):
         self.store = store
@@ -112,22 +121,72 @@ class PostgresHistory:
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
              offers_since: dt.datetime | None) -> History:
-        offers = offers_since is not None
         with self.store.connection(write=False) as conn:
-            rows = conn.execute(self.statement(offers),
-                                self.parameters(party_id, since, until, offers_since)).fetchall()
+            rows = conn.execute(*self.request(party_id, since, until, offers_since)).fetchall()
+        return self.history(rows, party_id, since, until, offers_since)
+
+    def request(self, party_id: str, since: dt.datetime, until: dt.datetime,
+                offers_since: dt.datetime | None) -> tuple[str, dict]:
+        """(statement, parameters) of the read `read` runs: for a caller
+        that sends it in the same round trip as other reads
+        (PostgresStore.get_along), then makes the History with `history`."""
+        return (self.statement(offers_since is not None),
+                self.parameters(party_id, since, until, offers_since))
+
+    def ahead(self, party_id: str, since: dt.datetime, until: dt.datetime,
+              offers_since: dt.datetime | None):
+        """The read of `read`, for the caller to send in another read's
+        statement (PostgresStore.get_along): ((sql, parameters, columns),
+        finish) where finish(rows) is the request's source, a ReadAhead
+        answering this window from the rows. The answering path calls it
+        through PartyFacts.look_up."""
+        def finish(rows) -> ReadAhead:
+            return ReadAhead(self, party_id, since, until, offers_since,
+                             self.history(rows, party_id, since, until, offers_since))
+        return (*self.request(party_id, since, until, offers_since), self.COLUMNS), finish
+
+    def history(self, rows, party_id: str, since: dt.datetime, until: dt.datetime,
+                offers_since: dt.datetime | None) -> History:
+        """The History of the rows `request`'s statement returned, with the
+        answers still in this worker's decision-log buffer."""
         history = History()
         for kind, offering, channel, reacted, decided in rows:
-            if kind is None:
+            if kind is None:               # an answered item: `reacted` holds the answer's id
                 if offering and offers_since < decided <= until:
-                    history.offers.append(Offer(offering, decided, channel))
+                    history.offers.append(Offer(offering, decided, channel, reacted))
                 continue
             reaction = _reaction(kind, offering, channel, reacted, since, until)
             if reaction is not None:
                 history.reactions.append(reaction)
-        if offers:
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+        if offers_since is not None:
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
         return history
+
+
+class ReadAhead:
+    """One request's history, read before the rules ran (in the customer
+    look-up's round trip: app/recommend/facts.py), answering the policies'
+    `read` from memory when it asks for that party within the window read
+    (FixedHistory's filtering); any other read (another party, a wider
+    window: a reload between the look-up and the evaluation brought other
+    policies) goes to the `source`, so the answer never depends on the
+    read ahead being right."""
+
+    def __init__(self, source, party_id: str, since: dt.datetime, until: dt.datetime,
+                 offers_since: dt.datetime | None, history: History):
+        self.source = source
+        self.party_id = party_id
+        self.since, self.until, self.offers_since = since, until, offers_since
+        self.fixed = FixedHistory(history)
+
+    def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
+             offers_since: dt.datetime | None) -> History:
+        covered = (party_id == self.party_id and since >= self.since and until <= self.until
+                   and (offers_since is None
+                        or (self.offers_since is not None and offers_since >= self.offers_since)))
+        if covered:
+            return self.fixed.read(party_id, since, until, offers_since)
+        return self.source.read(party_id, since, until, offers_since)
 
 
 class EmbeddedHistory:
@@ -146,7 +205,7 @@ class EmbeddedHistory:
         history = History([r for r in self._reactions_of(party_id) if since < r.time <= until])
         if offers_since is not None:
             history.offers.extend(self._logged(party_id, offers_since, until))
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until))
+            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
         return history
 
     def _reactions_of(self, party_id: str) -> list[Reaction]:
@@ -237,7 +296,7 @@ class DayFileIndex:
             if when is None:
                 continue
             self.by_party.setdefault(record["partyId"], []).extend(
-                Offer(str(item.get("offeringId")), when, record.get("channelId"))
+                Offer(str(item.get("offeringId")), when, record.get("channelId"), record.get("id"))
                 for item in record.get("items") or [] if isinstance(item, dict))
 
 

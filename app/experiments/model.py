@@ -358,15 +358,28 @@ def _overlaps(experiments: list[Experiment], file: str) -> list[Problem]:
     return found
 
 
-def read_experiments(path: Path, ruleset_id: str, versions) -> tuple[ExperimentsFile | None, list[Problem]]:
-    """The file at `path` (None and no problems when there is none)."""
+def read_experiments(path: Path, ruleset_id: str, versions, shown: str | None = None
+                     ) -> tuple[ExperimentsFile | None, list[Problem]]:
+    """The file at `path` (None and no problems when there is none).
+    `shown`: the file's name in problems (the service passes it relative to
+    the rules folder, so no message shows where the server keeps its files);
+    default: as the command line shows it (display_path)."""
     if not Path(path).exists():
         return ExperimentsFile(ruleset_id, 0, ()), []
     try:
         name, text = read_text_file(path)
     except RuleSetError as exc:
-        return None, list(exc.problems)
-    return parse_experiments(text, name, ruleset_id, versions)
+        return None, [replace(p, file=shown) if shown else p for p in exc.problems]
+    return parse_experiments(text, shown or name, ruleset_id, versions)
+
+
+def shown_path(rules_dir: Path, path: Path) -> str:
+    """`path` relative to the rules folder, for messages a client reads
+    (an experiments file is always in it: experiments_path)."""
+    try:
+        return str(Path(path).relative_to(Path(rules_dir)))
+    except ValueError:
+        return Path(path).name
 
 
 def offline_versions(rules_dir: Path, ruleset_id: str, catalog) -> dict[str, dict]:
@@ -393,5 +406,5 @@ def lint_experiments_file(path: Path, rules_dir: Path, catalog) -> list[Problem]
     return problems
 
 
-__all__ = ["Arm", "Experiment", "ExperimentsFile", "experiments_path", "is_experiments_file",
+__all__ = ["Arm", "Experiment", "ExperimentsFile", "experiments_path", "is_experiments_file", "shown_path",
            "parse_experiments", "read_experiments", "lint_experiments_file"]

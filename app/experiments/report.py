@@ -145,10 +145,18 @@ def experiment_report(experiment: Experiment, counts: dict[str, dict], now: dt.d
                      **{name: found[name] for name in COUNTS}, "rates": rates, "uplift": uplift})
     ratio = stats.sample_ratio([a["decisions"] for a in arms],
                                [expected.get(a["name"], 0.0) if expected else a["weight"] for a in arms])
-    ratio["warning"] = (f"sample ratio mismatch: the decisions per arm are off the weights "
-                        f"(chi-square {ratio['chiSquare']:.1f}, p = {ratio['pValue']:.2g} < {stats.SRM_P}); "
-                        "check assignment, caching and logging before reading the results"
-                        if ratio["mismatch"] else None)
+    stray = [arms[i] for i in ratio.pop("unexpected")]
+    ratio["unexpectedArms"] = [a["name"] for a in stray]
+    if stray:
+        ratio["warning"] = ("sample ratio mismatch: "
+                            + "; ".join(f"arm {a['name']} is at weight 0 but received {a['decisions']} "
+                                        f"decision{'s' if a['decisions'] != 1 else ''}" for a in stray)
+                            + "; check assignment, caching and logging before reading the results")
+    else:
+        ratio["warning"] = (f"sample ratio mismatch: the decisions per arm are off the weights "
+                            f"(chi-square {ratio['chiSquare']:.1f}, p = {ratio['pValue']:.2g} < {stats.SRM_P}); "
+                            "check assignment, caching and logging before reading the results"
+                            if ratio["mismatch"] else None)
     return {
         "id": experiment.id, "name": experiment.name, "status": experiment.status,
         "start": isoformat(experiment.start) if experiment.start else None,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..rules.model.errors import Problem, RuleSetError
 from ..rules.repository.layout import stat_key
 from .assign import arm_index, assignment_key, boundaries, bucket
-from .model import Experiment, experiments_path, read_experiments
+from .model import Experiment, experiments_path, read_experiments, shown_path
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class ExperimentRouter:
             if signature == self._key and not force:
                 return
             self._key = signature
-            found, problems = read_experiments(path, rid, versions)
+            shown = shown_path(self.rules.rules_dir, path)
+            found, problems = read_experiments(path, rid, versions, shown)
             live = []
             if found is not None:
                 for experiment in found.experiments:
@@ -100,7 +101,7 @@ class ExperimentRouter:
                         engines = tuple(None if arm.holdout else self.rules.engine_of(arm.version, rid)
                                         for arm in experiment.arms)
                     except RuleSetError as exc:
-                        problems.append(Problem(str(path), experiment.line, 1,
+                        problems.append(Problem(shown, experiment.line, 1,
                                                 f"experiment {experiment.id} does not run: {exc}"))
                         continue
                     live.append(Live(experiment, tuple(boundaries([a.weight for a in experiment.arms])),

@@ -34,16 +34,23 @@ from ..atomicfile import replace_file
 from ..errors import TMFError
 from ..rules.model.common import UTC, iso, parse_time
 from ..rules.model.errors import RuleSetError
-from ..rules.model.yamlload import display_path, dump_text
+from ..rules.model.yamlload import dump_text
 from ..rules.authoring import governance
 from ..rules.repository.ledger import history_entry
-from .model import Experiment, ExperimentsFile, experiments_path, parse_experiments, read_experiments
+from .model import (Experiment, ExperimentsFile, experiments_path, parse_experiments, read_experiments,
+                    shown_path)
 from .report import arm_counts, experiment_report
 
 ACTIONS = ("start", "stop", "weights", "promote")
 
 
 def _versions(rules, rid: str) -> dict[str, dict]:
+    """The rule set's versions as the files are NOW: the service's own list
+    follows the files only when its watcher looks (RECO_RULES_CHECK_INTERVAL,
+    woken by queries), so a version recorded a moment ago by the CLI or
+    another worker would be refused, or a removed one accepted. refresh()
+    is a stat of the files when nothing changed."""
+    rules.refresh()
     return {v["version"]: v for v in rules.versions(rid)}
 
 
@@ -61,7 +68,8 @@ def load(services, rid: str, check_versions: bool = True) -> tuple[ExperimentsFi
     (`check_versions` False: the structure only, for reading an experiment and
     stopping it when an arm's version is gone)."""
     path = experiments_path(services.settings.rules_dir, rid)
-    return read_experiments(path, rid, _versions(services.rules, rid) if check_versions else None)
+    return read_experiments(path, rid, _versions(services.rules, rid) if check_versions else None,
+                            shown_path(services.settings.rules_dir, path))
 
 
 def _file_or_fail(services, rid: str, check_versions: bool = True) -> ExperimentsFile:
@@ -96,7 +104,8 @@ def listing(services, rid: str) -> dict:
     router = getattr(services.recommender, "experiments", None)
     if router is not None:
         router.refresh()
-    return {"rulesetId": rid, "file": display_path(experiments_path(services.settings.rules_dir, rid)),
+    return {"rulesetId": rid, "file": shown_path(services.settings.rules_dir,
+                                                 experiments_path(services.settings.rules_dir, rid)),
             "version": found.version if found else None,
             "experiments": [describe(e) for e in found.experiments] if found else [],
             "running": router.status()["running"] if router is not None else [],
@@ -191,11 +200,12 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
         raise TMFError(400, f"unknown action {action!r}: one of {', '.join(ACTIONS)}", code="INVALID_BODY")
     now = (now or dt.datetime.now(UTC)).astimezone(UTC)
     path = experiments_path(services.settings.rules_dir, rid)
+    shown = shown_path(services.settings.rules_dir, path)     # no server path in a client's message
     # stop only takes traffic away: it works when an arm's version is gone
     check_versions = action != "stop"
     current = _file_or_fail(services, rid, check_versions)
     if expected_version is not None and expected_version != current.version:
-        raise TMFError(409, f"{display_path(path)} changed since it was read (version {current.version}, "
+        raise TMFError(409, f"{shown} changed since it was read (version {current.version}, "
                             f"not {expected_version}): reload and try again", code="STALE_EXPERIMENTS")
     experiment = current.get(experiment_id)
     if experiment is None:
@@ -250,10 +260,10 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
         extra.update(arm=chosen.name, version=chosen.version)
     data["version"] = current.version + 1
     text = _HEADER + dump_text(_plain(data))
-    checked, problems = parse_experiments(text, display_path(path), rid,
+    checked, problems = parse_experiments(text, shown, rid,
                                           _versions(services.rules, rid) if check_versions else None)
     if checked is None:
-        raise TMFError(422, f"the change would leave {display_path(path)} with errors",
+        raise TMFError(422, f"the change would leave {shown} with errors",
                        code="INVALID_EXPERIMENTS",
                        details={"problems": [str(p) for p in problems if p.severity == "error"]})
     replace_file(path, text.encode("utf-8"))

@@ -16,7 +16,7 @@
   p = min(1, 1/Lambda), and the interval is every d0 with Lambda(d - d0) < 1/alpha.
 - Sample-ratio mismatch: Pearson's chi-square of the decisions per arm
   against the weights (df = arms - 1); p < 0.001 warns that assignment or
-  logging is broken (Fabijan et al., "Diagnosing Sample Ratio Mismatch", KDD 2019).
+  logging is broken, and so does any decision of an arm at weight 0 (Fabijan et al., "Diagnosing Sample Ratio Mismatch", KDD 2019).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ METHOD = (f"Rates: decisions with at least one such item per decision, 95 % Wils
           f"95 % confidence sequence and p-value (mSPRT, normal mixture N(0, {TAU}^2) over the "
           f"difference; Johari et al. 2017): valid however often the report is read. "
           f"Sample-ratio mismatch: chi-square of decisions per arm against the weights, warning at "
-          f"p < {SRM_P}.")
+          f"p < {SRM_P}, or when an arm at weight 0 received decisions.")
 
 
 def wilson(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -94,13 +94,26 @@ def chi2_sf(statistic: float, df: int) -> float:
 
 
 def sample_ratio(observed: list[int], weights: list[float]) -> dict:
-    """{"chiSquare", "df", "pValue", "mismatch"} of decisions per arm against
-    the weights (percent); arms of weight 0 are left out."""
+    """{"chiSquare", "df", "pValue", "mismatch", "unexpected"} of decisions
+    per arm against the weights (percent, or expected shares).
+
+    Arms expected to get nothing (weight 0) are not terms of the
+    chi-square (their expected count is 0), but one that received
+    decisions anyway is the plainest mismatch there is (assignment not
+    following the weights: a stale worker, a cached answer, a file edited
+    by hand): `unexpected` lists their positions, and then `mismatch` is
+    true and `pValue` 0 whatever the other arms' split."""
+    unexpected = [i for i, (o, w) in enumerate(zip(observed, weights)) if w <= 0 and o > 0]
     pairs = [(o, w) for o, w in zip(observed, weights) if w > 0]
     total = sum(o for o, _w in pairs)
     weight_sum = sum(w for _o, w in pairs)
     if total == 0 or len(pairs) < 2:
-        return {"chiSquare": 0.0, "df": max(0, len(pairs) - 1), "pValue": 1.0, "mismatch": False}
-    statistic = sum((o - total * w / weight_sum) ** 2 / (total * w / weight_sum) for o, w in pairs)
-    p_value = chi2_sf(statistic, len(pairs) - 1)
-    return {"chiSquare": statistic, "df": len(pairs) - 1, "pValue": p_value, "mismatch": p_value < SRM_P}
+        statistic, df, p_value = 0.0, max(0, len(pairs) - 1), 1.0
+    else:
+        statistic = sum((o - total * w / weight_sum) ** 2 / (total * w / weight_sum) for o, w in pairs)
+        df = len(pairs) - 1
+        p_value = chi2_sf(statistic, df)
+    if unexpected:
+        p_value = 0.0
+    return {"chiSquare": statistic, "df": df, "pValue": p_value, "mismatch": p_value < SRM_P,
+            "unexpected": unexpected}

@@ -104,6 +104,11 @@ class InstrumentedStore(Store):
     def all(self, collection: str) -> list[dict]:
         return self._timed("all", collection, self.inner.all)
 
+    def get_along(self, collection: str, doc_id: str, sql: str, params: dict, columns: int):
+        """PostgresStore.get_along, timed as the `get` it is (the other
+        read rides in the same statement)."""
+        return self._timed("get", collection, self.inner.get_along, doc_id, sql, params, columns)
+
     def update(self, collection: str, doc_id: str, change) -> dict | None:
         return self._timed("update", collection, self.inner.update, doc_id, change)
 

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 
 from ..errors import TMFError
 from ..rules import Context
+from ..rules.engine.contact import window
 from ..schemas import SpecSchemas
 from ..schemas.fast import FastLoader
 from ..timeutil import parse_datetime, parse_request_datetime, utcnow
@@ -103,14 +104,35 @@ class PartyFacts:
 
     def customer(self, party: dict | None) -> dict | None:
         """By customer id, else by the id of its engaged party."""
+        return self.look_up(party)[0]
+
+    def look_up(self, party: dict | None, when=None, policies=()) -> tuple[dict | None, object]:
+        """(the customer, by customer id, else by the id of its engaged
+        party; the contact policies' history source for this request).
+
+        When the answering version declares contact `policies`, the store
+        speaks SQL and the source can read ahead (app/contact
+        PostgresHistory.ahead), the look-up by id and the party's history
+        for those policies at `when` (datetime, aware UTC) are ONE statement
+        (PostgresStore.get_along): the source returned answers the
+        policies' read from its rows, and their evaluation costs no
+        statement of its own. Otherwise the source is `self.history`
+        unchanged (it reads when the policies ask)."""
+        source = self.history
         if not party or not party.get("id"):
-            return None
+            return None, source
         party_id = str(party["id"])
-        customer = self.store.get("customer", party_id)
-        if customer is not None:
-            return customer
-        found = self.store.find_by("customer", ("engagedParty", "id"), [party_id])
-        return found[0] if found else None
+        if (policies and when is not None and self.store.sql
+                and getattr(source, "ahead", None) is not None):
+            (sql, params, columns), finish = source.ahead(party_id, *window(policies, when))
+            customer, rows = self.store.get_along("customer", party_id, sql, params, columns)
+            source = finish(rows)
+        else:
+            customer = self.store.get("customer", party_id)
+        if customer is None:
+            found = self.store.find_by("customer", ("engagedParty", "id"), [party_id])
+            customer = found[0] if found else None
+        return customer, source
 
     def products(self, customer: dict | None) -> list[dict]:
         if customer is None:
@@ -119,30 +141,35 @@ class PartyFacts:
                                   [str(customer["id"]), *_engaged_party_id(customer)])
 
 
-def build_context(query: dict, parties: PartyFacts, facts: QueryFacts | None = None) -> Context:
+def build_context(query: dict, parties: PartyFacts, facts: QueryFacts | None = None,
+                  policies=()) -> Context:
     """The Context of a QueryProductRecommendation that passed the create
     checks (every caller: the TMF680 create, the job over a stored query, the
     rules admin's context_from_query). `facts`: what those checks read of it
     (query_facts), so the carts are not walked and the time not parsed again;
-    without them (a stored query) they are read here, the carts unchecked."""
+    without them (a stored query) they are read here, the carts unchecked.
+    `policies`: the contact policies of the version that will answer, when
+    the caller knows it (the instant path): their history is then read with
+    the customer (PartyFacts.look_up)."""
     if facts is None:
         facts = QueryFacts(cart=checked_cart_offerings(query.get("shoppingCart")),
                            start=parse_datetime((query.get("validFor") or {}).get("startDateTime")))
+    when = facts.start or utcnow()
     party = query.get("relatedParty")
     party = party if isinstance(party, dict) else None
-    customer, products = None, []
+    customer, products, history = None, [], parties.history
     if party and party.get("id"):
         # PostgreSQL: one connection for both look-ups; none for an anonymous
         # query, which is then answered while the database is down
         with parties.store.reading():
-            customer = parties.customer(party)
+            customer, history = parties.look_up(party, when, policies)
             products = parties.products(customer)
     place = query.get("place")
     categories = []
     for ref in query.get("category") or []:
         categories.extend(str(ref[key]) for key in ("id", "name") if ref.get(key))
     return Context(
-        time=facts.start or utcnow(),
+        time=when,
         channels=_ids(query.get("channel")),
         cart=list(facts.cart),
         customer=customer,
@@ -151,5 +178,5 @@ def build_context(query: dict, parties: PartyFacts, facts: QueryFacts | None = N
         categories=categories,
         product_orders=_ids(query.get("productOrder")),
         party_id=str(party["id"]) if party and party.get("id") else None,
-        history=parties.history,
+        history=history,
     )

@@ -38,19 +38,26 @@ class Recommender:
         # contact policies' history when the version declares any): on
         # PostgreSQL one connection and transaction for all of them
         with self.store.reading() if isinstance(party, dict) and party.get("id") else nullcontext():
-            context = build_context(query, self.parties, facts)
-            if contexts is not None:
-                contexts.append(context)
             # a clock read; a changed file is reloaded by the service's watcher
             # thread while the version in service keeps answering (no request waits for a reload)
             self.rules.poll()
             try:
                 routed = self.experiments.route(query) if self.experiments is not None else None
+                # the answering version first: its contact policies' history
+                # is read in the customer look-up's round trip (facts.py)
+                engine = self.rules.engine if routed is None else routed[0]
+            except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
+                raise RecommenderUnavailable(str(exc)) from exc
+            context = build_context(query, self.parties, facts,
+                                    engine.ruleset.contact_policies if engine is not None else ())
+            if contexts is not None:
+                contexts.append(context)
+            try:
                 if routed is None:
                     result = self.rules.recommend(context)
                 else:
                     result = self._in_experiment(context, *routed)
-            except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
+            except RuleSetError as exc:
                 raise RecommenderUnavailable(str(exc)) from exc
         return result
 

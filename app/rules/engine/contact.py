@@ -41,6 +41,7 @@ class Offer:
     offering: str
     time: dt.datetime              # decidedAt, aware UTC
     channel: str | None = None
+    decision: str | None = None    # the answer's id: one answer is counted once
 
 
 @dataclass
@@ -75,6 +76,16 @@ def lookback(policies: tuple[ContactPolicy, ...]) -> dt.timedelta:
                default=dt.timedelta(0))
 
 
+def window(policies: tuple[ContactPolicy, ...], when: dt.datetime
+           ) -> tuple[dt.datetime, dt.datetime, dt.datetime | None]:
+    """(since, until, offers_since) of the one read `evaluate` makes at
+    `when`: the arguments of `source.read` after the party id (a caller
+    that reads the history ahead, in the same round trip as the customer,
+    asks for exactly this)."""
+    needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
+    return when - lookback(policies), when, (when - DAY if needs_offers else None)
+
+
 @dataclass
 class ContactVerdict:
     """The outcome for one request: `suppressed` {offering: why} and
@@ -104,9 +115,7 @@ def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, 
         return ContactVerdict({}, skipped="no history source: contact policies not evaluated")
     if not offerings:
         return ContactVerdict({}, skipped="no rule proposed an offering: nothing to read")
-    needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
-    history = source.read(party_id, when - lookback(policies), when,
-                          when - DAY if needs_offers else None)
+    history = source.read(party_id, *window(policies, when))
     suppressed: dict[str, str] = {}
     for offering in offerings:
         if offering in suppressed:
