@@ -47,8 +47,8 @@ def test_an_instant_query_walks_its_carts_once_and_parses_its_time_once(client, 
     build = facts.build_context
     import app.recommend.recommender as recommender
 
-    def kept(query, parties, checked=None):
-        context = build(query, parties, checked)
+    def kept(query, parties, *rest):
+        context = build(query, parties, *rest)
         contexts.append(context)
         return context
 
