@@ -155,9 +155,12 @@ class Listener:
 
     It answers `status`, or `decide(body, n)` for the n-th request when given;
     `events` are the accepted bodies, `requests` every (body, status answered)
-    and `paths` every request's path."""
+    and `paths` every request's path. With `hold` (a threading.Event) every
+    request waits for it before it is answered (a listener that keeps the
+    connection open without answering); `arrived` counts the requests read."""
 
-    def __init__(self, status: int = 201, decide=None):
+    def __init__(self, status: int = 201, decide=None, hold: threading.Event | None = None):
+        self.arrived = 0
         self.events: list[dict] = []
         self.headers: list[dict] = []       # the HTTP headers of each recorded event
         self.requests: list[tuple[dict, int]] = []
@@ -170,6 +173,10 @@ class Listener:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                with listener.condition:
+                    listener.arrived += 1
+                if hold is not None:
+                    hold.wait(120)
                 with listener.condition:
                     status = listener.status if decide is None else decide(body, len(listener.requests))
                     listener.requests.append((body, status))
@@ -254,6 +261,15 @@ def assert_tmf_error(response: requests.Response, status: int) -> dict:
     assert body["code"] and body["reason"] and body["message"]
     assert "Traceback" not in response.text
     return body
+
+
+#: How long a test waits for what must happen (a delivery, a server's
+#: background work, a worker noticing a change), in seconds. Generous: under
+#: bin/test on a 2-core machine (six workers, each with its servers) a step
+#: that takes 50 ms alone took over 20 s, and a wait returns as soon as what
+#: it waits for has happened, so a long deadline costs a passing test nothing.
+#: Bounds the product promises (a lease, a retention) are asserted as such.
+PATIENCE = 60.0
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2):

@@ -20,7 +20,7 @@ import time
 import pytest
 import requests
 
-from helpers import ROOT
+from helpers import PATIENCE, ROOT
 
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
 PLACEHOLDER = re.compile(r"<([a-z ]+ id)>")
@@ -157,7 +157,7 @@ class Walkthrough:
 
     def wait_done(self, query_id: str) -> None:
         url = f"{self.server.url}/tmf-api/recommendationManagement/v4/queryProductRecommendation/{query_id}"
-        deadline = time.time() + 20
+        deadline = time.time() + PATIENCE
         while time.time() < deadline:
             if self.session.get(url, timeout=30).json().get("state") in ("done", "terminatedWithError"):
                 return

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import DEMO_CATALOG, ROOT, Client, ServiceProcess
+from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, ServiceProcess
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 C = Client.CUSTOMER + "/customer"
@@ -104,7 +104,7 @@ def test_instant_async_lead_and_explain_answer(service, value_json, expected):
 
     created = api.post(R, json=_query(customer_id, False))
     assert created.status_code == 201, created.text
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while True:
         body = api.get(R + "/" + created.json()["id"]).json()
         if body["state"] not in ("accepted", "inProgress") or time.time() > deadline:

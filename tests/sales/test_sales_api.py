@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, Client, assert_tmf_error
+from helpers import PATIENCE, ROOT, Client, assert_tmf_error
 
 SALES = "/tmf-api/sales/v4"
 L = SALES + "/salesLead"
@@ -262,7 +262,7 @@ def recommend(api, body, wait=True) -> dict:
     response = api.post(R, json=body)
     assert response.status_code == 201, response.text
     query = response.json()
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while wait and query["state"] != "done":
         assert time.time() < deadline and query["state"] in ("accepted", "inProgress"), query
         time.sleep(0.05)
