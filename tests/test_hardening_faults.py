@@ -25,7 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, assert_tmf_error, free_port, wait_until
+from helpers import (DEMO_CATALOG, DEMO_RULES, PATIENCE, ROOT, Client, Listener, assert_tmf_error,
+                     free_port, wait_until)
 
 C = Client.CUSTOMER + "/customer"
 HUB = Client.CUSTOMER + "/hub"
@@ -90,7 +91,7 @@ def test_sigkill_during_writes_and_delivery_loses_no_record_and_no_event(make_se
             return set(acknowledged) <= ids
         # well within the delivery lease (timeout + 30 s) of the killed workers:
         # entries they held are taken over once their processes are gone
-        assert wait_until(delivered, timeout=20), (
+        assert wait_until(delivered, timeout=PATIENCE), (
             f"seed={seed}: {len(set(acknowledged) - {e['event']['customer']['id'] for e in listener.events})}"
             f" of {len(acknowledged)} acknowledged creates never notified; "
             f"health {api.get('/health').json()['events']}")
@@ -219,7 +220,7 @@ def test_bad_listeners_do_not_slow_the_api_and_retries_stop(make_server):
         created = api.post(C, json=customer()).json()
         mine = lambda server: [t for t, e in server.hits  # noqa: E731
                                if e["event"]["customer"]["id"] == created["id"]]
-        assert wait_until(lambda: len(mine(failing)) >= attempts, timeout=30)
+        assert wait_until(lambda: len(mine(failing)) >= attempts, timeout=PATIENCE)
         time.sleep(3)                                          # nothing after the bound
         times = mine(failing)
         assert len(times) == attempts, times
@@ -325,7 +326,7 @@ def test_invalid_rule_versions_keep_the_last_good_one_serving(make_server, rules
                    for error in rules["errors"]), (name, rules["errors"])
     assert not marker.exists()
     target.write_text(v2)
-    assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@2.0.0", 10)
+    assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@2.0.0", PATIENCE)
     assert api.get("/health").json()["rules"]["errors"] == []
 
 
@@ -369,7 +370,7 @@ def test_rules_rewritten_while_requests_run(make_server, rules_copy):
     assert not failures, failures[:3]
     assert seen <= {"telco-demo@1.0.0", "telco-demo@1.1.0", "telco-demo@1.2.0", "telco-demo@1.3.0"}
     api = Client(service.url)
-    assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@1.3.0", 10)
+    assert wait_until(lambda: instant(api).headers.get("X-Ruleset") == "telco-demo@1.3.0", PATIENCE)
 
 
 @pytest.mark.backends("tinydb", reason="rule files on disk; no activation, the store plays no part")

@@ -82,7 +82,7 @@ def test_two_hosts_share_writes_activation_and_events(pg_url, make_server, liste
     assert hub.status_code == 201, hub.text
     ids = [host_b.post(f"{C}/customer", json=customer_body(f"n{i}")).json()["id"]
            for i in range(6)]
-    assert listener.wait_for(lambda e: len(listener.events) >= 6, timeout=20)
+    assert listener.wait_for(lambda e: len(listener.events) >= 6, timeout=PATIENCE)
     time.sleep(3)  # time for a duplicate to arrive
     delivered = [e["event"]["customer"]["id"] for e in listener.events]
     assert sorted(delivered) == sorted(ids)
@@ -122,7 +122,7 @@ def test_a_host_lacking_the_activated_version_keeps_its_own(pg_url, make_server,
         rules_report = lacking.get("/health").json()["rules"]
         return [e for e in rules_report["errors"] if "0.9.0" in e and "not in" in e]
 
-    assert wait_until(says_so, timeout=5), lacking.get("/health").json()
+    assert wait_until(says_so, timeout=PATIENCE), lacking.get("/health").json()
     assert rules_version(lacking) == "1.0.0"
     answer = lacking.post(Client.RECOMMENDATION + "/queryProductRecommendation",
                           json={"instantSyncRecommendation": True})
@@ -343,7 +343,7 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
                 return conn.execute(
                     "SELECT id FROM documents WHERE collection = 'eventQueue' "
                     "AND id = %s FOR UPDATE", (held_hub,)).fetchall()
-            assert wait_until(lock_held_queue, timeout=10)
+            assert wait_until(lock_held_queue, timeout=PATIENCE)
             ids = [(a if n % 2 else b).post(f"{C}/customer", json=customer_body(f"n{n}")).json()["id"]
                    for n in range(6)]
             waits = []
@@ -362,7 +362,7 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
             claims = [w for w in waits if "AND id = $2 FOR UPDATE" not in w[0]]
             assert claims == [], claims
             assert held.events == []
-        assert held.wait_for(lambda e: len(held.events) >= len(ids), timeout=20)
+        assert held.wait_for(lambda e: len(held.events) >= len(ids), timeout=PATIENCE)
         time.sleep(2)                                  # time for a duplicate to arrive
         assert [e["event"]["customer"]["id"] for e in held.events] == ids
         assert [e["event"]["customer"]["id"] for e in free.events] == ids

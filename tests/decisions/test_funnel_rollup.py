@@ -12,7 +12,7 @@ import datetime as dt
 
 import psycopg
 
-from helpers import Client, wait_until
+from helpers import PATIENCE, Client, wait_until
 from test_conversion_funnel import COUNTS, LEADS, REPORT, as_groups, expected_rows, lead
 from test_decision_log import answer, instant_query, metric
 from test_decision_privacy import flask
@@ -52,7 +52,7 @@ def test_the_funnel_is_exact_through_every_change_and_range(make_server):
     react(api, mine, "2", "accepted")
     lead(api, other, "1")
     assert metric(api, "reco_decisions_recorded_total") < 3      # not flushed yet
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, 15)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, PATIENCE)
     react(api, mine, "1", "clicked")
     react(api, other, "2", "shown")
     react(api, other, "2", "shown")                                # a retry: counts once

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from helpers import DEMO_RULES, ROOT, Client, assert_tmf_error, wait_until
+from helpers import DEMO_RULES, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query, metric
 
 OLD_R3 = '''      cart_category: devices
@@ -39,8 +39,8 @@ def recorded_traffic(api, key: str | None = None) -> None:
         answer(api)
     answer(api, instant_query(channel="22"))
     stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
-    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total", key) >= 5, 15)
+    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total", key) >= 5, PATIENCE)
 
 
 @pytest.fixture

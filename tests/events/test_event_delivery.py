@@ -425,7 +425,7 @@ def test_a_done_query_whose_job_survived_is_not_evaluated_again(make_server, lis
     def state_events(query_id):
         return [e["event"]["queryProductRecommendation"]["state"] for e in listener.events
                 if e["event"].get("queryProductRecommendation", {}).get("id") == query_id]
-    assert wait_until(lambda: "done" in state_events(marker), 20)   # the jobs have run
+    assert wait_until(lambda: "done" in state_events(marker), PATIENCE)   # the jobs have run
     # its create was acknowledged, so its CreateEvent is sent (before the
     # marker's events: one hub, one ordered queue); nothing of a second run
     assert state_events(finished) == ["accepted"]

@@ -172,7 +172,7 @@ def test_a_hung_dispatchers_hub_is_taken_over_within_its_lease_and_nothing_is_lo
         finally:
             resume(hung)
         created = load.stop()
-        assert wait_until(lambda: set(created) <= set(customer_ids(listener.delivered())), 30)
+        assert wait_until(lambda: set(created) <= set(customer_ids(listener.delivered())), PATIENCE)
         # the resumed holder beats again: no longer stalled
         assert wait_until(lambda: api.get("/health").json()["events"]["stalled"] is False,
                           3 * STALL), api.get("/health").json()["events"]
@@ -297,7 +297,7 @@ def test_a_hubs_notifications_share_one_connection_and_a_closed_one_is_replaced(
         api = Client(server.url)
         assert api.post(C_HUB, json={"callback": listener.url}).status_code == 201
         created = [create(api) for _ in range(12)]
-        assert wait_until(lambda: len(listener.bodies) >= 12, 30)
+        assert wait_until(lambda: len(listener.bodies) >= 12, PATIENCE)
         time.sleep(1.0)
         # each once, in order: a kept connection the listener closed is
         # replaced without losing or repeating the notification

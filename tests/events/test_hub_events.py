@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from helpers import Client, Listener, assert_tmf_error, wait_until
+from helpers import PATIENCE, Client, Listener, assert_tmf_error, wait_until
 
 C = Client.CUSTOMER + "/customer"
 P = Client.INVENTORY + "/product"
@@ -89,11 +89,11 @@ def test_listener_down_then_up_gets_events_and_api_is_not_slowed(make_server):
         created = api.post(C, json=customer(), timeout=30)
         assert created.status_code == 201
         # the POST was answered while the listener held the delivery
-        assert wait_until(lambda: late.arrived, 30), "the event was never sent"
+        assert wait_until(lambda: late.arrived, PATIENCE), "the event was never sent"
         hold.set()
-        assert wait_until(lambda: late.requests, 30)   # refused: 503
+        assert wait_until(lambda: late.requests, PATIENCE)   # refused: 503
         late.status = 201
-        got = late.wait_for(lambda e: e["event"]["customer"]["id"] == created.json()["id"], timeout=30)
+        got = late.wait_for(lambda e: e["event"]["customer"]["id"] == created.json()["id"], timeout=PATIENCE)
         assert got and got[0]["eventType"] == "CustomerCreateEvent"
         assert late.requests[0][1] == 503
         api.delete(f"{Client.CUSTOMER}/hub/{hub['id']}")

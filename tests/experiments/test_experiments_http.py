@@ -15,7 +15,7 @@ import sys
 import requests
 
 from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
-from helpers import DEMO_CATALOG, ROOT, Client, assert_tmf_error, wait_until
+from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 
 REACTIONS = "/tmf-api/recommendationManagement/v4/recommendationReaction"
 LEADS = "/tmf-api/sales/v4/salesLead"
@@ -278,4 +278,4 @@ def test_start_weights_promote_are_admin_actions_recorded_and_weights_move_few(m
     assert problem["text"].startswith(f"{problem['file']}:{problem['line']}:")
     linted = api.get("/admin/rules/overview", headers=ADMIN).json()["lint"]["problems"]
     assert any(p["code"] == "weights-not-100" and p["line"] == problem["line"] for p in linted)
-    assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), 10)
+    assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), PATIENCE)

@@ -16,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import PATIENCE, Client, Listener, ServiceProcess, assert_tmf_error
+from helpers import PATIENCE, Client, Listener, ServiceProcess, assert_tmf_error, wait_until
 
 C = Client.CUSTOMER + "/customer"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -122,7 +122,17 @@ def loaded(tmp_path_factory):
 def test_metrics_add_up_across_workers(loaded):
     service, listener, sent = loaded
     assert len({line["pid"] for line in request_lines(service)}) == 2
-    samples = scrape(service)
+
+    def settled():
+        """A scrape taken once the background work is counted: a
+        delivery is counted after its listener answered, a job's gauge after
+        its query was stored done (on a loaded machine, read too early)."""
+        samples = scrape(service)
+        done = (total(samples, "reco_event_deliveries_total", outcome="delivered")
+                == len(listener.events) and total(samples, "reco_event_outbox_pending") == 0
+                and total(samples, "reco_recommendation_jobs_pending") == 0)
+        return samples if done else None
+    samples = wait_until(settled, PATIENCE) or scrape(service)
     assert http(samples, "customerManagement", "register_listener", "POST", 201) == 1
     assert http(samples, "customerManagement", "create", "POST", 201) == N_CREATE
     assert http(samples, "customerManagement", "create", "POST", 400) == N_BAD
