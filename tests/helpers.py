@@ -112,7 +112,12 @@ class ServiceProcess:
             "RECO_RULES_DIR": str(rules_dir),
             "RECO_CATALOG_DIR": str(catalog_dir or DEMO_CATALOG),
             "RECO_EVENT_BACKOFF_SECONDS": "0.2",
-            "RECO_EVENT_TIMEOUT_SECONDS": "2",
+            # an attempt's deadline: a loaded machine's pauses (the
+            # dispatcher runs at nice 10) must not make a listener's answer
+            # late, or the notification is sent again and a test that counts
+            # deliveries sees a duplicate (2 s did, two PostgreSQL hosts);
+            # tests of slow or hanging listeners set their own
+            "RECO_EVENT_TIMEOUT_SECONDS": "30",
         })
         self.env.update(env or {})
         self.process: subprocess.Popen | None = None

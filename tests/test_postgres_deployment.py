@@ -349,11 +349,14 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
             waits = []
             deadline = time.monotonic() + 5
             with psycopg.connect(url, autocommit=True) as watch:
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline or len(free.events) < len(ids):
                     waits += watch.execute(
                         "SELECT query FROM pg_stat_activity WHERE application_name = "
                         "'tmf-recommender' AND wait_event_type = 'Lock'").fetchall()
                     time.sleep(0.05)
+                    # (the free hub's deliveries polled while the lock is held,
+                    # not read after a fixed 5 s: a loaded machine took longer)
+                    assert time.monotonic() < deadline + PATIENCE, "the free hub waited"
             delivered = [e["event"]["customer"]["id"] for e in free.events]
             assert delivered == ids, "the free hub waited behind a locked row"
             # no claim waits; the lease holder's renewal of the held hub's own
