@@ -41,7 +41,7 @@ def flask(*args, data_dir, rules_dir):
     environ = {**os.environ, "RECO_DATA_DIR": str(data_dir), "RECO_RULES_DIR": str(rules_dir),
                "RECO_CATALOG_DIR": str(DEMO_CATALOG), "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.backends("tinydb", reason=FILES)

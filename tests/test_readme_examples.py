@@ -112,7 +112,7 @@ class Walkthrough:
         elif command.startswith(".venv/bin/flask "):
             args = shlex.split(expanded)[1:]
             done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.server.env,
-                                  capture_output=True, text=True, timeout=120)
+                                  capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, (command, done.stdout, done.stderr)
             assert done.stdout.strip(), command
         # bin/serve, bin/test and the like are the set-up, done by the fixture

@@ -115,7 +115,7 @@ def test_the_funnel_counts_instant_and_stored_answers(make_server):
 
     def cli(*args):
         done = subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -17,7 +17,7 @@ from test_recommendation_api import make_customer
 def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_answers_are_purged_after_the_retention_window(make_server):

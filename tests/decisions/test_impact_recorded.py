@@ -57,7 +57,7 @@ def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1",
                RECO_RULES_DIR=str(server.rules))
     return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_rules_diff_and_export_replay_recorded_answers(traffic, tmp_path):

@@ -194,7 +194,7 @@ def test_report_counts_match_a_hand_count_api_and_cli(make_server, tmp_path):
     if server.env.get("RECO_STORE_URL"):
         env["RECO_STORE_URL"] = server.env["RECO_STORE_URL"]
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "report", "split",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     api_report = api.get("/admin/experiments/split/report", headers=ADMIN).json()

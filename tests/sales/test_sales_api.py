@@ -288,7 +288,7 @@ def run_cli(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi")
     env.pop("NO_COLOR", None)
     return subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_recommendation_to_lead_to_conversion_report(make_server, listener):
