@@ -15,10 +15,6 @@ import pytest
 
 from helpers import Client, Listener, ServiceProcess, assert_tmf_error
 
-# One worker runs this module (bin/test: --dist loadgroup): its module-scoped
-# `world` server is started once, not once per worker that gets one of its tests.
-pytestmark = pytest.mark.xdist_group("hardening-nasties")
-
 C = Client.CUSTOMER + "/customer"
 P = Client.INVENTORY + "/product"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"

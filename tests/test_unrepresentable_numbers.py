@@ -20,10 +20,6 @@ import pytest
 
 from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, ServiceProcess
 
-# One worker runs this module (bin/test: --dist loadgroup): its module-scoped
-# `service` server is started once, not once per worker that gets one of its tests.
-pytestmark = pytest.mark.xdist_group("unrepresentable-numbers")
-
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 C = Client.CUSTOMER + "/customer"
 LEADS = "/tmf-api/sales/v4/salesLead"

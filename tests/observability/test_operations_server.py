@@ -18,10 +18,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from helpers import PATIENCE, Client, Listener, ServiceProcess, assert_tmf_error, wait_until
 
-# One worker runs this module (bin/test: --dist loadgroup): its module-scoped
-# `loaded` server is started once, not once per worker that gets one of its tests.
-pytestmark = pytest.mark.xdist_group("operations-server")
-
 C = Client.CUSTOMER + "/customer"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 SCHEMA = "/schemas/ExplainedRecommendationItem.schema.json"
