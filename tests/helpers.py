@@ -126,21 +126,46 @@ class ServiceProcess:
         self.store_url = self.env.get("RECO_STORE_URL") or str(data_dir)
 
     def start(self) -> "ServiceProcess":
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-             "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.time() + 60
+        """Start gunicorn and wait until it serves /health. free_port() checks
+        a port free just before gunicorn binds it, but another program (another
+        person's test run on a shared machine) may take it in between: gunicorn
+        then gives up with "Address already in use" and it is started again on
+        another port. Until gunicorn says it listens, a /health answer on the
+        port may be that other program's, so it does not count."""
+        for _ in range(5):
+            self.log = open(self.log_path, "ab")
+            since = self.log.tell()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                 "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+            if self._started(since):
+                return self
+            self.log.close()
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log_path = self.log_path.parent / f"server-{self.port}.log"
+        raise RuntimeError(f"no free port for a server: {self.log_path.read_text()[-3000:]}")
+
+    def _started(self, since: int) -> bool:
+        """True once the server answers /health; False when its port was
+        taken (see start); raises when it exits otherwise or is not up in time."""
+        deadline = time.time() + 2 * PATIENCE
         while time.time() < deadline:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                written = log.read()
             if self.process.poll() is not None:
+                if b"Address already in use" in written:
+                    return False
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
-                    return self
-            except requests.RequestException:
-                pass
+            if b"Listening at" in written:
+                try:
+                    if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                        return True
+                except requests.RequestException:
+                    pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
 
