@@ -112,7 +112,12 @@ class ServiceProcess:
             "RECO_RULES_DIR": str(rules_dir),
             "RECO_CATALOG_DIR": str(catalog_dir or DEMO_CATALOG),
             "RECO_EVENT_BACKOFF_SECONDS": "0.2",
-            "RECO_EVENT_TIMEOUT_SECONDS": "2",
+            # an attempt's deadline: a loaded machine's pauses (the
+            # dispatcher runs at nice 10) must not make a listener's answer
+            # late, or the notification is sent again and a test that counts
+            # deliveries sees a duplicate (2 s did, two PostgreSQL hosts);
+            # tests of slow or hanging listeners set their own
+            "RECO_EVENT_TIMEOUT_SECONDS": "30",
         })
         self.env.update(env or {})
         self.process: subprocess.Popen | None = None
@@ -121,21 +126,46 @@ class ServiceProcess:
         self.store_url = self.env.get("RECO_STORE_URL") or str(data_dir)
 
     def start(self) -> "ServiceProcess":
-        self.log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-             "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.time() + 60
+        """Start gunicorn and wait until it serves /health. free_port() checks
+        a port free just before gunicorn binds it, but another program (another
+        person's test run on a shared machine) may take it in between: gunicorn
+        then gives up with "Address already in use" and it is started again on
+        another port. Until gunicorn says it listens, a /health answer on the
+        port may be that other program's, so it does not count."""
+        for _ in range(5):
+            self.log = open(self.log_path, "ab")
+            since = self.log.tell()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+                 "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
+                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+            if self._started(since):
+                return self
+            self.log.close()
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log_path = self.log_path.parent / f"server-{self.port}.log"
+        raise RuntimeError(f"no free port for a server: {self.log_path.read_text()[-3000:]}")
+
+    def _started(self, since: int) -> bool:
+        """True once the server answers /health; False when its port was
+        taken (see start); raises when it exits otherwise or is not up in time."""
+        deadline = time.time() + 2 * PATIENCE
         while time.time() < deadline:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                written = log.read()
             if self.process.poll() is not None:
+                if b"Address already in use" in written:
+                    return False
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
-                    return self
-            except requests.RequestException:
-                pass
+            if b"Listening at" in written:
+                try:
+                    if requests.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                        return True
+                except requests.RequestException:
+                    pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
 
@@ -155,9 +185,12 @@ class Listener:
 
     It answers `status`, or `decide(body, n)` for the n-th request when given;
     `events` are the accepted bodies, `requests` every (body, status answered)
-    and `paths` every request's path."""
+    and `paths` every request's path. With `hold` (a threading.Event) every
+    request waits for it before it is answered (a listener that keeps the
+    connection open without answering); `arrived` counts the requests read."""
 
-    def __init__(self, status: int = 201, decide=None):
+    def __init__(self, status: int = 201, decide=None, hold: threading.Event | None = None):
+        self.arrived = 0
         self.events: list[dict] = []
         self.headers: list[dict] = []       # the HTTP headers of each recorded event
         self.requests: list[tuple[dict, int]] = []
@@ -170,6 +203,10 @@ class Listener:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
+                with listener.condition:
+                    listener.arrived += 1
+                if hold is not None:
+                    hold.wait(120)
                 with listener.condition:
                     status = listener.status if decide is None else decide(body, len(listener.requests))
                     listener.requests.append((body, status))
@@ -254,6 +291,15 @@ def assert_tmf_error(response: requests.Response, status: int) -> dict:
     assert body["code"] and body["reason"] and body["message"]
     assert "Traceback" not in response.text
     return body
+
+
+#: How long a test waits for what must happen (a delivery, a server's
+#: background work, a worker noticing a change), in seconds. Generous: under
+#: bin/test on a 2-core machine (six workers, each with its servers) a step
+#: that takes 50 ms alone took over 20 s, and a wait returns as soon as what
+#: it waits for has happened, so a long deadline costs a passing test nothing.
+#: Bounds the product promises (a lease, a retention) are asserted as such.
+PATIENCE = 60.0
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.2):

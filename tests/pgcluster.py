@@ -32,7 +32,7 @@ class PgCluster:
         # a cluster started again keeps its port (bin/pg reads it from DIR/port)
         port = [] if (self.directory / "port").exists() else [str(free_port())]
         done = subprocess.run([str(BIN_PG), "start", str(self.directory), *port],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=300)
         if done.returncode == NO_BINARIES:
             raise NoPostgres(done.stderr.strip())
         if done.returncode != 0:
@@ -62,10 +62,10 @@ class PgCluster:
 
     def restart(self) -> None:
         """Immediate stop (as a crash: no checkpoint) and start again."""
-        subprocess.run([str(BIN_PG), "restart", str(self.directory)], check=True, timeout=120)
+        subprocess.run([str(BIN_PG), "restart", str(self.directory)], check=True, timeout=300)
 
     def stop(self) -> None:
-        subprocess.run([str(BIN_PG), "stop", str(self.directory)], timeout=120)
+        subprocess.run([str(BIN_PG), "stop", str(self.directory)], timeout=300)
 
     def destroy(self) -> None:
-        subprocess.run([str(BIN_PG), "destroy", str(self.directory)], timeout=120)
+        subprocess.run([str(BIN_PG), "destroy", str(self.directory)], timeout=300)

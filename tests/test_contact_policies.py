@@ -180,7 +180,7 @@ def test_cli_explain_names_the_policy(make_server, tmp_path):
     context.write_text(json.dumps(query(party="p-5")))
     env = {**server.env}
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(context)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "5. contact policies:" in done.stdout
     assert "contact-policy, shown 3 times in 7 days (policy P1)" in done.stdout

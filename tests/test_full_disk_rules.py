@@ -15,7 +15,7 @@ import sys
 import pytest
 import requests
 
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, wait_until, if_match
+from helpers import DEMO_CATALOG, DEMO_RULES, PATIENCE, ROOT, Client, assert_tmf_error, wait_until, if_match
 from test_storage_faults import fill, small_disk  # noqa: F401 - the fixture
 
 KEY = "s3cret-admin"
@@ -41,7 +41,7 @@ def flask(*args, data_dir, rules_dir):
     environ = {**os.environ, "RECO_DATA_DIR": str(data_dir), "RECO_RULES_DIR": str(rules_dir),
                "RECO_CATALOG_DIR": str(DEMO_CATALOG), "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.backends("tinydb", reason=FILES)
@@ -153,17 +153,17 @@ def test_a_decision_batch_cut_by_a_full_disk_is_taken_back_and_every_answer_is_k
     server = make_server(data_dir=small_disk, env={"RECO_WORKERS": "1", "RECO_DECISION_FLUSH_SECONDS": "0.5"})
     api = Client(server.url)
     hrefs = [api.post(R, json=instant_query()).json()["href"] for _ in range(3)]
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, PATIENCE)
     fill(small_disk)
     for _ in range(40):                              # more than the last page's room, in one batch or more
         answer = api.post(R, json=instant_query())
         assert answer.status_code == 200, answer.text
         hrefs.append(answer.json()["href"])
-    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, 10)
+    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, PATIENCE)
     for day in (small_disk / "decisions").glob("*.jsonl"):     # nothing of a failed batch stays
         assert day.read_bytes().endswith(b"\n")
     (small_disk / "filler").unlink()
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= len(hrefs), 20), \
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= len(hrefs), PATIENCE), \
         (metric(api, "reco_decisions_recorded_total"), metric(api, "reco_decision_log_pending"))
     missing = [href for href in hrefs if api.get(href).status_code != 200]
     assert missing == []

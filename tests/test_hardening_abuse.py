@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from app.events.allowlist import CallbackPolicy, CallbackRejected
-from helpers import Client, assert_tmf_error
+from helpers import PATIENCE, Client, assert_tmf_error
 
 C = Client.CUSTOMER + "/customer"
 HUBS = [Client.CUSTOMER + "/hub", Client.INVENTORY + "/hub", Client.RECOMMENDATION + "/hub",
@@ -131,7 +131,7 @@ def test_redirects_from_a_listener_are_not_followed(make_server):
         api = Client(service.url)
         assert api.post(HUBS[0], json={"callback": redirector.url}).status_code == 201
         assert api.post(C, json=BODY).status_code == 201
-        deadline = time.time() + 20
+        deadline = time.time() + PATIENCE
         while time.time() < deadline and api.get("/health").json()["events"].get("failed") != 1:
             time.sleep(0.2)
         events = api.get("/health").json()["events"]
@@ -154,7 +154,7 @@ def test_the_allow_list_is_checked_again_at_delivery(make_server, tmp_path, list
                                                  "RECO_EVENT_MAX_ATTEMPTS": "2"})
     api = Client(second.url)
     assert api.post(C, json=BODY).status_code == 201
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while time.time() < deadline and api.get("/health").json()["events"].get("failed") != 1:
         time.sleep(0.2)
     events = api.get("/health").json()["events"]

@@ -54,7 +54,7 @@ def flask(project, *args, env=None):
     environ = {**os.environ, "RECO_DATA_DIR": str(project / "data"), "RECO_RULES_DIR": str(project / "rules"),
                "RECO_CATALOG_DIR": str(project / "catalog"), "NO_COLOR": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
-                          cwd=project, env=environ, capture_output=True, text=True, timeout=120)
+                          cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 
 ESCAPES = ["a/b", "a/../../../../../../../../{outside}/PWNED", "1.0.0/../../../PWNED", "../../PWNED",

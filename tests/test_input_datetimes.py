@@ -15,7 +15,7 @@ import pytest
 
 from app.rules.model.common import parse_time
 from app.timeutil import DateTimeOutOfRange, parse_datetime
-from helpers import Client, assert_tmf_error
+from helpers import PATIENCE, Client, assert_tmf_error
 
 OUT_OF_RANGE = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-01:00"]
 GOOD = "2026-03-01T01:00:00+01:00"
@@ -252,7 +252,7 @@ def test_a_zone_less_time_in_an_asynchronous_query_is_utc_and_kept_as_sent(api):
     created = api.post(Client.RECOMMENDATION + "/queryProductRecommendation", json=body)
     assert created.status_code == 201, created.text
     path = Client.RECOMMENDATION + "/queryProductRecommendation/" + created.json()["id"]
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while (stored := api.get(path).json())["state"] not in ("done", "terminatedWithError"):
         assert time.time() < deadline, stored
         time.sleep(0.1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import DEMO_RULES, ROOT, Client, Listener, assert_tmf_error, wait_until
+from helpers import DEMO_RULES, PATIENCE, ROOT, Client, Listener, assert_tmf_error, wait_until
 from pgcluster import NoPostgres, PgCluster
 
 C = Client.CUSTOMER
@@ -82,7 +82,7 @@ def test_two_hosts_share_writes_activation_and_events(pg_url, make_server, liste
     assert hub.status_code == 201, hub.text
     ids = [host_b.post(f"{C}/customer", json=customer_body(f"n{i}")).json()["id"]
            for i in range(6)]
-    assert listener.wait_for(lambda e: len(listener.events) >= 6, timeout=20)
+    assert listener.wait_for(lambda e: len(listener.events) >= 6, timeout=PATIENCE)
     time.sleep(3)  # time for a duplicate to arrive
     delivered = [e["event"]["customer"]["id"] for e in listener.events]
     assert sorted(delivered) == sorted(ids)
@@ -91,12 +91,21 @@ def test_two_hosts_share_writes_activation_and_events(pg_url, make_server, liste
     assert rules_version(host_b) == "1.0.0"
     done = flask_cli({**env, "RECO_DATA_DIR": str(tmp_path / "a"), "RECO_RULES_DIR": str(rules)},
                      "rules", "activate", "telco-demo", "0.9.0")
-    output = done.communicate(timeout=120)[0]
+    output = done.communicate(timeout=300)[0]
     assert done.returncode == 0, output
     switched = time.monotonic()
-    assert wait_until(lambda: rules_version(host_b) == "0.9.0", timeout=5), \
-        host_b.get("/health").json()["rules"]
-    assert time.monotonic() - switched <= 5.5
+    asked = []          # when each request that saw the new version was sent
+
+    def served_new() -> bool:
+        sent = time.monotonic()
+        if rules_version(host_b) != "0.9.0":
+            return False
+        asked.append(sent)
+        return True
+    # by the send time of the first request it answered with the new version
+    # (the time its answer came back added a loaded machine's delays)
+    assert wait_until(served_new, timeout=PATIENCE), host_b.get("/health").json()["rules"]
+    assert asked[0] - switched <= 5.0, asked[0] - switched
 
 
 def test_a_host_lacking_the_activated_version_keeps_its_own(pg_url, make_server, tmp_path):
@@ -107,13 +116,13 @@ def test_a_host_lacking_the_activated_version_keeps_its_own(pg_url, make_server,
     assert rules_version(lacking) == "1.0.0"
     done = flask_cli({**env, "RECO_DATA_DIR": str(tmp_path / "a"), "RECO_RULES_DIR": str(rules)},
                      "rules", "activate", "telco-demo", "0.9.0")
-    assert done.wait(120) == 0, done.stdout.read()
+    assert done.wait(300) == 0, done.stdout.read()
 
     def says_so():
         rules_report = lacking.get("/health").json()["rules"]
         return [e for e in rules_report["errors"] if "0.9.0" in e and "not in" in e]
 
-    assert wait_until(says_so, timeout=5), lacking.get("/health").json()
+    assert wait_until(says_so, timeout=PATIENCE), lacking.get("/health").json()
     assert rules_version(lacking) == "1.0.0"
     answer = lacking.post(Client.RECOMMENDATION + "/queryProductRecommendation",
                           json={"instantSyncRecommendation": True})
@@ -130,7 +139,7 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
     # unpinned (the pointer row exists): activating either version is a change
     # (activating the version already pinned does nothing and takes no lock)
     first = flask_cli(env, "rules", "activate", "telco-demo", "--latest")
-    assert first.wait(120) == 0, first.stdout.read()
+    assert first.wait(300) == 0, first.stdout.read()
     with psycopg.connect(pg_url) as conn:
         conn.execute("SELECT 1 FROM documents WHERE collection = 'rulesetActivation' FOR UPDATE")
         runs = [flask_cli(env, "rules", "activate", "telco-demo", v) for v in ("0.9.0", "1.0.0")]
@@ -141,7 +150,7 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
                                      "wait_event_type = 'Lock'").fetchone()[0] == 2
 
         assert wait_until(both_waiting, timeout=60, interval=0.2)
-    outputs = [run.communicate(timeout=60)[0] for run in runs]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
     codes = sorted(run.returncode for run in runs)
     assert codes == [0, 1], outputs
     loser = outputs[[run.returncode for run in runs].index(1)]
@@ -334,17 +343,20 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
                 return conn.execute(
                     "SELECT id FROM documents WHERE collection = 'eventQueue' "
                     "AND id = %s FOR UPDATE", (held_hub,)).fetchall()
-            assert wait_until(lock_held_queue, timeout=10)
+            assert wait_until(lock_held_queue, timeout=PATIENCE)
             ids = [(a if n % 2 else b).post(f"{C}/customer", json=customer_body(f"n{n}")).json()["id"]
                    for n in range(6)]
             waits = []
             deadline = time.monotonic() + 5
             with psycopg.connect(url, autocommit=True) as watch:
-                while time.monotonic() < deadline:
+                while time.monotonic() < deadline or len(free.events) < len(ids):
                     waits += watch.execute(
                         "SELECT query FROM pg_stat_activity WHERE application_name = "
                         "'tmf-recommender' AND wait_event_type = 'Lock'").fetchall()
                     time.sleep(0.05)
+                    # (the free hub's deliveries polled while the lock is held,
+                    # not read after a fixed 5 s: a loaded machine took longer)
+                    assert time.monotonic() < deadline + PATIENCE, "the free hub waited"
             delivered = [e["event"]["customer"]["id"] for e in free.events]
             assert delivered == ids, "the free hub waited behind a locked row"
             # no claim waits; the lease holder's renewal of the held hub's own
@@ -353,7 +365,7 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
             claims = [w for w in waits if "AND id = $2 FOR UPDATE" not in w[0]]
             assert claims == [], claims
             assert held.events == []
-        assert held.wait_for(lambda e: len(held.events) >= len(ids), timeout=20)
+        assert held.wait_for(lambda e: len(held.events) >= len(ids), timeout=PATIENCE)
         time.sleep(2)                                  # time for a duplicate to arrive
         assert [e["event"]["customer"]["id"] for e in held.events] == ids
         assert [e["event"]["customer"]["id"] for e in free.events] == ids

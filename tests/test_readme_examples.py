@@ -20,7 +20,7 @@ import time
 import pytest
 import requests
 
-from helpers import ROOT
+from helpers import PATIENCE, ROOT
 
 FENCE = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
 PLACEHOLDER = re.compile(r"<([a-z ]+ id)>")
@@ -112,7 +112,7 @@ class Walkthrough:
         elif command.startswith(".venv/bin/flask "):
             args = shlex.split(expanded)[1:]
             done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.server.env,
-                                  capture_output=True, text=True, timeout=120)
+                                  capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, (command, done.stdout, done.stderr)
             assert done.stdout.strip(), command
         # bin/serve, bin/test and the like are the set-up, done by the fixture
@@ -157,7 +157,7 @@ class Walkthrough:
 
     def wait_done(self, query_id: str) -> None:
         url = f"{self.server.url}/tmf-api/recommendationManagement/v4/queryProductRecommendation/{query_id}"
-        deadline = time.time() + 20
+        deadline = time.time() + PATIENCE
         while time.time() < deadline:
             if self.session.get(url, timeout=30).json().get("state") in ("done", "terminatedWithError"):
                 return

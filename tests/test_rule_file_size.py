@@ -53,7 +53,7 @@ def flask(project, *args):
                "RECO_CATALOG_DIR": str(project / "catalog"), "NO_COLOR": "1",
                "RECO_MAX_RULE_FILE_BYTES": str(LIMIT)}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
-                          cwd=project, env=environ, capture_output=True, text=True, timeout=120)
+                          cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.backends("tinydb", reason="files of the rules folder; the store plays no part")

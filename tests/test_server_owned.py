@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from helpers import Client, assert_tmf_error
+from helpers import PATIENCE, Client, assert_tmf_error
 
 C = Client.CUSTOMER + "/customer"
 P = Client.INVENTORY + "/product"
@@ -157,7 +157,7 @@ def _made_everywhere(api, headers) -> list[dict]:
     queued = api.post(R, json=async_query(channel=[{"id": "21"}], shoppingCart=[{
         "@type": "ShoppingCart", "id": "c1", "cartItem": [{
             "id": "1", "productOffering": {"id": "6547"}}]}]), headers=headers).json()
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while (stored := api.get(f"{R}/{queued['id']}").json())["state"] != "done":
         assert time.time() < deadline, stored
         time.sleep(0.05)

@@ -53,7 +53,7 @@ def _setup_copy(tmp_path: Path) -> tuple[Path, dict]:
 
 def _run(project: Path, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(project / "bin" / "setup")], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=300)
 
 
 def _pip_calls(project: Path) -> list[str]:

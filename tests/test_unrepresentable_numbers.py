@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from helpers import DEMO_CATALOG, ROOT, Client, ServiceProcess
+from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, ServiceProcess
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 C = Client.CUSTOMER + "/customer"
@@ -104,7 +104,7 @@ def test_instant_async_lead_and_explain_answer(service, value_json, expected):
 
     created = api.post(R, json=_query(customer_id, False))
     assert created.status_code == 201, created.text
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while True:
         body = api.get(R + "/" + created.json()["id"]).json()
         if body["state"] not in ("accepted", "inProgress") or time.time() > deadline:
@@ -130,7 +130,7 @@ def test_flask_rules_explain_a_context_file(service, tmp_path, value_json, expec
                        ' "channel": "24", "time": "2026-10-01T00:00:00Z"}' % (value_json, value_json))
     env = dict(service.env, FLASK_APP="wsgi", RECO_BACKGROUND_WORKERS="false")
     done = subprocess.run([sys.executable, "-m", "flask", "rules", "explain", "--json", str(context)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     items = [item["offering"]["id"] for item in json.loads(done.stdout)["items"]]
@@ -146,7 +146,7 @@ def test_lint_names_a_threshold_the_engine_cannot_hold(tmp_path, threshold):
            "RECO_DATA_DIR": str(tmp_path / "data"), "FLASK_APP": "wsgi", "NO_COLOR": "1",
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "flask", "rules", "lint"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
     assert "numbers.yaml:11:" in done.stdout

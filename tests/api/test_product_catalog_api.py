@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.rules import load_catalog
-from helpers import DEMO_CATALOG, Client, assert_tmf_error
+from helpers import DEMO_CATALOG, PATIENCE, Client, assert_tmf_error
 
 PO = "/tmf-api/productCatalogManagement/v4/productOffering"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -31,7 +31,7 @@ def offering_refs(*resources):
 def test_every_handed_out_offering_href_resolves(api):
     instant = api.post(R, json={**QUERY, "instantSyncRecommendation": True}).json()
     queued = api.post(R, json=QUERY).json()
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while (stored := api.get(f"{R}/{queued['id']}").json())["state"] != "done":
         assert time.time() < deadline
         time.sleep(0.05)

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from helpers import ROOT, Client, assert_tmf_error, wait_until
+from helpers import PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query, metric
 from test_reactions import react
 from test_recommendation_api import make_customer
@@ -67,7 +67,7 @@ def test_the_funnel_counts_instant_and_stored_answers(make_server):
     known = answer(api, {**instant_query(channel="23"), "relatedParty": {
         "id": premium["id"], "role": "customer", "@referredType": "Customer"}})
     stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
-    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
+    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
     stored = api.get(stored["href"]).json()
 
     react(api, anonymous, "1", "shown")
@@ -78,7 +78,7 @@ def test_the_funnel_counts_instant_and_stored_answers(make_server):
     react(api, stored, "2", "accepted")
     lead(api, anonymous, "1", status="accepted")
     lead(api, stored, "3")
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, 15)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 3, PATIENCE)
 
     report = api.get(REPORT).json()
     funnel = report["funnel"]
@@ -115,7 +115,7 @@ def test_the_funnel_counts_instant_and_stored_answers(make_server):
 
     def cli(*args):
         done = subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

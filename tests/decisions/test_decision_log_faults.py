@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from helpers import Client, wait_until
+from helpers import PATIENCE, Client, wait_until
 from helpers import child_pids as children
 from test_decision_log import R, instant_query, metric
 
@@ -37,7 +37,7 @@ def test_a_killed_worker_loses_only_its_unwritten_buffer_and_counts_it(make_serv
         response = api.post(R, json=instant_query())
         assert response.status_code == 200
         before.append(response.json()["href"])
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 20, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 20, PATIENCE)
 
     answered: list[str] = []
     stop = threading.Event()
@@ -89,7 +89,7 @@ def test_answers_flow_while_postgresql_is_down_and_the_buffer_stays_bounded(make
                                   "RECO_DECISION_BUFFER_MAX": "20"})
         api = Client(server.url)
         first = api.post(R, json=instant_query()).json()
-        assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, 10)
+        assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, PATIENCE)
         cluster.stop()
         time.sleep(2.5)        # the pool's idle connection is checked (and found dead) when taken
 
@@ -100,7 +100,7 @@ def test_answers_flow_while_postgresql_is_down_and_the_buffer_stays_bounded(make
             during.append(response.json())
         assert metric(api, "reco_decision_log_pending") <= 20
         assert metric(api, "reco_decisions_dropped_total") >= 30
-        assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, 10)
+        assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 1, PATIENCE)
         # the buffered ones still resolve (the buffer is read first)
         assert api.get(during[0]["href"]).status_code == 200
 
@@ -120,12 +120,12 @@ def test_a_line_cut_by_a_crash_mid_append_breaks_neither_reads_nor_the_next_writ
     server = make_server(env={"RECO_DECISION_FLUSH_SECONDS": "0.05"})
     api = Client(server.url)
     first = api.post(R, json=instant_query()).json()
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, PATIENCE)
     day_file, = (Path(server.data_dir) / "decisions").glob("*.jsonl")
     with open(day_file, "ab") as handle:        # what a kill in the middle of write(2) leaves
         handle.write(b'{"id":"' + first["id"][:20].encode())
     second = api.post(R, json=instant_query()).json()
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, PATIENCE)
     assert api.get(first["href"]).status_code == 200
     response = api.get(second["href"])
     assert response.status_code == 200, response.text
@@ -144,13 +144,13 @@ def test_a_full_disk_mid_append_leaves_no_half_batch_and_no_duplicates(make_serv
     server = make_server(env={**full_disk.env, "RECO_DECISION_FLUSH_SECONDS": "0.5"})
     api = Client(server.url)
     first = api.post(R, json=instant_query()).json()
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 1, PATIENCE)
     full_disk.fill(server, "decisions")
     during = [api.post(R, json=instant_query()).json() for _ in range(4)]
-    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 2, 10)
+    assert wait_until(lambda: metric(api, "reco_decision_log_flush_failures_total") >= 2, PATIENCE)
     assert all(api.get(given["href"]).status_code == 200 for given in during)  # buffered
     full_disk.free()
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 5, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 5, PATIENCE)
     assert metric(api, "reco_decision_log_pending") == 0
     # each answer once in the file: the half batch the full disk let in was taken back
     day_file, = (Path(server.data_dir) / "decisions").glob("*.jsonl")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import ROOT, Client, wait_until
+from helpers import PATIENCE, ROOT, Client, wait_until
 from test_decision_log import R, answer, instant_query, metric
 from test_reactions import REACTIONS, react
 from test_recommendation_api import make_customer
@@ -17,7 +17,7 @@ from test_recommendation_api import make_customer
 def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_answers_are_purged_after_the_retention_window(make_server):
@@ -30,11 +30,11 @@ def test_answers_are_purged_after_the_retention_window(make_server):
     reaction = api.post(REACTIONS, json={"reactionType": "clicked", "recommendation": {
         "id": answers[0]["id"], "itemId": "1"}})
     assert reaction.status_code == 201, reaction.text
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, 10)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 2, PATIENCE)
     assert metric(api, "reco_decisions_purged_total") == 0
     assert all(api.get(given["href"]).status_code == 200 for given in answers)
-    assert wait_until(lambda: metric(api, "reco_decisions_purged_total") >= 2, 30)
-    assert wait_until(lambda: api.get(REACTIONS).json() == [], 10), api.get(REACTIONS).json()
+    assert wait_until(lambda: metric(api, "reco_decisions_purged_total") >= 2, PATIENCE)
+    assert wait_until(lambda: api.get(REACTIONS).json() == [], PATIENCE), api.get(REACTIONS).json()
     # gone from the store, not only hidden by the retention check
     assert "0 recorded answers exported" in flask(server, "decisions", "export").stderr
 
@@ -50,10 +50,10 @@ def test_erase_removes_one_persons_answers_and_reactions(make_server):
     someone_else = answer(api, {**instant_query(), "relatedParty": {"id": other["id"]}})
     stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False,
                                "relatedParty": {"id": customer["id"]}}).json()
-    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
+    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
     for decision in (by_customer_id, by_party_id, someone_else):
         assert react(api, decision, "1", "shown").status_code == 201
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 4, 15)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total") >= 4, PATIENCE)
 
     done = flask(server, "decisions", "erase", "--party", customer["engagedParty"]["id"])
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from helpers import DEMO_RULES, ROOT, Client, assert_tmf_error, wait_until
+from helpers import DEMO_RULES, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query, metric
 
 OLD_R3 = '''      cart_category: devices
@@ -39,8 +39,8 @@ def recorded_traffic(api, key: str | None = None) -> None:
         answer(api)
     answer(api, instant_query(channel="22"))
     stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
-    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
-    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total", key) >= 5, 15)
+    assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
+    assert wait_until(lambda: metric(api, "reco_decisions_recorded_total", key) >= 5, PATIENCE)
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1",
                RECO_RULES_DIR=str(server.rules))
     return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_rules_diff_and_export_replay_recorded_answers(traffic, tmp_path):

@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, Listener, ServiceProcess, assert_tmf_error, free_port
-from helpers import read_http_request
+from helpers import PATIENCE, read_http_request
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
@@ -159,8 +159,8 @@ def test_a_query_that_cannot_be_evaluated_is_refused_and_a_stored_one_costs_only
     api = Client(second.url)
     register(api, listener.url, "eventType=CustomerCreateEvent")
     customer_id = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
-    assert wait_until(lambda: events_health(api)["pending"] == 0, 5)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=PATIENCE)
+    assert wait_until(lambda: events_health(api)["pending"] == 0, PATIENCE)
     assert events_health(api)["failed"] == 0
 
 
@@ -184,7 +184,7 @@ def test_a_change_whose_event_cannot_be_recorded_is_refused_and_nothing_is_store
     full_disk.free()                            # space again
     assert events_health(api)["recordable"] is True
     customer_id = create(api, "Kept")
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=PATIENCE)
     assert not listener.wait_for(lambda e: e["event"]["customer"]["name"] == "Lost", timeout=0.5)
 
 
@@ -200,8 +200,8 @@ def test_an_event_whose_change_never_committed_is_never_sent(service, listener, 
     assert_tmf_error(response, response.status_code)
     full_disk.free()
     customer_id = create(api, "Real")
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
-    assert wait_until(lambda: events_health(api)["recorded"] == 0, 5)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=PATIENCE)
+    assert wait_until(lambda: events_health(api)["recorded"] == 0, PATIENCE)
     assert [e["event"]["customer"]["name"] for e in listener.events] == ["Real"]
 
 
@@ -235,12 +235,12 @@ def test_trickling_listeners_cost_only_their_own_queue(service, listener, raw_li
         register(api, slow.url)
     register(api, listener.url)
     customer_id = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10), \
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=PATIENCE), \
         "a healthy hub's event was held up behind trickling listeners"
     # every attempt ended by the 1 s whole-attempt deadline, although a byte
     # arrived every 0.2 s: the status line trickled is a failure, a body
     # trickled after a 200 is not waited for
-    assert wait_until(lambda: all(hasattr(slow, "held") for slow in tricklers), 10)
+    assert wait_until(lambda: all(hasattr(slow, "held") for slow in tricklers), PATIENCE)
     assert max(slow.held for slow in tricklers) < 3.0
 
 
@@ -267,12 +267,12 @@ def test_only_a_capped_part_of_a_listeners_answer_is_read(service, raw_listeners
     register(api, big.url)
     register(api, listener.url)
     customer_id = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=10)
-    assert wait_until(lambda: hasattr(big, "sent"), 10)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == customer_id, timeout=PATIENCE)
+    assert wait_until(lambda: hasattr(big, "sent"), PATIENCE)
     # 64 KiB read, then the connection closed: what got out is the cap plus
     # the kernel's socket buffers, not the 100 MB
     assert big.sent < 20 * 1024 * 1024, big.sent
-    assert wait_until(lambda: events_health(api)["delivered"] == 2, 5)
+    assert wait_until(lambda: events_health(api)["delivered"] == 2, PATIENCE)
 
 
 # -- fan-out on the request path, unlimited hubs ---------------------------
@@ -297,20 +297,22 @@ def test_a_change_records_one_event_whatever_the_hubs_and_hubs_are_capped(servic
 def test_finished_entries_are_purged_and_a_deleted_hub_takes_its_queue(
         service, listener, raw_listeners):
     server = service(workers=1, RECO_EVENT_MAX_ATTEMPTS="1", RECO_EVENT_CIRCUIT_FAILURES="100",
-                     RECO_EVENT_FAILED_RETENTION_SECONDS="3",
-                     RECO_EVENT_DELIVERED_RETENTION_SECONDS="3")
+                     RECO_EVENT_FAILED_RETENTION_SECONDS="6",
+                     RECO_EVENT_DELIVERED_RETENTION_SECONDS="6")
     api = Client(server.url)
     refused = register(api, f"http://127.0.0.1:{free_port()}/nobody")   # fails at once
     register(api, listener.url)
+    # (a retention of 3 s was shorter than three creates and their failures
+    # on a loaded machine: the first was purged before the third failed)
     for _ in range(3):
         create(api)
-    assert wait_until(lambda: events_health(api)["failed"] == 3, 10), events_health(api)
-    # failed entries go after their retention (3 s), and so do delivered ones
-    assert wait_until(lambda: events_health(api)["failed"] == 0, 10), events_health(api)
-    assert wait_until(lambda: events_health(api).get("delivered") == 0, 5), events_health(api)
+    assert wait_until(lambda: events_health(api)["failed"] == 3, PATIENCE), events_health(api)
+    # failed entries go after their retention (6 s), and so do delivered ones
+    assert wait_until(lambda: events_health(api)["failed"] == 0, PATIENCE), events_health(api)
+    assert wait_until(lambda: events_health(api).get("delivered") == 0, PATIENCE), events_health(api)
     for _ in range(2):
         create(api)
-    assert wait_until(lambda: events_health(api)["failed"] == 2, 10), events_health(api)
+    assert wait_until(lambda: events_health(api)["failed"] == 2, PATIENCE), events_health(api)
     assert api.delete(f"{C_HUB}/{refused}").status_code == 204
     assert events_health(api)["failed"] == 0          # at once, not after the retention
 
@@ -321,7 +323,7 @@ def test_finished_entries_are_purged_and_a_deleted_hub_takes_its_queue(
     hub = register(api, slow.url)
     for _ in range(6):
         create(api)
-    assert wait_until(lambda: len(slow.bodies()) >= 1, 5)
+    assert wait_until(lambda: len(slow.bodies()) >= 1, PATIENCE)
     assert api.delete(f"{C_HUB}/{hub}").status_code == 204
     sent = len(slow.bodies())
     time.sleep(2.0)
@@ -347,10 +349,11 @@ def test_a_hub_deleted_during_its_batch_gets_no_more_than_the_notification_in_fl
     slow = raw_listeners(refuse_once_then_slow)
     hub = register(api, slow.url)
     create(api)
-    assert wait_until(lambda: len(slow.bodies()) == 1, 10)
+    # (>= 1: on a loaded machine the retry 1.5 s later can come before a poll)
+    assert wait_until(lambda: len(slow.bodies()) >= 1, PATIENCE)
     for _ in range(6):       # pending behind the refused one: its retry claims all 7
         create(api)
-    assert wait_until(lambda: len(slow.bodies()) >= 3, 10)
+    assert wait_until(lambda: len(slow.bodies()) >= 3, PATIENCE)
     assert api.delete(f"{C_HUB}/{hub}").status_code == 204
     sent = len(slow.bodies())
     time.sleep(2.5)
@@ -389,11 +392,11 @@ def test_delivery_and_jobs_start_with_the_worker_not_its_first_request(make_serv
     quiet = start_without_requests(first)
     try:
         created = listener.wait_for(
-            lambda e: e["eventType"] == "CustomerCreateEvent", timeout=20)
+            lambda e: e["eventType"] == "CustomerCreateEvent", timeout=PATIENCE)
         done = listener.wait_for(
             lambda e: e["eventType"] == "QueryProductRecommendationStateChangeEvent"
             and e["event"]["queryProductRecommendation"]["id"] == query_id
-            and e["event"]["queryProductRecommendation"]["state"] == "done", timeout=20)
+            and e["event"]["queryProductRecommendation"]["state"] == "done", timeout=PATIENCE)
         assert created and done, [e["eventType"] for e in listener.events]
     finally:
         os.killpg(quiet.pid, 15)
@@ -422,7 +425,7 @@ def test_a_done_query_whose_job_survived_is_not_evaluated_again(make_server, lis
     def state_events(query_id):
         return [e["event"]["queryProductRecommendation"]["state"] for e in listener.events
                 if e["event"].get("queryProductRecommendation", {}).get("id") == query_id]
-    assert wait_until(lambda: "done" in state_events(marker), 20)   # the jobs have run
+    assert wait_until(lambda: "done" in state_events(marker), PATIENCE)   # the jobs have run
     # its create was acknowledged, so its CreateEvent is sent (before the
     # marker's events: one hub, one ordered queue); nothing of a second run
     assert state_events(finished) == ["accepted"]
@@ -442,8 +445,8 @@ def test_a_retry_holds_back_the_hubs_later_events_so_they_arrive_in_order(
     register(api, flaky.url)
     register(api, listener.url)
     ids = [create(api, f"c{n}") for n in range(8)]
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == ids[-1], timeout=10)
-    assert wait_until(lambda: len(flaky.bodies()) >= 9, 10)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == ids[-1], timeout=PATIENCE)
+    assert wait_until(lambda: len(flaky.bodies()) >= 9, PATIENCE)
     received = created_ids(flaky.bodies())
     assert received[0] == ids[0]                      # the failed attempt
     assert received[1:] == ids, "a hub's events arrived out of order"
@@ -465,7 +468,7 @@ def test_a_listener_slower_than_the_deadline_gets_its_first_event_a_bounded_numb
     sluggish = raw_listeners(slow)
     register(api, sluggish.url)
     ids = [create(api, f"c{n}") for n in range(4)]
-    assert wait_until(lambda: len(sluggish.bodies()) >= 2, 10)
+    assert wait_until(lambda: len(sluggish.bodies()) >= 2, PATIENCE)
     time.sleep(3.0)             # time for more copies, and for the later events, if sent
     bodies = sluggish.bodies()
     # two attempts of the first event opened the circuit: nothing else was

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import Client
+from helpers import PATIENCE, Client
 from helpers import child_pids as children
 
 C = "/tmf-api/customerManagement/v4/customer"
@@ -68,27 +68,27 @@ def test_one_dispatcher_process_delivers_and_is_started_again_when_it_dies(
         make_server, listener, store_env):
     server = make_server(workers=2, env={**FAST, **store_env})
     master = server.process.pid
-    (first,) = wait_for(lambda: dispatchers_of(master), 10)
+    (first,) = wait_for(lambda: dispatchers_of(master), PATIENCE)
     api = Client(server.url)
     assert api.post(C_HUB, json={"callback": listener.url}).status_code == 201
     before = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == before, timeout=10)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == before, timeout=PATIENCE)
     os.kill(first, signal.SIGKILL)
-    (second,) = wait_for(lambda: [p for p in dispatchers_of(master) if p != first], 15)
+    (second,) = wait_for(lambda: [p for p in dispatchers_of(master) if p != first], PATIENCE)
     after = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == after, timeout=15)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == after, timeout=PATIENCE)
     assert len(dispatchers_of(master)) == 1 and second != first
 
 
 def test_the_dispatcher_process_ends_with_its_master_even_a_killed_one(make_server, listener):
     server = make_server(workers=1, env=FAST)
     master = server.process.pid
-    (dispatcher,) = wait_for(lambda: dispatchers_of(master), 10)
+    (dispatcher,) = wait_for(lambda: dispatchers_of(master), PATIENCE)
     os.kill(master, signal.SIGKILL)
     server.process.wait(10)
     try:
         # nobody is left to deliver for a stopped service (its parent gone, it stops)
-        assert wait_for(lambda: not alive(dispatcher), 10), "dispatcher outlived its master"
+        assert wait_for(lambda: not alive(dispatcher), PATIENCE), "dispatcher outlived its master"
     finally:
         try:
             os.killpg(master, signal.SIGKILL)     # the orphaned workers
@@ -122,5 +122,5 @@ def test_with_dispatcher_workers_each_worker_delivers_and_there_is_no_process(
     api = Client(server.url)
     assert api.post(C_HUB, json={"callback": listener.url}).status_code == 201
     created = create(api)
-    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == created, timeout=10)
+    assert listener.wait_for(lambda e: e["event"]["customer"]["id"] == created, timeout=PATIENCE)
     assert dispatchers_of(server.process.pid) == []

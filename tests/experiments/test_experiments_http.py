@@ -15,7 +15,7 @@ import sys
 import requests
 
 from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
-from helpers import DEMO_CATALOG, ROOT, Client, assert_tmf_error, wait_until
+from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 
 REACTIONS = "/tmf-api/recommendationManagement/v4/recommendationReaction"
 LEADS = "/tmf-api/sales/v4/salesLead"
@@ -194,7 +194,7 @@ def test_report_counts_match_a_hand_count_api_and_cli(make_server, tmp_path):
     if server.env.get("RECO_STORE_URL"):
         env["RECO_STORE_URL"] = server.env["RECO_STORE_URL"]
     done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "report", "split",
-                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+                           "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     api_report = api.get("/admin/experiments/split/report", headers=ADMIN).json()
@@ -278,4 +278,4 @@ def test_start_weights_promote_are_admin_actions_recorded_and_weights_move_few(m
     assert problem["text"].startswith(f"{problem['file']}:{problem['line']}:")
     linted = api.get("/admin/rules/overview", headers=ADMIN).json()["lint"]["problems"]
     assert any(p["code"] == "weights-not-100" and p["line"] == problem["line"] for p in linted)
-    assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), 10)
+    assert wait_until(lambda: "experiment" not in ask(api, query("party-1")), PATIENCE)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
-from helpers import DEMO_CATALOG, ROOT, Client, assert_tmf_error, wait_until
+from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 
 
 def lint(paths, tmp_path, rules):
@@ -74,7 +74,7 @@ def test_an_arm_version_removed_breaks_no_other_experiment_and_leaves_stop_and_r
     def gone():
         api.post(R, json=query("party-1"))           # the answering path notices changed rule files
         return "challenger" in str(api.get("/admin/experiments", headers=ADMIN).json()["problems"])
-    assert wait_until(gone, 15)
+    assert wait_until(gone, PATIENCE)
     # the file no longer serves (an error), but the experiment can still be read, reported on and stopped
     assert api.get("/admin/experiments/split", headers=ADMIN).status_code == 200
     assert api.get("/admin/experiments/split/report", headers=ADMIN).status_code == 200

@@ -16,7 +16,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import Client, Listener, ServiceProcess, assert_tmf_error
+from helpers import PATIENCE, Client, Listener, ServiceProcess, assert_tmf_error, wait_until
 
 C = Client.CUSTOMER + "/customer"
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -98,7 +98,7 @@ def loaded(tmp_path_factory):
             response = fresh("POST", service.url + R, json={**E1, "instantSyncRecommendation": False})
             assert response.status_code == 201, response.text
             stored.append(response.json()["id"])
-        deadline = time.time() + 30
+        deadline = time.time() + PATIENCE
         while stored and time.time() < deadline:
             sent["polls"] += 1
             if fresh("GET", f"{service.url}{R}/{stored[0]}").json()["state"] == "done":
@@ -106,7 +106,7 @@ def loaded(tmp_path_factory):
             else:
                 time.sleep(0.1)
         assert not stored, "asynchronous queries not done in 30 s"
-        deadline = time.time() + 30
+        deadline = time.time() + PATIENCE
         while len(listener.of_type("CustomerCreateEvent")) < N_CREATE and time.time() < deadline:
             time.sleep(0.1)
         # Until the request log shows both workers at work (usually at once).
@@ -122,7 +122,17 @@ def loaded(tmp_path_factory):
 def test_metrics_add_up_across_workers(loaded):
     service, listener, sent = loaded
     assert len({line["pid"] for line in request_lines(service)}) == 2
-    samples = scrape(service)
+
+    def settled():
+        """A scrape taken once the background work is counted: a
+        delivery is counted after its listener answered, a job's gauge after
+        its query was stored done (on a loaded machine, read too early)."""
+        samples = scrape(service)
+        done = (total(samples, "reco_event_deliveries_total", outcome="delivered")
+                == len(listener.events) and total(samples, "reco_event_outbox_pending") == 0
+                and total(samples, "reco_recommendation_jobs_pending") == 0)
+        return samples if done else None
+    samples = wait_until(settled, PATIENCE) or scrape(service)
     assert http(samples, "customerManagement", "register_listener", "POST", 201) == 1
     assert http(samples, "customerManagement", "create", "POST", 201) == N_CREATE
     assert http(samples, "customerManagement", "create", "POST", 400) == N_BAD
@@ -169,7 +179,7 @@ def test_metrics_add_up_across_workers(loaded):
         assert http(again, "customerManagement", "create", "POST", 201) == N_CREATE
     victim = next(line["pid"] for line in request_lines(service))
     os.kill(victim, signal.SIGKILL)
-    deadline = time.time() + 30
+    deadline = time.time() + PATIENCE
     while time.time() < deadline:
         booted = [line for line in log_lines(service) if line["event"].startswith("Booting worker")]
         if len(booted) >= 3:
@@ -189,7 +199,7 @@ def test_backlogs_are_read_at_scrape_time(loaded):
         hub = fresh("POST", service.url + Client.INVENTORY + "/hub", json={"callback": refusing.url}).json()
         assert fresh("POST", service.url + Client.INVENTORY + "/product",
                      json={"status": "active", "productOffering": {"id": "7001"}}).status_code == 201
-        deadline = time.time() + 20
+        deadline = time.time() + PATIENCE
         while time.time() < deadline:
             samples = scrape(service)
             if total(samples, "reco_event_deliveries_total", outcome="rejected") >= 1 \

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from helpers import Client, assert_tmf_error
+from helpers import PATIENCE, Client, assert_tmf_error
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 
@@ -111,7 +111,7 @@ def test_user_guide_instant_sample(api):
     assert isinstance(body["recommendationItem"], list)
 
 
-def wait_state(api, href, states, timeout=20):
+def wait_state(api, href, states, timeout=PATIENCE):
     deadline = time.time() + timeout
     while time.time() < deadline:
         body = api.get(href.replace(api.url, "")).json()

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from helpers import ROOT, Client, assert_tmf_error
+from helpers import PATIENCE, ROOT, Client, assert_tmf_error
 
 SALES = "/tmf-api/sales/v4"
 L = SALES + "/salesLead"
@@ -262,7 +262,7 @@ def recommend(api, body, wait=True) -> dict:
     response = api.post(R, json=body)
     assert response.status_code == 201, response.text
     query = response.json()
-    deadline = time.time() + 20
+    deadline = time.time() + PATIENCE
     while wait and query["state"] != "done":
         assert time.time() < deadline and query["state"] in ("accepted", "inProgress"), query
         time.sleep(0.05)
@@ -288,7 +288,7 @@ def run_cli(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi")
     env.pop("NO_COLOR", None)
     return subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_recommendation_to_lead_to_conversion_report(make_server, listener):

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from helpers import Client, assert_tmf_error, wait_until
+from helpers import PATIENCE, Client, assert_tmf_error, wait_until
 
 C = Client.CUSTOMER + "/customer"
 P = Client.INVENTORY + "/product"
@@ -160,5 +160,5 @@ def test_a_read_only_database_is_503_on_every_api_and_not_ready(make_server, tmp
         conn.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                      "WHERE application_name = 'tmf-recommender'")   # as a failover does
-    assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=20)
+    assert wait_until(lambda: api.get("/health/ready").status_code == 200, timeout=PATIENCE)
     assert api.patch(f"{C}/{customer['id']}", json={"status": "approved"}).status_code == 200

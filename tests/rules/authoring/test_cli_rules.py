@@ -335,12 +335,12 @@ def run_diff_with_stderr(project, stderr_is_terminal: bool) -> tuple[str, str]:
     env.pop("NO_COLOR", None)
     command = [sys.executable, "-m", "flask", "rules", "diff", "rules/telco-demo.yaml", "rules/telco-demo.yaml"]
     if not stderr_is_terminal:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         return done.stdout, done.stderr
     parent, child = pty.openpty()
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=child, text=True,
-                              timeout=120)
+                              timeout=300)
         os.close(child)
         chunks = []
         while True:

@@ -89,7 +89,7 @@ def _cli(project, *args):
     env = {"RECO_RULES_DIR": str(project / "rules"), "RECO_CATALOG_DIR": str(project / "catalog"),
            "RECO_DATA_DIR": str(project / "data"), "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
-                          cwd=project, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_cli_lint_lock_and_keep_ignore_line_endings(project):

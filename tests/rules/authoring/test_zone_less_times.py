@@ -40,7 +40,7 @@ def _lint(project, *args):
     env = {"RECO_RULES_DIR": str(project / "rules"), "RECO_CATALOG_DIR": str(project / "catalog"),
            "RECO_DATA_DIR": str(project / "data"), "PATH": "/usr/bin:/bin"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", "lint",
-                           *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+                           *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_demo_has_no_zone_less_times(project):

@@ -15,7 +15,7 @@ import requests
 from app import activation_pointer
 from app.rules import RuleService
 from app.store import open_store
-from helpers import DEMO_CATALOG, DEMO_RULES, Client
+from helpers import DEMO_CATALOG, DEMO_RULES, PATIENCE, Client, wait_until
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 E1 = {"instantSyncRecommendation": True, "channel": [{"id": "21"}],
@@ -46,22 +46,31 @@ def test_versions_change_under_load_without_errors_or_mixed_answers(make_server,
             ids = [item["productOffering"]["id"] for item in response.json().get("recommendationItem", [])]
             seen.append((response.status_code, response.headers.get("X-Ruleset", ""), ids))
 
+    def answered(version: str):
+        """Wait until an answer of `version` comes after those seen so far
+        (polled with a generous deadline: fixed 1.5 s steps were too short on
+        a loaded machine for a worker to notice a change and answer)."""
+        mark = len(seen)
+        assert wait_until(lambda: any(ruleset.endswith("@" + version)
+                                      for _, ruleset, _ in seen[mark:]), PATIENCE), \
+            (version, {ruleset for _, ruleset, _ in seen[mark:]})
+
     threads = [threading.Thread(target=shopper) for _ in range(4)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.0)
+        answered("1.0.0")
         staged = rules_dir / "versions" / ".telco-demo@1.1.0.yaml.tmp"
         staged.write_text(newer)
         staged.rename(rules_dir / "versions" / "telco-demo@1.1.0.yaml")  # newest version goes live
-        time.sleep(1.5)
+        answered("1.1.0")
         # as `flask rules activate` does: the pointer file, or the store on PostgreSQL
         with open_store(service.store_url) as store:
             admin = RuleService(rules_dir, DEMO_CATALOG, data_dir, pointer=activation_pointer(store))
             admin.activate("telco-demo", "1.0.0")  # rollback, seen by every worker
-            time.sleep(1.5)
+            answered("1.0.0")
             admin.activate("telco-demo", None)  # follow the newest again
-            time.sleep(1.5)
+            answered("1.1.0")
     finally:
         stop.set()
         for thread in threads:

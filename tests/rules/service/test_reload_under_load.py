@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import DEMO_RULES, Client
+from helpers import DEMO_RULES, PATIENCE, Client
 from rulegen import dump, make_ruleset
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -88,7 +88,7 @@ def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_serve
     demo = (DEMO_RULES / "telco-demo.yaml").read_text()
     limits = {}
     with Readers(service.url, INSTANT) as readers:
-        assert wait_until(lambda: readers.seen("telco-demo@1.0.0"), 30)
+        assert wait_until(lambda: readers.seen("telco-demo@1.0.0"), PATIENCE)
         for n in range(1, 7):
             version, limit = f"1.{n}.0", 1 + n % 3          # each version answers with its own limit
             limits[version] = limit

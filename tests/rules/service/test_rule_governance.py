@@ -194,7 +194,7 @@ def test_a_stale_save_is_refused_with_the_other_change_as_a_diff(make_server, pr
 def _cli(project, service, *args) -> subprocess.CompletedProcess:
     env = {**service.env, "NO_COLOR": "1"}
     return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=300)
 
 
 def test_every_worker_answers_with_the_activated_version_on_the_next_request(make_server, project):
