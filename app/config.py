@@ -92,8 +92,14 @@ class Settings(BaseSettings):
     ruleset_id: str | None = Field(None, validation_alias=AliasChoices("RECO_RULESET", "ruleset_id"),
                                    description=(
         "which rule set answers TMF680 queries; unset: the only rule set, else `telco-demo`"))
-    # rules: seconds between looks at the rule files; rules in retired compiled
-    # versions a worker holds before it is replaced (app/rules/service)
+    # rules: seconds between looks at the rule files (per process; the look is
+    # in the watcher thread, never in a request); rules in retired compiled
+    # versions a worker holds before it is replaced (app/rules/service),
+    # measured at +26 MiB per retired 1,000-rule version (RSS after each
+    # activation): 3,000 let a worker reach 1.98x its RSS after the first of
+    # 50 activations of 1,000 rules (goal: under 2x, BENCHMARKS.md); 2,000
+    # leaves a margin, and a replacement worker parses only the version it
+    # serves (rule-files.checks.json)
     rules_check_interval: float = Field(0.5, gt=0, description=(
         "seconds between two looks at the rule and catalog files; a change is built in the background "
         "while the old version serves"))
@@ -280,3 +286,10 @@ def _explain(exc: ValidationError, environ: Mapping[str, str], overrides: dict) 
 
 #: fields whose values an error message does not repeat
 SECRET_FIELDS = frozenset({"api_keys", "admin_keys", "metrics_keys", "secret_key"})
+
+
+def setting_default(field_name: str) -> Any:
+    """The default of a setting, from its one home (its field above), for a
+    part built without the settings: `open_store(url)` in a tool or a test, a
+    RuleService in a test. KeyError for a name that is no field."""
+    return Settings.model_fields[field_name].get_default(call_default_factory=True)

@@ -26,6 +26,12 @@ from .base import (
     validate_collection,
 )
 from .query import CountBy, Filter, Query, SortKey
+from ..config import setting_default
+
+#: PostgresStore's options that are settings: option -> Settings field, whose
+#: default applies when open_store is not given the option (a tool, a test)
+POOL_SETTINGS = {"pool_size": "store_pool_size", "pool_timeout": "store_timeout_seconds",
+                 "idle_transaction_timeout": "store_idle_transaction_seconds"}
 
 __all__ = [
     "CorruptCollection",
@@ -96,7 +102,8 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
       (relative to the CWD)                      -> TinyDB backend
     * ``postgresql://user:pw@host:5432/db``      -> PostgreSQL backend
       (``options``: pool_size, pool_timeout, statement_timeout,
-      idle_transaction_timeout)
+      idle_transaction_timeout; those of POOL_SETTINGS not given take the
+      settings' defaults)
     * anything else with ``scheme://``           -> StoreError
 
     The directory is created if missing.  Opening PostgreSQL connects lazily
@@ -106,7 +113,8 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     if directory is None:
         from .postgres_store import PostgresStore   # light start-up: only this backend's driver loads
 
-        return PostgresStore(os.fspath(url_or_path).strip(), **options)
+        defaults = {option: setting_default(field) for option, field in POOL_SETTINGS.items()}
+        return PostgresStore(os.fspath(url_or_path).strip(), **{**defaults, **options})
     from .tinydb_store import TinyDBStore   # light start-up: only the backend in use loads
 
     return TinyDBStore(directory)
