@@ -107,7 +107,7 @@ def require_admin() -> str:
 
 
 def install_auth(app: Flask, api_keys: list[str], admin_keys: list[str],
-                 protect_reads: bool, metrics_keys: list[str] = ()) -> None:
+                 protect_reads: bool, metrics_keys: list[str]) -> None:
     """/metrics takes the admin keys (else the API keys) and the metrics
     keys, so a Prometheus server's key cannot change rules or data."""
     if not api_keys and not admin_keys and not metrics_keys:

@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
+from . import addresses
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENV_PREFIX = "RECO_"
@@ -92,8 +94,14 @@ class Settings(BaseSettings):
     ruleset_id: str | None = Field(None, validation_alias=AliasChoices("RECO_RULESET", "ruleset_id"),
                                    description=(
         "which rule set answers TMF680 queries; unset: the only rule set, else `telco-demo`"))
-    # rules: seconds between looks at the rule files; rules in retired compiled
-    # versions a worker holds before it is replaced (app/rules/service)
+    # rules: seconds between looks at the rule files (per process; the look is
+    # in the watcher thread, never in a request); rules in retired compiled
+    # versions a worker holds before it is replaced (app/rules/service),
+    # measured at +26 MiB per retired 1,000-rule version (RSS after each
+    # activation): 3,000 let a worker reach 1.98x its RSS after the first of
+    # 50 activations of 1,000 rules (goal: under 2x, BENCHMARKS.md); 2,000
+    # leaves a margin, and a replacement worker parses only the version it
+    # serves (rule-files.checks.json)
     rules_check_interval: float = Field(0.5, gt=0, description=(
         "seconds between two looks at the rule and catalog files; a change is built in the background "
         "while the old version serves"))
@@ -191,7 +199,8 @@ class Settings(BaseSettings):
         "TinyDB: a day's decision file over this many MB is logged as a warning (use PostgreSQL)"))
 
     # processes and logs
-    bind: str = Field("127.0.0.1:8080", description="gunicorn's listening address (gunicorn.conf.py)")
+    bind: str = Field("127.0.0.1:8080", description=(
+        "gunicorn's listening address (gunicorn.conf.py): `HOST:PORT`, `[IPv6]:PORT` or `unix:PATH`"))
     workers: int = Field(2, ge=1, description="gunicorn worker processes")
     threads: int = Field(4, ge=1, description="threads per gunicorn worker")
     log_format: Literal["json", "console"] = Field("console", description=(
@@ -205,6 +214,32 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("bind", "store_url", "public_base_url", "callback_allowed_hosts")
+    @classmethod
+    def _address(cls, value: Any, info) -> Any:
+        """The addresses gunicorn, the store, the links and the callbacks
+        would otherwise take as written and fail on later, or quietly
+        misread (app/addresses.py)."""
+        if value is None:
+            return value
+        if info.field_name == "callback_allowed_hosts":
+            return [addresses.callback_host(entry) for entry in value]
+        if info.field_name == "store_url":
+            addresses.store_directory(value)
+            return value
+        return (addresses.bind_address if info.field_name == "bind" else addresses.base_url)(value)
+
+    @field_validator("data_dir", "rules_dir", "catalog_dir")
+    @classmethod
+    def _folder(cls, value: Path) -> Path:
+        """A folder setting that names a file is refused at start (the
+        service would fail on its first read or write there, or serve
+        nothing); a folder that does not exist yet is fine (data_dir is
+        made at start; the others are reported when read)."""
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder")
         return value
 
     @field_validator("log_level", "log_format", mode="before")
@@ -280,3 +315,10 @@ def _explain(exc: ValidationError, environ: Mapping[str, str], overrides: dict) 
 
 #: fields whose values an error message does not repeat
 SECRET_FIELDS = frozenset({"api_keys", "admin_keys", "metrics_keys", "secret_key"})
+
+
+def setting_default(field_name: str) -> Any:
+    """The default of a setting, from its one home (its field above), for a
+    part built without the settings: `open_store(url)` in a tool or a test, a
+    RuleService in a test. KeyError for a name that is no field."""
+    return Settings.model_fields[field_name].get_default(call_default_factory=True)

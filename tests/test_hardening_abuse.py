@@ -306,7 +306,7 @@ def test_dns_rebinding_cannot_redirect_a_delivery(monkeypatch, tmp_path):
         entry = {"id": "e1", "hubId": "h1", "callback": url,
                  "notification": {"eventId": "x1", "eventType": "CustomerCreateEvent"}}
         monkeypatch.setattr(socket, "getaddrinfo", rebinding_getaddrinfo)
-        assert bus.dispatcher._attempt(entry) is None    # one attempt, answered 201
+        assert bus.dispatcher.sender.attempt(entry) is None    # one attempt, answered 201
         assert [body["eventId"] for _, body in target.requests] == ["x1"]
         store.close()
     finally:

@@ -32,7 +32,7 @@ PLANTED = [
     ("app.recommend.jobs", "def _planted():\n    from ..decisions.recording import record_decision\n",
      "app.decisions.recording"),
     ("app.api.rules_admin", "from ..studio import init_app\n", "app.studio"),
-    ("app.cli.rules", "def _planted():\n    from ..studio import init_app\n", "app.studio"),
+    ("app.cli.rules.explain", "def _planted():\n    from ...studio import init_app\n", "app.studio"),
     ("app.studio", "from ..api import tmf\n", "app.api.tmf"),
     ("app.rules.engine.engine", "from ..authoring import lint\n", "app.rules.authoring.lint"),
     ("app.rules.model.common", "from flask import request\n", "flask"),

@@ -26,7 +26,7 @@ def api_imports(path: Path) -> list[tuple[int, str]]:
     return [(line, name) for line, name in found if name.startswith("app.api.") or name == "app.api"]
 
 
-MODULES = sorted((APP / "api").glob("*.py")) + sorted((APP / "cli").glob("*.py"))
+MODULES = sorted((APP / "api").glob("*.py")) + sorted((APP / "cli").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[p.relative_to(APP).as_posix() for p in MODULES])

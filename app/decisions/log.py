@@ -51,10 +51,14 @@ _DECISIONS_BY_MODE: dict = {}
 
 
 class DecisionLog:
-    def __init__(self, sink, *, batch_size: int = 500, flush_interval: float = 0.1,
-                 capacity: int = 50_000,
-                 retention_days: float | None = None, purge_interval: float = 3600.0,
-                 purge_also=None):
+    def __init__(self, sink, *, batch_size: int, flush_interval: float, capacity: int,
+                 retention_days: float | None, purge_interval: float, purge_also=None):
+        """The values come from the settings (decisions/wiring.py, their one
+        home): `batch_size` answers per write at most, `flush_interval`
+        seconds between writes, `capacity` answers buffered per process at
+        most, `retention_days` (None: kept for ever) and `purge_interval`
+        seconds between purges; `purge_also(before) -> count` purges what
+        goes with the answers (reactions)."""
         self.sink = sink
         #: `before -> count`: what else is purged with the answers (reactions)
         self.purge_also = purge_also

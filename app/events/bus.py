@@ -18,7 +18,9 @@ from ..store import StoreUnavailable
 from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 from .process import WAKE_ENV, send_wake
-from .dispatcher import Dispatcher, move_records, new_queue
+from .dispatcher import Dispatcher
+from .eventlog import move_records
+from .queues import new_queue
 from .status import delivery_status
 from .hubquery import InvalidHubQuery, parse_hub_query
 from .records import DELIVERIES, EVENTS, HUBS, LOG, QUEUES, event_record, notification

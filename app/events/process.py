@@ -24,7 +24,7 @@ How (RECO_EVENT_DISPATCHER=process, the default under gunicorn.conf.py):
   heartbeat (status.Heartbeat), and the supervisor kills it (SIGKILL, which
   also ends a stopped process and frees its TinyDB file locks) when the file
   is older than twice the lease (`hung_after_seconds`). The new one frees
-  the dead one's leases at once (dispatcher.release_dead_leases). So a
+  the dead one's leases at once (lease.release_dead_leases). So a
   single host (TinyDB) recovers from a hung dispatcher too, and another
   host's dispatcher (PostgreSQL) takes its hubs sooner, after the lease.
 

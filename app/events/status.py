@@ -38,6 +38,7 @@ import socket
 import time
 
 from ..store.query import CountBy, Filter, Query
+from .eventlog import pending_items
 from .process import ALIVE_ENV, touch
 from .records import DELIVERIES, DISPATCHERS, EVENTS, LOG, LOG_HEAD, QUEUES, tally_key
 
@@ -91,7 +92,7 @@ class Heartbeat:
 
     def forget_dead(self, holder_gone) -> int:
         """Delete the heartbeats of dead processes of this host
-        (`holder_gone`, dispatcher.lease_holder_gone) and of any host silent
+        (`holder_gone`, lease.lease_holder_gone) and of any host silent
         for FORGET_SECONDS; returns how many."""
         now = time.time()
 
@@ -124,8 +125,6 @@ def _counted(queue: dict, record: dict, tally: dict) -> int:
 def _counted_one_by_one(store, queues: list[dict], head: int) -> dict[str, tuple[int, float]]:
     """hub id -> (pending, recordedAt of its first) by reading the records:
     for a log written before tallies existed."""
-    from .dispatcher import pending_items    # here, not above: dispatcher imports this module, a cycle
-
     low = min(q["position"] for q in queues)
     found, _total = store.query(LOG, Query(filters=(
         Filter(("seq",), "gt", (low,), "number"),)))

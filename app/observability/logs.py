@@ -96,7 +96,7 @@ def formatter(fmt: str) -> logging.Formatter:
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *_renderers(fmt)])
 
 
-def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
+def configure_logging(fmt: str, level: str) -> None:
     """structlog's loggers write straight to stderr; stdlib records (domain
     code, libraries) go through one root handler with the same rendering.
 

@@ -13,8 +13,9 @@ implementation detail::
 from __future__ import annotations
 
 import os
-import re
 
+from ..addresses import store_directory
+from ..config import setting_default
 from .base import (
     CorruptCollection,
     DuplicateId,
@@ -26,6 +27,11 @@ from .base import (
     validate_collection,
 )
 from .query import CountBy, Filter, Query, SortKey
+
+#: PostgresStore's options that are settings: option -> Settings field, whose
+#: default applies when open_store is not given the option (a tool, a test)
+POOL_SETTINGS = {"pool_size": "store_pool_size", "pool_timeout": "store_timeout_seconds",
+                 "idle_transaction_timeout": "store_idle_transaction_seconds"}
 
 __all__ = [
     "CorruptCollection",
@@ -45,15 +51,12 @@ __all__ = [
     "validate_collection",
 ]
 
-_URL_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
-_SUPPORTED = ("supported: a directory path, 'tinydb:///abs/dir', 'tinydb://rel/dir' or "
-              "'postgresql://user:password@host:port/database'")
-
-
 def tinydb_directory(url_or_path: str | os.PathLike) -> str | None:
     """The directory a TinyDB store location names (``~`` expanded), or None
     for a PostgreSQL URL: the one parser of store locations, for
-    `open_store` and the CLI's checks (`flask store copy`).
+    `open_store` and the CLI's checks (`flask store copy`); the parser is
+    app/addresses.py's, which the settings use to refuse a bad
+    RECO_STORE_URL at start.
 
     * ``/var/lib/tmf`` or ``data/dev`` (a path), ``tinydb:///var/lib/tmf``
       (absolute), ``tinydb://data/dev`` or ``tinydb:data/dev`` (relative to
@@ -62,30 +65,10 @@ def tinydb_directory(url_or_path: str | os.PathLike) -> str | None:
     * anything else with ``scheme://``, an empty location, a TinyDB URL
       without a path or with a query string      -> StoreError
     """
-    if isinstance(url_or_path, os.PathLike):
-        url_or_path = os.fspath(url_or_path)
-    if not isinstance(url_or_path, str) or not url_or_path.strip():
-        raise StoreError(f"store location must be a non-empty string ({_SUPPORTED}), got {url_or_path!r}")
-    location = url_or_path.strip()
-    m = _URL_RE.fullmatch(location)
-    if m:
-        scheme, rest = m.group(1).lower(), m.group(2)
-        if scheme in ("postgresql", "postgres"):
-            return None
-        if scheme != "tinydb":
-            raise StoreError(f"unsupported store URL scheme {scheme!r} in {location!r}; {_SUPPORTED}")
-        if "?" in rest or "#" in rest:
-            raise StoreError(f"store URL {location!r}: query strings and fragments are not supported")
-        if not rest:
-            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
-        path = rest
-    elif location.lower().startswith("tinydb:"):  # tinydb:/abs or tinydb:rel
-        path = location[len("tinydb:"):]
-        if not path:
-            raise StoreError(f"store URL {location!r} has no path; {_SUPPORTED}")
-    else:
-        path = location
-    return os.path.expanduser(path)
+    try:
+        return store_directory(url_or_path)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def open_store(url_or_path: str | os.PathLike, **options) -> Store:
@@ -96,7 +79,8 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
       (relative to the CWD)                      -> TinyDB backend
     * ``postgresql://user:pw@host:5432/db``      -> PostgreSQL backend
       (``options``: pool_size, pool_timeout, statement_timeout,
-      idle_transaction_timeout)
+      idle_transaction_timeout; those of POOL_SETTINGS not given take the
+      settings' defaults)
     * anything else with ``scheme://``           -> StoreError
 
     The directory is created if missing.  Opening PostgreSQL connects lazily
@@ -106,7 +90,8 @@ def open_store(url_or_path: str | os.PathLike, **options) -> Store:
     if directory is None:
         from .postgres_store import PostgresStore   # light start-up: only this backend's driver loads
 
-        return PostgresStore(os.fspath(url_or_path).strip(), **options)
+        defaults = {option: setting_default(field) for option, field in POOL_SETTINGS.items()}
+        return PostgresStore(os.fspath(url_or_path).strip(), **{**defaults, **options})
     from .tinydb_store import TinyDBStore   # light start-up: only the backend in use loads
 
     return TinyDBStore(directory)

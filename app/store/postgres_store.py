@@ -93,10 +93,13 @@ class PostgresStore(Store):
     sql = True
     queries_in_backend = True
 
-    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0,
-                 connect_timeout: float = 3.0, statement_timeout: float = 30.0,
-                 idle_transaction_timeout: float = 10.0):
-        """``pool_timeout``: seconds a call waits for a connection before
+    def __init__(self, url: str, *, pool_size: int, pool_timeout: float,
+                 idle_transaction_timeout: float,
+                 connect_timeout: float = 3.0, statement_timeout: float = 30.0):
+        """``pool_size``, ``pool_timeout`` and ``idle_transaction_timeout``
+        are settings (RECO_STORE_POOL_SIZE, RECO_STORE_TIMEOUT_SECONDS,
+        RECO_STORE_IDLE_TRANSACTION_SECONDS), given by open_store.
+        ``pool_size``: connections per process at most; ``pool_timeout``: seconds a call waits for a connection before
         :class:`StoreUnavailable`; ``statement_timeout``: seconds a statement
         may run (PostgreSQL ``statement_timeout``); ``idle_transaction_timeout``:
         seconds a transaction may wait for its client between statements

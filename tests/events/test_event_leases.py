@@ -316,9 +316,8 @@ def test_a_hung_processs_open_transaction_frees_its_locks(pg_url):
     statements (here a thread that waits while holding a row lock) after
     idle_transaction_timeout, so the others' writes of that row go on."""
     from app.store import StoreError
-    from app.store.postgres_store import PostgresStore
 
-    store = PostgresStore(pg_url, idle_transaction_timeout=1.0)
+    store = open_store(pg_url, idle_transaction_timeout=1.0)
     store.insert("head", {"id": "head", "last": 0})
     locked, hung = threading.Event(), threading.Event()
     outcome: list = []

@@ -165,7 +165,7 @@ def test_deleting_a_hub_drops_its_queue_and_what_was_kept_for_it(bus, recorders)
 def exact_pending(bus: EventBus) -> int:
     """What waits, counted record by record as /health did before the
     tallies (every hub's query evaluated over every record)."""
-    from app.events.dispatcher import pending_items
+    from app.events.eventlog import pending_items
     from app.events.records import LOG_HEAD
 
     head = bus.store.get(LOG, LOG_HEAD)["last"]

@@ -102,7 +102,7 @@ def serving_version(rules, ruleset_id: str) -> str | None:
 
 
 def activate(rules, ruleset_id: str, version: str | None, by: str, action: str = "activate",
-             expected_from: str | None = None, require_approval: bool = False) -> dict:
+             expected_from: str | None = None, *, require_approval: bool) -> dict:
     """rules.activate (as `flask rules activate`), recorded in the history.
     `expected_from`: the version the caller saw serving (a form's hidden
     field); when another one serves now the request is stale (StaleForm).
@@ -177,7 +177,7 @@ def rollback(rules, ruleset_id: str, by: str, expected_from: str | None = None) 
     if target is None:
         raise RuleSetError(f"nothing to roll back: no earlier healthy version of {ruleset_id} "
                            "served before this one")
-    return activate(rules, ruleset_id, target, by, "rollback", expected_from)
+    return activate(rules, ruleset_id, target, by, "rollback", expected_from, require_approval=False)
 
 
 def history(rules, ruleset_id: str | None = None) -> list[dict]:

@@ -46,6 +46,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...config import setting_default
 from ..engine.engine import Engine
 from ..engine.policies import Recommendation
 from ..model.catalog import Catalog
@@ -62,16 +63,6 @@ from .source import FileRuleSource, RuleSource
 from .versions import Loaded, VersionEntry, VersionRegistry
 from .watcher import Watcher
 from .workers import ServedVersions, reload_backoff
-
-# seconds between two looks at the files (per process; the look itself is in
-# the watcher thread, never in a request)
-CHECK_INTERVAL = 0.5
-# rules in retired compiled versions a worker may hold before it asks to be
-# replaced; measured at +26 MiB per retired 1,000-rule version (RSS after each activation).
-# 3,000 let a worker reach 1.98x its RSS after the first of 50 activations of
-# 1,000 rules (goal: under 2x, BENCHMARKS.md); 2,000 leaves a margin, and a
-# replacement worker parses only the version it serves (rule-files.checks.json)
-RETIRED_RULES_BUDGET = 2000
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +85,8 @@ def kept_as_pinned(current: Active, pinned_version: str | None) -> Active:
 class RuleService:
     def __init__(self, rules_dir: Path | None, catalog_dir: Path | None, state_dir: Path,
                  ruleset_id: str | None = None, href_base: str = "", pointer=None,
-                 check_interval: float = CHECK_INTERVAL, retired_budget: int = RETIRED_RULES_BUDGET,
+                 check_interval: float = setting_default("rules_check_interval"),
+                 retired_budget: int = setting_default("rules_retired_budget"),
                  ledger=None, on_reload=None, source: RuleSource | None = None):
         """`pointer`: where the active version is recorded (app.rules.repository.pointer:
         the file in `state_dir` by default, the shared store on PostgreSQL).

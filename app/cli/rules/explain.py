@@ -1,0 +1,67 @@
+"""`flask rules explain`: one context through every rule and policy step."""
+from __future__ import annotations
+# The commands import the modules they run inside their functions, to keep
+# start-up light: every `import app` loads this package through app/cli/__init__.py.
+
+import json
+from pathlib import Path
+
+import click
+
+from ...services import services
+from .common import catalog_or_fail, echo_line, evaluation_time, fail, print_json, report_style
+from .group import rules
+from .resolve import resolve_ruleset
+
+
+@rules.command("explain")
+@click.argument("context_file", metavar="CONTEXT.json", type=click.Path(exists=True, path_type=Path))
+@click.option("--version", "version", metavar="VERSION",
+              help="Explain with this loaded version (default: the active one).")
+@click.option("--rules", "rules_spec", metavar="FILE|ID@VERSION", help="Explain with this rule file or version.")
+@click.option("--time", "time_text", metavar="DATETIME",
+              help="Evaluation time when the context has none (default: now).")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+def explain_command(context_file, version, rules_spec, time_text, as_json):
+    """Explain one context: every rule (fired, or which condition failed),
+    every policy step (what was dropped and why), the final list.
+
+    CONTEXT.json is a case context ({"cart": ["6547"], "channel": "21",
+    "time": ...}), a whole case, or a TMF680 query body (its customer is
+    looked up in this service's store)."""
+    from ...errors import TMFError
+    from ...recommend.query import context_from_query
+    from ...rules import RuleSetError
+    from ...rules.authoring.contexts import context_to_case, load_context_file
+    from ...rules.engine.engine import Engine
+    from ...rules.authoring.report import explain_lines
+
+    reco = services()
+    try:
+        doc, _name, context = load_context_file(context_file, evaluation_time(time_text))
+        query = context is None
+        if query:
+            context = context_from_query(doc, reco.recommender.parties, evaluation_time(time_text))
+        if rules_spec:
+            catalog = catalog_or_fail()
+            engine = Engine(resolve_ruleset(rules_spec, catalog), catalog)
+        else:
+            reco.rules.refresh()
+            engine = reco.rules.engine_of(version)
+    except RuleSetError as exc:
+        fail(exc)
+    except TMFError as exc:
+        echo_line(f"error: {context_file}: {exc.message}", err=True)
+        raise click.exceptions.Exit(1)
+    explained = engine.explain(context)
+    if as_json:
+        explained["context"] = context_to_case(context)
+        print_json(explained)
+        return
+    for line in explain_lines(explained, engine.catalog, report_style()):
+        echo_line(line)
+    if query:
+        echo_line()
+        echo_line("As a case context (for a cases file or a --contexts JSONL file):")
+        echo_line("  " + json.dumps(context_to_case(context), ensure_ascii=False))
+
