@@ -282,6 +282,19 @@ class Client:
         return self.request("DELETE", path, **kwargs)
 
 
+def refused(response, status: int, code: str, message: str | None = None) -> dict:
+    """The TMF Error of a Flask test client's `response`: its status, its
+    `code` and, when given, its exact `message` (the admin API's pinned
+    answers)."""
+    body = response.get_json()
+    assert response.status_code == status, body
+    assert body["@type"] == "Error" and body["status"] == str(status) and body["reason"], body
+    assert body["code"] == code, body
+    if message is not None:
+        assert body["message"] == message, body
+    return body
+
+
 def assert_tmf_error(response: requests.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")

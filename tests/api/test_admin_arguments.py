@@ -13,7 +13,7 @@ import shutil
 import pytest
 
 from app import create_app
-from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
+from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, refused
 
 KEY = "s3cret-admin"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -38,16 +38,6 @@ def _client(project, **settings):
 @pytest.fixture(scope="module")
 def client(project):
     return _client(project, admin_keys=[KEY])
-
-
-def refused(response, status: int, code: str, message: str | None = None) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["@type"] == "Error" and body["status"] == str(status) and body["reason"], body
-    assert body["code"] == code, body
-    if message is not None:
-        assert body["message"] == message, body
-    return body
 
 
 def must(name: str, what: str = "text") -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from app import create_app
 from experiment_project import ADMIN, ADMIN_KEY, make_rules
-from helpers import DEMO_CATALOG
+from helpers import DEMO_CATALOG, refused
 
 EXP = "/admin/experiments"
 CHANGES = ("start", "stop", "weights", "promote")
@@ -29,16 +29,6 @@ def _client(rules, **settings):
 @pytest.fixture(scope="module")
 def client(rules):
     return _client(rules, admin_keys=[ADMIN_KEY])
-
-
-def refused(response, status: int, code: str, message: str | None = None) -> dict:
-    body = response.get_json()
-    assert response.status_code == status, body
-    assert body["@type"] == "Error" and body["status"] == str(status) and body["reason"], body
-    assert body["code"] == code, body
-    if message is not None:
-        assert body["message"] == message, body
-    return body
 
 
 def test_report_format_outside_the_list_is_an_invalid_query(client):
