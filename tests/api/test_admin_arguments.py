@@ -2,7 +2,7 @@
 code, message) each kind of wrong body or query gets. These answers are
 what the Rule Studio and operators' scripts branch on, so they are pinned
 exactly; the arguments are parsed by marshmallow schemas
-(app/schemas/rules_admin.py) through flask-smorest, and these tests held
+(app/api/rules_admin_schemas.py) through flask-smorest, and these tests held
 before that and after. Also: who is asked first (a change without a key is
 refused before its body is read), unknown attributes are ignored, other
 content types and non-object bodies are refused."""

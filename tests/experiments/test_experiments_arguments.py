@@ -1,6 +1,6 @@
 """Bad input to /admin/experiments: the TMF Error (status, code, message)
 each kind of wrong body or query gets, pinned exactly (the arguments are
-parsed by marshmallow schemas, app/schemas/experiments.py, through
+parsed by marshmallow schemas, app/api/experiments_schemas.py, through
 flask-smorest; these answers held before that and after). The change
 endpoints take an empty body; a key is asked for before the body is read."""
 from __future__ import annotations
