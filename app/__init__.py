@@ -14,7 +14,7 @@ from .cli import register_cli
 from .config import Settings
 from .error_handlers import register_error_handlers
 from .jsonbody import NfcRequest, install_accept_patch, install_nfc_path_values
-from .services import EXTENSION, Services, install, services
+from .services import Services, install, services_of
 
 __version__ = "0.1.0"
 
@@ -33,10 +33,8 @@ def start_background(app: Flask) -> None:
     (idempotent; does nothing when RECO_BACKGROUND_WORKERS is off, or for an
     app that create_app did not build: gunicorn.conf.py serves any WSGI app,
     e.g. the benchmark's bare Flask endpoint)."""
-    if EXTENSION not in getattr(app, "extensions", {}):
-        return
-    reco = services(app)
-    if reco.settings.background_workers:
+    reco = services_of(app)
+    if reco is not None and reco.settings.background_workers:
         reco.events.start()
         reco.jobs.poller.ensure_started()
 

@@ -29,7 +29,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
-from .services import services
+from .services import services, services_of
 
 # seconds a worker over its memory budget waits for its replacement to serve
 # before it asks the arbiter to stop the oldest worker anyway
@@ -66,7 +66,7 @@ class TmfThreadWorker(ThreadWorker):
             self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
                            self.pid, services(self.wsgi).rules.build_failure)
             return
-        reco = getattr(self.wsgi, "extensions", {}).get("reco")
+        reco = services_of(self.wsgi)
         if reco is not None:     # a worker being replaced waits for this (_replace_when_ready)
             reco.rules.served.mark_accepting()
         super().run()
@@ -113,10 +113,10 @@ class TmfThreadWorker(ThreadWorker):
 
 
 def _exit_wanted(app) -> bool:
-    reco = getattr(app, "extensions", {}).get("reco")
+    reco = services_of(app)
     return bool(reco is not None and reco.rules.exit_wanted)
 
 
 def _recycle_wanted(app) -> bool:
-    reco = getattr(app, "extensions", {}).get("reco")
+    reco = services_of(app)
     return bool(reco is not None and reco.rules.recycle_wanted)

@@ -46,3 +46,10 @@ def services(app: Flask | None = None) -> Services:
     """The services of `app`, else of the app handling this request or
     command (Flask's current_app: RuntimeError outside one)."""
     return (app or current_app).extensions[EXTENSION]
+
+
+def services_of(app) -> Services | None:
+    """The services of `app`, or None for a WSGI app create_app did not
+    build (gunicorn.conf.py and the worker class serve any app, e.g. the
+    benchmark's bare Flask endpoint)."""
+    return getattr(app, "extensions", {}).get(EXTENSION)
