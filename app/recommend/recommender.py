@@ -46,20 +46,15 @@ class Recommender:
                 # the answering version first: its contact policies' history
                 # is read in the customer look-up's round trip (facts.py)
                 engine = self.rules.engine if routed is None else routed[0]
+                context = build_context(query, self.parties, facts,
+                                        engine.ruleset.contact_policies if engine is not None else ())
+                if contexts is not None:
+                    contexts.append(context)
+                if routed is None:
+                    return self.rules.recommend(context)
+                return self._in_experiment(context, *routed)
             except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
                 raise RecommenderUnavailable(str(exc)) from exc
-            context = build_context(query, self.parties, facts,
-                                    engine.ruleset.contact_policies if engine is not None else ())
-            if contexts is not None:
-                contexts.append(context)
-            try:
-                if routed is None:
-                    result = self.rules.recommend(context)
-                else:
-                    result = self._in_experiment(context, *routed)
-            except RuleSetError as exc:
-                raise RecommenderUnavailable(str(exc)) from exc
-        return result
 
     def _in_experiment(self, context, engine, experiment: dict) -> Recommendation:
         """The answer of the query's arm: its version's engine, or for a
