@@ -112,3 +112,11 @@ def test_a_nul_in_a_path_id_is_404_for_every_method(api, path, method):
     response = api.request(method, f"{path}/a%00b", data='{"name": "x"}',
                            headers={"Content-Type": "application/merge-patch+json"})
     assert_tmf_error(response, 404)
+
+
+@pytest.mark.parametrize("path", [R, Client.RECOMMENDATION + "/recommendationReaction"])
+def test_a_nul_in_a_recorded_answer_or_reaction_id_is_404(api, path):
+    """A recorded answer is looked up in the decision log when it is not a
+    stored async query: that look-up, too, names nothing for an id with a NUL
+    (on PostgreSQL it asked the database, which refused the text: a 500)."""
+    assert_tmf_error(api.get(f"{path}/a%00b"), 404)

@@ -267,6 +267,8 @@ class PostgresSink:
                                                   for row in items))] or [[]] * 11)
 
     def get(self, decision_id: str) -> dict | None:
+        if "\x00" in decision_id:   # PostgreSQL text cannot hold NUL: no recorded id has one
+            return None
         with self.store.connection(write=False) as conn:
             row = conn.execute("SELECT doc FROM decisions WHERE id = %s", (decision_id,)).fetchone()
         return row[0] if row else None
