@@ -179,6 +179,12 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}/listener"   # nothing listens there
 
 
+def registered(api: Client, callback: str) -> dict:
+    answer = api.post(HUB, json={"callback": callback})
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
 def median_create_latency(api: Client, n: int = 25) -> float:
     timings = []
     for _ in range(n):
@@ -207,8 +213,7 @@ def test_bad_listeners_do_not_slow_the_api_and_retries_stop(make_server):
         median_create_latency(api, 5)                          # warm up
         baseline = median_create_latency(api)
         api.delete(f"{HUB}/{hub['id']}")
-        bad_hubs = [api.post(HUB, json={"callback": url}).json()
-                    for url in (hanging.url, failing.url, closed_port_url())]
+        bad_hubs = [registered(api, url) for url in (hanging.url, failing.url, closed_port_url())]
         with_bad = median_create_latency(api)
         assert with_bad < baseline + 1.0, (baseline, with_bad)
 
@@ -216,8 +221,7 @@ def test_bad_listeners_do_not_slow_the_api_and_retries_stop(make_server):
         for hub in bad_hubs:
             api.delete(f"{HUB}/{hub['id']}")
         failing.hits.clear()
-        hubs = [api.post(HUB, json={"callback": url}).json()
-                for url in (hanging.url, failing.url, closed_port_url())]
+        hubs = [registered(api, url) for url in (hanging.url, failing.url, closed_port_url())]
         created = api.post(C, json=customer()).json()
         mine = lambda server: [t for t, e in server.hits  # noqa: E731
                                if e["event"]["customer"]["id"] == created["id"]]

@@ -144,12 +144,19 @@ def test_concurrent_activations_one_is_superseded(pg_url, make_server, tmp_path)
         conn.execute("SELECT 1 FROM documents WHERE collection = 'rulesetActivation' FOR UPDATE")
         runs = [flask_cli(env, "rules", "activate", "telco-demo", v) for v in ("0.9.0", "1.0.0")]
 
-        def both_waiting():
+        def both_waiting_or_one_ended():
+            # this test's database only: the cluster is shared by the tests of
+            # one pytest worker, and a command that ended cannot start waiting
+            if any(run.poll() is not None for run in runs):
+                return True
             with psycopg.connect(pg_url, autocommit=True) as other:
                 return other.execute("SELECT count(*) FROM pg_stat_activity WHERE "
-                                     "wait_event_type = 'Lock'").fetchone()[0] == 2
+                                     "wait_event_type = 'Lock' AND datname = current_database()"
+                                     ).fetchone()[0] == 2
 
-        assert wait_until(both_waiting, timeout=60, interval=0.2)
+        assert wait_until(both_waiting_or_one_ended, timeout=3 * PATIENCE, interval=0.2)
+        ended = [run.communicate()[0] for run in runs if run.poll() is not None]
+        assert not ended, f"a command ended before the lock was released: {ended}"
     outputs = [run.communicate(timeout=300)[0] for run in runs]
     codes = sorted(run.returncode for run in runs)
     assert codes == [0, 1], outputs
