@@ -22,11 +22,15 @@ at production size.
    of collection recommendationReaction spread over 90 days) and
    `decisions` answers of 3 items each over the last 2 days, made in SQL
    (generate_series, triggers off: the funnel rollup is not what is
-   measured), once, on a throw-away cluster (bin/pg). Then the policy read
-   (PostgresHistory.read, the statement the answering path runs, through the
-   store's pool) for `reads` random parties, with and without the answers:
-   p50/p90/p99 in ms, and EXPLAIN (ANALYZE, BUFFERS) of each; the bench
-   fails if a plan has a Seq Scan.
+   measured), with `parties` customers, once, on a throw-away cluster
+   (bin/pg). Then, for `reads` random parties each, the read the answering
+   path runs (PartyFacts.look_up inside store.reading(): the customer by id
+   and, when the version declares policies, the party's history in the SAME
+   statement, PostgresStore.get_along) for the customer alone, with the
+   reactions, and with the reactions and the answers: p50/p90/p99 in ms
+   (client side: check-out, statement, rows made into a History), and
+   EXPLAIN (ANALYZE, BUFFERS) of each statement; the bench fails if a plan
+   has a Seq Scan.
 Results: bench/results/contact-policies.json (a part skipped with 0 keeps
 its earlier figures there).
 """
@@ -202,6 +206,16 @@ _REACTIONS_SQL = """
         '@type', 'RecommendationReaction')
     FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g"""
 
+_CUSTOMERS_SQL = """
+    INSERT INTO documents (collection, id, doc)
+    SELECT 'customer', 'p' || g, jsonb_build_object(
+        'id', 'p' || g, 'name', 'Customer ' || g, 'status', 'Approved',
+        'engagedParty', jsonb_build_object('id', 'p' || g, '@referredType', 'Individual'),
+        'characteristic', jsonb_build_array(jsonb_build_object('name', 'segment',
+                                                               'value', (ARRAY['gold','silver','bronze'])[1 + g %% 3])),
+        '@type', 'Customer')
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g"""
+
 _DECISIONS_SQL = """
     WITH d AS (
         SELECT g, 'd' || g AS id,
@@ -221,6 +235,22 @@ _DECISIONS_SQL = """
     FROM d CROSS JOIN generate_series(1, 3) AS k"""
 
 
+#: the reads measured at size, by name: the customer alone (what a version
+#: without policies reads), with the reactions two policies read
+#: (maxImpressions over 7 days, pauseAfterRejected over 30: a 30-day window,
+#: as in the earlier runs) and with the last 24 hours' answers too
+#: (maxOffersPerDay, the most expensive read)
+READS = ("customer", "customer_reactions", "customer_reactions_offers")
+
+
+def _reads() -> dict:
+    from app.rules.model.contact import ContactPolicy
+    reactions = (ContactPolicy("P1", "maxImpressions", count=3, days=7, per_channel=True,
+                               category="accessories"),
+                 ContactPolicy("P2", "pauseAfterRejected", days=30))
+    return dict(zip(READS, ((), reactions, reactions + (ContactPolicy("P3", "maxOffersPerDay", count=20),))))
+
+
 def _percentiles(times: list[float]) -> dict:
     times = sorted(times)
     pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 3)  # noqa: E731
@@ -234,6 +264,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
     from pgcluster import PgCluster
 
     from app.contact.history import PostgresHistory
+    from app.recommend.facts import PartyFacts
+    from app.rules.engine.contact import window
     from app.store import open_store
 
     work = Path(tempfile.mkdtemp(prefix="contact-pg-"))
@@ -262,6 +294,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             for first in range(0, reactions_n, chunk):
                 conn.execute(_REACTIONS_SQL, {"first": first, "last": min(first + chunk, reactions_n),
                                               "now": now, "offerings": OFFERINGS, "parties": parties})
+            for first in range(0, parties, chunk):
+                conn.execute(_CUSTOMERS_SQL, {"first": first, "last": min(first + chunk, parties)})
             for first in range(0, decisions_n, chunk):
                 conn.execute(_DECISIONS_SQL, {"first": first, "last": min(first + chunk, decisions_n),
                                               "now": now, "offerings": OFFERINGS, "parties": parties})
@@ -278,25 +312,36 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             result["documents_indexes_not_rebuilt"] = dropped
             result["mb"] = {t: round(conn.execute(f"SELECT pg_total_relation_size('{t}')").fetchone()[0]
                                      / 2**20) for t in ("documents", "decisions", "decision_items")}
-        history = PostgresHistory(store)
+        result["read_path"] = ("PartyFacts.look_up inside store.reading(), as build_context runs it: "
+                               "the customer by id and, with policies, the party's history in ONE "
+                               "statement (PostgresStore.get_along)")
+        parties_facts = PartyFacts(store, PostgresHistory(store))
+        example = f"p{12345 % parties}"          # a party that exists, for EXPLAIN
         rng = random.Random(11)
-        since_days = 30
-        for offers in (False, True):
+        for name, policies in _reads().items():
             times, events = [], []
             for _ in range(reads):
-                party = f"p{rng.randrange(parties)}"
+                party = {"id": f"p{rng.randrange(parties)}", "role": "customer"}
                 started = time.perf_counter()
-                found = history.read(party, now - dt.timedelta(days=since_days), now,
-                                     now - dt.timedelta(days=1) if offers else None)
+                with store.reading():
+                    customer, source = parties_facts.look_up(party, now, policies)
+                    found = source.read(party["id"], *window(policies, now)) if policies else None
                 times.append(time.perf_counter() - started)
-                events.append(len(found.reactions) + len(found.offers))
-            name = "reactions_and_offers" if offers else "reactions"
-            result[name] = {**_percentiles(times), "events_median": statistics.median(events)}
-            params = history.parameters("p12345", now - dt.timedelta(days=since_days), now,
-                                        now - dt.timedelta(days=1))
+                assert customer is not None and customer["id"] == party["id"]
+                if found is not None:
+                    assert type(source).__name__ == "ReadAhead"   # answered from the one statement
+                    events.append(len(found.reactions) + len(found.offers))
+            result[name] = {**_percentiles(times), "events_median": statistics.median(events or [0])}
+            if policies:
+                (sql, params, columns), _ = PostgresHistory(store).ahead(example, *window(policies, now))
+                statement = store.along_statement(sql, columns)
+                params = {**params, "_collection": "customer", "_id": example}
+            else:
+                statement = "SELECT doc FROM documents WHERE collection = %(c)s AND id = %(i)s"
+                params = {"c": "customer", "i": example}
             with store.connection(write=False) as conn:
-                plan = [row[0] for row in conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + history.statement(offers), params).fetchall()]
+                plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement,
+                                                       params).fetchall()]
             result[name]["plan"] = plan
             if any("Seq Scan" in line for line in plan):
                 raise SystemExit(f"the policy read scans a table:\n" + "\n".join(plan))
@@ -326,9 +371,8 @@ def main() -> None:
         print(json.dumps(result["instant"]), flush=True)
     if args.reactions:
         result["postgres_read"] = postgres_read(args.parties, args.reactions, args.decisions, args.reads)
-        print(json.dumps({k: v for k, v in result["postgres_read"].items()
-                          if k not in ("reactions", "reactions_and_offers")}), flush=True)
-        for name in ("reactions", "reactions_and_offers"):
+        print(json.dumps({k: v for k, v in result["postgres_read"].items() if k not in READS}), flush=True)
+        for name in READS:
             print(name, json.dumps({k: v for k, v in result["postgres_read"][name].items() if k != "plan"}))
     result["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
