@@ -3,7 +3,7 @@ at production size.
 
     python -m bench.contact_bench [--rounds 7] [--block 300] [--backend tinydb|postgresql|both]
                                   [--parties 1000000] [--reactions 20000000] [--decisions 2000000]
-                                  [--reads 2000] [--out FILE]
+                                  [--reads 2000] [--propose 1.0] [--always-ahead] [--out FILE]
 
 1. Instant POST requests/s without and with three contact policies
    (maxImpressions on a category, pauseAfterRejected, maxOffersPerDay: the
@@ -13,7 +13,10 @@ at production size.
    blocks of `block` requests alternating without, with, ... for `rounds`
    rounds on contexts that do not repeat (party, cart, channel vary; no
    validFor, so the evaluation time is now and the history is read for
-   real). Through the WSGI app (no HTTP): the ratio is the policies' share
+   real; `propose`: the share of requests whose rules propose items, the
+   others propose nothing; `--always-ahead`: a third app, same run, that
+   reads the history with the customer on every request naming a party,
+   as before app/recommend/read_ahead.py). Through the WSGI app (no HTTP): the ratio is the policies' share
    of the request's own work. Medians and ratio of requests/s, and of the
    process's CPU time per request (steadier on a shared machine), per backend;
    on PostgreSQL also the database's CPU per request (bench/pg_cpu.py) and
@@ -79,16 +82,23 @@ PARTIES = 1000
 PHONES = ["6547", "6550"]
 
 
-def bodies(n: int, seed: int):
-    """Instant queries that do not repeat: party, cart and channel vary;
-    every cart holds a phone, so every request's rules propose items."""
+#: cart offerings no demo rule proposes from (a party without products gets nothing)
+QUIET = ["6542", "6543", "7002", "7003", "7102"]
+
+
+def bodies(n: int, seed: int, propose: float = 1.0):
+    """Instant queries that do not repeat: party, cart and channel vary; a
+    share `propose` of the carts hold a phone, so their rules propose items
+    (the others hold a case or an add-on only: nothing is proposed)."""
     for i in range(n):
         k = seed * 1_000_003 + i
+        items = ([{"id": "1", "quantity": 1, "productOffering": {"id": PHONES[k % 2]}},
+                  {"id": "2", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]
+                 if (k * 0.618034) % 1 < propose else
+                 [{"id": "1", "quantity": 1, "productOffering": {"id": QUIET[k % len(QUIET)]}}])
         yield {"instantSyncRecommendation": True, "channel": [{"id": str(21 + k % 3)}],
                "relatedParty": {"id": f"p{k % PARTIES}", "role": "customer"},
-               "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": [
-                   {"id": "1", "quantity": 1, "productOffering": {"id": PHONES[k % 2]}},
-                   {"id": "2", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]}]}
+               "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": items}]}
 
 
 def reactions(n: int, now: dt.datetime):
@@ -104,8 +114,8 @@ def reactions(n: int, now: dt.datetime):
                "@type": "RecommendationReaction"}
 
 
-def rules_copy(work: Path, with_policies: bool) -> Path:
-    folder = work / ("rules-policies" if with_policies else "rules-plain")
+def rules_copy(work: Path, with_policies: bool, name: str = "") -> Path:
+    folder = work / (("rules-policies" if with_policies else "rules-plain") + f"-{name}")
     shutil.copytree(ROOT / "tests" / "demo" / "rules", folder)
     if with_policies:
         path = folder / "telco-demo.yaml"
@@ -114,7 +124,8 @@ def rules_copy(work: Path, with_policies: bool) -> Path:
     return folder
 
 
-def instant_with_without(rounds: int, block: int, backend: str) -> dict:
+def instant_with_without(rounds: int, block: int, backend: str, propose: float = 1.0,
+                         always_ahead: bool = False) -> dict:
     os.environ.setdefault("RECO_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT / "tests"))
     from app import create_app
@@ -129,30 +140,37 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
             cluster = PgCluster(work / "pg").start()
             urls = {name: cluster.new_database() for name in ("without", "with")}
         now = dt.datetime.now(dt.timezone.utc)
+        names = ("without", "with") + (("with_always_ahead",) if always_ahead else ())
+        if backend == "postgresql" and always_ahead:
+            urls["with_always_ahead"] = cluster.new_database()
         apps = {}
-        for name in ("without", "with"):
+        for name in names:
             store_url = urls.get(name) or str(work / name)
             store = open_store(store_url)
             store.insert_many("recommendationReaction", list(reactions(20 * PARTIES, now)))
             store.close()
-            apps[name] = create_app(data_dir=work / name, rules_dir=rules_copy(work, name == "with"),
+            apps[name] = create_app(data_dir=work / name, rules_dir=rules_copy(work, name != "without", name),
                                     catalog_dir=ROOT / "tests" / "demo" / "catalog",
                                     background_workers=False, log_level="WARNING",
                                     **({"store_url": urls[name]} if urls else {}))
         assert apps["with"].extensions["reco"].rules.engine.ruleset.contact_policies
+        if always_ahead:
+            # the earlier code path: the history read with the customer on every
+            # request naming a party (app/recommend/read_ahead.py, threshold 0)
+            apps["with_always_ahead"].extensions["reco"].recommender.read_ahead.threshold = 0.0
         clients = {name: app.test_client() for name, app in apps.items()}
         for client in clients.values():                     # warm-up
             for body in bodies(200, 999):
                 assert client.post(PATH, json=body).status_code == 200
-        rps = {"without": [], "with": []}
-        cpu = {"without": [], "with": []}
-        db_cpu = {"without": [], "with": []}
+        rps = {name: [] for name in names}
+        cpu = {name: [] for name in names}
+        db_cpu = {name: [] for name in names}
         postmaster = postmaster_pid(work / "pg") if cluster is not None else None
         seed = 0
-        for _ in range(rounds):
-            for name in ("without", "with"):
+        for round_ in range(rounds):
+            for name in (names if round_ % 2 == 0 else names[::-1]):
                 seed += 1
-                batch = list(bodies(block, seed))
+                batch = list(bodies(block, seed, propose))
                 db_started = cluster_cpu_seconds(postmaster) if postmaster else 0.0
                 started, cpu_started = time.perf_counter(), time.process_time()
                 for body in batch:
@@ -164,7 +182,17 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
         for app in apps.values():
             app.extensions["reco"].decisions.flush()
         without, with_ = statistics.median(rps["without"]), statistics.median(rps["with"])
-        return {"backend": backend, "rounds": rounds, "block": block,
+        extra = {}
+        if always_ahead:
+            ahead = statistics.median(rps["with_always_ahead"])
+            extra = {"with_always_ahead_rps": round(ahead, 1), "ratio_always_ahead": round(ahead / without, 3),
+                     "with_always_ahead_cpu_ms": round(statistics.median(cpu["with_always_ahead"]) * 1000, 3)}
+            if postmaster:
+                extra["with_always_ahead_db_cpu_ms"] = round(statistics.median(db_cpu["with_always_ahead"]) * 1000, 3)
+                extra["total_cpu_ratio_always_ahead"] = _with_database(
+                    {"without": cpu["without"], "with": cpu["with_always_ahead"]},
+                    {"without": db_cpu["without"], "with": db_cpu["with_always_ahead"]})["total_cpu_ratio"]
+        return {"backend": backend, "rounds": rounds, "block": block, "propose": propose, **extra,
                 "without_rps": round(without, 1), "with_rps": round(with_, 1),
                 "ratio": round(with_ / without, 3),
                 "pair_ratios": [round(b / a, 3) for a, b in zip(rps["without"], rps["with"])],
@@ -361,13 +389,19 @@ def main() -> None:
     parser.add_argument("--reactions", type=int, default=20_000_000)
     parser.add_argument("--decisions", type=int, default=2_000_000)
     parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--propose", type=float, default=1.0,
+                        help="share of the requests whose rules propose items (the others propose nothing)")
+    parser.add_argument("--always-ahead", action="store_true",
+                        help="a third app that reads the history with the customer on every request "
+                             "(the code path before app/recommend/read_ahead.py), same run")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "contact-policies.json")
     args = parser.parse_args()
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result["load_average_before"] = os.getloadavg()
     if args.rounds:
         backends = ("tinydb", "postgresql") if args.backend == "both" else (args.backend,)
-        result["instant"] = [instant_with_without(args.rounds, args.block, b) for b in backends]
+        result["instant"] = [instant_with_without(args.rounds, args.block, b, args.propose, args.always_ahead)
+                             for b in backends]
         print(json.dumps(result["instant"]), flush=True)
     if args.reactions:
         result["postgres_read"] = postgres_read(args.parties, args.reactions, args.decisions, args.reads)
