@@ -3,7 +3,7 @@ at production size.
 
     python -m bench.contact_bench [--rounds 7] [--block 300] [--backend tinydb|postgresql|both]
                                   [--parties 1000000] [--reactions 20000000] [--decisions 2000000]
-                                  [--reads 2000] [--out FILE]
+                                  [--reads 2000] [--propose 1.0] [--always-ahead] [--out FILE]
 
 1. Instant POST requests/s without and with three contact policies
    (maxImpressions on a category, pauseAfterRejected, maxOffersPerDay: the
@@ -13,7 +13,10 @@ at production size.
    blocks of `block` requests alternating without, with, ... for `rounds`
    rounds on contexts that do not repeat (party, cart, channel vary; no
    validFor, so the evaluation time is now and the history is read for
-   real). Through the WSGI app (no HTTP): the ratio is the policies' share
+   real; `propose`: the share of requests whose rules propose items, the
+   others propose nothing; `--always-ahead`: a third app, same run, that
+   reads the history with the customer on every request naming a party,
+   as before app/recommend/read_ahead.py). Through the WSGI app (no HTTP): the ratio is the policies' share
    of the request's own work. Medians and ratio of requests/s, and of the
    process's CPU time per request (steadier on a shared machine), per backend;
    on PostgreSQL also the database's CPU per request (bench/pg_cpu.py) and
@@ -22,11 +25,17 @@ at production size.
    of collection recommendationReaction spread over 90 days) and
    `decisions` answers of 3 items each over the last 2 days, made in SQL
    (generate_series, triggers off: the funnel rollup is not what is
-   measured), once, on a throw-away cluster (bin/pg). Then the policy read
-   (PostgresHistory.read, the statement the answering path runs, through the
-   store's pool) for `reads` random parties, with and without the answers:
-   p50/p90/p99 in ms, and EXPLAIN (ANALYZE, BUFFERS) of each; the bench
-   fails if a plan has a Seq Scan.
+   measured), with `parties` customers, once, on a throw-away cluster
+   (bin/pg). Then, for `reads` random parties each, the read the answering
+   path runs (PartyFacts.look_up inside store.reading(): the customer by id
+   and, when the version declares policies, the party's history in the SAME
+   statement, PostgresStore.get_along) for the customer alone, with the
+   reactions, and with the reactions and the answers: p50/p90/p99 in ms
+   (client side: check-out, statement, rows made into a History), and
+   EXPLAIN (ANALYZE, BUFFERS) of each statement; the bench fails if a plan
+   has a Seq Scan. Then the last read again once the answers' tables and
+   indexes are in the OS page cache (pg_prewarm 'read'), as the last 24
+   hours of a service's answers are: the bulk load does not leave them there.
 Results: bench/results/contact-policies.json (a part skipped with 0 keeps
 its earlier figures there).
 """
@@ -75,16 +84,23 @@ PARTIES = 1000
 PHONES = ["6547", "6550"]
 
 
-def bodies(n: int, seed: int):
-    """Instant queries that do not repeat: party, cart and channel vary;
-    every cart holds a phone, so every request's rules propose items."""
+#: cart offerings no demo rule proposes from (a party without products gets nothing)
+QUIET = ["6542", "6543", "7002", "7003", "7102"]
+
+
+def bodies(n: int, seed: int, propose: float = 1.0):
+    """Instant queries that do not repeat: party, cart and channel vary; a
+    share `propose` of the carts hold a phone, so their rules propose items
+    (the others hold a case or an add-on only: nothing is proposed)."""
     for i in range(n):
         k = seed * 1_000_003 + i
+        items = ([{"id": "1", "quantity": 1, "productOffering": {"id": PHONES[k % 2]}},
+                  {"id": "2", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]
+                 if (k * 0.618034) % 1 < propose else
+                 [{"id": "1", "quantity": 1, "productOffering": {"id": QUIET[k % len(QUIET)]}}])
         yield {"instantSyncRecommendation": True, "channel": [{"id": str(21 + k % 3)}],
                "relatedParty": {"id": f"p{k % PARTIES}", "role": "customer"},
-               "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": [
-                   {"id": "1", "quantity": 1, "productOffering": {"id": PHONES[k % 2]}},
-                   {"id": "2", "quantity": 1, "productOffering": {"id": CART[k % len(CART)]}}]}]}
+               "shoppingCart": [{"id": f"c{k}", "@type": "ShoppingCart", "cartItem": items}]}
 
 
 def reactions(n: int, now: dt.datetime):
@@ -100,8 +116,8 @@ def reactions(n: int, now: dt.datetime):
                "@type": "RecommendationReaction"}
 
 
-def rules_copy(work: Path, with_policies: bool) -> Path:
-    folder = work / ("rules-policies" if with_policies else "rules-plain")
+def rules_copy(work: Path, with_policies: bool, name: str = "") -> Path:
+    folder = work / (("rules-policies" if with_policies else "rules-plain") + f"-{name}")
     shutil.copytree(ROOT / "tests" / "demo" / "rules", folder)
     if with_policies:
         path = folder / "telco-demo.yaml"
@@ -110,7 +126,8 @@ def rules_copy(work: Path, with_policies: bool) -> Path:
     return folder
 
 
-def instant_with_without(rounds: int, block: int, backend: str) -> dict:
+def instant_with_without(rounds: int, block: int, backend: str, propose: float = 1.0,
+                         always_ahead: bool = False) -> dict:
     os.environ.setdefault("RECO_LOG_LEVEL", "WARNING")
     sys.path.insert(0, str(ROOT / "tests"))
     from app import create_app
@@ -125,30 +142,37 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
             cluster = PgCluster(work / "pg").start()
             urls = {name: cluster.new_database() for name in ("without", "with")}
         now = dt.datetime.now(dt.timezone.utc)
+        names = ("without", "with") + (("with_always_ahead",) if always_ahead else ())
+        if backend == "postgresql" and always_ahead:
+            urls["with_always_ahead"] = cluster.new_database()
         apps = {}
-        for name in ("without", "with"):
+        for name in names:
             store_url = urls.get(name) or str(work / name)
             store = open_store(store_url)
             store.insert_many("recommendationReaction", list(reactions(20 * PARTIES, now)))
             store.close()
-            apps[name] = create_app(data_dir=work / name, rules_dir=rules_copy(work, name == "with"),
+            apps[name] = create_app(data_dir=work / name, rules_dir=rules_copy(work, name != "without", name),
                                     catalog_dir=ROOT / "tests" / "demo" / "catalog",
                                     background_workers=False, log_level="WARNING",
                                     **({"store_url": urls[name]} if urls else {}))
         assert apps["with"].extensions["reco"].rules.engine.ruleset.contact_policies
+        if always_ahead:
+            # the earlier code path: the history read with the customer on every
+            # request naming a party (app/recommend/read_ahead.py, threshold 0)
+            apps["with_always_ahead"].extensions["reco"].recommender.read_ahead.threshold = 0.0
         clients = {name: app.test_client() for name, app in apps.items()}
         for client in clients.values():                     # warm-up
             for body in bodies(200, 999):
                 assert client.post(PATH, json=body).status_code == 200
-        rps = {"without": [], "with": []}
-        cpu = {"without": [], "with": []}
-        db_cpu = {"without": [], "with": []}
+        rps = {name: [] for name in names}
+        cpu = {name: [] for name in names}
+        db_cpu = {name: [] for name in names}
         postmaster = postmaster_pid(work / "pg") if cluster is not None else None
         seed = 0
-        for _ in range(rounds):
-            for name in ("without", "with"):
+        for round_ in range(rounds):
+            for name in (names if round_ % 2 == 0 else names[::-1]):
                 seed += 1
-                batch = list(bodies(block, seed))
+                batch = list(bodies(block, seed, propose))
                 db_started = cluster_cpu_seconds(postmaster) if postmaster else 0.0
                 started, cpu_started = time.perf_counter(), time.process_time()
                 for body in batch:
@@ -160,7 +184,17 @@ def instant_with_without(rounds: int, block: int, backend: str) -> dict:
         for app in apps.values():
             app.extensions["reco"].decisions.flush()
         without, with_ = statistics.median(rps["without"]), statistics.median(rps["with"])
-        return {"backend": backend, "rounds": rounds, "block": block,
+        extra = {}
+        if always_ahead:
+            ahead = statistics.median(rps["with_always_ahead"])
+            extra = {"with_always_ahead_rps": round(ahead, 1), "ratio_always_ahead": round(ahead / without, 3),
+                     "with_always_ahead_cpu_ms": round(statistics.median(cpu["with_always_ahead"]) * 1000, 3)}
+            if postmaster:
+                extra["with_always_ahead_db_cpu_ms"] = round(statistics.median(db_cpu["with_always_ahead"]) * 1000, 3)
+                extra["total_cpu_ratio_always_ahead"] = _with_database(
+                    {"without": cpu["without"], "with": cpu["with_always_ahead"]},
+                    {"without": db_cpu["without"], "with": db_cpu["with_always_ahead"]})["total_cpu_ratio"]
+        return {"backend": backend, "rounds": rounds, "block": block, "propose": propose, **extra,
                 "without_rps": round(without, 1), "with_rps": round(with_, 1),
                 "ratio": round(with_ / without, 3),
                 "pair_ratios": [round(b / a, 3) for a, b in zip(rps["without"], rps["with"])],
@@ -202,6 +236,16 @@ _REACTIONS_SQL = """
         '@type', 'RecommendationReaction')
     FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g"""
 
+_CUSTOMERS_SQL = """
+    INSERT INTO documents (collection, id, doc)
+    SELECT 'customer', 'p' || g, jsonb_build_object(
+        'id', 'p' || g, 'name', 'Customer ' || g, 'status', 'Approved',
+        'engagedParty', jsonb_build_object('id', 'p' || g, '@referredType', 'Individual'),
+        'characteristic', jsonb_build_array(jsonb_build_object('name', 'segment',
+                                                               'value', (ARRAY['gold','silver','bronze'])[1 + g %% 3])),
+        '@type', 'Customer')
+    FROM generate_series(%(first)s::bigint, %(last)s::bigint - 1) AS g"""
+
 _DECISIONS_SQL = """
     WITH d AS (
         SELECT g, 'd' || g AS id,
@@ -221,6 +265,24 @@ _DECISIONS_SQL = """
     FROM d CROSS JOIN generate_series(1, 3) AS k"""
 
 
+#: the reads measured at size, by name: the customer alone (what a version
+#: without policies reads), with the reactions two policies read
+#: (maxImpressions over 7 days, pauseAfterRejected over 30: a 30-day window,
+#: as in the earlier runs) and with the last 24 hours' answers too
+#: (maxOffersPerDay, the most expensive read)
+READS = ("customer", "customer_reactions", "customer_reactions_offers")
+#: the last read again once the answers' tables are in the OS page cache (pg_prewarm)
+CACHED = "customer_reactions_offers_answers_cached"
+
+
+def _reads() -> dict:
+    from app.rules.model.contact import ContactPolicy
+    reactions = (ContactPolicy("P1", "maxImpressions", count=3, days=7, per_channel=True,
+                               category="accessories"),
+                 ContactPolicy("P2", "pauseAfterRejected", days=30))
+    return dict(zip(READS, ((), reactions, reactions + (ContactPolicy("P3", "maxOffersPerDay", count=20),))))
+
+
 def _percentiles(times: list[float]) -> dict:
     times = sorted(times)
     pick = lambda q: round(times[min(len(times) - 1, int(q * len(times)))] * 1000, 3)  # noqa: E731
@@ -234,6 +296,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
     from pgcluster import PgCluster
 
     from app.contact.history import PostgresHistory
+    from app.recommend.facts import PartyFacts
+    from app.rules.engine.contact import window
     from app.store import open_store
 
     work = Path(tempfile.mkdtemp(prefix="contact-pg-"))
@@ -262,6 +326,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             for first in range(0, reactions_n, chunk):
                 conn.execute(_REACTIONS_SQL, {"first": first, "last": min(first + chunk, reactions_n),
                                               "now": now, "offerings": OFFERINGS, "parties": parties})
+            for first in range(0, parties, chunk):
+                conn.execute(_CUSTOMERS_SQL, {"first": first, "last": min(first + chunk, parties)})
             for first in range(0, decisions_n, chunk):
                 conn.execute(_DECISIONS_SQL, {"first": first, "last": min(first + chunk, decisions_n),
                                               "now": now, "offerings": OFFERINGS, "parties": parties})
@@ -278,25 +344,47 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             result["documents_indexes_not_rebuilt"] = dropped
             result["mb"] = {t: round(conn.execute(f"SELECT pg_total_relation_size('{t}')").fetchone()[0]
                                      / 2**20) for t in ("documents", "decisions", "decision_items")}
-        history = PostgresHistory(store)
+        result["read_path"] = ("PartyFacts.look_up inside store.reading(), as build_context runs it: "
+                               "the customer by id and, with policies, the party's history in ONE "
+                               "statement (PostgresStore.get_along)")
+        parties_facts = PartyFacts(store, PostgresHistory(store))
+        example = f"p{12345 % parties}"          # a party that exists, for EXPLAIN
         rng = random.Random(11)
-        since_days = 30
-        for offers in (False, True):
+        reads_by_name = _reads()
+        reads_by_name[CACHED] = reads_by_name["customer_reactions_offers"]
+        for name, policies in reads_by_name.items():
+            if name == CACHED:
+                # the answers of the last 24 hours as a service has them: written
+                # minutes before they are read, so in the OS page cache, which
+                # the bulk load here does not leave them in
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+                    result["prewarmed_blocks"] = sum(
+                        conn.execute("SELECT pg_prewarm(%s, 'read')", (rel,)).fetchone()[0]
+                        for rel in ("decisions", "decisions_party", "decision_items", "decision_items_pkey"))
             times, events = [], []
             for _ in range(reads):
-                party = f"p{rng.randrange(parties)}"
+                party = {"id": f"p{rng.randrange(parties)}", "role": "customer"}
                 started = time.perf_counter()
-                found = history.read(party, now - dt.timedelta(days=since_days), now,
-                                     now - dt.timedelta(days=1) if offers else None)
+                with store.reading():
+                    customer, source = parties_facts.look_up(party, now, policies)
+                    found = source.read(party["id"], *window(policies, now)) if policies else None
                 times.append(time.perf_counter() - started)
-                events.append(len(found.reactions) + len(found.offers))
-            name = "reactions_and_offers" if offers else "reactions"
-            result[name] = {**_percentiles(times), "events_median": statistics.median(events)}
-            params = history.parameters("p12345", now - dt.timedelta(days=since_days), now,
-                                        now - dt.timedelta(days=1))
+                assert customer is not None and customer["id"] == party["id"]
+                if found is not None:
+                    assert type(source).__name__ == "ReadAhead"   # answered from the one statement
+                    events.append(len(found.reactions) + len(found.offers))
+            result[name] = {**_percentiles(times), "events_median": statistics.median(events or [0])}
+            if policies:
+                (sql, params, columns), _ = PostgresHistory(store).ahead(example, *window(policies, now))
+                statement = store.along_statement(sql, columns)
+                params = {**params, "_collection": "customer", "_id": example}
+            else:
+                statement = "SELECT doc FROM documents WHERE collection = %(c)s AND id = %(i)s"
+                params = {"c": "customer", "i": example}
             with store.connection(write=False) as conn:
-                plan = [row[0] for row in conn.execute(
-                    "EXPLAIN (ANALYZE, BUFFERS) " + history.statement(offers), params).fetchall()]
+                plan = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement,
+                                                       params).fetchall()]
             result[name]["plan"] = plan
             if any("Seq Scan" in line for line in plan):
                 raise SystemExit(f"the policy read scans a table:\n" + "\n".join(plan))
@@ -316,19 +404,25 @@ def main() -> None:
     parser.add_argument("--reactions", type=int, default=20_000_000)
     parser.add_argument("--decisions", type=int, default=2_000_000)
     parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--propose", type=float, default=1.0,
+                        help="share of the requests whose rules propose items (the others propose nothing)")
+    parser.add_argument("--always-ahead", action="store_true",
+                        help="a third app that reads the history with the customer on every request "
+                             "(the code path before app/recommend/read_ahead.py), same run")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "contact-policies.json")
     args = parser.parse_args()
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result["load_average_before"] = os.getloadavg()
     if args.rounds:
         backends = ("tinydb", "postgresql") if args.backend == "both" else (args.backend,)
-        result["instant"] = [instant_with_without(args.rounds, args.block, b) for b in backends]
+        result["instant"] = [instant_with_without(args.rounds, args.block, b, args.propose, args.always_ahead)
+                             for b in backends]
         print(json.dumps(result["instant"]), flush=True)
     if args.reactions:
         result["postgres_read"] = postgres_read(args.parties, args.reactions, args.decisions, args.reads)
-        print(json.dumps({k: v for k, v in result["postgres_read"].items()
-                          if k not in ("reactions", "reactions_and_offers")}), flush=True)
-        for name in ("reactions", "reactions_and_offers"):
+        print(json.dumps({k: v for k, v in result["postgres_read"].items() if k not in READS + (CACHED,)}),
+              flush=True)
+        for name in READS + (CACHED,):
             print(name, json.dumps({k: v for k, v in result["postgres_read"][name].items() if k != "plan"}))
     result["load_average_after"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,10 @@ def _versions(rules, rid: str) -> dict[str, dict]:
     follows the files only when its watcher looks (RECO_RULES_CHECK_INTERVAL,
     woken by queries), so a version recorded a moment ago by the CLI or
     another worker would be refused, or a removed one accepted. refresh()
-    is a stat of the files when nothing changed."""
-    rules.refresh()
+    is a stat of the files when nothing changed, and a look at the shared
+    pointer and the ledger's records (a version recorded on another host
+    has no lock-file entry here)."""
+    rules.refresh(look_now=True)
     return {v["version"]: v for v in rules.versions(rid)}
 
 

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from ..observability.metrics import count_experiment_arm, observe_recommendation
 from ..rules import Recommendation, RuleService, RuleSetError
 from .facts import PartyFacts, QueryFacts, build_context
+from .read_ahead import ReadAheadChoice, Watched
 
 
 class RecommenderUnavailable(Exception):
@@ -21,6 +22,8 @@ class Recommender:
         self.parties = PartyFacts(store)
         # app.experiments.router.ExperimentRouter, or None: no experiments
         self.experiments = experiments
+        # read the contact policies' history with the customer, or on need (read_ahead.py)
+        self.read_ahead = ReadAheadChoice()
 
     @observe_recommendation
     def recommend(self, query: dict, mode: str = "instant",
@@ -46,13 +49,24 @@ class Recommender:
                 # the answering version first: its contact policies' history
                 # is read in the customer look-up's round trip (facts.py)
                 engine = self.rules.engine if routed is None else routed[0]
-                context = build_context(query, self.parties, facts,
-                                        engine.ruleset.contact_policies if engine is not None else ())
+                policies = engine.ruleset.contact_policies if engine is not None else ()
+                # on a store that reads ahead, ahead only while this version's
+                # recent requests needed the history (read_ahead.py)
+                tracked = bool(policies) and self.store.sql and isinstance(party, dict) and party.get("id")
+                ahead = not tracked or self.read_ahead.wanted(engine.ruleset.hash)
+                context = build_context(query, self.parties, facts, policies if ahead else ())
+                watched = None
+                if tracked and context.history is not None:
+                    watched = context.history = Watched(context.history)
                 if contexts is not None:
                     contexts.append(context)
                 if routed is None:
-                    return self.rules.recommend(context)
-                return self._in_experiment(context, *routed)
+                    result = self.rules.recommend(context)
+                else:
+                    result = self._in_experiment(context, *routed)
+                if watched is not None:
+                    self.read_ahead.observe(engine.ruleset.hash, watched.asked)
+                return result
             except RuleSetError as exc:       # only "no usable rule set"; an engine fault is a 500
                 raise RecommenderUnavailable(str(exc)) from exc
 

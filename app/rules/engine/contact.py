@@ -107,14 +107,18 @@ def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, 
              channel: str | None, offerings, catalog: Catalog) -> ContactVerdict:
     """The verdict for the proposed `offerings` of one request evaluated at
     `when`: one `source.read` (none for an anonymous query or without a
-    source). The first policy in file order that suppresses an offering
-    names it."""
+    source, none when no rule proposed an offering or no policy covers
+    the ones proposed). The first policy in file order that suppresses an
+    offering names it."""
     if not party_id:
         return ContactVerdict({}, skipped="anonymous query: contact policies need a party")
     if source is None:
         return ContactVerdict({}, skipped="no history source: contact policies not evaluated")
     if not offerings:
         return ContactVerdict({}, skipped="no rule proposed an offering: nothing to read")
+    if not any(p.kind == "maxOffersPerDay" for p in policies) and not any(
+            p.applies_to(offering, catalog) for offering in offerings for p in policies):
+        return ContactVerdict({}, skipped="no policy covers the proposed offerings: nothing to read")
     history = source.read(party_id, *window(policies, when))
     suppressed: dict[str, str] = {}
     for offering in offerings:

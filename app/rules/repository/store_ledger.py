@@ -15,6 +15,8 @@ the `documents` table, so no schema migration is needed):
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 from ...store.base import DuplicateId
 from ...timeutil import isoformat
@@ -28,8 +30,47 @@ TEXTS = "rulesetText"
 class StoreLedger:
     """The ledger on a Store (see the module docstring)."""
 
-    def __init__(self, store):
+    def __init__(self, store, poll_seconds: float = 1.0):
         self.store = store
+        self.poll_seconds = poll_seconds
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._token: object = ("records", None)
+
+    def token(self):
+        """A value that changes when a version is recorded, by any process
+        or host (the rule service's reload signature holds it, beside the
+        pointer's revision: a version recorded elsewhere without a pointer
+        change, e.g. an activation that lost its compare-and-set, or one
+        recorded before this host had the file, must not stay unrecorded
+        here until some file changes). The store's version token of the
+        collection when it has one (TinyDB: a stat), else the number of
+        records (PostgreSQL: records are inserted once and never removed;
+        an index-only count), read at most every ``poll_seconds``; when
+        the store is unreachable the last known one."""
+        try:
+            version = self.store.version(VERSIONS)
+        except Exception:  # noqa: BLE001 - a broken file: /health and the store commands say it
+            return self._token
+        if version is not None:
+            self._token = ("records", version)
+            return self._token
+        now = time.monotonic()
+        if now - self._checked < self.poll_seconds:
+            return self._token
+        with self._lock:
+            if now - self._checked >= self.poll_seconds:
+                try:
+                    self._token = ("records", self.store.count(VERSIONS))
+                except Exception:  # noqa: BLE001 - /health reports the store itself
+                    pass
+                self._checked = now
+        return self._token
+
+    def invalidate(self) -> None:
+        """The next token() reads the store (an admin call that checks
+        versions wants the records as they are now)."""
+        self._checked = 0.0
 
     def recorded(self, ruleset_id: str) -> dict[str, dict]:
         """{version: {"rulesetId", "version", "hash", "by", "at"}} of one rule set."""
@@ -44,6 +85,7 @@ class StoreLedger:
         try:
             self.store.insert(VERSIONS, doc)
             written = True
+            self._checked = 0.0          # this process sees its own record at once
         except DuplicateId:
             doc = self.store.get(VERSIONS, doc["id"]) or doc
             written = False

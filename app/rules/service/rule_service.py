@@ -179,9 +179,13 @@ class RuleService:
         self.activator.catch_up(self.watcher.refresh_now)
         self.watcher.poll()
 
-    def refresh(self) -> None:
+    def refresh(self, look_now: bool = False) -> None:
         """Reload now if a rule, catalog or pointer file changed (stat), in the
-        caller's thread; waits for a reload already under way."""
+        caller's thread; waits for a reload already under way. `look_now`:
+        read the shared pointer and the ledger's records now, not as last
+        polled (VersionRegistry.look_now; admin calls that check versions)."""
+        if look_now:
+            self.registry.look_now()
         if self._signature is None and time.monotonic() < self._retry_at:
             return                       # a failed build: the next retry waits for its backoff
         if self._signature == self.registry.signature():
