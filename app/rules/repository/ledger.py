@@ -64,6 +64,13 @@ class MemoryLedger:
         self._history: list[dict] = []
         self._texts: dict[str, str] = {}
 
+    def token(self):
+        """Only this process records here: nothing to watch (StoreLedger.token)."""
+        return None
+
+    def invalidate(self) -> None:
+        """Nothing is polled (StoreLedger.invalidate)."""
+
     def recorded(self, ruleset_id: str) -> dict[str, dict]:
         """{version: version record} of one rule set."""
         with self._lock:

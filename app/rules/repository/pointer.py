@@ -64,6 +64,9 @@ class FilePointer:
             return ("pointer", None)
         return ("pointer", st.st_ino, st.st_mtime_ns, st.st_size)
 
+    def invalidate(self) -> None:
+        """Nothing is polled: token() stats the file each time."""
+
     def read(self) -> tuple[dict, int]:
         """(pointer, revision); OSError/ValueError when unreadable."""
         try:

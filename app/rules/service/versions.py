@@ -75,17 +75,14 @@ class VersionRegistry:
         signature; the shared pointer's revision on PostgreSQL) and the
         ledger's records (a version recorded by another worker or host;
         MemoryLedger: only this process records)."""
-        token = getattr(self.ledger, "token", None)
-        return self.source.signature() + (self.pointer.token(), token() if token is not None else None)
+        return self.source.signature() + (self.pointer.token(), self.ledger.token())
 
     def look_now(self) -> None:
         """The next signature() reads the shared pointer and the ledger's
         records now, not as last polled (an admin call that checks
         versions: a version recorded a moment ago elsewhere is known)."""
-        for part in (self.pointer, self.ledger):
-            invalidate = getattr(part, "invalidate", None)
-            if invalidate is not None:
-                invalidate()
+        self.pointer.invalidate()
+        self.ledger.invalidate()
 
     def recorded_hashes(self, ruleset_id: str) -> dict[str, str]:
         """{version: recorded hash} of one rule set."""
