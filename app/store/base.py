@@ -197,7 +197,9 @@ class Store(ABC):
         does not serve because it cannot hold them as they are (a
         hand-edited TinyDB file: app/store/atomic_storage.py); they are
         kept as they are, and `flask store copy` and `store check` name
-        them. {} for a store that refuses such documents on write."""
+        them. PostgreSQL: the documents holding a decimal this service
+        would read altered (stored by an older version or by hand), found
+        by reading every document."""
         return {}
 
     def check_schema(self) -> None:

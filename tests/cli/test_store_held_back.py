@@ -141,3 +141,39 @@ def test_the_service_serves_the_others_and_keeps_the_held_back_documents_as_they
     assert "12345678901234567890.5" in after and "NaN" in after
     assert json.loads(after)["customer"]["crm-x"]["id"] == "crm-13"
     assert os.path.getsize(data / "customer.json") > len(before)
+
+
+def test_copy_from_postgresql_skips_each_document_with_a_decimal_a_double_would_alter(
+        pg_url, store_url, tmp_path):
+    """The other direction: jsonb keeps `12345678901234567890.5` exactly (an
+    older version, or SQL by hand, stored it); read through Python's json it
+    is 12345678901234567000, and `1e-400` is 0.0. The copy names and skips
+    each such document, and copies integers of any size and exact decimals."""
+    from app.store import open_store
+
+    literals = {"p1": "12345678901234567890.5", "p2": "1e-400", "p3": "100000000000000000000001.0",
+                "p4": "0.1", "p5": "1e23", "p6": "100000000000000000000001", "p7": "1.50",
+                "p8": "1e400"}
+    with open_store(pg_url) as source:
+        source.insert("customer", customer(1))
+        with source.connection() as conn:
+            for doc_id, literal in literals.items():
+                conn.execute("INSERT INTO documents (collection, id, doc) VALUES "
+                             "('customer', %s, %s::jsonb)",
+                             (doc_id, '{"id": "%s", "name": "n", "engagedParty": {"id": "x"}, '
+                                      '"characteristic": [{"name": "v", "value": %s}]}'
+                              % (doc_id, literal)))
+    done = flask({"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", pg_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    reported = [line.split(":")[0] for line in done.stderr.splitlines()
+                if line.endswith("; skipped")]
+    assert reported == ["customer/'p1'", "customer/'p2'", "customer/'p3'"], done.stderr
+    assert "number 12345678901234567890.5 cannot be kept exactly" in done.stderr
+    assert "copied 6 documents of 1 collections; 0 already present, 3 skipped" in done.stdout
+    with open_store(store_url) as target:
+        copied = {doc["id"]: doc["characteristic"][0]["value"] for doc in target.all("customer")
+                  if doc["id"] != "crm-1"}
+    assert sorted(copied) == ["p4", "p5", "p6", "p7", "p8"]
+    assert copied["p6"] == 100000000000000000000001 and copied["p8"] == 10 ** 400
+    assert comparable(copied["p7"]) == Decimal("1.5") and comparable(copied["p4"]) == Decimal("0.1")
