@@ -13,7 +13,12 @@ from .record import parse_time
 
 def parse_range(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
     """RFC 3339 date-times (`2026-12-01T00:00:00Z`; a date alone is midnight
-    UTC) -> aware datetimes; a bad value is a 400 INVALID_QUERY naming it."""
+    UTC) -> aware datetimes; a bad value is a 400 INVALID_QUERY naming it,
+    and so is a `since` after `until` (since == until is an empty range).
+    Every time range of the decision log is read here: the conversion report
+    (API, `flask sales conversion`, Studio), the recorded traffic of
+    `flask rules diff`, the Studio's impact view and `flask decisions
+    export`."""
     bounds = []
     for name, text in (("since", since), ("until", until)):
         if text is None:
@@ -27,6 +32,10 @@ def parse_range(since: str | None, until: str | None) -> tuple[dt.datetime | Non
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.timezone.utc)
         bounds.append(value)
+    if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+        # an empty answer would read as "no traffic": a swapped pair is a mistake
+        raise TMFError(400, f"since={since!r} is after until={until!r}: the range starts at "
+                            "since and ends before until", code="INVALID_QUERY")
     return bounds[0], bounds[1]
 
 
