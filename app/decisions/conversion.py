@@ -8,6 +8,7 @@ import datetime as dt
 from ..errors import TMFError
 from ..sales.resource import current_report
 from .funnel import funnel_counts, funnel_report
+from .ids import decision_time
 from .record import parse_time
 
 
@@ -42,9 +43,13 @@ def parse_range(since: str | None, until: str | None) -> tuple[dt.datetime | Non
 def conversion_report(services, rule_set_id: str | None = None,
                       rule_set_version: str | None = None, since: dt.datetime | None = None,
                       until: dt.datetime | None = None, channel: str | None = None) -> dict:
-    """The stored-query report (app/sales/report.py) and, with the decision
+    """The stored-query report (app/sales/report.py: `ruleSets`, the items
+    of stored queries and the leads made from them) and, with the decision
     log on, `funnel` over every recorded decision in [since, until)."""
-    report = current_report(services.store, rule_set_id, rule_set_version)
+    # a lead on an instant answer (a UUIDv7 id, app/decisions/ids.py; a stored
+    # query's is a UUIDv4) counts in the funnel, not in the stored-query section
+    report = current_report(services.store, rule_set_id, rule_set_version,
+                            is_instant_answer=lambda answer_id: decision_time(answer_id) is not None)
     decisions = getattr(services, "decisions", None)
     if decisions is not None:
         report["funnel"] = funnel_report(
