@@ -53,8 +53,8 @@ instead of refusing the whole file: it is not in the table the store
 serves (a GET of it is 404, lists leave it out), a warning names it (file,
 key, why) once per file version and process, :meth:`held` lists it (for
 ``flask store copy`` and ``flask store check``), and every write of the
-collection writes it back byte for byte as it was read, so the service
-neither alters nor drops it. The other documents are served as usual. A
+collection writes it back as it was read (its numbers exactly as written,
+the rest as compact JSON), so the service neither alters nor drops it. The other documents are served as usual. A
 write that stores a document under a held-back key replaces it (logged).
 
 Readers need no lock because of the atomic rename (see above).  The cached

@@ -104,7 +104,7 @@ def test_the_service_serves_the_others_and_keeps_the_held_back_documents_as_they
     """TinyDB only (PostgreSQL's jsonb refuses such documents on write):
     the held-back documents are 404 and left out of lists, the others are
     served, and a write to the collection keeps the held-back ones in the
-    file byte for byte; `store check` names them and exits 1."""
+    file as they were read; `store check` names them and exits 1."""
     data = tmp_path / "data"
     _hand_edited_store(data)
     before = (data / "customer.json").read_text()

@@ -2,7 +2,7 @@
 cannot hold as it is (a number no double keeps exactly, NaN, a key that
 is not its id, a value that is not an object) is held back, and the rest
 of the collection is served and written as usual, the held-back document
-kept in the file byte for byte (app/store/atomic_storage.py).
+kept in the file as it was read (app/store/atomic_storage.py).
 
 Before: the reader read `12345678901234567890.5` as the float
 12345678901234567000 and served (and on the next write stored) that, and
