@@ -51,7 +51,7 @@ load`` refuse all of these (app/exactnumbers.py, app/jsonbody.py). The
 reader reads numbers by the same rule and holds such a document back
 instead of refusing the whole file: it is not in the table the store
 serves (a GET of it is 404, lists leave it out), a warning names it (file,
-key, why) once per file version and process, :meth:`held` lists it (for
+key, why) once per process, :meth:`held` lists it (for
 ``flask store copy`` and ``flask store check``), and every write of the
 collection writes it back as it was read (its numbers exactly as written,
 the rest as compact JSON), so the service neither alters nor drops it. The other documents are served as usual. A
@@ -81,6 +81,8 @@ from ..exactnumbers import InexactNumber, stored_float
 from .base import CorruptCollection, StoreError, os_failure
 
 log = logging.getLogger(__name__)
+#: (path, key, why) of the held-back documents this process has logged
+_WARNED: set[tuple[str, str, str]] = set()
 
 __all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic", "write_temp"]
 
@@ -334,8 +336,10 @@ class AtomicJSONStorage(Storage):
                 raise StoreError(f"cannot read {self.path}: {exc}") from exc
             raise
         for key, (_text, why) in held.items():
-            log.warning("%s: document %r is held back (not served, kept in the file as it "
-                        "is): %s", self.path, key, why)
+            if (self.path, key, why) not in _WARNED:   # once per process, not per re-read
+                _WARNED.add((self.path, key, why))
+                log.warning("%s: document %r is held back (not served, kept in the file as "
+                            "it is): %s", self.path, key, why)
         snap = _Snapshot(_stat_key(st), tables, fd, held)
         self._install(snap)
         return snap

@@ -86,3 +86,17 @@ def test_a_document_written_under_a_held_back_key_replaces_it(edited):
     with open(path) as handle:
         assert json.loads(handle.read().replace("NaN", "null"))["orders"]["o3"] == {
             "id": "o3", "v": "new"}
+
+
+def test_each_held_back_document_is_logged_once_per_process(edited, caplog):
+    store, path = edited
+    with caplog.at_level("WARNING", logger="app.store.atomic_storage"):
+        store.all("orders")
+        with open_store(os.path.dirname(path)) as other:   # another process's writes
+            other.insert("orders", {"id": "o8"})
+            other.insert("orders", {"id": "o9"})
+            store.all("orders")
+            other.insert("orders", {"id": "o10"})
+        assert [doc["id"] for doc in store.all("orders")][-3:] == ["o8", "o9", "o10"]
+    held = [record.getMessage() for record in caplog.records if "is held back" in record.getMessage()]
+    assert sorted(message.split("'")[1] for message in held) == ["o2", "o3", "o4"], held
