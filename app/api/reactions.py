@@ -3,12 +3,15 @@ to recommended items (app/decisions/reactions.py). Under the TMF680 base
 path; its notifications go to the TMF680 hub (`.../recommendationManagement/v4/hub`)."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import request
 from flask_smorest import Blueprint
 
-from ..decisions.reactions import KIND, URL_PREFIX, create_reaction
+from ..decisions.reactions import KIND, URL_PREFIX, answered_at, create_reaction
 from ..decisions.service import find_recommendation
 from ..jsonbody import read_json_object
+from ..recommend.query import KIND as QUERY_KIND
 from .tmf import (FILTER_DESCRIPTION, base_url, error_responses, fields_parameter, json_response,
                   list_parameters, list_resources, operation_links, refuse_unknown_parameters,
                   selection_schema, services)
@@ -44,7 +47,9 @@ def list_reactions():
          description="Idempotent per (recommendation, item, reactionType): the first POST "
                      "answers 201, a repeated one 200 with the same reaction. 404 "
                      "RECOMMENDATION_NOT_FOUND / RECOMMENDATION_ITEM_NOT_FOUND for an unknown "
-                     "query or item; 400 for a reactionType outside the list.",
+                     "query or item; 400 for a reactionType outside the list, or a "
+                     "reactionDate in the future or before the answer (5 minutes of clock "
+                     "skew allowed) or before the retention window.",
          requestBody={"required": True, "content": {"application/json": {
              "schema": KIND.create_schema}}},
          responses={"201": {"description": "Created", "content": _ONE, "links": operation_links(
@@ -52,8 +57,13 @@ def list_reactions():
              "200": {"description": "The same reaction, already reported", "content": _ONE},
              **error_responses()})
 def create():
-    reaction, made = create_reaction(_service(), read_json_object(), base_url(),
-                                     find_recommendation(services()))
+    reco = services()
+    queries = reco.resources[QUERY_KIND.collection]
+    recorded = getattr(queries, "recorded", lambda _id: None)
+    reaction, made = create_reaction(
+        _service(), read_json_object(), base_url(), find_recommendation(reco),
+        decided_at=lambda decision_id: answered_at(decision_id, recorded),
+        retention=dt.timedelta(days=reco.settings.decision_retention_days))
     return json_response(reaction, 201 if made else 200, {"Location": reaction["href"]})
 
 

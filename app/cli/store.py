@@ -65,7 +65,12 @@ def upgrade(revision: str) -> None:
 
 @store_cli.command("check")
 def check() -> None:
-    """Exit 0 when workers can serve against this store, else say why."""
+    """Exit 0 when workers can serve every stored document, else say why:
+    exit 1 when the schema is not current, or (TinyDB) when the store holds
+    documents it holds back (a hand-edited file: a number no double keeps
+    exactly, NaN, a key that is not the document's id), each named by
+    collection and key; the service serves the others. On PostgreSQL the
+    numbers are checked by `store copy`, which reads every document."""
     store = _store()
     from ..store import StoreUnavailable
 
@@ -73,6 +78,17 @@ def check() -> None:
         store.check_schema()
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    held = 0
+    # PostgreSQL: a number check would read every document; `store copy` does it
+    for name in [] if store.sql else sorted(store.health().get("collections") or {}):
+        for key, why in store.held_back(name).items():
+            held += 1
+            click.echo(f"{name}/{key!r}: {why}; held back (not served, kept as it is)",
+                       err=True)
+    if held:
+        click.echo(f"{store.backend}: ready, but {held} documents are held back (listed "
+                   "above): the service serves the others; fix or remove these by hand")
+        sys.exit(1)
     click.echo(f"{store.backend}: ready")
 
 
@@ -187,7 +203,10 @@ def copy(source: str) -> None:
     (`collection/id: why`) and skipped, and the others are copied: a string
     no store can hold (a NUL, a lone surrogate: app/storable.py), a
     resource id outside the id alphabet (app/ids.py), or anything else the
-    target refuses. Text is copied in Unicode NFC, as the API and `load`
+    target refuses, or a document the source holds back (a hand-edited
+    TinyDB file: a number no double keeps exactly, which `load` and the API
+    refuse too; NaN or Infinity; a key that is not the document's id).
+    Text is copied in Unicode NFC, as the API and `load`
     store it (app/textform.py), so that filters find documents an older
     version stored in another form. Documents whose id is already in the target are left as
     they are and counted. The last line gives the counts; exit status 1 when
@@ -228,13 +247,23 @@ def copy(source: str) -> None:
                     click.echo(f"{name}: cannot be read ({exc}); collection skipped", err=True)
                     counts["skipped"] += 1
                     continue
+                # documents the source holds back (a hand-edited TinyDB file: a
+                # number a double would alter, NaN, a key that is not the id)
+                held = origin.held_back(name)
+                for key, why in held.items():
+                    counts["skipped"] += 1
+                    click.echo(f"{name}/{key!r}: {why}; skipped", err=True)
+                if held and origin.sql:    # a database serves them: leave them out here
+                    docs = [doc for doc in docs
+                            if not (isinstance(doc, dict) and doc.get("id") in held)]
                 with progress_bar(f"copying {name}", len(docs)) as advance:
                     for start in range(0, len(docs), BATCH):
                         chunk = docs[start:start + BATCH]
                         _copy_chunk(target, name, chunk, name in resource_collections, counts)
                         advance(len(chunk))
                 collections += 1
-                click.echo(f"{name}: {len(docs)} documents")
+                click.echo(f"{name}: {len(docs)} documents"
+                           + (f", {len(held)} held back" if held else ""))
     except StoreUnavailable as exc:
         click.echo(f"copy stopped at collection {name!r}: {exc}", err=True)
         click.echo(_copy_summary(counts, collections) + "; stopped before the end (running "

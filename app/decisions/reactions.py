@@ -18,7 +18,9 @@ derived from the three, so a retried POST answers 200 with the reaction it
 already made and counts once."""
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Callable
 
 from ..errors import TMFError
 from ..resources.service import ResourceKind
@@ -26,11 +28,16 @@ from ..schemas import SpecSchemas
 from ..store import DuplicateId
 from ..store.query import Filter, Query
 from ..timeutil import isoformat, utcnow
+from .ids import decision_time
+from .record import parse_time
 
 URL_PREFIX = "/tmf-api/recommendationManagement/v4"
 REACTION_TYPE = "RecommendationReaction"
 REACTION_TYPES = ("shown", "clicked", "accepted", "rejected")
 _IDS = uuid.UUID("9d6f3a52-2b1c-5e47-8a90-3c4d5e6f7a8b")
+#: how far a client's clock may be off: a reactionDate up to this much in
+#: the future, or before the answer it reacts to, is taken as sent
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 _REFERENCE = {
     "type": "object", "additionalProperties": False, "required": ["id", "itemId"],
@@ -54,7 +61,10 @@ _COMMON = {
     "reactionType": {"type": "string", "enum": list(REACTION_TYPES),
                      "description": "shown (an impression), clicked, accepted, rejected"},
     "reactionDate": {"type": "string", "format": "date-time",
-                     "description": "When it happened (default: when it was received)"},
+                     "description": "When it happened (default: when it was received): not "
+                                    "in the future, nor before the answer it reacts to or "
+                                    "the decision log's retention window, each give or take "
+                                    "5 minutes of clock skew"},
     "channel": {"$ref": "#/definitions/ChannelRef",
                 "description": "Where it happened (default: the query's first channel)"},
     "@type": {"type": "string"}, "@baseType": {"type": "string"},
@@ -96,10 +106,14 @@ def reaction_id(decision_id: str, item_id: str, reaction_type: str) -> str:
     return str(uuid.uuid5(_IDS, f"{decision_id}\n{item_id}\n{reaction_type}"))
 
 
-def create_reaction(service, body: dict, base_url: str, find_recommendation) -> tuple[dict, bool]:
+def create_reaction(service, body: dict, base_url: str, find_recommendation, *,
+                    decided_at: Callable[[str], dt.datetime | None] = lambda _id: None,
+                    retention: dt.timedelta | None = None) -> tuple[dict, bool]:
     """(the reaction, True if made now / False if it existed). Raises
-    TMFError 400 for a bad body, 404 for an unknown decision or item;
-    nothing is stored then."""
+    TMFError 400 for a bad body (also a reactionDate out of bounds: see
+    :func:`_check_date`; `decided_at(id)` is when the answer was given, None
+    when not known; `retention` the decision log's window), 404 for an
+    unknown decision or item; nothing is stored then."""
     resource = service.new_resource(body, base_url, stored=False)
     reference = resource["recommendation"]
     decision = find_recommendation(reference["id"])
@@ -113,6 +127,8 @@ def create_reaction(service, body: dict, base_url: str, find_recommendation) -> 
         raise TMFError(404, f"queryProductRecommendation {reference['id']!r} has no "
                             f"recommendationItem {reference['itemId']!r}",
                        code="RECOMMENDATION_ITEM_NOT_FOUND")
+    if "reactionDate" in resource:
+        _check_date(resource["reactionDate"], decided_at(reference["id"]), retention)
     new_id = reaction_id(reference["id"], reference["itemId"], resource["reactionType"])
     stored = service.store.get(KIND.collection, new_id)
     if stored is not None:
@@ -140,6 +156,46 @@ def create_reaction(service, body: dict, base_url: str, find_recommendation) -> 
         return service.insert(resource), True
     except DuplicateId:      # the same reaction, sent twice at once
         return service.get(new_id), False
+
+
+def answered_at(decision_id: str, recorded: Callable[[str], dict | None]) -> dt.datetime | None:
+    """When an answer was given: the time in its id when it is a UUIDv7 (an
+    instant answer: its id's time and decidedAt are one clock read), else
+    its record's decidedAt (`recorded(id)`: a stored query's answer, found
+    on PostgreSQL, and on the embedded store while still buffered), else
+    None (then only the other bounds apply)."""
+    when = decision_time(decision_id)
+    if when is not None:
+        return when
+    record = recorded(decision_id)
+    return parse_time(record["decidedAt"]) if record and record.get("decidedAt") else None
+
+
+def _check_date(text: str, decided: dt.datetime | None, retention: dt.timedelta | None) -> None:
+    """A client's reactionDate must lie between the answer it reacts to (or
+    the start of the retention window, whichever is later) and now, each
+    give or take CLOCK_SKEW: a reaction dated in 2099 would outlive the
+    retention purge and count in every future funnel; one dated before its
+    answer, or before the window, is a wrong clock or a wrong answer id
+    (and would be purged at once). 400 INVALID_BODY naming reactionDate."""
+    try:
+        when = parse_time(text)
+    except ValueError:
+        return                                  # the schema already refused it
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    now = utcnow()
+    if when > now + CLOCK_SKEW:
+        why = f"is in the future (now is {isoformat(now)})"
+    elif decided is not None and when < decided - CLOCK_SKEW:
+        why = f"is before the answer it reacts to ({isoformat(decided)})"
+    elif retention is not None and when < now - retention:
+        why = (f"is before the retention window of the decision log (since "
+               f"{isoformat(now - retention)})")
+    else:
+        return
+    message = f"reactionDate {text!r} {why}; give the time the reaction happened"
+    raise TMFError(400, message, code="INVALID_BODY", details={"reactionDate": [message]})
 
 
 def purge_reactions(store, before, batch: int = 1000) -> int:

@@ -205,6 +205,9 @@ class InstrumentedStore(Store):
     def check_schema(self) -> None:
         self.inner.check_schema()
 
+    def held_back(self, collection: str) -> dict[str, str]:
+        return self.inner.held_back(collection)
+
     def __getattr__(self, name):
         return getattr(self.inner, name)
 

@@ -99,8 +99,8 @@ def build_recommendation_lead(body: dict, *,
     recommendation = get_recommendation(recommendation_id)
     if recommendation is None:
         raise TMFError(404, f"No {RECOMMENDATION_TYPE} with id {recommendation_id!r} "
-                            f"(recommendation.id); instant answers are not stored and cannot "
-                            f"be referenced", code="RECOMMENDATION_NOT_FOUND")
+                            f"(recommendation.id): a stored query, or an instant answer "
+                            f"within the retention window", code="RECOMMENDATION_NOT_FOUND")
     if recommendation.get("state") != "done":
         raise TMFError(400, f"{RECOMMENDATION_TYPE} {recommendation_id!r} has no items yet "
                             f"(state {recommendation.get('state')}); a lead can reference it "

@@ -68,10 +68,15 @@ def conversion_report(recommendations: Iterable[dict], leads: Iterable[dict], *,
 
 
 def report_from_counts(count: Counter, *, generated_at: str, rule_set_id: str | None = None,
-                       rule_set_version: str | None = None) -> dict:
+                       rule_set_version: str | None = None,
+                       is_instant_answer: Callable[[str], bool] | None = None) -> dict:
     """The report from aggregates: `count(which, CountBy)` runs one over
     "recommendations" or "leads" (a Store's count_by). Only leads made from
-    a recommendation count; an item counts once for its rule set version
+    a stored recommendation count: this report is about stored queries (its
+    items are theirs), and a lead made from an instant answer, whose id
+    `is_instant_answer(id)` recognises (handed in by the decision log, which
+    gives those ids), counts in the funnel of every answer instead
+    (app/decisions/funnel.py). An item counts once for its rule set version
     and once for each of its rules (`explanation.ruleIds`). `leads` may
     exceed `itemsWithLead` when a recommendation was deleted after its items
     became leads (the leads keep their attribution). What leaves the store:
@@ -99,7 +104,8 @@ def report_from_counts(count: Counter, *, generated_at: str, rule_set_id: str | 
         for values, n in count("leads", CountBy(keys=keys)):
             reference_id, item_id, set_id, version, status = values[:5]
             attribution = _attribution(set_id, version)
-            if attribution is None:
+            if attribution is None or (is_instant_answer is not None
+                                       and is_instant_answer(str(reference_id))):
                 continue
             referenced.add((str(reference_id), str(item_id)))
             if not wanted(attribution) or (by_rule and values[5] is None):

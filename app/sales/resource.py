@@ -3,6 +3,8 @@
 the store holds; shared by the TMF699 API and `flask sales conversion`."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..recommend.query import KIND as QUERY_KIND
 from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
@@ -66,11 +68,14 @@ KIND = ResourceKind(
 
 
 def current_report(store, rule_set_id: str | None = None,
-                   rule_set_version: str | None = None) -> dict:
+                   rule_set_version: str | None = None,
+                   is_instant_answer: Callable[[str], bool] | None = None) -> dict:
     """The report over what the store holds now (the API and `flask sales conversion`),
     from aggregates the store runs (Store.count_by: GROUP BY on PostgreSQL), so
-    only the groups leave the database, not the documents."""
+    only the groups leave the database, not the documents. `is_instant_answer`:
+    see :func:`report_from_counts`."""
     collections = {"recommendations": QUERY_KIND.collection, "leads": KIND.collection}
     return report_from_counts(lambda which, count: store.count_by(collections[which], count),
                               generated_at=isoformat(utcnow()), rule_set_id=rule_set_id,
-                              rule_set_version=rule_set_version)
+                              rule_set_version=rule_set_version,
+                              is_instant_answer=is_instant_answer)

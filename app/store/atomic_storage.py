@@ -40,6 +40,23 @@ inode number.  The pinned descriptor is never read from; it costs one fd per
 collection per process and keeps one superseded file version's blocks
 allocated until the next reload.
 
+Documents the service cannot hold ("held back")
+-----------------------------------------------
+A hand-edited file may hold, in one document, a number no double keeps
+exactly (``12345678901234567890.5``, ``1e400``: Python's json would read
+them as an altered float or infinity), the non-JSON constants ``NaN`` and
+``Infinity`` (which Python's json accepts), a document whose key is not
+its ``"id"``, or a value that is not an object. The API and ``flask store
+load`` refuse all of these (app/exactnumbers.py, app/jsonbody.py). The
+reader reads numbers by the same rule and holds such a document back
+instead of refusing the whole file: it is not in the table the store
+serves (a GET of it is 404, lists leave it out), a warning names it (file,
+key, why) once per process, :meth:`held` lists it (for
+``flask store copy`` and ``flask store check``), and every write of the
+collection writes it back as it was read (its numbers exactly as written,
+the rest as compact JSON), so the service neither alters nor drops it. The other documents are served as usual. A
+write that stores a document under a held-back key replaces it (logged).
+
 Readers need no lock because of the atomic rename (see above).  The cached
 snapshot is treated as immutable: ``read()`` returns a fresh outer dict
 (TinyDB assigns into it) and callers must never mutate the documents in it
@@ -51,6 +68,7 @@ document.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -59,7 +77,12 @@ from typing import Any, NamedTuple, Optional
 from tinydb.storages import Storage
 
 from ..atomicfile import fsync_dir, write_atomic, write_temp
+from ..exactnumbers import InexactNumber, stored_float
 from .base import CorruptCollection, StoreError, os_failure
+
+log = logging.getLogger(__name__)
+#: (path, key, why) of the held-back documents this process has logged
+_WARNED: set[tuple[str, str, str]] = set()
 
 __all__ = ["AtomicJSONStorage", "TEMP_FILE_RE", "fsync_dir", "write_atomic", "write_temp"]
 
@@ -91,6 +114,50 @@ class _Snapshot(NamedTuple):
     key: tuple
     tables: dict  # {table_name: {doc_id: doc}}; never mutated once cached
     pin: int  # open fd of the file version `tables` came from (see module doc)
+    held: dict  # {key: (its JSON text as read, why)}: documents held back (module doc)
+
+
+class _Unheld:
+    """A number literal no double holds exactly (or NaN, Infinity), kept as
+    the text the file has, so that the document holding it can be written
+    back unchanged."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _number_problem(value) -> Optional[str]:
+    """Why a parsed document cannot be held (its first unheld number in
+    text order), or None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Unheld):
+            if node.text in ("NaN", "Infinity", "-Infinity"):
+                return f"{node.text} is not a JSON number"
+            try:
+                stored_float(node.text)
+            except InexactNumber as exc:
+                return str(exc)
+            return f"number {node.text[:40]} cannot be read"      # not reached
+        if isinstance(node, dict):      # reversed: the first in the text is named
+            stack.extend(reversed(node.values()))
+        elif isinstance(node, list):
+            stack.extend(reversed(node))
+    return None
+
+
+def _held_text(value) -> str:
+    """Compact JSON of a parsed document with its unheld numbers as read."""
+    if isinstance(value, _Unheld):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ",".join(_ENCODE(k) + ":" + _held_text(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(map(_held_text, value)) + "]"
+    return _ENCODE(value)
 
 
 class AtomicJSONStorage(Storage):
@@ -113,6 +180,8 @@ class AtomicJSONStorage(Storage):
         self._snap: Optional[_Snapshot] = None
         # {doc_id: (doc object, '"doc_id":<doc json>')} for `table`, see _serialize
         self._fragments: dict[str, tuple[object, str]] = {}
+        # the held-back documents the last _serialize wrote (see installed)
+        self._written_held: dict = {}
 
     # -- TinyDB Storage API -------------------------------------------------
 
@@ -151,7 +220,13 @@ class AtomicJSONStorage(Storage):
             os.close(fd)
             self.invalidate()
             return
-        self._install(_Snapshot(key, data, fd))
+        self._install(_Snapshot(key, data, fd, self._written_held))
+
+    def held(self) -> dict[str, str]:
+        """``{key: why}``: the documents of the current file version that
+        are held back (module docstring); {} when none (or no file)."""
+        snap = self.snapshot()
+        return {} if snap is None else {key: why for key, (_text, why) in snap.held.items()}
 
     # -- extras ---------------------------------------------------------------
 
@@ -182,6 +257,7 @@ class AtomicJSONStorage(Storage):
         """
         self._swap_lock = threading.Lock()
         self._fragments = {}
+        self._written_held = {}
         snap, self._snap = self._snap, None
         if snap is not None:
             _close_quietly(snap.pin)
@@ -201,9 +277,19 @@ class AtomicJSONStorage(Storage):
         ":"))``.  Only called under the caller's write lock.
         """
         table = data.get(self.table) if self.table is not None else None
+        snap = self._snap
+        held = snap.held if snap is not None else {}
         if not isinstance(table, dict):
             self._fragments = {}
+            self._written_held = {}
             return _ENCODE(data).encode("ascii")
+        if held:
+            replaced = [key for key in held if key in table]
+            for key in replaced:
+                log.warning("%s: the held-back document %r is replaced by a document the "
+                            "service wrote", self.path, key)
+            held = {key: entry for key, entry in held.items() if key not in table}
+        self._written_held = held
         memo = self._fragments
         get = memo.get
 
@@ -218,6 +304,7 @@ class AtomicJSONStorage(Storage):
         ]
         if len(memo) != len(table):  # documents were removed: drop their fragments
             self._fragments = {k: memo[k] for k in table}
+        parts.extend(_ENCODE(key) + ":" + text for key, (text, _why) in held.items())
         body = "{" + ",".join(parts) + "}"
         others = [
             _ENCODE(name) + ":" + (body if name == self.table else _ENCODE(value))
@@ -242,35 +329,77 @@ class AtomicJSONStorage(Storage):
         try:
             st = os.fstat(fd)
             raw = _read_all(fd, st.st_size)
-            tables = self._parse(raw)
+            tables, held = self._parse(raw)
         except BaseException as exc:
             os.close(fd)
             if isinstance(exc, OSError):
                 raise StoreError(f"cannot read {self.path}: {exc}") from exc
             raise
-        snap = _Snapshot(_stat_key(st), tables, fd)
+        for key, (_text, why) in held.items():
+            if (self.path, key, why) not in _WARNED:   # once per process, not per re-read
+                _WARNED.add((self.path, key, why))
+                log.warning("%s: document %r is held back (not served, kept in the file as "
+                            "it is): %s", self.path, key, why)
+        snap = _Snapshot(_stat_key(st), tables, fd, held)
         self._install(snap)
         return snap
 
-    def _parse(self, raw: bytes) -> dict:
+    def _parse(self, raw: bytes) -> tuple[dict, dict]:
+        """(the tables, the held-back documents of ``self.table``).
+
+        Numbers are read as the API reads them (app/exactnumbers.py): a
+        float is kept only when it is the number the text says; any other
+        number literal, and NaN/Infinity, becomes an ``_Unheld`` and holds
+        its document back. The hooks cost a Python call per float literal
+        (most take the ``repr`` fast path); the documents are walked only
+        when one was found."""
         if not raw:
             raise CorruptCollection(self.path, "file is empty")
+        unheld = []
+
+        def number(text: str):
+            value = float(text)
+            if repr(value) == text:
+                return value
+            try:
+                return stored_float(text)
+            except InexactNumber:
+                unheld.append(text)
+                return _Unheld(text)
+
+        def constant(text: str):
+            unheld.append(text)
+            return _Unheld(text)
+
         try:
-            tables = json.loads(raw)
+            tables = json.loads(raw, parse_float=number, parse_constant=constant)
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
             raise CorruptCollection(self.path, f"invalid JSON ({exc})") from None
         if not isinstance(tables, dict):
             raise CorruptCollection(self.path, "top level is not a JSON object")
+        held: dict[str, tuple[str, str]] = {}
         if self.table is not None and self.table in tables:
             table = tables[self.table]
             if not isinstance(table, dict):
                 raise CorruptCollection(self.path, f"table {self.table!r} is not a JSON object")
             for doc_id, doc in table.items():
-                if not isinstance(doc, dict) or doc.get("id") != doc_id:
-                    raise CorruptCollection(
-                        self.path, f"entry {doc_id!r} is not an object with a matching 'id'"
-                    )
-        return tables
+                if not isinstance(doc, dict):
+                    why = "not a JSON object"
+                elif doc.get("id") != doc_id:
+                    why = f"its 'id' ({doc.get('id')!r}) is not its key ({doc_id!r})"
+                elif unheld:
+                    why = _number_problem(doc)
+                else:
+                    why = None
+                if why is not None:
+                    held[doc_id] = (_held_text(doc), why)
+            if held:
+                tables[self.table] = {k: v for k, v in table.items() if k not in held}
+        if unheld:
+            outside = _number_problem(tables)    # in no document of the table
+            if outside is not None:
+                raise CorruptCollection(self.path, outside)
+        return tables, held
 
 
 def _close_quietly(fd: int) -> None:

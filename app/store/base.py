@@ -192,6 +192,16 @@ class Store(ABC):
         """Where the data lives, for messages and /health, without secrets."""
         return self.backend
 
+    def held_back(self, collection: str) -> dict[str, str]:
+        """``{key: why}``: documents the collection holds that this store
+        does not serve because it cannot hold them as they are (a
+        hand-edited TinyDB file: app/store/atomic_storage.py); they are
+        kept as they are, and `flask store copy` and `store check` name
+        them. PostgreSQL: the documents holding a decimal this service
+        would read altered (stored by an older version or by hand), found
+        by reading every document."""
+        return {}
+
     def check_schema(self) -> None:
         """Raise :class:`StoreUnavailable` when the stored schema is not the
         one this code knows (or cannot be read); backends without a schema
@@ -379,6 +389,7 @@ class Store(ABC):
              "backend": "tinydb",
              "path": "/abs/data/dir",
              "collections": {name: count},    # readable collections only
+             "heldBack": {name: count},       # TinyDB, when any: documents not served
              "errors": {name_or_"_store": "message (incl. the file path)"}}
         """
 

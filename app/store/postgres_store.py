@@ -78,6 +78,23 @@ def _canonical(doc: object, expect_id: str | None = None, what: str = "document"
     return json.loads(text), text
 
 
+#: (id, the first number literal of its doc, in document order, that a
+#: double does not hold exactly): only a decimal with a fraction can be one
+#: (jsonb prints numeric without an exponent; an integer reads as an exact
+#: int); beyond a double's range (or below its smallest subnormal) it is
+#: not, else when the double's shortest text is another number.
+_INEXACT_SQL = """
+SELECT id, inexact FROM documents,
+LATERAL (SELECT t FROM jsonb_path_query(doc, 'strict $.** ? (@.type() == "number")') AS n,
+                LATERAL (SELECT n #>> '{}' AS t) AS literal
+         WHERE strpos(t, '.') > 0 AND CASE
+             WHEN abs(t::numeric) >= 1.7976931348623157e308 OR abs(t::numeric) < 2.5e-324
+                 THEN t::numeric <> 0
+             ELSE t::float8::text::numeric <> t::numeric END
+         LIMIT 1) AS found(inexact)
+WHERE collection = %s ORDER BY seq"""
+
+
 def _apply(current: dict, doc_id: str, change: Callable[[dict], dict]) -> tuple[dict, str]:
     new = change(current)
     if new is None:
@@ -297,6 +314,23 @@ class PostgresStore(Store):
             rows = conn.execute("SELECT doc FROM documents WHERE collection = %s ORDER BY seq",
                                 (collection,)).fetchall()
         return [row[0] for row in rows]
+
+    def held_back(self, collection: str) -> dict[str, str]:
+        """``{id: why}``: the documents holding a number that this service
+        would read altered (jsonb keeps exact decimals; Python's json reads
+        one with a fraction as a double: ``12345678901234567890.5`` becomes
+        12345678901234567000, ``1e-400`` 0.0), as an older version or a
+        hand-made SQL statement may have stored. The same rule as the API's
+        (app/exactnumbers.py): an integer is exact, a decimal when the
+        double it becomes writes back as the same number. Reads every
+        document of the collection (for `flask store copy`); the service
+        serves such a document as Python reads it."""
+        validate_collection(collection)
+        with self.connection(write=False) as conn:
+            rows = conn.execute(_INEXACT_SQL, (collection,)).fetchall()
+        return {doc_id: (f"number {text[:60]} cannot be kept exactly (as JSON read by this "
+                         "service it would become another number)")
+                for doc_id, text in rows}
 
     def scan(self, collection: str) -> Iterator[dict]:
         validate_collection(collection)

@@ -460,6 +460,9 @@ class TinyDBStore(Store):
     def all(self, collection: str) -> list[dict]:
         return [_copy(d) for d in self._coll(collection).table.raw().values()]
 
+    def held_back(self, collection: str) -> dict[str, str]:
+        return self._coll(collection).storage.held()
+
     def version(self, collection: str) -> object | None:
         snap = self._coll(collection).storage.snapshot()
         return ("empty",) if snap is None else snap.key
@@ -590,8 +593,12 @@ class TinyDBStore(Store):
                 for name in self._list_collection_files():
                     try:
                         report["collections"][name] = self.count(name)
+                        held = len(self.held_back(name))
                     except Exception as exc:  # noqa: BLE001 - health must not raise
                         report["errors"][name] = str(exc)
+                        continue
+                    if held:     # served without them: a warning, not an error
+                        report.setdefault("heldBack", {})[name] = held
         except Exception as exc:  # noqa: BLE001
             report["errors"]["_store"] = f"{type(exc).__name__}: {exc}"
         report["ok"] = not report["errors"]

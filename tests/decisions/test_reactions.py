@@ -5,6 +5,8 @@ reactionType), list filters, retrieve, the TMF680 hub's CreateEvent, the
 OpenAPI document, and every bad input refused with nothing stored."""
 from __future__ import annotations
 
+import datetime as dt
+
 from helpers import Client, assert_tmf_error, wait_until
 from test_decision_log import LEADS, R, answer, instant_query
 
@@ -39,10 +41,11 @@ def test_reactions_to_instant_and_stored_answers(make_server, listener):
     # a retry counts once: 200 and the same reaction
     again = react(api, given, "1", "shown")
     assert again.status_code == 200 and again.json() == reaction
-    clicked = react(api, given, "1", "clicked", reactionDate="2026-12-01T09:00:00Z",
+    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")   # as sent
+    clicked = react(api, given, "1", "clicked", reactionDate=when,
                     channel={"id": "web"}).json()
     assert clicked["id"] != reaction["id"] and clicked["channel"] == {"id": "web"}
-    assert clicked["reactionDate"] == "2026-12-01T09:00:00Z"
+    assert clicked["reactionDate"] == when
     assert api.get(reaction["href"]).json() == reaction
     assert api.get(reaction["href"], params={"fields": "reactionType"}).json() == {
         "id": reaction["id"], "href": reaction["href"], "@type": "RecommendationReaction",

@@ -348,7 +348,7 @@ def test_health_ok(tinydb_store):
         b"\x00\x00\x00\x00",
         b"[1, 2]",
         b'{"orders": [1]}',
-        b'{"orders": {"o1": {"id": "WRONG"}}}',
+        b'{"orders": {"o1": {"id": "o1"}}, "other": {"x": 1e400}}',  # outside the documents
     ],
 )
 def test_corrupt_file_raises_and_is_never_overwritten(data_dir, content):
