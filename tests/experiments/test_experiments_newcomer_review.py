@@ -1,0 +1,48 @@
+"""Defects a newcomer's review found in experiments, each through the
+public interface: `flask rules lint` on an experiments file, the served
+report (docs/experiments.md)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from experiment_project import make_rules
+from helpers import DEMO_CATALOG, ROOT
+
+ARMS = """\
+    control: control
+    arms:
+      - {name: challenger, version: "1.1.0", weight: 50}
+      - {name: control, version: "1.0.0", weight: 50}
+"""
+
+
+def lint(rules, tmp_path) -> dict:
+    env = {**os.environ, "RECO_CATALOG_DIR": str(DEMO_CATALOG), "RECO_DATA_DIR": str(tmp_path / "data"),
+           "RECO_RULES_DIR": str(rules), "RECO_LOG_LEVEL": "warning"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
+                           str(rules / "telco-demo.experiments.yaml")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    return {"code": done.returncode, **json.loads(done.stdout)}
+
+
+def test_a_start_or_end_without_a_zone_is_a_time_zone_error_at_its_line(tmp_path):
+    """docs/experiments.md: start and end are "ISO 8601 with a zone", and a
+    rule file's zone-less date-time is a `time-zone` error: in an experiments
+    file `start: 2026-12-01T00:00:00` (a product manager in Paris meaning
+    local midnight) was taken as UTC without a word."""
+    text = ("version: 1\nexperiments:\n  - id: e1\n    status: running\n"
+            "    start: 2026-12-01T00:00:00\n    end: \"2026-12-31\"\n" + ARMS)
+    report = lint(make_rules(tmp_path / "p", experiments=text), tmp_path)
+    found = {p["line"]: p for p in report["problems"] if p["code"] == "time-zone"}
+    assert set(found) == {5, 6}, report["problems"]
+    assert all(p["severity"] == "error" for p in found.values())
+    assert "2026-12-01T00:00:00Z" in found[5]["hint"] and "+01:00" in found[5]["hint"], found[5]
+    assert report["code"] == 1
+
+    zoned = text.replace("2026-12-01T00:00:00", "2026-12-01T00:00:00+01:00").replace(
+        '"2026-12-31"', "2026-12-31T00:00:00Z")
+    clean = lint(make_rules(tmp_path / "q", experiments=zoned), tmp_path)
+    assert clean["problems"] == [] and clean["code"] == 0, clean
