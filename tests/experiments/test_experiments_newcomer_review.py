@@ -46,3 +46,37 @@ def test_a_start_or_end_without_a_zone_is_a_time_zone_error_at_its_line(tmp_path
         '"2026-12-31"', "2026-12-31T00:00:00Z")
     clean = lint(make_rules(tmp_path / "q", experiments=zoned), tmp_path)
     assert clean["problems"] == [] and clean["code"] == 0, clean
+
+
+def test_the_uplift_interval_stays_within_the_possible_differences():
+    """The uplift is a difference of two rates, so it lies in [-100, +100]
+    points; at small counts the mSPRT radius is wide and the report read
+    "-85.65 % [-102.69 %, -68.62 %]" (seen on a report of 150 decisions
+    against 43). The confidence set cut to the possible values is still a
+    valid one, and no bound a product manager cannot make sense of."""
+    import datetime as dt
+
+    from app.experiments.model import Arm, Experiment
+    from app.experiments.report import experiment_report, report_lines
+
+    for k1, n1, k0, n0 in ((0, 150, 40, 43), (3, 3, 0, 3), (0, 2, 2, 2), (1, 1, 0, 1)):
+        found = msprt(k1, n1, k0, n0)
+        assert -1.0 <= found["low"] <= found["difference"] <= found["high"] <= 1.0, (k1, n1, k0, n0, found)
+    experiment = Experiment("e1", "running", (Arm("challenger", "1.1.0", 50), Arm("control", "1.0.0", 50)),
+                            "control")
+
+    def counts(decisions, accepted):
+        return {"decisions": decisions, "items": decisions, "shown": 0, "clicked": 0, "leads": 0,
+                "accepted": accepted, "converted": {"shown": 0, "clicked": 0, "leads": 0, "accepted": accepted}}
+
+    report = experiment_report(experiment, {"challenger": counts(150, 0), "control": counts(43, 40)},
+                               dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc))
+    uplift = report["arms"][0]["uplift"]
+    assert uplift["low"] >= -1.0 and uplift["significant"], uplift
+    text = "\n".join(report_lines({**report, "rulesetId": "telco-demo"}))
+    assert "-102" not in text and "[-100.00%," in text, text
+
+
+def msprt(k1, n1, k0, n0):
+    from app.experiments.stats import msprt_uplift
+    return msprt_uplift(k1, n1, k0, n0)
