@@ -1,5 +1,6 @@
-"""Defects a newcomer's review found in contact policies, each through the
-public interface (`flask rules diff`; docs/contact-policies.md)."""
+"""Defects a newcomer's review found in contact policies and the tools
+that explain them, each through the public interface (`flask rules diff`,
+`flask rules explain`; docs/contact-policies.md)."""
 from __future__ import annotations
 
 import json
@@ -62,3 +63,25 @@ def test_rules_diff_names_the_contact_policies_that_changed(tmp_path):
     assert sorted((r["rule"], r["change"], tuple(r["fields"])) for r in report["rules"]) == [
         ("policy P1", "changed", ("count",)), ("policy P2", "removed", ()), ("policy P3", "added", ())]
     assert "no rule changed" in diff(without, version(other, "1.0.2", ""))
+
+
+def test_explain_of_a_query_the_schema_refuses_says_where(tmp_path):
+    """`flask rules explain query.json` with a TMF680 body the schema
+    refuses said only "The body is neither a case context nor a valid
+    TMF680 query": which attribute, the Playground's answer names
+    (`details`), the command did not. Here the cart lacks its
+    `@type: ShoppingCart`, so TMF680 reads it as a ShoppingCartRef, which
+    has no `cartItem`."""
+    body = {"instantSyncRecommendation": True, "channel": [{"id": "21"}], "relatedParty": {"id": "p-1"},
+            "shoppingCart": [{"id": "c1", "cartItem": [{"id": "1", "quantity": 1,
+                                                         "productOffering": {"id": "6547"}}]}]}
+    path = tmp_path / "query.json"
+    path.write_text(json.dumps(body))
+    env = {**os.environ, "RECO_RULES_DIR": str(DEMO_RULES), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
+           "RECO_DATA_DIR": str(tmp_path / "data"), "RECO_LOG_LEVEL": "warning"}
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 1
+    assert "neither a case context nor a valid TMF680 query" in done.stderr, done.stderr
+    assert "shoppingCart.0.cartItem: Unknown field." in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -52,6 +52,8 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         fail(exc)
     except TMFError as exc:
         echo_line(f"error: {context_file}: {exc.message}", err=True)
+        for line in _detail_lines(exc.details):
+            echo_line(f"  {line}", err=True)
         raise click.exceptions.Exit(1)
     explained = engine.explain(context)
     if as_json:
@@ -65,3 +67,16 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         echo_line("As a case context (for a cases file or a --contexts JSONL file):")
         echo_line("  " + json.dumps(context_to_case(context), ensure_ascii=False))
 
+
+def _detail_lines(details, path: str = "") -> list[str]:
+    """A TMF Error's `details` (marshmallow's nested messages, e.g.
+    {"shoppingCart": {"0": {"cartItem": ["Unknown field."]}}}) as lines
+    "shoppingCart.0.cartItem: Unknown field.", what the HTTP answer names."""
+    if isinstance(details, dict):
+        return [line for key, value in details.items()
+                for line in _detail_lines(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(details, list) and all(isinstance(item, str) for item in details):
+        return [f"{path}: {' '.join(details)}"] if details else []
+    if isinstance(details, list):
+        return [line for index, item in enumerate(details) for line in _detail_lines(item, f"{path}.{index}")]
+    return [f"{path}: {details}"] if details is not None else []
