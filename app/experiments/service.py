@@ -152,6 +152,29 @@ def _expected_shares(services, rid: str, experiment: Experiment, decisions, unti
     return expected
 
 
+def explaining(services, query: dict):
+    """(engine, experiment) that answer the TMF680 `query` now, for its
+    explanation (the Playground, `flask rules explain`), so that "why did
+    she get this" is answered by the version that answered her: in a
+    running experiment the arm's engine and {"id", "arm", "holdout"} (a
+    holdout: the active version's engine, after which its empty answer is
+    named); else (None, None): the caller's choice (the active version)."""
+    router = getattr(services.recommender, "experiments", None)
+    routed = router.route(query) if router is not None else None
+    if routed is None:
+        return None, None
+    engine, experiment = routed
+    return (engine if engine is not None else services.rules.engine), {**experiment, "holdout": engine is None}
+
+
+def explanation_line(experiment: dict, version: str) -> str:
+    """The text explanation's line naming the query's experiment arm."""
+    if experiment["holdout"]:
+        return (f"Experiment {experiment['id']}, arm {experiment['arm']}: a holdout, answered with no items "
+                f"(explained below with the active version {version})")
+    return f"Experiment {experiment['id']}, arm {experiment['arm']}: answered by version {version}"
+
+
 # ----------------------------------------------------------------------- changes
 def activation(services):
     """promote's activation: the same as the Studio's and `flask rules

@@ -80,3 +80,57 @@ def test_the_uplift_interval_stays_within_the_possible_differences():
 def msprt(k1, n1, k0, n0):
     from app.experiments.stats import msprt_uplift
     return msprt_uplift(k1, n1, k0, n0)
+
+
+def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(make_server, tmp_path):
+    """A support agent pastes the storefront's query into the Playground
+    (`POST /admin/rules/explain`) or `flask rules explain` to see why the
+    customer got what she got. In an experiment her answer came from her
+    arm's version, but the explanation was the active version's, with no
+    word of the experiment: a customer of the control arm (1.0.0, three
+    items) was "explained" one item of 1.1.0. Now a TMF680 query is routed
+    as the answer was: the arm's version explains, `experiment` names the
+    arm, and a holdout's explanation says that it answers nothing. A
+    `version` asked for explains that version, as before."""
+    import requests
+
+    from app.experiments.assign import bucket
+    from experiment_project import ADMIN, ADMIN_KEY, R, query
+    from helpers import Client
+
+    rules = make_rules(tmp_path / "project")
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    api = Client(server.url)
+    control = next(f"c-{n}" for n in range(200) if bucket("split", f"party:c-{n}") >= 5000)
+    challenger = next(f"c-{n}" for n in range(200) if bucket("split", f"party:c-{n}") < 5000)
+    explain = server.url + "/admin/rules/explain"
+    for party, arm, version, items in ((control, "control", "1.0.0", 3), (challenger, "challenger", "1.1.0", 1)):
+        answer = api.post(R, json=query(party)).json()
+        assert answer["experiment"] == {"id": "split", "arm": arm}
+        assert len(answer["recommendationItem"]) == items
+        explained = requests.post(explain, json=query(party), headers=ADMIN, timeout=60).json()
+        assert explained["ruleset"]["version"] == version, explained["ruleset"]
+        assert explained["experiment"] == {"id": "split", "arm": arm, "holdout": False}
+        assert [i["offering"]["id"] for i in explained["items"]] == [
+            i["productOffering"]["id"] for i in answer["recommendationItem"]]
+        text = requests.post(explain, params={"format": "text"}, json=query(party), headers=ADMIN, timeout=60).text
+        assert f"Experiment split, arm {arm}: answered by version {version}" in text, text
+    asked = requests.post(explain, params={"version": "1.1.0"}, json=query(control), headers=ADMIN, timeout=60).json()
+    assert asked["ruleset"]["version"] == "1.1.0" and "experiment" not in asked
+
+    held = next(f"h-{n}" for n in range(200) if bucket("holdout-test", f"party:h-{n}") < 5000)
+    assert api.post(R, json=query(held, channel="22")).json()["recommendationItem"] == []
+    explained = requests.post(explain, json=query(held, channel="22"), headers=ADMIN, timeout=60).json()
+    assert explained["experiment"] == {"id": "holdout-test", "arm": "holdout", "holdout": True}
+    text = requests.post(explain, params={"format": "text"}, json=query(held, channel="22"), headers=ADMIN,
+                         timeout=60).text
+    assert "Experiment holdout-test, arm holdout: a holdout, answered with no items" in text, text
+
+    # the command line routes a query the same way
+    path = tmp_path / "query.json"
+    path.write_text(json.dumps(query(control)))
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
+                          cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "Experiment split, arm control: answered by version 1.0.0" in done.stdout, done.stdout
+    assert "Rule set telco-demo 1.0.0" in done.stdout, done.stdout

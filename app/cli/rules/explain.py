@@ -30,6 +30,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     "time": ...}), a whole case, or a TMF680 query body (its customer is
     looked up in this service's store)."""
     from ...errors import TMFError
+    from ...experiments.service import explaining, explanation_line
     from ...recommend.query import context_from_query
     from ...rules import RuleSetError
     from ...rules.authoring.contexts import context_to_case, load_context_file
@@ -42,12 +43,14 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         query = context is None
         if query:
             context = context_from_query(doc, reco.recommender.parties, evaluation_time(time_text))
+        experiment = None
         if rules_spec:
             catalog = catalog_or_fail()
             engine = Engine(resolve_ruleset(rules_spec, catalog), catalog)
         else:
             reco.rules.refresh()
-            engine = reco.rules.engine_of(version)
+            engine, experiment = explaining(reco, doc) if query and not version else (None, None)
+            engine = engine or reco.rules.engine_of(version)
     except RuleSetError as exc:
         fail(exc)
     except TMFError as exc:
@@ -56,10 +59,14 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
             echo_line(f"  {line}", err=True)
         raise click.exceptions.Exit(1)
     explained = engine.explain(context)
+    if experiment:
+        explained["experiment"] = experiment
     if as_json:
         explained["context"] = context_to_case(context)
         print_json(explained)
         return
+    if experiment:
+        echo_line(explanation_line(experiment, engine.ruleset.version))
     for line in explain_lines(explained, engine.catalog, report_style()):
         echo_line(line)
     if query:
