@@ -240,8 +240,9 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
     if action == "start":
         if experiment.status == "completed":
             raise _refused(f"{experiment_id} is completed (promoted {experiment.promoted}): declare a new experiment")
-        if experiment.status == "running":
+        if experiment.status == "running" and (experiment.end is None or experiment.end > now):
             raise _refused(f"{experiment_id} is already running")
+        # running but past its end (it serves nobody): started again, without the end
         raw["status"] = "running"
         if experiment.start is None or experiment.start > now:
             raw["start"] = iso(now)

@@ -134,3 +134,45 @@ def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(make_serv
     assert done.returncode == 0, done.stderr
     assert "Experiment split, arm control: answered by version 1.0.0" in done.stdout, done.stdout
     assert "Rule set telco-demo 1.0.0" in done.stdout, done.stdout
+
+
+ENDED = """\
+version: 1
+experiments:
+  - id: ended
+    status: running
+    start: 2026-01-01T00:00:00Z
+    end: 2026-02-01T00:00:00Z
+    channels: ["21"]
+""" + ARMS
+
+
+def test_an_experiment_past_its_end_is_not_listed_as_serving_and_start_runs_it_again(make_server, tmp_path):
+    """An experiment whose `end` has passed serves nobody, but the listing's
+    `running` ("the experiments that serve in this worker") still named it,
+    and `start` refused it as "already running": the only way to run it
+    again was to stop it first. Now `running` names what serves, and
+    `start` runs it again without the end (as it does for a stopped one),
+    recorded in the audit history."""
+    import requests
+
+    from experiment_project import ADMIN, ADMIN_KEY, R, query
+    from helpers import Client
+
+    rules = make_rules(tmp_path / "project", experiments=ENDED)
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    api = Client(server.url)
+    assert "experiment" not in api.post(R, json=query("p-1")).json()
+    listing = requests.get(server.url + "/admin/experiments", headers=ADMIN, timeout=60).json()
+    assert listing["running"] == [] and listing["experiments"][0]["status"] == "running"
+
+    started = requests.post(server.url + "/admin/experiments/ended/start", headers=ADMIN, timeout=60)
+    assert started.status_code == 200, started.text
+    assert started.json()["experiment"]["end"] is None
+    assert started.json()["history"][0]["action"] == "experiment-start"
+    assert api.post(R, json=query("p-1")).json()["experiment"]["id"] == "ended"
+    listing = requests.get(server.url + "/admin/experiments", headers=ADMIN, timeout=60).json()
+    assert listing["running"] == ["ended"]
+    again = requests.post(server.url + "/admin/experiments/ended/start", headers=ADMIN, timeout=60)
+    assert again.status_code == 409 and again.json()["code"] == "EXPERIMENT_REFUSED"
+    assert "already running" in again.json()["message"]
