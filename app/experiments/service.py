@@ -256,6 +256,9 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
             raise _refused(f"{experiment_id} is not running (it is {experiment.status})")
         raw["status"] = "stopped"
     elif action == "weights":
+        if experiment.status == "completed":
+            raise _refused(f"{experiment_id} is completed (promoted {experiment.promoted}): its weights are "
+                           "the record of how it ran; declare a new experiment")
         weights = _weights(weights, experiment)
         for item in raw["arms"]:
             item["weight"] = weights[item["name"]]

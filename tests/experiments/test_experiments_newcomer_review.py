@@ -176,3 +176,30 @@ def test_an_experiment_past_its_end_is_not_listed_as_serving_and_start_runs_it_a
     again = requests.post(server.url + "/admin/experiments/ended/start", headers=ADMIN, timeout=60)
     assert again.status_code == 409 and again.json()["code"] == "EXPERIMENT_REFUSED"
     assert "already running" in again.json()["message"]
+
+
+def test_a_completed_experiments_weights_are_its_record_and_stay(make_server, tmp_path):
+    """After `promote` (status completed) a weights change was still taken
+    (200): the report of the finished experiment then showed weights it
+    never ran with. start and stop refuse a completed experiment; weights
+    now does too, and nothing is written (file version, history)."""
+    import requests
+
+    from experiment_project import ADMIN, ADMIN_KEY
+
+    rules = make_rules(tmp_path / "project")
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    base = server.url + "/admin/experiments/canary"
+    promoted = requests.post(base + "/promote", json={"arm": "canary"}, headers=ADMIN, timeout=60)
+    assert promoted.status_code == 200, promoted.text
+    before = (rules / "telco-demo.experiments.yaml").read_text()
+    history = requests.get(server.url + "/admin/rules/history", headers=ADMIN, timeout=60).json()
+    changed = requests.post(base + "/weights", json={"weights": {"canary": 50, "stable": 50}}, headers=ADMIN,
+                            timeout=60)
+    assert changed.status_code == 409, changed.text
+    body = changed.json()
+    assert body["code"] == "EXPERIMENT_REFUSED" and body["@type"] == "Error" and "completed" in body["message"]
+    assert (rules / "telco-demo.experiments.yaml").read_text() == before
+    assert requests.get(server.url + "/admin/rules/history", headers=ADMIN, timeout=60).json() == history
+    arms = requests.get(base, headers=ADMIN, timeout=60).json()["arms"]
+    assert [a["weight"] for a in arms] == [5, 95]
