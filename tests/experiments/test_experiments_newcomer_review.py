@@ -203,3 +203,20 @@ def test_a_completed_experiments_weights_are_its_record_and_stay(make_server, tm
     assert requests.get(server.url + "/admin/rules/history", headers=ADMIN, timeout=60).json() == history
     arms = requests.get(base, headers=ADMIN, timeout=60).json()["arms"]
     assert [a["weight"] for a in arms] == [5, 95]
+
+
+def test_cli_weights_naming_an_arm_twice_are_refused(tmp_path):
+    """`flask experiments weights canary canary=25 stable=50 stable=75`
+    (a typo: one arm twice) was taken as canary 25, stable 75, the last
+    value silently winning; now it is a usage error naming the arm, and
+    the file is unchanged."""
+    rules = make_rules(tmp_path / "project")
+    env = {**os.environ, "RECO_RULES_DIR": str(rules), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
+           "RECO_DATA_DIR": str(tmp_path / "data"), "RECO_LOG_LEVEL": "warning"}
+    before = (rules / "telco-demo.experiments.yaml").read_text()
+    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "weights", "canary",
+                           "canary=25", "stable=50", "stable=75"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "stable is named twice" in done.stderr, done.stderr
+    assert (rules / "telco-demo.experiments.yaml").read_text() == before
