@@ -220,3 +220,36 @@ def test_cli_weights_naming_an_arm_twice_are_refused(tmp_path):
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "stable is named twice" in done.stderr, done.stderr
     assert (rules / "telco-demo.experiments.yaml").read_text() == before
+
+
+def test_health_names_an_experiments_file_that_serves_nothing(make_server, tmp_path):
+    """A hand edit that breaks the experiments file (weights adding up to
+    110) stops every experiment: the active version answers everybody. The
+    router's docstring promised the reason "in /health", but /health said
+    nothing (only a log line did), so an operator saw a 50/50 split become
+    100/0 with every check green. /health now has `experiments`: what
+    serves, and the file's errors at file:line; the public summary only
+    counts them."""
+    import requests
+
+    from experiment_project import ADMIN, ADMIN_KEY, R, query
+    from helpers import Client
+
+    rules = make_rules(tmp_path / "project")
+    path = rules / "telco-demo.experiments.yaml"
+    good = path.read_text()
+    path.write_text(good.replace("{name: challenger, version: \"1.1.0\", weight: 50}",
+                                 "{name: challenger, version: \"1.1.0\", weight: 60}"))
+    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    assert "experiment" not in Client(server.url).post(R, json=query("p-1")).json()
+    health = requests.get(server.url + "/health", headers=ADMIN, timeout=60).json()
+    assert health["experiments"]["running"] == [], health
+    assert any(e.startswith("telco-demo.experiments.yaml:") and "add up to 110" in e
+               for e in health["experiments"]["errors"]), health["experiments"]
+    assert str(tmp_path) not in json.dumps(health["experiments"])
+    public = requests.get(server.url + "/health", timeout=60).json()
+    assert public["experiments"] == {"errorCount": 1}, public
+
+    path.write_text(good)
+    health = requests.get(server.url + "/health", headers=ADMIN, timeout=60).json()
+    assert health["experiments"] == {"running": ["split", "holdout-test"], "errors": []}, health["experiments"]
