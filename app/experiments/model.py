@@ -184,12 +184,15 @@ def parse_experiments(text: str, file: str, ruleset_id: str,
                                      "write `- id: <id>` with status, arms, control, ..."))
             continue
         experiment = _experiment(raw, file, versions, ruleset_id, problems)
-        if experiment is not None:
-            if experiment.id in seen:
+        # by the id as written: a copy with other errors is a duplicate all the same
+        exp_id = raw.get("id")
+        if isinstance(exp_id, str) and ID_RE.match(exp_id):
+            if exp_id in seen:
                 problems.append(_problem(file, raw.at("id"), "duplicate-experiment",
-                                         f"experiment {experiment.id!r} is declared twice",
+                                         f"experiment {exp_id!r} is declared twice",
                                          "give each experiment its own id"))
-            seen.add(experiment.id)
+            seen.add(exp_id)
+        if experiment is not None:
             experiments.append(experiment)
     problems += _overlaps(experiments, file)
     if any(p.severity == "error" for p in problems):

@@ -253,3 +253,15 @@ def test_health_names_an_experiments_file_that_serves_nothing(make_server, tmp_p
     path.write_text(good)
     health = requests.get(server.url + "/health", headers=ADMIN, timeout=60).json()
     assert health["experiments"] == {"running": ["split", "holdout-test"], "errors": []}, health["experiments"]
+
+
+def test_a_duplicate_experiment_id_is_named_even_when_a_copy_has_other_errors(tmp_path):
+    """Lint named a duplicate experiment id only when both copies were
+    otherwise valid: with a typo in the second copy (status: runing) the
+    author fixed it, ran lint again and only then learned of the duplicate.
+    Every problem is named in one run."""
+    text = ("version: 1\nexperiments:\n  - id: e1\n    status: draft\n" + ARMS
+            + "  - id: e1\n    status: runing\n" + ARMS)
+    report = lint(make_rules(tmp_path / "p", experiments=text), tmp_path)
+    codes = {(p["line"], p["code"]) for p in report["problems"]}
+    assert (10, "invalid-status") in codes and (9, "duplicate-experiment") in codes, report["problems"]
