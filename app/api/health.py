@@ -39,6 +39,9 @@ HEALTH_SCHEMA = {
         "decisionLog": {"type": "object", "description": (
             "backend, pending (this worker's unwritten answers); embedded store: bytes, "
             "days and a warning near where it stops being usable")},
+        "experiments": {"type": "object", "description": (
+            "running (the experiments that serve now), errors (of the experiments file, file:line: "
+            "while it has any, no experiment serves and the active version answers everybody)")},
     }}
 _JSON_SCHEMA_DOC = {"200": {"description": "A JSON schema (draft-07)", "content": {
     "application/json": {"schema": {"type": "object"}}}}}
@@ -74,6 +77,10 @@ def _report() -> tuple[dict, bool]:
               "events": events}
     if reco.decisions is not None:   # a warning only: answers do not depend on it
         report["decisionLog"] = reco.decisions.status(reco.settings.decision_file_warn_mb * 2**20)
+    router = getattr(reco.recommender, "experiments", None)
+    if router is not None:           # a warning only: without experiments the active version answers
+        router.refresh()
+        report["experiments"] = router.status()
     return report, ready
 
 
@@ -84,6 +91,7 @@ PUBLIC_FIELDS = {
     "events": ("recorded", "pending", "failed", "delivered", "backlogAgeSeconds",
                "openCircuits", "recordable", "stalled"),
     "decisionLog": ("backend", "pending"),
+    "experiments": (),
 }
 
 

@@ -42,6 +42,7 @@ from ..rules.authoring import governance, saving
 from ..rules.authoring import workbench as authoring
 from ..rules.model.source import max_file_bytes
 from ..services import services
+from ..experiments import service as experiments
 from ..experiments.lint import add_experiment_findings
 from . import rules_admin_schemas as schemas
 from .admin_arguments import AdminBlueprint, key_always, tmf_errors
@@ -195,10 +196,16 @@ def explain(query, body):
         except authoring.RuleSetError as exc:
             raise TMFError(400, "The body is not a valid context: " + "; ".join(_problems(exc)),
                            code="INVALID_CONTEXT", details={"problems": _problems(exc)}) from None
-    engine = _engine(query["version"] or None, query["rulesetId"] or None)
+    engine, experiment = None, None
+    if authoring.is_tmf680_query(body) and not (query["version"] or query["rulesetId"]):
+        engine, experiment = experiments.explaining(reco, body)     # the arm that answers it
+    engine = engine or _engine(query["version"] or None, query["rulesetId"] or None)
     explained = authoring.explain(engine, context)
+    lines = [experiments.explanation_line(experiment, engine.ruleset.version)] if experiment else []
+    if experiment:
+        explained["experiment"] = experiment
     if query["format"] == "text":
-        text = "\n".join(authoring.explain_lines(explained, engine.catalog)) + "\n"
+        text = "\n".join(lines + authoring.explain_lines(explained, engine.catalog)) + "\n"
         return Response(text, mimetype="text/plain")
     return jsonify(explained)
 

@@ -164,6 +164,8 @@ class Explained(AdminAnswer):
     context = fields.Dict(metadata={"description": "The context in the case format"})
     offerings = fields.Dict(metadata={"description": "The catalog details of the offerings, by id"})
     channels = fields.Dict()
+    experiment = fields.Dict(metadata={"description": "A TMF680 query in a running experiment (no version "
+                                                      "asked for): id, arm, holdout; its arm's version explains"})
 
 
 class LintReport(AdminAnswer):

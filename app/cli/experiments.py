@@ -137,6 +137,8 @@ def weights_command(experiment_id, weights, ruleset_id, by):
     parsed = {}
     for text in weights:
         name, _, value = text.partition("=")
+        if name in parsed:
+            raise click.BadParameter(f"{text!r}: arm {name} is named twice: give each arm one weight")
         try:
             parsed[name] = float(value)
         except ValueError:

@@ -34,12 +34,13 @@ import difflib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..rules.model.common import VERSION_RE, parse_time
+from ..rules.model.common import VERSION_RE, iso, parse_time
 from ..rules.model.errors import Problem, RuleSetError
 from ..rules.model.ruleset import ID_RE, read_ruleset_file
 from ..rules.model.yamlload import PosDict, PosList, load_text, read_text_file
 from ..rules.repository.layout import check_ruleset_id, contained_path, rule_files
 from ..rules.repository.registry import recorded_hashes
+from ..timeutil import names_zone
 
 SUFFIX = ".experiments.yaml"
 STATUSES = ("draft", "running", "stopped", "completed")
@@ -137,6 +138,14 @@ def _time(raw: PosDict, key: str, file: str, problems: list) -> dt.datetime | No
         problems.append(_problem(file, raw.at(key), "invalid-time",
                                  f"{key}: {value!r} is not an ISO 8601 time",
                                  'write e.g. 2026-12-01T00:00:00Z (UTC) or 2026-12-01T09:00:00+01:00'))
+    elif names_zone(value) is False:
+        # as in rule files (`time-zone`, app/rules/authoring/zones.py): read as
+        # UTC, which is not what an author in another zone meant
+        read_as = iso(when)
+        problems.append(_problem(file, raw.at(key), "time-zone",
+                                 f"{key}: {value.isoformat() if isinstance(value, dt.date) else value} has no time zone: it would be read as UTC ({read_as})",
+                                 f'write the zone meant: "{read_as}" for UTC, or its offset, '
+                                 f'e.g. "{read_as[:-1]}+01:00"'))
     return when
 
 
@@ -175,12 +184,15 @@ def parse_experiments(text: str, file: str, ruleset_id: str,
                                      "write `- id: <id>` with status, arms, control, ..."))
             continue
         experiment = _experiment(raw, file, versions, ruleset_id, problems)
-        if experiment is not None:
-            if experiment.id in seen:
+        # by the id as written: a copy with other errors is a duplicate all the same
+        exp_id = raw.get("id")
+        if isinstance(exp_id, str) and ID_RE.match(exp_id):
+            if exp_id in seen:
                 problems.append(_problem(file, raw.at("id"), "duplicate-experiment",
-                                         f"experiment {experiment.id!r} is declared twice",
+                                         f"experiment {exp_id!r} is declared twice",
                                          "give each experiment its own id"))
-            seen.add(experiment.id)
+            seen.add(exp_id)
+        if experiment is not None:
             experiments.append(experiment)
     problems += _overlaps(experiments, file)
     if any(p.severity == "error" for p in problems):

@@ -110,8 +110,11 @@ class ExperimentRouter:
                 log.error("experiments of %s: %s", rid, "; ".join(str(p) for p in problems[:3]))
             self.file, self.problems, self._live = found, problems, tuple(live)
 
-    def status(self) -> dict:
-        return {"running": [entry.experiment.id for entry in self._live],
+    def status(self, now: dt.datetime | None = None) -> dict:
+        """{"running": the experiments that serve now (running and inside
+        [start, end)), "errors": the file's errors}."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return {"running": [entry.experiment.id for entry in self._live if entry.experiment.live(now)],
                 "errors": [str(p) for p in self.problems if p.severity == "error"]}
 
 

@@ -154,6 +154,29 @@ def _expected_shares(services, rid: str, experiment: Experiment, decisions, unti
     return expected
 
 
+def explaining(services, query: dict):
+    """(engine, experiment) that answer the TMF680 `query` now, for its
+    explanation (the Playground, `flask rules explain`), so that "why did
+    she get this" is answered by the version that answered her: in a
+    running experiment the arm's engine and {"id", "arm", "holdout"} (a
+    holdout: the active version's engine, after which its empty answer is
+    named); else (None, None): the caller's choice (the active version)."""
+    router = getattr(services.recommender, "experiments", None)
+    routed = router.route(query) if router is not None else None
+    if routed is None:
+        return None, None
+    engine, experiment = routed
+    return (engine if engine is not None else services.rules.engine), {**experiment, "holdout": engine is None}
+
+
+def explanation_line(experiment: dict, version: str) -> str:
+    """The text explanation's line naming the query's experiment arm."""
+    if experiment["holdout"]:
+        return (f"Experiment {experiment['id']}, arm {experiment['arm']}: a holdout, answered with no items "
+                f"(explained below with the active version {version})")
+    return f"Experiment {experiment['id']}, arm {experiment['arm']}: answered by version {version}"
+
+
 # ----------------------------------------------------------------------- changes
 def activation(services):
     """promote's activation: the same as the Studio's and `flask rules
@@ -219,8 +242,9 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
     if action == "start":
         if experiment.status == "completed":
             raise _refused(f"{experiment_id} is completed (promoted {experiment.promoted}): declare a new experiment")
-        if experiment.status == "running":
+        if experiment.status == "running" and (experiment.end is None or experiment.end > now):
             raise _refused(f"{experiment_id} is already running")
+        # running but past its end (it serves nobody): started again, without the end
         raw["status"] = "running"
         if experiment.start is None or experiment.start > now:
             raw["start"] = iso(now)
@@ -234,6 +258,9 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
             raise _refused(f"{experiment_id} is not running (it is {experiment.status})")
         raw["status"] = "stopped"
     elif action == "weights":
+        if experiment.status == "completed":
+            raise _refused(f"{experiment_id} is completed (promoted {experiment.promoted}): its weights are "
+                           "the record of how it ran; declare a new experiment")
         weights = _weights(weights, experiment)
         for item in raw["arms"]:
             item["weight"] = weights[item["name"]]

@@ -13,7 +13,7 @@
   stays at most 5 % (a fixed-horizon z-test read daily would not).
   With the estimate d and its variance s^2 = p1(1-p1)/n1 + p0(1-p0)/n0:
   Lambda = sqrt(s^2 / (s^2 + tau^2)) * exp(d^2 tau^2 / (2 s^2 (s^2 + tau^2))),
-  p = min(1, 1/Lambda), and the interval is every d0 with Lambda(d - d0) < 1/alpha.
+  p = min(1, 1/Lambda), and the interval is every d0 in [-1, 1] with Lambda(d - d0) < 1/alpha.
 - Sample-ratio mismatch: Pearson's chi-square of the decisions per arm
   against the weights (df = arms - 1); p < 0.001 warns that assignment or
   logging is broken, and so does any decision of an arm at weight 0 (Fabijan et al., "Diagnosing Sample Ratio Mismatch", KDD 2019).
@@ -63,8 +63,10 @@ def msprt_uplift(k1: int, n1: int, k0: int, n0: int, tau: float = TAU,
     p_value = min(1.0, math.exp(-log_lambda)) if log_lambda > 0 else 1.0
     radius = math.sqrt(max(0.0, 2 * variance * (variance + t2) / t2
                            * (math.log(1 / alpha) + 0.5 * math.log((variance + t2) / variance))))
-    return {"difference": difference, "low": difference - radius, "high": difference + radius,
-            "pValue": p_value}
+    # a difference of two rates lies in [-1, 1]: the confidence set cut to
+    # the possible values is still one (at small counts the radius exceeds it)
+    return {"difference": difference, "low": max(-1.0, difference - radius),
+            "high": min(1.0, difference + radius), "pValue": p_value}
 
 
 def chi2_sf(statistic: float, df: int) -> float:

@@ -30,6 +30,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     "time": ...}), a whole case, or a TMF680 query body (its customer is
     looked up in this service's store)."""
     from ...errors import TMFError
+    from ...experiments.service import explaining, explanation_line
     from ...recommend.query import context_from_query
     from ...rules import RuleSetError
     from ...rules.authoring.contexts import context_to_case, load_context_file
@@ -42,22 +43,30 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         query = context is None
         if query:
             context = context_from_query(doc, reco.recommender.parties, evaluation_time(time_text))
+        experiment = None
         if rules_spec:
             catalog = catalog_or_fail()
             engine = Engine(resolve_ruleset(rules_spec, catalog), catalog)
         else:
             reco.rules.refresh()
-            engine = reco.rules.engine_of(version)
+            engine, experiment = explaining(reco, doc) if query and not version else (None, None)
+            engine = engine or reco.rules.engine_of(version)
     except RuleSetError as exc:
         fail(exc)
     except TMFError as exc:
         echo_line(f"error: {context_file}: {exc.message}", err=True)
+        for line in _detail_lines(exc.details):
+            echo_line(f"  {line}", err=True)
         raise click.exceptions.Exit(1)
     explained = engine.explain(context)
+    if experiment:
+        explained["experiment"] = experiment
     if as_json:
         explained["context"] = context_to_case(context)
         print_json(explained)
         return
+    if experiment:
+        echo_line(explanation_line(experiment, engine.ruleset.version))
     for line in explain_lines(explained, engine.catalog, report_style()):
         echo_line(line)
     if query:
@@ -65,3 +74,16 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         echo_line("As a case context (for a cases file or a --contexts JSONL file):")
         echo_line("  " + json.dumps(context_to_case(context), ensure_ascii=False))
 
+
+def _detail_lines(details, path: str = "") -> list[str]:
+    """A TMF Error's `details` (marshmallow's nested messages, e.g.
+    {"shoppingCart": {"0": {"cartItem": ["Unknown field."]}}}) as lines
+    "shoppingCart.0.cartItem: Unknown field.", what the HTTP answer names."""
+    if isinstance(details, dict):
+        return [line for key, value in details.items()
+                for line in _detail_lines(value, f"{path}.{key}" if path else str(key))]
+    if isinstance(details, list) and all(isinstance(item, str) for item in details):
+        return [f"{path}: {' '.join(details)}"] if details else []
+    if isinstance(details, list):
+        return [line for index, item in enumerate(details) for line in _detail_lines(item, f"{path}.{index}")]
+    return [f"{path}: {details}"] if details is not None else []

@@ -112,6 +112,34 @@ def rule_changes(old: RuleSet, new: RuleSet) -> list[RuleChange]:
             out.append(RuleChange(rule.id, "removed", line=rule.line))
     if old.limit != new.limit:
         out.append(RuleChange("(rule set)", "changed", [f"limit {old.limit} -> {new.limit}"]))
+    return out + _policy_changes(old, new)
+
+
+#: what a contact policy's answer depends on, by its name in the rule file
+_POLICY_FIELDS = {"kind": "kind", "count": "count", "days": "days", "perChannel": "per_channel",
+                  "scope": "scope_text", "description": "description"}
+
+
+def _policy_changes(old: RuleSet, new: RuleSet) -> list[RuleChange]:
+    """The contact policies added, removed or changed (they decide what a
+    version answers, like its rules and limit): `policy <id>` entries."""
+    out = []
+    before_all = {p.id: p for p in old.contact_policies}
+    after_all = {p.id: p for p in new.contact_policies}
+    for policy in new.contact_policies:
+        before = before_all.get(policy.id)
+        if before is None:
+            out.append(RuleChange(f"policy {policy.id}", "added", line=policy.line))
+            continue
+        fields = [name for name, attr in _POLICY_FIELDS.items() if getattr(before, attr) != getattr(policy, attr)]
+        if [p for p in before_all if p in after_all] != [p for p in after_all if p in before_all] and \
+                list(before_all).index(policy.id) != list(after_all).index(policy.id):
+            fields.append("order")         # the first policy that suppresses an offering names it
+        if fields:
+            out.append(RuleChange(f"policy {policy.id}", "changed", fields, policy.line))
+    for policy in old.contact_policies:
+        if policy.id not in after_all:
+            out.append(RuleChange(f"policy {policy.id}", "removed", line=policy.line))
     return out
 
 
