@@ -387,7 +387,7 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
                                                        params).fetchall()]
             result[name]["plan"] = plan
             if any("Seq Scan" in line for line in plan):
-                raise SystemExit(f"the policy read scans a table:\n" + "\n".join(plan))
+                raise SystemExit("the policy read scans a table:\n" + "\n".join(plan))
         store.close()
         return result
     finally:
