@@ -97,7 +97,9 @@ def test_fourth_impression_is_suppressed_and_the_item_returns_after_the_window(m
     api = Client(make_server(rules_dir=rules_with(tmp_path, IMPRESSIONS)).url)
     shown_at = NOW - dt.timedelta(days=6)
     for n in range(3):
-        answer = ask(api, query())
+        # the visit of six days ago, answered for that time (a reaction
+        # cannot predate the answer it reacts to)
+        answer = ask(api, query(at=shown_at + dt.timedelta(minutes=n)))
         assert offerings(answer) == ["6542", "6543", "7301"], f"impression {n + 1}"
         react(api, answer, "6542", "shown", shown_at + dt.timedelta(minutes=n))
     # clicked, rejected on another channel etc. are no impressions; other parties unaffected
@@ -132,9 +134,10 @@ def test_rejected_pauses_and_accepted_stops(make_server, tmp_path):
     kind: stopAfterAccepted
 """
     api = Client(make_server(rules_dir=rules_with(tmp_path, policies)).url)
-    first = ask(api, query(party="p-2"))
+    # a visit 20 days ago (within the 30 days reactions are kept)
+    first = ask(api, query(party="p-2", at=NOW - dt.timedelta(days=20)))
     react(api, first, "6543", "rejected", NOW - dt.timedelta(days=10))
-    react(api, first, "7301", "accepted", NOW - dt.timedelta(days=200))
+    react(api, first, "7301", "accepted", NOW - dt.timedelta(days=20))
     react(api, first, "6542", "clicked", NOW - dt.timedelta(hours=1))    # no policy about clicks
     assert offerings(ask(api, query(party="p-2"))) == ["6542"]
     # 21 days on the pause is over; accepted stays
@@ -175,7 +178,8 @@ def test_cli_explain_names_the_policy(make_server, tmp_path):
     server = make_server(rules_dir=rules)
     api = Client(server.url)
     for n in range(3):
-        react(api, ask(api, query(party="p-5")), "6542", "shown", NOW - dt.timedelta(hours=n + 1))
+        when = NOW - dt.timedelta(hours=n + 1)
+        react(api, ask(api, query(party="p-5", at=when)), "6542", "shown", when)
     context = tmp_path / "query.json"
     context.write_text(json.dumps(query(party="p-5")))
     env = {**server.env}
@@ -285,7 +289,7 @@ def test_regression_cases_state_a_history(tmp_path):
 def test_rules_diff_shows_what_a_policy_would_suppress_on_recorded_traffic(make_server, tmp_path):
     server = make_server()                      # the demo 1.0.0: no contact policies
     api = Client(server.url)
-    answers = [ask(api, query(party="p-8")) for _ in range(4)]
+    answers = [ask(api, query(party="p-8", at=NOW - dt.timedelta(hours=1))) for _ in range(4)]
     for answer in answers[:3]:
         react(api, answer, "6542", "shown", NOW - dt.timedelta(hours=1))
     ask(api, query(party="p-9"))                # never saw it: unchanged

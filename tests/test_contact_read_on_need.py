@@ -51,7 +51,7 @@ def test_requests_proposing_nothing_stop_reading_the_history(make_server, tmp_pa
     api = Client(server.url)
     shown_at = NOW - dt.timedelta(days=6)
     for n in range(3):
-        answer = ask(api, query())
+        answer = ask(api, query(at=shown_at + dt.timedelta(minutes=n)))
         react(api, answer, "6542", "shown", shown_at + dt.timedelta(minutes=n))
     for n in range(80):                               # the version learns: these need no history
         assert offerings(ask(api, nothing_proposed(n))) == []

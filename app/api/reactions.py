@@ -48,7 +48,8 @@ def list_reactions():
                      "answers 201, a repeated one 200 with the same reaction. 404 "
                      "RECOMMENDATION_NOT_FOUND / RECOMMENDATION_ITEM_NOT_FOUND for an unknown "
                      "query or item; 400 for a reactionType outside the list, or a "
-                     "reactionDate in the future or before the answer (5 minutes of clock "
+                     "reactionDate in the future or before the answer (or the earlier time its "
+                     "query was evaluated for; 5 minutes of clock "
                      "skew allowed) or before the retention window.",
          requestBody={"required": True, "content": {"application/json": {
              "schema": KIND.create_schema}}},

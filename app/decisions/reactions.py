@@ -128,7 +128,8 @@ def create_reaction(service, body: dict, base_url: str, find_recommendation, *,
                             f"recommendationItem {reference['itemId']!r}",
                        code="RECOMMENDATION_ITEM_NOT_FOUND")
     if "reactionDate" in resource:
-        _check_date(resource["reactionDate"], decided_at(reference["id"]), retention)
+        _check_date(resource["reactionDate"], _earliest(decided_at(reference["id"]), _evaluated_at(decision)),
+                    retention)
     new_id = reaction_id(reference["id"], reference["itemId"], resource["reactionType"])
     stored = service.store.get(KIND.collection, new_id)
     if stored is not None:
@@ -171,9 +172,31 @@ def answered_at(decision_id: str, recorded: Callable[[str], dict | None]) -> dt.
     return parse_time(record["decidedAt"]) if record and record.get("decidedAt") else None
 
 
+def _evaluated_at(answer: dict) -> dt.datetime | None:
+    """The time the answer was evaluated for when its query asked for one
+    (`validFor.startDateTime`, TMF680 QueryProductRecommendation): a
+    storefront replaying a visit, or a product manager's what-if, reacts
+    at that time, before the answer was recorded."""
+    valid_for = answer.get("validFor")
+    start = valid_for.get("startDateTime") if isinstance(valid_for, dict) else None
+    try:
+        when = parse_time(start) if isinstance(start, str) else None
+    except ValueError:
+        return None
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when
+
+
+def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
 def _check_date(text: str, decided: dt.datetime | None, retention: dt.timedelta | None) -> None:
-    """A client's reactionDate must lie between the answer it reacts to (or
-    the start of the retention window, whichever is later) and now, each
+    """A client's reactionDate must lie between the answer it reacts to
+    (when it was given, or the earlier time its query was evaluated for), or
+    the start of the retention window, whichever is later, and now, each
     give or take CLOCK_SKEW: a reaction dated in 2099 would outlive the
     retention purge and count in every future funnel; one dated before its
     answer, or before the window, is a wrong clock or a wrong answer id

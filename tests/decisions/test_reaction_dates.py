@@ -23,9 +23,16 @@ def _refused(api, decision, reaction_type, date, why):
     return body
 
 
+def evaluated_now() -> dict:
+    """The demo query without its fixed evaluation time: answered for now."""
+    body = instant_query()
+    del body["validFor"]
+    return body
+
+
 def test_a_reaction_dated_in_the_future_or_before_its_answer_is_refused(make_server):
     api = Client(make_server().url)
-    given = answer(api)
+    given = answer(api, evaluated_now())
     _refused(api, given, "shown", "2099-01-01T00:00:00Z", "in the future")
     _refused(api, given, "shown", _at(dt.timedelta(minutes=6)), "in the future")
     _refused(api, given, "shown", "2001-01-01T00:00:00Z", "before the answer")
@@ -43,7 +50,7 @@ def test_a_reaction_dated_in_the_future_or_before_its_answer_is_refused(make_ser
     # a stored asynchronous query's answer (its time is in the decision log
     # on PostgreSQL; on the embedded store only while buffered: the window
     # bounds it then)
-    stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
+    stored = api.post(R, json={**evaluated_now(), "instantSyncRecommendation": False}).json()
     assert wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
     stored = api.get(stored["href"]).json()
     _refused(api, stored, "shown", "2099-01-01T00:00:00Z", "in the future")
@@ -57,4 +64,17 @@ def test_a_reaction_dated_before_the_retention_window_is_refused(make_server):
     given = answer(api)
     _refused(api, given, "shown", _at(-dt.timedelta(minutes=3)), "retention window")
     assert react(api, given, "1", "shown", reactionDate=_at(-dt.timedelta(minutes=1))) \
+        .status_code == 201
+
+
+def test_an_answer_evaluated_for_an_earlier_time_takes_reactions_from_that_time(make_server):
+    """A query evaluated for a past `validFor.startDateTime` (a replayed
+    visit, the contact policies' tests) is reacted to at that time: its
+    reactions may predate the answer's recording, not its evaluation time."""
+    api = Client(make_server().url)
+    body = evaluated_now()
+    body["validFor"] = {"startDateTime": _at(-dt.timedelta(days=2))}
+    given = answer(api, body)
+    _refused(api, given, "shown", _at(-dt.timedelta(days=2, minutes=6)), "before the answer")
+    assert react(api, given, "1", "shown", reactionDate=_at(-dt.timedelta(days=2, minutes=-1))) \
         .status_code == 201
