@@ -3,6 +3,7 @@ before and after it answered N instant POSTs (default 1,000; 500 distinct
 bodies, so every chunk a body reaches has had its first use):
 
     python -m bench.worker_memory [--rules 10000] [--requests 1000] [--out FILE]
+                                  [--env NAME=VALUE ...] [--repeat N]
 
 The issue-24 goal: under 300 MiB after 1,000 requests at 10,000 rules.
 durable-rules allocates session state per ruleset chunk on first use, so
@@ -34,16 +35,19 @@ def main(argv=None) -> int:
     # to its 30-minute duration after the count here (measured: 1,030 answers, then idle)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="python")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set in the server's environment (e.g. MALLOC_ARENA_MAX=2); repeatable")
     args = parser.parse_args(argv)
+    extra_env = dict(item.split("=", 1) for item in args.env)
     scratch = Path(tempfile.mkdtemp(prefix="bench-worker-memory-"))
     try:
         wl = workload.build(scratch, 680, 1000, 1000, 500, [args.rules])
         started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()
         result = http_bench.memory_growth(wl, args.rules, client=client_name(args.client), requests=args.requests,
-                                          max_seconds=1800.0, warmup=0.5)
+                                          max_seconds=1800.0, warmup=0.5, extra_env=extra_env)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result.update(started=started, loadavgStart=load_start, loadavgEnd=os.getloadavg(),
+    result.update(env=extra_env, started=started, loadavgStart=load_start, loadavgEnd=os.getloadavg(),
                   rssStart_mib=round(result["rssStart_kib"] / 1024, 1), rssEnd_mib=round(result["rssEnd_kib"] / 1024, 1))
     out = args.out or HERE / "results" / f"worker-memory-R{args.rules}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
