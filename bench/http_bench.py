@@ -13,7 +13,7 @@ from app.store import open_store
 
 from .engine_bench import pct
 from .load import run_load
-from .server import Server, service_env
+from .server import Server, service_env, smaps_rollup_kib
 from .workload import RULESET_ID, Workload, make_rules, rules_yaml
 
 RECO_PATH = "/tmf-api/recommendationManagement/v4/queryProductRecommendation"
@@ -154,16 +154,20 @@ def http_matrix(workload: Workload, rule_counts: list[int], *, client: str, dura
 
 
 def memory_growth(workload: Workload, n_rules: int, *, client: str, requests: int, max_seconds: float,
-                  warmup: float) -> dict:
+                  warmup: float, extra_env: dict | None = None, root: Path | None = None) -> dict:
     """RSS of one pinned worker, sampled every second, while it answers `requests`
-    instant POSTs (or for max_seconds, whichever comes first)."""
+    instant POSTs (or for max_seconds, whichever comes first); the worker's and
+    its master's /proc smaps_rollup before and after the run (how much of the
+    worker's RSS is pages still shared with the master). `extra_env` and `root`
+    as for reco_server."""
     workers, server_cpus, client_cpus, connections = CONFIGS["1 worker, pinned"]
-    server = reco_server(workload, n_rules, 1, server_cpus, f"memory-{n_rules}")
+    server = reco_server(workload, n_rules, 1, server_cpus, f"memory-{n_rules}", extra_env=extra_env, root=root)
     bodies = body_files(workload)["mix"]
     try:
         url = server.url + RECO_PATH
-        run_load(url, bodies, client=client, connections=connections, duration=warmup, cpus=client_cpus)
         pid = server.worker_pids()[0]
+        smaps = {"workerReady": smaps_rollup_kib(pid), "master": smaps_rollup_kib(server.process.pid)}
+        run_load(url, bodies, client=client, connections=connections, duration=warmup, cpus=client_cpus)
         samples: list[tuple[float, int, int]] = []
         stop = threading.Event()
         offset = server.log_offset()
@@ -188,6 +192,7 @@ def memory_growth(workload: Workload, n_rules: int, *, client: str, requests: in
         stop.set()
         sampler.join()
         rss_end = server.worker_rss_kib().get(pid, 0)
+        smaps["workerEnd"] = smaps_rollup_kib(pid)
         samples.append((samples[-1][0] if samples else 0, result["requests"], rss_end))
         start_rss = samples[0][2]
         # growth after the first tenth of the run (caches filled), to the end
@@ -196,7 +201,7 @@ def memory_growth(workload: Workload, n_rules: int, *, client: str, requests: in
                 "rps": result["rps"], "errors": result["errors"], "rssStart_kib": start_rss,
                 "rssAfterTenth_kib": tenth[2], "rssEnd_kib": rss_end,
                 "growth_kib": rss_end - start_rss, "growthAfterTenth_kib": rss_end - tenth[2],
-                "reachedTarget": result["requests"] >= requests, "samples": samples}
+                "reachedTarget": result["requests"] >= requests, "smaps_kib": smaps, "samples": samples}
     finally:
         server.stop()
 

@@ -51,6 +51,22 @@ def rss_kib(pid: int) -> int | None:
     return None
 
 
+def smaps_rollup_kib(pid: int) -> dict[str, int]:
+    """/proc/<pid>/smaps_rollup in KiB (Rss, Pss, Shared_Clean, Shared_Dirty,
+    Private_Clean, Private_Dirty, Anonymous, ...): a forked worker's RSS counts
+    the pages it still shares with its master; Pss and Private_* do not."""
+    out: dict[str, int] = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) == 3 and parts[2] == "kB":
+                    out[parts[0].rstrip(":")] = int(parts[1])
+    except OSError:
+        pass
+    return out
+
+
 def cpu_seconds(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as handle:

@@ -29,6 +29,12 @@ Design (measured on durable-rules 2.0.28, see rules/README.md "Engine notes"):
   *weight* (how many of its alternative paths can match at once) and a *leaf
   count*; rules are packed into durable rulesets ("chunks") that stay well
   below both limits. A rule fires once per matching path: the engine dedupes.
+* Rules whose durable expressions are identical are one durable rule
+  (`share_identical`): durable keeps, per rule and per live session, a beta
+  node's state of about 12 KiB (two 4 KiB hash indexes and frame pools,
+  durable-rules 2.0.28 `state.c` `createStateNode`) besides ~10 KiB of
+  compiled nodes, whether or not the rule ever fires; the engine maps the one
+  fired name back to every rule that shares it.
 * Every rule also gets an *anchor*: a set of facts (e.g. "cart holds 6547")
   of which at least one must be present for the rule to fire. Chunks whose
   rules are all anchored, and none of whose anchors is present in a request,
@@ -37,6 +43,8 @@ Design (measured on durable-rules 2.0.28, see rules/README.md "Engine notes"):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import orjson
 
 from ..model.conditions import (DURABLE_OP, NEGATED_OP, NUMBER_FACTS, SET_FACTS, All, Any, Compare, Cond,
                          Known, Not, ScalarTest, SetTest)
@@ -342,6 +350,39 @@ def context_atoms(facts: Facts) -> set:
 
 
 # --------------------------------------------------------------------------- chunks
+def share_identical(entries: list[tuple[int, "Node", frozenset | None]]
+                    ) -> tuple[list[tuple[int, "Node", frozenset | None]], dict[int, tuple[int, ...]]]:
+    """One entry per distinct durable expression, and the rules behind each
+    shared one: (entries of the first rule of each expression, in the given
+    order; {first rule index: (every rule index with that expression, ascending)}
+    for expressions held by more than one rule).
+
+    Identical expressions fire for exactly the same facts, so one durable rule
+    answers for all of them. The shared entry's anchor is the union of theirs
+    (None when any is None): each rule's anchor is a set of which one fact must
+    be present for that expression to hold, so the union is one too. Measured on
+    the bench's generated rule sets: 9,710 compiled rules at 10,000 hold 7,732
+    distinct expressions, 968 at 1,000 hold 852."""
+    first: dict[bytes, int] = {}
+    members: dict[int, list[int]] = {}
+    anchor_of: dict[int, frozenset | None] = {}
+    out: list = []
+    for index, node, anchor in entries:
+        text = orjson.dumps(node.expr, option=orjson.OPT_SORT_KEYS)
+        owner = first.get(text)
+        if owner is None:
+            first[text] = index
+            anchor_of[index] = anchor
+            out.append([index, node, anchor])
+            continue
+        members.setdefault(owner, [owner]).append(index)
+        held = anchor_of[owner]
+        anchor_of[owner] = None if held is None or anchor is None else held | anchor
+    for entry in out:
+        entry[2] = anchor_of[entry[0]]
+    return [tuple(entry) for entry in out], {owner: tuple(sorted(rules)) for owner, rules in members.items()}
+
+
 @dataclass
 class ChunkPlan:
     rules: list[int] = field(default_factory=list)   # rule indexes (file order)

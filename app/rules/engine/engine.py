@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..model.catalog import Catalog
 from ..model.common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
-                       referenced_keys, rule_expression)
+                       referenced_keys, rule_expression, share_identical)
 from ..model.conditions import explain_detail as explain_condition
 from .durable_runtime import DurableError, DurableRulesets
 from .faults import injected_build_failure
@@ -69,6 +69,8 @@ class Engine:
         self.keys, compiled, entries, problems = compile_rules(ruleset)
         if problems:
             raise RuleSetError(f"rule set {ruleset.file} cannot be compiled", problems)
+        # rules with identical expressions are one durable rule (compiler.share_identical)
+        entries, self._sharing = share_identical(entries)
         self.plans = plan_chunks(entries)
         del entries
         definitions = [{f"r{index}": {"all": [{"m": compiled[index]}]} for index in plan.rules}
@@ -117,7 +119,11 @@ class Engine:
         if not chunks:
             return set()
         names = self.durable.fire(durable_fact(facts, self.keys), chunks)
-        return {int(name[1:]) for name in names}
+        fired = {int(name[1:]) for name in names}
+        if self._sharing:
+            for index in fired & self._sharing.keys():
+                fired.update(self._sharing[index])
+        return fired
 
     def recommend(self, ctx: Context) -> Recommendation:
         facts = self.facts(ctx)

@@ -47,7 +47,8 @@ def test_1000_rules_over_1000_offerings_match_the_oracle(tmp_path):
 def test_many_rules_firing_at_once_stay_within_durable_limits(tmp_path, demo_catalog, build):
     """200 rules that all hold at once (durable's alpha stack holds ~64 entries)."""
     from rulehelpers import ctx, rule
-    rules = [rule(f"A{i}", {"any": [{"channel": "21"}, {"cart_count": {"at_least": 0}},
+    # each its own expression (identical ones would be one durable rule: test_shared_expressions.py)
+    rules = [rule(f"A{i}", {"any": [{"channel": "21"}, {"cart_count": {"at_least": -i}},
                                     {"not": {"segment": "gold"}}]}, ("7301", i)) for i in range(200)]
     engine = build(rules)
     result = engine.recommend(ctx(channels=["21"]))
@@ -64,8 +65,9 @@ def test_10000_rules_load_and_evaluate(tmp_path):
 
 def test_rules_with_many_alternatives_holding_at_once(build):
     from rulehelpers import ctx, rule
-    alternatives = [{"cart_count": {"at_least": i}} for i in range(-40, 0)]        # 40 alternatives, all true
-    engine = build([rule(f"M{i}", {"any": alternatives}, ("7301", i)) for i in range(10)])
+    def alternatives(k):                     # 40 alternatives, all true; each rule its own expression
+        return [{"cart_count": {"at_least": i - 100 * k}} for i in range(-40, 0)]
+    engine = build([rule(f"M{i}", {"any": alternatives(i)}, ("7301", i)) for i in range(10)])
     assert len(engine.plans) == 10                                                # one rule per durable ruleset
     assert len(engine.recommend(ctx()).fired_rules) == 10
 
