@@ -54,3 +54,22 @@ def test_an_activation_whose_history_write_is_refused_takes_back_its_pin(small_d
     (small_disk / "filler").unlink()
     assert activate(api).status_code == 200
     assert api.get("/admin/rules", headers=AUTH).json()["pinned"] is True
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+def test_an_approval_on_a_full_data_directory_is_507_and_records_nothing(small_disk, make_server):  # noqa: F811
+    """An approval writes one history entry, in the store: a full disk
+    refused it with 503 STORE_UNAVAILABLE where every other rules change
+    says 507 INSUFFICIENT_STORAGE."""
+    server = make_server(data_dir=small_disk, env={"RECO_ADMIN_KEYS": KEY})
+    api = Client(server.url)
+    history = api.get("/admin/rules/history", headers=AUTH).json()
+    fill(small_disk)
+    before = snapshot(small_disk)
+    answer = api.post("/admin/rules/approve", json={"rulesetId": "telco-demo", "version": "1.0.0"}, headers=AUTH)
+    assert assert_tmf_error(answer, 507)["code"] == "INSUFFICIENT_STORAGE"
+    assert snapshot(small_disk) == before
+    assert api.get("/admin/rules/history", headers=AUTH).json() == history
+    (small_disk / "filler").unlink()
+    assert api.post("/admin/rules/approve", json={"rulesetId": "telco-demo", "version": "1.0.0"},
+                    headers=AUTH).status_code == 200
