@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
-from .errors import REASONS, TMFError, error_response, status_code_name, storage_error, store_unavailable_reason
+from .errors import (REASONS, TMFError, error_response, status_code_name, storage_error, storage_error_behind,
+                     store_unavailable_reason)
 from .rules.repository.pointer import Superseded
 from .store.base import DuplicateId, StoreUnavailable
 
@@ -24,6 +25,12 @@ except ImportError:     # another WSGI server: werkzeug's own errors are HTTPExc
     WIRE_ERRORS = ()
 
 log = logging.getLogger("app.errors")
+
+#: the blueprints of rules changes (save, keep, approve, activate, roll back,
+#: cases, experiments): a full disk is 507 INSUFFICIENT_STORAGE there, as the
+#: docs and the Studio say, whether the rule files' write or the store's
+#: (the history, the records) was refused first
+RULES_CHANGES = ("rules_admin", "experiments", "studio")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -66,6 +73,10 @@ def register_error_handlers(app: Flask) -> None:
         # The detail (path, database address, driver message) is logged with
         # the request id; the client gets its kind in plain words.
         log.error("storage unavailable: %s", exc)
+        refused = storage_error_behind(exc) if request.blueprint in RULES_CHANGES else None
+        if refused is not None:
+            return error_response(refused.status, refused.message, reason=refused.reason, code=refused.code,
+                                  headers=refused.headers)
         return error_response(503, f"Storage unavailable ({store_unavailable_reason(exc)}): "
                                    "nothing was written; retry later", code="STORE_UNAVAILABLE",
                               reason="Storage Unavailable", headers={"Retry-After": "30"})

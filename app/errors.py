@@ -201,3 +201,20 @@ def storage_error(exc: OSError) -> TMFError | None:
         return TMFError(503, "The server's disk is read-only: nothing was saved or changed; retry later",
                         code="STORAGE_READ_ONLY", headers={"Retry-After": "60"})
     return None
+
+
+def storage_error_behind(exc: BaseException) -> TMFError | None:
+    """storage_error of the OSError a store's failure was raised from (a
+    StoreUnavailable for a full disk): one answer for a rules change on a
+    full disk, whichever of its writes the disk refused first, the rule
+    files' (an OSError) or the store's. None when no disk refusal is behind it."""
+    seen = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError):
+            refused = storage_error(cause)
+            if refused is not None:
+                return refused
+        cause = cause.__cause__ or cause.__context__
+    return None

@@ -28,9 +28,10 @@ from ..auth import (CSRF_FIELD, configured_admin_keys, csrf_token, csrf_valid, k
                     presented_key, require_admin, session_login)
 from ..atomicfile import create_once
 from ..decisions.conversion import conversion_report, parse_range
-from ..errors import TMFError, storage_error
+from ..errors import TMFError, storage_error, storage_error_behind
 from ..services import services
 from ..sessions import StudioSessionInterface, close_session, open_session
+from ..store.base import StoreUnavailable
 from ..rules.authoring import governance
 from ..rules.authoring import workbench as authoring
 from ..experiments.lint import add_experiment_findings
@@ -121,6 +122,18 @@ def _disk_refused(exc: OSError):
         current_app.logger.exception("unhandled error")
         refused = TMFError(500, "The service failed to process the request; it has been logged",
                            code="INTERNAL_ERROR")
+    return render_template("studio/error.html", error=refused), refused.status
+
+
+@bp.errorhandler(StoreUnavailable)
+def _store_refused(exc: StoreUnavailable):
+    """A form post whose history entry or record the store refused: for a
+    full disk the same 507 page as a refused file write (one answer,
+    whichever write came first); else the service's 503."""
+    current_app.logger.error("storage unavailable: %s", exc)
+    refused = storage_error_behind(exc) or TMFError(
+        503, "Storage unavailable: nothing was written; retry later", code="STORE_UNAVAILABLE",
+        headers={"Retry-After": "30"})
     return render_template("studio/error.html", error=refused), refused.status
 
 

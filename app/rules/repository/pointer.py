@@ -15,10 +15,15 @@ Both refuse a write whose ``expected`` revision is no longer current
 (:class:`Superseded`): of two activations started together, one wins and
 the other is told so (it may retry or report it), instead of both reporting success.
 
+Both can take back their last write (``take_back``): an activation whose
+history entry the store then refused (a full disk) must leave the pointer
+as it was, or the version serves with no record of who activated it.
+
 Pointer shape: ``{ruleset_id: {"version", "hash", "activatedAt"}}``.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -26,6 +31,7 @@ import threading
 import time
 from pathlib import Path
 
+from ...atomicfile import fsync_dir
 from ...store.base import DuplicateId
 from .files import write_json_atomic
 
@@ -78,16 +84,64 @@ class FilePointer:
         revision = data.get("revision", 0)
         return _clean(data.get("rulesets")), revision if isinstance(revision, int) else 0
 
+    @property
+    def previous_path(self) -> Path:
+        """The pointer as it was before the last compare_and_set, while that
+        write may still be taken back (a hard link: it needs no room)."""
+        return self.path.with_name(f".{self.path.name}.previous")
+
     def compare_and_set(self, expected: int, pointer: dict) -> int:
+        """Write `pointer` as revision `expected` + 1 (Superseded when the
+        file's revision is not `expected`: nothing is written). The file it
+        replaces stays as previous_path until take_back or settle."""
+        with self._locked():
+            current_pointer, current = self.read()
+            if current != expected:
+                raise Superseded(expected, current, current_pointer)
+            self.previous_path.unlink(missing_ok=True)
+            if self.path.exists():
+                os.link(self.path, self.previous_path)
+            try:
+                write_json_atomic(self.path, {"rulesets": pointer, "revision": current + 1})
+            except BaseException:
+                self.previous_path.unlink(missing_ok=True)
+                raise
+            return current + 1
+
+    def take_back(self, revision: int) -> bool:
+        """Put back the pointer that compare_and_set replaced with `revision`:
+        a rename of previous_path (or the removal of a pointer that did not
+        exist), so it needs no room on a full disk. False, and nothing done,
+        when another write came since."""
+        with self._locked():
+            try:
+                _pointer, current = self.read()
+            except (OSError, ValueError):
+                return False
+            if current != revision:
+                return False
+            if self.previous_path.exists():
+                os.replace(self.previous_path, self.path)
+            else:
+                self.path.unlink(missing_ok=True)
+            fsync_dir(str(self.path.parent))
+            return True
+
+    def settle(self) -> None:
+        """The last write stays: forget the pointer it replaced."""
+        try:
+            self.previous_path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    @contextlib.contextmanager
+    def _locked(self):
+        """An flock on the pointer's directory (no extra file beside it)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            current_pointer, current = self.read()
-            if current != expected:
-                raise Superseded(expected, current, current_pointer)
-            write_json_atomic(self.path, {"rulesets": pointer, "revision": current + 1})
-            return current + 1
+            yield
         finally:
             os.close(fd)  # releases the flock
 
@@ -136,7 +190,7 @@ class StorePointer:
         return _clean(doc.get("rulesets")), int(doc.get("revision", 0))
 
     def compare_and_set(self, expected: int, pointer: dict) -> int:
-        new = {"id": self.DOC_ID, "rulesets": pointer, "revision": expected + 1}
+        new = {"id": self.DOC_ID, "rulesets": pointer, "revision": expected + 1, "previous": {}}
         if expected == 0:
             try:
                 self.store.insert(self.COLLECTION, new)
@@ -147,9 +201,29 @@ class StorePointer:
             def change(doc: dict) -> dict:
                 if doc.get("revision", 0) != expected:
                     raise Superseded(expected, doc.get("revision", 0), _clean(doc.get("rulesets")))
-                return new
+                return {**new, "previous": _clean(doc.get("rulesets"))}     # for take_back
 
             if self.store.update(self.COLLECTION, self.DOC_ID, change) is None:
                 raise Superseded(expected, 0, {})
         self._checked = 0.0  # this process sees its own change at once
         return expected + 1
+
+    def take_back(self, revision: int) -> bool:
+        """Undo the compare_and_set that wrote `revision` (False: another
+        write came since, or the store refused this one too). The rulesets
+        before it come from the document's own history: kept in it by
+        compare_and_set as ``previous``."""
+        def change(doc: dict) -> dict:
+            if doc.get("revision", 0) != revision:
+                raise Superseded(revision, doc.get("revision", 0), _clean(doc.get("rulesets")))
+            return {"id": self.DOC_ID, "rulesets": doc.get("previous") or {}, "revision": revision + 1}
+
+        try:
+            done = self.store.update(self.COLLECTION, self.DOC_ID, change) is not None
+        except Exception:  # noqa: BLE001 - the caller reports the first failure
+            return False
+        self._checked = 0.0
+        return done
+
+    def settle(self) -> None:
+        """Nothing to forget: the document keeps one ``previous`` only."""

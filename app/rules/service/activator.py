@@ -68,6 +68,28 @@ class Activator:
                                    "activatedAt": iso(dt.datetime.now(UTC))}
         return self.registry.pointer.compare_and_set(self.registry.pointer_revision, pointer)
 
+    def take_back(self, revision: int, reload) -> None:
+        """Undo the pin that wrote `revision` (its history entry was refused),
+        then `reload()`. The file pointer puts its previous file back by a
+        rename, so a full disk does not stop it; when it cannot (another
+        activation came since, the store refused), it is logged: the pin
+        stays, and the caller's error is what the client gets."""
+        try:
+            undone = self.registry.pointer.take_back(revision)
+        except Exception:  # noqa: BLE001 - the caller raises the first failure
+            log.exception("could not take back the pin of pointer revision %s", revision)
+            undone = False
+        if not undone:
+            log.error("the pin of pointer revision %s stays although its activation failed", revision)
+        try:
+            reload()
+        except Exception:  # noqa: BLE001 - as above
+            log.exception("reload after taking back a pin failed")
+
+    def settle(self) -> None:
+        """The pin stays: the pointer forgets what it replaced."""
+        self.registry.pointer.settle()
+
     def history_entry(self, ruleset_id: str, version: str | None, action: str, by: str,
                       before: str | None, served, record: bool) -> dict:
         """The history entry of an activation (appended to the ledger when

@@ -246,7 +246,9 @@ class RuleService:
         taken back when the save fails).
         Raises RuleSetError when refused, app.rules.repository.pointer.Superseded when
         another activation changed the pointer since this one read it
-        (compare-and-set): nothing is written.
+        (compare-and-set): nothing is written. When the history entry cannot
+        be written (StoreUnavailable: a full disk, the store down) the pin is
+        taken back (Activator.take_back) and the error raised: nothing changed.
         """
         with self._reload_lock:
             self._reload_locked()
@@ -269,10 +271,17 @@ class RuleService:
             if version is not None:
                 self.registry.record_version(ruleset_id, version, entry, by)
             revision = self.activator.pin(loaded, ruleset_id, version, entry.hash if entry else None)
-            self._reload_locked()
-            served = self._active.engine.ruleset if self._active else None
-            entry_out = self.activator.history_entry(ruleset_id, version, action, by, before, served,
-                                                     record_history)
+            try:
+                self._reload_locked()
+                served = self._active.engine.ruleset if self._active else None
+                entry_out = self.activator.history_entry(ruleset_id, version, action, by, before, served,
+                                                         record_history)
+            except BaseException:
+                # the history entry refused (a full disk, the store down): the
+                # pin goes with it, or the version serves unrecorded
+                self.activator.take_back(revision, self._reload_locked)
+                raise
+            self.activator.settle()
             self.activator.announce(revision, ruleset_id, version, entry_out["at"])
         return {**self.status(), "activation": entry_out}
 
