@@ -1,32 +1,39 @@
-"""`python -m flask ...` for the tests, each run a process of its own forked
-from a warm interpreter instead of a new one.
+"""`python -m flask ...` and `python -m gunicorn ...` for the tests, each
+run a process of its own forked from a warm interpreter instead of a new one.
 
 Why: a `flask` command started with subprocess.run spends about 1.3 s of CPU
 importing Flask, marshmallow, durable-rules, psycopg, pydantic and the app's
 modules before the command's own 0.3-0.5 s (building the app and running
 it): 5-7 s of wall time on the shared 2-core machine, and the suite runs
-hundreds of them. `run` has subprocess.run's signature. For
-`[sys.executable, "-m", "flask", ...]` it asks this worker's *zygote* (one
-interpreter per pytest process that has imported those modules once, and
-nothing else: no app built, no store opened, no thread started) to fork a
+hundreds of them; a server's gunicorn master spends 0.7 s of its 2.7 s
+start-up importing. `run` has subprocess.run's signature and `popen` starts
+a server's master (helpers.ServiceProcess). For `[sys.executable, "-m",
+"flask" | "gunicorn", ...]` they ask this pytest process's *zygote* for that
+module (an interpreter that has imported those modules once, and nothing
+else: no app built, no store opened, no thread started; PRELOADS) to fork a
 child. The child is a real process: its own pid and session, the given
-`cwd` and `env` (the whole environment, as subprocess.run's env=), stdin,
-stdout and stderr on their own files, `python -m flask`'s argv, sys.path[0]
-and __main__ (runpy), exit status from SystemExit as the interpreter sets it
+`cwd` and `env` (the whole environment, as subprocess's env=), stdin,
+stdout and stderr on their own files, `python -m`'s argv, sys.path[0] and
+__main__ (runpy), exit status from SystemExit as the interpreter sets it
 (an uncaught exception prints its traceback and exits 1), non-daemon
 threads joined and atexit handlers run before it exits. What it cannot
 have is what the interpreter reads once at start-up, before any import:
 so a run whose `env` differs from the zygote's in one of STARTUP_VARIABLES
-(PYTHONPATH for tests/faults/sitecustomize.py, the locale, PROMETHEUS_MULTIPROC_DIR,
-which prometheus-client reads on import), or that uses other
-subprocess.run options, starts a new interpreter as before.
-tests/test_cliprocess.py compares both ways on the same commands.
+(PYTHONPATH for tests/faults/sitecustomize.py, the locale,
+PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads on import), or that
+uses other subprocess options, starts a new interpreter as before. The
+gunicorn zygote does not import prometheus-client at all: gunicorn.conf.py
+sets PROMETHEUS_MULTIPROC_DIR in the master, and each worker imports the
+app (and prometheus-client, in multiprocess mode) after the fork, as it
+does in production. tests/test_cliprocess.py compares both ways on the same
+commands; one command per `flask` group still runs in a new interpreter
+there, so the real entry point is proved too.
 
 The zygote speaks JSON lines on its stdin/stdout: a request
-{"id", "argv", "cwd", "env", "stdin", "stdout", "stderr"} (the last three
-are file paths) is answered with {"id", "pid"} once forked and
-{"id", "returncode"} once the child has exited (negative: killed by that
-signal, as subprocess reports it).
+{"id", "argv", "cwd", "env", "stdin", "stdout", "stderr"[, "append"]} (file
+paths; "stderr": "stdout" is subprocess.STDOUT) is answered with
+{"id", "pid"} once forked and {"id", "returncode"} once the child has exited
+(negative: killed by that signal, as subprocess reports it).
 """
 from __future__ import annotations
 
@@ -59,11 +66,12 @@ def _startup_environment(env) -> dict:
 
 # ------------------------------------------------------------ the test's side
 class _Zygote:
-    """The running zygote of this pytest process, and the runs it has open."""
+    """A running zygote of this pytest process (one per PRELOADS entry), and
+    the runs it has open."""
 
-    def __init__(self):
+    def __init__(self, module: str):
         self.environment = dict(os.environ)
-        self.process = subprocess.Popen([sys.executable, str(Path(__file__)), "serve"],
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__)), "serve", module],
                                         cwd=ROOT, env=self.environment,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._ids = itertools.count(1)
@@ -82,6 +90,9 @@ class _Zygote:
             with self._lock:
                 run = self._runs.get(answer["id"])
             if run is not None:
+                if "returncode" in answer:
+                    with self._lock:
+                        self._runs.pop(answer["id"], None)
                 run.update(answer)
                 run["pid_known" if "pid" in answer and "returncode" not in answer
                     else "exited"].set()
@@ -101,10 +112,6 @@ class _Zygote:
             self.process.stdin.flush()
         return run
 
-    def finish(self, run) -> None:
-        with self._lock:
-            self._runs.pop(run["id"], None)
-
     def close(self):
         if self.process.poll() is None:
             self.process.stdin.close()
@@ -114,22 +121,22 @@ class _Zygote:
                 self.process.kill()
 
 
-_zygote: _Zygote | None = None
-_zygote_lock = threading.Lock()
+_zygotes: dict[str, _Zygote] = {}
+_zygotes_lock = threading.Lock()
 
 
-def _zygote_for(env: dict) -> _Zygote | None:
-    global _zygote
-    with _zygote_lock:
-        if _zygote is None or _zygote.process.poll() is not None:
-            _zygote = _Zygote()
-            atexit.register(_zygote.close)
-        return _zygote if _zygote.fits(env) else None
-
-
-def _is_flask(command) -> bool:
-    return (not isinstance(command, (str, bytes)) and len(command) >= 3
-            and str(command[0]) == sys.executable and list(command[1:3]) == ["-m", "flask"])
+def _zygote_for(command, env: dict) -> _Zygote | None:
+    """The zygote that can run `command` ([sys.executable, "-m", <a module
+    of PRELOADS>, ...]) in `env`, started on first use; None when none can."""
+    if (isinstance(command, (str, bytes)) or len(command) < 3 or str(command[0]) != sys.executable
+            or command[1] != "-m" or command[2] not in PRELOADS):
+        return None
+    with _zygotes_lock:
+        zygote = _zygotes.get(command[2])
+        if zygote is None or zygote.process.poll() is not None:
+            zygote = _zygotes[command[2]] = _Zygote(command[2])
+            atexit.register(zygote.close)
+        return zygote if zygote.fits(env) else None
 
 
 def run(command, *, cwd=None, env=None, input=None, timeout=None, capture_output=False,
@@ -137,7 +144,7 @@ def run(command, *, cwd=None, env=None, input=None, timeout=None, capture_output
     """subprocess.run(command, ...) with the same result; `python -m flask`
     with captured output runs forked from the zygote (see the module)."""
     env = dict(os.environ if env is None else env)
-    zygote = _zygote_for(env) if _is_flask(command) and capture_output and not other else None
+    zygote = _zygote_for(command, env) if capture_output and not other else None
     if zygote is None:
         return subprocess.run(command, cwd=cwd, env=env, input=input, timeout=timeout,
                               capture_output=capture_output, text=text, check=check, **other)
@@ -146,29 +153,83 @@ def run(command, *, cwd=None, env=None, input=None, timeout=None, capture_output
         files = {name: str(folder / name) for name in ("stdin", "stdout", "stderr")}
         data = input.encode() if isinstance(input, str) else (input or b"")
         Path(files["stdin"]).write_bytes(data)
-        run_ = zygote.start(command[1:], cwd or os.getcwd(), env, files)
+        process = Forked(zygote, command, cwd, env, files)
         try:
-            run_["pid_known"].wait()
-            if not run_["exited"].wait(timeout):
-                if "pid" in run_:
-                    try:
-                        os.killpg(run_["pid"], signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-                run_["exited"].wait(60)
-                stdout, stderr = _read(files, text)
-                raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
-        finally:
-            zygote.finish(run_)
-        if run_.get("lost"):
-            raise RuntimeError(f"the cliprocess zygote exited during {command}")
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.killpg()
+            process.wait(60)
+            stdout, stderr = _read(files, text)
+            raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr) from None
         stdout, stderr = _read(files, text)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    done = subprocess.CompletedProcess(command, run_["returncode"], stdout, stderr)
+    done = subprocess.CompletedProcess(command, returncode, stdout, stderr)
     if check:
         done.check_returncode()
     return done
+
+
+def popen(command, *, cwd, env, log_path) -> "Forked | subprocess.Popen":
+    """`subprocess.Popen(command, cwd=cwd, env=env, stdout=<log_path
+    appended>, stderr=subprocess.STDOUT, stdin=DEVNULL, start_new_session=True)`,
+    forked from a zygote when one fits (see the module): a server's master."""
+    env = dict(env)
+    zygote = _zygote_for(command, env)
+    if zygote is None:
+        with open(log_path, "ab") as log:
+            return subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+    return Forked(zygote, command, cwd, env, {"stdin": os.devnull, "stdout": str(log_path),
+                                              "stderr": "stdout", "append": True})
+
+
+class Forked:
+    """The part of subprocess.Popen the tests use, for a zygote's child: it
+    is the zygote's child, not ours, so its exit status comes from the
+    zygote. The child leads its own session (os.setsid), as with
+    start_new_session=True: os.killpg(pid) reaches its children too."""
+
+    def __init__(self, zygote: _Zygote, command, cwd, env, files):
+        self.args = command
+        self.returncode: int | None = None
+        self._run = zygote.start(command[1:], cwd or os.getcwd(), env, files)
+        self._run["pid_known"].wait()
+        if self._run.get("lost"):
+            raise RuntimeError(f"the cliprocess zygote exited before it started {command}")
+        self.pid = self._run["pid"]
+
+    def poll(self) -> int | None:
+        if self.returncode is None and self._run["exited"].is_set():
+            if self._run.get("lost"):
+                raise RuntimeError(f"the cliprocess zygote exited while {self.args} ran")
+            self.returncode = self._run["returncode"]
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._run["exited"].wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        return self.poll()
+
+    def send_signal(self, sig) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def killpg(self) -> None:
+        if self.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _read(files, text):
@@ -185,7 +246,7 @@ def _read(files, text):
 
 
 # ------------------------------------------------------------ the zygote's side
-def preload() -> None:
+def preload_flask() -> None:
     """Import what `flask --app wsgi` imports before it builds the app: Flask's
     CLI, the app package, every module create_app imports (read from its
     source, so the list follows the code) and the command groups."""
@@ -210,14 +271,33 @@ def preload() -> None:
         importlib.import_module(spec.split(":")[0])
 
 
-def serve() -> None:
+def preload_gunicorn() -> None:
+    """Import what a gunicorn master imports (gunicorn, gunicorn.conf.py's
+    app.config, the worker and logger classes) and the libraries the app
+    needs, but not prometheus-client: it chooses its multiprocess mode on
+    import from PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets in the
+    master. The workers, forked by the master, import the app themselves."""
+    for name in ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.gthread",
+                 "app.config", "app.gunicorn_worker", "app.observability.logs",
+                 "flask", "flask.cli", "flask_smorest", "marshmallow", "durable.lang", "psycopg",
+                 "psycopg_pool", "pydantic_settings", "structlog", "yaml", "tinydb", "orjson",
+                 "msgspec", "requests", "werkzeug", "click", "webargs", "apispec"):
+        importlib.import_module(name)
+    assert "prometheus_client" not in sys.modules, "prometheus-client must be imported in the master"
+
+
+#: What each zygote imports, by the module a command runs (`-m <module>`).
+PRELOADS = {"flask": preload_flask, "gunicorn": preload_gunicorn}
+
+
+def serve(module: str) -> None:
     """The zygote's loop: fork a child per request, report each exit."""
     control_in, control_out = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)        # nothing an import prints reaches the answers
     os.close(null)
-    preload()
+    PRELOADS[module]()
     assert threading.active_count() == 1, "a preloaded module started a thread: fork is unsafe"
     sys.stdout.flush()
     sys.stderr.flush()
@@ -262,8 +342,12 @@ def _child(request) -> None:
     status = 1
     try:
         os.setsid()                       # killed with its own children on a timeout
-        for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY | os.O_CREAT),
-                                (2, "stderr", os.O_WRONLY | os.O_CREAT)):
+        append = os.O_APPEND if request.get("append") else os.O_TRUNC
+        for fd, name, flags in ((0, "stdin", os.O_RDONLY), (1, "stdout", os.O_WRONLY | os.O_CREAT | append),
+                                (2, "stderr", os.O_WRONLY | os.O_CREAT | append)):
+            if request[name] == "stdout":
+                os.dup2(1, fd)          # stderr=subprocess.STDOUT
+                continue
             opened = os.open(request[name], flags, 0o600)
             os.dup2(opened, fd)
             os.close(opened)
@@ -304,6 +388,6 @@ def _exit_status(code) -> int:
     return 1
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["serve"]:
+if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
     sys.path[0] = str(ROOT)
-    serve()
+    serve(sys.argv[2])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -128,10 +129,39 @@ def test_what_the_interpreter_reads_at_start_gets_a_new_one(probe):
     assert not json.loads(forked.stdout)["preloaded"]
 
 
-def test_the_apps_commands_answer_as_from_a_new_interpreter(tmp_path):
-    command = [sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "list"]
-    env = {**os.environ, "RECO_DATA_DIR": str(tmp_path / "data")}
+@pytest.mark.parametrize("args", [
+    ("experiments", "list"), ("rules", "versions"), ("sales", "conversion"),
+    ("decisions", "export"), ("store", "check"), ("store", "load", "customer", "missing.jsonl"),
+    ("rules", "nosuch")], ids=lambda args: "-".join(args[:2]))
+def test_each_command_group_answers_as_from_a_new_interpreter(args, tmp_path):
+    """One command of each `flask` group in a new interpreter (the real entry
+    point: `python -m flask --app wsgi`) and forked: the same answer."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    env = {**os.environ, "RECO_DATA_DIR": str(tmp_path / "data"), "NO_COLOR": "1"}
     forked = cliprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     fresh = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     same(forked, fresh)
-    assert "telco-demo" in forked.stdout
+    assert forked.stdout + forked.stderr
+
+
+def test_a_forked_server_process_is_polled_waited_and_killed_as_a_popen(tmp_path):
+    """cliprocess.popen (ServiceProcess's gunicorn master): output appended
+    to the log with stderr, its own session, poll() None while it runs, the
+    signal's negative status once killed, as subprocess.Popen reports it."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    log = tmp_path / "server.log"
+    log.write_text("before\n")
+    started = tmp_path / "pid"
+    command = [sys.executable, "-m", "flask", "--app", "probe", "probe", "sleep", str(started)]
+    process = cliprocess.popen(command, cwd=tmp_path, env=dict(os.environ), log_path=log)
+    assert isinstance(process, cliprocess.Forked)
+    deadline = time.time() + 60
+    while time.time() < deadline and not started.exists():
+        time.sleep(0.1)
+    assert int(started.read_text()) == process.pid and os.getsid(process.pid) == process.pid
+    assert process.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(0.5)
+    os.killpg(process.pid, signal.SIGTERM)
+    assert process.wait(60) == -signal.SIGTERM and process.poll() == -signal.SIGTERM
+    assert log.read_text().startswith("before\n")
