@@ -6,7 +6,7 @@ importing Flask, marshmallow, durable-rules, psycopg, pydantic and the app's
 modules before the command's own 0.3-0.5 s (building the app and running
 it): 5-7 s of wall time on the shared 2-core machine, and the suite runs
 hundreds of them; a server's gunicorn master spends 0.7 s of its 2.7 s
-start-up importing. `run` has subprocess.run's signature and `popen` starts
+start-up importing, most of it libraries. `run` has subprocess.run's signature and `popen` starts
 a server's master (helpers.ServiceProcess). For `[sys.executable, "-m",
 "flask" | "gunicorn", ...]` they ask this pytest process's *zygote* for that
 module (an interpreter that has imported those modules once, and nothing
@@ -22,10 +22,10 @@ so a run whose `env` differs from the zygote's in one of STARTUP_VARIABLES
 (PYTHONPATH for tests/faults/sitecustomize.py, the locale,
 PROMETHEUS_MULTIPROC_DIR, which prometheus-client reads on import), or that
 uses other subprocess options, starts a new interpreter as before. The
-gunicorn zygote does not import prometheus-client at all: gunicorn.conf.py
-sets PROMETHEUS_MULTIPROC_DIR in the master, and each worker imports the
-app (and prometheus-client, in multiprocess mode) after the fork, as it
-does in production. tests/test_cliprocess.py compares both ways on the same
+gunicorn zygote imports neither gunicorn (its config reads variables into
+defaults on import) nor prometheus-client (gunicorn.conf.py sets
+PROMETHEUS_MULTIPROC_DIR in the master, and each worker imports the app and
+prometheus-client, in multiprocess mode, after the fork, as in production). tests/test_cliprocess.py compares both ways on the same
 commands; one command per `flask` group still runs in a new interpreter
 there, so the real entry point is proved too.
 
@@ -272,18 +272,21 @@ def preload_flask() -> None:
 
 
 def preload_gunicorn() -> None:
-    """Import what a gunicorn master imports (gunicorn, gunicorn.conf.py's
-    app.config, the worker and logger classes) and the libraries the app
-    needs, but not prometheus-client: it chooses its multiprocess mode on
-    import from PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets in the
-    master. The workers, forked by the master, import the app themselves."""
-    for name in ("gunicorn.app.wsgiapp", "gunicorn.arbiter", "gunicorn.workers.gthread",
-                 "app.config", "app.gunicorn_worker", "app.observability.logs",
-                 "flask", "flask.cli", "flask_smorest", "marshmallow", "durable.lang", "psycopg",
-                 "psycopg_pool", "pydantic_settings", "structlog", "yaml", "tinydb", "orjson",
-                 "msgspec", "requests", "werkzeug", "click", "webargs", "apispec"):
+    """Import the libraries a gunicorn master and its workers need (app.config,
+    which gunicorn.conf.py imports, Flask, marshmallow, durable-rules,
+    psycopg, pydantic, ...), but neither gunicorn nor prometheus-client:
+    gunicorn.config reads FORWARDED_ALLOW_IPS, WEB_CONCURRENCY and PORT into
+    its defaults on import (a test that sets FORWARDED_ALLOW_IPS for its
+    server would get the zygote's), and prometheus-client picks its
+    multiprocess mode on import from PROMETHEUS_MULTIPROC_DIR, which
+    gunicorn.conf.py sets in the master. The workers, forked by the master,
+    import the app themselves, as in production."""
+    for name in ("app.config", "flask", "flask.cli", "flask_smorest", "marshmallow", "durable.lang",
+                 "psycopg", "psycopg_pool", "pydantic_settings", "structlog", "yaml", "tinydb",
+                 "orjson", "msgspec", "requests", "werkzeug", "click", "webargs", "apispec"):
         importlib.import_module(name)
-    assert "prometheus_client" not in sys.modules, "prometheus-client must be imported in the master"
+    for unwanted in ("gunicorn.config", "prometheus_client"):
+        assert unwanted not in sys.modules, f"{unwanted} must be imported by the master itself"
 
 
 #: What each zygote imports, by the module a command runs (`-m <module>`).
