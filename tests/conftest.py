@@ -2,6 +2,7 @@
 own data directory, and a webhook listener that records notifications."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -90,6 +91,30 @@ SLOW_PATHS = (
 )
 
 
+# The files with the longest single tests, started first in a parallel run
+# (bin/test), longest first: pytest-xdist hands out tests in collection order,
+# so a long test collected last starts when the other workers are running
+# out of tests, and the run waits for it with cores idle. Whole files move,
+# in their own order, so module fixtures are still set up once. From
+# `bin/test --durations=150` (docs/testing.md, "How long it takes").
+FIRST_PATHS = (
+    "rules/engine/test_generated_scale.py", "test_deployment_guide.py",
+    "rules/service/test_rule_governance.py", "sales/test_sales_api.py",
+    "experiments/test_experiments_http.py", "test_hardening_fuzz.py", "test_hardening_faults.py",
+    "test_readme_examples.py", "decisions/test_impact_recorded.py",
+    "decisions/test_decision_privacy.py", "test_full_disk_rules.py", "store/test_durability.py",
+    "rules/service/test_reload_under_load.py", "rules/engine/test_set_membership.py",
+    "rules/authoring/test_line_endings.py", "test_rule_file_size.py",
+    "experiments/test_experiments_cli.py",
+)
+
+
+def _first(item) -> int:
+    """The item's file's place in FIRST_PATHS; len(FIRST_PATHS) for the rest."""
+    where = Path(str(item.path)).resolve().relative_to(_TESTS).as_posix()
+    return next((n for n, path in enumerate(FIRST_PATHS) if where == path), len(FIRST_PATHS))
+
+
 def pytest_addoption(parser):
     parser.addoption("--fast", action="store_true",
                      help="the edit loop (bin/test --fast): leave out the browser, PostgreSQL "
@@ -98,6 +123,8 @@ def pytest_addoption(parser):
 
 def pytest_collection_modifyitems(config, items):
     if not config.getoption("--fast"):
+        if os.environ.get("PYTEST_XDIST_WORKER"):     # a worker of a parallel run
+            items.sort(key=_first)          # stable: every other test keeps its place
         return
     kept, left_out = [], []
     for item in items:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import requests
 
+import cliprocess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -135,11 +137,12 @@ class ServiceProcess:
         for _ in range(5):
             self.log = open(self.log_path, "ab")
             since = self.log.tell()
-            self.process = subprocess.Popen(
+            # forked from a warm interpreter (tests/cliprocess.py): a
+            # master that has imported gunicorn and the libraries once
+            self.process = cliprocess.popen(
                 [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
                  "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers), "wsgi:app"],
-                cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                start_new_session=True)
+                cwd=ROOT, env=self.env, log_path=self.log_path)
             if self._started(since):
                 return self
             self.log.close()

@@ -15,11 +15,11 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
+import cliprocess
 from helpers import DEMO_RULES, ROOT, Client
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -183,7 +183,7 @@ def test_cli_explain_names_the_policy(make_server, tmp_path):
     context = tmp_path / "query.json"
     context.write_text(json.dumps(query(party="p-5")))
     env = {**server.env}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(context)],
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(context)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "5. contact policies:" in done.stdout
@@ -261,7 +261,7 @@ cases:
 
 
 def flask(args, env, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=cwd,
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=180)
 
 

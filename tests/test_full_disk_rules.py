@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 import requests
 
+import cliprocess
 from helpers import DEMO_CATALOG, DEMO_RULES, PATIENCE, ROOT, Client, assert_tmf_error, wait_until, if_match
 from test_storage_faults import fill, small_disk  # noqa: F401 - the fixture
 
@@ -40,7 +40,7 @@ def bumped(rules) -> str:
 def flask(*args, data_dir, rules_dir):
     environ = {**os.environ, "RECO_DATA_DIR": str(data_dir), "RECO_RULES_DIR": str(rules_dir),
                "RECO_CATALOG_DIR": str(DEMO_CATALOG), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
                           cwd=ROOT, env=environ, capture_output=True, text=True, timeout=300)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
+import cliprocess
 from app import create_app
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error, if_match, demo_project
 
@@ -53,7 +53,7 @@ def flask(project, *args, env=None):
     import os
     environ = {**os.environ, "RECO_DATA_DIR": str(project / "data"), "RECO_RULES_DIR": str(project / "rules"),
                "RECO_CATALOG_DIR": str(project / "catalog"), "NO_COLOR": "1", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
                           cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+import cliprocess
 from helpers import DEMO_CATALOG, Client
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -158,7 +159,6 @@ def test_store_load_stores_nfc(store_url, tmp_path):
     """`flask store load` (a CRM export typed on a Mac) stores what the API would."""
     import json
     import os
-    import subprocess
     import sys
 
     from app.store import open_store
@@ -169,7 +169,7 @@ def test_store_load_stores_nfc(store_url, tmp_path):
         "id": "crm-nfd", "name": nfd(PRIVE),
         "engagedParty": {"id": "party-nfd", "@referredType": "Individual"},
         "characteristic": [{"name": nfd(NIVEAU), "value": nfd(ELEVE)}]}) + "\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
                            str(lines)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "RECO_STORE_URL": store_url,
                                "RECO_DATA_DIR": str(tmp_path / "data")})
@@ -186,7 +186,6 @@ def test_an_id_in_either_unicode_form_is_refused_by_load_and_no_url_finds_it(ser
     skips it, and a URL with the id in either form is a 404 TMF Error."""
     import json
     import os
-    import subprocess
     import sys
     from urllib.parse import quote
 
@@ -199,7 +198,7 @@ def test_an_id_in_either_unicode_form_is_refused_by_load_and_no_url_finds_it(ser
         "id": form, "name": f"Loaded {tag}",
         "engagedParty": {"id": tag, "@referredType": "Individual"}}) + "\n" for form in (given, nfc(given))),
         encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", "load", "customer",
                            str(lines)], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "RECO_STORE_URL": server.store_url,
                                "RECO_DATA_DIR": str(server.data_dir)})

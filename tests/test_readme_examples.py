@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 import sys
 import time
 
 import pytest
 import requests
 
+import cliprocess
 from helpers import PATIENCE, ROOT
 
 #: an sh block, also one indented in a list item (docs/deployment.md's steps)
@@ -115,7 +115,7 @@ class Walkthrough:
             self.curl(expanded, expected, command)
         elif command.startswith(".venv/bin/flask "):
             args = shlex.split(expanded)[1:]
-            done = subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.server.env,
+            done = cliprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=self.server.env,
                                   capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, (command, done.stdout, done.stderr)
             assert done.stdout.strip(), command

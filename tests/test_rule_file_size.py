@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 
 import pytest
 
+import cliprocess
 from app import create_app
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, wait_until, if_match, demo_project
 
@@ -52,7 +52,7 @@ def flask(project, *args):
     environ = {**os.environ, "RECO_DATA_DIR": str(project / "data"), "RECO_RULES_DIR": str(project / "rules"),
                "RECO_CATALOG_DIR": str(project / "catalog"), "NO_COLOR": "1",
                "RECO_MAX_RULE_FILE_BYTES": str(LIMIT)}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
                           cwd=project, env=environ, capture_output=True, text=True, timeout=300)
 
 

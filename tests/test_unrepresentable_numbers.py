@@ -12,12 +12,12 @@ rule file's own thresholds (lint names the line)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 
 import pytest
 
+import cliprocess
 from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, ServiceProcess
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -129,7 +129,7 @@ def test_flask_rules_explain_a_context_file(service, tmp_path, value_json, expec
     context.write_text('{"customer": {"characteristics": {"tenureMonths": %s, "dataShare": %s}},'
                        ' "channel": "24", "time": "2026-10-01T00:00:00Z"}' % (value_json, value_json))
     env = dict(service.env, FLASK_APP="wsgi", RECO_BACKGROUND_WORKERS="false")
-    done = subprocess.run([sys.executable, "-m", "flask", "rules", "explain", "--json", str(context)],
+    done = cliprocess.run([sys.executable, "-m", "flask", "rules", "explain", "--json", str(context)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
@@ -145,7 +145,7 @@ def test_lint_names_a_threshold_the_engine_cannot_hold(tmp_path, threshold):
     env = {"RECO_RULES_DIR": str(rules_dir), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
            "RECO_DATA_DIR": str(tmp_path / "data"), "FLASK_APP": "wsgi", "NO_COLOR": "1",
            "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-m", "flask", "rules", "lint"], cwd=ROOT, env=env,
+    done = cliprocess.run([sys.executable, "-m", "flask", "rules", "lint"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

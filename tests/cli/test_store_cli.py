@@ -8,11 +8,12 @@ import re
 import subprocess
 import sys
 
+import cliprocess
 from helpers import ROOT, Client, ServiceProcess
 
 
 def flask(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "store", *args],
                           cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=300)
 

@@ -4,9 +4,9 @@ PostgreSQL, Python on the embedded store: the same numbers)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
+import cliprocess
 from helpers import PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query, metric
 from test_reactions import react
@@ -114,7 +114,7 @@ def test_the_funnel_counts_instant_and_stored_answers(make_server):
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1")
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
+        done = cliprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         return done.stdout

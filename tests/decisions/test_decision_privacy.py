@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import cliprocess
 from helpers import PATIENCE, ROOT, Client, wait_until
 from test_decision_log import R, answer, instant_query, metric
 from test_reactions import REACTIONS, react
@@ -16,7 +17,7 @@ from test_recommendation_api import make_customer
 
 def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1")
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
+    return cliprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+import cliprocess
 from helpers import DEMO_RULES, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query, metric
 
@@ -56,7 +57,7 @@ def traffic(make_server, tmp_path):
 def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1",
                RECO_RULES_DIR=str(server.rules))
-    return subprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
+    return cliprocess.run([sys.executable, "-m", "flask", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

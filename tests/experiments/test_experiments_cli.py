@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import yaml
 
+import cliprocess
 from experiment_project import make_rules
 from helpers import DEMO_CATALOG, ROOT
 
@@ -22,7 +22,7 @@ def test_cli_changes_are_written_and_recorded(backend, request, tmp_path):
         env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
 
     def flask(*args, code=0):
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
+        done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == code, (args, done.stdout, done.stderr)
         return done.stdout + done.stderr

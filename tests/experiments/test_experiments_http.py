@@ -9,11 +9,11 @@ import json
 import math
 import os
 import re
-import subprocess
 import sys
 
 import requests
 
+import cliprocess
 from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
 from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 
@@ -193,7 +193,7 @@ def test_report_counts_match_a_hand_count_api_and_cli(make_server, tmp_path):
            "RECO_DATA_DIR": str(server.data_dir), "RECO_LOG_LEVEL": "warning"}
     if server.env.get("RECO_STORE_URL"):
         env["RECO_STORE_URL"] = server.env["RECO_STORE_URL"]
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "report", "split",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "report", "split",
                            "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)

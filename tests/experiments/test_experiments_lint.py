@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
+import cliprocess
 from experiment_project import make_rules
 from helpers import DEMO_CATALOG, ROOT
 
@@ -58,7 +58,7 @@ def test_bad_experiment_files_give_file_line_check_and_fix(tmp_path):
         paths[name] = rules / "telco-demo.experiments.yaml"
     env = {**os.environ, "RECO_CATALOG_DIR": str(DEMO_CATALOG), "RECO_DATA_DIR": str(tmp_path / "data"),
            "RECO_RULES_DIR": str(tmp_path / "weights" / "rules"), "RECO_LOG_LEVEL": "warning"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
                            *map(str, paths.values())], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 1, done.stderr
@@ -78,7 +78,7 @@ def test_a_good_file_lints_clean_and_rule_files_ignore_it(tmp_path):
     rules = make_rules(tmp_path / "good")
     env = {**os.environ, "RECO_CATALOG_DIR": str(DEMO_CATALOG), "RECO_DATA_DIR": str(tmp_path / "data"),
            "RECO_RULES_DIR": str(rules), "RECO_LOG_LEVEL": "warning"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json"],
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     report = json.loads(done.stdout)
     assert any(f.endswith("telco-demo.experiments.yaml") for f in report["files"])

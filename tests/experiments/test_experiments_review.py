@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
+import cliprocess
 from experiment_project import ADMIN, ADMIN_KEY, R, make_rules, query
 from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait_until
 
@@ -15,7 +15,7 @@ from helpers import DEMO_CATALOG, PATIENCE, ROOT, Client, assert_tmf_error, wait
 def lint(paths, tmp_path, rules):
     env = {**os.environ, "RECO_CATALOG_DIR": str(DEMO_CATALOG), "RECO_DATA_DIR": str(tmp_path / "data"),
            "RECO_RULES_DIR": str(rules), "RECO_LOG_LEVEL": "warning"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
                            *map(str, paths)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     return done, json.loads(done.stdout)
 

@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+import cliprocess
 from helpers import PATIENCE, ROOT, Client, assert_tmf_error
 
 SALES = "/tmf-api/sales/v4"
@@ -287,7 +288,7 @@ def report_without_time(report: dict) -> dict:
 def run_cli(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi")
     env.pop("NO_COLOR", None)
-    return subprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "sales", "conversion", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

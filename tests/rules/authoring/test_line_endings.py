@@ -7,11 +7,11 @@ CLI's lint, lock and keep (checked here so that it stays so)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 
 import pytest
 
+import cliprocess
 from app import create_app
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, if_match, demo_project
 
@@ -88,7 +88,7 @@ def test_lint_of_unsaved_crlf_text_finds_what_lf_text_finds(project):
 def _cli(project, *args):
     env = {"RECO_RULES_DIR": str(project / "rules"), "RECO_CATALOG_DIR": str(project / "catalog"),
            "RECO_DATA_DIR": str(project / "data"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", *args],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -7,11 +7,11 @@ files (the evaluation time); values with a zone are not reported."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 
 import pytest
 
+import cliprocess
 from app import create_app
 from app.timeutil import names_zone
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, demo_project
@@ -39,7 +39,7 @@ def _edit(path, old: str, new: str) -> int:
 def _lint(project, *args):
     env = {"RECO_RULES_DIR": str(project / "rules"), "RECO_CATALOG_DIR": str(project / "catalog"),
            "RECO_DATA_DIR": str(project / "data"), "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", "lint",
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", str(ROOT / "wsgi.py"), "rules", "lint",
                            *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 import requests
 
+import cliprocess
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT, Client, assert_tmf_error
 
 ANA, BEN = "key-of-ana-product-manager", "key-of-ben-reviewer"
@@ -193,7 +194,7 @@ def test_a_stale_save_is_refused_with_the_other_change_as_a_diff(make_server, pr
 # --------------------------------------------------------------------------- activation is true
 def _cli(project, service, *args) -> subprocess.CompletedProcess:
     env = {**service.env, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", *args], cwd=ROOT, env=env,
+    return cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
