@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 
+import cliprocess
 from helpers import DEMO_CATALOG, DEMO_RULES, ROOT
 
 POLICIES = """
@@ -48,7 +48,7 @@ def test_rules_diff_names_the_contact_policies_that_changed(tmp_path):
            "RECO_DATA_DIR": str(tmp_path / "data"), "RECO_LOG_LEVEL": "warning"}
 
     def diff(old, new, *extra):
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "diff", old, new,
+        done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "diff", old, new,
                                *extra], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=180)
         assert done.returncode == 0, done.stderr
@@ -79,7 +79,7 @@ def test_explain_of_a_query_the_schema_refuses_says_where(tmp_path):
     path.write_text(json.dumps(body))
     env = {**os.environ, "RECO_RULES_DIR": str(DEMO_RULES), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
            "RECO_DATA_DIR": str(tmp_path / "data"), "RECO_LOG_LEVEL": "warning"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 1
     assert "neither a case context nor a valid TMF680 query" in done.stderr, done.stderr

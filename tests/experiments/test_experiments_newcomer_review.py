@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
+import cliprocess
 from experiment_project import make_rules
 from helpers import DEMO_CATALOG, ROOT
 
@@ -22,7 +22,7 @@ ARMS = """\
 def lint(rules, tmp_path) -> dict:
     env = {**os.environ, "RECO_CATALOG_DIR": str(DEMO_CATALOG), "RECO_DATA_DIR": str(tmp_path / "data"),
            "RECO_RULES_DIR": str(rules), "RECO_LOG_LEVEL": "warning"}
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "lint", "--json",
                            str(rules / "telco-demo.experiments.yaml")], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     return {"code": done.returncode, **json.loads(done.stdout)}
@@ -129,7 +129,7 @@ def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(make_serv
     # the command line routes a query the same way
     path = tmp_path / "query.json"
     path.write_text(json.dumps(query(control)))
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(path)],
                           cwd=ROOT, env=server.env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert "Experiment split, arm control: answered by version 1.0.0" in done.stdout, done.stdout
@@ -214,7 +214,7 @@ def test_cli_weights_naming_an_arm_twice_are_refused(tmp_path):
     env = {**os.environ, "RECO_RULES_DIR": str(rules), "RECO_CATALOG_DIR": str(DEMO_CATALOG),
            "RECO_DATA_DIR": str(tmp_path / "data"), "RECO_LOG_LEVEL": "warning"}
     before = (rules / "telco-demo.experiments.yaml").read_text()
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "weights", "canary",
+    done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "experiments", "weights", "canary",
                            "canary=25", "stable=50", "stable=75"], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 2, (done.stdout, done.stderr)
