@@ -24,6 +24,7 @@ Pointer shape: ``{ruleset_id: {"version", "hash", "activatedAt"}}``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -33,7 +34,10 @@ from pathlib import Path
 
 from ...atomicfile import fsync_dir
 from ...store.base import DuplicateId
-from .files import write_json_atomic
+from .files import write_json_atomic, write_text_atomic
+
+#: errnos of a filesystem that cannot make the hard link compare_and_set keeps
+_NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS)
 
 __all__ = ["FilePointer", "StorePointer", "Superseded"]
 
@@ -61,6 +65,7 @@ class FilePointer:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.location = str(self.path)
+        self._previous_text: str | None = None    # see compare_and_set
 
     def token(self):
         """Changes whenever the pointer may have changed (cheap: one stat)."""
@@ -99,8 +104,16 @@ class FilePointer:
             if current != expected:
                 raise Superseded(expected, current, current_pointer)
             self.previous_path.unlink(missing_ok=True)
+            self._previous_text = None
             if self.path.exists():
-                os.link(self.path, self.previous_path)
+                try:
+                    os.link(self.path, self.previous_path)
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    # a filesystem without hard links: kept in memory (a take
+                    # back then needs room for one small file)
+                    self._previous_text = self.path.read_text(encoding="utf-8")
             try:
                 write_json_atomic(self.path, {"rulesets": pointer, "revision": current + 1})
             except BaseException:
@@ -122,6 +135,8 @@ class FilePointer:
                 return False
             if self.previous_path.exists():
                 os.replace(self.previous_path, self.path)
+            elif self._previous_text is not None:
+                write_text_atomic(self.path, self._previous_text)
             else:
                 self.path.unlink(missing_ok=True)
             fsync_dir(str(self.path.parent))
@@ -129,6 +144,7 @@ class FilePointer:
 
     def settle(self) -> None:
         """The last write stays: forget the pointer it replaced."""
+        self._previous_text = None
         try:
             self.previous_path.unlink(missing_ok=True)
         except OSError:
