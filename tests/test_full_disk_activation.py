@@ -73,3 +73,49 @@ def test_an_approval_on_a_full_data_directory_is_507_and_records_nothing(small_d
     (small_disk / "filler").unlink()
     assert api.post("/admin/rules/approve", json={"rulesetId": "telco-demo", "version": "1.0.0"},
                     headers=AUTH).status_code == 200
+
+
+
+@pytest.mark.backends("tinydb", reason=FILES)
+@pytest.mark.parametrize("refused_write", ["put_text", "append"])
+def test_a_save_whose_store_writes_are_refused_leaves_nothing_behind(tmp_path, monkeypatch, refused_write):
+    """The rules folder has room, the store (the saved texts, the history)
+    refuses a write for a full disk: the save had kept the old version's
+    copy and pinned the version in service, then the store refused the text
+    (or the history entry, after the working copy was written), and all of it
+    stayed behind a 507 that said nothing was saved. The refusal is made at
+    the store's write (which disk write a full tmpfs refuses first depends on
+    the pages a background writer gives back)."""
+    import errno
+    import shutil
+
+    from app import create_app
+    from app.rules.repository.store_ledger import StoreLedger
+    from app.store.base import StoreUnavailable
+    from helpers import DEMO_CATALOG, DEMO_RULES, if_match
+    from test_full_disk_rules import bumped
+
+    rules = tmp_path / "rules"
+    shutil.copytree(DEMO_RULES, rules)
+    app = create_app(data_dir=tmp_path / "data", rules_dir=rules, catalog_dir=DEMO_CATALOG,
+                     background_workers=False, admin_keys=[KEY])
+    api = app.test_client()
+    text = bumped(rules)
+    history = api.get("/admin/rules/history", headers=AUTH).get_json()
+    before = snapshot(rules)
+    headers = if_match(api, AUTH)
+
+    def full(*_args, **_kwargs):
+        raise StoreUnavailable("disk full") from OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StoreLedger, refused_write, full)
+    answer = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=headers)
+    assert answer.status_code == 507 and answer.get_json()["code"] == "INSUFFICIENT_STORAGE", answer.get_json()
+    monkeypatch.undo()
+    assert snapshot(rules) == before                       # no kept copy, the same working copy
+    assert api.get("/admin/rules", headers=AUTH).get_json()["pinned"] is False
+    assert api.get("/admin/rules/history", headers=AUTH).get_json() == history
+
+    answer = api.put("/admin/rules/telco-demo/working-copy", json={"text": text}, headers=headers)
+    assert answer.status_code == 200, answer.get_json()
+    assert (rules / "telco-demo.yaml").read_text() == text

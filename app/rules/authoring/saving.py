@@ -22,6 +22,8 @@ from ..repository.files import write_text_atomic
 from ..repository.layout import check_version, kept_version_path, working_copy_path
 from ..repository.ledger import history_entry
 from ..repository.registry import VersionChanged, next_free_version, recorded_hashes
+from ...store.base import StoreUnavailable
+
 
 def working_copy(rules_dir: Path, ruleset_id: str) -> Path:
     """rules/<id>.yaml (layout.UnsafeName, a RuleSetError, for an id that is no safe file name)."""
@@ -183,23 +185,40 @@ def _save_working_copy(rules, rules_dir: Path, ruleset_id: str, text: str, by: s
             ledger.put_text(current_tag, current_text)
         ledger.put_text(new_tag, text)
         write_text_atomic(working, text)
-    except OSError:
-        # a failed save (a full disk) leaves nothing it did behind: no kept
-        # copy or cases, no pin (neither is in the history: the pin is
-        # recorded below, once the save it was for is done)
-        if pin is not None:
-            rules.activate(ruleset_id, None, by, record_history=False)
-        for path in (made, made_cases):
-            if path is not None:
-                path.unlink(missing_ok=True)
+    except (OSError, StoreUnavailable):
+        # a failed save (a full disk: the rule files' or the store's) leaves
+        # nothing it did behind: no kept copy or cases, no pin (neither is in
+        # the history: the pin is recorded below, once the save it was for is done)
+        _take_back(rules, ruleset_id, by, pin, (made, made_cases))
         raise
-    if pin is not None:
-        ledger.append(pin)
-    ledger.append(history_entry(ruleset_id, "save", by, version=version,
-                                from_version=old_version if isinstance(old_version, str) else None,
-                                hash=content_hash, textHash=new_tag, baseHash=base))
+    try:
+        if pin is not None:
+            ledger.append(pin)
+        ledger.append(history_entry(ruleset_id, "save", by, version=version,
+                                    from_version=old_version if isinstance(old_version, str) else None,
+                                    hash=content_hash, textHash=new_tag, baseHash=base))
+    except StoreUnavailable:
+        # the history refused it (the store's disk full): the saved file goes
+        # back as it was (its old text fits where the new one was), or a
+        # change would stand with no record of who made it
+        if current_text is None:
+            working.unlink(missing_ok=True)
+        else:
+            write_text_atomic(working, current_text)
+        _take_back(rules, ruleset_id, by, pin, (made, made_cases))
+        raise
     done.append(f"saved {name} ({ruleset_id} {version}); nothing was activated")
     return {"file": name, "version": version, "hash": content_hash, "etag": new_tag, "done": done}
+
+
+def _take_back(rules, ruleset_id: str, by: str, pin: dict | None, made: tuple) -> None:
+    """Undo a failed save's steps: its pin (unpinned again, unrecorded) and
+    the kept copy and cases it made."""
+    if pin is not None:
+        rules.activate(ruleset_id, None, by, record_history=False)
+    for path in made:
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 def read_rule_text(path: Path) -> str:
