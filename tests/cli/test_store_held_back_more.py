@@ -1,10 +1,13 @@
 """More members of "a hand-edited TinyDB document the store cannot hold as
 it is": an integer longer than Python reads (4,300 digits, its integer
-string limit) is held back like the other unheld numbers.
+string limit) is held back like the other unheld numbers; and
+`flask store check` does not say "ready" over a collection file it cannot
+read.
 
 Before: one customer with a 5,000-digit integer made the whole customer
 file unreadable (the service answered no customer, `store copy` skipped
-the collection)."""
+the collection), and `store check` printed "tinydb: ready" with exit 0
+over that file (it listed only the collections it could read)."""
 from __future__ import annotations
 
 from helpers import Client, ServiceProcess
@@ -64,3 +67,17 @@ def test_the_service_serves_the_others_and_check_names_the_long_integer(tmp_path
         service.stop()
     assert f'"deep":[2,{LONG}]' in (data / "customer.json").read_text()
 
+
+def test_check_does_not_say_ready_over_a_file_it_cannot_read(tmp_path):
+    from app.store import open_store
+
+    data = tmp_path / "data"
+    with open_store(str(data)) as tiny:
+        tiny.insert_many("customer", [customer(1)])
+        tiny.insert("hubs", {"id": "h1", "api": "customerManagement", "callback": "http://x"})
+    (data / "customer.json").write_text('{"customer":{"crm-1":')     # cut short
+    check = flask({"RECO_DATA_DIR": str(data), "RECO_STORE_URL": ""}, "check")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "ready" not in check.stdout.replace("not ready", ""), check.stdout
+    assert "customer: cannot be read" in check.stderr, check.stderr
+    assert "Traceback" not in check.stderr
