@@ -253,7 +253,10 @@ def copy(source: str) -> None:
                     docs = origin.all(name)
                 except StoreUnavailable:
                     raise
-                except StoreError as exc:   # a corrupt collection file of the source
+                # a corrupt collection file of the source, or (PostgreSQL) a
+                # document Python's json cannot read (an integer of more than
+                # 4,300 digits, which jsonb keeps)
+                except (StoreError, ValueError) as exc:
                     click.echo(f"{name}: cannot be read ({exc}); collection skipped", err=True)
                     counts["skipped"] += 1
                     continue

@@ -81,3 +81,29 @@ def test_check_does_not_say_ready_over_a_file_it_cannot_read(tmp_path):
     assert "ready" not in check.stdout.replace("not ready", ""), check.stdout
     assert "customer: cannot be read" in check.stderr, check.stderr
     assert "Traceback" not in check.stderr
+
+
+def test_copy_from_postgresql_names_a_collection_with_an_integer_longer_than_python_reads(
+        pg_url, store_url, tmp_path):
+    """jsonb holds an integer of any length (SQL by hand stored one);
+    Python's json refuses one of more than 4,300 digits. Before: the copy
+    stopped with a traceback there, the collections after it not copied."""
+    from app.store import open_store
+
+    with open_store(pg_url) as source:
+        source.insert("customer", customer(1))
+        source.insert("hubs", {"id": "h1", "api": "customerManagement", "callback": "http://x"})
+        with source.connection() as conn:
+            conn.execute("INSERT INTO documents (collection, id, doc) VALUES "
+                         "('customer', 'big', %s::jsonb)",
+                         ('{"id": "big", "name": "n", "engagedParty": {"id": "x"}, '
+                          '"characteristic": [{"name": "v", "value": %s}]}' % LONG,))
+    done = flask({"RECO_STORE_URL": store_url, "RECO_DATA_DIR": str(tmp_path / "d")},
+                 "copy", pg_url)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "customer: cannot be read (" in done.stderr and "5000 digits" in done.stderr
+    assert "collection skipped" in done.stderr
+    assert "hubs: 1 documents" in done.stdout, done.stdout
+    with open_store(store_url) as target:
+        assert target.get("hubs", "h1") is not None
