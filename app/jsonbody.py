@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import zlib
 
 from flask import Request, request
@@ -114,8 +115,15 @@ def parse_json(raw: bytes):
                            parse_float=_finite)
     except RecursionError:
         raise TMFError(400, "The JSON body is nested too deeply", code="INVALID_JSON") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
+    except ValueError as exc:   # Python's int() refuses one longer than its limit
+        if "integer string conversion" not in str(exc):
+            raise TMFError(400, f"The body is not valid JSON: {exc}",
+                           code="INVALID_JSON") from None
+        raise TMFError(400, f"The body has an integer of more than "
+                            f"{sys.get_int_max_str_digits()} digits, more than this service "
+                            "reads; send it as a string", code="INEXACT_NUMBER") from None
     _check_tree(value)
     if text.isascii() and "\\u" not in text:
         return value            # ASCII text without escapes is NFC already (the common case)

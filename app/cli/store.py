@@ -66,7 +66,8 @@ def upgrade(revision: str) -> None:
 @store_cli.command("check")
 def check() -> None:
     """Exit 0 when workers can serve every stored document, else say why:
-    exit 1 when the schema is not current, or (TinyDB) when the store holds
+    exit 1 when the schema is not current, when a collection cannot be read
+    at all (TinyDB: a file cut short or not JSON), or (TinyDB) when the store holds
     documents it holds back (a hand-edited file: a number no double keeps
     exactly, NaN, a key that is not the document's id), each named by
     collection and key; the service serves the others. On PostgreSQL the
@@ -79,8 +80,17 @@ def check() -> None:
     except StoreUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     held = 0
+    health = store.health()
+    # a collection file it cannot read at all (cut short, not JSON): no worker serves it
+    unreadable = dict(health.get("errors") or {})
+    for name, why in sorted(unreadable.items()):
+        click.echo(f"{name}: cannot be read ({why})", err=True)
+    if unreadable:
+        click.echo(f"{store.backend}: not ready: {len(unreadable)} collections cannot be read "
+                   "(listed above); restore them from a backup or fix them by hand")
+        sys.exit(1)
     # PostgreSQL: a number check would read every document; `store copy` does it
-    for name in [] if store.sql else sorted(store.health().get("collections") or {}):
+    for name in [] if store.sql else sorted(health.get("collections") or {}):
         for key, why in store.held_back(name).items():
             held += 1
             click.echo(f"{name}/{key!r}: {why}; held back (not served, kept as it is)",
@@ -243,7 +253,10 @@ def copy(source: str) -> None:
                     docs = origin.all(name)
                 except StoreUnavailable:
                     raise
-                except StoreError as exc:   # a corrupt collection file of the source
+                # a corrupt collection file of the source, or (PostgreSQL) a
+                # document Python's json cannot read (an integer of more than
+                # 4,300 digits, which jsonb keeps)
+                except (StoreError, ValueError) as exc:
                     click.echo(f"{name}: cannot be read ({exc}); collection skipped", err=True)
                     counts["skipped"] += 1
                     continue

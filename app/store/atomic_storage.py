@@ -45,7 +45,8 @@ Documents the service cannot hold ("held back")
 A hand-edited file may hold, in one document, a number no double keeps
 exactly (``12345678901234567890.5``, ``1e400``: Python's json would read
 them as an altered float or infinity), the non-JSON constants ``NaN`` and
-``Infinity`` (which Python's json accepts), a document whose key is not
+``Infinity`` (which Python's json accepts), an integer longer than
+Python reads (4,300 digits: json would refuse the whole file), a document whose key is not
 its ``"id"``, or a value that is not an object. The API and ``flask store
 load`` refuse all of these (app/exactnumbers.py, app/jsonbody.py). The
 reader reads numbers by the same rule and holds such a document back
@@ -137,6 +138,9 @@ def _number_problem(value) -> Optional[str]:
         if isinstance(node, _Unheld):
             if node.text in ("NaN", "Infinity", "-Infinity"):
                 return f"{node.text} is not a JSON number"
+            if node.text.lstrip("-").isdigit():
+                return (f"integer {node.text[:20]}... has {len(node.text.lstrip('-'))} digits, "
+                        "more than this service reads")
             try:
                 stored_float(node.text)
             except InexactNumber as exc:
@@ -349,8 +353,9 @@ class AtomicJSONStorage(Storage):
 
         Numbers are read as the API reads them (app/exactnumbers.py): a
         float is kept only when it is the number the text says; any other
-        number literal, and NaN/Infinity, becomes an ``_Unheld`` and holds
-        its document back. The hooks cost a Python call per float literal
+        number literal, NaN/Infinity, and an integer longer than Python's
+        ``int()`` reads (4,300 digits by default), becomes an ``_Unheld``
+        and holds its document back. The hooks cost a Python call per float literal
         (most take the ``repr`` fast path); the documents are walked only
         when one was found."""
         if not raw:
@@ -371,8 +376,21 @@ class AtomicJSONStorage(Storage):
             unheld.append(text)
             return _Unheld(text)
 
+        def integer(text: str):
+            try:
+                return int(text)
+            except ValueError:      # longer than Python reads (sys.get_int_max_str_digits)
+                unheld.append(text)
+                return _Unheld(text)
+
+        hooks = {"parse_float": number, "parse_constant": constant}
         try:
-            tables = json.loads(raw, parse_float=number, parse_constant=constant)
+            try:
+                tables = json.loads(raw, **hooks)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:      # an integer too long for int(): read them one by one
+                tables = json.loads(raw, parse_int=integer, **hooks)
         except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
             raise CorruptCollection(self.path, f"invalid JSON ({exc})") from None
         if not isinstance(tables, dict):
