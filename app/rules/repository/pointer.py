@@ -28,13 +28,12 @@ import errno
 import fcntl
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 from ...atomicfile import fsync_dir
 from ...store.base import DuplicateId
 from .files import write_json_atomic, write_text_atomic
+from .polled import Polled
 
 #: errnos of a filesystem that cannot make the hard link compare_and_set keeps
 _NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS)
@@ -171,33 +170,19 @@ class StorePointer:
 
     def __init__(self, store, poll_seconds: float = 1.0):
         self.store = store
-        self.poll_seconds = poll_seconds
         self.location = f"{store.display_url} ({self.COLLECTION})"
-        self._lock = threading.Lock()
-        self._checked = 0.0
-        self._token: object = ("pointer", None)
+        self._revision = Polled(lambda: ("pointer", self.read()[1]), poll_seconds, ("pointer", None))
 
     def token(self):
         """The revision, read at most every ``poll_seconds``; when the store
         is unreachable the last known one (the service keeps serving)."""
-        now = time.monotonic()
-        if now - self._checked < self.poll_seconds:
-            return self._token
-        with self._lock:
-            if now - self._checked >= self.poll_seconds:
-                try:
-                    _pointer, revision = self.read()
-                    self._token = ("pointer", revision)
-                except Exception:  # noqa: BLE001 - /health reports the store itself
-                    pass
-                self._checked = now
-        return self._token
+        return self._revision.get()
 
     def invalidate(self) -> None:
         """The next token() reads the store: an activation on this host said
         so (its stamp file), and every worker here must see it now, not
         ``poll_seconds`` later."""
-        self._checked = 0.0
+        self._revision.invalidate()
 
     def read(self) -> tuple[dict, int]:
         doc = self.store.get(self.COLLECTION, self.DOC_ID)
@@ -221,7 +206,7 @@ class StorePointer:
 
             if self.store.update(self.COLLECTION, self.DOC_ID, change) is None:
                 raise Superseded(expected, 0, {})
-        self._checked = 0.0  # this process sees its own change at once
+        self._revision.invalidate()  # this process sees its own change at once
         return expected + 1
 
     def take_back(self, revision: int) -> bool:
@@ -238,7 +223,7 @@ class StorePointer:
             done = self.store.update(self.COLLECTION, self.DOC_ID, change) is not None
         except Exception:  # noqa: BLE001 - the caller reports the first failure
             return False
-        self._checked = 0.0
+        self._revision.invalidate()
         return done
 
     def settle(self) -> None:

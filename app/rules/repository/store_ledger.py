@@ -15,12 +15,11 @@ the `documents` table, so no schema migration is needed):
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 
 from ...store.base import DuplicateId
 from ...timeutil import isoformat
 from ..model.common import UTC
+from .polled import Polled
 
 VERSIONS = "rulesetVersion"
 HISTORY = "rulesetHistory"
@@ -32,9 +31,7 @@ class StoreLedger:
 
     def __init__(self, store, poll_seconds: float = 1.0):
         self.store = store
-        self.poll_seconds = poll_seconds
-        self._lock = threading.Lock()
-        self._checked = 0.0
+        self._count = Polled(lambda: ("records", self.store.count(VERSIONS)), poll_seconds, ("records", None))
         self._token: object = ("records", None)
 
     def token(self):
@@ -52,25 +49,13 @@ class StoreLedger:
             version = self.store.version(VERSIONS)
         except Exception:  # noqa: BLE001 - a broken file: /health and the store commands say it
             return self._token
-        if version is not None:
-            self._token = ("records", version)
-            return self._token
-        now = time.monotonic()
-        if now - self._checked < self.poll_seconds:
-            return self._token
-        with self._lock:
-            if now - self._checked >= self.poll_seconds:
-                try:
-                    self._token = ("records", self.store.count(VERSIONS))
-                except Exception:  # noqa: BLE001 - /health reports the store itself
-                    pass
-                self._checked = now
+        self._token = ("records", version) if version is not None else self._count.get()
         return self._token
 
     def invalidate(self) -> None:
         """The next token() reads the store (an admin call that checks
         versions wants the records as they are now)."""
-        self._checked = 0.0
+        self._count.invalidate()
 
     def recorded(self, ruleset_id: str) -> dict[str, dict]:
         """{version: {"rulesetId", "version", "hash", "by", "at"}} of one rule set."""
@@ -85,7 +70,7 @@ class StoreLedger:
         try:
             self.store.insert(VERSIONS, doc)
             written = True
-            self._checked = 0.0          # this process sees its own record at once
+            self._count.invalidate()     # this process sees its own record at once
         except DuplicateId:
             doc = self.store.get(VERSIONS, doc["id"]) or doc
             written = False
