@@ -101,6 +101,18 @@ def _check_tree(value) -> None:
             raise _unstorable_text(value)
 
 
+
+def long_integer_problem(exc: ValueError) -> str | None:
+    """What is wrong, in plain words ("has an integer of more than 4300
+    digits, ..."), when `exc` is json's refusal of an integer longer than
+    Python reads (sys.get_int_max_str_digits; its own message advises a
+    call to Python, an internal detail); None for any other ValueError."""
+    if "integer string conversion" not in str(exc):
+        return None
+    return (f"has an integer of more than {sys.get_int_max_str_digits()} digits, "
+            "more than this service reads")
+
+
 def parse_json(raw: bytes):
     try:
         text = raw.decode("utf-8")
@@ -118,12 +130,11 @@ def parse_json(raw: bytes):
     except json.JSONDecodeError as exc:
         raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
     except ValueError as exc:   # Python's int() refuses one longer than its limit
-        if "integer string conversion" not in str(exc):
+        too_long = long_integer_problem(exc)
+        if too_long is None:
             raise TMFError(400, f"The body is not valid JSON: {exc}",
                            code="INVALID_JSON") from None
-        raise TMFError(400, f"The body has an integer of more than "
-                            f"{sys.get_int_max_str_digits()} digits, more than this service "
-                            "reads; send it as a string", code="INEXACT_NUMBER") from None
+        raise TMFError(400, f"The body {too_long}; send it as a string", code="INEXACT_NUMBER") from None
     _check_tree(value)
     if text.isascii() and "\\u" not in text:
         return value            # ASCII text without escapes is NFC already (the common case)

@@ -24,6 +24,7 @@ from flask.cli import AppGroup
 from ..events.records import DISPATCHERS
 from ..exactnumbers import InexactNumber, stored_float
 from ..ids import id_problem
+from ..jsonbody import long_integer_problem
 from ..services import services
 from ..storable import first_unstorable
 from ..store import tinydb_directory
@@ -185,7 +186,8 @@ def _resource(service, line: str, base: str) -> dict:
     except InexactNumber as exc:
         raise ValueError(str(exc)) from None
     except ValueError as exc:
-        raise ValueError(f"not JSON ({exc})") from None
+        too_long = long_integer_problem(exc)
+        raise ValueError(f"the line {too_long}" if too_long else f"not JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ValueError("not a JSON object")
     given_id = body.pop("id", None)
