@@ -27,7 +27,7 @@ from ..resources.service import ResourceKind
 from ..schemas import SpecSchemas
 from ..store import DuplicateId
 from ..store.query import Filter, Query
-from ..timeutil import isoformat, utcnow
+from ..timeutil import isoformat, parse_request_datetime, utcnow
 from .ids import decision_time
 from .record import parse_time
 
@@ -180,12 +180,10 @@ def _evaluated_at(answer: dict) -> dt.datetime | None:
     valid_for = answer.get("validFor")
     start = valid_for.get("startDateTime") if isinstance(valid_for, dict) else None
     try:
-        when = parse_time(start) if isinstance(start, str) else None
-    except ValueError:
+        # the parse the evaluation made of the same text (app/recommend/facts.py)
+        return parse_request_datetime(start) if isinstance(start, str) else None
+    except ValueError:              # out of range: the evaluation refused it too
         return None
-    if when is not None and when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when
 
 
 def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
