@@ -92,27 +92,19 @@ def _rule_signature(rule: Rule) -> dict:
 
 
 def rule_changes(old: RuleSet, new: RuleSet) -> list[RuleChange]:
-    out = []
-    old_rules = {r.id: r for r in old.rules}
-    new_rules = {r.id: r for r in new.rules}
-    for rule in new.rules:
-        before = old_rules.get(rule.id)
-        if before is None:
-            out.append(RuleChange(rule.id, "added", line=rule.line))
-            continue
-        a, b = _rule_signature(before), _rule_signature(rule)
-        fields = [key for key in a if a[key] != b[key]]
-        if before.index != rule.index and [r.id for r in old.rules if r.id in new_rules] != \
-                [r.id for r in new.rules if r.id in old_rules]:
-            fields.append("order")
-        if fields:
-            out.append(RuleChange(rule.id, "changed", fields, rule.line))
-    for rule in old.rules:
-        if rule.id not in new_rules:
-            out.append(RuleChange(rule.id, "removed", line=rule.line))
+    def rule_fields(before, after) -> list[str]:
+        a, b = _rule_signature(before), _rule_signature(after)
+        return [key for key in a if a[key] != b[key]]
+
+    out = _changes(old.rules, new.rules, lambda rule_id: rule_id, rule_fields)
     if old.limit != new.limit:
         out.append(RuleChange("(rule set)", "changed", [f"limit {old.limit} -> {new.limit}"]))
-    return out + _policy_changes(old, new)
+    # the contact policies decide what a version answers, like its rules and
+    # limit; the first policy that suppresses an offering names it, so their
+    # order counts too
+    return out + _changes(old.contact_policies, new.contact_policies, lambda policy_id: f"policy {policy_id}",
+                          lambda before, after: [name for name, attr in _POLICY_FIELDS.items()
+                                                 if getattr(before, attr) != getattr(after, attr)])
 
 
 #: what a contact policy's answer depends on, by its name in the rule file
@@ -120,26 +112,30 @@ _POLICY_FIELDS = {"kind": "kind", "count": "count", "days": "days", "perChannel"
                   "scope": "scope_text", "description": "description"}
 
 
-def _policy_changes(old: RuleSet, new: RuleSet) -> list[RuleChange]:
-    """The contact policies added, removed or changed (they decide what a
-    version answers, like its rules and limit): `policy <id>` entries."""
+def _changes(old_items, new_items, label, fields_of) -> list[RuleChange]:
+    """The items (rules, contact policies: each with `id` and `line`, in file
+    order) added, changed (`fields_of(before, after)`, plus "order" when the
+    items both versions hold are in another order and this one moved) or
+    removed, each named `label(id)`."""
     out = []
-    before_all = {p.id: p for p in old.contact_policies}
-    after_all = {p.id: p for p in new.contact_policies}
-    for policy in new.contact_policies:
-        before = before_all.get(policy.id)
+    before_all = {item.id: item for item in old_items}
+    after_all = {item.id: item for item in new_items}
+    reordered = [i for i in before_all if i in after_all] != [i for i in after_all if i in before_all]
+    old_position = {item_id: n for n, item_id in enumerate(before_all)}
+    new_position = {item_id: n for n, item_id in enumerate(after_all)}
+    for item in new_items:
+        before = before_all.get(item.id)
         if before is None:
-            out.append(RuleChange(f"policy {policy.id}", "added", line=policy.line))
+            out.append(RuleChange(label(item.id), "added", line=item.line))
             continue
-        fields = [name for name, attr in _POLICY_FIELDS.items() if getattr(before, attr) != getattr(policy, attr)]
-        if [p for p in before_all if p in after_all] != [p for p in after_all if p in before_all] and \
-                list(before_all).index(policy.id) != list(after_all).index(policy.id):
-            fields.append("order")         # the first policy that suppresses an offering names it
+        fields = fields_of(before, item)
+        if reordered and old_position[item.id] != new_position[item.id]:
+            fields.append("order")
         if fields:
-            out.append(RuleChange(f"policy {policy.id}", "changed", fields, policy.line))
-    for policy in old.contact_policies:
-        if policy.id not in after_all:
-            out.append(RuleChange(f"policy {policy.id}", "removed", line=policy.line))
+            out.append(RuleChange(label(item.id), "changed", fields, item.line))
+    for item in old_items:
+        if item.id not in after_all:
+            out.append(RuleChange(label(item.id), "removed", line=item.line))
     return out
 
 
