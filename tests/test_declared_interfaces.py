@@ -3,7 +3,7 @@
 (ResourceService.find / recorded, which the decision log's service
 overrides), the recommender's experiments, the services' decision log, the
 rule pointer's `invalidate` and `location` (app/rules/repository/pointer.py
-Pointer). A probe hides a misspelt or renamed member behind its default; a
+Pointer), an admin argument schema's `body_optional` (AdminArguments). A probe hides a misspelt or renamed member behind its default; a
 declared member fails loudly. And the configured store takes its pool
 settings whichever way its URL is written (the factory tested the scheme by
 its own prefix check and dropped them for " postgresql://...")."""
@@ -86,7 +86,7 @@ def test_the_configured_store_takes_its_pool_settings_however_its_url_is_written
 #: `getattr(<a service, the recommender, a pointer, the query service>, "<name>"`:
 #: members these parts declare, read as attributes
 PROBE = re.compile(r"""getattr\((services|reco|queries|self\.registry\.pointer|reco\.rules\.pointer"""
-                   r"""|services\.recommender|reco\.recommender),\s*["']""")
+                   r"""|services\.recommender|reco\.recommender),\s*["']|getattr\(schema,\s*["']body_optional""")
 
 
 def test_declared_members_are_read_not_probed():
