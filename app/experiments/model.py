@@ -84,10 +84,6 @@ class Experiment:
         return (self.status == "running" and (self.start is None or now >= self.start)
                 and (self.end is None or now < self.end))
 
-    def with_weights(self, weights: dict[str, float]) -> "Experiment":
-        return replace(self, arms=tuple(replace(arm, weight=weights.get(arm.name, arm.weight))
-                                        for arm in self.arms))
-
 
 @dataclass(frozen=True)
 class ExperimentsFile:
