@@ -61,7 +61,9 @@ def test_the_cli_and_the_admin_api_report_a_case_run_alike(project):
 
 
 def test_rule_file_names_are_spelled_only_by_the_layout():
-    found = _lines_matching(r"""f["'][^"']*\}(@\{[^}]*\})?\.(cases\.)?ya?ml["']|\.cases\.ya?ml["']\)""",
+    # <id>.yaml, <id>@<version>.yaml, <id>.cases.yaml, <id>.experiments.yaml
+    found = _lines_matching(r"""f["'][^"']*\}(@\{[^}]*\})?\.((cases|experiments)\.)?ya?ml["']"""
+                            r"""|["']\.(cases|experiments)\.ya?ml["']""",
                             {"rules/repository/layout.py"})
     assert not found, "use app/rules/repository/layout.py:\n" + "\n".join(found)
 
@@ -126,6 +128,10 @@ def test_a_store_location_is_parsed_in_one_place(tmp_path):
     assert tinydb_directory("postgresql://u@127.0.0.1:5432/db") is None
     found = [line for line in _lines_matching(r"""["']tinydb:|["']postgres(ql)?:""", set())
              if not line.startswith(("store/", "addresses.py:"))]   # the parser; the backends' own URLs
+    assert not found, "use app.store.tinydb_directory:\n" + "\n".join(found)
+    # nor is a scheme tested by its prefix anywhere but the parser (the store
+    # factory did, and missed " postgresql://...": its pool settings were dropped)
+    found = _lines_matching(r"""startswith\(\(?["'](tinydb|postgres)""", {"addresses.py"})
     assert not found, "use app.store.tinydb_directory:\n" + "\n".join(found)
 
 

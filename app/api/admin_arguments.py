@@ -47,7 +47,7 @@ class AdminArgumentsParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = REFUSED
 
     def load_json(self, req, schema):
-        if getattr(schema, "body_optional", False) and not req.get_data(cache=True):
+        if schema.body_optional and not req.get_data(cache=True):
             return {}
         return read_json_object()
 

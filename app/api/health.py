@@ -77,7 +77,7 @@ def _report() -> tuple[dict, bool]:
               "events": events}
     if reco.decisions is not None:   # a warning only: answers do not depend on it
         report["decisionLog"] = reco.decisions.status(reco.settings.decision_file_warn_mb * 2**20)
-    router = getattr(reco.recommender, "experiments", None)
+    router = reco.recommender.experiments
     if router is not None:           # a warning only: without experiments the active version answers
         router.refresh()
         report["experiments"] = router.status()

@@ -60,10 +60,9 @@ def list_reactions():
 def create():
     reco = services()
     queries = reco.resources[QUERY_KIND.collection]
-    recorded = getattr(queries, "recorded", lambda _id: None)
     reaction, made = create_reaction(
         _service(), read_json_object(), base_url(), find_recommendation(reco),
-        decided_at=lambda decision_id: answered_at(decision_id, recorded),
+        decided_at=lambda decision_id: answered_at(decision_id, queries.recorded),
         retention=dt.timedelta(days=reco.settings.decision_retention_days))
     return json_response(reaction, 201 if made else 200, {"Location": reaction["href"]})
 

@@ -50,7 +50,7 @@ def conversion_report(services, rule_set_id: str | None = None,
     # query's is a UUIDv4) counts in the funnel, not in the stored-query section
     report = current_report(services.store, rule_set_id, rule_set_version,
                             is_instant_answer=lambda answer_id: decision_time(answer_id) is not None)
-    decisions = getattr(services, "decisions", None)
+    decisions = services.decisions
     if decisions is not None:
         report["funnel"] = funnel_report(
             funnel_counts(decisions.sink, services.store, since, until, rule_set_id,

@@ -59,6 +59,4 @@ def find_recommendation(services):
     """`id -> QueryProductRecommendation or None`: a stored query, or (with
     the decision log) a recorded instant answer."""
 
-    queries = services.resources[QUERY_KIND.collection]
-    return getattr(queries, "find", None) or (
-        lambda key: services.store.get(QUERY_KIND.collection, key))
+    return services.resources[QUERY_KIND.collection].find

@@ -38,11 +38,10 @@ from ..rules.model.common import VERSION_RE, iso, parse_time
 from ..rules.model.errors import Problem, RuleSetError
 from ..rules.model.ruleset import ID_RE, read_ruleset_file
 from ..rules.model.yamlload import PosDict, PosList, load_text, read_text_file
-from ..rules.repository.layout import check_ruleset_id, contained_path, rule_files
+from ..rules.repository.layout import EXPERIMENTS_SUFFIX as SUFFIX, experiments_path, rule_files
 from ..rules.repository.registry import recorded_hashes
 from ..timeutil import names_zone
 
-SUFFIX = ".experiments.yaml"
 STATUSES = ("draft", "running", "stopped", "completed")
 METRICS = ("shown", "clicked", "leads", "accepted")
 _TOP_KEYS = ("version", "experiments")
@@ -85,10 +84,6 @@ class Experiment:
         return (self.status == "running" and (self.start is None or now >= self.start)
                 and (self.end is None or now < self.end))
 
-    def with_weights(self, weights: dict[str, float]) -> "Experiment":
-        return replace(self, arms=tuple(replace(arm, weight=weights.get(arm.name, arm.weight))
-                                        for arm in self.arms))
-
 
 @dataclass(frozen=True)
 class ExperimentsFile:
@@ -98,11 +93,6 @@ class ExperimentsFile:
 
     def get(self, experiment_id: str) -> Experiment | None:
         return next((e for e in self.experiments if e.id == experiment_id), None)
-
-
-def experiments_path(rules_dir: Path, ruleset_id: str) -> Path:
-    """rules/<id>.experiments.yaml (the id checked: a path stays in its folder)."""
-    return contained_path(Path(rules_dir), f"{check_ruleset_id(ruleset_id)}{SUFFIX}")
 
 
 def is_experiments_file(path) -> bool:

@@ -103,7 +103,7 @@ def describe(experiment: Experiment) -> dict:
 
 def listing(services, rid: str) -> dict:
     found, problems = load(services, rid)
-    router = getattr(services.recommender, "experiments", None)
+    router = services.recommender.experiments
     if router is not None:
         router.refresh()
     return {"rulesetId": rid, "file": shown_path(services.settings.rules_dir,
@@ -117,7 +117,7 @@ def listing(services, rid: str) -> dict:
 def report(services, rid: str, experiment_id: str, now: dt.datetime | None = None) -> dict:
     """The report (app/experiments/report.py); 409 without the decision log."""
     experiment = get(services, rid, experiment_id)
-    decisions = getattr(services, "decisions", None)
+    decisions = services.decisions
     if decisions is None:
         raise TMFError(409, "The report reads the decision log, which is off (RECO_DECISION_LOG)",
                        code="DECISION_LOG_OFF")
@@ -161,7 +161,7 @@ def explaining(services, query: dict):
     running experiment the arm's engine and {"id", "arm", "holdout"} (a
     holdout: the active version's engine, after which its empty answer is
     named); else (None, None): the caller's choice (the active version)."""
-    router = getattr(services.recommender, "experiments", None)
+    router = services.recommender.experiments
     routed = router.route(query) if router is not None else None
     if routed is None:
         return None, None
@@ -299,7 +299,7 @@ def _change(services, rid: str, experiment_id: str, action: str, by: str, *, wei
     entry = services.rules.ledger.append(history_entry(
         rid, f"experiment-{action}", by, version=extra.pop("version", None), experimentId=experiment_id,
         fileVersion=checked.version, **extra))
-    router = getattr(services.recommender, "experiments", None)
+    router = services.recommender.experiments
     if router is not None:
         router.refresh(force=True)
     history = [entry] + ([promoted_entry] if isinstance(promoted_entry, dict) else [])

@@ -180,6 +180,17 @@ class ResourceService:
         self._extension_names = (version, names)
         return names
 
+    def find(self, resource_id: str) -> dict | None:
+        """The stored resource, or None. A subclass may know more than the
+        store (app/decisions/service.py: recorded instant answers)."""
+        return self.store.get(self.kind.collection, resource_id)
+
+    def recorded(self, resource_id: str) -> dict | None:
+        """The decision-log record of an answer with this id, or None: a
+        plain collection records none (app/decisions/service.py does, with
+        the decision log on)."""
+        return None
+
     def get(self, resource_id: str) -> dict:
         resource = self.store.get(self.kind.collection, resource_id)
         if resource is None:

@@ -118,6 +118,9 @@ class AdminArguments(Schema):
     """Base of the admin API's argument schemas: undeclared attributes are
     ignored (see the module's docstring)."""
 
+    #: True: an empty request body reads as {} (app/api/admin_arguments.py)
+    body_optional = False
+
     class Meta:
         unknown = EXCLUDE
 

@@ -102,9 +102,9 @@ def open_configured_store(settings) -> Store:
     else TinyDB files in RECO_DATA_DIR; on PostgreSQL with the pool size and
     timeouts RECO_STORE_POOL_SIZE, RECO_STORE_TIMEOUT_SECONDS and
     RECO_STORE_IDLE_TRANSACTION_SECONDS. Here rather than on the settings, so
-    that the configuration knows nothing of the store (it sits below it)."""
-    if settings.store_url and settings.store_url.lower().startswith(("postgresql:", "postgres:")):
-        return open_store(settings.store_url, pool_size=settings.store_pool_size,
-                          pool_timeout=settings.store_timeout_seconds,
-                          idle_transaction_timeout=settings.store_idle_transaction_seconds)
-    return open_store(settings.store_url or str(settings.data_dir))
+    that the configuration knows nothing of the store (it sits below it).
+    Which backend the location names is decided by open_store alone (the
+    TinyDB backend takes no pool options)."""
+    return open_store(settings.store_url or str(settings.data_dir), pool_size=settings.store_pool_size,
+                      pool_timeout=settings.store_timeout_seconds,
+                      idle_transaction_timeout=settings.store_idle_transaction_seconds)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 
 from ..exactnumbers import comparable, filter_number
 from ..timeutil import parse_datetime
@@ -114,9 +114,6 @@ def values_at(node, path):
         return
     if isinstance(node, dict) and path[0] in node:
         yield from values_at(node[path[0]], path[1:])
-
-
-_EPOCH = datetime(1970, 1, 1)
 
 
 def instant(value) -> float | None:

@@ -20,7 +20,6 @@ def activate_command(ruleset_id, version, latest):
     pointer file in the data directory; use the server's RECO_DATA_DIR).
     Recorded in the activation history the Rule Studio lists."""
     from ...rules import RuleSetError
-    from ...rules.repository.layout import pointer_path
     from ...rules.authoring.governance import activate
     from ...rules.authoring.workbench import lock_states
 
@@ -43,7 +42,7 @@ def activate_command(ruleset_id, version, latest):
             f"superseded: {exc}; {ruleset_id} {version or '(latest)'} was NOT activated. "
             f"Now pinned: {now}. Check, then run the command again if it should win.")
     status = status["status"]
-    pointer = getattr(reco.rules.pointer, "location", pointer_path(reco.settings.data_dir))
+    pointer = reco.rules.pointer.location
     style = report_style()
     if status.get("rulesetId") != ruleset_id:
         echo_line(f"Recorded for {ruleset_id}; note that this service serves {status.get('rulesetId')} "

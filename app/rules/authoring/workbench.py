@@ -38,7 +38,7 @@ from ..model.errors import RuleSetError
 from ..model.source import FileTooLarge, UnsafeName, check_source_size
 from ..model.yamlload import display_path
 from ..repository.files import write_text_atomic
-from ..repository.layout import cases_file_for, contained_path, lock_path
+from ..repository.layout import cases_file_for, contained_path, experiments_path, lock_path
 from ..repository.ledger import ACTIVATIONS
 from ..repository.registry import VersionChanged
 from .governance import rollback_to
@@ -84,7 +84,7 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path, more_lint=None)
         versions = [{**row, "lock": locks.get(row["version"])} for row in rules.versions(rid)]
         files = {row["file"] for row in versions} | {display_path(cases_file_of(rules_dir, rid)),
                                                     display_path(lock_path(rules_dir, rid)),
-                                                    display_path(rules_dir / f"{rid}.experiments.yaml")}
+                                                    display_path(experiments_path(rules_dir, rid))}
         history = rules.ledger.history(rid)
         active = next((row["version"] for row in versions if row["active"]), None)
         try:

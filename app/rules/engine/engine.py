@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..model.catalog import Catalog
 from ..model.common import iso
 from .compiler import (MAX_RULE_WEIGHT, FactKeys, anchors, context_atoms, durable_fact, plan_chunks,
-                       referenced_keys, rule_expression, share_identical)
+                       rule_expression, share_identical)
 from ..model.conditions import explain_detail as explain_condition
 from .durable_runtime import DurableError, DurableRulesets
 from .faults import injected_build_failure

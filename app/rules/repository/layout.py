@@ -142,6 +142,11 @@ def lock_path(rules_dir: Path, ruleset_id: str) -> Path:
     return contained_path(rules_dir, f"{check_ruleset_id(ruleset_id)}{LOCK_SUFFIX}")
 
 
+def experiments_path(rules_dir: Path, ruleset_id: str) -> Path:
+    """rules/<id>.experiments.yaml (app/experiments); UnsafeName for a bad id."""
+    return contained_path(Path(rules_dir), f"{check_ruleset_id(ruleset_id)}{EXPERIMENTS_SUFFIX}")
+
+
 def experiments_files(rules_dir: Path) -> list[Path]:
     """rules/*.experiments.yaml (app/experiments)."""
     return sorted(p for p in Path(rules_dir).glob(f"*{EXPERIMENTS_SUFFIX}") if p.is_file())

@@ -29,6 +29,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from ...atomicfile import fsync_dir
 from ...store.base import DuplicateId
@@ -38,7 +39,7 @@ from .polled import Polled
 #: errnos of a filesystem that cannot make the hard link compare_and_set keeps
 _NO_HARD_LINKS = (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS)
 
-__all__ = ["FilePointer", "StorePointer", "Superseded"]
+__all__ = ["FilePointer", "Pointer", "StorePointer", "Superseded"]
 
 
 class Superseded(Exception):
@@ -55,6 +56,34 @@ class Superseded(Exception):
 def _clean(rulesets) -> dict:
     return {k: v for k, v in (rulesets or {}).items()
             if isinstance(v, dict) and isinstance(v.get("version"), str)}
+
+
+@runtime_checkable
+class Pointer(Protocol):
+    """The interface both pointers implement, declared so that the rule
+    service and the CLI call it instead of probing for what a pointer has."""
+
+    #: where it lives, for people: a file path, or the store's URL and collection
+    location: str
+
+    def token(self):
+        """Changes whenever the pointer may have changed (cheap)."""
+
+    def invalidate(self) -> None:
+        """The next token() looks again (an activation on this host said so)."""
+
+    def read(self) -> tuple[dict, int]:
+        """(pointer shape above, revision; 0 when none was written)."""
+
+    def compare_and_set(self, expected: int, pointer: dict) -> int:
+        """Write `pointer` if the revision is still `expected`; the new
+        revision. Raises Superseded otherwise."""
+
+    def take_back(self, revision: int) -> bool:
+        """Undo the write that made `revision` if it is still the current one."""
+
+    def settle(self) -> None:
+        """The last write stays: forget what take_back would put back."""
 
 
 class FilePointer:

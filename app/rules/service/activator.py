@@ -50,9 +50,7 @@ class Activator:
             stamp = stat_key(self.stamp_path)
             if stamp == self._seen_stamp:
                 return                     # another thread caught up while this one waited
-            invalidate = getattr(self.registry.pointer, "invalidate", None)
-            if invalidate is not None:
-                invalidate()
+            self.registry.pointer.invalidate()
             reload()
             self._seen_stamp = stamp
 

@@ -56,7 +56,7 @@ from ..model.facts import Context
 from ..model.yamlload import display_path
 from ..repository.layout import pointer_path
 from ..repository.ledger import MemoryLedger
-from ..repository.pointer import FilePointer
+from ..repository.pointer import FilePointer, Pointer
 from .activator import Activator
 from .engines import EngineCache
 from .source import FileRuleSource, RuleSource
@@ -84,7 +84,7 @@ def kept_as_pinned(current: Active, pinned_version: str | None) -> Active:
 
 class RuleService:
     def __init__(self, rules_dir: Path | None, catalog_dir: Path | None, state_dir: Path,
-                 ruleset_id: str | None = None, href_base: str = "", pointer=None,
+                 ruleset_id: str | None = None, href_base: str = "", pointer: Pointer | None = None,
                  check_interval: float = setting_default("rules_check_interval"),
                  retired_budget: int = setting_default("rules_retired_budget"),
                  ledger=None, on_reload=None, source: RuleSource | None = None):
