@@ -2,22 +2,28 @@
 the contact policies (app/rules/engine/contact.py), from the store the
 service runs on.
 
-PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
-(party, time): reactions through `documents_reaction_party`
-((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate')) and, when a
-maxOffersPerDay policy needs them, answers through `decisions_party`
-(party_id, decided_at) joined to `decision_items` by its primary key
-(migration 0004). Never a scan of either table (bench/contact_bench.py
-EXPLAINs it). On the instant path it rides in the customer look-up's
+Only the reaction types the policies read are read, each over its own
+window (`kinds`: app/rules/engine/contact.py reaction_windows), so a party's
+old impressions and clicks cost nothing.
+
+PostgreSQL (`PostgresHistory`): ONE statement, one index range scan per
+reaction type read, on `documents_reaction_party_type`
+((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionType'),
+(doc ->> 'reactionDate')) (migration 0007), and, when a maxOffersPerDay
+policy needs them, answers through `decisions_party` (party_id,
+decided_at) joined to `decision_items` by its primary key (migration
+0004). Never a scan of either table (bench/contact_bench.py EXPLAINs it;
+bench/contact_long_history.py measures a long history). On the instant path it rides in the customer look-up's
 statement (`ahead` -> PostgresStore.get_along, answered by a `ReadAhead`),
 so the policies cost no round trip of their own. `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
 
-Embedded (`EmbeddedHistory`): reactions from an index by party kept per
-worker, rebuilt when the store's version token of the collection changes
-(a reaction written by any worker: O(reactions) once per write, a dict
-look-up per request); answers from the decision log's JSON Lines day files that the
+Embedded (`EmbeddedHistory`): reactions from an index by party and type
+(each list in time order) kept per worker, rebuilt when the store's
+version token of the collection changes (a reaction written by any
+worker: O(reactions) once per write; per request a dict look-up and two
+binary searches per type); answers from the decision log's JSON Lines day files that the
 window touches (a 24-hour window: two files), indexed by party per worker
 (`DayFileIndex`) and brought up to date by reading only what was appended
 since the last request. The index holds one or two days' answered items:
