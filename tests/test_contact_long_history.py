@@ -12,11 +12,12 @@ suppressed, and reactions dated at those times."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from helpers import Client
-from test_contact_policies import REACTIONS, R, ask, iso, rules_with
+from test_contact_policies import REACTIONS, ask, iso, rules_with
 
 from app.contact.history import PostgresHistory, history_source
 from app.recommend.facts import PartyFacts
@@ -266,5 +267,55 @@ def test_the_answering_path_reads_each_type_through_its_index_range(pg_url):
         fetched = sum(int(line.split("rows=")[1].split()[0]) for line in plan.splitlines()
                       if "documents_reaction_party_type" in line)
         assert 0 < fetched < 250, plan
+    finally:
+        store.close()
+
+
+def _reaction_indexes(url: str) -> dict[str, bool]:
+    import psycopg
+    with psycopg.connect(url, autocommit=True) as conn:
+        return dict(conn.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname LIKE 'documents_reaction_party%'").fetchall())
+
+
+@pytest.mark.backends("postgresql", reason="a PostgreSQL migration")
+def test_migration_0007_swaps_the_index_both_ways_and_finishes_an_interrupted_build(pg_cluster):
+    """0006 -> 0007 on a database holding reactions: (party, type, date)
+    in place of (party, date), valid; down to 0006 and up again; and an
+    INVALID index of the new name (a concurrent build that failed midway)
+    is dropped and built again by the next upgrade."""
+    import psycopg
+    from alembic import command
+
+    from app.store.schema import alembic_config, upgrade
+
+    pg_cluster.execute("DROP DATABASE IF EXISTS upgraded_from_0006")
+    pg_cluster.execute("CREATE DATABASE upgraded_from_0006")
+    url = pg_cluster.database_url("upgraded_from_0006")
+    upgrade(url, "0006")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")       # no feedback trigger: bare rows
+        for doc in reaction_docs("p-900", 50):
+            conn.execute("INSERT INTO documents (collection, id, doc) VALUES "
+                         "('recommendationReaction', %s, %s::jsonb)", (doc["id"], json.dumps(doc)))
+    assert _reaction_indexes(url) == {"documents_reaction_party": True}
+    upgrade(url)
+    assert _reaction_indexes(url) == {"documents_reaction_party_type": True}
+    command.downgrade(alembic_config(url), "0006")
+    assert _reaction_indexes(url) == {"documents_reaction_party": True}
+    # a concurrent build that failed leaves an INVALID index of its name
+    with psycopg.connect(url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY documents_reaction_party_type "
+                         "ON documents ((doc ->> 'reactionType'))")
+    assert _reaction_indexes(url) == {"documents_reaction_party": True, "documents_reaction_party_type": False}
+    upgrade(url)
+    assert _reaction_indexes(url) == {"documents_reaction_party_type": True}
+    store = open_store(url)
+    try:
+        source = history_source(store)
+        found = source.read("p-900", NOW - 3650 * DAY, NOW, None, kinds=reaction_windows(DECLARED, NOW))
+        assert found.reactions and {r.type for r in found.reactions} <= {"shown", "rejected", "accepted"}
     finally:
         store.close()
