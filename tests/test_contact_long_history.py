@@ -319,3 +319,33 @@ def test_migration_0007_swaps_the_index_both_ways_and_finishes_an_interrupted_bu
         assert found.reactions and {r.type for r in found.reactions} <= {"shown", "rejected", "accepted"}
     finally:
         store.close()
+
+
+class _Counting:
+    def __init__(self):
+        self.reads = []
+
+    def read(self, party_id, since, until, offers_since, *, kinds=None):
+        self.reads.append(kinds)
+        return History()
+
+
+def test_a_read_ahead_answers_from_memory_only_the_types_and_windows_it_read():
+    """ReadAhead (the history read with the customer) answers a read of the
+    types it read, each from no earlier than it read it; a type it did not
+    read, an earlier start, or every type (kinds None) goes to the store."""
+    from app.contact.history import ReadAhead
+
+    kinds = reaction_windows(DECLARED, NOW)
+    shown = Reaction("shown", "o1", NOW - DAY, "21")
+    clicked = Reaction("clicked", "o1", NOW - DAY, "21")
+    store = _Counting()
+    ahead = ReadAhead(store, "p1", *window(DECLARED, NOW), History([shown, clicked]), kinds=kinds)
+    assert ahead.read("p1", *window(DECLARED, NOW), kinds=kinds).reactions == [shown]
+    assert ahead.read("p1", NOW - 2 * DAY, NOW, None, kinds={"shown": NOW - 2 * DAY}).reactions == [shown]
+    assert ahead.read("p1", NOW - 2 * DAY, NOW, None, kinds={"shown": NOW - DAY}).reactions == []
+    assert store.reads == []
+    for asked in ({"clicked": NOW - 2 * DAY}, {"shown": NOW - 8 * DAY}, None):
+        ahead.read("p1", NOW - 8 * DAY, NOW, None, kinds=asked)
+    ahead.read("p2", *window(DECLARED, NOW), kinds=kinds)
+    assert store.reads == [{"clicked": NOW - 2 * DAY}, {"shown": NOW - 8 * DAY}, None, kinds]
