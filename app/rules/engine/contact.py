@@ -187,14 +187,14 @@ def _reason(policy: ContactPolicy, offering: str, history: History, when: dt.dat
     since = when - dt.timedelta(days=policy.days)
     if policy.kind == "maxImpressions":
         shown = sum(1 for r in history.reactions
-                    if r.type == "shown" and r.offering == offering and r.time > since
+                    if r.type == READS[policy.kind] and r.offering == offering and r.time > since
                     and (not policy.per_channel or channel is None or r.channel == channel))
         if shown >= policy.count:
             where = f" on channel {channel}" if policy.per_channel and channel is not None else ""
             times = "once" if shown == 1 else f"{shown} times"
             return f"shown {times} in {_days(policy.days)}{where} (policy {policy.id})"
         return None
-    wanted = "rejected" if policy.kind == "pauseAfterRejected" else "accepted"
+    wanted = READS[policy.kind]
     last = max((r.time for r in history.reactions
                 if r.type == wanted and r.offering == offering and r.time > since), default=None)
     if last is None:
