@@ -349,3 +349,32 @@ def test_a_read_ahead_answers_from_memory_only_the_types_and_windows_it_read():
         ahead.read("p1", NOW - 8 * DAY, NOW, None, kinds=asked)
     ahead.read("p2", *window(DECLARED, NOW), kinds=kinds)
     assert store.reads == [{"clicked": NOW - 2 * DAY}, {"shown": NOW - 8 * DAY}, None, kinds]
+
+
+@pytest.mark.backends("postgresql", reason="the statement is PostgreSQL's")
+def test_a_per_day_cap_alone_reads_no_reaction(pg_url):
+    """With only maxOffersPerDay, the statement has no reaction branch: the
+    customer and the party's answers of the last 24 hours."""
+    from app.decisions.sinks import PostgresSink
+
+    store = open_store(pg_url)
+    try:
+        store.insert_many("recommendationReaction", reaction_docs("p-900", 50, days=2))
+        store.insert("customer", {"id": "p-900", "name": "capped"})
+        answer = {"id": "d-1", "decidedAt": iso(NOW - dt.timedelta(hours=2)), "mode": "instant",
+                  "partyId": "p-900", "channelId": "21", "segment": None, "query": {},
+                  "items": [{"id": "1", "priority": 1, "offeringId": "o1", "name": "", "ruleIds": ["R1"],
+                             "rulePriority": 1}],
+                  "ruleSetId": "rs", "ruleSetVersion": "1.0.0", "ruleSetHash": "h"}
+        PostgresSink(store).write([answer])
+        capped = (ContactPolicy("P9", "maxOffersPerDay", count=5),)
+        recording = _Recording(store)
+        with store.reading():
+            customer, source = PartyFacts(recording, PostgresHistory(store)).look_up({"id": "p-900"}, NOW, capped)
+        [(statement, _params)] = recording.sent
+        assert "reactionType" not in statement and "recommendationReaction" not in statement
+        assert customer["id"] == "p-900"
+        found = source.read("p-900", *window(capped, NOW), kinds=reaction_windows(capped, NOW))
+        assert found.reactions == [] and [o.offering for o in found.offers] == ["o1"]
+    finally:
+        store.close()
