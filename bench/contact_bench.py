@@ -297,7 +297,7 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
 
     from app.contact.history import PostgresHistory
     from app.recommend.facts import PartyFacts
-    from app.rules.engine.contact import window
+    from app.rules.engine.contact import reaction_windows, window
     from app.store import open_store
 
     work = Path(tempfile.mkdtemp(prefix="contact-pg-"))
@@ -315,13 +315,13 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             # bulk load: triggers off (rollup, feedback flags), the documents'
             # secondary indexes dropped and the one this read uses built after
             conn.execute("SET session_replication_role = replica")
-            kept = ("documents_pkey", "documents_reaction_party")
+            kept = ("documents_pkey", "documents_reaction_party_type")
             indexes = [row[0] for row in conn.execute(
                 "SELECT indexname FROM pg_indexes WHERE tablename = 'documents'").fetchall()]
             dropped = [name for name in indexes if name not in kept]
             for name in dropped:
                 conn.execute(f"DROP INDEX {name}")
-            conn.execute("DROP INDEX documents_reaction_party")
+            conn.execute("DROP INDEX documents_reaction_party_type")
             conn.execute("ALTER TABLE documents DROP CONSTRAINT documents_pkey")
             for first in range(0, reactions_n, chunk):
                 conn.execute(_REACTIONS_SQL, {"first": first, "last": min(first + chunk, reactions_n),
@@ -335,8 +335,9 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
             result["load_s"] = round(time.perf_counter() - started, 1)
             started = time.perf_counter()
             conn.execute("ALTER TABLE documents ADD PRIMARY KEY (collection, id)")
-            conn.execute("""CREATE INDEX documents_reaction_party ON documents
-                            ((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate'))
+            conn.execute("""CREATE INDEX documents_reaction_party_type ON documents
+                            ((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionType'),
+                             (doc ->> 'reactionDate'))
                             WHERE collection = 'recommendationReaction'""")
             for table in ("documents", "decisions", "decision_items"):
                 conn.execute(f"VACUUM ANALYZE {table}")
@@ -368,7 +369,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
                 started = time.perf_counter()
                 with store.reading():
                     customer, source = parties_facts.look_up(party, now, policies)
-                    found = source.read(party["id"], *window(policies, now)) if policies else None
+                    found = (source.read(party["id"], *window(policies, now),
+                                         kinds=reaction_windows(policies, now)) if policies else None)
                 times.append(time.perf_counter() - started)
                 assert customer is not None and customer["id"] == party["id"]
                 if found is not None:
@@ -376,7 +378,8 @@ def postgres_read(parties: int, reactions_n: int, decisions_n: int, reads: int,
                     events.append(len(found.reactions) + len(found.offers))
             result[name] = {**_percentiles(times), "events_median": statistics.median(events or [0])}
             if policies:
-                (sql, params, columns), _ = PostgresHistory(store).ahead(example, *window(policies, now))
+                (sql, params, columns), _ = PostgresHistory(store).ahead(
+                    example, *window(policies, now), kinds=reaction_windows(policies, now))
                 statement = store.along_statement(sql, columns)
                 params = {**params, "_collection": "customer", "_id": example}
             else:

@@ -39,3 +39,17 @@ def test_experiments_and_policies_bench_serves_both_apps_from_one_worker(tmp_pat
     for row in by_store.values():
         assert set(row["arms_in_warmup"]) == {"challenger", "control"}, row
         assert row["ratio"] > 0 and row["cpu_ratio"] > 0
+
+
+def test_long_history_bench_compares_two_trees_on_both_stores(tmp_path):
+    out = tmp_path / "long.json"
+    done = subprocess.run([sys.executable, "-m", "bench.contact_long_history", "--rounds", "1", "--block", "2",
+                           "--sizes", "0,100", "--size-rows", "2000", "--base", "HEAD", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "RECO_LOG_LEVEL": "warning"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    found = json.loads(out.read_text())
+    assert {row["backend"] for row in found["latency"]} == {"tinydb", "postgresql"}
+    for row in found["latency"]:
+        assert [size["reactions"] for size in row["sizes"]] == [0, 100]
+    assert found["plan_at_size"]["pbig900_tree"]["rows"] < found["plan_at_size"]["pbig900_base"]["rows"]

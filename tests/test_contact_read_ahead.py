@@ -1,7 +1,7 @@
 """The contact policies' history read in the customer look-up's statement
 (PostgreSQL): PartyFacts.look_up sends ONE statement for both, planned on
 the indexes (the customer by primary key, the reactions by
-`documents_reaction_party`, the answers by `decisions_party`), and the
+`documents_reaction_party_type`, the answers by `decisions_party`), and the
 history it returns answers exactly as the policies' own read would; a
 window it did not read (a reload between the look-up and the evaluation)
 is read from the store again. On TinyDB nothing is read ahead: the source
@@ -15,7 +15,7 @@ import pytest
 from app.contact.history import PostgresHistory, ReadAhead, history_source
 from app.decisions.sinks import PostgresSink
 from app.recommend.facts import PartyFacts
-from app.rules.engine.contact import window
+from app.rules.engine.contact import reaction_windows, window
 from app.rules.model.contact import ContactPolicy
 from app.store import open_store
 
@@ -69,13 +69,15 @@ def test_one_statement_on_the_indexes(pg_store):
     history = PostgresHistory(pg_store)
     for kinds in (("maxImpressions", "pauseAfterRejected"),
                   ("maxImpressions", "pauseAfterRejected", "maxOffersPerDay")):
-        (sql, params, columns), _finish = history.ahead("p12", *window(policies(*kinds), NOW))
+        declared = policies(*kinds)
+        (sql, params, columns), _finish = history.ahead("p12", *window(declared, NOW),
+                                                        kinds=reaction_windows(declared, NOW))
         statement = pg_store.along_statement(sql, columns)
         with pg_store.connection(write=False) as conn:
             plan = "\n".join(row[0] for row in conn.execute(
                 "EXPLAIN " + statement, {**params, "_collection": "customer", "_id": "p12"}).fetchall())
         assert "Seq Scan" not in plan, plan
-        assert "documents_pkey" in plan and "documents_reaction_party" in plan, plan
+        assert "documents_pkey" in plan and "documents_reaction_party_type" in plan, plan
         if "maxOffersPerDay" in kinds:
             assert "decisions_party" in plan, plan
 
@@ -91,12 +93,17 @@ def test_read_ahead_answers_like_the_policies_own_read(pg_store, kinds):
         customer, ahead = facts.look_up({"id": party}, NOW, declared)
         assert isinstance(ahead, ReadAhead)
         assert customer == pg_store.get("customer", party)          # p11: none stored
-        expected = source.read(party, *window(declared, NOW))
-        assert as_sets(ahead.read(party, *window(declared, NOW))) == as_sets(expected)
+        asked = reaction_windows(declared, NOW)
+        expected = source.read(party, *window(declared, NOW), kinds=asked)
+        answered = ahead.read(party, *window(declared, NOW), kinds=asked)
+        assert as_sets(answered) == as_sets(expected)
         seen += len(expected.reactions) + len(expected.offers)
-        # a narrower window (a policy removed by a reload) is answered from memory
+        # a narrower window (a policy removed by a reload) is answered from memory,
+        # a type not read ahead (or every type) from the store
         narrower = (NOW - dt.timedelta(days=3), NOW, None)
-        assert as_sets(ahead.read(party, *narrower)) == as_sets(source.read(party, *narrower))
+        for kinds_asked in ({"shown": narrower[0]}, {"clicked": narrower[0]}, None):
+            assert as_sets(ahead.read(party, *narrower, kinds=kinds_asked)) == as_sets(
+                source.read(party, *narrower, kinds=kinds_asked))
     assert seen > 0
 
 

@@ -7,7 +7,7 @@ while the answers stay the same: a request that proposes items is still
 suppressed by the party's history (read on need).
 
 The reads are counted by PostgreSQL itself (pg_stat_user_indexes' idx_scan
-of `documents_reaction_party`, the reactions' index: nothing else of these
+of `documents_reaction_party_type`, the reactions' index: nothing else of these
 requests uses it), against a real server over HTTP."""
 from __future__ import annotations
 
@@ -35,13 +35,13 @@ def nothing_proposed(n: int) -> dict:
 
 
 def reaction_index_scans(url: str) -> int:
-    """idx_scan of the reactions' (party, time) index, once the server's
+    """idx_scan of the reactions' (party, type, time) index, once the server's
     backends flushed their statistics (at most every second, and 10 s
     after going idle: waited out)."""
     time.sleep(11)
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute("SELECT idx_scan FROM pg_stat_user_indexes "
-                            "WHERE indexrelname = 'documents_reaction_party'").fetchone()[0]
+                            "WHERE indexrelname = 'documents_reaction_party_type'").fetchone()[0]
 
 
 @pytest.mark.backends("postgresql", reason="the read ahead in the customer's statement is PostgreSQL's; "
@@ -70,7 +70,7 @@ class CountingSource:
     def __init__(self):
         self.reads = 0
 
-    def read(self, party_id, since, until, offers_since):
+    def read(self, party_id, since, until, offers_since, *, kinds=None):
         self.reads += 1
         return History()
 

@@ -2,22 +2,28 @@
 the contact policies (app/rules/engine/contact.py), from the store the
 service runs on.
 
-PostgreSQL (`PostgresHistory`): ONE statement, two index range scans on
-(party, time): reactions through `documents_reaction_party`
-((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionDate')) and, when a
-maxOffersPerDay policy needs them, answers through `decisions_party`
-(party_id, decided_at) joined to `decision_items` by its primary key
-(migration 0004). Never a scan of either table (bench/contact_bench.py
-EXPLAINs it). On the instant path it rides in the customer look-up's
+Only the reaction types the policies read are read, each over its own
+window (`kinds`: app/rules/engine/contact.py reaction_windows), so a party's
+old impressions and clicks cost nothing.
+
+PostgreSQL (`PostgresHistory`): ONE statement, one index range scan per
+reaction type read, on `documents_reaction_party_type`
+((doc #>> '{relatedParty,0,id}'), (doc ->> 'reactionType'),
+(doc ->> 'reactionDate')) (migration 0007), and, when a maxOffersPerDay
+policy needs them, answers through `decisions_party` (party_id,
+decided_at) joined to `decision_items` by its primary key (migration
+0004). Never a scan of either table (bench/contact_bench.py EXPLAINs it;
+bench/contact_long_history.py measures a long history). On the instant path it rides in the customer look-up's
 statement (`ahead` -> PostgresStore.get_along, answered by a `ReadAhead`),
 so the policies cost no round trip of their own. `reactionDate` is indexed as the text the client sent: the
 range is widened by a day (offsets reach ±14 h) and the exact bound is
 applied after parsing.
 
-Embedded (`EmbeddedHistory`): reactions from an index by party kept per
-worker, rebuilt when the store's version token of the collection changes
-(a reaction written by any worker: O(reactions) once per write, a dict
-look-up per request); answers from the decision log's JSON Lines day files that the
+Embedded (`EmbeddedHistory`): reactions from an index by party and type
+(each list in time order) kept per worker, rebuilt when the store's
+version token of the collection changes (a reaction written by any
+worker: O(reactions) once per write; per request a dict look-up and two
+binary searches per type); answers from the decision log's JSON Lines day files that the
 window touches (a 24-hour window: two files), indexed by party per worker
 (`DayFileIndex`) and brought up to date by reading only what was appended
 since the last request. The index holds one or two days' answered items:
@@ -29,12 +35,13 @@ parallel requests of one party within a flush interval can each use the
 remaining per-day allowance (docs/contact-policies.md)."""
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
 import os
 import threading
 
-from ..rules.engine.contact import FixedHistory, History, Offer, Reaction
+from ..rules.engine.contact import FixedHistory, History, Offer, Reaction, in_kinds
 from ..timeutil import isoformat
 
 REACTIONS = "recommendationReaction"
@@ -99,10 +106,20 @@ class PostgresHistory:
         "doc->>'reactionDate', NULL::timestamptz FROM documents "
         "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
         "AND (doc ->> 'reactionDate') > %(since_text)s AND (doc ->> 'reactionDate') <= %(until_text)s")
+    #: one branch per reaction type asked for (`kinds`), each a range scan of
+    #: documents_reaction_party_type (party, type, date) over its own window
+    KIND_SQL = (
+        "SELECT doc->>'reactionType', doc #>> '{productOffering,id}', doc #>> '{channel,id}', "
+        "doc->>'reactionDate', NULL::timestamptz FROM documents "
+        "WHERE collection = 'recommendationReaction' AND (doc #>> '{relatedParty,0,id}') = %(party)s "
+        "AND (doc ->> 'reactionType') = %(kind_{n})s "
+        "AND (doc ->> 'reactionDate') > %(since_text_{n})s AND (doc ->> 'reactionDate') <= %(until_text)s")
     OFFERS_SQL = (
-        " UNION ALL SELECT NULL, i.offering_id, d.channel_id, d.id, d.decided_at "
+        "SELECT NULL, i.offering_id, d.channel_id, d.id, d.decided_at "
         "FROM decisions d JOIN decision_items i ON i.decision_id = d.id "
         "WHERE d.party_id = %(party)s AND d.decided_at > %(since)s AND d.decided_at <= %(until)s")
+    #: a statement with no branch (no type asked for, no answers): no rows
+    NOTHING_SQL = "SELECT NULL::text, NULL::text, NULL::text, NULL::text, NULL::timestamptz WHERE false"
 
     COLUMNS = 5     # type, offering, channel, reactionDate (reactions) | decided_at (answers)
 
@@ -110,31 +127,47 @@ class PostgresHistory:
         self.store = store
         self.decisions = decisions
 
-    def statement(self, offers: bool) -> str:
-        return self.REACTIONS_SQL + (self.OFFERS_SQL if offers else "")
+    def statement(self, offers: bool, kinds: dict[str, dt.datetime] | None = None) -> str:
+        """The SELECT of the read: the reactions of every type (`kinds`
+        None) or one branch per type in `kinds` (in its order: the
+        parameters' numbering), and the answers when `offers`; branches
+        joined by UNION ALL, each planned on its own index."""
+        branches = ([self.REACTIONS_SQL] if kinds is None
+                    else [self.KIND_SQL.replace("{n}", str(n)) for n in range(len(kinds))])
+        if offers:
+            branches.append(self.OFFERS_SQL)
+        return " UNION ALL ".join(branches) or self.NOTHING_SQL
 
     @staticmethod
     def parameters(party_id: str, since: dt.datetime, until: dt.datetime,
-                   offers_since: dt.datetime | None = None) -> dict:
-        return {"party": party_id, "since": offers_since or since, "until": until,
-                "since_text": _text_bound(since - _SLACK), "until_text": _text_bound(until + _SLACK) + "~"}
+                   offers_since: dt.datetime | None = None,
+                   kinds: dict[str, dt.datetime] | None = None) -> dict:
+        found = {"party": party_id, "since": offers_since or since, "until": until,
+                 "until_text": _text_bound(until + _SLACK) + "~"}
+        if kinds is None:
+            found["since_text"] = _text_bound(since - _SLACK)
+        for n, (kind, kind_since) in enumerate(kinds.items() if kinds else ()):
+            found[f"kind_{n}"] = kind
+            found[f"since_text_{n}"] = _text_bound(kind_since - _SLACK)
+        return found
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
-             offers_since: dt.datetime | None) -> History:
+             offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
         with self.store.connection(write=False) as conn:
-            rows = conn.execute(*self.request(party_id, since, until, offers_since)).fetchall()
-        return self.history(rows, party_id, since, until, offers_since)
+            rows = conn.execute(*self.request(party_id, since, until, offers_since, kinds=kinds)).fetchall()
+        return self.history(rows, party_id, since, until, offers_since, kinds=kinds)
 
     def request(self, party_id: str, since: dt.datetime, until: dt.datetime,
-                offers_since: dt.datetime | None) -> tuple[str, dict]:
+                offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None
+                ) -> tuple[str, dict]:
         """(statement, parameters) of the read `read` runs: for a caller
         that sends it in the same round trip as other reads
         (PostgresStore.get_along), then makes the History with `history`."""
-        return (self.statement(offers_since is not None),
-                self.parameters(party_id, since, until, offers_since))
+        return (self.statement(offers_since is not None, kinds),
+                self.parameters(party_id, since, until, offers_since, kinds))
 
     def ahead(self, party_id: str, since: dt.datetime, until: dt.datetime,
-              offers_since: dt.datetime | None):
+              offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None):
         """The read of `read`, for the caller to send in another read's
         statement (PostgresStore.get_along): ((sql, parameters, columns),
         finish) where finish(rows) is the request's source, a ReadAhead
@@ -142,13 +175,15 @@ class PostgresHistory:
         through PartyFacts.look_up."""
         def finish(rows) -> ReadAhead:
             return ReadAhead(self, party_id, since, until, offers_since,
-                             self.history(rows, party_id, since, until, offers_since))
-        return (*self.request(party_id, since, until, offers_since), self.COLUMNS), finish
+                             self.history(rows, party_id, since, until, offers_since, kinds=kinds), kinds=kinds)
+        return (*self.request(party_id, since, until, offers_since, kinds=kinds), self.COLUMNS), finish
 
     def history(self, rows, party_id: str, since: dt.datetime, until: dt.datetime,
-                offers_since: dt.datetime | None) -> History:
+                offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
         """The History of the rows `request`'s statement returned, with the
-        answers still in this worker's decision-log buffer."""
+        answers still in this worker's decision-log buffer. The exact
+        bounds (each kind's own `since`) are applied here, on the parsed
+        time: the statement's text ranges are a day wider."""
         history = History()
         for kind, offering, channel, reacted, decided in rows:
             if kind is None:               # an answered item: `reacted` holds the answer's id
@@ -156,7 +191,7 @@ class PostgresHistory:
                     history.offers.append(Offer(offering, decided, channel, reacted))
                 continue
             reaction = _reaction(kind, offering, channel, reacted, since, until)
-            if reaction is not None:
+            if reaction is not None and in_kinds(reaction, kinds):
                 history.reactions.append(reaction)
         if offers_since is not None:
             history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
@@ -167,26 +202,37 @@ class ReadAhead:
     """One request's history, read before the rules ran (in the customer
     look-up's round trip: app/recommend/facts.py), answering the policies'
     `read` from memory when it asks for that party within the window read
-    (FixedHistory's filtering); any other read (another party, a wider
-    window: a reload between the look-up and the evaluation brought other
-    policies) goes to the `source`, so the answer never depends on the
-    read ahead being right."""
+    (FixedHistory's filtering; with `kinds`, only types read ahead, each
+    from no earlier than it was read); any other read (another party, a
+    wider window or another type: a reload between the look-up and the
+    evaluation brought other policies) goes to the `source`, so the answer
+    never depends on the read ahead being right."""
 
     def __init__(self, source, party_id: str, since: dt.datetime, until: dt.datetime,
-                 offers_since: dt.datetime | None, history: History):
+                 offers_since: dt.datetime | None, history: History, *,
+                 kinds: dict[str, dt.datetime] | None = None):
         self.source = source
         self.party_id = party_id
         self.since, self.until, self.offers_since = since, until, offers_since
+        self.kinds = kinds
         self.fixed = FixedHistory(history)
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
-             offers_since: dt.datetime | None) -> History:
+             offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
         covered = (party_id == self.party_id and since >= self.since and until <= self.until
                    and (offers_since is None
-                        or (self.offers_since is not None and offers_since >= self.offers_since)))
+                        or (self.offers_since is not None and offers_since >= self.offers_since))
+                   and self._covers(kinds))
         if covered:
-            return self.fixed.read(party_id, since, until, offers_since)
-        return self.source.read(party_id, since, until, offers_since)
+            return self.fixed.read(party_id, since, until, offers_since, kinds=kinds)
+        return self.source.read(party_id, since, until, offers_since, kinds=kinds)
+
+    def _covers(self, kinds: dict[str, dt.datetime] | None) -> bool:
+        if self.kinds is None:
+            return True                       # every type was read from `since`
+        if kinds is None:
+            return False
+        return all(kind in self.kinds and kind_since >= self.kinds[kind] for kind, kind_since in kinds.items())
 
 
 class EmbeddedHistory:
@@ -196,26 +242,31 @@ class EmbeddedHistory:
         self.store = store
         self.decisions = decisions
         self._days: dict[dt.date, DayFileIndex] = {}
-        self._reactions: dict[str, list[Reaction]] = {}
+        self._reactions: dict[str, dict[str, list[Reaction]]] = {}
         self._reactions_version = None
         self._lock = threading.Lock()
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
-             offers_since: dt.datetime | None) -> History:
-        history = History([r for r in self._reactions_of(party_id) if since < r.time <= until])
+             offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
+        by_type = self._reactions_of(party_id)
+        history = History()
+        for kind, kind_since in (kinds.items() if kinds is not None
+                                 else ((kind, since) for kind in by_type)):
+            history.reactions.extend(_between(by_type.get(kind, ()), max(since, kind_since), until))
         if offers_since is not None:
             history.offers.extend(self._logged(party_id, offers_since, until))
             history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
         return history
 
-    def _reactions_of(self, party_id: str) -> list[Reaction]:
-        """The party's reactions from a per-worker index of the collection,
-        rebuilt when the store's version token of the collection changes
-        (a write by any process); without a token, the store's own look-up."""
+    def _reactions_of(self, party_id: str) -> dict[str, list[Reaction]]:
+        """The party's reactions by type, each list in time order, from a
+        per-worker index of the collection rebuilt when the store's version
+        token of the collection changes (a write by any process); without
+        a token, the store's own look-up."""
         version = self.store.version(REACTIONS)
         if version is None:
-            return [r for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id])
-                    if (r := _reaction_of(doc)) is not None]
+            return _by_type(r for doc in self.store.find_by(REACTIONS, ("relatedParty", "id"), [party_id])
+                            if (r := _reaction_of(doc)) is not None)
         with self._lock:
             if version != self._reactions_version:
                 by_party: dict[str, list[Reaction]] = {}
@@ -227,8 +278,9 @@ class EmbeddedHistory:
                     for party in {p.get("id") for p in parties if isinstance(p, dict)}:
                         if isinstance(party, str):
                             by_party.setdefault(party, []).append(reaction)
-                self._reactions, self._reactions_version = by_party, version
-            return self._reactions.get(party_id, [])
+                self._reactions = {party: _by_type(found) for party, found in by_party.items()}
+                self._reactions_version = version
+            return self._reactions.get(party_id, {})
 
     def _logged(self, party_id: str, since, until) -> list[Offer]:
         sink = getattr(self.decisions, "sink", None)
@@ -250,6 +302,26 @@ class EmbeddedHistory:
                     index = self._days[day] = DayFileIndex(directory / f"{day.isoformat()}.jsonl")
                 found.extend(o for o in index.offers_of(party_id) if since < o.time <= until)
         return found
+
+
+def _by_type(reactions) -> dict[str, list[Reaction]]:
+    """{reaction type: reactions of that type in time order}."""
+    found: dict[str, list[Reaction]] = {}
+    for reaction in reactions:
+        found.setdefault(reaction.type, []).append(reaction)
+    for listed in found.values():
+        listed.sort(key=_at)
+    return found
+
+
+def _at(reaction: Reaction) -> dt.datetime:
+    return reaction.time
+
+
+def _between(reactions, since: dt.datetime, until: dt.datetime) -> list[Reaction]:
+    """The reactions (in time order) with since < time <= until: two
+    binary searches, so a party's old reactions cost nothing per request."""
+    return reactions[bisect.bisect_right(reactions, since, key=_at):bisect.bisect_right(reactions, until, key=_at)]
 
 
 class DayFileIndex:

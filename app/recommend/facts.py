@@ -10,7 +10,7 @@ from marshmallow import ValidationError
 
 from ..errors import TMFError
 from ..rules import Context
-from ..rules.engine.contact import window
+from ..rules.engine.contact import reaction_windows, window
 from ..schemas import SpecSchemas
 from ..schemas.fast import FastLoader
 from ..timeutil import parse_datetime, parse_request_datetime, utcnow
@@ -124,7 +124,8 @@ class PartyFacts:
         party_id = str(party["id"])
         if (policies and when is not None and self.store.sql
                 and getattr(source, "ahead", None) is not None):
-            (sql, params, columns), finish = source.ahead(party_id, *window(policies, when))
+            (sql, params, columns), finish = source.ahead(party_id, *window(policies, when),
+                                                     kinds=reaction_windows(policies, when))
             customer, rows = self.store.get_along("customer", party_id, sql, params, columns)
             source = finish(rows)
         else:

@@ -53,6 +53,6 @@ class Watched:
         self.source = source
         self.asked = False
 
-    def read(self, party_id, since, until, offers_since):
+    def read(self, party_id, since, until, offers_since, *, kinds=None):
         self.asked = True
-        return self.source.read(party_id, since, until, offers_since)
+        return self.source.read(party_id, since, until, offers_since, kinds=kinds)

@@ -9,11 +9,18 @@ the query names a party: an anonymous query has no history and is never
 suppressed. The rules package knows nothing of stores: a source is any
 object with
 
-    read(party_id, since, until, offers_since) -> History
+    read(party_id, since, until, offers_since, *, kinds=None) -> History
 
 `since`/`until` bound the reactions (aware UTC datetimes, since < t <=
 until); `offers_since` bounds the answered items the same way, None when
-none are needed (only maxOffersPerDay reads them, over 24 hours)."""
+none are needed (only maxOffersPerDay reads them, over 24 hours).
+`kinds` ({reaction type: since}, `reaction_windows`) narrows the reactions
+to the types the policies read, each over its own window (`shown` over the
+longest maxImpressions window, `rejected` over the longest
+pauseAfterRejected one, `accepted` over the longest stopAfterAccepted one;
+no other type); None reads every type since `since` (a caller that wants
+the whole history, e.g. a case context made from it). A source may return
+more than asked; `evaluate` never looks at anything else."""
 from __future__ import annotations
 
 import datetime as dt
@@ -52,16 +59,26 @@ class History:
 
 class FixedHistory:
     """A history given in full (a regression case's `history:`): `read`
-    returns the events in the window asked for."""
+    returns the events in the window asked for (`kinds`: the types asked
+    for, each in its own window)."""
 
     def __init__(self, history: History):
         self.history = history
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
-             offers_since: dt.datetime | None) -> History:
-        return History([r for r in self.history.reactions if since < r.time <= until],
+             offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
+        return History([r for r in self.history.reactions if since < r.time <= until and in_kinds(r, kinds)],
                        [o for o in self.history.offers if offers_since < o.time <= until]
                        if offers_since is not None else [])
+
+
+def in_kinds(reaction: Reaction, kinds: dict[str, dt.datetime] | None) -> bool:
+    """Whether `reaction` is among the `kinds` asked for ({type: since},
+    since < time; None: every type)."""
+    if kinds is None:
+        return True
+    since = kinds.get(reaction.type)
+    return since is not None and reaction.time > since
 
 
 def _days(days: float) -> str:
@@ -76,12 +93,35 @@ def lookback(policies: tuple[ContactPolicy, ...]) -> dt.timedelta:
                default=dt.timedelta(0))
 
 
+#: the reaction type each policy kind reads (maxOffersPerDay reads answers)
+READS = {"maxImpressions": "shown", "pauseAfterRejected": "rejected", "stopAfterAccepted": "accepted"}
+
+
+def reaction_windows(policies: tuple[ContactPolicy, ...], when: dt.datetime) -> dict[str, dt.datetime]:
+    """{reaction type: since} of the read `evaluate` makes at `when`: each
+    type a policy reads (READS), from `when` minus the longest `days` of
+    the policies reading it. A party's `clicked` reactions and its old
+    impressions are never read (a stopAfterAccepted default of 3,650 days
+    made the read fetch ten years of every type: a party with 900
+    reactions made an instant answer several times slower,
+    bench/contact_long_history.py). The edges are the ones `_reason`
+    applies (since < time), so no policy misses a reaction it counts."""
+    found: dict[str, dt.datetime] = {}
+    for policy in policies:
+        kind = READS.get(policy.kind)
+        if kind is not None:
+            since = when - dt.timedelta(days=policy.days)
+            found[kind] = min(since, found.get(kind, since))
+    return dict(sorted(found.items()))
+
+
 def window(policies: tuple[ContactPolicy, ...], when: dt.datetime
            ) -> tuple[dt.datetime, dt.datetime, dt.datetime | None]:
     """(since, until, offers_since) of the one read `evaluate` makes at
-    `when`: the arguments of `source.read` after the party id (a caller
-    that reads the history ahead, in the same round trip as the customer,
-    asks for exactly this)."""
+    `when`: the arguments of `source.read` after the party id, with
+    `kinds=reaction_windows(policies, when)` (a caller that reads the
+    history ahead, in the same round trip as the customer, asks for
+    exactly this)."""
     needs_offers = any(p.kind == "maxOffersPerDay" for p in policies)
     return when - lookback(policies), when, (when - DAY if needs_offers else None)
 
@@ -119,7 +159,7 @@ def evaluate(policies: tuple[ContactPolicy, ...], party_id: str | None, source, 
     if not any(p.kind == "maxOffersPerDay" for p in policies) and not any(
             p.applies_to(offering, catalog) for offering in offerings for p in policies):
         return ContactVerdict({}, skipped="no policy covers the proposed offerings: nothing to read")
-    history = source.read(party_id, *window(policies, when))
+    history = source.read(party_id, *window(policies, when), kinds=reaction_windows(policies, when))
     suppressed: dict[str, str] = {}
     for offering in offerings:
         if offering in suppressed:
@@ -147,14 +187,14 @@ def _reason(policy: ContactPolicy, offering: str, history: History, when: dt.dat
     since = when - dt.timedelta(days=policy.days)
     if policy.kind == "maxImpressions":
         shown = sum(1 for r in history.reactions
-                    if r.type == "shown" and r.offering == offering and r.time > since
+                    if r.type == READS[policy.kind] and r.offering == offering and r.time > since
                     and (not policy.per_channel or channel is None or r.channel == channel))
         if shown >= policy.count:
             where = f" on channel {channel}" if policy.per_channel and channel is not None else ""
             times = "once" if shown == 1 else f"{shown} times"
             return f"shown {times} in {_days(policy.days)}{where} (policy {policy.id})"
         return None
-    wanted = "rejected" if policy.kind == "pauseAfterRejected" else "accepted"
+    wanted = READS[policy.kind]
     last = max((r.time for r in history.reactions
                 if r.type == wanted and r.offering == offering and r.time > since), default=None)
     if last is None:
