@@ -283,8 +283,7 @@ class EmbeddedHistory:
             return self._reactions.get(party_id, {})
 
     def _logged(self, party_id: str, since, until) -> list[Offer]:
-        sink = getattr(self.decisions, "sink", None)
-        directory = getattr(sink, "directory", None)
+        directory = self.decisions.sink.directory if self.decisions is not None else None
         if directory is None:
             return []
         found = []

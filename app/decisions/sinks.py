@@ -218,6 +218,9 @@ class PostgresSink:
     connection pool (so its timeouts and StoreUnavailable apply)."""
 
     backend = "postgresql"
+    # no day files: the embedded contact history reads JsonLinesSink's
+    # `directory`, and finds none here
+    directory = None
 
     def __init__(self, store):
         self.store = store
