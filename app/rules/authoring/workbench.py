@@ -21,6 +21,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from .case_report import cases_report, run_matching
@@ -248,8 +249,7 @@ def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect:
             cases = load_cases(trial)
         except RuleSetError as exc:
             raise RuleSetError(str(exc).replace(str(trial), display_path(path)),
-                               [p.__class__(display_path(path), p.line, p.column, p.message, p.rule, p.severity,
-                                            p.code, p.hint) for p in exc.problems]) from None
+                               [replace(p, file=display_path(path)) for p in exc.problems]) from None
     write_text_atomic(path, new_text)
     return {"file": display_path(path), "name": name, "line": cases[-1].line}
 
@@ -278,8 +278,7 @@ def uploaded_contexts(text: str, name: str = "upload.jsonl") -> list[tuple]:
             found = load_contexts_jsonl(path, dt.datetime.now(UTC))
         except RuleSetError as exc:
             raise RuleSetError(str(exc).replace(str(path), name),
-                               [p.__class__(name, p.line, p.column, p.message, p.rule, p.severity, p.code, p.hint)
-                                for p in exc.problems]) from None
+                               [replace(p, file=name) for p in exc.problems]) from None
     return [(context_name.replace(str(path), name), "upload", ctx) for context_name, ctx in found]
 
 

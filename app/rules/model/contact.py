@@ -81,7 +81,7 @@ class ContactPolicy:
 
 def _problem(check: Checker, where, code: str, message: str, hint: str, policy: str | None) -> None:
     line, column = where
-    check.problems.append(Problem(check.file, line, column, message, policy, "error", code, hint))
+    check.problems.append(Problem(check.file, line, column, message, policy, "error", code, hint, "policy"))
 
 
 def read_contact_policies(raw, where, check: Checker, catalog: Catalog) -> tuple[ContactPolicy, ...]:
@@ -108,7 +108,7 @@ def read_contact_policies(raw, where, check: Checker, catalog: Catalog) -> tuple
 def _read_one(item, at, check: Checker, catalog: Catalog, seen: dict[str, int]) -> ContactPolicy | None:
     before = len(check.problems)
     policy_id = as_id(item.get("id"))
-    label = policy_id or f"line {at[0]}"
+    label = policy_id or f"at line {at[0]}"
     for key in item:
         if key not in FIELDS and not (isinstance(key, str) and key.startswith("@")):
             _problem(check, item.key_at(key), "contact-policy", f"unknown field {key!r} in a contact policy",

@@ -343,7 +343,7 @@ function initEditor() {
     $("#findings").replaceChildren(...findings.map((f) => h("li", {},
       h("button", { type: "button", onclick: () => goTo(f.line, f.column), text: `${f.line}:${f.column}` }), " ",
       h("span", { class: f.severity, text: f.severity }), " ",
-      `${f.rule ? "rule " + f.rule + ": " : ""}${f.message} [${f.code || ""}]`,
+      `${f.about || ""}${f.message} [${f.code || ""}]`,
       f.hint ? h("div", { class: "fix", text: `fix: ${f.hint}` }) : "")));
     drawGutter();
   };
