@@ -260,7 +260,7 @@ def add_case(body, ruleset_id, who):
     rid = _ruleset_id(ruleset_id)
     try:
         return jsonify(authoring.add_case(services().settings.rules_dir, rid, body["name"], body["context"],
-                                          body["expect"], body["description"] or ""))
+                                          body["expect"], body["description"] or "", services().rules.catalog))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASE") from None
 

@@ -242,7 +242,7 @@ def lint_cases_file(path: Path, catalog: Catalog | None) -> tuple[list[Problem],
     problems: list[Problem] = []
     classify = Classifier(catalog)
     try:
-        load_cases(path)
+        load_cases(path, catalog)
     except RuleSetError as exc:
         problems.extend(classify(p, default="cases") for p in exc.problems)
         return problems, []

@@ -224,12 +224,13 @@ def cases_file_of(rules_dir: Path, ruleset_id: str, version: str | None = None) 
 
 
 def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect: list[str],
-             description: str = "") -> dict:
+             description: str = "", catalog=None) -> dict:
     """Append one case (e.g. a Playground situation and the answer it got,
     "save as case") to the working cases rules/<id>.cases.yaml, keeping its
     comments and order; the file is checked with the new case before it is
     replaced atomically. Refused (RuleSetError with file:line): a name already
-    used, a context or expectation the cases format does not accept.
+    used, a context or expectation the cases format does not accept, a
+    history naming an offering or channel `catalog` does not have.
     Returns {"file", "name", "line"}."""
     name = " ".join(str(name).split())[:120]
     if not name:
@@ -246,7 +247,7 @@ def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect:
         trial = Path(tmp) / path.name
         trial.write_text(new_text, encoding="utf-8")
         try:
-            cases = load_cases(trial)
+            cases = load_cases(trial, catalog)
         except RuleSetError as exc:
             raise RuleSetError(str(exc).replace(str(trial), display_path(path)),
                                [replace(p, file=display_path(path)) for p in exc.problems]) from None
