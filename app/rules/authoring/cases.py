@@ -17,7 +17,9 @@
         expect_rules: {"6542": [R1]}     # optional: the rules that explain an item
 
     A context may state the customer's history for the rule set's contact
-    policies (times before context.time: `ago` in m, h, d or w):
+    policies (times before context.time: `ago` in m, h, d or w); a query's
+    party that is no customer (a guest id, a relatedParty of another role)
+    is `customer: none` with `party: <its id>`, whose history it states:
 
           history:
             - {reaction: shown, offering: "6542", ago: 2d, channel: "21"}
@@ -51,7 +53,7 @@ from ..model.yamlload import display_path, load_file, typed_text
 REACTION_TYPES = ("shown", "clicked", "accepted", "rejected")
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
 CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders",
-                  "history"}
+                  "history", "party"}
 
 
 @dataclass
@@ -221,17 +223,23 @@ def parse_context(raw, check: Checker, name: str, catalog: Catalog | None = None
         return None
     if any(v is None for v in (cart, channels, categories, orders)):
         return None
+    party = as_id(raw.get("party"))
+    if "party" in raw and (party is None or (customer is not None and party != customer["id"])):
+        check.add(raw.at("party"), f"{what}: party is the id of a query's party that is no customer "
+                                   "(text); a customer's is its `id`")
+        return None
     history = None
     if "history" in raw:
-        if customer is None:
-            check.add(raw.at("history"), f"{what}: an anonymous shopper has no history; give a customer")
+        if customer is None and party is None:
+            check.add(raw.at("history"), f"{what}: an anonymous shopper has no history; give a customer, "
+                                         "or the id of the query's party as `party`")
             return None
         history = read_history(raw["history"], raw.at("history"), when, check, what, catalog)
         if history is None:
             return None
     return Context(time=when, channels=channels, cart=cart, customer=customer, products=products,
                    places=[plain(p) for p in places if isinstance(p, dict)], categories=categories,
-                   product_orders=orders, party_id=customer["id"] if customer else None,
+                   product_orders=orders, party_id=customer["id"] if customer else party,
                    history=FixedHistory(history) if history is not None else None)
 
 

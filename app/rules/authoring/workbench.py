@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .case_report import cases_report, run_matching
 from .cases import load_cases
-from .contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
+from .contexts import context_to_case, explain_as_case, is_tmf680_query, load_contexts_jsonl, read_context
 from .diff import diff_engines, summary
 from .acknowledgements import SCHEMA_DIR, modeline_problems
 from .lint import lint, lint_ruleset_file
@@ -196,9 +196,9 @@ def offering_details(catalog, offering_ids) -> dict:
 
 def explain(engine, context) -> dict:
     """Engine.explain (as `flask rules explain --json`), with the context in
-    the case format and the catalog details of every offering it names."""
-    explained = engine.explain(context)
-    explained["context"] = context_to_case(context)
+    the case format (with the history the contact policies read) and the
+    catalog details of every offering it names."""
+    explained, explained["context"] = explain_as_case(engine, context)
     named = {item["offering"]["id"] for item in explained["items"]}
     named |= {r["offering"] for rule in explained["rules"] for r in rule["recommend"]}
     named |= set(explained["facts"].get("cart") or []) | set(explained["facts"].get("owns") or [])
