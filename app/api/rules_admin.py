@@ -197,7 +197,10 @@ def explain(query, body):
             raise TMFError(400, "The body is not a valid context: " + "; ".join(_problems(exc)),
                            code="INVALID_CONTEXT", details={"problems": _problems(exc)}) from None
     engine, experiment = None, None
-    if authoring.is_tmf680_query(body) and not (query["version"] or query["rulesetId"]):
+    # a query for the rule set in service (its id named or not: the Studio's
+    # Playground names it) with no version asked for is explained as served
+    if authoring.is_tmf680_query(body) and not query["version"] and (
+            query["rulesetId"] in (None, "", reco.rules.status()["rulesetId"])):
         engine, experiment = experiments.explaining(reco, body)     # the arm that answers it
     engine = engine or _engine(query["version"] or None, query["rulesetId"] or None)
     explained = authoring.explain(engine, context)
@@ -257,7 +260,7 @@ def add_case(body, ruleset_id, who):
     rid = _ruleset_id(ruleset_id)
     try:
         return jsonify(authoring.add_case(services().settings.rules_dir, rid, body["name"], body["context"],
-                                          body["expect"], body["description"] or ""))
+                                          body["expect"], body["description"] or "", services().rules.catalog))
     except authoring.RuleSetError as exc:
         raise _invalid(exc, 422, "INVALID_CASE") from None
 

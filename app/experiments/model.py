@@ -139,10 +139,14 @@ def _time(raw: PosDict, key: str, file: str, problems: list) -> dt.datetime | No
     return when
 
 
-def parse_experiments(text: str, file: str, ruleset_id: str,
-                      versions: dict[str, dict] | None) -> tuple[ExperimentsFile | None, list[Problem]]:
+def parse_experiments(text: str, file: str, ruleset_id: str, versions: dict[str, dict] | None,
+                      channels: set[str] | None = None) -> tuple[ExperimentsFile | None, list[Problem]]:
     """(the file, problems); the file is None when any problem is an error.
-    `versions`: None skips the version checks (no rule set could be read)."""
+    `versions`: None skips the version checks (no rule set could be read).
+    `channels`: the catalog's channel ids (lint): an experiment's channel
+    that is not one of them is a warning (`unknown-channel`), since no
+    query names it and the experiment would never serve there; None skips
+    it (serving, so that a channel removed from the catalog stops nothing)."""
     try:
         doc = load_text(text, file)
     except RuleSetError as exc:
@@ -173,7 +177,7 @@ def parse_experiments(text: str, file: str, ruleset_id: str,
             problems.append(_problem(file, where, "invalid-experiment", "an experiment is a mapping",
                                      "write `- id: <id>` with status, arms, control, ..."))
             continue
-        experiment = _experiment(raw, file, versions, ruleset_id, problems)
+        experiment = _experiment(raw, file, versions, ruleset_id, problems, channels)
         # by the id as written: a copy with other errors is a duplicate all the same
         exp_id = raw.get("id")
         if isinstance(exp_id, str) and ID_RE.match(exp_id):
@@ -190,7 +194,8 @@ def parse_experiments(text: str, file: str, ruleset_id: str,
     return ExperimentsFile(ruleset_id, version, tuple(experiments)), problems
 
 
-def _experiment(raw: PosDict, file: str, versions, ruleset_id: str, problems: list) -> Experiment | None:
+def _experiment(raw: PosDict, file: str, versions, ruleset_id: str, problems: list,
+                known_channels: set[str] | None = None) -> Experiment | None:
     before = len([p for p in problems if p.severity == "error"])
     problems += _unknown_keys(raw, _EXPERIMENT_KEYS, file, "an experiment")
     exp_id = raw.get("id")
@@ -217,8 +222,18 @@ def _experiment(raw: PosDict, file: str, versions, ruleset_id: str, problems: li
         channels = [channels]
     if not isinstance(channels, list) or not all(isinstance(c, str) and c for c in channels):
         problems.append(_problem(file, raw.at("channels"), "invalid-channels",
-                                 "channels must be a list of channel ids", "write e.g. `channels: [web, app]`"))
+                                 "channels must be a list of channel ids",
+                                 "write e.g. `channels: [\"21\", \"22\"]` (ids are text: write them in quotes)"))
         channels = []
+    for index, channel in enumerate(channels if known_channels else []):
+        if channel not in known_channels:
+            listed = raw["channels"]
+            problems.append(_problem(file, listed.at(index) if isinstance(listed, PosList) else raw.at("channels"),
+                                     "unknown-channel",
+                                     f"experiment {exp_id} runs on channel {channel!r}, which the catalog does "
+                                     "not have: no query names it, so the experiment never serves there",
+                                     f"{_did_you_mean(channel, sorted(known_channels))}use a channel id of "
+                                     "catalog/channels.yaml", severity="warning"))
     arms = _arms(raw, file, versions, ruleset_id, problems, serving=status == "running")
     control = raw.get("control")
     names = [arm.name for arm in arms]
@@ -247,6 +262,7 @@ def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list,
         return []
     arms: list[Arm] = []
     total = 0.0
+    invalid = False
     for index, arm in enumerate(raw_arms):
         where = raw_arms.at(index)
         if not isinstance(arm, PosDict):
@@ -268,7 +284,7 @@ def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list,
             problems.append(_problem(file, arm.at("weight") if "weight" in arm else arm.key_at("name"),
                                      "invalid-weight", f"arm {name}: weight {weight!r} is not a percentage",
                                      "write a number from 0 to 100 with at most two decimals (e.g. 5, 25, 12.5)"))
-            weight = 0.0
+            weight, invalid = 0.0, True
         total += float(weight)
         holdout = arm.get("holdout") is True
         version = arm.get("version")
@@ -282,7 +298,7 @@ def _arms(raw: PosDict, file: str, versions, ruleset_id: str, problems: list,
             if version is None:
                 continue
         arms.append(Arm(name, None if holdout else version, float(weight), where[0]))
-    if abs(total - 100.0) > 1e-6:
+    if abs(total - 100.0) > 1e-6 and not invalid:     # a sum without the invalid weights misleads
         problems.append(_problem(file, raw.at("arms"), "weights-not-100",
                                  f"the arms' weights add up to {total:g}, not 100",
                                  "make the weights of all arms add up to 100 (percent of the experiment's traffic)"))
@@ -360,8 +376,8 @@ def _overlaps(experiments: list[Experiment], file: str) -> list[Problem]:
     return found
 
 
-def read_experiments(path: Path, ruleset_id: str, versions, shown: str | None = None
-                     ) -> tuple[ExperimentsFile | None, list[Problem]]:
+def read_experiments(path: Path, ruleset_id: str, versions, shown: str | None = None,
+                     channels: set[str] | None = None) -> tuple[ExperimentsFile | None, list[Problem]]:
     """The file at `path` (None and no problems when there is none).
     `shown`: the file's name in problems (the service passes it relative to
     the rules folder, so no message shows where the server keeps its files);
@@ -372,7 +388,7 @@ def read_experiments(path: Path, ruleset_id: str, versions, shown: str | None = 
         name, text = read_text_file(path)
     except RuleSetError as exc:
         return None, [replace(p, file=shown) if shown else p for p in exc.problems]
-    return parse_experiments(text, shown or name, ruleset_id, versions)
+    return parse_experiments(text, shown or name, ruleset_id, versions, channels)
 
 
 def shown_path(rules_dir: Path, path: Path) -> str:
@@ -404,7 +420,8 @@ def lint_experiments_file(path: Path, rules_dir: Path, catalog) -> list[Problem]
     """Every problem of one experiments file (for `flask rules lint`)."""
     rid = ruleset_id_of(path)
     versions = offline_versions(rules_dir, rid, catalog) if catalog is not None else None
-    _found, problems = read_experiments(path, rid, versions)
+    channels = set(catalog.channels) if catalog is not None and catalog.channels else None
+    _found, problems = read_experiments(path, rid, versions, channels=channels)
     return problems
 
 

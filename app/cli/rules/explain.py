@@ -33,7 +33,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     from ...experiments.service import explaining, explanation_line
     from ...recommend.query import context_from_query
     from ...rules import RuleSetError
-    from ...rules.authoring.contexts import context_to_case, load_context_file
+    from ...rules.authoring.contexts import explain_as_case, load_context_file
     from ...rules.engine.engine import Engine
     from ...rules.authoring.report import explain_lines
 
@@ -58,11 +58,14 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
         for line in _detail_lines(exc.details):
             echo_line(f"  {line}", err=True)
         raise click.exceptions.Exit(1)
-    explained = engine.explain(context)
+    # the case context carries the history the contact policies read for
+    # the query's party (a customer or not), so a case made of it reproduces
+    # what they suppressed
+    explained, case_context = explain_as_case(engine, context)
     if experiment:
         explained["experiment"] = experiment
     if as_json:
-        explained["context"] = context_to_case(context)
+        explained["context"] = case_context
         print_json(explained)
         return
     if experiment:
@@ -72,7 +75,7 @@ def explain_command(context_file, version, rules_spec, time_text, as_json):
     if query:
         echo_line()
         echo_line("As a case context (for a cases file or a --contexts JSONL file):")
-        echo_line("  " + json.dumps(context_to_case(context), ensure_ascii=False))
+        echo_line("  " + json.dumps(case_context, ensure_ascii=False))
 
 
 def _detail_lines(details, path: str = "") -> list[str]:

@@ -52,4 +52,4 @@ def cases_report(engine: Engine, cases_file: Path, results: list[CaseResult]) ->
 def run_matching(engine: Engine, cases_file: Path, keyword: str | None = None) -> list[CaseResult]:
     """Run the cases of `cases_file` whose name contains `keyword` (all
     without one); RuleSetError for a bad cases file."""
-    return [run_case(engine, case) for case in matching(load_cases(cases_file), keyword)]
+    return [run_case(engine, case) for case in matching(load_cases(cases_file, engine.catalog), keyword)]

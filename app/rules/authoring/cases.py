@@ -17,12 +17,19 @@
         expect_rules: {"6542": [R1]}     # optional: the rules that explain an item
 
     A context may state the customer's history for the rule set's contact
-    policies (times before context.time: `ago` in m, h, d or w):
+    policies (times before context.time: `ago` in m, h, d or w); a query's
+    party that is no customer (a guest id, a relatedParty of another role)
+    is `customer: none` with `party: <its id>`, whose history it states:
 
           history:
             - {reaction: shown, offering: "6542", ago: 2d, channel: "21"}
             - {reaction: rejected, offering: "6543", ago: 10d}
             - {offered: "7301", ago: 3h}     # an item answered to the customer
+
+    Read with the catalog (`flask rules test`, lint, the Studio), a history
+    item naming an offering or channel the catalog does not have is an
+    error with its line: the policies would never count it, so a case
+    expecting an item to come back would pass for the wrong reason.
 
 Used by pytest (tests/rules, one test per case) and by the `flask rules test` CLI.
 """
@@ -36,7 +43,7 @@ from pathlib import Path
 from ..engine.contact import FixedHistory, History, Offer, Reaction
 from ..engine.engine import Engine
 from ..engine.policies import Recommendation
-from ..model.catalog import load_catalog
+from ..model.catalog import Catalog, load_catalog
 from ..model.common import Checker, as_id, id_items, id_problem, parse_time, plain, retyped
 from ..model.errors import RuleSetError
 from ..model.facts import Context, normalise_value
@@ -46,7 +53,7 @@ from ..model.yamlload import display_path, load_file, typed_text
 REACTION_TYPES = ("shown", "clicked", "accepted", "rejected")
 CASE_FIELDS = {"name", "description", "context", "expect", "absent", "expect_rules"}
 CONTEXT_FIELDS = {"customer", "owns", "cart", "channel", "time", "places", "categories", "product_orders",
-                  "history"}
+                  "history", "party"}
 
 
 @dataclass
@@ -74,7 +81,10 @@ class CaseResult:
         return list(self.recommendation.fired_rules) if self.recommendation else []
 
 
-def load_cases(path: Path) -> list[Case]:
+def load_cases(path: Path, catalog: Catalog | None = None) -> list[Case]:
+    """The cases of a file; RuleSetError lists every problem with its line.
+    With `catalog`, the offerings and channels of each history are checked
+    against it (errors: see the module's docstring)."""
     path = Path(path)
     name = display_path(path)
     doc = load_file(path)
@@ -90,7 +100,7 @@ def load_cases(path: Path) -> list[Case]:
     names = set()
     for index, item in enumerate(raw):
         where = raw.at(index)
-        case = _read_case(item, where, check)
+        case = _read_case(item, where, check, catalog)
         if case is None:
             continue
         if case.name in names:
@@ -115,7 +125,7 @@ def _ids(check: Checker, raw, where, what: str) -> list[str] | None:
     return [value for value, _pos in good]
 
 
-def _read_case(item, where, check: Checker) -> Case | None:
+def _read_case(item, where, check: Checker, catalog: Catalog | None = None) -> Case | None:
     if not check.mapping(item, where, "a case"):
         return None
     check.unknown_keys(item, CASE_FIELDS, "a case")
@@ -129,7 +139,7 @@ def _read_case(item, where, check: Checker) -> Case | None:
     if not check.mapping(ctx_raw, item.at("context") if "context" in item else where, f"case {name}: context"):
         return None
     check.unknown_keys(ctx_raw, CONTEXT_FIELDS, f"case {name}: context")
-    context = parse_context(ctx_raw, check, name)
+    context = parse_context(ctx_raw, check, name, catalog)
     if context is None:
         return None
     expect = None
@@ -159,7 +169,7 @@ def _read_case(item, where, check: Checker) -> Case | None:
                 description=description)
 
 
-def parse_context(raw, check: Checker, name: str) -> Context | None:
+def parse_context(raw, check: Checker, name: str, catalog: Catalog | None = None) -> Context | None:
     what = f"case {name}"
     time_raw = raw.get("time")
     when = parse_time(time_raw) if time_raw is not None else None
@@ -213,17 +223,23 @@ def parse_context(raw, check: Checker, name: str) -> Context | None:
         return None
     if any(v is None for v in (cart, channels, categories, orders)):
         return None
+    party = as_id(raw.get("party"))
+    if "party" in raw and (party is None or (customer is not None and party != customer["id"])):
+        check.add(raw.at("party"), f"{what}: party is the id of a query's party that is no customer "
+                                   "(text); a customer's is its `id`")
+        return None
     history = None
     if "history" in raw:
-        if customer is None:
-            check.add(raw.at("history"), f"{what}: an anonymous shopper has no history; give a customer")
+        if customer is None and party is None:
+            check.add(raw.at("history"), f"{what}: an anonymous shopper has no history; give a customer, "
+                                         "or the id of the query's party as `party`")
             return None
-        history = read_history(raw["history"], raw.at("history"), when, check, what)
+        history = read_history(raw["history"], raw.at("history"), when, check, what, catalog)
         if history is None:
             return None
     return Context(time=when, channels=channels, cart=cart, customer=customer, products=products,
                    places=[plain(p) for p in places if isinstance(p, dict)], categories=categories,
-                   product_orders=orders, party_id=customer["id"] if customer else None,
+                   product_orders=orders, party_id=customer["id"] if customer else party,
                    history=FixedHistory(history) if history is not None else None)
 
 
@@ -231,8 +247,9 @@ _AGO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*\Z")
 _UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def read_history(raw, where, when, check: Checker, what: str) -> History | None:
-    """A case's `history:` list as a History dated back from `when`."""
+def read_history(raw, where, when, check: Checker, what: str, catalog: Catalog | None = None) -> History | None:
+    """A case's `history:` list as a History dated back from `when`; with
+    `catalog`, its offerings and channels checked against it."""
     if not check.sequence(raw, where, f"{what}: history"):
         return None
     history = History()
@@ -256,14 +273,29 @@ def read_history(raw, where, when, check: Checker, what: str) -> History | None:
             if offering is None:
                 check.add(at, f"{what}: {fix}")
                 return None
+            _check_refs(entry, "offered", offering, channel, catalog, check, what)
             history.offers.append(Offer(offering, time, channel))
             continue
         kind, offering = entry.get("reaction"), as_id(entry.get("offering"))
         if kind not in REACTION_TYPES or offering is None:
             check.add(at, f"{what}: {fix}")
             return None
+        _check_refs(entry, "offering", offering, channel, catalog, check, what)
         history.reactions.append(Reaction(kind, offering, time, channel))
     return history
+
+
+def _check_refs(entry, key: str, offering: str, channel: str | None, catalog: Catalog | None,
+                check: Checker, what: str) -> None:
+    """The offering (under `key`) and channel of one history item, checked
+    against the catalog: each unknown one is an error at its place (lint
+    adds the fix), every one of the file reported at once."""
+    if catalog is None:
+        return
+    if catalog.get(offering) is None:
+        check.add(entry.at(key), f"{what}: unknown offering {offering!r} in history", code="unknown-offering")
+    if channel is not None and catalog.channels and channel not in catalog.channels:
+        check.add(entry.at("channel"), f"{what}: unknown channel {channel!r} in history", code="unknown-channel")
 
 
 def run_case(engine: Engine, case: Case) -> CaseResult:

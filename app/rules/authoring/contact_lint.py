@@ -23,13 +23,14 @@ def contact_policy_findings(ruleset: RuleSet | None, catalog) -> list[Problem]:
         if (policy.offering or policy.category) and not any(
                 policy.applies_to(offering, catalog) for offering in recommended):
             found.append(Problem(ruleset.file, policy.line, 5,
-                                 f"contact policy {policy.id} applies to {policy.scope_text}, which no rule "
+                                 f"applies to {policy.scope_text}, which no rule "
                                  "recommends: it never suppresses anything", policy.id, "warning",
                                  "contact-policy-unused",
-                                 "scope it to an offering or category the rules recommend, or remove it"))
+                                 "scope it to an offering or category the rules recommend, or remove it",
+                                 "policy"))
         if policy.count == 0:
             found.append(Problem(ruleset.file, policy.line, 5,
-                                 f"contact policy {policy.id} has count 0: it suppresses {policy.scope_text} "
+                                 f"count 0 suppresses {policy.scope_text} "
                                  "for every known customer", policy.id, "warning", "contact-policy-never",
-                                 "give a count of at least 1, or set the rules' status to disabled"))
+                                 "give a count of at least 1, or set the rules' status to disabled", "policy"))
     return found

@@ -8,15 +8,20 @@ FILE.jsonl` and `POST /admin/rules/explain`.
 A whole case (`{"name": ..., "context": {...}}`) is accepted too, so a case
 can be explained as it is. `context_to_case()` goes the other way: any
 Context (e.g. one built from a TMF680 query) as a case context, ready to be
-pasted into a cases file or appended to a JSONL file of recorded contexts.
+pasted into a cases file or appended to a JSONL file of recorded contexts;
+`explain_as_case()` explains a Context and gives it in the case format with
+the history its contact policies read, so that the case reproduces what
+they suppressed.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from .cases import CONTEXT_FIELDS, parse_context
+from .cases import CONTEXT_FIELDS, REACTION_TYPES, parse_context
+from ..engine.contact import History
 from ..model.common import Checker, iso
 from ..model.errors import Problem, RuleSetError
 from ..model.facts import Context, characteristics
@@ -137,11 +142,75 @@ def load_contexts_jsonl(path: Path, default_time: dt.datetime | None = None) -> 
     return out
 
 
-def context_to_case(ctx: Context) -> dict:
-    """A Context in the case format (the inverse of the case reader)."""
+class ReadRecorder:
+    """A Context's history source that keeps what the contact policies
+    read through it (`read`'s History, every read merged), for the case
+    format. Anything else is the source's own (whatever else it offers)."""
+
+    def __init__(self, source):
+        self.source = source
+        self.history: History | None = None
+
+    def read(self, *args, **kwargs):
+        found = self.source.read(*args, **kwargs)
+        if self.history is None:
+            self.history = History()
+        self.history.reactions += [r for r in found.reactions if r not in self.history.reactions]
+        self.history.offers += [o for o in found.offers if o not in self.history.offers]
+        return found
+
+    def __getattr__(self, name):
+        return getattr(self.source, name)
+
+
+def explain_as_case(engine, ctx: Context) -> tuple[dict, dict]:
+    """(engine.explain(ctx), ctx in the case format with the history the
+    rule set's contact policies read for its party, if they read any)."""
+    recorder = ReadRecorder(ctx.history) if ctx.history is not None else None
+    explained = engine.explain(replace(ctx, history=recorder) if recorder is not None else ctx)
+    return explained, context_to_case(ctx, recorder.history if recorder is not None else None)
+
+
+def ago(delta: dt.timedelta) -> str:
+    """A case history's `ago` for a time `delta` before the context's time:
+    whole weeks, days, hours or minutes as such ("2d"), else minutes to the
+    microsecond ("90.5m"), which the case reader turns back into `delta`."""
+    micros = max(0, round(delta / dt.timedelta(microseconds=1)))
+    for unit, size in (("w", 604_800_000_000), ("d", 86_400_000_000), ("h", 3_600_000_000),
+                       ("m", 60_000_000)):
+        if micros % size == 0 and micros:
+            return f"{micros // size}{unit}"
+    return f"{micros / 60_000_000:.10f}".rstrip("0").rstrip(".") + "m"
+
+
+def history_to_case(history: History, when: dt.datetime) -> list[dict]:
+    """A History as a case's `history:` items, oldest first (the inverse of
+    cases.read_history)."""
+    items = []
+    for reaction in history.reactions:
+        if reaction.type not in REACTION_TYPES:        # no policy counts it, and a case cannot state it
+            continue
+        item = {"reaction": reaction.type, "offering": reaction.offering, "ago": ago(when - reaction.time)}
+        if reaction.channel is not None:
+            item["channel"] = reaction.channel
+        items.append((reaction.time, item))
+    for offer in history.offers:
+        item = {"offered": offer.offering, "ago": ago(when - offer.time)}
+        if offer.channel is not None:
+            item["channel"] = offer.channel
+        items.append((offer.time, item))
+    return [item for _time, item in sorted(items, key=lambda pair: pair[0])]
+
+
+def context_to_case(ctx: Context, history: History | None = None) -> dict:
+    """A Context in the case format (the inverse of the case reader). A
+    party that is no customer is `customer: none` with `party: <id>`;
+    `history` (what the policies read for the party) becomes `history:`."""
     out: dict = {}
     if ctx.customer is None:
         out["customer"] = "none"
+        if ctx.party_id is not None:
+            out["party"] = str(ctx.party_id)
     else:
         chars = characteristics(ctx.customer)
         customer: dict = {}
@@ -172,4 +241,6 @@ def context_to_case(ctx: Context) -> dict:
         out["categories"] = list(ctx.categories)
     if ctx.product_orders:
         out["product_orders"] = list(ctx.product_orders)
+    if history is not None and (history.reactions or history.offers) and isinstance(ctx.time, dt.datetime):
+        out["history"] = history_to_case(history, ctx.time)
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..model.catalog import Catalog
 from ..model.conditions import COMBINATORS, FACT_KEYS
@@ -74,8 +74,7 @@ class Classifier:
 
     def __call__(self, problem: Problem, default: str = "schema") -> Problem:
         code = problem.code or default
-        return Problem(problem.file, problem.line, problem.column, problem.message, problem.rule,
-                       problem.severity, code, problem.hint or self.hint(code, problem.message))
+        return replace(problem, code=code, hint=problem.hint or self.hint(code, problem.message))
 
     def hint(self, code: str, message: str) -> str:
         quoted = re.search(r"'([^']*)'", message)

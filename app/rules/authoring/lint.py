@@ -29,6 +29,7 @@ editor schema line, rule_checks.py the meaning checks on each rule.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 from .acknowledgements import apply_ignores, modeline_problems, read_ignores
@@ -140,8 +141,7 @@ def lint_ruleset_file(path: Path, catalog: Catalog | None, now: dt.datetime,
                 raw_rule = next((r for r in doc["rules"] if isinstance(r, PosDict) and as_id(r.get("id")) == p.rule),
                                 None) if p.rule else None
                 where = raw_rule.key_at("when") if raw_rule is not None and "when" in raw_rule else (p.line, p.column)
-                problems.append(classify(Problem(p.file, where[0], where[1], p.message, p.rule, p.severity,
-                                                     p.code)))
+                problems.append(classify(replace(p, line=where[0], column=where[1], hint=None)))
         if isinstance(doc, dict) and isinstance(doc.get("rules"), list):
             for index, item in enumerate(doc["rules"]):
                 if not isinstance(item, PosDict):
@@ -242,7 +242,7 @@ def lint_cases_file(path: Path, catalog: Catalog | None) -> tuple[list[Problem],
     problems: list[Problem] = []
     classify = Classifier(catalog)
     try:
-        load_cases(path)
+        load_cases(path, catalog)
     except RuleSetError as exc:
         problems.extend(classify(p, default="cases") for p in exc.problems)
         return problems, []

@@ -37,14 +37,12 @@ def lint_lines(report: LintReport, style=plain, show_acknowledged: bool = False)
     lines = []
     for p in report.problems:
         severity = style(p.severity, "error" if p.severity == "error" else "warn")
-        rule = f"rule {p.rule}: " if p.rule else ""
-        lines.append(f"{p.file}:{p.line}:{p.column}: {severity}: {rule}{p.message} [{p.code}]")
+        lines.append(f"{p.file}:{p.line}:{p.column}: {severity}: {p.about}{p.message} [{p.code}]")
         if p.hint:
             lines.append(f"    fix: {p.hint}")
     if show_acknowledged:
         for p in report.acknowledged:
-            rule = f"rule {p.rule}: " if p.rule else ""
-            lines.append(style(f"{p.file}:{p.line}:{p.column}: acknowledged: {rule}{p.message} [{p.code}]", "dim"))
+            lines.append(style(f"{p.file}:{p.line}:{p.column}: acknowledged: {p.about}{p.message} [{p.code}]", "dim"))
     errors, warnings = len(report.errors), len(report.warnings)
     text = (f"{_plural(len(report.files), 'file')} checked: {_plural(errors, 'error')}, "
             f"{_plural(warnings, 'warning')}")

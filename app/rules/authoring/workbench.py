@@ -21,11 +21,12 @@ import json
 import shutil
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from .case_report import cases_report, run_matching
 from .cases import load_cases
-from .contexts import context_to_case, is_tmf680_query, load_contexts_jsonl, read_context
+from .contexts import context_to_case, explain_as_case, is_tmf680_query, load_contexts_jsonl, read_context
 from .diff import diff_engines, summary
 from .acknowledgements import SCHEMA_DIR, modeline_problems
 from .lint import lint, lint_ruleset_file
@@ -195,9 +196,9 @@ def offering_details(catalog, offering_ids) -> dict:
 
 def explain(engine, context) -> dict:
     """Engine.explain (as `flask rules explain --json`), with the context in
-    the case format and the catalog details of every offering it names."""
-    explained = engine.explain(context)
-    explained["context"] = context_to_case(context)
+    the case format (with the history the contact policies read) and the
+    catalog details of every offering it names."""
+    explained, explained["context"] = explain_as_case(engine, context)
     named = {item["offering"]["id"] for item in explained["items"]}
     named |= {r["offering"] for rule in explained["rules"] for r in rule["recommend"]}
     named |= set(explained["facts"].get("cart") or []) | set(explained["facts"].get("owns") or [])
@@ -223,12 +224,13 @@ def cases_file_of(rules_dir: Path, ruleset_id: str, version: str | None = None) 
 
 
 def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect: list[str],
-             description: str = "") -> dict:
+             description: str = "", catalog=None) -> dict:
     """Append one case (e.g. a Playground situation and the answer it got,
     "save as case") to the working cases rules/<id>.cases.yaml, keeping its
     comments and order; the file is checked with the new case before it is
     replaced atomically. Refused (RuleSetError with file:line): a name already
-    used, a context or expectation the cases format does not accept.
+    used, a context or expectation the cases format does not accept, a
+    history naming an offering or channel `catalog` does not have.
     Returns {"file", "name", "line"}."""
     name = " ".join(str(name).split())[:120]
     if not name:
@@ -245,11 +247,10 @@ def add_case(rules_dir: Path, ruleset_id: str, name: str, context: dict, expect:
         trial = Path(tmp) / path.name
         trial.write_text(new_text, encoding="utf-8")
         try:
-            cases = load_cases(trial)
+            cases = load_cases(trial, catalog)
         except RuleSetError as exc:
             raise RuleSetError(str(exc).replace(str(trial), display_path(path)),
-                               [p.__class__(display_path(path), p.line, p.column, p.message, p.rule, p.severity,
-                                            p.code, p.hint) for p in exc.problems]) from None
+                               [replace(p, file=display_path(path)) for p in exc.problems]) from None
     write_text_atomic(path, new_text)
     return {"file": display_path(path), "name": name, "line": cases[-1].line}
 
@@ -278,8 +279,7 @@ def uploaded_contexts(text: str, name: str = "upload.jsonl") -> list[tuple]:
             found = load_contexts_jsonl(path, dt.datetime.now(UTC))
         except RuleSetError as exc:
             raise RuleSetError(str(exc).replace(str(path), name),
-                               [p.__class__(name, p.line, p.column, p.message, p.rule, p.severity, p.code, p.hint)
-                                for p in exc.problems]) from None
+                               [replace(p, file=name) for p in exc.problems]) from None
     return [(context_name.replace(str(path), name), "upload", ctx) for context_name, ctx in found]
 
 

@@ -81,7 +81,7 @@ class ContactPolicy:
 
 def _problem(check: Checker, where, code: str, message: str, hint: str, policy: str | None) -> None:
     line, column = where
-    check.problems.append(Problem(check.file, line, column, message, policy, "error", code, hint))
+    check.problems.append(Problem(check.file, line, column, message, policy, "error", code, hint, "policy"))
 
 
 def read_contact_policies(raw, where, check: Checker, catalog: Catalog) -> tuple[ContactPolicy, ...]:
@@ -108,7 +108,7 @@ def read_contact_policies(raw, where, check: Checker, catalog: Catalog) -> tuple
 def _read_one(item, at, check: Checker, catalog: Catalog, seen: dict[str, int]) -> ContactPolicy | None:
     before = len(check.problems)
     policy_id = as_id(item.get("id"))
-    label = policy_id or f"line {at[0]}"
+    label = policy_id or f"at line {at[0]}"
     for key in item:
         if key not in FIELDS and not (isinstance(key, str) and key.startswith("@")):
             _problem(check, item.key_at(key), "contact-policy", f"unknown field {key!r} in a contact policy",
@@ -172,9 +172,13 @@ def _scope(scope, where, check: Checker, catalog: Catalog, label: str) -> tuple[
     if scope == "global":
         return None, None
     if not isinstance(scope, dict) or len(scope) != 1 or not ({"offering", "category"} & set(scope)):
+        typed = next(iter(scope), None) if isinstance(scope, dict) and len(scope) == 1 else scope
+        close = get_close_matches(str(typed), ["global", "offering", "category"], n=1, cutoff=0.6) \
+            if isinstance(typed, str) else []
         _problem(check, where, "contact-policy",
                  f"scope must be `global`, {{offering: <id>}} or {{category: <id or name>}}, got {scope!r}",
-                 "write e.g. `scope: {offering: \"6542\"}`; leave it out for every offering", label)
+                 (f"did you mean {close[0]!r}? " if close else "")
+                 + "write e.g. `scope: {offering: \"6542\"}`; leave it out for every offering", label)
         return None, None
     if "offering" in scope:
         offering = as_id(scope["offering"])
@@ -188,7 +192,9 @@ def _scope(scope, where, check: Checker, catalog: Catalog, label: str) -> tuple[
     category = as_id(scope["category"])
     if category is None or category not in catalog.category_tokens:
         known = sorted(catalog.category_tokens)
+        close = get_close_matches(str(category), known, n=1, cutoff=0.6)
         _problem(check, scope.at("category"), "unknown-category", f"unknown category {category!r}",
-                 "use a category id or name of a catalog offering: " + ", ".join(known), label)
+                 (f"did you mean {close[0]!r}? Otherwise, use" if close else "use")
+                 + " a category id or name of a catalog offering: " + ", ".join(known), label)
         return None, None
     return None, category

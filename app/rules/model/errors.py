@@ -6,7 +6,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding in a rule, catalog or case file (line and column are 1-based)."""
+    """One finding in a rule, catalog or case file (line and column are 1-based).
+
+    `rule` is the id of what the finding is about and `subject` says what
+    that is: "rule" (a rule of the rule set) or "policy" (a contact
+    policy: app/rules/model/contact.py), so that every rendering names a
+    policy as a policy ("policy P1: ..."), not as a rule."""
 
     file: str
     line: int
@@ -16,15 +21,24 @@ class Problem:
     severity: str = "error"
     code: str | None = None        # lint check name, set where the problem is found, e.g. "unknown-offering"
     hint: str | None = None        # what to do about it (lint)
+    subject: str = "rule"          # what `rule` names: "rule" or "policy"
+
+    @property
+    def about(self) -> str:
+        """"rule R1: ", "policy P1: " or "" (no subject): the prefix of every
+        rendering of the finding (CLI, API `text`, Studio)."""
+        return f"{self.subject} {self.rule}: " if self.rule else ""
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
-        rule = f"rule {self.rule}: " if self.rule else ""
-        return f"{where}: {rule}{self.message}"
+        return f"{self.file}:{self.line}:{self.column}: {self.about}{self.message}"
 
     def as_dict(self) -> dict:
+        """`rule` holds a rule's id, `policy` a contact policy's (the other
+        None), `about` the prefix the text starts its message with."""
         return {"file": self.file, "line": self.line, "column": self.column,
-                "rule": self.rule, "severity": self.severity, "message": self.message,
+                "rule": self.rule if self.subject == "rule" else None,
+                "policy": self.rule if self.subject == "policy" else None,
+                "about": self.about, "severity": self.severity, "message": self.message,
                 "code": self.code, "hint": self.hint, "text": str(self)}
 
 

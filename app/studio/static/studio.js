@@ -166,8 +166,13 @@ function answerPanel(data) {
       dropped.length ? dropped.map((d) => h("div", { text: `dropped ${offering(d.offering)} (${d.rule}): ${d.reason}, ${d.detail}` }))
         : "nothing dropped");
   });
+  const experiment = data.experiment;
   return h("section", { class: "card answer", "data-version": rs.version },
     h("h2", { text: `${rs.id} ${rs.version}` }),
+    experiment ? h("p", { class: "experiment", "data-experiment": experiment.id, "data-arm": experiment.arm,
+      text: experiment.holdout
+        ? `Experiment ${experiment.id}, arm ${experiment.arm}: a holdout, answered with no items (explained with the active version ${rs.version})`
+        : `Experiment ${experiment.id}, arm ${experiment.arm}: answered by version ${rs.version}` }) : "",
     h("ul", { class: "situation muted" }, situation.map((line) => h("li", { text: line }))),
     h("h3", { text: "Items" }),
     items.length ? h("ol", { class: "items" }, items) : h("p", { text: "(nothing recommended)" }),
@@ -183,11 +188,13 @@ function initPlayground() {
     showError(error, null);
     let context;
     try { context = playgroundContext(); } catch (e) { showError(error, new Error(`The pasted text is not JSON: ${e.message}`)); return; }
-    const versions = [$("#version-a").value, $("#version-b").value].filter(Boolean);
+    /* version A "" is "as served": no version asked for, so a TMF680 query
+       in a running experiment is explained by its arm's version */
+    const versions = [$("#version-a").value, ...[$("#version-b").value].filter(Boolean)];
     $("#answers").replaceChildren();
     try {
       const answers = await Promise.all(versions.map((version) =>
-        api("POST", `/admin/rules/explain?rulesetId=${encodeURIComponent(RULESET)}&version=${encodeURIComponent(version)}`, context)));
+        api("POST", `/admin/rules/explain?rulesetId=${encodeURIComponent(RULESET)}${version ? `&version=${encodeURIComponent(version)}` : ""}`, context)));
       $("#answers").replaceChildren(...answers.map(answerPanel));
       lastAnswer = answers[0];
       $("#save-case").hidden = false;
@@ -343,7 +350,7 @@ function initEditor() {
     $("#findings").replaceChildren(...findings.map((f) => h("li", {},
       h("button", { type: "button", onclick: () => goTo(f.line, f.column), text: `${f.line}:${f.column}` }), " ",
       h("span", { class: f.severity, text: f.severity }), " ",
-      `${f.rule ? "rule " + f.rule + ": " : ""}${f.message} [${f.code || ""}]`,
+      `${f.about || ""}${f.message} [${f.code || ""}]`,
       f.hint ? h("div", { class: "fix", text: `fix: ${f.hint}` }) : "")));
     drawGutter();
   };
