@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import time
 
 from flask import Flask
 from flask_smorest import Api
@@ -49,9 +51,6 @@ def _background_check(app: Flask):
     second, and at once in a new process (a fork): its idempotent checks
     (locks, thread liveness, the pid) cost 4 µs of thread CPU, paid by every
     request before; now a clock read and os.getpid, about 0.3 µs."""
-    import os
-    import time
-
     next_check = {"pid": None, "at": 0.0}
 
     def _start_background():

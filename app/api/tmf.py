@@ -434,7 +434,8 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
                      for content_type in MERGE_PATCH_TYPES}},
                  responses={"200": {"description": "Updated", "content": resource_content}, **errors})
         def patch_view(resource_id):
-            return json_response(service().patch(resource_id, read_json_object(MERGE_PATCH_TYPES)))
+            return json_response(service().patch(resource_id, read_json_object(MERGE_PATCH_TYPES),
+                                                 text_checked=True))
 
         @blp.route(f"/{segment}/<resource_id>", methods=["DELETE"], endpoint="delete")
         @blp.doc(summary=f"Delete a {kind.type_name}",
