@@ -30,6 +30,7 @@ from . import demo_workload, http_bench, workload
 from .load import client_name, run_load
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 #: (category, pattern on a frame's file): the first category, from the
 #: deepest frame up, that a frame matches takes the sample
@@ -49,7 +50,7 @@ CATEGORIES = [
     ("flask_smorest", r"flask_smorest/"),
     ("flask", r"flask/"),
     ("werkzeug", r"werkzeug/"),
-    ("gunicorn", r"gunicorn/|app/gunicorn_worker\.py"),
+    ("gunicorn", r"gunicorn/|app/gunicorn_worker\.py|^workers/|^http/|^app/(base|wsgiapp)\.py"),
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -84,8 +85,10 @@ def categorise(raw: Path) -> tuple[int, collections.Counter, collections.Counter
         categories[category] += n
         seen = set()
         for func, file in frames:
-            if file.startswith("app/") or "/app/" in file:
-                key = f"{func} ({file[file.find('app/'):]})"
+            # py-spy names files relative to their sys.path entry: gunicorn's
+            # own app/base.py is "app/base.py" too, so only files of ours count
+            if file.startswith("app/") and (ROOT / file).is_file():
+                key = f"{func} ({file})"
                 if key not in seen:
                     seen.add(key)
                     functions[key] += n
@@ -112,6 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--decision-log", choices=["on", "off"], default="on")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--raw", type=Path, help="also keep py-spy's raw stacks in this file")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(os.sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -146,6 +150,8 @@ def main(argv=None) -> int:
             served = len([e for e in server.access_entries(started) if e[3] == "POST"])
         finally:
             server.stop()
+        if args.raw:
+            shutil.copyfile(raw, args.raw)
         total, categories, functions = categorise(raw)
         header = (f"py-spy record --gil -r {args.rate} -d {args.duration} over the one pinned gunicorn worker at "
                   f"{args.rules} rules, {client} {connections} connections, 500 distinct bodies, decision log "
