@@ -11,6 +11,7 @@ import math
 import sys
 import zlib
 
+import orjson
 from flask import Request, request
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.utils import cached_property
@@ -113,7 +114,94 @@ def long_integer_problem(exc: ValueError) -> str | None:
             "more than this service reads")
 
 
+def _plain_tree(value, colons: int) -> bool:
+    """Whether orjson's parse of a body without `\\u` escapes is what the
+    strict parse below would return, checked in one walk: no float (the
+    strict parse keeps only exactly written-back doubles, and orjson turns
+    an integer beyond 64 bits into one), depth and array sizes within the
+    limits, and no duplicate key. orjson keeps the last of duplicate keys
+    silently; each object member has one `:` outside strings, so the body
+    held a duplicate exactly when its `colons` (count of b":") exceed the
+    members kept plus the colons inside the kept keys and strings (without
+    escapes a string's colons are all written as `:`). No text check is
+    needed: without escapes a string can hold neither NUL nor a surrogate
+    (orjson refuses raw control characters and invalid UTF-8)."""
+    members = 0
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        kind = type(node)
+        if kind is str:
+            colons -= node.count(":")
+        elif kind is dict:
+            if depth >= MAX_DEPTH and node:
+                return False
+            members += len(node)
+            for key, child in node.items():
+                colons -= key.count(":")
+                if type(child) in _LEAVES:
+                    if type(child) is str:
+                        colons -= child.count(":")
+                else:
+                    push((child, depth + 1))
+        elif kind is list:
+            if len(node) > MAX_ARRAY_ITEMS or (depth >= MAX_DEPTH and node):
+                return False
+            for child in node:
+                if type(child) in _LEAVES:
+                    if type(child) is str:
+                        colons -= child.count(":")
+                else:
+                    push((child, depth + 1))
+        elif kind is float:
+            return False
+    return colons == members
+
+
+_LEAVES = (str, int, bool, type(None))
+
+
+def _fast_parse(raw: bytes):
+    """The body parsed by orjson when that is provably the strict parse's
+    result (_plain_tree), else None: the strict parse then decides, with its
+    own errors. Bodies with `\\u` escapes always take the strict path.
+    Measured on the bench's 1,000 instant bodies (generated and demo; thread
+    CPU, medians of 7 alternating rounds, load 4.6): the strict parse 32.7
+    µs a body (json's object_pairs_hook is a Python call per object), this
+    path 14.2 µs."""
+    if b"\\u" in raw:
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not _plain_tree(value, raw.count(b":")):
+        return None
+    return value
+
+
 def parse_json(raw: bytes):
+    """A request body (bytes) as its JSON value, or the TMF error (400) that
+    says what is wrong: not UTF-8, empty, not JSON, NaN or an overflowing
+    number, a duplicate key, nested deeper than MAX_DEPTH, an array over
+    MAX_ARRAY_ITEMS, text no store holds, an inexact or too long number.
+    Strings are returned in NFC."""
+    fast = _fast_parse(raw)
+    if fast is not None:
+        if raw.isascii():
+            return fast         # ASCII text without escapes is NFC already (the common case)
+        try:
+            return nfc_tree(fast)
+        except ValueError as exc:
+            raise TMFError(400, f"The body is not valid JSON: {exc}", code="INVALID_JSON") from None
+    return strict_parse(raw)
+
+
+def strict_parse(raw: bytes):
+    """The body by the stdlib parser with every check of this module: what
+    parse_json returns or raises for any body (its fast path only takes
+    bodies for which the result is provably the same)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -20,7 +20,8 @@ def _create_recommendation():
     # recommendationItem, id and href are server-owned: new_resource refuses them.
     # An instant answer is not stored as a resource: it gets its id and href
     # from the decision log, which records it in the background.
-    resource, facts = service.checked_new_resource(read_json_object(), base_url(), stored=False)
+    resource, facts = service.checked_new_resource(read_json_object(), base_url(), stored=False,
+                                                   text_checked=True)
     if resource.get("instantSyncRecommendation"):
         contexts = [] if reco.decisions is not None else None
         try:

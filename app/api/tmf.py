@@ -295,7 +295,12 @@ def check_query_syntax() -> None:
 
 def refuse_unknown_parameters():
     """A query parameter an operation does not define is a 400, not ignored:
-    `GET /customer/{id}?feilds=name` must not quietly return everything."""
+    `GET /customer/{id}?feilds=name` must not quietly return everything.
+    A request without a query string (every create, an instant
+    recommendation) has nothing to check: 12 -> 1 µs of thread CPU a
+    request, without parsing the empty `args` into its NFC copy."""
+    if not request.query_string:
+        return None
     endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
     allowed = QUERY_PARAMETERS.get(endpoint, set())
     check_query_syntax()
@@ -411,7 +416,7 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
     def create_view():
         if create_handler is not None:
             return create_handler()
-        return created(service().create(read_json_object(), base_url()))
+        return created(service().create(read_json_object(), base_url(), text_checked=True))
 
     @blp.route(f"/{segment}/<resource_id>", methods=["GET"], endpoint="retrieve")
     @blp.doc(summary=f"Retrieve a {kind.type_name} by id",
@@ -429,7 +434,8 @@ def resource_blueprint(name: str, kind: ResourceKind, schemas, *, url_prefix: st
                      for content_type in MERGE_PATCH_TYPES}},
                  responses={"200": {"description": "Updated", "content": resource_content}, **errors})
         def patch_view(resource_id):
-            return json_response(service().patch(resource_id, read_json_object(MERGE_PATCH_TYPES)))
+            return json_response(service().patch(resource_id, read_json_object(MERGE_PATCH_TYPES),
+                                                 text_checked=True))
 
         @blp.route(f"/{segment}/<resource_id>", methods=["DELETE"], endpoint="delete")
         @blp.doc(summary=f"Delete a {kind.type_name}",

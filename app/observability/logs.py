@@ -4,7 +4,8 @@ aligned coloured text for a developer.
 Every record, whether from structlog or from a plain `logging.getLogger()`
 in the domain code or a library, goes through one handler on the root
 logger, so all of them share the format and carry the request's context
-(request id, trace id, rule set version) bound with `bind_log_context()`.
+(request id, trace id, rule set version) bound with `bind_log_context()`
+(`new_log_context()` at a request's start).
 
 Keys of a JSON line: `time` (ISO 8601, UTC), `level`, `event`, `request_id`
 (inside a request), `logger`, `pid`, then the rest of the context and the
@@ -21,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from contextvars import ContextVar
 
 import orjson
 import structlog
@@ -31,6 +33,28 @@ from ..config import Settings
 FORMATS = ("json", "console")
 
 
+#: The current request's (or thread's) log context: one immutable-by-convention
+#: dict in one ContextVar, replaced, never changed in place, so a context
+#: copied into another thread keeps what it had. structlog.contextvars keeps
+#: one ContextVar per key instead: clearing and binding them at every
+#: request start and its merge, which walks every context variable of the
+#: context (Flask's and werkzeug's too), cost 9.1 µs of thread CPU per
+#: request (a new context, one bind, one merge, inside a Flask request
+#: context) against 1.7-1.9 µs this way (20,000 calls, load 5).
+_log_context: ContextVar[dict] = ContextVar("reco_log_context", default={})
+
+
+def merge_log_context(_logger, _name, event: dict) -> dict:
+    """The first processor: the context's fields, under the call's own
+    (a field the call passes wins, as structlog's merge_contextvars)."""
+    context = _log_context.get()
+    if context:
+        for key, value in context.items():
+            if key not in event:
+                event[key] = value
+    return event
+
+
 def _add_pid(_logger, _name, event: dict) -> dict:
     """Which gunicorn worker wrote the line."""
     event["pid"] = os.getpid()
@@ -39,7 +63,7 @@ def _add_pid(_logger, _name, event: dict) -> dict:
 
 # Both paths: structlog's own loggers (the request line) and stdlib records.
 BASE_PROCESSORS = (
-    structlog.contextvars.merge_contextvars,
+    merge_log_context,
     _add_pid,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True, key="time"),
@@ -130,13 +154,12 @@ def configure_logging(fmt: str, level: str) -> None:
 
 def bind_log_context(**values) -> None:
     """Add fields to every log line of the current request (or thread)."""
-    structlog.contextvars.bind_contextvars(**values)
+    _log_context.set({**_log_context.get(), **values})
 
 
 def new_log_context(**values) -> None:
     """Start a request's context: drop what a previous request on this thread bound."""
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(**values)
+    _log_context.set(values)
 
 
 def get_logger(name: str):

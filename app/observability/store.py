@@ -27,8 +27,20 @@ def instrument_store(store: Store) -> Store:
     return InstrumentedStore(store)
 
 
+#: the latency histogram's child per (operation, collection): prometheus-client's
+#: `labels()` validates and joins the label values on every call: 1.6-2.7 µs
+#: of thread CPU a call (20,000 calls, load 4), beside 3.2 µs for the observe
+#: itself; an instant recommendation for a known customer makes 2-3 store calls. Both labels come from the code, so the
+#: dict stays small; two threads adding the same key store the same child.
+_seconds_children: dict[tuple[str, str], object] = {}
+
+
 def _record(operation: str, collection: str, started: float, error: BaseException | None) -> None:
-    STORE_OPERATION_SECONDS.labels(operation, collection).observe(time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    child = _seconds_children.get((operation, collection))
+    if child is None:
+        child = _seconds_children[(operation, collection)] = STORE_OPERATION_SECONDS.labels(operation, collection)
+    child.observe(seconds)
     # An exception raised by an update's change callback (a lost claim race,
     # say) is the caller's decision, not a store failure: only the store's own.
     if isinstance(error, (StoreError, OSError)):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from rulehelpers import ctx, customer, products, rule
 
+from app.rules.engine.policies import sort_key
+
 
 def _rules():
     return [
@@ -37,9 +39,30 @@ def test_ranking_tables_belong_to_the_compiled_version(build):
     always drops (7401 is Retired in the demo catalog), else its window."""
     engine = build(_rules())
     tables = engine.ranking
-    assert tables.proposals[0] == (("6542", (3, 0, 0)), ("7401", (1, 0, 1)), ("7202", (2, 0, 2)),
-                                   ("7402", (4, 0, 3)))
+    assert [(offering, rule.id, priority) for _key, offering, rule, priority in tables.proposals[0]] == [
+        ("6542", "A", 3), ("7401", "A", 1), ("7202", "A", 2), ("7402", "A", 4)]
+    keys = [key for key, *_ in tables.proposals[0]]
+    assert keys == [sort_key(3, 0, 0), sort_key(1, 0, 1), sort_key(2, 0, 2), sort_key(4, 0, 3)]
     assert tables.offerings["7401"] is None
     start, end = tables.offerings["7202"]
     assert (start.isoformat(), end.isoformat()) == ("2026-11-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00")
     assert tables.offerings["6542"] == (None, None)
+
+
+def test_sort_key_orders_as_the_ranking_tuple():
+    """The packed key sorts exactly as (priority, rule index, position), at
+    the edges of each part (0, the largest priority, the largest index and
+    position it takes), and refuses what it cannot pack."""
+    import itertools
+
+    import pytest
+
+    from app.rules.model.ruleset import MAX_PRIORITY
+
+    edge = (1 << 24) - 1
+    triples = list(itertools.product((0, 1, 2, MAX_PRIORITY), (0, 1, edge), (0, 1, edge)))
+    assert sorted(triples, key=lambda t: sort_key(*t)) == sorted(triples)
+    with pytest.raises(ValueError):
+        sort_key(1, 1 << 24, 0)
+    with pytest.raises(ValueError):
+        sort_key(1, 0, -1)
