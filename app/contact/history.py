@@ -238,6 +238,10 @@ class ReadAhead:
 class EmbeddedHistory:
     """The TinyDB store's reaction index and the JSON Lines day files."""
 
+    # no statement to send along the customer's look-up: the index is in
+    # memory (PostgresHistory.ahead is the read-ahead of the SQL store)
+    ahead = None
+
     def __init__(self, store, decisions=None):
         self.store = store
         self.decisions = decisions

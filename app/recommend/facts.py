@@ -122,8 +122,8 @@ class PartyFacts:
         if not party or not party.get("id"):
             return None, source
         party_id = str(party["id"])
-        if (policies and when is not None and self.store.sql
-                and getattr(source, "ahead", None) is not None):
+        if (policies and when is not None and self.store.sql and source is not None
+                and source.ahead is not None):
             (sql, params, columns), finish = source.ahead(party_id, *window(policies, when),
                                                      kinds=reaction_windows(policies, when))
             customer, rows = self.store.get_along("customer", party_id, sql, params, columns)
