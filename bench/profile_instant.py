@@ -37,20 +37,20 @@ ROOT = HERE.parent
 CATEGORIES = [
     ("durable fire", r"durable_runtime\.py|durable_rules"),
     ("ranking/policies", r"rules/engine/policies\.py"),
-    ("decision record", r"app/decisions/"),
+    ("decision record", r"\bapp/decisions/"),
     ("metrics lib", r"prometheus_client/"),
     ("structlog", r"structlog/"),
-    ("observability", r"app/observability/"),
-    ("validation fast", r"app/schemas/|msgspec"),
-    ("body read", r"app/jsonbody\.py|orjson"),
-    ("store", r"app/store/|tinydb/"),
+    ("observability", r"\bapp/observability/"),
+    ("validation fast", r"\bapp/schemas/|msgspec"),
+    ("body read", r"\bapp/jsonbody\.py|orjson"),
+    ("store", r"\bapp/store/|tinydb/"),
     ("rules facts", r"rules/model/facts\.py"),
-    ("facts/context", r"app/recommend/facts\.py"),
+    ("facts/context", r"\bapp/recommend/facts\.py"),
     ("compiler facts", r"rules/engine/compiler\.py"),
     ("flask_smorest", r"flask_smorest/"),
     ("flask", r"flask/"),
     ("werkzeug", r"werkzeug/"),
-    ("gunicorn", r"gunicorn/|app/gunicorn_worker\.py|^workers/|^http/|^app/(base|wsgiapp)\.py"),
+    ("gunicorn", r"gunicorn/|\bapp/gunicorn_worker\.py|^workers/|^http/|^(?:app)/(base|wsgiapp)\.py"),
 ]
 _COMPILED = [(name, re.compile(pattern)) for name, pattern in CATEGORIES]
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -86,7 +86,8 @@ def categorise(raw: Path) -> tuple[int, collections.Counter, collections.Counter
         seen = set()
         for func, file in frames:
             # py-spy names files relative to their sys.path entry: gunicorn's
-            # own app/base.py is "app/base.py" too, so only files of ours count
+            # own base.py of its package `app` has that same relative name, so
+            # only files of ours count
             if file.startswith("app/") and (ROOT / file).is_file():
                 key = f"{func} ({file})"
                 if key not in seen:
