@@ -78,6 +78,10 @@ def on_starting(server):
     for name in os.listdir(folder):
         if name.endswith(".db"):
             os.unlink(os.path.join(folder, name))
+    # what the workers of a previous run of this host served (/health's
+    # rules.workers): their pids may belong to other processes by now
+    from app.rules.service.workers import forget_previous_run
+    forget_previous_run(_settings.data_dir)
 
 
 def child_exit(server, worker):

@@ -3,7 +3,10 @@
 in one of them the host can serve two versions at once. Each process writes
 one small JSON file, `<state dir>/workers/<pid>.json`, when what it serves
 changes; readers drop the files of processes that are gone (same host:
-kill(pid, 0)).
+kill(pid, 0)). A server that starts forgets the files of its previous run
+(forget_previous_run, from gunicorn's master): after a crash or a container
+restart their pids are reused, by other processes that kill(pid, 0) finds
+alive, and /health would list them as workers serving an old version.
 
 Also the retry schedule of a build that durable-rules refused (an
 `EngineBuildError`, process-local and possibly transient): BUILD_RETRY_DELAYS
@@ -111,6 +114,25 @@ class ServedVersions:
                     and hash in (None, entry["hash"]):
                 ready.append(pid)
         return ready
+
+
+def forget_previous_run(state_dir: Path) -> int:
+    """Remove every process's entry under `state_dir` (the gunicorn master,
+    before it forks its workers: none of them has written yet). Returns how
+    many were removed; never raises (a read-only data directory: /health may
+    then show stale lines, the server still starts)."""
+    removed = 0
+    try:
+        paths = list((Path(state_dir) / "workers").glob("*.json"))
+    except OSError:
+        return removed
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+            removed += 1
+        except OSError:
+            pass
+    return removed
 
 
 def _alive(pid: int) -> bool:
