@@ -29,6 +29,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
+from .rules.service.workers import HOST_BUILD_EXITS
 from .services import services, services_of
 
 # seconds a worker over its memory budget waits for its replacement to serve
@@ -62,9 +63,7 @@ class TmfThreadWorker(ThreadWorker):
         # whose build durable-rules refused, even after retries, serves
         # nothing its siblings could not; it leaves and the arbiter forks a
         # fresh one (exit code 0: a boot error, 3, would stop the arbiter)
-        if _exit_wanted(self.wsgi):
-            self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
-                           self.pid, services(self.wsgi).rules.build_failure)
+        if _exit_wanted(self.wsgi) and self._leave_for_build_failure("cannot build"):
             return
         reco = services_of(self.wsgi)
         if reco is not None:     # a worker being replaced waits for this (_replace_when_ready)
@@ -72,14 +71,29 @@ class TmfThreadWorker(ThreadWorker):
         super().run()
 
     def handle_request(self, req, conn):
-        if self.alive and _exit_wanted(self.wsgi):
-            self.log.error("Worker %s lost its rule set (%s); exiting so that it is replaced", self.pid,
-                           services(self.wsgi).rules.build_failure)
+        if self.alive and _exit_wanted(self.wsgi) and self._leave_for_build_failure("lost"):
             self.alive = False
 
         if self.alive and _recycle_wanted(self.wsgi):
             self._replace_when_ready(time.time())
         return super().handle_request(req, conn)
+
+    def _leave_for_build_failure(self, what: str) -> bool:
+        """Log and return True when this worker, which serves nothing because
+        durable-rules refused its build, should leave to be replaced; when
+        the host's workers have left too often in a row with nobody serving
+        (rules/service/workers.py HOST_BUILD_EXITS), log that it stays, answering
+        503 with the refusal in /health and retrying, and return False."""
+        rules = services(self.wsgi).rules
+        if rules.served.leave_after_build_failure():
+            self.log.error("Worker %s %s its rule set (%s); exiting so that it is replaced", self.pid,
+                           what, rules.build_failure)
+            return True
+        rules.stays_without_rules = True
+        self.log.error("Worker %s cannot build its rule set (%s) and %s workers of this host left in a row "
+                       "without any build succeeding: staying, answering 503 and retrying (GET /health "
+                       "rules.buildFailure)", self.pid, rules.build_failure, HOST_BUILD_EXITS)
+        return False
 
     _asked_at: float | None = None       # when this worker sent SIGTTIN (epoch seconds)
     _next_look = 0.0                     # when it looks at the served-versions files next

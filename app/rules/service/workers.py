@@ -12,9 +12,18 @@ Also the retry schedule of a build that durable-rules refused (an
 `EngineBuildError`, process-local and possibly transient): BUILD_RETRY_DELAYS
 within one reload, then RELOAD_BACKOFF between reloads while a lagging
 process keeps serving the version it has.
+
+And when a worker that could build nothing leaves: only while a sibling
+serves or the host's workers have not already left HOST_BUILD_EXITS times
+in a row without any build succeeding since (`<state dir>/workers/build-exits`).
+Past that every replacement fails alike (a refusal that is not transient):
+leaving again would only have gunicorn fork, build and lose workers without
+end, with no process to answer /health; the worker stays instead, answers
+503 with the refusal in /health, and retries after RELOAD_BACKOFF.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -26,6 +35,10 @@ BUILD_RETRY_DELAYS = (0.1, 0.4, 1.6)
 # seconds before a process that failed a build tries the reload again
 # (doubling from the first value up to the last)
 RELOAD_BACKOFF = (1.0, 30.0)
+# workers of one host that may leave in a row, none serving and no build
+# succeeding between, before the next one stays (and answers 503)
+HOST_BUILD_EXITS = 4
+BUILD_EXITS_FILE = "build-exits"
 
 
 def reload_backoff(failures: int) -> float:
@@ -48,6 +61,8 @@ class ServedVersions:
         Never raises: /health loses one process's line, the worker keeps serving."""
         if served == self._last:
             return
+        if served.get("hash") and not served.get("buildFailure"):
+            self._clear_exits()          # a build succeeded: the host's refusals are not persistent
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.folder / f"{os.getpid()}.json",
@@ -65,6 +80,42 @@ class ServedVersions:
         if self._last is not None:
             last, self._last = self._last, None
             self.record(last)
+
+    def leave_after_build_failure(self) -> bool:
+        """Whether this process, which serves nothing because its build was
+        refused, should leave to be replaced (True: counted in the host's
+        exits in a row) or stay (False: HOST_BUILD_EXITS workers of this host
+        left already and no other live process serves). A sibling that
+        serves shows the refusal is this process's own: leave, uncounted. Errors of
+        the folder: leave (what gunicorn replacing the worker did before)."""
+        if any(entry.get("hash") and entry.get("pid") != os.getpid() for entry in self.report()["workers"]):
+            return True                  # not counted: the host serves
+        try:
+            return self._count_exit() <= HOST_BUILD_EXITS
+        except OSError:
+            return True
+
+    def _count_exit(self) -> int:
+        """Add one to the host's exits in a row (under an exclusive lock: the
+        workers of one host may fail at once) and return the new count."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / BUILD_EXITS_FILE, "a+", encoding="ascii") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            try:
+                count = int(handle.read().strip() or 0) + 1
+            except ValueError:
+                count = 1
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(count))
+        return count
+
+    def _clear_exits(self) -> None:
+        try:
+            (self.folder / BUILD_EXITS_FILE).unlink(missing_ok=True)
+        except OSError:
+            pass
 
     def report(self) -> dict:
         """{"workers": [entry, ...] by pid, "agree": whether every live process
@@ -117,19 +168,22 @@ class ServedVersions:
 
 
 def forget_previous_run(state_dir: Path) -> int:
-    """Remove every process's entry under `state_dir` (the gunicorn master,
+    """Remove every process's entry under `state_dir`, and the count of
+    workers that left in a row (the gunicorn master,
     before it forks its workers: none of them has written yet). Returns how
     many were removed; never raises (a read-only data directory: /health may
     then show stale lines, the server still starts)."""
     removed = 0
+    folder = Path(state_dir) / "workers"
     try:
-        paths = list((Path(state_dir) / "workers").glob("*.json"))
+        paths = [*folder.glob("*.json"), folder / BUILD_EXITS_FILE]
     except OSError:
         return removed
     for path in paths:
         try:
-            path.unlink(missing_ok=True)
-            removed += 1
+            if path.exists():
+                path.unlink()
+                removed += 1
         except OSError:
             pass
     return removed
