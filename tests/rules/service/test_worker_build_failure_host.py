@@ -21,7 +21,8 @@ from test_hot_reload import E1, booted_workers
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 ADMIN = {"X-API-Key": "rev-admin-key"}
 
-pytestmark = pytest.mark.backends("tinydb", reason="rule builds in worker processes; the store plays no part")
+pytestmark = [pytest.mark.backends("tinydb", reason="rule builds in worker processes; the store plays no part"),
+              pytest.mark.slow]
 
 
 def health(service, headers=None) -> dict | None:
