@@ -115,8 +115,6 @@ class RuleService:
         self.retired_budget = retired_budget
         self.served = ServedVersions(self.state_dir)  # what each process of this host serves (/health)
         self.build_failure: str | None = None         # durable refused the last build, after retries
-        self.stays_without_rules = False              # set by a worker that chose not to leave (exit_wanted);
-                                                      # cleared by the next build that succeeds
         self._reload_lock = threading.Lock()
         self._active: Active | None = None
         self._loaded: Loaded | None = None
@@ -218,11 +216,8 @@ class RuleService:
         """True when this process serves nothing because durable-rules refused
         to build the rule set even after retries (not because of the files,
         which its sibling workers read alike): the gunicorn worker exits and
-        is replaced, instead of answering 503 beside healthy siblings. False
-        once `stays_without_rules` is set: the host's workers left too often
-        in a row (ServedVersions.leave_after_build_failure); this one answers
-        503 and retries after its backoff."""
-        return self._active is None and self.build_failure is not None and not self.stays_without_rules
+        is replaced, instead of answering 503 beside healthy siblings."""
+        return self._active is None and self.build_failure is not None
 
     def reload(self) -> None:
         """Reload now (blocking)."""
@@ -351,7 +346,6 @@ class RuleService:
             self._retry_at = time.monotonic() + reload_backoff(self._build_failures)
         else:
             self._build_failures = 0
-            self.stays_without_rules = False   # built: a later refusal may leave again
         ruleset = chosen.engine.ruleset if chosen is not None else None
         self.served.record({"rulesetId": ruleset.id if ruleset else None,
                             "version": ruleset.version if ruleset else None,

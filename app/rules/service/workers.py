@@ -88,12 +88,16 @@ class ServedVersions:
         left already and no other live process serves). A sibling that
         serves shows the refusal is this process's own: leave, uncounted. Errors of
         the folder: leave (what gunicorn replacing the worker did before)."""
-        if any(entry.get("hash") and entry.get("pid") != os.getpid() for entry in self.report()["workers"]):
+        if self.sibling_serves():
             return True                  # not counted: the host serves
         try:
             return self._count_exit() <= HOST_BUILD_EXITS
         except OSError:
             return True
+
+    def sibling_serves(self) -> bool:
+        """Whether another live process of this host serves a version."""
+        return any(entry.get("hash") and entry.get("pid") != os.getpid() for entry in self.report()["workers"])
 
     def _count_exit(self) -> int:
         """Add one to the host's exits in a row (under an exclusive lock: the

@@ -2,7 +2,8 @@
 one: the workers leave to be replaced a few times (a refusal may be
 transient), then one stays, so that the host answers: /health says why
 (to an admin key only), readiness and recommendations answer 503, and the
-worker builds once the refusal is gone, instead of gunicorn forking
+worker builds once the refusal is gone (or leaves once a sibling serves),
+instead of gunicorn forking
 workers that build and leave without end while nothing answers at all.
 
 The refusal is injected (RECO_FAULT_ENGINE_BUILDS, app/rules/engine/faults.py)."""
@@ -65,16 +66,23 @@ def test_when_no_worker_of_the_host_can_build_one_stays_and_answers_until_the_bu
     booted = len(booted_workers(service))
     assert booted <= 2 + HOST_BUILD_EXITS + 2, f"{booted} workers booted: the replacements did not stop"
 
-    # the refusal goes away: the staying workers retry after their backoff and serve
-    faults.write_text("0")
+    # the refusal goes away in all workers but one: the others retry after their
+    # backoff and serve; the one still refused leaves (not 503 beside them) and
+    # its replacement serves
+    staying = [w["pid"] for w in health(service, ADMIN)["rules"]["workers"] if w.get("buildFailure")]
+    assert staying
+    faults.write_text(f"100000:{staying[0]}")
 
     def serving():
         report = health(service, ADMIN)
         if not report or not report["rules"]["ok"] or not report["rules"]["workersAgree"]:
             return None
-        return report if all(w["hash"] and not w["buildFailure"] for w in report["rules"]["workers"]) else None
+        workers = report["rules"]["workers"]
+        return report if len(workers) == 2 and all(w["hash"] and not w["buildFailure"] for w in workers) else None
     report = wait_until(serving, timeout=120, interval=1.0)
-    assert report, "the staying workers never served after the refusal went away"
+    assert report, "the host never served again with both workers after the refusal went away"
     assert {w["version"] for w in report["rules"]["workers"]} == {"1.0.0"}
+    assert staying[0] not in [w["pid"] for w in report["rules"]["workers"]]
+    assert "a sibling serves now; exiting so that it is replaced" in service.log_path.read_text()
     answers = [requests.post(service.url + R, json=E1, timeout=30) for _ in range(10)]
     assert [a.status_code for a in answers] == [200] * 10
