@@ -19,7 +19,8 @@ in a row without any build succeeding since (`<state dir>/workers/build-exits`).
 Past that every replacement fails alike (a refusal that is not transient):
 leaving again would only have gunicorn fork, build and lose workers without
 end, with no process to answer /health; the worker stays instead, answers
-503 with the refusal in /health, and retries after RELOAD_BACKOFF.
+503 with the refusal in /health, retries after RELOAD_BACKOFF, and leaves
+once a sibling serves (app/gunicorn_worker.py decides, with these files).
 """
 from __future__ import annotations
 
@@ -86,8 +87,9 @@ class ServedVersions:
         refused, should leave to be replaced (True: counted in the host's
         exits in a row) or stay (False: HOST_BUILD_EXITS workers of this host
         left already and no other live process serves). A sibling that
-        serves shows the refusal is this process's own: leave, uncounted. Errors of
-        the folder: leave (what gunicorn replacing the worker did before)."""
+        serves shows the refusal is this process's own: leave, uncounted.
+        Errors of the folder: leave (what gunicorn replacing the worker did
+        before)."""
         if self.sibling_serves():
             return True                  # not counted: the host serves
         try:
