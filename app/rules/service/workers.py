@@ -2,11 +2,12 @@
 /health: gunicorn workers reload on their own, so after a build that failed
 in one of them the host can serve two versions at once. Each process writes
 one small JSON file, `<state dir>/workers/<pid>.json`, when what it serves
-changes; readers drop the files of processes that are gone (same host:
-kill(pid, 0)). A server that starts forgets the files of its previous run
-(forget_previous_run, from gunicorn's master): after a crash or a container
-restart their pids are reused, by other processes that kill(pid, 0) finds
-alive, and /health would list them as workers serving an old version.
+changes (from when it takes requests: not a `flask` command); readers drop
+the files of processes that are gone (same host: kill(pid, 0)). A server
+that starts forgets the files of its previous run (forget_previous_run,
+from gunicorn's master): after a crash or a container restart their pids
+are reused, by other processes that kill(pid, 0) finds alive, and /health
+would list them as workers serving an old version.
 
 Also the retry schedule of a build that durable-rules refused (an
 `EngineBuildError`, process-local and possibly transient): BUILD_RETRY_DELAYS
@@ -57,10 +58,17 @@ class ServedVersions:
         self._accepting = False
 
     def record(self, served: dict) -> None:
-        """Write this process's entry if it changed. `served`: rulesetId,
-        version, hash (None when it serves nothing), buildFailure (text or None).
-        Never raises: /health loses one process's line, the worker keeps serving."""
+        """Write this process's entry if it changed, once the process takes
+        requests (mark_accepting; until then the entry is kept to be written
+        then): a `flask` command builds the app and its rule set too, but
+        answers nobody, and is no worker for /health to list. `served`:
+        rulesetId, version, hash (None when it serves nothing), buildFailure
+        (text or None). Never raises: /health loses one process's line, the
+        worker keeps serving."""
         if served == self._last:
+            return
+        if not self._accepting:
+            self._last = dict(served)
             return
         if served.get("hash") and not served.get("buildFailure"):
             self._clear_exits()          # a build succeeded: the host's refusals are not persistent
@@ -76,7 +84,7 @@ class ServedVersions:
         """Say that this process now takes requests (a gunicorn worker whose
         app is built, at the start of its request loop; until then its rule
         service may already serve a version while the app around it is still
-        being built): the entry is written again with "accepting": true."""
+        being built): its entry is written, with "accepting": true."""
         self._accepting = True
         if self._last is not None:
             last, self._last = self._last, None
