@@ -64,7 +64,8 @@ class TmfThreadWorker(ThreadWorker):
         # the app (and its rule engine) was built in init_process: a worker
         # whose build durable-rules refused, even after retries, serves
         # nothing its siblings could not; it leaves and the arbiter forks a
-        # fresh one (exit code 0: a boot error, 3, would stop the arbiter)
+        # fresh one (exit code 0: a boot error, 3, would stop the arbiter),
+        # unless every worker of the host keeps failing (_leave_for_build_failure)
         if _exit_wanted(self.wsgi) and self._leave_for_build_failure("cannot build"):
             return
         reco = services_of(self.wsgi)
