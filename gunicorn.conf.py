@@ -76,8 +76,15 @@ def on_starting(server):
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
-        if name.endswith(".db"):
+        # prometheus-client's files, and the per-rule counts' (app/observability/
+        # rule_counts.py: rulefired_<pid>_<version>.bin and .ids); only ours, the
+        # directory may be the operator's
+        if name.endswith(".db") or name.startswith("rulefired_"):
             os.unlink(os.path.join(folder, name))
+    # what the workers of a previous run of this host served (/health's
+    # rules.workers): their pids may belong to other processes by now
+    from app.rules.service.workers import forget_previous_run
+    forget_previous_run(_settings.data_dir)
 
 
 def child_exit(server, worker):

@@ -29,6 +29,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
+from .rules.service.workers import HOST_BUILD_EXITS
 from .services import services, services_of
 
 # seconds a worker over its memory budget waits for its replacement to serve
@@ -39,6 +40,8 @@ REPLACEMENT_WAIT_S = 120.0
 RECYCLE_RETRY_S = 30.0
 # seconds between two looks at the served-versions files while waiting
 READY_CHECK_S = 0.25
+# seconds between two looks, by a worker staying without rules, for a sibling that serves
+STAYING_CHECK_S = 1.0
 
 
 def write_tmf_error(sock, status_int: int, reason: str, mesg: str) -> None:
@@ -61,10 +64,9 @@ class TmfThreadWorker(ThreadWorker):
         # the app (and its rule engine) was built in init_process: a worker
         # whose build durable-rules refused, even after retries, serves
         # nothing its siblings could not; it leaves and the arbiter forks a
-        # fresh one (exit code 0: a boot error, 3, would stop the arbiter)
-        if _exit_wanted(self.wsgi):
-            self.log.error("Worker %s cannot build its rule set (%s); exiting so that it is replaced",
-                           self.pid, services(self.wsgi).rules.build_failure)
+        # fresh one (exit code 0: a boot error, 3, would stop the arbiter),
+        # unless every worker of the host keeps failing (_leave_for_build_failure)
+        if _exit_wanted(self.wsgi) and self._leave_for_build_failure("cannot build"):
             return
         reco = services_of(self.wsgi)
         if reco is not None:     # a worker being replaced waits for this (_replace_when_ready)
@@ -73,13 +75,46 @@ class TmfThreadWorker(ThreadWorker):
 
     def handle_request(self, req, conn):
         if self.alive and _exit_wanted(self.wsgi):
-            self.log.error("Worker %s lost its rule set (%s); exiting so that it is replaced", self.pid,
-                           services(self.wsgi).rules.build_failure)
-            self.alive = False
+            if self._leave_for_build_failure("lost"):
+                self.alive = False
+        elif self._staying_since is not None:
+            self._staying_since = None       # it serves again: a later loss is decided afresh
 
         if self.alive and _recycle_wanted(self.wsgi):
             self._replace_when_ready(time.time())
         return super().handle_request(req, conn)
+
+    _staying_since: float | None = None   # when this worker chose to stay without rules (monotonic)
+    _stay_checked_at = 0.0
+
+    def _leave_for_build_failure(self, what: str) -> bool:
+        """Log and return True when this worker, which serves nothing because
+        durable-rules refused its build, should leave to be replaced. When the
+        host's workers have left too often in a row with nobody serving
+        (rules/service/workers.py HOST_BUILD_EXITS) it stays instead, answering
+        503 with the refusal in /health while its rule service retries, and
+        returns False; a staying worker leaves as soon as a sibling serves
+        (looked at every STAYING_CHECK_S), not to answer 503 beside it."""
+        rules = services(self.wsgi).rules
+        now = time.monotonic()
+        if self._staying_since is not None:
+            if now - self._stay_checked_at < STAYING_CHECK_S:
+                return False
+            self._stay_checked_at = now
+            if not rules.served.sibling_serves():
+                return False
+            self.log.error("Worker %s serves nothing (%s) and a sibling serves now; exiting so that it is "
+                           "replaced", self.pid, rules.build_failure)
+            return True
+        if rules.served.leave_after_build_failure():
+            self.log.error("Worker %s %s its rule set (%s); exiting so that it is replaced", self.pid,
+                           what, rules.build_failure)
+            return True
+        self._staying_since = self._stay_checked_at = now
+        self.log.error("Worker %s cannot build its rule set (%s) and %s workers of this host left in a row "
+                       "without any build succeeding: staying, answering 503 and retrying (GET /health "
+                       "rules.buildFailure)", self.pid, rules.build_failure, HOST_BUILD_EXITS)
+        return False
 
     _asked_at: float | None = None       # when this worker sent SIGTTIN (epoch seconds)
     _next_look = 0.0                     # when it looks at the served-versions files next

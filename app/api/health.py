@@ -87,7 +87,7 @@ def _report() -> tuple[dict, bool]:
 #: The figures of each part that anyone may read (no text, no location).
 PUBLIC_FIELDS = {
     "store": ("ok", "backend", "collections"),
-    "rules": ("ok", "rulesetId", "version", "hash", "pinned", "loadedAt", "rules"),
+    "rules": ("ok", "rulesetId", "version", "hash", "pinned", "loadedAt", "rules", "workersAgree"),
     "events": ("recorded", "pending", "failed", "delivered", "backlogAgeSeconds",
                "openCircuits", "recordable", "stalled"),
     "decisionLog": ("backend", "pending"),

@@ -58,8 +58,7 @@ def test_versions_side_by_side_activate_rollback_unpin(tree):
     pointer = json.loads((state_dir / "active-rulesets.json").read_text())
     assert pointer["rulesets"]["telco-demo"]["version"] == "0.9.0"
     assert sorted(p.name for p in state_dir.iterdir()) == ["active-rulesets.json",   # no temp file left
-                                                           "rule-files.checks.json", "rules-activated.stamp",
-                                                           "workers"]
+                                                           "rule-files.checks.json", "rules-activated.stamp"]
 
     svc.activate("telco-demo", "1.0.0")
     assert ids(svc, **E1) == ["6542", "6543", "7301"] and svc.status()["pinned"]
