@@ -274,84 +274,19 @@ def preload_flask() -> None:
 def preload_gunicorn() -> None:
     """Import the libraries a gunicorn master and its workers need (app.config,
     which gunicorn.conf.py imports, Flask, marshmallow, durable-rules,
-    psycopg, pydantic, ...) and the app's modules that can be imported
-    without prometheus-client (app_modules_without_metrics), but neither
-    gunicorn's config nor prometheus-client: gunicorn.config reads
-    FORWARDED_ALLOW_IPS, WEB_CONCURRENCY and PORT into its defaults on
-    import (a test that sets FORWARDED_ALLOW_IPS for its server would get
-    the zygote's), and prometheus-client picks its multiprocess mode on
-    import from PROMETHEUS_MULTIPROC_DIR, which gunicorn.conf.py sets in the
-    master. The workers, forked by the master, build the app themselves and
-    import the rest of it (the modules that reach prometheus-client), as in
-    production. Measured: a worker's import and create_app took about 1.0 s
-    of CPU with the libraries preloaded, 0.4-0.6 s with these modules too."""
+    psycopg, pydantic, ...), but neither gunicorn nor prometheus-client:
+    gunicorn.config reads FORWARDED_ALLOW_IPS, WEB_CONCURRENCY and PORT into
+    its defaults on import (a test that sets FORWARDED_ALLOW_IPS for its
+    server would get the zygote's), and prometheus-client picks its
+    multiprocess mode on import from PROMETHEUS_MULTIPROC_DIR, which
+    gunicorn.conf.py sets in the master. The workers, forked by the master,
+    import the app themselves, as in production."""
     for name in ("app.config", "flask", "flask.cli", "flask_smorest", "marshmallow", "durable.lang",
                  "psycopg", "psycopg_pool", "pydantic_settings", "structlog", "yaml", "tinydb",
                  "orjson", "msgspec", "requests", "werkzeug", "click", "webargs", "apispec"):
         importlib.import_module(name)
-    for name in app_modules_without_metrics():
-        importlib.import_module(name)
     for unwanted in ("gunicorn.config", "prometheus_client"):
         assert unwanted not in sys.modules, f"{unwanted} must be imported by the master itself"
-
-
-#: What no module the gunicorn zygote preloads may import, even indirectly.
-AFTER_THE_FORK = ("prometheus_client",)
-
-
-def _run_on_import(statements):
-    """The statements of a module body that run when it is imported: not a
-    function's body, nor an `if TYPE_CHECKING:` block."""
-    for statement in statements:
-        yield statement
-        if isinstance(statement, ast.If):
-            checking = "TYPE_CHECKING" in ast.unparse(statement.test)
-            yield from _run_on_import(([] if checking else statement.body) + statement.orelse)
-        elif isinstance(statement, ast.Try):
-            yield from _run_on_import(statement.body + [h for handler in statement.handlers
-                                                        for h in handler.body]
-                                      + statement.orelse + statement.finalbody)
-        elif isinstance(statement, (ast.With, ast.ClassDef, ast.For, ast.While)):
-            yield from _run_on_import(statement.body)
-
-
-def app_modules_without_metrics() -> list[str]:
-    """The modules of app/ whose import reaches none of AFTER_THE_FORK, read
-    from the source: each module's module-level imports (those inside a
-    function run later, in the worker), its package's __init__ and, through
-    them, every app module they import. The Alembic migrations (run by
-    `flask store upgrade` in a process of their own) and __main__ modules
-    are left out. Imports from other packages are taken not to reach
-    prometheus-client; preload_gunicorn checks that they did not."""
-    modules: dict[str, Path] = {}
-    for path in sorted((ROOT / "app").rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        if "migrations" in parts or parts[-1] == "__main__":
-            continue
-        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    imports: dict[str, set[str]] = {}
-    for name, path in modules.items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        found = {name.rpartition(".")[0]} - {""}          # the package is imported first
-        for statement in _run_on_import(ast.parse(path.read_text()).body):
-            if isinstance(statement, ast.Import):
-                found |= {alias.name for alias in statement.names}
-            elif isinstance(statement, ast.ImportFrom):
-                base = statement.module or ""
-                if statement.level:
-                    anchor = package.rsplit(".", statement.level - 1)[0] if statement.level > 1 else package
-                    base = f"{anchor}.{base}" if base else anchor
-                found.add(base)
-                found |= {f"{base}.{alias.name}" for alias in statement.names
-                          if f"{base}.{alias.name}" in modules}
-        imports[name] = found
-    reaching = {name for name, found in imports.items()
-                if any(other.split(".")[0] in AFTER_THE_FORK for other in found)}
-    while True:                  # and every module that imports one of those, to the end
-        more = {name for name, found in imports.items() if found & reaching} - reaching
-        if not more:
-            return [name for name in modules if name not in reaching]
-        reaching |= more
 
 
 #: What each zygote imports, by the module a command runs (`-m <module>`).
