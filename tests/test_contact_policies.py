@@ -190,9 +190,10 @@ def test_cli_explain_names_the_policy(make_server, tmp_path):
     assert "contact-policy, shown 3 times in 7 days (policy P1)" in done.stdout
 
 
-@pytest.mark.backends("tinydb", reason="lint reads rule text, not the store")
-def test_lint_finds_bad_policies_with_line_and_fix(make_server, tmp_path):
-    api = Client(make_server().url)
+# the session's shared TinyDB server (lint reads rule text, not the store;
+# it stores nothing)
+@pytest.mark.parametrize("server", ["tinydb"], indirect=True)
+def test_lint_finds_bad_policies_with_line_and_fix(api):
     text = (DEMO_RULES / "telco-demo.yaml").read_text()
     first_line = text.count("\n") + 3          # the line of the first `- id: P1`
     bad = text + """

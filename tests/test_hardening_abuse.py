@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from app.events.allowlist import CallbackPolicy, CallbackRejected
-from helpers import PATIENCE, Client, assert_tmf_error
+from helpers import PATIENCE, Client, ServiceProcess, assert_tmf_error
 
 C = Client.CUSTOMER + "/customer"
 HUBS = [Client.CUSTOMER + "/hub", Client.INVENTORY + "/hub", Client.RECOMMENDATION + "/hub",
@@ -249,11 +249,25 @@ OPEN_LOOKALIKES = [
 ]
 
 
-@pytest.mark.backends("tinydb", reason="API keys; the store plays no part")
-def test_open_paths_do_not_open_anything_else(make_server):
+@pytest.fixture(scope="module")
+def protected_reads(tmp_path_factory):
+    """One TinyDB server with an API key and protected reads for this
+    module's tests of them (API keys: the store plays no part), which only
+    send requests that must be refused or only read: a request wrongly let
+    through would show as a customer more than its test saw before. Its
+    tests are one xdist_group, so a parallel run starts it once."""
+    service = ServiceProcess(tmp_path_factory.mktemp("protected-reads") / "data",
+                             env={"RECO_API_KEYS": "k", "RECO_PROTECT_READS": "true"}).start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.xdist_group("protected-reads")
+def test_open_paths_do_not_open_anything_else(protected_reads):
     """/health, /docs, /openapi.json and /schemas/ are open without a key;
     a path that merely starts like them reaches no protected operation."""
-    service = make_server(env={"RECO_API_KEYS": "k", "RECO_PROTECT_READS": "true"})
+    service = protected_reads
+    customers = Client(service.url).get(C, headers={"X-API-Key": "k"}).headers["X-Total-Count"]
     for target in OPEN_LOOKALIKES:
         for method in ("POST", "GET"):
             connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
@@ -264,13 +278,12 @@ def test_open_paths_do_not_open_anything_else(make_server):
             connection.close()
             assert response.status in (401, 404, 405), (method, target, response.status, body)
     listed = Client(service.url).get(C, headers={"X-API-Key": "k"})
-    assert listed.headers["X-Total-Count"] == "0"
+    assert listed.headers["X-Total-Count"] == customers == "0"
 
 
-@pytest.mark.backends("tinydb", reason="API keys; the store plays no part")
-def test_protected_reads_cover_hubs_and_reports_but_not_health(make_server):
-    service = make_server(env={"RECO_API_KEYS": "k", "RECO_PROTECT_READS": "true"})
-    api = Client(service.url)
+@pytest.mark.xdist_group("protected-reads")
+def test_protected_reads_cover_hubs_and_reports_but_not_health(protected_reads):
+    api = Client(protected_reads.url)
     for path in (f"{HUBS[0]}/any", "/tmf-api/sales/v4/conversionReport",
                  Client.RECOMMENDATION + "/queryProductRecommendation"):
         assert_tmf_error(api.get(path), 401)

@@ -44,6 +44,20 @@ def studio(tmp_path):
     service.stop()
 
 
+@pytest.fixture(scope="module")
+def studio_to_read(tmp_path_factory):
+    """One server like `studio` for this module's tests that only read and
+    explain (no save, activation, query or lead: the pages they check show
+    the demo as shipped), started once: its tests are one xdist_group. A
+    test that changes anything takes `studio`."""
+    rules, catalog = _copy_tree(tmp_path_factory.mktemp("studio-to-read"))
+    service = ServiceProcess(rules.parent / "data", rules_dir=rules, catalog_dir=catalog,
+                             env={"RECO_ADMIN_KEYS": KEY}).start()
+    service.rules_dir = rules
+    yield service
+    service.stop()
+
+
 def login(page, url: str, name: str = "Ana PM", key: str = KEY) -> None:
     page.goto(url + "/studio/login")
     page.get_by_label("Your name").fill(name)
@@ -78,7 +92,9 @@ def health_version(url: str) -> str:
 
 
 # --------------------------------------------------------------------------- tests
-def test_reading_needs_a_key_and_every_page_loads(studio, page, blocked_requests):
+@pytest.mark.xdist_group("studio-to-read")
+def test_reading_needs_a_key_and_every_page_loads(studio_to_read, page, blocked_requests):
+    studio = studio_to_read
     page.goto(studio.url + "/studio/cases")
     assert "/studio/login" in page.url                  # reading needs a key when keys are set
     page.get_by_label("Your name").fill("Ana PM")
@@ -105,7 +121,9 @@ def test_reading_needs_a_key_and_every_page_loads(studio, page, blocked_requests
     assert page.console_errors == [] and blocked_requests == []
 
 
-def test_playground_explains_e1_and_e6_in_order(studio, page):
+@pytest.mark.xdist_group("studio-to-read")
+def test_playground_explains_e1_and_e6_in_order(studio_to_read, page):
+    studio = studio_to_read
     login(page, studio.url)
     page.goto(studio.url + "/studio/playground")
     # a slow answer (held 1.5 s here) shows the "Working…" indicator, which goes away after

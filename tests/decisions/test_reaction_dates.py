@@ -9,7 +9,7 @@ import datetime as dt
 
 from helpers import PATIENCE, Client, assert_tmf_error, wait_until
 from test_decision_log import R, answer, instant_query
-from test_reactions import REACTIONS, react
+from test_reactions import REACTIONS, react, stored_reactions
 
 
 def _at(offset: dt.timedelta) -> str:
@@ -30,15 +30,16 @@ def evaluated_now() -> dict:
     return body
 
 
-def test_a_reaction_dated_in_the_future_or_before_its_answer_is_refused(make_server):
-    api = Client(make_server().url)
+def test_a_reaction_dated_in_the_future_or_before_its_answer_is_refused(api):
+    # the session's shared server: the answers reacted to are this test's own
     given = answer(api, evaluated_now())
+    before = stored_reactions(api)
     _refused(api, given, "shown", "2099-01-01T00:00:00Z", "in the future")
     _refused(api, given, "shown", _at(dt.timedelta(minutes=6)), "in the future")
     _refused(api, given, "shown", "2001-01-01T00:00:00Z", "before the answer")
     _refused(api, given, "clicked", _at(-dt.timedelta(minutes=6)), "before the answer")
     _refused(api, given, "clicked", "2001-01-01T00:00:00+02:00", "before the answer")
-    assert api.get(REACTIONS).json() == []                  # nothing stored
+    assert stored_reactions(api) == before                  # nothing stored
 
     # within the clock skew either way, and now: taken as sent
     assert react(api, given, "1", "shown", reactionDate=_at(dt.timedelta(minutes=4))) \
@@ -67,11 +68,11 @@ def test_a_reaction_dated_before_the_retention_window_is_refused(make_server):
         .status_code == 201
 
 
-def test_an_answer_evaluated_for_an_earlier_time_takes_reactions_from_that_time(make_server):
+def test_an_answer_evaluated_for_an_earlier_time_takes_reactions_from_that_time(api):
     """A query evaluated for a past `validFor.startDateTime` (a replayed
     visit, the contact policies' tests) is reacted to at that time: its
-    reactions may predate the answer's recording, not its evaluation time."""
-    api = Client(make_server().url)
+    reactions may predate the answer's recording, not its evaluation time.
+    On the session's shared server: the answer is this test's own."""
     body = evaluated_now()
     body["validFor"] = {"startDateTime": _at(-dt.timedelta(days=2))}
     given = answer(api, body)

@@ -6,8 +6,9 @@ OpenAPI document, and every bad input refused with nothing stored."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
-from helpers import Client, assert_tmf_error, wait_until
+from helpers import PATIENCE, Client, assert_tmf_error, wait_until
 from test_decision_log import LEADS, R, answer, instant_query
 
 REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
@@ -20,10 +21,25 @@ def react(api, decision: dict, item_id: str, reaction_type: str, **extra):
                                      **extra})
 
 
-def test_reactions_to_instant_and_stored_answers(make_server, listener):
-    api = Client(make_server().url)
-    api.post(HUB, json={"callback": listener.url}).raise_for_status()
-    given = answer(api, instant_query(party={"id": "p-7", "name": "Ann"}))
+def stored_reactions(api) -> int:
+    """How many reactions the server holds (all of them, not one page)."""
+    return int(api.get(REACTIONS, params={"limit": 1}).headers["X-Total-Count"])
+
+
+def test_reactions_to_instant_and_stored_answers(api, listener):
+    # the session's shared server: this test's party, answers and hub are
+    # its own (other tests' reactions are on the same server)
+    party = f"p-{uuid.uuid4().hex[:12]}"
+    hub = api.post(HUB, json={"callback": listener.url})
+    hub.raise_for_status()
+    try:
+        _reactions_to_instant_and_stored_answers(api, listener, party)
+    finally:
+        api.delete(f"{HUB}/{hub.json()['id']}")
+
+
+def _reactions_to_instant_and_stored_answers(api, listener, party):
+    given = answer(api, instant_query(party={"id": party, "name": "Ann"}))
 
     shown = react(api, given, "1", "shown")          # at once: maybe still in the buffer
     assert shown.status_code == 201, shown.text
@@ -35,7 +51,7 @@ def test_reactions_to_instant_and_stored_answers(make_server, listener):
         "id": given["id"], "href": given["href"], "itemId": "1", "itemPriority": 1,
         "explanation": item["explanation"], "@referredType": "QueryProductRecommendation"}
     assert reaction["productOffering"]["id"] == item["productOffering"]["id"]
-    assert reaction["relatedParty"] == [{"id": "p-7", "role": "customer", "@referredType": "Party"}]
+    assert reaction["relatedParty"] == [{"id": party, "role": "customer", "@referredType": "Party"}]
     assert reaction["channel"] == {"id": "21"} and reaction["reactionDate"].endswith("Z")
 
     # a retry counts once: 200 and the same reaction
@@ -53,33 +69,39 @@ def test_reactions_to_instant_and_stored_answers(make_server, listener):
 
     # a stored asynchronous query's items too
     stored = api.post(R, json={**instant_query(), "instantSyncRecommendation": False}).json()
-    done = wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", 30)
+    done = wait_until(lambda: api.get(stored["href"]).json()["state"] == "done", PATIENCE)
     assert done
     assert react(api, stored, "3", "accepted").status_code == 201
 
     # filters
     mine = api.get(REACTIONS, params={"recommendation.id": given["id"], "sort": "reactionType"})
     assert [r["reactionType"] for r in mine.json()] == ["clicked", "shown"]
-    assert [r["id"] for r in api.get(REACTIONS, params={"relatedParty.id": "p-7",
+    assert [r["id"] for r in api.get(REACTIONS, params={"relatedParty.id": party,
                                                         "reactionType": "clicked"}).json()] \
         == [clicked["id"]]
-    assert len(api.get(REACTIONS).json()) == 3
+    answers = {given["id"], stored["id"]}
+    assert sum(len(api.get(REACTIONS, params={"recommendation.id": answer_id}).json())
+               for answer_id in answers) == 3
 
     # one CreateEvent each through the TMF680 hub, none for the retry
     def created():
         return [e for e in list(listener.events)
-                if e["eventType"] == "RecommendationReactionCreateEvent"]
-    events = wait_until(lambda: len(created()) >= 3 and created(), 20)
-    made = [e["event"]["recommendationReaction"]["id"] for e in events
-            if e["eventType"] == "RecommendationReactionCreateEvent"]
+                if e["eventType"] == "RecommendationReactionCreateEvent"
+                and e["event"]["recommendationReaction"]["recommendation"]["id"] in answers]
+    events = wait_until(lambda: len(created()) >= 3 and created(), PATIENCE)
+    made = [e["event"]["recommendationReaction"]["id"] for e in events]
     assert sorted(made) == sorted([reaction["id"], clicked["id"],
-                                   api.get(REACTIONS, params={"reactionType": "accepted"}
+                                   api.get(REACTIONS, params={"reactionType": "accepted",
+                                                              "recommendation.id": stored["id"]}
                                            ).json()[0]["id"]])
 
 
-def test_bad_reactions_are_refused_and_nothing_is_stored(make_server):
-    api = Client(make_server().url)
+def test_bad_reactions_are_refused_and_nothing_is_stored(api):
+    # the session's shared server: "nothing stored" is as many reactions as
+    # before this test (a worker runs its tests one at a time, and nothing
+    # in the background makes reactions)
     given = answer(api)
+    before = stored_reactions(api)
     cases = [
         ({"reactionType": "liked", "recommendation": {"id": given["id"], "itemId": "1"}},
          400, "INVALID_BODY"),
@@ -103,7 +125,7 @@ def test_bad_reactions_are_refused_and_nothing_is_stored(make_server):
         assert assert_tmf_error(api.post(REACTIONS, json=body), status)["code"] == code, body
     assert_tmf_error(api.post(REACTIONS, data="[]", headers={"Content-Type": "application/json"}),
                      400)
-    assert api.get(REACTIONS).json() == []
+    assert stored_reactions(api) == before
     assert_tmf_error(api.get(f"{REACTIONS}/nope"), 404)
     assert_tmf_error(api.get(REACTIONS, params={"nosuch": "1"}), 400)
 
