@@ -16,8 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 
-from flask import jsonify
-
 log = logging.getLogger(__name__)
 
 REASONS = {
@@ -138,6 +136,9 @@ def error_body(status: int, message: str, *, reason: str | None = None,
 
 
 def error_response(status: int, message: str, **kwargs):
+    # Flask on use: processes that serve no HTTP (the event dispatcher)
+    # import this module for TMFError and need no web framework
+    from flask import jsonify
     headers = kwargs.pop("headers", None) or {}
     response = jsonify(error_body(status, message, **kwargs))
     response.status_code = status

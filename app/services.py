@@ -1,4 +1,4 @@
-"""The service's parts, built once by the app factory (app/__init__.py) and
+"""The service's parts, built once by the app factory (app/factory.py) and
 read through one accessor, `services()`, by the APIs, the Studio, the CLI
 and the workers: one typed object instead of a dict every caller unpacks.
 

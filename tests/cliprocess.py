@@ -255,7 +255,7 @@ def preload_flask() -> None:
     import app
     import app.cli
 
-    tree = ast.parse((ROOT / "app" / "__init__.py").read_text())
+    tree = ast.parse((ROOT / "app" / "factory.py").read_text())
     factory = next(node for node in tree.body
                    if isinstance(node, ast.FunctionDef) and node.name == "create_app")
     for node in ast.walk(factory):

@@ -37,7 +37,7 @@ from .tmf import ErrorSchema
 #: the locations whose refusals are INVALID_QUERY; any other, INVALID_BODY
 QUERY_LOCATIONS = ("query", "querystring")
 #: webargs' status for a refused argument, documented for each operation
-#: that takes arguments (app/__init__.py: TmfApi documents it as the TMF Error)
+#: that takes arguments (app/factory.py: TmfApi documents it as the TMF Error)
 REFUSED = 400
 
 

@@ -18,9 +18,9 @@ Instrumentation points (each a decorator or a one-line call, so that a
 rewrite of the code around it keeps them easily):
     app/observability/requests.py   HTTP requests (before/after request hooks)
     app/recommend/recommender.py    @observe_recommendation on Recommender.recommend
-    app/__init__.py                 RuleService(..., on_reload=observe_reload)
+    app/factory.py                  RuleService(..., on_reload=observe_reload)
     app/events/bus.py               count_delivery(outcome) in EventBus._deliver
-    app/__init__.py                 instrument_store(open_store(...)): store.py
+    app/factory.py                  instrument_store(open_store(...)): store.py
 """
 from __future__ import annotations
 

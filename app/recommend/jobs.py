@@ -8,7 +8,7 @@ Completion is idempotent: a query already in a final state (`done`,
 `terminatedWithError`) is never evaluated again, whatever job record
 survived; a process killed between writing `done` and deleting its job leaves
 a job that is simply dropped. The poller starts with the worker (see
-app/__init__.py), not with its first request.
+app/factory.py), not with its first request.
 """
 from __future__ import annotations
 
