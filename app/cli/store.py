@@ -29,6 +29,7 @@ from ..services import services
 from ..storable import first_unstorable
 from ..store import tinydb_directory
 from ..store.base import StoreError, StoreUnavailable
+from ..store.schema import NotForward
 from ..textform import nfc_tree
 from .output import progress_bar
 
@@ -60,8 +61,29 @@ def upgrade(revision: str) -> None:
     if not _store().sql:          # the URL was read once, by open_store
         click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
         return
-    run_upgrade(services().settings.store_url, revision)
+    try:
+        run_upgrade(services().settings.store_url, revision)
+    except NotForward as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"schema upgraded to {revision}")
+
+
+@store_cli.command("downgrade")
+@click.option("--revision", required=True, help="Alembic revision to go back to (e.g. 0006).")
+def downgrade(revision: str) -> None:
+    """Undo the PostgreSQL schema's migrations after REVISION, to serve an
+    older release again (docs/deployment.md). Workers of this release
+    refuse to start on the older schema."""
+    from ..store.schema import downgrade as run_downgrade
+
+    if not _store().sql:
+        click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
+        return
+    try:
+        run_downgrade(services().settings.store_url, revision)
+    except NotForward as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"schema at revision {revision}")
 
 
 @store_cli.command("check")

@@ -50,10 +50,67 @@ def known_revisions() -> set[str]:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (idempotent)."""
+    """Apply the migrations up to ``revision`` (idempotent).
+
+    Raises NotForward when the database is already past ``revision``:
+    Alembic's upgrade to an older revision silently does nothing, and the
+    operator who asked to go back was told the schema was "upgraded" to it
+    while it stayed where it was (``downgrade`` goes back)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    current = current_revision(url)
+    if current is not None and revision != "head" and current != revision \
+            and revision in _ancestors(current):
+        raise NotForward(f"the database schema is at revision {current}, past {revision}: "
+                         f"an upgrade never goes back; run `flask store downgrade --revision {revision}`")
+    command.upgrade(config, revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Undo the migrations after ``revision`` (each migration's
+    ``downgrade``, newest first): the way back to an older release's
+    schema; at ``revision`` already, nothing (safe to run again). Raises
+    NotForward when ``revision`` is not among the database's ancestors (a
+    newer or unknown one, or no schema)."""
+    from alembic import command
+
+    current = current_revision(url)
+    if current is not None and revision == current:
+        return
+    if current is None or revision not in _ancestors(current):
+        raise NotForward(f"the database schema is at revision {current}, not past {revision}: "
+                         "nothing to downgrade (`flask store upgrade` goes forward)")
+    command.downgrade(alembic_config(url), revision)
+
+
+def current_revision(url: str) -> str | None:
+    """The revision recorded in the database's ``alembic_version`` (None:
+    no schema yet)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
+
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _ancestors(revision: str) -> set[str]:
+    """The revisions before ``revision`` (empty for one this code does not know)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("postgresql://"))
+    if revision not in known_revisions():
+        return set()
+    return {rev.revision for rev in script.iterate_revisions(revision, "base")} - {revision}
+
+
+class NotForward(ValueError):
+    """An upgrade to a revision the database is past, or a downgrade to one
+    it is not past: the message says what to run instead."""
 
 
 def schema_problem(current: str | None) -> str | None:

@@ -68,6 +68,24 @@ def lock_states(rules_dir: Path, ruleset_id: str) -> dict[str, str]:
     return state
 
 
+def _policy_row(policy) -> dict:
+    """A contact policy as a row of the overview's "Rule or policy" table
+    (the Studio listed only the rules: a rule set's policies, which drop
+    items from every answer, were nowhere on its page). `limits` says what
+    it suppresses, in the words of docs/contact-policies.md."""
+    days = f"{policy.days:g} day" + ("" if f"{policy.days:g}" == "1" else "s")
+    limits = {
+        "maxImpressions": f"suppressed after {policy.count} impressions in {days}"
+                          + (" on the channel asked" if policy.per_channel else ""),
+        "pauseAfterRejected": f"suppressed for {days} after a rejection",
+        "stopAfterAccepted": f"suppressed for {days} after an acceptance",
+        "maxOffersPerDay": f"at most {policy.count} items a day to a party",
+    }.get(policy.kind, policy.kind)
+    return {"id": policy.id, "name": "", "kind": f"contact policy ({policy.kind})", "status": "stable",
+            "line": policy.line, "description": policy.description, "when": policy.scope_text,
+            "recommend": [], "limits": limits, "policy": True}
+
+
 def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path, more_lint=None) -> dict:
     """Every rule set with its versions (status, active, pinned, lock state,
     errors) and the lint findings of all rule, cases and lock files, plus
@@ -94,7 +112,7 @@ def rulesets_overview(rules, rules_dir: Path, catalog_dir: Path, more_lint=None)
                           "description": r.description, "when": r.when.describe(),
                           "recommend": [{"offering": x.offering, "priority": x.priority,
                                          "name": _offering_name(rules.catalog, x.offering)} for x in r.recommend]}
-                         for r in ruleset.rules]
+                         for r in ruleset.rules] + [_policy_row(p) for p in ruleset.contact_policies]
         except RuleSetError:
             rule_rows = []
         sets.append({"id": rid, "serving": rid == status.get("rulesetId"), "versions": versions,
