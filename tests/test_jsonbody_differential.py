@@ -245,3 +245,14 @@ REGRESSIONS: dict[str, bytes] = {
 @pytest.mark.parametrize("name", sorted(REGRESSIONS) or [pytest.param("none", marks=pytest.mark.skip)])
 def test_counterexample_regressions(name):
     _same_answer(REGRESSIONS[name])
+
+
+def test_the_bench_bodies_take_the_fast_path_and_the_bench_runs():
+    """bench/jsonbody_bench.py in a quick mode: every instant body of the
+    workload takes the fast path (else the bench measures the strict parse
+    twice)."""
+    from bench.jsonbody_bench import main
+
+    result = main(["--bodies", "20", "--rounds", "1"])
+    assert result["taken_by_fast_path"] == "20/20", result
+    assert result["strict"]["median_us"] > 0 and result["parse_json"]["median_us"] > 0
