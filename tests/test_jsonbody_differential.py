@@ -16,14 +16,14 @@ their bytes mutated.
 
 The committed run is derandomized and small (CI, a few seconds); set
 RECO_FUZZ_EXAMPLES (e.g. 20000) for a long local run with a random seed
-(hypothesis prints the failing body and its @reproduce_failure). Counterexamples found
-are kept as explicit cases in REGRESSIONS."""
+(hypothesis prints the failing body). A counterexample found is kept as an
+explicit case in tests/test_jsonbody_fast_path.py CASES; a run of 20,000
+built bodies found none."""
 from __future__ import annotations
 
 import os
 
-import pytest
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.errors import TMFError
 from app.jsonbody import MAX_ARRAY_ITEMS, MAX_DEPTH, _fast_parse, parse_json, strict_parse
@@ -114,7 +114,7 @@ def string_texts(draw):
 
 KEY_POOL = ['"a"', '"b"', '"a:"', '":"', '"\\""', '"\\\\"', '"\u00e9"', '"e\u0301"',
             '"\\u0061"', '"a\\u003ab"', '"a:b"', '""', '"id"', '"@type"']
-keys = st.one_of(st.sampled_from(KEY_POOL), string_texts())
+keys = st.one_of(st.sampled_from(['"a"', '"b"', '"a:"']), st.sampled_from(KEY_POOL), string_texts())
 
 JSON_SPACE = ["", "", "", " ", "\n", "\t", "\r\n", "  "]
 ODD_SPACE = ["\x0b", "\x0c", "\u00a0", "\u3000", "\u2028", "\ufeff", "\x85", "\x1c"]
@@ -235,16 +235,6 @@ def test_the_generated_bodies_reach_both_paths():
 
     count()
     assert taken["fast"] >= 20 and taken["strict"] >= 20, taken
-
-
-# Counterexamples found by long runs of the properties above, kept as cases.
-REGRESSIONS: dict[str, bytes] = {
-}
-
-
-@pytest.mark.parametrize("name", sorted(REGRESSIONS) or [pytest.param("none", marks=pytest.mark.skip)])
-def test_counterexample_regressions(name):
-    _same_answer(REGRESSIONS[name])
 
 
 def test_the_bench_bodies_take_the_fast_path_and_the_bench_runs():
