@@ -58,14 +58,7 @@ def upgrade(revision: str) -> None:
     release."""
     from ..store.schema import upgrade as run_upgrade
 
-    if not _store().sql:          # the URL was read once, by open_store
-        click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
-        return
-    try:
-        run_upgrade(services().settings.store_url, revision)
-    except NotForward as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"schema upgraded to {revision}")
+    _move_schema(run_upgrade, revision, f"schema upgraded to {revision}")
 
 
 @store_cli.command("downgrade")
@@ -76,14 +69,22 @@ def downgrade(revision: str) -> None:
     refuse to start on the older schema."""
     from ..store.schema import downgrade as run_downgrade
 
-    if not _store().sql:
+    _move_schema(run_downgrade, revision, f"schema at revision {revision}")
+
+
+def _move_schema(migrate, revision: str, done: str) -> None:
+    """Run `migrate(store URL, revision)` (store.schema's upgrade or
+    downgrade) on PostgreSQL and say `done`; on TinyDB say there is no
+    schema; a revision on the wrong side of the current one is exit 1
+    with the command to use (NotForward)."""
+    if not _store().sql:          # the URL was read once, by open_store
         click.echo("RECO_STORE_URL names no PostgreSQL database; TinyDB needs no schema.")
         return
     try:
-        run_downgrade(services().settings.store_url, revision)
+        migrate(services().settings.store_url, revision)
     except NotForward as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"schema at revision {revision}")
+    click.echo(done)
 
 
 @store_cli.command("check")
