@@ -6,6 +6,7 @@ after the app is built and threads do not survive a fork, so
 ensure_started() starts a fresh thread whenever it runs in a new process."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
@@ -51,7 +52,9 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                # each tick in an empty context: what one tick binds (a job's
+                # rule set version in its log lines) is not logged by the next
+                contextvars.Context().run(self.tick)
             except Exception:  # a worker must outlive any one failure
                 log.exception("%s: tick failed", self.name)
             self._wake.wait(self.interval)

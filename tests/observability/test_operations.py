@@ -190,3 +190,55 @@ def test_store_failures_and_rule_file_problems_show_in_metrics(tmp_path):
     info = [labels for (name, labels), value in after.items() if name == "reco_ruleset_info" and value == 1]
     assert info and ("ruleset_id", "telco-demo") in info[0]              # ...and the version still serves
     assert after[("reco_ruleset_reloads_total", frozenset())] > before[("reco_ruleset_reloads_total", frozenset())]
+
+
+def test_a_line_logged_after_a_request_does_not_carry_its_id_or_version(tmp_path, capsys):
+    """The request's thread lives on (a gthread pool thread, here the test
+    client's caller): what it logs next, outside any request, is not the
+    finished request's (its id, the rule set version it answered with)."""
+    from app.observability.logs import get_logger
+
+    client = make_app(tmp_path, log_format="json").test_client()
+    answer = client.post(Client.RECOMMENDATION + "/queryProductRecommendation",
+                         headers={"X-Request-ID": "req-done"},
+                         json={"instantSyncRecommendation": True, "channel": [{"id": "21"}],
+                               "shoppingCart": [{"id": "c1", "@type": "ShoppingCart", "cartItem": [
+                                   {"id": "1", "quantity": 1, "productOffering": {"id": "6547"}}]}]})
+    assert answer.status_code == 200 and answer.json["recommendationItem"]
+    get_logger("test.after").info("between requests")
+    lines = json_lines(capsys.readouterr().err)
+    request = next(line for line in lines if line["event"] == "request")
+    assert request["request_id"] == "req-done" and request["ruleset_version"]
+    after = next(line for line in lines if line["event"] == "between requests")
+    assert "request_id" not in after and "ruleset_version" not in after, after
+
+
+def test_a_poller_tick_does_not_log_what_the_previous_tick_bound(capsys):
+    """A background thread (event delivery, recommendation jobs) runs many
+    ticks: a job's rule set version, bound for its lines, must not reach the
+    lines of the next tick."""
+    import threading
+
+    from app.background import Poller
+    from app.observability.logs import bind_log_context, configure_logging, get_logger
+
+    configure_logging("json", "INFO")
+    log = get_logger("test.poller")
+    ticks, done = [], threading.Event()
+
+    def tick():
+        ticks.append(len(ticks))
+        log.info("tick", n=ticks[-1])
+        bind_log_context(ruleset_version=f"1.{ticks[-1]}.0")
+        log.info("job done")
+        if len(ticks) == 2:
+            done.set()
+    poller = Poller("test-poller", tick, interval=0.01)
+    poller.ensure_started()
+    try:
+        assert done.wait(10)
+    finally:
+        poller.stop()
+    lines = [line for line in json_lines(capsys.readouterr().err) if line.get("logger") == "test.poller"]
+    assert [(line["event"], line.get("ruleset_version")) for line in lines][:4] == [
+        ("tick", None), ("job done", "1.0.0"), ("tick", None), ("job done", "1.1.0")]
