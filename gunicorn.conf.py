@@ -73,13 +73,14 @@ if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
 
 
 def on_starting(server):
+    from app.observability.rule_counts import FILE_PREFIX
     folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     os.makedirs(folder, exist_ok=True)
     for name in os.listdir(folder):
         # prometheus-client's files, and the per-rule counts' (app/observability/
-        # rule_counts.py: rulefired_<pid>_<version>.bin and .ids); only ours, the
-        # directory may be the operator's
-        if name.endswith(".db") or name.startswith("rulefired_"):
+        # rule_counts.py: <FILE_PREFIX><pid>_<version>.bin and .ids); only ours,
+        # the directory may be the operator's
+        if name.endswith(".db") or name.startswith(FILE_PREFIX):
             os.unlink(os.path.join(folder, name))
     # what the workers of a previous run of this host served (/health's
     # rules.workers): their pids may belong to other processes by now

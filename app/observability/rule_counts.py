@@ -34,6 +34,9 @@ NAME = "reco_rule_fired"
 DOC = ("Rules whose conditions held in a recommendation, by rule set id and rule id "
        "(bounded by the rules of the loaded rule sets).")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: The start of this module's file names in the metrics folder (gunicorn.conf.py
+#: removes a previous run's at start, beside prometheus-client's *.db files).
+FILE_PREFIX = "rulefired_"
 
 _lock = threading.Lock()
 _pid = os.getpid()
@@ -55,7 +58,7 @@ class _Table:
         self.capacity = 0
         self.files = None
         if folder is not None:
-            base = f"rulefired_{os.getpid()}_{_SAFE.sub('_', key[0])}.{_SAFE.sub('_', key[1])}"
+            base = f"{FILE_PREFIX}{os.getpid()}_{_SAFE.sub('_', key[0])}.{_SAFE.sub('_', key[1])}"
             self.files = (folder / f"{base}.bin", folder / f"{base}.ids")
             with open(self.files[1], "w", encoding="utf-8") as handle:
                 handle.write(json.dumps({"rulesetId": key[0], "hash": key[1]}) + "\n")
@@ -136,7 +139,7 @@ def collect() -> CounterMetricFamily:
         with _lock:
             items = [(key[0], list(t.ids), list(t.counts)) for key, t in _tables.items()]
     else:
-        for ids_path in sorted(folder.glob("rulefired_*.ids")):
+        for ids_path in sorted(folder.glob(f"{FILE_PREFIX}*.ids")):
             try:
                 lines = ids_path.read_text(encoding="utf-8").split("\n")
                 header = json.loads(lines[0])
