@@ -17,12 +17,18 @@ builds, and once it accepts requests and serves the version this one serves
 (SIGTTOU): the arbiter then stops its oldest worker gracefully, this one when it is the oldest (a
 one-worker host, or siblings that passed the budget together). If another,
 older worker was stopped instead, this one asks again after RECYCLE_RETRY_S.
-A replacement not ready within REPLACEMENT_WAIT_S is not waited for longer."""
+A replacement not ready within REPLACEMENT_WAIT_S is not waited for longer.
+The gthread pool answers requests in several threads at once: one of them at a
+time takes a step of the replacement, or a second thread, reading the state
+while the first was still logging or reading the files, sent the same signal
+again (the arbiter counts each SIGTTIN and SIGTTOU it handles: one more
+replacement than asked for, or one more worker stopped)."""
 from __future__ import annotations
 
 import json
 import os
 import signal
+import threading
 import time
 
 from gunicorn import util
@@ -54,6 +60,11 @@ def write_tmf_error(sock, status_int: int, reason: str, mesg: str) -> None:
 
 
 class TmfThreadWorker(ThreadWorker):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # held by the thread taking a step of the replacement (_replace_when_ready)
+        self._replacing = threading.Lock()
+
     def init_process(self):
         # gunicorn's Worker.handle_error() calls util.write_error(); this
         # process is a worker of its own, so replacing it here is local to it.
@@ -122,7 +133,16 @@ class TmfThreadWorker(ThreadWorker):
 
     def _replace_when_ready(self, now: float) -> None:
         """One step of the replacement (called per request while the budget
-        is passed; a clock read between steps)."""
+        is passed; a clock read between steps). A thread that finds another
+        one taking a step returns at once: its request is not held up."""
+        if not self._replacing.acquire(blocking=False):
+            return
+        try:
+            self._replace_step(now)
+        finally:
+            self._replacing.release()
+
+    def _replace_step(self, now: float) -> None:
         if now < self._next_look or now < self._retry_at:
             return
         self._next_look = now + READY_CHECK_S
