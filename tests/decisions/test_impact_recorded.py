@@ -44,16 +44,6 @@ def recorded_traffic(api, key: str | None = None) -> None:
     assert wait_until(lambda: metric(api, "reco_decisions_recorded_total", key) >= 5, PATIENCE)
 
 
-@pytest.fixture
-def traffic(make_server, tmp_path):
-    rules = rules_with_new_version(tmp_path)
-    server = make_server(rules_dir=rules)
-    api = Client(server.url)
-    recorded_traffic(api)
-    server.rules = rules
-    return server
-
-
 def flask(server, *args) -> subprocess.CompletedProcess:
     env = dict(server.env, RECO_BACKGROUND_WORKERS="false", FLASK_APP="wsgi", NO_COLOR="1",
                RECO_RULES_DIR=str(server.rules))
@@ -61,6 +51,9 @@ def flask(server, *args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+# `traffic`: the shared server of tests/decisions/conftest.py
+
+@pytest.mark.xdist_group("recorded-traffic")
 def test_rules_diff_and_export_replay_recorded_answers(traffic, tmp_path):
     done = flask(traffic, "rules", "diff", "1.0.0", "1.1.0", "--no-cases", "--recorded", "100")
     assert done.returncode == 0, done.stderr
@@ -94,6 +87,7 @@ def test_rules_diff_and_export_replay_recorded_answers(traffic, tmp_path):
     assert bad.returncode == 2 and "soon" in bad.stderr
 
 
+@pytest.mark.xdist_group("recorded-traffic")
 def test_the_impact_api_replays_recorded_answers(traffic):
     api = Client(traffic.url)
     body = {"old": "1.0.0", "new": "1.1.0", "cases": False, "recorded": 100}

@@ -5,19 +5,21 @@ decision log is read over a range, on both stores: the conversion report
 Before: 200 (or exit 0) with an empty funnel, which reads as "no traffic"."""
 from __future__ import annotations
 
+import pytest
+
 from helpers import Client, assert_tmf_error
-from test_decision_log import answer
-from test_impact_recorded import flask, rules_with_new_version
+from test_impact_recorded import flask
 
 REPORT = "/tmf-api/sales/v4/conversionReport"
 SINCE, UNTIL = "2026-12-02T00:00:00Z", "2026-12-01"
 
 
-def test_since_after_until_is_refused_everywhere(make_server, tmp_path):
-    server = make_server(rules_dir=rules_with_new_version(tmp_path))
-    server.rules = server.rules_dir
+@pytest.mark.xdist_group("recorded-traffic")
+def test_since_after_until_is_refused_everywhere(traffic):
+    # the shared server with recorded traffic (tests/decisions/conftest.py):
+    # every request and command here is refused or only reads
+    server = traffic
     api = Client(server.url)
-    answer(api)
 
     body = assert_tmf_error(api.get(REPORT, params={"since": SINCE, "until": UNTIL}), 400)
     assert body["code"] == "INVALID_QUERY" and "since=" in body["message"] \

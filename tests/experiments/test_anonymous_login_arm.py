@@ -8,7 +8,9 @@ another channel is in no experiment); a query with neither a party nor a
 shopping cart is in no experiment."""
 from __future__ import annotations
 
-from experiment_project import ADMIN_KEY, R, make_rules, query
+import pytest
+
+from experiment_project import R, query
 from helpers import Client
 
 from app.experiments.assign import bucket
@@ -25,8 +27,10 @@ def expected_arm(key: str) -> str:
     return "challenger" if bucket("split", key) < 5000 else "control"
 
 
-def test_an_anonymous_shopper_who_logs_in_gets_the_arm_of_the_party(make_server, tmp_path):
-    api = Client(make_server(rules_dir=make_rules(tmp_path / "project"), env={"RECO_ADMIN_KEYS": ADMIN_KEY}).url)
+@pytest.mark.xdist_group("experiments-to-read")
+def test_an_anonymous_shopper_who_logs_in_gets_the_arm_of_the_party(experiments_to_read):
+    # the shared experiment server (tests/experiments/conftest.py): it only asks
+    api = Client(experiments_to_read.url)
     cart = next(f"cart-{n}" for n in range(200) if expected_arm(f"cart:cart-{n}") == "control")
     party = next(f"p-{n}" for n in range(200) if expected_arm(f"party:p-{n}") == "challenger")
 

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 
+import pytest
 import requests
 
 import cliprocess
@@ -87,9 +88,11 @@ def test_split_is_binomial_sticky_across_calls_and_workers_and_holdout_gets_noth
     assert "experiment" not in outside
 
 
-def test_arm_on_reactions_leads_and_recorded_answer(make_server, tmp_path):
-    server, _rules = start(make_server, tmp_path)
-    api = Client(server.url)
+@pytest.mark.xdist_group("experiments-to-read")
+def test_arm_on_reactions_leads_and_recorded_answer(experiments_to_read):
+    # the shared experiment server (tests/experiments/conftest.py): the
+    # answers, so the reactions and the lead, are this test's own
+    api = Client(experiments_to_read.url)
     answer = ask(api, query("party-react"))
     arm = arm_of(answer)
     reaction = api.post(REACTIONS, json={"reactionType": "clicked",

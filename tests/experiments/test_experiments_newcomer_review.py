@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+import pytest
+
 import cliprocess
 from experiment_project import make_rules
 from helpers import DEMO_CATALOG, ROOT
@@ -82,7 +84,8 @@ def msprt(k1, n1, k0, n0):
     return msprt_uplift(k1, n1, k0, n0)
 
 
-def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(make_server, tmp_path):
+@pytest.mark.xdist_group("experiments-to-read")
+def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(experiments_to_read, tmp_path):
     """A support agent pastes the storefront's query into the Playground
     (`POST /admin/rules/explain`) or `flask rules explain` to see why the
     customer got what she got. In an experiment her answer came from her
@@ -95,11 +98,12 @@ def test_explain_of_a_query_in_an_experiment_explains_its_arms_version(make_serv
     import requests
 
     from app.experiments.assign import bucket
-    from experiment_project import ADMIN, ADMIN_KEY, R, query
+    from experiment_project import ADMIN, R, query
     from helpers import Client
 
-    rules = make_rules(tmp_path / "project")
-    server = make_server(rules_dir=rules, env={"RECO_ADMIN_KEYS": ADMIN_KEY})
+    # the shared experiment server (tests/experiments/conftest.py): it only
+    # asks and explains
+    server = experiments_to_read
     api = Client(server.url)
     control = next(f"c-{n}" for n in range(200) if bucket("split", f"party:c-{n}") >= 5000)
     challenger = next(f"c-{n}" for n in range(200) if bucket("split", f"party:c-{n}") < 5000)
