@@ -10,8 +10,8 @@ import os
 import time
 
 from flask import Flask
-from flask_smorest import Api
 
+from .api.deferred_doc import DeferredDocApi
 from .auth import install_auth
 from .cli import register_cli
 from .config import Settings
@@ -22,8 +22,9 @@ from .services import Services, install, services_of
 __version__ = "0.1.0"
 
 
-class TmfApi(Api):
-    """Documents the TMF Error body as every operation's default error."""
+class TmfApi(DeferredDocApi):
+    """Documents the TMF Error body as every operation's default error; the
+    document is built on first need (app/api/deferred_doc.py)."""
 
     @property
     def ERROR_SCHEMA(self):  # noqa: N802 - flask-smorest's attribute name

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import threading
 import types
 from typing import Any, Literal
 
@@ -187,6 +188,9 @@ class _Generator:
 #: reuse them).
 _GENERATOR = _Generator()
 _SHAPES: dict[type, "_Shape"] = {}
+#: held while a loader generates its struct and shape (both tables are shared
+#: by every loader; gthread workers may decode their first bodies at once)
+_BUILDING = threading.Lock()
 
 
 def _refuse_hooks(schema_cls: type) -> None:
@@ -296,24 +300,51 @@ class FastLoader:
 
     def __init__(self, schema: Schema):
         self.schema = schema
-        self.struct: type | None = None
         self.shape: _Shape | None = None
-        if schema.many or schema.partial or schema.only is not None or schema.exclude \
-                or schema.unknown != RAISE:
-            return
-        try:
-            struct = getattr(_MODULE, _GENERATOR.struct_name(type(schema)))
-            shape = _shape(type(schema), _SHAPES)
-            msgspec.inspect.type_info(struct)   # resolves every annotation now, not per request
-        except Exception:       # noqa: BLE001 - a schema the generator cannot express: marshmallow only
-            return
-        self.struct, self.shape = struct, shape
+        self._struct: type | None = None
+        # The struct is generated on the first body, not here: every worker
+        # and `flask` command builds a loader per resource kind and most never
+        # decode a body of most kinds (generating the six was 0.24 s of
+        # create_app's 0.77 s of CPU, medians of 7, load 21; each struct is
+        # still generated once per process, then reused).
+        self._built = False
+
+    @property
+    def struct(self) -> type | None:
+        """The msgspec struct of the schema, or None (a schema the generator
+        cannot express: marshmallow only); generated on first use."""
+        if not self._built:
+            self._build()
+        return self._struct
+
+    @struct.setter
+    def struct(self, value: type | None) -> None:
+        # None makes this loader marshmallow only (bench/validation_bench.py)
+        self._struct, self._built = value, True
+
+    def _build(self) -> None:
+        with _BUILDING:
+            if self._built:
+                return
+            schema = self.schema
+            if not (schema.many or schema.partial or schema.only is not None or schema.exclude
+                    or schema.unknown != RAISE):
+                try:
+                    struct = getattr(_MODULE, _GENERATOR.struct_name(type(schema)))
+                    shape = _shape(type(schema), _SHAPES)
+                    msgspec.inspect.type_info(struct)   # resolves every annotation now, not per request
+                except Exception:       # noqa: BLE001 - a schema the generator cannot express: marshmallow only
+                    pass
+                else:
+                    self._struct, self.shape = struct, shape
+            self._built = True       # last: another thread reads struct and shape after it
 
     def decode(self, data) -> dict | None:
-        if self.struct is None or not isinstance(data, dict):
+        struct = self.struct
+        if struct is None or not isinstance(data, dict):
             return None
         try:
-            loaded = msgspec.to_builtins(msgspec.convert(data, self.struct, strict=True))
+            loaded = msgspec.to_builtins(msgspec.convert(data, struct, strict=True))
             return loaded if _add_extensions(data, loaded, self.shape) else None
         except Exception:       # noqa: BLE001 - anything the fast path cannot vouch for
             return None
