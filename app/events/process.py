@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -120,17 +121,30 @@ class Supervisor:
             return 0.0
 
     def _wait(self) -> int:
-        """Until the process exits; kills it when it has hung."""
-        while True:
-            try:
-                return self.process.wait(WATCH_SECONDS)
-            except subprocess.TimeoutExpired:
-                pass
-            silent = self._silent_for()
-            if silent > self.hung_after and not self._stopping.is_set():
-                self.log.error("event dispatcher process (pid %s) silent for %.0f s: killing it",
-                               self.process.pid, silent)
-                self.process.kill()
+        """Until the process exits; kills it when it has hung. Between two
+        looks (WATCH_SECONDS) the thread sleeps in select() on a pidfd
+        (Linux 5.3+), which wakes when the process exits: Popen.wait(timeout)
+        polls waitpid every 50 ms instead, which was most of an idle master's
+        CPU (0.13 s a minute, the master, worker and dispatcher of an idle
+        server 0.22 s). Without pidfds (an older kernel) it polls as before."""
+        pidfd = _pidfd(self.process.pid)
+        try:
+            while True:
+                if pidfd is None:
+                    try:
+                        return self.process.wait(WATCH_SECONDS)
+                    except subprocess.TimeoutExpired:
+                        pass
+                elif select.select([pidfd], [], [], WATCH_SECONDS)[0]:
+                    return self.process.wait()
+                silent = self._silent_for()
+                if silent > self.hung_after and not self._stopping.is_set():
+                    self.log.error("event dispatcher process (pid %s) silent for %.0f s: killing it",
+                                   self.process.pid, silent)
+                    self.process.kill()
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
 
     def _watch(self) -> None:
         while not self._stopping.is_set():
@@ -157,6 +171,16 @@ class Supervisor:
             os.rmdir(self.folder)
         except OSError:
             pass
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that select() reports readable once `pid` has exited, or
+    None (no pidfd_open here, or the process is gone already: Popen.wait
+    then answers at once)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def wanted(environ=os.environ) -> bool:
