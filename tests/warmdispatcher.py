@@ -116,6 +116,8 @@ def _forkable(command, options, started_with: dict, startup_variables) -> bool:
         return False
     if threading.current_thread() is not threading.main_thread() or threading.active_count() != 1:
         return False
+    if len(os.listdir("/proc/self/task")) != 1:      # a thread Python does not know of
+        return False
     env = options["env"]
     for name in {*env, *started_with, *os.environ}:
         if not name.startswith(startup_variables):
