@@ -163,3 +163,17 @@ def test_a_killed_masters_dispatcher_ends_and_leaves_the_port_free(make_server, 
             os.killpg(master, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+@pytest.mark.backends("tinydb", reason="which interpreter starts does not depend on the store")
+def test_a_server_whose_environment_changes_the_interpreters_start_gets_new_interpreters(
+        make_server, listener):
+    """TZ (one of cliprocess.STARTUP_VARIABLES) other than the zygote's: the
+    master is a new interpreter, and so is its dispatcher (Popen'd)."""
+    zone = "UTC" if os.environ.get("TZ") != "UTC" else "Europe/Paris"
+    server = make_server(workers=1, env={**FAST, "TZ": zone})
+    assert not isinstance(server.process, cliprocess.Forked)
+    dispatcher = dispatcher_of(server.process.pid)
+    assert not forked(dispatcher)
+    assert Client(server.url).post(C_HUB, json={"callback": listener.url}).status_code == 201
+    assert delivers(server, listener)
