@@ -40,6 +40,7 @@ from __future__ import annotations
 import ast
 import atexit
 import importlib
+import importlib.util
 import itertools
 import json
 import os
@@ -285,6 +286,10 @@ def preload_gunicorn() -> None:
                  "psycopg", "psycopg_pool", "pydantic_settings", "structlog", "yaml", "tinydb",
                  "orjson", "msgspec", "requests", "werkzeug", "click", "webargs", "apispec"):
         importlib.import_module(name)
+    spec = importlib.util.spec_from_file_location("warmdispatcher",
+                                                  Path(__file__).with_name("warmdispatcher.py"))
+    sys.modules["warmdispatcher"] = module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     for unwanted in ("gunicorn.config", "prometheus_client"):
         assert unwanted not in sys.modules, f"{unwanted} must be imported by the master itself"
 
@@ -355,11 +360,14 @@ def _child(request) -> None:
             os.dup2(opened, fd)
             os.close(opened)
         os.chdir(request["cwd"])
+        started_with = _startup_environment(os.environ)      # the zygote's
         os.environ.clear()
         os.environ.update(request["env"])
         sys.path[0] = request["cwd"]      # `python -m`: the working directory first
         sys.argv = ["-m", *request["argv"][2:]]
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        if request["argv"][1] == "gunicorn":      # its event dispatcher forked from it
+            sys.modules["warmdispatcher"].install(STARTUP_VARIABLES, started_with)
         try:
             import runpy
 

@@ -89,7 +89,15 @@ def send_wake(path: str) -> None:
 
 
 class Supervisor:
-    """Starts the dispatcher process and starts it again when it exits."""
+    """Starts the dispatcher process and starts it again when it exits.
+
+    `start_process(command, env=...)` starts it: subprocess.Popen, or a
+    callable with its signature returning an object with Popen's pid, poll,
+    wait(timeout), terminate, kill and returncode. The tests' gunicorn
+    masters, forked from a warm interpreter, fork the first start from the
+    master instead of starting a new interpreter (tests/warmdispatcher.py)."""
+
+    start_process = staticmethod(subprocess.Popen)
 
     def __init__(self, logger=log):
         self.log = logger
@@ -108,10 +116,10 @@ class Supervisor:
 
     def _spawn(self) -> None:
         touch(self.alive_path)           # its start-up counts as alive
-        self.process = subprocess.Popen([sys.executable, "-m", "app.events", COMMAND],
-                                        env={**os.environ, WAKE_ENV: self.wake_path,
-                                             ALIVE_ENV: self.alive_path,
-                                             PARENT_ENV: str(os.getpid())})
+        self.process = self.start_process([sys.executable, "-m", "app.events", COMMAND],
+                                          env={**os.environ, WAKE_ENV: self.wake_path,
+                                               ALIVE_ENV: self.alive_path,
+                                               PARENT_ENV: str(os.getpid())})
         self.log.info("event dispatcher process started (pid %s)", self.process.pid)
 
     def _silent_for(self) -> float:
