@@ -9,8 +9,9 @@ tests/cliprocess.py's zygotes import, so imports of libraries do not count).
   and catalog, TinyDB, no background workers, in a process with the gunicorn
   zygote's preloads (the app's own modules are imported by create_app, as in
   a worker).
-- server: CPU (user + sys) of one gunicorn start until /health answers and
-  its stop: the master and what it reaped (the worker, the event dispatcher).
+- server: CPU (user + sys) of one TinyDB server's start and stop as the
+  tests start it, master, worker and event dispatcher
+  (bench/server_start_cpu.py, which also measures PostgreSQL).
 - cli: CPU of one `flask --app wsgi store upgrade` (TinyDB) and one
   `flask --app wsgi rules lint`, each forked from the flask zygote's preloads.
 
@@ -25,6 +26,7 @@ sys.path starts with the tree measured. Compile both trees' bytecode first
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -35,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 _PRELOAD = """
-import os, sys, shutil, socket, tempfile, time, runpy, signal, urllib.request
+import os, sys, shutil, tempfile, time, runpy
 root = sys.argv[1]
 sys.path[0:0] = [root, root + "/tests"]
 os.chdir(root)
@@ -57,7 +59,7 @@ shutil.rmtree(data, ignore_errors=True)
 # fork, run `python -m <module> <argv...>` in the child as the zygote does,
 # and report the child's CPU with what it reaped (os.wait4)
 _FORKED = """
-def forked(module, argv, env, log, until_up=None):
+def forked(module, argv, env, log):
     pid = os.fork()
     if pid == 0:
         os.setsid()
@@ -70,9 +72,6 @@ def forked(module, argv, env, log, until_up=None):
         except SystemExit as exc:
             os._exit(exc.code if isinstance(exc.code, int) else 1)
         os._exit(0)
-    if until_up is not None:
-        until_up()
-        os.kill(pid, signal.SIGTERM)
     _, status, usage = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) not in (0, 1):     # 1: a lint warning's exit
         raise SystemExit(open(log).read()[-3000:])
@@ -84,32 +83,6 @@ env = dict(os.environ, RECO_DATA_DIR=data + "/data", RECO_RULES_DIR=data + "/rul
            RECO_CATALOG_DIR=root + "/tests/demo/catalog")
 """
 
-SERVER = _PRELOAD + """
-cliprocess.preload_gunicorn()
-import app
-assert app.__file__.startswith(root), app.__file__
-""" + _FORKED + """
-with socket.socket() as probe:
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-
-def until_up():
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=60)
-            return
-        except urllib.error.HTTPError:
-            return                        # 503: up, not ready
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(open(data + "/log").read()[-3000:])
-
-forked("gunicorn", ["-c", root + "/gunicorn.conf.py", "-b", f"127.0.0.1:{port}", "-w", "1",
-                    "wsgi:app"], env, data + "/log", until_up)
-shutil.rmtree(data, ignore_errors=True)
-"""
-
 CLI = _PRELOAD + """
 cliprocess.preload_flask()
 import app
@@ -119,20 +92,30 @@ forked("flask", ["--app", "wsgi", *sys.argv[2:]], env, data + "/log")
 shutil.rmtree(data, ignore_errors=True)
 """
 
-MEASURES = {
-    "create_app": (CREATE_APP, []),
-    "server start+stop": (SERVER, []),
-    "flask store upgrade": (CLI, ["store", "upgrade"]),
-    "flask rules lint": (CLI, ["rules", "lint"]),
-}
-
-
 def measure(tree: Path, script: str, args: list[str]) -> float:
     """CPU seconds of one run of `script` against `tree`, in a new interpreter."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     done = subprocess.run([sys.executable, "-c", script, str(tree), *args], env=env,
                           capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
+
+
+def server_start_stop(tree: Path) -> float:
+    """One TinyDB server's start and stop as the tests start it (the master
+    forked from the zygote, its dispatcher forked from the master):
+    bench/server_start_cpu.py, in a new interpreter."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(HERE / "server_start_cpu.py"), str(tree), "tinydb", "1"],
+                          env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])[0]
+
+
+MEASURES = {
+    "create_app": lambda tree: measure(tree, CREATE_APP, []),
+    "server start+stop": server_start_stop,
+    "flask store upgrade": lambda tree: measure(tree, CLI, ["store", "upgrade"]),
+    "flask rules lint": lambda tree: measure(tree, CLI, ["rules", "lint"]),
+}
 
 
 def main(argv=None) -> int:
@@ -142,11 +125,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     options = parser.parse_args(argv)
     trees = ([("base", options.base.resolve())] if options.base else []) + [("this", ROOT)]
-    for name, (script, args) in MEASURES.items():
+    for name, run in MEASURES.items():
         runs = {label: [] for label, _ in trees}
         for _ in range(options.rounds):
             for label, tree in trees:
-                runs[label].append(measure(tree, script, args))
+                runs[label].append(run(tree))
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
         medians = "  ".join(f"{label} {statistics.median(values):.3f} s" for label, values in runs.items())
         print(f"{name:22} median of {options.rounds}: {medians}   (load {load})", flush=True)
