@@ -237,5 +237,8 @@ def pytest_collection_finish(session):
     for item in session.items:
         groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
                          for mark in item.iter_markers("xdist_group")})
-        if groups and "@" not in item.nodeid and hasattr(item, "_id"):
+        # xdist's own test for a suffix: an "@" after the last "]" (a
+        # parameter may hold one: test_x[@type-5])
+        suffixed = item.nodeid.rfind("@") > item.nodeid.rfind("]")
+        if groups and not suffixed and hasattr(item, "_id"):
             item._id = type(item._id).parse(f"{item.nodeid}@{'_'.join(groups)}")

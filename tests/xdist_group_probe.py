@@ -9,6 +9,6 @@ import pytest
 pytestmark = pytest.mark.xdist_group("probe")
 
 
-@pytest.mark.parametrize("n", range(4))
-def test_where_it_ran(n):
-    Path(os.environ["XDIST_PROBE_DIR"], str(n)).write_text(os.environ["PYTEST_XDIST_WORKER"])
+@pytest.mark.parametrize("name", ["0", "1", "@2", "3"])      # a parameter may hold an "@"
+def test_where_it_ran(name):
+    Path(os.environ["XDIST_PROBE_DIR"], name).write_text(os.environ["PYTEST_XDIST_WORKER"])
