@@ -16,11 +16,12 @@ import os
 import re
 import shutil
 import sys
+import uuid
 
 import pytest
 
 import cliprocess
-from helpers import DEMO_RULES, ROOT, Client
+from helpers import DEMO_RULES, ROOT, Client, ServiceProcess
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
@@ -93,31 +94,53 @@ IMPRESSIONS = """\
 """
 
 
-def test_fourth_impression_is_suppressed_and_the_item_returns_after_the_window(make_server, tmp_path):
-    api = Client(make_server(rules_dir=rules_with(tmp_path, IMPRESSIONS)).url)
+@pytest.fixture(scope="module", params=["tinydb", "postgresql"])
+def impressions(request, tmp_path_factory):
+    """One server per store on the demo rules with P1 (IMPRESSIONS), for this
+    module's tests of P1. Its tests only add answers and reactions of parties
+    of their own (uuid ids) and read those parties' answers and explanations,
+    never totals; the store is not changed otherwise. They are one
+    xdist_group, so a parallel run starts it once per store."""
+    base = tmp_path_factory.mktemp("impressions")
+    env = {}
+    if request.param == "postgresql":
+        env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
+    service = ServiceProcess(base / "data", rules_dir=rules_with(base, IMPRESSIONS), env=env).start()
+    yield service
+    service.stop()
+
+
+def party_of_its_own() -> str:
+    return f"p-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.xdist_group("contact-impressions")
+def test_fourth_impression_is_suppressed_and_the_item_returns_after_the_window(impressions):
+    api = Client(impressions.url)
+    party, other = party_of_its_own(), party_of_its_own()
     shown_at = NOW - dt.timedelta(days=6)
     for n in range(3):
         # the visit of six days ago, answered for that time (a reaction
         # cannot predate the answer it reacts to)
-        answer = ask(api, query(at=shown_at + dt.timedelta(minutes=n)))
+        answer = ask(api, query(party=party, at=shown_at + dt.timedelta(minutes=n)))
         assert offerings(answer) == ["6542", "6543", "7301"], f"impression {n + 1}"
         react(api, answer, "6542", "shown", shown_at + dt.timedelta(minutes=n))
     # clicked, rejected on another channel etc. are no impressions; other parties unaffected
-    fourth = ask(api, query())
+    fourth = ask(api, query(party=party))
     assert offerings(fourth) == ["6543", "7301"]
-    assert offerings(ask(api, query(party="p-other"))) == ["6542", "6543", "7301"]
+    assert offerings(ask(api, query(party=other))) == ["6542", "6543", "7301"]
     assert offerings(ask(api, query(party=None))) == ["6542", "6543", "7301"]   # anonymous: skipped
     # two days later the impressions of six days ago are out of the 7-day window
-    later = ask(api, query(at=NOW + dt.timedelta(days=2)))
+    later = ask(api, query(party=party, at=NOW + dt.timedelta(days=2)))
     assert offerings(later) == ["6542", "6543", "7301"]
 
     # why not: the Playground's explain names the policy
-    explained = api.post("/admin/rules/explain", json=query()).json()
+    explained = api.post("/admin/rules/explain", json=query(party=party)).json()
     step = next(s for s in explained["policies"] if s["step"] == "contact-policy")
     assert step["policies"] == ["P1"]
     assert [(d["offering"], d["detail"]) for d in step["dropped"]] == [
         ("6542", "shown 3 times in 7 days (policy P1)")]
-    text = api.post("/admin/rules/explain", params={"format": "text"}, json=query()).text
+    text = api.post("/admin/rules/explain", params={"format": "text"}, json=query(party=party)).text
     assert re.search(r"dropped 6542 .*\(from R1\): contact-policy, shown 3 times in 7 days \(policy P1\)",
                      text), text
     anonymous = api.post("/admin/rules/explain", json=query(party=None)).json()
@@ -173,15 +196,16 @@ def test_offers_per_day_cap(make_server, tmp_path):
         "offered 8 items in the last 24 hours, at most 5 a day (policy P4)"}
 
 
-def test_cli_explain_names_the_policy(make_server, tmp_path):
-    rules = rules_with(tmp_path, IMPRESSIONS)
-    server = make_server(rules_dir=rules)
+@pytest.mark.xdist_group("contact-impressions")
+def test_cli_explain_names_the_policy(impressions, tmp_path):
+    server = impressions
     api = Client(server.url)
+    party = party_of_its_own()
     for n in range(3):
         when = NOW - dt.timedelta(hours=n + 1)
-        react(api, ask(api, query(party="p-5", at=when)), "6542", "shown", when)
+        react(api, ask(api, query(party=party, at=when)), "6542", "shown", when)
     context = tmp_path / "query.json"
-    context.write_text(json.dumps(query(party="p-5")))
+    context.write_text(json.dumps(query(party=party)))
     env = {**server.env}
     done = cliprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "rules", "explain", str(context)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

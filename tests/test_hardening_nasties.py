@@ -26,9 +26,17 @@ CUSTOMER = {"name": "Nasty Target", "engagedParty": {"id": "n-1", "@referredType
             "characteristic": [{"name": "segment", "value": "premium"}]}
 
 
+# every test here uses `world`: one xdist_group, so a parallel run starts
+# its server (and registers its hub) once, not on each worker that is
+# handed one of the module's tests
+pytestmark = pytest.mark.xdist_group("hardening-nasties")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    """A server of its own with one resource of each kind and one hub."""
+    """A server of its own with one resource of each kind and one hub. Its
+    tests send requests that must be refused, and check that nothing of
+    `ids` changed (`snapshot`); they are one xdist_group."""
     service = ServiceProcess(tmp_path_factory.mktemp("nasties") / "data").start()
     listener = Listener()
     api = Client(service.url)

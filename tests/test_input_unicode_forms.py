@@ -4,7 +4,11 @@ whose segment was typed on a Mac did not match the rule value "privé", nor
 did a filter find it. Every text is put into NFC where it enters
 (app/textform.py): rule and catalog files, request bodies (so what is
 stored), query strings and the facts of an evaluation. Each member on both
-stores."""
+stores.
+
+Only the evaluation test needs rules and a catalog of its own (a server of
+its own); the others add their own data (uuid names and ids, lists filtered
+by them) and read it back, so they use the session's `server`."""
 from __future__ import annotations
 
 import shutil
@@ -76,7 +80,8 @@ rules:
 
 
 @pytest.fixture
-def server(make_server, tmp_path):
+def unicode_server(make_server, tmp_path):
+    """A server with the NFC/NFD rules above and a catalog category in NFD."""
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "nfc.yaml").write_text(RULES, encoding="utf-8")
@@ -109,9 +114,9 @@ def _recommended(api, customer=None, **extra) -> list[str]:
     return [item["productOffering"]["id"] for item in response.json()["recommendationItem"]]
 
 
-def test_nfd_and_nfc_match_in_every_evaluation_member(server):
+def test_nfd_and_nfc_match_in_every_evaluation_member(unicode_server):
     """One server per store for the four members (starting one is slow)."""
-    api = Client(server.url)
+    api = Client(unicode_server.url)
     # stored customer text (NFD) against a rule value (NFC)
     assert "6542" in _recommended(api, _customer(api, segment=nfd(PRIVE)))
     assert "6542" in _recommended(api, _customer(api, segment=nfc(PRIVE)))

@@ -66,6 +66,9 @@ VALUES = [
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
+    """A server on the numbers rules above for this module's tests that ask
+    it (only customers of their own added, answers read): one xdist_group,
+    so a parallel run starts it once."""
     base = tmp_path_factory.mktemp("numbers")
     rules_dir = base / "rules"
     rules_dir.mkdir()
@@ -94,6 +97,7 @@ def _ids(body: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("value_json,expected", VALUES, ids=[v[:12] for v, _ in VALUES])
+@pytest.mark.xdist_group("unrepresentable-numbers")
 def test_instant_async_lead_and_explain_answer(service, value_json, expected):
     api = Client(service.url)
     customer_id = _customer(api, value_json)
@@ -124,6 +128,7 @@ def test_instant_async_lead_and_explain_answer(service, value_json, expected):
 
 
 @pytest.mark.parametrize("value_json,expected", VALUES[:6] + VALUES[8:9], ids=lambda v: str(v)[:12])
+@pytest.mark.xdist_group("unrepresentable-numbers")
 def test_flask_rules_explain_a_context_file(service, tmp_path, value_json, expected):
     context = tmp_path / "context.json"
     context.write_text('{"customer": {"characteristics": {"tenureMonths": %s, "dataShare": %s}},'

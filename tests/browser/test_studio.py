@@ -287,24 +287,35 @@ def test_conversion_report_page(studio, page):
     shot(page, "conversion")
 
 
-def test_a_rule_description_with_markup_stays_text(tmp_path, page):
-    rules, catalog = _copy_tree(tmp_path)
+EVIL = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">"
+
+
+@pytest.fixture(scope="module")
+def studio_without_keys(tmp_path_factory):
+    """One server with no key configured, on a copy of the demo whose first
+    rule's description is markup (EVIL), for this module's tests of a Studio
+    without keys: they only read pages and send changes that must be refused
+    (a refused one changes nothing), so neither sees the other. Its tests
+    are one xdist_group, so a parallel run starts it once."""
+    rules, catalog = _copy_tree(tmp_path_factory.mktemp("studio-without-keys"))
     working = rules / "telco-demo.yaml"
-    evil = "<script>window.__xss = 1</script><img src=x onerror=\"window.__xss = 2\">"
     text = working.read_text()
     text = text.replace("description: A phone in the cart sells its case and screen protector.",
-                        "description: '" + evil + "'")
-    assert evil in text
+                        "description: '" + EVIL + "'")
+    assert EVIL in text
     working.write_text(text)
-    service = ServiceProcess(tmp_path / "data", rules_dir=rules, catalog_dir=catalog).start()
-    try:
-        page.goto(service.url + "/studio")
-        cell = page.locator("table.rules td.description").first
-        assert cell.inner_text() == evil
-        assert page.evaluate("window.__xss") is None
-        assert page.locator("table.rules script, table.rules img").count() == 0
-    finally:
-        service.stop()
+    service = ServiceProcess(rules.parent / "data", rules_dir=rules, catalog_dir=catalog).start()
+    yield service
+    service.stop()
+
+
+@pytest.mark.xdist_group("studio-without-keys")
+def test_a_rule_description_with_markup_stays_text(studio_without_keys, page):
+    page.goto(studio_without_keys.url + "/studio")
+    cell = page.locator("table.rules td.description").first
+    assert cell.inner_text() == EVIL
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("table.rules script, table.rules img").count() == 0
 
 
 def test_state_changes_need_the_key_and_the_csrf_token(studio, page):
@@ -343,14 +354,13 @@ def test_state_changes_need_the_key_and_the_csrf_token(studio, page):
     assert ok == 200
 
 
-def test_without_configured_keys_the_studio_reads_but_never_changes(tmp_path, page):
-    rules, catalog = _copy_tree(tmp_path)
-    service = ServiceProcess(tmp_path / "data", rules_dir=rules, catalog_dir=catalog).start()
-    try:
-        page.goto(service.url + "/studio/edit")
-        assert page.get_by_role("button", name="Save working copy").is_disabled()
-        refused = requests.post(service.url + "/admin/rules/activate",
-                                json={"rulesetId": "telco-demo", "version": "1.0.0"}, timeout=10)
-        assert refused.status_code == 403 and refused.json()["code"] == "ADMIN_KEY_REQUIRED"
-    finally:
-        service.stop()
+@pytest.mark.xdist_group("studio-without-keys")
+def test_without_configured_keys_the_studio_reads_but_never_changes(studio_without_keys, page):
+    service = studio_without_keys
+    before = (service.rules_dir / "telco-demo.yaml").read_text()
+    page.goto(service.url + "/studio/edit")
+    assert page.get_by_role("button", name="Save working copy").is_disabled()
+    refused = requests.post(service.url + "/admin/rules/activate",
+                            json={"rulesetId": "telco-demo", "version": "1.0.0"}, timeout=10)
+    assert refused.status_code == 403 and refused.json()["code"] == "ADMIN_KEY_REQUIRED"
+    assert (service.rules_dir / "telco-demo.yaml").read_text() == before

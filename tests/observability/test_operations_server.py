@@ -71,7 +71,9 @@ def http(samples, api, operation, method, status) -> float:
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
     """A two-worker server, a customer listener, and a mixed load whose counts
-    the tests know; yields (service, listener, what was sent)."""
+    the tests know; yields (service, listener, what was sent). Its tests
+    only read what the load left (metrics, logs, notifications) and are one
+    xdist_group, so a parallel run starts it (and sends the load) once."""
     service = ServiceProcess(tmp_path_factory.mktemp("ops") / "data", workers=2).start()
     listener = Listener()
     sent = {"ids": {}, "polls": 0, "schema": 0}
@@ -119,6 +121,7 @@ def loaded(tmp_path_factory):
         service.stop()
 
 
+@pytest.mark.xdist_group("operations-loaded")
 def test_metrics_add_up_across_workers(loaded):
     service, listener, sent = loaded
     assert len({line["pid"] for line in request_lines(service)}) == 2
@@ -190,6 +193,7 @@ def test_metrics_add_up_across_workers(loaded):
     assert total(after, "reco_recommendations_total", mode="instant") == N_INSTANT
 
 
+@pytest.mark.xdist_group("operations-loaded")
 def test_backlogs_are_read_at_scrape_time(loaded):
     """A listener that refuses: the pending notification, its age and the
     open circuit show up in the next scrape, from whichever worker."""
@@ -214,6 +218,7 @@ def test_backlogs_are_read_at_scrape_time(loaded):
         refusing.close()
 
 
+@pytest.mark.xdist_group("operations-loaded")
 def test_logs_are_json_and_carry_the_echoed_request_id(loaded):
     service, listener, sent = loaded
     lines = log_lines(service)                   # raises if any line is not JSON
@@ -253,6 +258,7 @@ def test_logs_are_json_and_carry_the_echoed_request_id(loaded):
     assert by_id[made_for_reco]["ruleset_id"] == "telco-demo"
 
 
+@pytest.mark.xdist_group("operations-loaded")
 def test_traceparent_reaches_the_notifications(loaded):
     """Without OpenTelemetry the service passes the trace context on as it
     came (W3C Trace Context 3.2): the listener sees the same traceparent."""
@@ -266,6 +272,7 @@ def test_traceparent_reaches_the_notifications(loaded):
     assert any(event["event"]["customer"]["id"] == customer_id for event in listener.events)
 
 
+@pytest.mark.xdist_group("operations-loaded")
 def test_a_request_id_is_made_when_none_is_sent(loaded):
     service, _listener, _sent = loaded
     ids = {fresh("GET", service.url + SCHEMA).headers["X-Request-ID"] for _ in range(3)}
