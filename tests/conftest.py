@@ -220,25 +220,3 @@ def listener():
 def api(server):
     return Client(server.url)
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_finish(session):
-    """Keep `pytest.mark.xdist_group` working on pytest 9.2: with `--dist
-    loadgroup` pytest-xdist (3.8) sends a group's tests to one worker by
-    adding "@<group>" to their node ids (assigning `item._nodeid` in
-    xdist/remote.py), but pytest 9.2 reads a node id from `item._id`, so the
-    suffix was lost and each group's tests were spread over the workers like
-    any others: a module's shared server was started again on every worker
-    handed one of its tests. This adds the suffix where pytest reads it,
-    before the worker reports what it collected; where xdist's own works
-    (the id already has it) it does nothing. tests/test_xdist_groups.py."""
-    if not getattr(session.config.option, "loadgroup", False):
-        return
-    for item in session.items:
-        groups = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
-                         for mark in item.iter_markers("xdist_group")})
-        # xdist's own test for a suffix: an "@" after the last "]" (a
-        # parameter may hold one: test_x[@type-5])
-        suffixed = item.nodeid.rfind("@") > item.nodeid.rfind("]")
-        if groups and not suffixed and hasattr(item, "_id"):
-            item._id = type(item._id).parse(f"{item.nodeid}@{'_'.join(groups)}")

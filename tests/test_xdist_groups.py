@@ -1,9 +1,9 @@
 """`pytest.mark.xdist_group` sends a group's tests to one worker under
 `--dist loadgroup` (bin/test): a module's shared server (docs/testing.md,
 "Shared servers or a server of its own") is then started once per run, not
-once per worker. Before the hook in tests/conftest.py, pytest 9.2 dropped
-pytest-xdist's group suffix and the four tests of the probe ran on both
-workers."""
+once per worker. On pytest 9.2, pytest-xdist 3.8's group suffix is lost
+(pytest-dev/pytest-xdist#1386) and the four tests of the probe ran on both
+workers: pyproject.toml keeps pytest below 9.2 until that is fixed."""
 from __future__ import annotations
 
 import os
