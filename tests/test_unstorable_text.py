@@ -60,7 +60,10 @@ def test_a_nul_in_a_hub_registration_is_400_on_every_hub(api, hub, attribute):
         '"hi"', '"h' + NUL + 'i"'), "note[0].text"),
     (R, json.dumps({"relatedParty": [{"id": "p1", "role": "customer"}]}).replace(
         '"p1"', '"p' + NUL + '1"'), "relatedParty[0].id"),
-])
+    # ids of their own: the bodies hold a fresh party id, and every pytest-xdist
+    # worker must collect the same test ids
+], ids=["customer-name", "customer-deep-value", "customer-attribute-name", "product", "salesLead",
+        "queryProductRecommendation"])
 def test_a_nul_anywhere_in_a_created_resource_is_400(api, path, text, where):
     total = api.get(path, params={"limit": 0}).headers.get("X-Total-Count")
     refused(api.post(path, data=text, headers=JSON), where)
