@@ -207,7 +207,7 @@ def test_deep_or_huge_values_are_rule_set_errors(tmp_path, catalog, text):
     ("16 MB of random bytes", bytes(range(256)) * (16 * 4096)),
     ("16 MB of text", b"lorem ipsum " * (16 * 1024 * 1024 // 12)),
     ("8 MB in one value", (HEADER + "owner: " + "x" * (8 * 1024 * 1024) + "\nrules: []\n").encode()),
-])
+], ids=["random bytes", "text", "one value"])    # not the data: pytest 9.1 puts it in the test's id
 def test_huge_files_are_clear_errors(tmp_path, catalog, name, data):
     path = tmp_path / "huge.yaml"
     path.write_bytes(data)
