@@ -106,6 +106,13 @@ FIRST_PATHS = (
     "rules/service/test_reload_under_load.py", "rules/engine/test_set_membership.py",
     "rules/authoring/test_line_endings.py", "test_rule_file_size.py",
     "experiments/test_experiments_cli.py",
+    # files whose tests are one xdist_group (a module's shared server): a
+    # group goes to one worker as a whole, so a large one handed out last
+    # would run alone at the end
+    "test_hardening_nasties.py", "test_unrepresentable_numbers.py",
+    "observability/test_operations_server.py", "test_hardening_abuse.py", "test_contact_policies.py",
+    "browser/test_studio.py", "decisions/test_time_range_order.py",
+    "experiments/test_anonymous_login_arm.py", "experiments/test_experiments_newcomer_review.py",
 )
 
 
