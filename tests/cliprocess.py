@@ -186,7 +186,25 @@ def popen(command, *, cwd, env, log_path) -> "Forked | subprocess.Popen":
                                               "stderr": "stdout", "append": True})
 
 
-class Forked:
+class PopenSignals:
+    """subprocess.Popen's send_signal, terminate and kill, for a class with
+    `pid` and `poll()`: a child that has exited is not signalled."""
+
+    def send_signal(self, sig) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class Forked(PopenSignals):
     """The part of subprocess.Popen the tests use, for a zygote's child: it
     is the zygote's child, not ours, so its exit status comes from the
     zygote. The child leads its own session (os.setsid), as with
@@ -212,19 +230,6 @@ class Forked:
         if not self._run["exited"].wait(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout)
         return self.poll()
-
-    def send_signal(self, sig) -> None:
-        if self.poll() is None:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
 
     def killpg(self) -> None:
         if self.poll() is None:
@@ -389,25 +394,34 @@ def _child(request) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         if request["argv"][1] == "gunicorn":      # its event dispatcher forked from it
             sys.modules["warmdispatcher"].install(STARTUP_VARIABLES, started_with)
-        try:
-            import runpy
-
-            runpy.run_module(request["argv"][1], run_name="__main__", alter_sys=True)
-            status = 0
-        except SystemExit as exc:
-            status = _exit_status(exc.code)
-        except BaseException:
-            sys.excepthook(*sys.exc_info())
-            status = 1
-        threading._shutdown()             # as at interpreter exit: non-daemon threads joined
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+        status = run_as_main(request["argv"][1])
     finally:
         os._exit(status)
+
+
+def run_as_main(module: str) -> int:
+    """Run `module` as `python -m` runs it, then what the interpreter does at
+    exit (non-daemon threads joined, atexit handlers, streams flushed); its
+    exit status. For a forked child, which then leaves with os._exit
+    (tests/warmdispatcher.py's dispatcher too)."""
+    try:
+        import runpy
+
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        status = 0
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+        status = 1
+    threading._shutdown()             # as at interpreter exit: non-daemon threads joined
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    return status
 
 
 def _exit_status(code) -> int:
@@ -421,5 +435,6 @@ def _exit_status(code) -> int:
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
+    sys.modules["cliprocess"] = sys.modules["__main__"]     # tests/warmdispatcher.py imports it
     sys.path[0] = str(ROOT)
     serve(sys.argv[2])

@@ -106,6 +106,9 @@ FIRST_PATHS = (
     "rules/service/test_reload_under_load.py", "rules/engine/test_set_membership.py",
     "rules/authoring/test_line_endings.py", "test_rule_file_size.py",
     "experiments/test_experiments_cli.py",
+    # 10-30 s each and collected last (top-level files, late in the
+    # alphabet): they were the last tests of a run, one worker each
+    "test_postgres_deployment.py", "test_warmdispatcher.py", "test_setup_script.py",
     # files whose tests are one xdist_group (a module's shared server): a
     # group goes to one worker as a whole, so a large one handed out last
     # would run alone at the end

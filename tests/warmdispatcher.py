@@ -66,6 +66,8 @@ import subprocess
 import sys
 import threading
 
+from cliprocess import PopenSignals, run_as_main
+
 MODULE = "app.events.process"
 #: STARTUP_VARIABLES that a module reads on import rather than the interpreter
 #: at start: in the master they hold what gunicorn.conf.py set before the import
@@ -150,23 +152,7 @@ def _become(command: list[str], env: dict, path: list[str]) -> None:
         sys.path[:] = path
         sys.path[0] = os.getcwd()           # `python -m`: the working directory first
         sys.argv = ["-m", *command[3:]]
-        try:
-            import runpy
-
-            runpy.run_module(command[2], run_name="__main__", alter_sys=True)
-            status = 0
-        except SystemExit as exc:
-            status = _exit_status(exc.code)
-        except BaseException:
-            sys.excepthook(*sys.exc_info())
-            status = 1
-        threading._shutdown()                 # as at interpreter exit
-        atexit._run_exitfuncs()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+        status = run_as_main(command[2])
     finally:
         os._exit(status)
 
@@ -207,17 +193,7 @@ def _set_cmdline(command: list[str]) -> None:
         ctypes.memmove(start, text.ljust(end - start, b"\0"), end - start)
 
 
-def _exit_status(code) -> int:
-    """SystemExit's code as the interpreter turns it into an exit status."""
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
-
-
-class ForkedDispatcher:
+class ForkedDispatcher(PopenSignals):
     """The part of subprocess.Popen that app/events/process.py uses, for a
     child this master forked."""
 
@@ -268,15 +244,3 @@ class ForkedDispatcher:
                         self._exited(0)
         return self.returncode
 
-    def send_signal(self, sig: int) -> None:
-        if self.poll() is None:
-            try:
-                os.kill(self.pid, sig)
-            except ProcessLookupError:
-                pass
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
