@@ -51,11 +51,16 @@ class Poller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                # each tick in an empty context: what one tick binds (a job's
-                # rule set version in its log lines) is not logged by the next
-                contextvars.Context().run(self.tick)
-            except Exception:  # a worker must outlive any one failure
-                log.exception("%s: tick failed", self.name)
+            # each tick in an empty context: what one tick binds (a job's
+            # rule set version in its log lines) is not logged by the next
+            contextvars.Context().run(self._tick_once)
             self._wake.wait(self.interval)
             self._wake.clear()
+
+    def _tick_once(self) -> None:
+        """One tick; its failure is logged inside the tick's context, so the
+        line carries what the tick had bound (the job's rule set version)."""
+        try:
+            self.tick()
+        except Exception:  # a worker must outlive any one failure
+            log.exception("%s: tick failed", self.name)

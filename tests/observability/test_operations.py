@@ -242,3 +242,34 @@ def test_a_poller_tick_does_not_log_what_the_previous_tick_bound(capsys):
     lines = [line for line in json_lines(capsys.readouterr().err) if line.get("logger") == "test.poller"]
     assert [(line["event"], line.get("ruleset_version")) for line in lines][:4] == [
         ("tick", None), ("job done", "1.0.0"), ("tick", None), ("job done", "1.1.0")]
+
+
+def test_a_failed_poller_tick_is_logged_with_what_the_tick_bound(capsys):
+    """The line that says a background tick failed carries what that tick had
+    bound (a job's rule set version): the tick's context, not the thread's."""
+    import threading
+
+    from app.background import Poller
+    from app.observability.logs import bind_log_context, configure_logging
+
+    configure_logging("json", "INFO")
+    failed = threading.Event()
+
+    def tick():
+        bind_log_context(ruleset_version="1.7.0")
+        failed.set()
+        raise RuntimeError("the job broke")
+    poller = Poller("test-failing-poller", tick, interval=10)
+    poller.ensure_started()
+    err = ""
+    try:
+        assert failed.wait(10)
+        deadline = time.monotonic() + 10
+        while "tick failed" not in err and time.monotonic() < deadline:
+            time.sleep(0.05)
+            err += capsys.readouterr().err
+    finally:
+        poller.stop()
+    lines = [line for line in json_lines(err) if line["event"] == "test-failing-poller: tick failed"]
+    assert lines and lines[0]["ruleset_version"] == "1.7.0", lines
+    assert "the job broke" in lines[0]["exception"]
