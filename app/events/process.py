@@ -130,12 +130,16 @@ class Supervisor:
 
     def _wait(self) -> int:
         """Until the process exits; kills it when it has hung. Between two
-        looks (WATCH_SECONDS) the thread sleeps in select() on a pidfd
-        (Linux 5.3+), which wakes when the process exits: Popen.wait(timeout)
+        looks (WATCH_SECONDS) the thread sleeps in poll() on a pidfd
+        (Linux 5.3+), which wakes when the process exits (poll, not select:
+        select refuses a descriptor numbered 1024 or more): Popen.wait(timeout)
         polls waitpid every 50 ms instead, which was most of an idle master's
         CPU (0.13 s a minute, the master, worker and dispatcher of an idle
         server 0.22 s). Without pidfds (an older kernel) it polls as before."""
         pidfd = _pidfd(self.process.pid)
+        exited = select.poll()
+        if pidfd is not None:
+            exited.register(pidfd, select.POLLIN)
         try:
             while True:
                 if pidfd is None:
@@ -143,7 +147,7 @@ class Supervisor:
                         return self.process.wait(WATCH_SECONDS)
                     except subprocess.TimeoutExpired:
                         pass
-                elif select.select([pidfd], [], [], WATCH_SECONDS)[0]:
+                elif exited.poll(WATCH_SECONDS * 1000):
                     return self.process.wait()
                 silent = self._silent_for()
                 if silent > self.hung_after and not self._stopping.is_set():
@@ -182,7 +186,7 @@ class Supervisor:
 
 
 def _pidfd(pid: int) -> int | None:
-    """A descriptor that select() reports readable once `pid` has exited, or
+    """A descriptor that poll() reports readable once `pid` has exited, or
     None (no pidfd_open here, or the process is gone already: Popen.wait
     then answers at once)."""
     try:
