@@ -19,7 +19,7 @@ from ..timeutil import isoformat, utcnow
 from .allowlist import CallbackPolicy, CallbackRejected
 from .process import WAKE_ENV, send_wake
 from .dispatcher import Dispatcher
-from .eventlog import move_records
+from .eventlog import ensure_head, move_records
 from .queues import new_queue
 from .status import delivery_status
 from .hubquery import InvalidHubQuery, parse_hub_query
@@ -67,6 +67,7 @@ class EventBus:
                            code="INVALID_HUB_QUERY") from None
         hub = {"id": str(uuid.uuid4()), "callback": callback, "query": query, "api": api}
         limit = self.settings.max_hubs_per_api
+        ensure_head(self.store)         # so the transaction below locks it
         # the hub and its queue together; the changes recorded so far are
         # numbered into the log first and the queue starts after them: a hub
         # gets the changes acknowledged after its registration, not before

@@ -55,10 +55,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..background import Poller
 from ..observability.metrics import count_delivery
-from ..store import DuplicateId
 from ..store.query import Filter, SortKey
 from .allowlist import CallbackPolicy
-from .eventlog import Item, LogCache, move_records, pending_items
+from .eventlog import Item, LogCache, ensure_head, move_records, pending_items
 from .lease import HOST, Leases, lease_holder_gone, lease_seconds, new_lease, release_dead_leases
 from .outcomes import settle
 from .purge import purge_finished, purge_orphan_queues, trim_log
@@ -163,13 +162,9 @@ class Dispatcher:
         if not self.store.count(EVENTS):
             return 0
         with self._sequence_lock:
-            try:
-                with self.store.transactions(EVENTS, LOG) as tx:
-                    _last, records = move_records(tx[EVENTS], tx[LOG])
-            except DuplicateId:
-                # PostgreSQL: another worker created the head document at the
-                # same moment and committed first; the next tick goes on
-                return 0
+            ensure_head(self.store)
+            with self.store.transactions(EVENTS, LOG) as tx:
+                _last, records = move_records(tx[EVENTS], tx[LOG])
         return len(records)
 
     def renew_leases(self) -> None:

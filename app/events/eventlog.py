@@ -4,7 +4,9 @@ the recorded changes into it, and reading a hub's pending notifications.
 The requests write change records into ``event`` (records.py); the
 dispatcher moves them, numbered, into one log shared by all hubs, in one
 transaction that locks the log's ``head`` document, so every worker on every
-host numbers records in one order (the order their changes committed in). A
+host numbers records in one order (the order their changes committed in).
+The head exists before anyone numbers (ensure_head): PostgreSQL cannot lock
+a row that is not there yet. A
 hub's queue holds its position in the log (``position``, and ``skip``: the
 notifications of the next record already settled). Records never change once
 written, so a process reads each at most once (LogCache)."""
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..store import DuplicateId
 from ..store.query import Filter, Query
 from .hubquery import wants
 from .records import LOG, LOG_HEAD, QUEUES, tally_key
@@ -35,8 +38,31 @@ class Item:
     trace_headers: dict
 
 
+def ensure_head(store) -> None:
+    """Create the log's head document (``last`` 0, no tallies) when there is
+    none yet, in a write of its own, before a transaction that reads the
+    head through a Txn (move_records, log_head). Inside such a transaction
+    `get` locks the head (PostgreSQL: SELECT ... FOR UPDATE), which is what
+    makes writers number one after the other; but a row that does not exist
+    cannot be locked. Without this, on a fresh database the first two
+    writers (a hub registration and the dispatcher, or two registrations in
+    two workers) both read no head, both numbered from 0, and the second
+    failed on the head's id when the first committed: the client's hub
+    registration was answered 409 CONFLICT (CI, 2026-12-07). The head is
+    never deleted (trim_log drops records by seq), so once made it stays.
+    One read when it exists (TinyDB: its transactions already run one at a
+    time)."""
+    if store.get(LOG, LOG_HEAD) is not None:
+        return
+    try:
+        store.insert(LOG, {"id": LOG_HEAD, "last": 0, "tally": {}})
+    except DuplicateId:
+        pass                # another writer made it first: the same document
+
+
 def log_head(txn) -> int:
-    """The last seq given, read (PostgreSQL: locked) through a Txn of LOG."""
+    """The last seq given, read (PostgreSQL: locked) through a Txn of LOG
+    (ensure_head first)."""
     head = txn.get(LOG_HEAD)
     return head["last"] if head else 0
 
@@ -90,7 +116,8 @@ def append(log_txn, records: list[dict], head: dict | None) -> int:
 def move_records(events_txn, log_txn) -> tuple[int, list]:
     """Append the recorded changes to the log with the next numbers and
     remove them from `event` (one statement each on PostgreSQL, not two round
-    trips per record); returns (the last seq, the records moved)."""
+    trips per record); returns (the last seq, the records moved). Call
+    ensure_head(store) before the transaction."""
     head = log_txn.get(LOG_HEAD)
     records = events_txn.all()
     last = append(log_txn, records, head)

@@ -4,7 +4,7 @@ created in the transaction that creates the hub (bus.py), or afterwards for
 a hub stored without one (ensure_queues)."""
 from __future__ import annotations
 
-from .eventlog import log_head
+from .eventlog import ensure_head, log_head
 from .records import HUBS, LOG, QUEUES
 
 
@@ -21,15 +21,20 @@ def new_queue(hub: dict, position: int) -> dict:
 def ensure_queues(store) -> int:
     """A queue for every hub without one (hubs stored by an earlier
     version, or restored): it starts after the last sequenced record,
-    so it gets every change not yet sequenced. Returns how many."""
+    so it gets every change not yet sequenced. Returns how many. Two
+    dispatchers at once (two hosts) wait for each other on the log's head,
+    so the second finds the first's queues and does not insert them again."""
     hubs = store.all(HUBS)
     known = {q["id"] for q in store.all(QUEUES)}
     missing = [hub for hub in hubs if hub["id"] not in known]
     if not missing:
         return 0
+    ensure_head(store)
+    made = 0
     with store.transactions(LOG, QUEUES) as tx:
         position = log_head(tx[LOG])
         for hub in missing:
             if tx[QUEUES].get(hub["id"]) is None:
                 tx[QUEUES].insert(new_queue(hub, position))
-    return len(missing)
+                made += 1
+    return made

@@ -8,15 +8,19 @@ against loopback listeners; the end-to-end behaviour through a served API is
 in test_event_delivery.py and test_hub_events.py."""
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
+import psycopg
 import pytest
 
 from app.config import Settings
 from app.events.bus import EventBus
-from app.events.records import DELIVERIES, EVENTS, LOG, QUEUES
+from app.events.queues import ensure_queues
+from app.events.records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES
 from app.store import open_store
-from helpers import Listener
+from helpers import PATIENCE, Listener, wait_until
 
 API = "customerManagement"
 
@@ -208,3 +212,110 @@ def test_health_counts_what_waits_from_the_tallies_as_the_records_say(bus, recor
     assert run_until(bus, lambda: bus.backlog()["pending"] == 0)
     assert len(listener.delivered()) == 10 + 5 + 12 + 1
     assert bus.backlog()["stalled"] is False
+
+
+class HeldOpen:
+    """The store, but each transaction, its writes done, waits for
+    `release` before it commits: another writer meets it open (as a second
+    worker or host would, at the wrong moment)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+    @contextlib.contextmanager
+    def transactions(self, *collections):
+        with self.store.transactions(*collections) as tx:
+            yield tx
+            self.holding.set()
+            assert self.release.wait(PATIENCE)
+
+
+def in_thread(call) -> tuple[threading.Thread, dict]:
+    """Run `call` in a thread; the dict gets its "result" or "error"."""
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["result"] = call()
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            outcome["error"] = exc
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def until_a_writer_waits(store_url: str) -> None:
+    """PostgreSQL: until a session of this database waits for a lock (the
+    second writer has met the first one's open transaction). TinyDB: its
+    writers take the store's lock in this process, where no one can see
+    them wait; a moment is all the second writer is given."""
+    if not store_url.startswith("postgresql"):
+        time.sleep(0.3)
+        return
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        assert wait_until(lambda: conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'").fetchone()[0] > 0, PATIENCE)
+
+
+@pytest.mark.parametrize("first", ["dispatcher", "registration"])
+def test_two_first_numberings_at_once_wait_for_each_other(bus, recorders, store_url, first):
+    """A fresh store numbers its first change into the log while a hub
+    registers: the dispatcher at the same moment (what CI met on
+    2026-12-07), or a registration in another worker. Both read the log's
+    head to number from; on PostgreSQL there was no head row yet to lock,
+    so both numbered from 0 and the registration failed on the record's id
+    once the other committed: a 409 CONFLICT to the client. Now it waits
+    for the other, then numbers after it."""
+    early, late = recorders(), recorders()
+    # the hubs' attribute names are known (a hub came and went): their
+    # first insert would otherwise make the two registrations wait on it
+    bus.unregister_hub(API, bus.register_hub(API, "http://127.0.0.1:9/gone", None)["id"])
+    change(bus, "before")                   # acknowledged, not yet numbered
+    held = HeldOpen(bus.store)
+    other = EventBus(held, bus.settings)    # another worker's
+    first_writer, _ = in_thread(other.dispatcher.sequence if first == "dispatcher"
+                                else lambda: other.register_hub(API, early.url, None))
+    assert held.holding.wait(PATIENCE)      # it numbered "before" and holds its transaction
+    second, registered = in_thread(lambda: bus.register_hub(API, late.url, None))
+    until_a_writer_waits(store_url)
+    held.release.set()
+    first_writer.join(PATIENCE)
+    second.join(PATIENCE)
+    assert "result" in registered, registered
+    assert bus.store.get(LOG, LOG_HEAD)["last"] == 1
+    assert [r["seq"] for r in bus.store.all(LOG) if "seq" in r] == [1]
+    assert {q["position"] for q in bus.store.all(QUEUES)} == {1}
+    if first == "dispatcher":
+        bus.register_hub(API, early.url, None)
+    change(bus, "after")
+    assert run_until(bus, lambda: len(early.delivered()) == 1 and len(late.delivered()) == 1)
+    for listener in (early, late):
+        assert [b["event"]["customer"]["id"] for b in listener.delivered()] == ["after"]
+
+
+def test_two_dispatchers_giving_a_queue_to_the_same_hub_wait_for_each_other(bus, recorders,
+                                                                          store_url):
+    """Two dispatchers (two hosts) start at once while a hub has no queue
+    (restored without it). The second used to insert the same queue and
+    fail on its id once the first committed; now it finds the first's."""
+    listener = recorders()
+    bus.store.insert(HUBS, {"id": "h-restored", "api": API, "callback": listener.url,
+                            "query": None})
+    held = HeldOpen(bus.store)
+    first, made_first = in_thread(lambda: ensure_queues(held))
+    assert held.holding.wait(PATIENCE)
+    second, made_second = in_thread(lambda: ensure_queues(bus.store))
+    until_a_writer_waits(store_url)
+    held.release.set()
+    first.join(PATIENCE)
+    second.join(PATIENCE)
+    assert made_first == {"result": 1} and made_second == {"result": 0}, (made_first, made_second)
+    assert [q["id"] for q in bus.store.all(QUEUES)] == ["h-restored"]
+    change(bus, "c1")
+    assert run_until(bus, lambda: len(listener.delivered()) == 1)
