@@ -64,6 +64,39 @@ def server(request, tmp_path_factory):
     service.stop()
 
 
+# The hubs each shared server holds, read from its store (one handle per
+# server, opened on first use).
+_hub_readers: dict[str, object] = {}
+
+
+def _hubs_of(service: ServiceProcess) -> list[dict]:
+    from app.events.records import HUBS
+    from app.store import open_store
+    if service.store_url not in _hub_readers:
+        _hub_readers[service.store_url] = open_store(service.store_url)
+    return _hub_readers[service.store_url].all(HUBS)
+
+
+@pytest.fixture(autouse=True)
+def _no_hub_left_on_the_shared_server(request):
+    """A test on the shared `server` deletes the hubs it registers. A hub it
+    leaves is notified of every later test's changes on that server, and an
+    API takes at most RECO_MAX_HUBS_PER_API hubs (100): after enough leaks
+    on one worker, another test's registration is a 409, in whichever test
+    comes 101st. So a leak fails the test that leaked (and is deleted)."""
+    if "server" not in request.fixturenames:
+        yield
+        return
+    service = request.getfixturevalue("server")
+    before = {hub["id"] for hub in _hubs_of(service)}
+    yield
+    left = [hub for hub in _hubs_of(service) if hub["id"] not in before]
+    for hub in left:
+        Client(service.url).delete(f"/tmf-api/{hub['api']}/v4/hub/{hub['id']}")
+    assert not left, (f"{len(left)} hub(s) left on the shared server (delete what the test "
+                      f"registers): {[(h['api'], h['callback']) for h in left]}")
+
+
 @pytest.fixture
 def pg_url(request):
     """A fresh PostgreSQL database (tests that are about PostgreSQL itself)."""
