@@ -111,6 +111,24 @@ def test_user_guide_instant_sample(api):
     assert isinstance(body["recommendationItem"], list)
 
 
+def test_boolean_spellings_are_those_docs_api_md_lists(api):
+    """docs/api.md: JSON true/false, the guide's "true"/"false" and
+    marshmallow's other spellings; anything else is a 400 naming the
+    attribute (instantSyncRecommendation: true answers now, 200; false is
+    an asynchronous query, 201)."""
+    for spelling, instant in [(True, True), ("true", True), ("TRUE", True), ("Yes", True),
+                              ("on", True), ("t", True), ("Y", True), (1, True), ("1", True),
+                              (False, False), ("false", False), ("No", False), ("OFF", False),
+                              ("f", False), ("n", False), (0, False), ("0", False)]:
+        response = api.post(R, json={**query(), "instantSyncRecommendation": spelling})
+        assert response.status_code == (200 if instant else 201), (spelling, response.text)
+        assert response.json()["instantSyncRecommendation"] is instant, spelling
+    for spelling in (None, 2, "maybe", "tRuE", [], {}):
+        body = assert_tmf_error(api.post(R, json={**query(), "instantSyncRecommendation": spelling}),
+                                400)
+        assert "instantSyncRecommendation" in body["details"], (spelling, body)
+
+
 def wait_state(api, href, states, timeout=PATIENCE):
     deadline = time.time() + timeout
     while time.time() < deadline:
