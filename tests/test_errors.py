@@ -64,6 +64,8 @@ def test_openapi_document_is_served(api):
     assert "TMF629_Customer_Create" in schemas
     assert schemas["TMF629_Customer_Create"]["required"] == ["engagedParty", "name"]
     assert api.get("/docs").status_code == 200
+    slash = api.get("/docs/", allow_redirects=False)
+    assert slash.status_code == 308 and slash.headers["Location"] == "/docs"
 
 
 H = Client.CUSTOMER + "/hub"

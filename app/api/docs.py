@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import flask_swagger_ui
-from flask import Blueprint, Flask, request, send_from_directory
+from flask import Blueprint, Flask, redirect, request, send_from_directory, url_for
 
 ASSETS_URL = "/docs/assets/"
 ASSETS_DIR = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
@@ -44,6 +44,13 @@ def install_docs(app: Flask) -> None:
     if not (ASSETS_DIR / "swagger-ui-bundle.js").is_file():
         raise RuntimeError(f"Swagger UI assets missing in {ASSETS_DIR}: reinstall flask-swagger-ui")
     app.register_blueprint(blp)
+
+    @app.route(SWAGGER_UI_SETTINGS["OPENAPI_SWAGGER_UI_PATH"] + "/", methods=["GET"])
+    def _docs_with_a_slash():
+        # /docs/ is what people type after /docs/assets/ or from habit: a
+        # permanent redirect to the page rather than a 404 (its link is the
+        # service's own, under any SCRIPT_NAME, never the client's)
+        return redirect(url_for("api-docs.openapi_swagger_ui"), 308)
 
     @app.after_request
     def _docs_policy(response):
