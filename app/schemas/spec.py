@@ -79,12 +79,19 @@ class DateTimeString(fields.String):
 
 class OneOrMany(fields.List):
     """An array that also takes a single object, as the TMF680 user guide's
-    samples send `channel` and `shoppingCart`; stored as the spec's array."""
+    samples send `channel` and `shoppingCart`; stored as the spec's array.
+    A single object's errors are its own (`channel.id`), not those of an
+    array item 0 the client never sent (`channel.0.id`)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, Mapping):
-            value = [value]
-        return super()._deserialize(value, attr, data, **kwargs)
+        if not isinstance(value, Mapping):
+            return super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return super()._deserialize([value], attr, data, **kwargs)
+        except ValidationError as error:
+            if isinstance(error.messages, dict) and set(error.messages) == {0}:
+                raise ValidationError(error.messages[0]) from None
+            raise
 
 
 class SpecSchemas:

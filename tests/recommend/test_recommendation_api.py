@@ -129,6 +129,21 @@ def test_boolean_spellings_are_those_docs_api_md_lists(api):
         assert "instantSyncRecommendation" in body["details"], (spelling, body)
 
 
+def test_a_single_object_for_an_array_has_its_errors_named_without_an_index(api):
+    """The guide sends `channel` as one object (stored as a one-item array):
+    its error is `channel.id`, the attribute the client sent; in an array
+    it is `channel.0.id`. The same for every such attribute (TMF629's
+    contactMedium here)."""
+    one = assert_tmf_error(api.post(R, json=query(channel="21") | {"channel": {"id": 5}}), 400)
+    assert one["details"] == {"channel": {"id": ["Not a valid string."]}}, one
+    many = assert_tmf_error(api.post(R, json=query(channel="21") | {"channel": [{"id": 5}]}), 400)
+    assert many["details"] == {"channel": {"0": {"id": ["Not a valid string."]}}}, many
+    body = {"name": "One medium", "engagedParty": {"id": "e1", "@referredType": "Individual"},
+            "contactMedium": {"mediumType": 7, "characteristic": {}}}
+    medium = assert_tmf_error(api.post(Client.CUSTOMER + "/customer", json=body), 400)
+    assert set(medium["details"]["contactMedium"]) == {"mediumType"}, medium
+
+
 def wait_state(api, href, states, timeout=PATIENCE):
     deadline = time.time() + timeout
     while time.time() < deadline:
