@@ -205,7 +205,11 @@ def strict_parse(raw: bytes):
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TMFError(400, f"The body is not valid UTF-8 (byte {exc.start})",
+        # RFC 8259: JSON exchanged between systems MUST be UTF-8 (8.1) and
+        # a charset parameter "really has no effect on compliant recipients"
+        # (11): a client that names latin-1 learns what to send instead
+        raise TMFError(400, f"The body is not valid UTF-8 (byte {exc.start}): a JSON body is "
+                            "UTF-8 whatever charset its Content-Type names (RFC 8259 section 8.1)",
                        code="INVALID_JSON") from None
     if not text.strip():
         raise TMFError(400, "The request body is empty; a JSON object is expected",
