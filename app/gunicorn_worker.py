@@ -35,6 +35,7 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import error_body
+from .observability.logs import hold_log_context, release_log_context
 from .rules.service.workers import HOST_BUILD_EXITS
 from .services import services, services_of
 
@@ -83,6 +84,18 @@ class TmfThreadWorker(ThreadWorker):
         if reco is not None:     # a worker being replaced waits for this (_replace_when_ready)
             reco.rules.served.mark_accepting()
         super().run()
+
+    def handle(self, conn):
+        """One request of `conn` (gunicorn runs this in a pool thread): the
+        request's log context (bound by the app, app/observability) stays
+        bound until gunicorn is done with it, body written, so gunicorn's
+        own lines about it (a connection reset while writing, "Error
+        handling request") carry its id, and is cleared then."""
+        token = hold_log_context()
+        try:
+            return super().handle(conn)
+        finally:
+            release_log_context(token)
 
     def handle_request(self, req, conn):
         if self.alive and _exit_wanted(self.wsgi):

@@ -377,3 +377,40 @@ def read_http_request(conn, data: bytes = b"") -> tuple[bytes, bytes, bytes] | N
     while len(data) < length:
         data += conn.recv(65536)
     return head, data[:length], data[length:]
+
+
+def command_line(pid: int) -> list[str]:
+    """The argv of process `pid` (/proc/<pid>/cmdline), without the empty
+    arguments at its end that a dispatcher forked from a warm master has
+    (tests/warmdispatcher.py: the master's argument area is longer). Raises
+    OSError for a process that has gone."""
+    parts = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def is_event_dispatcher(pid: int, command: list[str] | None = None) -> bool:
+    """Is process `pid` an event dispatcher (app/events/process.py)? With
+    `command`, its argv must be exactly that (tests/test_warmdispatcher.py:
+    a forked dispatcher reads as the Popen'd one); without, it runs
+    `app.events dispatch` under any interpreter. False once it has gone."""
+    try:
+        argv = command_line(pid)
+    except OSError:
+        return False
+    return argv == command if command is not None else "app.events\0dispatch" in "\0".join(argv)
+
+
+def dispatcher_of(master: int, other_than: int | None = None, command: list[str] | None = None) -> int:
+    """The pid of the event dispatcher among the children of gunicorn
+    `master` (of any of its threads: a restarted dispatcher is the child of
+    the supervisor thread), other than `other_than` (the one it replaced),
+    matched as `is_event_dispatcher(pid, command)`; waited for up to PATIENCE
+    seconds, the test fails when there is none."""
+    def find():
+        return next((pid for pid in child_pids(master)
+                     if pid != other_than and is_event_dispatcher(pid, command)), None)
+    pid = wait_until(find, PATIENCE)
+    assert pid, f"no dispatcher process among the children of {master}"
+    return pid

@@ -19,33 +19,12 @@ from pathlib import Path
 import pytest
 
 import cliprocess
-from helpers import PATIENCE, Client, child_pids, wait_until
+from helpers import PATIENCE, Client, child_pids, command_line, dispatcher_of, wait_until
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
 FAST = {"RECO_EVENT_TIMEOUT_SECONDS": "1", "RECO_EVENT_POLL_SECONDS": "0.2"}
 COMMAND = [sys.executable, "-m", "app.events", "dispatch"]
-
-
-def command_line(pid: int) -> list[str]:
-    parts = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    while parts and parts[-1] == "":
-        parts.pop()
-    return parts
-
-
-def dispatcher_of(master: int, other_than: int | None = None) -> int:
-    def find():
-        for pid in child_pids(master):
-            try:
-                if pid != other_than and command_line(pid) == COMMAND:
-                    return pid
-            except OSError:
-                pass
-        return None
-    pid = wait_until(find, PATIENCE)
-    assert pid, "no dispatcher process"
-    return pid
 
 
 def forked(pid: int) -> bool:
@@ -119,7 +98,7 @@ def test_the_forked_dispatcher_is_what_a_new_interpreter_is_and_a_restart_is_new
     for way in ("forked", "new"):
         server = start(make_server, monkeypatch, way)
         assert Client(server.url).post(C_HUB, json={"callback": listener.url}).status_code == 201
-        first = dispatcher_of(server.process.pid)
+        first = dispatcher_of(server.process.pid, command=COMMAND)
         assert forked(first) == (way == "forked")
         # read once it has delivered: its start is over (the signal handlers
         # it sets after its priority were missing from one reading or the
@@ -127,7 +106,7 @@ def test_the_forked_dispatcher_is_what_a_new_interpreter_is_and_a_restart_is_new
         assert delivers(server, listener)
         seen[way] = facts(server, first)
         os.kill(first, signal.SIGKILL)
-        second = dispatcher_of(server.process.pid, other_than=first)
+        second = dispatcher_of(server.process.pid, other_than=first, command=COMMAND)
         assert not forked(second), "a restart, from the supervisor's thread, is a new interpreter"
         assert delivers(server, listener)
     for fact in seen.values():
@@ -141,7 +120,7 @@ def test_the_forked_dispatcher_is_what_a_new_interpreter_is_and_a_restart_is_new
 def test_a_killed_masters_dispatcher_ends_and_leaves_the_port_free(make_server, monkeypatch, way):
     server = start(make_server, monkeypatch, way)
     master = server.process.pid
-    dispatcher = dispatcher_of(master)
+    dispatcher = dispatcher_of(master, command=COMMAND)
     assert forked(dispatcher) == (way == "forked")
     workers = [pid for pid in child_pids(master) if pid != dispatcher]
     os.kill(master, signal.SIGKILL)
@@ -176,7 +155,7 @@ def test_a_server_whose_environment_changes_the_interpreters_start_gets_new_inte
     zone = "UTC" if os.environ.get("TZ") != "UTC" else "Europe/Paris"
     server = make_server(workers=1, env={**FAST, "TZ": zone})
     assert not isinstance(server.process, cliprocess.Forked)
-    dispatcher = dispatcher_of(server.process.pid)
+    dispatcher = dispatcher_of(server.process.pid, command=COMMAND)
     assert not forked(dispatcher)
     assert Client(server.url).post(C_HUB, json={"callback": listener.url}).status_code == 201
     assert delivers(server, listener)

@@ -162,6 +162,43 @@ def new_log_context(**values) -> None:
     _log_context.set(values)
 
 
+#: True in a thread while a server that clears the log context itself (the
+#: gthread worker, app/gunicorn_worker.py) handles one request there.
+_server_clears: ContextVar[bool] = ContextVar("reco_log_context_server_clears", default=False)
+
+
+def hold_log_context():
+    """Called by a server as it starts handling one request in this thread;
+    returns the token for `release_log_context`, which it must call (in a
+    `finally`) when it is done with the request.
+
+    Flask's teardown_request runs when the app returns its answer, before
+    the server writes the body: a context cleared there is gone from the
+    server's own lines about the request (a client that reset the
+    connection while the body was written, "Error handling request"). While
+    held, `end_request_log_context` (the teardown) leaves the context bound
+    and the release clears it, so those lines carry the request's id and a
+    line the thread logs between requests carries none."""
+    return _server_clears.set(True)
+
+
+def release_log_context(token) -> None:
+    """The server is done with the request `hold_log_context` began: the
+    thread's next lines, outside any request, carry none of its context."""
+    _server_clears.reset(token)
+    _log_context.set({})
+
+
+def end_request_log_context() -> None:
+    """At the app's teardown_request: clear the request's context, unless
+    the server clears it itself once it has written the answer
+    (`hold_log_context`). Under other servers (werkzeug's, the test
+    client) nothing else clears it: the thread would carry the finished
+    request's id and rule set version into whatever it logs next."""
+    if not _server_clears.get():
+        _log_context.set({})
+
+
 def get_logger(name: str):
     """A structlog logger with the configuration in force now (call it after
     configure_logging), its lines named `name` like stdlib's."""

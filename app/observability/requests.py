@@ -15,7 +15,7 @@ import uuid
 
 from flask import Flask, g, has_request_context, request
 
-from .logs import get_logger, new_log_context
+from .logs import end_request_log_context, get_logger, new_log_context
 from .metrics import HTTP_REQUEST_SECONDS, HTTP_REQUESTS
 from .tracing import Tracer, parse_traceparent
 
@@ -133,5 +133,6 @@ def install_request_observability(app: Flask, tracer_provider=None) -> None:
             Tracer.finish(g.pop("span", None), error)
         # the thread outlives the request (gthread's pool, the test client's
         # caller): a line it logs next, outside any request, must not carry
-        # this request's id or the rule set version it answered with
-        new_log_context()
+        # this request's id or the rule set version it answered with; the
+        # gthread worker clears it itself, after writing the body
+        end_request_log_context()

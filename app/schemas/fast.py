@@ -80,16 +80,37 @@ class _Generator:
 
     def __init__(self):
         self.names: dict[type, str] = {}
+        #: the classes named since the outermost struct_name call began
+        #: (None between calls)
+        self._pending: list[type] | None = None
 
     def struct_name(self, schema_cls: type) -> str:
+        """The name in _MODULE of `schema_cls`'s struct, generated on first
+        use. A class is named before its struct is built (a recursive one
+        refers to itself by name), so a failure anywhere in one outermost
+        call forgets every class that call named: a struct built on the way
+        may refer by name to the one that failed, which no later call would
+        define (it gets a new name), and would be unusable for good."""
         name = self.names.get(schema_cls)
-        if name is None:
+        if name is not None:
+            return name
+        outermost = self._pending is None
+        if outermost:
+            self._pending = []
+        try:
             name = self.names[schema_cls] = f"{schema_cls.__name__}_{next(_serial)}"
-            try:
-                self._build(schema_cls, name)
-            except Exception:
-                del self.names[schema_cls]
-                raise
+            self._pending.append(schema_cls)
+            self._build(schema_cls, name)
+        except Exception:
+            if outermost:
+                for named in self._pending:
+                    stale = self.names.pop(named)
+                    if hasattr(_MODULE, stale):
+                        delattr(_MODULE, stale)
+            raise
+        finally:
+            if outermost:
+                self._pending = None
         return name
 
     def _build(self, schema_cls: type, name: str) -> None:
@@ -236,10 +257,35 @@ class _Shape:
 
 
 def _shape(schema_cls: type, shapes: dict[type, _Shape]) -> _Shape:
+    """The shape of `schema_cls` from `shapes`, built (with those of the
+    classes it nests) and added there on first use. Raises TypeError for a
+    schema the lenient pass cannot stand for (one that does not refuse
+    unknown attributes, at any depth).
+
+    Shapes are built in a table of their own and added to `shapes` only when
+    all of them are complete: a shape is registered before its nested ones
+    are built (recursive schemas refer to themselves), so a failure halfway
+    would otherwise leave an outer shape without its nested part, and a
+    later loader would take it for complete and skip the checks of the
+    nested objects (accept a body marshmallow refuses). Called once per
+    loader, under _BUILDING; never on a request's path after that."""
     shape = shapes.get(schema_cls)
     if shape is not None:
         return shape
-    shape = shapes[schema_cls] = _Shape()
+    building: dict[type, _Shape] = {}
+    shape = _build_shape(schema_cls, shapes, building)
+    shapes.update(building)
+    return shape
+
+
+def _build_shape(schema_cls: type, shapes: dict[type, _Shape],
+                 building: dict[type, _Shape]) -> _Shape:
+    """_shape's recursion: finished shapes from `shapes`, those under
+    construction in (and new ones added to) `building`."""
+    shape = shapes.get(schema_cls) or building.get(schema_cls)
+    if shape is not None:
+        return shape
+    shape = building[schema_cls] = _Shape()
     schema = schema_cls()
     if schema.unknown != RAISE:
         raise TypeError(f"{schema_cls.__name__} does not refuse unknown attributes")
@@ -248,10 +294,10 @@ def _shape(schema_cls: type, shapes: dict[type, _Shape]) -> _Shape:
     nested = []
     for key, field in schema.load_fields.items():
         if type(field) is fields.Nested:
-            nested.append((key, _shape(type(field.schema), shapes), "one"))
+            nested.append((key, _build_shape(type(field.schema), shapes, building), "one"))
         elif type(field) in (fields.List, OneOrMany) and type(field.inner) is fields.Nested:
             how = "one_or_many" if type(field) is OneOrMany else "many"
-            nested.append((key, _shape(type(field.inner.schema), shapes), how))
+            nested.append((key, _build_shape(type(field.inner.schema), shapes, building), how))
     shape.nested = tuple(nested)
     return shape
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import PATIENCE, Client
+from helpers import PATIENCE, Client, is_event_dispatcher
 from helpers import child_pids as children
 
 C = "/tmf-api/customerManagement/v4/customer"
@@ -30,14 +30,7 @@ def store_env(request) -> dict:
 
 
 def dispatchers_of(master: int) -> list[int]:
-    found = []
-    for pid in children(master):
-        try:
-            if b"app.events\x00dispatch" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(pid)
-        except OSError:
-            pass
-    return found
+    return [pid for pid in children(master) if is_event_dispatcher(pid)]
 
 
 def alive(pid: int) -> bool:

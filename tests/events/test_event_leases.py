@@ -9,14 +9,13 @@ import signal
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 from app.events.dispatcher import BATCH
 from app.events.records import QUEUES
 from app.store import open_store
-from helpers import PATIENCE, Client, read_http_request, wait_until
+from helpers import PATIENCE, Client, dispatcher_of, read_http_request, wait_until
 
 C = "/tmf-api/customerManagement/v4/customer"
 C_HUB = "/tmf-api/customerManagement/v4/hub"
@@ -33,26 +32,6 @@ FAST = {"RECO_EVENT_TIMEOUT_SECONDS": "1", "RECO_EVENT_POLL_SECONDS": str(POLL),
 #: at load 12, the next tick)
 TAKEOVER_BOUND = LEASE + POLL
 SLACK = 6.0
-
-
-def dispatcher_of(master: int) -> int:
-    """The pid of the dispatcher process of a gunicorn `master`."""
-    def find():
-        for task in Path(f"/proc/{master}/task").glob("*"):
-            try:
-                pids = [int(p) for p in (task / "children").read_text().split()]
-            except OSError:
-                continue
-            for pid in pids:
-                try:
-                    if b"app.events\x00dispatch" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                        return pid
-                except OSError:
-                    pass
-        return None
-    pid = wait_until(find, PATIENCE)
-    assert pid, "no dispatcher process"
-    return pid
 
 
 def create(api: Client) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import requests
 
-from helpers import DEMO_RULES, PATIENCE, Client
+from helpers import DEMO_RULES, PATIENCE, Client, is_event_dispatcher
 from rulegen import dump, make_ruleset
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
@@ -106,15 +106,8 @@ def test_versions_go_live_under_load_without_a_failed_or_mixed_answer(make_serve
         assert {i["explanation"]["ruleSetVersion"] for i in items} == {version}
 
 
-def is_event_dispatcher(pid: int) -> bool:
-    """The master's other child (app/events/process.py) is no worker."""
-    try:
-        return b"app.events\x00dispatch" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def worker_pids(master: int) -> list[int]:
+    """The master's children but its other one, the event dispatcher (app/events/process.py)."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [int(pid) for pid in children if not is_event_dispatcher(int(pid))]
 
