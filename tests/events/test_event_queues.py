@@ -319,3 +319,30 @@ def test_two_dispatchers_giving_a_queue_to_the_same_hub_wait_for_each_other(bus,
     assert [q["id"] for q in bus.store.all(QUEUES)] == ["h-restored"]
     change(bus, "c1")
     assert run_until(bus, lambda: len(listener.delivered()) == 1)
+
+
+def test_two_registrations_at_once_keep_to_the_hub_limit(bus, recorders, store_url):
+    """Two workers (or hosts) register a hub at once on an API with room for
+    one more. The second counted the API's hubs before it waited for the
+    first (PostgreSQL: the count saw the first's hub not yet committed), so
+    both were created, one over RECO_MAX_HUBS_PER_API. Now it counts once
+    the first has committed, and is answered 409 TOO_MANY_HUBS."""
+    first, second = recorders(), recorders()
+    one_more = bus.settings.model_copy(update={"max_hubs_per_api": 1})
+    # as above: the hubs' attribute names known, so only the log's head is waited on
+    bus.unregister_hub(API, bus.register_hub(API, "http://127.0.0.1:9/gone", None)["id"])
+    held = HeldOpen(bus.store)
+    first_writer, made_first = in_thread(
+        lambda: EventBus(held, one_more).register_hub(API, first.url, None))
+    assert held.holding.wait(PATIENCE)      # its hub is written, not yet committed
+    second_writer, made_second = in_thread(
+        lambda: EventBus(bus.store, one_more).register_hub(API, second.url, None))
+    until_a_writer_waits(store_url)
+    held.release.set()
+    first_writer.join(PATIENCE)
+    second_writer.join(PATIENCE)
+    assert "result" in made_first, made_first
+    refused = made_second.get("error")
+    assert getattr(refused, "status", None) == 409 and refused.code == "TOO_MANY_HUBS", made_second
+    assert [hub["callback"] for hub in bus.store.all(HUBS)] == [first.url]
+    assert [queue["id"] for queue in bus.store.all(QUEUES)] == [made_first["result"]["id"]]
