@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -387,8 +388,10 @@ def test_first_registrations_and_changes_on_two_hosts_at_once(make_server, tmp_p
     a 201 (the first ones numbered into a log whose head did not yet exist,
     and were answered 409 when another worker numbered too), and every hub
     gets every change sent after its registration was answered."""
-    hosts = [make_server(data_dir=tmp_path / "a", workers=2)]
-    hosts.append(make_server(store_of=hosts[0], data_dir=tmp_path / "b", workers=2))
+    env = {"RECO_STORE_URL": make_server.store_url(tmp_path / "a")}
+    with ThreadPoolExecutor(2) as starting:      # the two starts take most of the time
+        hosts = list(starting.map(lambda name: make_server(data_dir=tmp_path / name, env=env,
+                                                           workers=2), "ab"))
     clients = [Client(host.url) for host in hosts]
     listener = Listener()
     registered: dict[str, float] = {}       # hub's callback -> when its 201 came back
