@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -379,3 +380,62 @@ def test_delivery_claims_skip_rows_locked_by_another_worker(make_server, tmp_pat
     finally:
         held.close()
         free.close()
+
+
+def test_first_registrations_and_changes_on_two_hosts_at_once(make_server, tmp_path):
+    """A fresh database, two hosts of two workers each, hub registrations and
+    changes sent at once from several threads to both: every registration is
+    a 201 (the first ones numbered into a log whose head did not yet exist,
+    and were answered 409 when another worker numbered too), and every hub
+    gets every change sent after its registration was answered."""
+    env = {"RECO_STORE_URL": make_server.store_url(tmp_path / "a")}
+    with ThreadPoolExecutor(2) as starting:      # the two starts take most of the time
+        hosts = list(starting.map(lambda name: make_server(data_dir=tmp_path / name, env=env,
+                                                           workers=2), "ab"))
+    clients = [Client(host.url) for host in hosts]
+    listener = Listener()
+    registered: dict[str, float] = {}       # hub's callback -> when its 201 came back
+    sent: dict[str, float] = {}             # customer id -> when its POST was sent
+    refused: list[str] = []
+    start = threading.Barrier(8)
+
+    def register(worker: int) -> None:
+        start.wait()
+        for n in range(3):
+            callback = f"{listener.url}?hub={worker}-{n}"
+            answer = clients[(worker + n) % 2].post(f"{C}/hub", json={"callback": callback})
+            if answer.status_code != 201:
+                refused.append(f"hub: {answer.status_code} {answer.text}")
+            registered[callback] = time.monotonic()
+
+    def create(worker: int) -> None:
+        start.wait()
+        for n in range(4):
+            at = time.monotonic()
+            answer = clients[(worker + n) % 2].post(f"{C}/customer",
+                                                    json=customer_body(f"w{worker}-{n}"))
+            if answer.status_code != 201:
+                refused.append(f"customer: {answer.status_code} {answer.text}")
+                continue
+            sent[answer.json()["id"]] = at
+
+    threads = [threading.Thread(target=register, args=(w,)) for w in range(4)]
+    threads += [threading.Thread(target=create, args=(w,)) for w in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(PATIENCE)
+        assert not refused, refused
+        assert len(registered) == 12 and len(sent) == 16
+        wanted = {(callback.split("?")[1], customer)
+                  for callback, at in registered.items()
+                  for customer, sent_at in sent.items() if sent_at > at}
+
+        def got() -> set:
+            with listener.condition:
+                return {(path.split("?")[1], body["event"]["customer"]["id"])
+                        for (body, _status), path in zip(listener.requests, listener.paths)}
+        assert wait_until(lambda: wanted <= got(), PATIENCE), sorted(wanted - got())
+    finally:
+        listener.close()

@@ -70,14 +70,17 @@ class EventBus:
         ensure_head(self.store)         # so the transaction below locks it
         # the hub and its queue together; the changes recorded so far are
         # numbered into the log first and the queue starts after them: a hub
-        # gets the changes acknowledged after its registration, not before
+        # gets the changes acknowledged after its registration, not before.
+        # Numbering locks the head first, so registrations on every worker
+        # and host count the hubs one after the other: two at once cannot
+        # both pass the limit (a 409 is rolled back with the numbering).
         with self._hub_lock, self.store.transactions(EVENTS, HUBS, LOG, QUEUES) as tx:
+            last, _moved = move_records(tx[EVENTS], tx[LOG])
             if sum(1 for h in tx[HUBS].all() if h.get("api") == api) >= limit:
                 raise TMFError(409, f"this API already has {limit} hubs, the most allowed "
                                     "(RECO_MAX_HUBS_PER_API); delete one first",
                                code="TOO_MANY_HUBS")
             tx[HUBS].insert(hub)
-            last, _moved = move_records(tx[EVENTS], tx[LOG])
             tx[QUEUES].insert(new_queue(hub, last))
         return self.public_hub(hub)
 

@@ -31,9 +31,16 @@ def purge_finished(store, settings, now: float) -> int:
     return len(doomed)
 
 
-def purge_orphan_queues(store) -> int | None:
-    """Delete the queues whose hub is gone; returns the lowest position of
-    the hubs left (None: no hub), which the log may be trimmed to."""
+def purge_orphan_queues(store) -> int:
+    """Delete the queues whose hub is gone; returns the seq the log may be
+    trimmed through: the lowest position of the hubs left, or with no hub
+    the log's head as read BEFORE the queues. A hub registered after the
+    queues were read starts at the head of its registration, which is at or
+    after that one; the head read later may already count changes numbered
+    for that hub (another worker's dispatcher or registration), and
+    trimming through it lost them."""
+    head = store.get(LOG, LOG_HEAD)
+    before = head["last"] if head else 0
     queues = store.all(QUEUES)
     # hubs read after the queues: a hub and its queue are committed together,
     # so a queue read above whose hub is not read now has no hub
@@ -43,17 +50,16 @@ def purge_orphan_queues(store) -> int | None:
         with store.transaction(QUEUES) as tx:
             for hub_id in orphans:
                 tx.delete(hub_id)
-    return min((q["position"] for q in queues if q["id"] in hub_ids), default=None)
+    return min((q["position"] for q in queues if q["id"] in hub_ids), default=before)
 
 
-def trim_log(store, cache: LogCache, passed: int | None) -> int:
-    """Drop the log records every hub has passed (`passed`: the lowest
-    position; None when there is no hub: every record), from the store and
-    from this process's `cache`; returns how many."""
-    head = store.get(LOG, LOG_HEAD)
-    if head is None:
+def trim_log(store, cache: LogCache, passed: int) -> int:
+    """Drop the log records every hub has passed (`passed`: what
+    purge_orphan_queues returns), from the store and from this process's
+    `cache`; returns how many."""
+    limit = passed
+    if limit <= 0:
         return 0
-    limit = head["last"] if passed is None else passed
     cache.forget_through(limit)
     old, _total = store.query(LOG, Query(filters=(
         Filter(("seq",), "lte", (limit,), "number"),)))

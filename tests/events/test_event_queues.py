@@ -17,6 +17,7 @@ import pytest
 
 from app.config import Settings
 from app.events.bus import EventBus
+from app.events.purge import purge_orphan_queues, trim_log
 from app.events.queues import ensure_queues
 from app.events.records import DELIVERIES, EVENTS, HUBS, LOG, LOG_HEAD, QUEUES
 from app.store import open_store
@@ -319,3 +320,50 @@ def test_two_dispatchers_giving_a_queue_to_the_same_hub_wait_for_each_other(bus,
     assert [q["id"] for q in bus.store.all(QUEUES)] == ["h-restored"]
     change(bus, "c1")
     assert run_until(bus, lambda: len(listener.delivered()) == 1)
+
+
+def test_two_registrations_at_once_keep_to_the_hub_limit(bus, recorders, store_url):
+    """Two workers (or hosts) register a hub at once on an API with room for
+    one more. The second counted the API's hubs before it waited for the
+    first (PostgreSQL: the count saw the first's hub not yet committed), so
+    both were created, one over RECO_MAX_HUBS_PER_API. Now it counts once
+    the first has committed, and is answered 409 TOO_MANY_HUBS."""
+    first, second = recorders(), recorders()
+    one_more = bus.settings.model_copy(update={"max_hubs_per_api": 1})
+    # as above: the hubs' attribute names known, so only the log's head is waited on
+    bus.unregister_hub(API, bus.register_hub(API, "http://127.0.0.1:9/gone", None)["id"])
+    held = HeldOpen(bus.store)
+    first_writer, made_first = in_thread(
+        lambda: EventBus(held, one_more).register_hub(API, first.url, None))
+    assert held.holding.wait(PATIENCE)      # its hub is written, not yet committed
+    second_writer, made_second = in_thread(
+        lambda: EventBus(bus.store, one_more).register_hub(API, second.url, None))
+    until_a_writer_waits(store_url)
+    held.release.set()
+    first_writer.join(PATIENCE)
+    second_writer.join(PATIENCE)
+    assert "result" in made_first, made_first
+    refused = made_second.get("error")
+    assert getattr(refused, "status", None) == 409 and refused.code == "TOO_MANY_HUBS", made_second
+    assert [hub["callback"] for hub in bus.store.all(HUBS)] == [first.url]
+    assert [queue["id"] for queue in bus.store.all(QUEUES)] == [made_first["result"]["id"]]
+
+
+def test_a_hub_registered_while_the_log_is_trimmed_keeps_the_changes_after_it(bus, recorders):
+    """The purge reads the queues (no hub: every record may go), then the
+    log's head, and trims through it. A hub registered in between (another
+    worker's or host's), and a change numbered after it (by another
+    dispatcher, or another registration), were trimmed with the rest: the hub
+    never got that change, acknowledged after its registration. The trim now
+    goes no further than the head as it was before the queues were read."""
+    listener = recorders()
+    change(bus, "before")
+    assert bus.dispatcher.sequence() == 1          # no hub: nobody waits for it
+    passed = purge_orphan_queues(bus.store)         # the purge has read the queues: none
+    bus.register_hub(API, listener.url, None)      # then, elsewhere: a hub
+    change(bus, "after")
+    assert bus.dispatcher.sequence() == 1          # and a change numbered after it (seq 2)
+    trim_log(bus.store, bus.dispatcher.log_cache, passed)
+    assert [r["seq"] for r in bus.store.all(LOG) if "seq" in r] == [2]
+    assert run_until(bus, lambda: len(listener.delivered()) == 1)
+    assert [b["event"]["customer"]["id"] for b in listener.delivered()] == ["after"]
