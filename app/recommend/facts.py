@@ -24,12 +24,15 @@ def _ids(refs) -> list[str]:
     return [str(ref["id"]) for ref in refs or [] if isinstance(ref, dict) and "id" in ref]
 
 
-def cart_offerings(shopping_carts) -> list[str]:
+def cart_offerings(shopping_carts, one_object: bool = False) -> list[str]:
     """Offering ids of carts sent by value (`@type: ShoppingCart`, or a cart
     with `cartItem`), each checked whole against TMF663 ShoppingCart (its
     validFor, prices, parties and items, dates included: a bad or
     out-of-range date-time is a 400 naming it). Carts by reference carry no
-    items: this service has no cart store to resolve them from."""
+    items: this service has no cart store to resolve them from. The 400's
+    details are nested as the schema's are: `shoppingCart.<n>.<attribute>`,
+    or `shoppingCart.<attribute>` when the client sent one cart object
+    (`one_object`), not an array."""
     offerings: list[str] = []
     for position, cart in enumerate(shopping_carts or []):
         if cart.get("@type") != "ShoppingCart" and "cartItem" not in cart:
@@ -41,7 +44,8 @@ def cart_offerings(shopping_carts) -> list[str]:
         except ValidationError as exc:
             raise TMFError(400, "shoppingCart does not match the TMF663 ShoppingCart schema",
                            code="INVALID_BODY",
-                           details={f"shoppingCart[{position}]": exc.messages}) from None
+                           details={"shoppingCart": exc.messages if one_object
+                                    else {str(position): exc.messages}}) from None
         offerings.extend(_item_offerings(loaded.get("cartItem") or []))
     return offerings
 
@@ -58,12 +62,13 @@ class QueryFacts:
     start: dt.datetime | None
 
 
-def query_facts(query: dict) -> QueryFacts:
+def query_facts(query: dict, sent: dict | None = None) -> QueryFacts:
     """Check a create body's carts (cart_offerings: a 400 TMFError naming the
     cart that does not match) and read its evaluation time; the body passed
     the create schema, so startDateTime, when sent, is a date-time."""
     start = (query.get("validFor") or {}).get("startDateTime")
-    return QueryFacts(cart=cart_offerings(query.get("shoppingCart")),
+    one_object = isinstance((sent or {}).get("shoppingCart"), dict)
+    return QueryFacts(cart=cart_offerings(query.get("shoppingCart"), one_object),
                       start=parse_request_datetime(start) if isinstance(start, str) else parse_datetime(start))
 
 

@@ -34,14 +34,15 @@ schemas = SpecSchemas(
 )
 
 
-def check_query(data: dict) -> QueryFacts:
+def check_query(data: dict, sent: dict | None = None) -> QueryFacts:
     """Everything the evaluation will read is checked before a query is
     accepted, so an asynchronous query never fails later on bad input; what
     was read (the cart's offering ids, the evaluation time) is returned for
     an instant answer's build_context. (recommendationItem, id and href are
     server-owned: ResourceService.new_resource refuses them with
-    SERVER_OWNED_ATTRIBUTE.)"""
-    return query_facts(data)
+    SERVER_OWNED_ATTRIBUTE.) `sent`: the body as the client sent it, whose
+    shape the error details follow (a single cart object, not item 0)."""
+    return query_facts(data, sent)
 
 
 KIND = ResourceKind(
@@ -63,7 +64,7 @@ def context_from_query(body: dict, parties, default_time: dt.datetime | None = N
     except ValidationError as exc:
         raise TMFError(400, "The body is neither a case context nor a valid TMF680 query",
                        code="INVALID_CONTEXT", details=exc.messages) from None
-    context = build_context(data, parties, check_query(data))
+    context = build_context(data, parties, check_query(data, body))
     if default_time is not None and not (data.get("validFor") or {}).get("startDateTime"):
         context.time = default_time
     return context

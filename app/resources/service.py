@@ -42,9 +42,10 @@ class ResourceKind:
     state_attribute: str | None = "status"
     # (old, new) -> error message or None; for state machines the spec implies
     check_transition: Callable[[str | None, str | None], str | None] | None = None
-    # called with the validated create body; may raise TMFError; what it
-    # returns (what it read of the body) is checked_new_resource's second value
-    validate_create: Callable[[dict], object] | None = None
+    # called with the validated create body and the body as sent (to name
+    # attributes in errors as the client sent them); may raise TMFError; what
+    # it returns (what it read of the body) is checked_new_resource's second value
+    validate_create: Callable[[dict, dict], object] | None = None
     read_only: tuple[str, ...] = field(default_factory=tuple)
 
     @cached_property
@@ -231,7 +232,7 @@ class ResourceService:
             data = self.create_loader.load(body)
         except ValidationError as exc:
             raise validation_error(exc) from None
-        checked = self.kind.validate_create(data) if self.kind.validate_create else None
+        checked = self.kind.validate_create(data, body) if self.kind.validate_create else None
         resource = self.identify({}, base_url) if stored else {}
         resource.update(data)
         resource.setdefault("@type", self.kind.type_name)

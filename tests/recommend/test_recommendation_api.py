@@ -142,6 +142,13 @@ def test_a_single_object_for_an_array_has_its_errors_named_without_an_index(api)
             "contactMedium": {"mediumType": 7, "characteristic": {}}}
     medium = assert_tmf_error(api.post(Client.CUSTOMER + "/customer", json=body), 400)
     assert set(medium["details"]["contactMedium"]) == {"mediumType"}, medium
+    # a cart by value is checked against TMF663 after the schema: the same
+    cart = {"id": "c1", "@type": "ShoppingCart",
+            "cartItem": [{"id": "1", "quantity": "x", "productOffering": {"id": "6547"}}]}
+    for sent, details in ((cart, {"cartItem": {"0": {"quantity": ["Not a valid integer."]}}}),
+                          ([cart], {"0": {"cartItem": {"0": {"quantity": ["Not a valid integer."]}}}})):
+        error = assert_tmf_error(api.post(R, json=query() | {"shoppingCart": sent}), 400)
+        assert error["details"] == {"shoppingCart": details}, error
 
 
 def wait_state(api, href, states, timeout=PATIENCE):
