@@ -214,6 +214,12 @@ def strict_parse(raw: bytes):
     if not text.strip():
         raise TMFError(400, "The request body is empty; a JSON object is expected",
                        code="EMPTY_BODY")
+    if text.startswith("\ufeff"):
+        # RFC 8259 section 8.1: senders "MUST NOT add a byte order mark";
+        # a parser may refuse one. Said plainly rather than with the json
+        # module's own words (which tell a Python programmer what to call).
+        raise TMFError(400, "The body starts with a byte order mark (U+FEFF): send the JSON "
+                            "text without it (RFC 8259 section 8.1)", code="INVALID_JSON")
     try:
         value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants,
                            parse_float=_finite)

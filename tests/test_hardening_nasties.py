@@ -146,7 +146,7 @@ BAD_BODIES = {
     "JSON null": (b"null", "must be an object"),
     "JSON string": (b'"customer"', "must be an object"),
     "only whitespace": (b" \r\n\t ", "empty"),
-    "byte order mark": (b"\xef\xbb\xbf" + customer_with(), "not valid json"),
+    "byte order mark": (b"\xef\xbb\xbf" + customer_with(), "byte order mark (u+feff): send"),
     "two documents": (customer_with() + customer_with(), "extra data"),
     "trailing comma": (b'{"name": "x", "engagedParty": {"id": "1"},}', "not valid json"),
     "single quotes": (b"{'name': 'x'}", "not valid json"),
