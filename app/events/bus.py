@@ -77,7 +77,8 @@ class EventBus:
         with self._hub_lock, self.store.transactions(EVENTS, HUBS, LOG, QUEUES) as tx:
             last, _moved = move_records(tx[EVENTS], tx[LOG])
             if sum(1 for h in tx[HUBS].all() if h.get("api") == api) >= limit:
-                raise TMFError(409, f"this API already has {limit} hubs, the most allowed "
+                raise TMFError(409, f"this API already has {limit} "
+                                    f"hub{'' if limit == 1 else 's'}, the most allowed "
                                     "(RECO_MAX_HUBS_PER_API); delete one first",
                                code="TOO_MANY_HUBS")
             tx[HUBS].insert(hub)

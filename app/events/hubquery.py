@@ -28,7 +28,8 @@ SAMPLE_EVENT = {"eventId": "sample", "eventTime": "2024-01-01T00:00:00Z",
 
 
 class InvalidHubQuery(ValueError):
-    """The reason a client can act on."""
+    """The reason a client can act on, worded to follow "query is not a
+    valid filter: " (register_hub's message)."""
 
 
 def parse_hub_query(query: str | None) -> list[Condition]:
@@ -37,15 +38,15 @@ def parse_hub_query(query: str | None) -> list[Condition]:
     if query is None or query == "":
         return []
     if not isinstance(query, str):
-        raise InvalidHubQuery("query must be a string")
+        raise InvalidHubQuery("it must be a string")
     if len(query) > MAX_QUERY_CHARS:
-        raise InvalidHubQuery(f"query is longer than {MAX_QUERY_CHARS} characters")
+        raise InvalidHubQuery(f"it is longer than {MAX_QUERY_CHARS} characters")
     try:
         pairs = parse_qsl(query.lstrip("?"), keep_blank_values=True, strict_parsing=True)
     except ValueError as exc:
-        raise InvalidHubQuery(f"query is not a valid filter: {exc}") from None
+        raise InvalidHubQuery(str(exc)) from None
     if len(pairs) > MAX_CONDITIONS:
-        raise InvalidHubQuery(f"query has more than {MAX_CONDITIONS} conditions")
+        raise InvalidHubQuery(f"it has more than {MAX_CONDITIONS} conditions")
     conditions = []
     for key, value in pairs:
         path = key.split(".")
@@ -73,7 +74,7 @@ def parse_hub_query(query: str | None) -> list[Condition]:
         try:
             condition.matches(SAMPLE_EVENT)
         except Exception as exc:  # noqa: BLE001 - any failure is the query's fault
-            raise InvalidHubQuery(f"query cannot be evaluated: {type(exc).__name__}") from None
+            raise InvalidHubQuery(f"it cannot be evaluated ({type(exc).__name__})") from None
     return conditions
 
 

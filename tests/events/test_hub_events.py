@@ -40,6 +40,13 @@ def test_bad_hub_requests(api):
     body = assert_tmf_error(api.post(hub, json={"callback": "http://169.254.169.254/latest"}), 400)
     assert "allowed" in body["message"]
     assert_tmf_error(api.post(hub, json={"callback": "http://hooks.invalid/hook"}), 400)
+    # each reason said once, after the one prefix
+    for query, reason in (("a=b&&", "bad query field"), ("x" * 3000, "it is longer than"),
+                          ("eventType.regex=a", "unsupported operator")):
+        body = assert_tmf_error(api.post(hub, json={"callback": "http://127.0.0.1:9/x",
+                                                    "query": query}), 400)
+        assert body["message"].startswith("query is not a valid filter: " + reason), body
+        assert body["message"].count("not a valid filter") == 1, body
 
 
 def test_inventory_events_and_hub_query(api, listener):
