@@ -30,13 +30,25 @@ SWAGGER_UI_SETTINGS = {
     "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
 }
 
-blp = Blueprint("swagger_ui_assets", __name__, url_prefix=ASSETS_URL.rstrip("/"))
+#: the page itself is flask-smorest's (api-docs.openapi_swagger_ui); this
+#: blueprint serves what is around it, labelled `swagger_ui` in the request
+#: log and metrics
+blp = Blueprint("swagger_ui", __name__, url_prefix=SWAGGER_UI_SETTINGS["OPENAPI_SWAGGER_UI_PATH"])
 
 
-@blp.route("/<path:filename>", methods=["GET"])
+@blp.route(ASSETS_URL.removeprefix(blp.url_prefix).rstrip("/") + "/<path:filename>",
+           methods=["GET"])
 def asset(filename: str):
     """A file of swagger-ui-dist (404 for anything else), cached for a day."""
     return send_from_directory(ASSETS_DIR, filename, max_age=86400)
+
+
+@blp.route("/", methods=["GET"])
+def redirect_to_page():
+    """/docs/ is what people type after /docs/assets/ or from habit: a
+    permanent redirect to the page rather than a 404 (its link is the
+    service's own, under any SCRIPT_NAME, never the client's)."""
+    return redirect(url_for("api-docs.openapi_swagger_ui"), 308)
 
 
 def install_docs(app: Flask) -> None:
@@ -44,13 +56,6 @@ def install_docs(app: Flask) -> None:
     if not (ASSETS_DIR / "swagger-ui-bundle.js").is_file():
         raise RuntimeError(f"Swagger UI assets missing in {ASSETS_DIR}: reinstall flask-swagger-ui")
     app.register_blueprint(blp)
-
-    @app.route(SWAGGER_UI_SETTINGS["OPENAPI_SWAGGER_UI_PATH"] + "/", methods=["GET"])
-    def _docs_with_a_slash():
-        # /docs/ is what people type after /docs/assets/ or from habit: a
-        # permanent redirect to the page rather than a 404 (its link is the
-        # service's own, under any SCRIPT_NAME, never the client's)
-        return redirect(url_for("api-docs.openapi_swagger_ui"), 308)
 
     @app.after_request
     def _docs_policy(response):
