@@ -47,8 +47,9 @@ def ensure_head(store) -> None:
     cannot be locked. Without this, on a fresh database the first two
     writers (a hub registration and the dispatcher, or two registrations in
     two workers) both read no head, both numbered from 0, and the second
-    failed on the head's id when the first committed: the client's hub
-    registration was answered 409 CONFLICT (CI, 2026-12-07). The head is
+    failed on a duplicate id (a record's or the head's) when the first
+    committed: the client's hub registration was answered 409 CONFLICT
+    (CI, 2026-12-07). The head is
     never deleted (trim_log drops records by seq), so once made it stays.
     One read when it exists (TinyDB: its transactions already run one at a
     time)."""
