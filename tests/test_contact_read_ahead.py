@@ -161,3 +161,55 @@ def test_an_answer_being_flushed_is_counted_once(store_url, tmp_path):
         assert sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
     finally:
         store.close()
+
+
+class _Buffer:
+    """A decision log's buffer: records not written yet, until flush()
+    writes them to the sink and drops them (in that order, as the log's
+    flusher does)."""
+
+    def __init__(self, sink, records):
+        self.sink, self.records = sink, list(records)
+
+    def buffered_of_party(self, party_id):
+        return [r for r in self.records if r["partyId"] == party_id]
+
+    def flush(self):
+        self.sink.write(self.records)
+        self.records = []
+
+
+def test_an_answer_flushed_while_the_store_is_read_is_counted_once(store_url, tmp_path):
+    """The flusher writes a batch and drops it from the buffer just after the
+    store was read. The history read the buffer after the store, so the
+    answer was in neither: a worker's next request did not count an answer
+    its client already had (a whole run: 5 items counted of 8, and the
+    per-day cap let more through). The buffer is now read first."""
+    from app.decisions.sinks import JsonLinesSink
+    store = open_store(store_url)
+    try:
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        records = [{**decision(n), "partyId": "p-mid",
+                    "decidedAt": (now - dt.timedelta(minutes=n + 1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+                   for n in range(3)]
+        sink = PostgresSink(store) if store.sql else JsonLinesSink(tmp_path / "decisions")
+        sink.write(records[:2])                            # two written, the third only buffered
+        buffer = _Buffer(sink, records[2:])
+        source = history_source(store, buffer)
+        # the flush comes right after the store read: after the statement
+        # (PostgreSQL: before its rows become the History), after the day
+        # files (embedded)
+        stage, after_read = ("history", source.history) if store.sql else ("_logged", source._logged)
+
+        def read_then_flush(*args, **kwargs):
+            if store.sql:
+                buffer.flush()
+                return after_read(*args, **kwargs)
+            found = after_read(*args, **kwargs)
+            buffer.flush()
+            return found
+        setattr(source, stage, read_then_flush)
+        found = source.read("p-mid", now - dt.timedelta(days=1), now, now - dt.timedelta(days=1))
+        assert sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
+    finally:
+        store.close()

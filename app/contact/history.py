@@ -81,16 +81,27 @@ def _reaction_of(doc: dict) -> Reaction | None:
     return Reaction(doc["reactionType"], str(offering), when, channel.get("id"))
 
 
-def _buffered(decisions, party_id: str, since, until, written: list[Offer]) -> list[Offer]:
-    """The answers in this worker's decision-log buffer, but those among the
-    `written` ones already read: the flusher removes a batch from the
-    buffer only after writing it, so a read between the two finds it in
-    both (it counted one answer twice and cut the per-day allowance)."""
-    if decisions is None:
+def _buffer_of(decisions, party_id: str, offers_since) -> list[dict]:
+    """The party's records in this worker's decision-log buffer, taken
+    BEFORE the store is read: the flusher removes a batch from the buffer
+    only after writing it, so every answer is then in this copy or (written
+    since) in what the store read returns. Taken after the store read, an
+    answer written and removed in between was in neither: the worker's next
+    request did not count an answer its client already had, and the per-day
+    cap let more through (a whole run, 2026-12-07: 5 counted of 8). Empty
+    when no answers are read (`offers_since` None: no maxOffersPerDay)."""
+    if decisions is None or offers_since is None:
         return []
+    return decisions.buffered_of_party(party_id)
+
+
+def _buffered(records: list[dict], since, until, written: list[Offer]) -> list[Offer]:
+    """The answers of `records` (_buffer_of), but those among the `written`
+    ones already read: a record written between the copy and the store
+    read is in both (counted twice, it cut the per-day allowance)."""
     seen = {offer.decision for offer in written}
     found = []
-    for record in decisions.buffered_of_party(party_id):
+    for record in records:
         when = _time(record.get("decidedAt"))
         if when is not None and since < when <= until and record.get("id") not in seen:
             found.extend(Offer(str(item.get("offeringId")), when, record.get("channelId"), record.get("id"))
@@ -153,9 +164,10 @@ class PostgresHistory:
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
              offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
+        buffered = _buffer_of(self.decisions, party_id, offers_since)
         with self.store.connection(write=False) as conn:
             rows = conn.execute(*self.request(party_id, since, until, offers_since, kinds=kinds)).fetchall()
-        return self.history(rows, party_id, since, until, offers_since, kinds=kinds)
+        return self.history(rows, party_id, since, until, offers_since, kinds=kinds, buffered=buffered)
 
     def request(self, party_id: str, since: dt.datetime, until: dt.datetime,
                 offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None
@@ -173,15 +185,20 @@ class PostgresHistory:
         finish) where finish(rows) is the request's source, a ReadAhead
         answering this window from the rows. The answering path calls it
         through PartyFacts.look_up."""
+        buffered = _buffer_of(self.decisions, party_id, offers_since)     # before the statement is sent
+
         def finish(rows) -> ReadAhead:
             return ReadAhead(self, party_id, since, until, offers_since,
-                             self.history(rows, party_id, since, until, offers_since, kinds=kinds), kinds=kinds)
+                             self.history(rows, party_id, since, until, offers_since, kinds=kinds,
+                                          buffered=buffered), kinds=kinds)
         return (*self.request(party_id, since, until, offers_since, kinds=kinds), self.COLUMNS), finish
 
     def history(self, rows, party_id: str, since: dt.datetime, until: dt.datetime,
-                offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
+                offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None,
+                buffered: list[dict]) -> History:
         """The History of the rows `request`'s statement returned, with the
-        answers still in this worker's decision-log buffer. The exact
+        answers that were in this worker's decision-log buffer before the
+        statement ran (`buffered`: _buffer_of). The exact
         bounds (each kind's own `since`) are applied here, on the parsed
         time: the statement's text ranges are a day wider."""
         history = History()
@@ -194,7 +211,7 @@ class PostgresHistory:
             if reaction is not None and in_kinds(reaction, kinds):
                 history.reactions.append(reaction)
         if offers_since is not None:
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
+            history.offers.extend(_buffered(buffered, offers_since, until, history.offers))
         return history
 
 
@@ -252,6 +269,7 @@ class EmbeddedHistory:
 
     def read(self, party_id: str, since: dt.datetime, until: dt.datetime,
              offers_since: dt.datetime | None, *, kinds: dict[str, dt.datetime] | None = None) -> History:
+        buffered = _buffer_of(self.decisions, party_id, offers_since)     # before the day files
         by_type = self._reactions_of(party_id)
         history = History()
         for kind, kind_since in (kinds.items() if kinds is not None
@@ -259,7 +277,7 @@ class EmbeddedHistory:
             history.reactions.extend(_between(by_type.get(kind, ()), max(since, kind_since), until))
         if offers_since is not None:
             history.offers.extend(self._logged(party_id, offers_since, until))
-            history.offers.extend(_buffered(self.decisions, party_id, offers_since, until, history.offers))
+            history.offers.extend(_buffered(buffered, offers_since, until, history.offers))
         return history
 
     def _reactions_of(self, party_id: str) -> dict[str, list[Reaction]]:
