@@ -143,22 +143,35 @@ class _Flushing:
         return [r for r in self.records if r["partyId"] == party_id]
 
 
+def two_written_one_buffered(store, tmp_path, party: str):
+    """(now, the party's three answers of the last minutes, the sink): the
+    first two written by the decision log's sink for `store`, the third
+    not (still in a worker's buffer)."""
+    from app.decisions.sinks import JsonLinesSink
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    records = [{**decision(n), "partyId": party,
+                "decidedAt": (now - dt.timedelta(minutes=n + 1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+               for n in range(3)]
+    sink = PostgresSink(store) if store.sql else JsonLinesSink(tmp_path / "decisions")
+    sink.write(records[:2])
+    return now, records, sink
+
+
+def counted_once_each(found, records) -> bool:
+    """Each answer's two items, once each."""
+    return sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
+
+
 def test_an_answer_being_flushed_is_counted_once(store_url, tmp_path):
     """The flusher drops a batch from the buffer only after writing it; a
     history read in between found the answer in both and counted its items
     twice (a maxOffersPerDay test saw 16 items offered instead of 8)."""
-    from app.decisions.sinks import JsonLinesSink
     store = open_store(store_url)
     try:
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        records = [{**decision(n), "partyId": "p-flush",
-                    "decidedAt": (now - dt.timedelta(minutes=n + 1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
-                   for n in range(3)]
-        sink = PostgresSink(store) if store.sql else JsonLinesSink(tmp_path / "decisions")
-        sink.write(records[:2])                            # two written, the third only buffered
+        now, records, sink = two_written_one_buffered(store, tmp_path, "p-flush")
         source = history_source(store, _Flushing(sink, records))
         found = source.read("p-flush", now - dt.timedelta(days=1), now, now - dt.timedelta(days=1))
-        assert sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
+        assert counted_once_each(found, records)
     finally:
         store.close()
 
@@ -185,15 +198,9 @@ def test_an_answer_flushed_while_the_store_is_read_is_counted_once(store_url, tm
     answer was in neither: a worker's next request did not count an answer
     its client already had (a whole run: 5 items counted of 8, and the
     per-day cap let more through). The buffer is now read first."""
-    from app.decisions.sinks import JsonLinesSink
     store = open_store(store_url)
     try:
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        records = [{**decision(n), "partyId": "p-mid",
-                    "decidedAt": (now - dt.timedelta(minutes=n + 1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
-                   for n in range(3)]
-        sink = PostgresSink(store) if store.sql else JsonLinesSink(tmp_path / "decisions")
-        sink.write(records[:2])                            # two written, the third only buffered
+        now, records, sink = two_written_one_buffered(store, tmp_path, "p-mid")
         buffer = _Buffer(sink, records[2:])
         source = history_source(store, buffer)
         # the flush comes right after the store read: after the statement
@@ -210,6 +217,6 @@ def test_an_answer_flushed_while_the_store_is_read_is_counted_once(store_url, tm
             return found
         setattr(source, stage, read_then_flush)
         found = source.read("p-mid", now - dt.timedelta(days=1), now, now - dt.timedelta(days=1))
-        assert sorted(o.decision for o in found.offers) == sorted(r["id"] for r in records for _ in range(2))
+        assert counted_once_each(found, records)
     finally:
         store.close()
