@@ -132,15 +132,20 @@ def test_without_policies_or_on_tinydb_nothing_is_read_ahead(store_url):
         store.close()
 
 
-class _Flushing:
-    """A decision log caught between writing a batch and dropping it from
-    its buffer: the record is in the store AND still buffered."""
+class _Buffer:
+    """A decision log's buffer: records not written yet, until flush()
+    writes them to the sink and drops them (in that order, as the log's
+    flusher does)."""
 
     def __init__(self, sink, records):
-        self.sink, self.records = sink, records
+        self.sink, self.records = sink, list(records)
 
     def buffered_of_party(self, party_id):
         return [r for r in self.records if r["partyId"] == party_id]
+
+    def flush(self):
+        self.sink.write(self.records)
+        self.records = []
 
 
 def two_written_one_buffered(store, tmp_path, party: str):
@@ -169,27 +174,13 @@ def test_an_answer_being_flushed_is_counted_once(store_url, tmp_path):
     store = open_store(store_url)
     try:
         now, records, sink = two_written_one_buffered(store, tmp_path, "p-flush")
-        source = history_source(store, _Flushing(sink, records))
+        # caught between writing a batch and dropping it from the buffer:
+        # the two written answers are in the store AND still buffered
+        source = history_source(store, _Buffer(sink, records))
         found = source.read("p-flush", now - dt.timedelta(days=1), now, now - dt.timedelta(days=1))
         assert counted_once_each(found, records)
     finally:
         store.close()
-
-
-class _Buffer:
-    """A decision log's buffer: records not written yet, until flush()
-    writes them to the sink and drops them (in that order, as the log's
-    flusher does)."""
-
-    def __init__(self, sink, records):
-        self.sink, self.records = sink, list(records)
-
-    def buffered_of_party(self, party_id):
-        return [r for r in self.records if r["partyId"] == party_id]
-
-    def flush(self):
-        self.sink.write(self.records)
-        self.records = []
 
 
 def test_an_answer_flushed_while_the_store_is_read_is_counted_once(store_url, tmp_path):
