@@ -20,11 +20,8 @@ for _folder in sorted({module.parent for module in _TESTS.rglob("test_*.py")}):
         sys.path.append(str(_folder))
 
 from fulldisk import FullDisk
-from helpers import Client, Listener, ServiceProcess
+from helpers import BACKENDS, Client, Listener, ServiceProcess, store_env
 from pgcluster import NoPostgres, PgCluster
-
-BACKENDS = ["tinydb", "postgresql"]
-
 
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory):
@@ -56,10 +53,7 @@ def server(request, tmp_path_factory):
     """The shared service for tests that only add data of their own, once per
     backend: every end-to-end test that uses it runs on TinyDB and PostgreSQL."""
     data_dir = tmp_path_factory.mktemp("shared") / "data"
-    env = {}
-    if request.param == "postgresql":
-        env["RECO_STORE_URL"] = store_url_for("postgresql", request, data_dir)
-    service = ServiceProcess(data_dir, env=env).start()
+    service = ServiceProcess(data_dir, env=store_env(request)).start()
     yield service
     service.stop()
 

@@ -414,3 +414,17 @@ def dispatcher_of(master: int, other_than: int | None = None, command: list[str]
     pid = wait_until(find, PATIENCE)
     assert pid, f"no dispatcher process among the children of {master}"
     return pid
+
+
+#: The stores every end-to-end feature runs on (tests/conftest.py `backend`).
+BACKENDS = ["tinydb", "postgresql"]
+
+
+def store_env(request, env: dict | None = None) -> dict:
+    """`env` for a server of a fixture parametrised over BACKENDS: on
+    "postgresql", RECO_STORE_URL of a new database of the session's cluster
+    (`pg_cluster`); on "tinydb", as given (the server's data_dir is its store)."""
+    env = dict(env or {})
+    if request.param == "postgresql":
+        env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
+    return env

@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import cliprocess
-from helpers import DEMO_RULES, ROOT, Client, ServiceProcess
+from helpers import BACKENDS, DEMO_RULES, ROOT, Client, ServiceProcess, store_env
 
 R = Client.RECOMMENDATION + "/queryProductRecommendation"
 REACTIONS = Client.RECOMMENDATION + "/recommendationReaction"
@@ -94,7 +94,7 @@ IMPRESSIONS = """\
 """
 
 
-@pytest.fixture(scope="module", params=["tinydb", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def impressions(request, tmp_path_factory):
     """One server per store on the demo rules with P1 (IMPRESSIONS), for this
     module's tests of P1. Its tests only add answers and reactions of parties
@@ -102,10 +102,8 @@ def impressions(request, tmp_path_factory):
     never totals; the store is not changed otherwise. They are one
     xdist_group, so a parallel run starts it once per store."""
     base = tmp_path_factory.mktemp("impressions")
-    env = {}
-    if request.param == "postgresql":
-        env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
-    service = ServiceProcess(base / "data", rules_dir=rules_with(base, IMPRESSIONS), env=env).start()
+    service = ServiceProcess(base / "data", rules_dir=rules_with(base, IMPRESSIONS),
+                             env=store_env(request)).start()
     yield service
     service.stop()
 

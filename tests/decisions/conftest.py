@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import Client, ServiceProcess
+from helpers import BACKENDS, Client, ServiceProcess, store_env
 from test_impact_recorded import recorded_traffic, rules_with_new_version
 
 
-@pytest.fixture(scope="session", params=["tinydb", "postgresql"])
+@pytest.fixture(scope="session", params=BACKENDS)
 def traffic(request, tmp_path_factory):
     """One server per backend on the rules of `rules_with_new_version` (the
     demo at 1.0.0 and a 1.1.0 whose R3 no longer answers channel 21), with
@@ -23,11 +23,8 @@ def traffic(request, tmp_path_factory):
     answer, a reaction or a lead or changes the rules, so each one counts
     exactly those five answers, whichever ran before it."""
     root = tmp_path_factory.mktemp("recorded-traffic")
-    env = {}
-    if request.param == "postgresql":
-        env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
     rules = rules_with_new_version(root)
-    server = ServiceProcess(root / "data", rules_dir=rules, env=env).start()
+    server = ServiceProcess(root / "data", rules_dir=rules, env=store_env(request)).start()
     try:
         recorded_traffic(Client(server.url))
         server.rules = rules

@@ -4,9 +4,7 @@ from __future__ import annotations
 import pytest
 
 from experiment_project import ADMIN_KEY, make_rules
-from helpers import ServiceProcess
-
-BACKENDS = ["tinydb", "postgresql"]       # as tests/conftest.py
+from helpers import BACKENDS, ServiceProcess, store_env
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -26,9 +24,7 @@ def experiments_to_read(request, tmp_path_factory):
     totals): those tests start a server of their own (`make_server`)."""
     root = tmp_path_factory.mktemp("experiments-to-read")
     data_dir = root / "data"
-    env = {"RECO_ADMIN_KEYS": ADMIN_KEY}
-    if request.param == "postgresql":
-        env["RECO_STORE_URL"] = request.getfixturevalue("pg_cluster").new_database()
-    service = ServiceProcess(data_dir, rules_dir=make_rules(root / "project"), env=env).start()
+    service = ServiceProcess(data_dir, rules_dir=make_rules(root / "project"),
+                             env=store_env(request, {"RECO_ADMIN_KEYS": ADMIN_KEY})).start()
     yield service
     service.stop()
