@@ -88,6 +88,9 @@ class Dispatcher:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid: int | None = None
         self._sequence_lock = threading.Lock()
+        # the log's head made (eventlog.ensure_head): it is never deleted, so
+        # once is enough, not a store read every tick that has changes
+        self._head_made = False
         self._start_lock = threading.Lock()
         self.log_cache = LogCache(store)
         self._last_purge = 0.0
@@ -162,7 +165,9 @@ class Dispatcher:
         if not self.store.count(EVENTS):
             return 0
         with self._sequence_lock:
-            ensure_head(self.store)
+            if not self._head_made:
+                ensure_head(self.store)
+                self._head_made = True
             with self.store.transactions(EVENTS, LOG) as tx:
                 _last, records = move_records(tx[EVENTS], tx[LOG])
         return len(records)

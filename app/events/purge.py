@@ -57,12 +57,11 @@ def trim_log(store, cache: LogCache, passed: int) -> int:
     """Drop the log records every hub has passed (`passed`: what
     purge_orphan_queues returns), from the store and from this process's
     `cache`; returns how many."""
-    limit = passed
-    if limit <= 0:
+    if passed <= 0:
         return 0
-    cache.forget_through(limit)
+    cache.forget_through(passed)
     old, _total = store.query(LOG, Query(filters=(
-        Filter(("seq",), "lte", (limit,), "number"),)))
+        Filter(("seq",), "lte", (passed,), "number"),)))
     if old:
         with store.transaction(LOG) as tx:
             tx.delete_batch([record["id"] for record in old])
